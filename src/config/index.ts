@@ -1,0 +1,2 @@
+export { loadConfig, redactConfig, ENV_SETTINGS } from './load';
+export { identifier, type SluiceConfig, type StackConfig } from './schema';

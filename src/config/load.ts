@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors';
+import { configSchema, stackSchema, type SluiceConfig } from './schema';
+
+/**
+ * Every environment variable Sluice reads, and the setting it fills. One table,
+ * so error messages can name both the setting and the variable that set it.
+ */
+export const ENV_SETTINGS: Record<string, string> = {
+  SLUICE_STACK_DIR: 'stack.dir',
+  SLUICE_STACK_KAFKA_VERSION: 'stack.kafkaVersion',
+  SLUICE_STACK_KAFKA_PORT: 'stack.kafkaPort',
+  SLUICE_STACK_KAFKA_CONTROLLER_PORT: 'stack.kafkaControllerPort',
+  SLUICE_STACK_REDIS_PORT: 'stack.redisPort',
+  SLUICE_STACK_CLICKHOUSE_HTTP_PORT: 'stack.clickhouseHttpPort',
+  SLUICE_STACK_CLICKHOUSE_TCP_PORT: 'stack.clickhouseTcpPort',
+  SLUICE_STACK_REGISTRY_PORT: 'stack.registryPort',
+  SLUICE_STACK_START_TIMEOUT_SECONDS: 'stack.startTimeoutSeconds',
+  SLUICE_KAFKA_BROKERS: 'kafka.brokers',
+  SLUICE_KAFKA_CLIENT_ID: 'kafka.clientId',
+  SLUICE_REDIS_URL: 'redis.url',
+  SLUICE_REDIS_KEY_PREFIX: 'redis.keyPrefix',
+  SLUICE_CLICKHOUSE_URL: 'clickhouse.url',
+  SLUICE_CLICKHOUSE_USER: 'clickhouse.username',
+  SLUICE_CLICKHOUSE_PASSWORD: 'clickhouse.password',
+  SLUICE_CLICKHOUSE_DATABASE: 'clickhouse.database',
+  SLUICE_REGISTRY_URL: 'registry.url',
+  SLUICE_LOG_LEVEL: 'log.level',
+};
+
+/** Settings whose value is a list; given in the environment as a comma-separated string. */
+const LIST_SETTINGS = new Set(['kafka.brokers']);
+
+type Tree = Record<string, unknown>;
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = tree;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function readFile(path: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${path} (SLUICE_CONFIG) cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be a mapping');
+    return parsed as Tree;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} (SLUICE_CONFIG) is not valid: ${(err as Error).message}`);
+  }
+}
+
+function formatIssue(issue: z.core.$ZodIssue, source: Map<string, string>): string {
+  const path = issue.path.join('.');
+  const origin = source.get(path);
+  const where = origin ? `${path} (${origin})` : path || '(top level)';
+  return `invalid setting ${where}: ${issue.message}`;
+}
+
+/**
+ * Builds the one validated config object from defaults, an optional file
+ * (SLUICE_CONFIG, YAML or JSON) and environment variables, in that order of
+ * precedence. Fails fast with a one-line message naming the bad setting.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
+  const tree: Tree = env.SLUICE_CONFIG ? readFile(env.SLUICE_CONFIG) : {};
+  const source = new Map<string, string>();
+  if (env.SLUICE_CONFIG) {
+    // Anything not overridden below came from the file.
+    const walk = (node: unknown, prefix: string): void => {
+      if (typeof node !== 'object' || node === null || Array.isArray(node)) {
+        source.set(prefix, `in ${env.SLUICE_CONFIG}`);
+        return;
+      }
+      for (const [k, v] of Object.entries(node)) walk(v, prefix ? `${prefix}.${k}` : k);
+    };
+    walk(tree, '');
+  }
+  for (const [name, path] of Object.entries(ENV_SETTINGS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const value = LIST_SETTINGS.has(path) ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+    setPath(tree, path, value);
+    source.set(path, name);
+    if (LIST_SETTINGS.has(path)) (value as string[]).forEach((_, i) => source.set(`${path}.${i}`, name));
+  }
+
+  // The stack is parsed first because other defaults (ports in URLs) follow from it.
+  const stackResult = stackSchema.safeParse(tree.stack ?? {});
+  if (!stackResult.success) {
+    const issue = stackResult.error.issues[0]!;
+    throw new ConfigError(formatIssue({ ...issue, path: ['stack', ...issue.path] }, source));
+  }
+  const result = configSchema(stackResult.data).safeParse({ ...tree, stack: stackResult.data });
+  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!, source));
+  return result.data;
+}
+
+/** The config with secrets replaced, safe to print or log. */
+export function redactConfig(config: SluiceConfig): SluiceConfig {
+  const redactUrl = (u: string) => {
+    const parsed = new URL(u);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  };
+  return {
+    ...config,
+    redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    clickhouse: { ...config.clickhouse, password: config.clickhouse.password ? '***' : '' },
+  };
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+/** host:port, no scheme: what Kafka clients call a bootstrap server. */
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9._[\]:-]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9092');
+
+const url = (schemes: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return schemes.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${schemes.join(' or ')}//` },
+  );
+
+/** Identifiers that reach SQL or key names: strict, so nothing needs quoting. */
+export const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected letters, digits and _ (not starting with a digit), at most 63');
+
+export const stackSchema = z
+  .object({
+    /** Where the local stack keeps binaries, data, logs and pid files (git-ignored). */
+    dir: z.string().min(1).default('.sluice'),
+    kafkaVersion: z.string().regex(/^4\.\d+\.\d+$/, 'expected a Kafka 4.x version like 4.1.1').default('4.1.1'),
+    kafkaPort: port.default(9092),
+    kafkaControllerPort: port.default(9093),
+    redisPort: port.default(6379),
+    clickhouseHttpPort: port.default(8123),
+    clickhouseTcpPort: port.default(9000),
+    registryPort: port.default(8081),
+    /** Seconds each service gets to become healthy before `stack up` gives up. */
+    startTimeoutSeconds: z.coerce.number().int().min(5).max(600).default(90),
+  })
+  .strict();
+
+export function configSchema(stack: z.infer<typeof stackSchema>) {
+  return z
+    .object({
+      stack: stackSchema,
+      kafka: z
+        .object({
+          brokers: z.array(hostPort).min(1).default([`127.0.0.1:${stack.kafkaPort}`]),
+          clientId: z.string().min(1).default('sluice'),
+        })
+        .strict()
+        .default({ brokers: [`127.0.0.1:${stack.kafkaPort}`], clientId: 'sluice' }),
+      redis: z
+        .object({
+          url: url(['redis:', 'rediss:']).default(`redis://127.0.0.1:${stack.redisPort}`),
+          /** Prepended to every key Sluice writes, so several deployments can share a Redis. */
+          keyPrefix: z.string().regex(/^[A-Za-z0-9:_.-]*$/, 'expected letters, digits and : _ . -').default('sluice:'),
+        })
+        .strict()
+        .default({ url: `redis://127.0.0.1:${stack.redisPort}`, keyPrefix: 'sluice:' }),
+      clickhouse: z
+        .object({
+          url: url(['http:', 'https:']).default(`http://127.0.0.1:${stack.clickhouseHttpPort}`),
+          username: z.string().min(1).default('sluice'),
+          password: z.string().default('sluice'),
+          database: identifier.default('sluice'),
+        })
+        .strict()
+        .default({
+          url: `http://127.0.0.1:${stack.clickhouseHttpPort}`,
+          username: 'sluice',
+          password: 'sluice',
+          database: 'sluice',
+        }),
+      registry: z
+        .object({ url: url(['http:', 'https:']).default(`http://127.0.0.1:${stack.registryPort}`) })
+        .strict()
+        .default({ url: `http://127.0.0.1:${stack.registryPort}` }),
+      log: z
+        .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+        .strict()
+        .default({ level: 'info' }),
+    })
+    .strict();
+}
+
+export type StackConfig = z.infer<typeof stackSchema>;
+export type SluiceConfig = z.infer<ReturnType<typeof configSchema>>;

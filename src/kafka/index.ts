@@ -1,0 +1,1 @@
+export { createKafka, describeCluster, type ClusterInfo } from './client';

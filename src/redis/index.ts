@@ -1,0 +1,1 @@
+export { createRedis, redisServerInfo } from './client';

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Admin, ITopicConfig } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { loadConfig, type SluiceConfig } from '../../src/config';
+import { createKafka } from '../../src/kafka';
+import { createRedis } from '../../src/redis';
+import { createClickHouse } from '../../src/sink/clickhouse/client';
+
+/**
+ * Everything one integration spec owns on the shared stack: its own topics,
+ * consumer group, Redis key prefix and ClickHouse database, all named after a
+ * random id so specs cannot collide, and all removed by `cleanup()`.
+ */
+export interface TestContext {
+  id: string;
+  config: SluiceConfig;
+  /** A topic name unique to this context. */
+  topic(name: string): string;
+  group: string;
+  admin: Admin;
+  redis: Redis;
+  /** A client whose default database is this context's database. */
+  clickhouse: ClickHouseClient;
+  createTopic(name: string, partitions?: number, extra?: Partial<ITopicConfig>): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export async function createTestContext(label: string): Promise<TestContext> {
+  const id = `t_${label.replace(/[^A-Za-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const base = loadConfig();
+  const config: SluiceConfig = {
+    ...base,
+    redis: { ...base.redis, keyPrefix: `test:${id}:` },
+    clickhouse: { ...base.clickhouse, database: id },
+  };
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  const redis = createRedis(config);
+  await redis.connect();
+  const root = createClickHouse(config.clickhouse);
+  await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${id}` });
+  await root.close();
+  const clickhouse = createClickHouse(config.clickhouse, id);
+  const topics: string[] = [];
+
+  const topic = (name: string) => `${id}.${name}`;
+  return {
+    id,
+    config,
+    topic,
+    group: `${id}.group`,
+    admin,
+    redis,
+    clickhouse,
+    async createTopic(name, partitions = 1, extra = {}) {
+      const full = topic(name);
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: full, numPartitions: partitions, ...extra }] });
+      topics.push(full);
+      return full;
+    },
+    async cleanup() {
+      const owned = (await admin.listTopics()).filter((t) => t.startsWith(`${id}.`));
+      if (owned.length > 0) await admin.deleteTopics({ topics: owned }).catch(() => undefined);
+      const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${id}.`));
+      if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
+      await admin.disconnect();
+      const keys = await redis.keys(`test:${id}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${id}` });
+      await clickhouse.close();
+    },
+  };
+}
