@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { SluiceError, describeError } from '../errors';
 import { registerCheckCommand } from './check';
+import { registerDemoCommand } from './demo';
 import { registerStackCommands } from './stack';
 import { printError } from './output';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStackCommands(program);
   registerCheckCommand(program);
+  registerDemoCommand(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }
