@@ -1,0 +1,336 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { describeError, SluiceError } from '../errors';
+import type { SnapshotStore } from '../state';
+import type { Logger } from '../telemetry';
+import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress } from './checkpoint';
+import type { RecordMeta, StreamDefinition } from './definition';
+import type { Checkpoint, StreamCounters, StreamTask } from './task';
+
+export interface RunnerOptions {
+  groupId: string;
+  /** Stop at the end offsets captured at start, closing every open window (DESIGN §3.10). */
+  bounded: boolean;
+  /** Checkpoint at least this often (ClickHouse prefers about one insert per second per table). */
+  flushIntervalMs: number;
+  /** ... or as soon as this many rows wait for the sink. */
+  maxPendingRows: number;
+  /** SIGTERM: how long the final flush and commit may take before giving up. */
+  shutdownTimeoutMs: number;
+  sessionTimeoutMs: number;
+}
+
+export interface RunSummary extends StreamCounters {
+  seconds: number;
+  checkpoints: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a StreamTask as a member of a Kafka consumer group.
+ *
+ * Nothing here waits for long inside the consumer's batch callback: when the
+ * sink or Redis is slow or down, the affected partitions are paused and the
+ * callback returns, so heartbeats go on and the member is never kicked out of
+ * the group for being slow. Paused partitions resume by themselves once the
+ * pending checkpoint commits, re-reading from the first unprocessed offset.
+ */
+export class StreamRunner<E> {
+  private consumer?: Consumer;
+  private admin?: Admin;
+  private readonly topic: string;
+  private assignment = new Set<number>();
+  private readonly ready = new Map<number, Promise<void>>();
+  private readonly paused = new Set<number>();
+  private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress };
+  private checkpointing?: Promise<void>;
+  private lastCheckpointAt = Date.now();
+  private timer?: NodeJS.Timeout;
+  private stopping = false;
+  private checkpoints = 0;
+  /** The batch callback in progress, awaited before the final flush. */
+  private inflight: Promise<void> = Promise.resolve();
+  private readonly started = Date.now();
+  private endOffsets?: Map<number, bigint>;
+  private finish!: (summary: RunSummary) => void;
+  private fail!: (err: unknown) => void;
+  /** Resolves when a bounded run has processed everything, or after stop(). */
+  readonly done: Promise<RunSummary>;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly definition: StreamDefinition<E>,
+    private readonly task: StreamTask<E>,
+    private readonly ports: Omit<CheckpointPorts, 'commit'> & { snapshots?: SnapshotStore },
+    private readonly options: RunnerOptions,
+    private readonly log: Logger,
+  ) {
+    this.topic = definition.source.topic;
+    this.done = new Promise((resolve, reject) => {
+      this.finish = resolve;
+      this.fail = reject;
+    });
+  }
+
+  async start(): Promise<void> {
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    if (this.options.bounded) {
+      const offsets = await this.admin.fetchTopicOffsets(this.topic);
+      this.endOffsets = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+    }
+    const consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      sessionTimeout: this.options.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
+      maxWaitTimeInMs: 200,
+      maxBytesPerPartition: 2 * 1024 * 1024,
+      retry: { retries: 8 },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment[this.topic] ?? []));
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.fail(payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => {
+        const run = this.onBatch(payload);
+        this.inflight = run.catch(() => undefined);
+        return run;
+      },
+    });
+    this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.options.flushIntervalMs / 2)));
+    this.log.info({ group: this.options.groupId, topic: this.topic, bounded: this.options.bounded }, 'stream started');
+  }
+
+  /** The group's new assignment: drop what we lost, restore what we gained. */
+  private onAssignment(partitions: number[]): void {
+    const next = new Set(partitions);
+    for (const p of this.assignment) {
+      if (!next.has(p)) {
+        this.task.revoke(this.topic, p);
+        this.ready.delete(p);
+        this.paused.delete(p);
+      }
+    }
+    for (const p of next) if (!this.assignment.has(p)) this.ready.set(p, this.restore(p));
+    this.assignment = next;
+    this.log.info({ partitions: [...next].sort((a, b) => a - b) }, 'partitions assigned');
+  }
+
+  /** Loads a partition's committed offset and the window state snapshot saved for exactly that offset. */
+  private async restore(partition: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const [committed] = await this.admin!.fetchOffsets({ groupId: this.options.groupId, topics: [this.topic] });
+        let offset = committed!.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+        if (offset === '-1') {
+          const ends = await this.admin!.fetchTopicOffsets(this.topic);
+          offset = ends.find((o) => o.partition === partition)!.low;
+        }
+        const snapshot = this.ports.snapshots ? await this.ports.snapshots.load({ topic: this.topic, partition }, offset) : undefined;
+        if (!this.assignment.has(partition) && this.assignment.size > 0) return;
+        this.task.assign(this.topic, partition, offset, snapshot);
+        this.log.info({ partition, offset, restored: snapshot !== undefined }, 'partition restored');
+        return;
+      } catch (err) {
+        this.log.warn({ partition, err: describeError(err) }, 'cannot restore partition yet; retrying');
+        await sleep(Math.min(5000, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const partition = batch.partition;
+    if (this.stopping || !isRunning() || isStale()) return;
+    await this.ready.get(partition);
+    if (!this.task.has(this.topic, partition)) return;
+    if (this.pending || this.paused.has(partition)) {
+      // A checkpoint is still committing: do not pile up more work behind it.
+      this.pauseForRetry(partition, pause);
+      return;
+    }
+    const records: RecordMeta[] = batch.messages.map((m) => ({
+      topic: this.topic,
+      partition,
+      offset: m.offset,
+      timestamp: m.timestamp,
+      key: m.key ?? null,
+      value: m.value ?? null,
+      headers: m.headers ?? {},
+    }));
+    try {
+      await this.task.processBatch(this.topic, partition, records);
+    } catch (err) {
+      if (err instanceof SluiceError && err.retriable) {
+        this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
+        this.pauseForRetry(partition, pause);
+        return;
+      }
+      throw err;
+    }
+    resolveOffset(batch.lastOffset());
+    await heartbeat();
+    this.maybeCheckpoint();
+    this.checkBoundedEnd();
+  }
+
+  private pauseForRetry(partition: number, pause: () => () => void): void {
+    if (this.paused.has(partition)) {
+      pause();
+      return;
+    }
+    this.paused.add(partition);
+    pause();
+  }
+
+  /** Resumes every paused partition at its first unprocessed offset. */
+  private resumePaused(): void {
+    if (!this.consumer || this.paused.size === 0 || this.stopping) return;
+    const partitions = [...this.paused];
+    this.paused.clear();
+    for (const p of partitions) {
+      const offset = this.task.nextOffset(this.topic, p);
+      if (offset !== undefined) this.consumer.seek({ topic: this.topic, partition: p, offset });
+    }
+    this.consumer.resume([{ topic: this.topic, partitions }]);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopping) return;
+    this.task.closeWindows();
+    this.maybeCheckpoint(true);
+    if (!this.pending) this.resumePaused();
+    this.checkBoundedEnd();
+  }
+
+  private maybeCheckpoint(timerTick = false): void {
+    if (this.checkpointing) return;
+    const due = Date.now() - this.lastCheckpointAt >= this.options.flushIntervalMs;
+    const full = this.task.pendingRows() >= this.options.maxPendingRows;
+    if (this.pending || full || (due && (timerTick || !this.task.idle()))) {
+      this.checkpointing = this.runCheckpoint().finally(() => {
+        this.checkpointing = undefined;
+      });
+    }
+  }
+
+  /** Commits the pending checkpoint, or takes a new one; on failure keeps it for the next attempt. */
+  private async runCheckpoint(): Promise<void> {
+    if (!this.pending) {
+      if (this.task.idle()) {
+        this.lastCheckpointAt = Date.now();
+        return;
+      }
+      this.pending = { checkpoint: this.task.takeCheckpoint(), progress: newProgress() };
+    }
+    const { checkpoint, progress } = this.pending;
+    try {
+      await commitCheckpoint(checkpoint, { ...this.ports, commit: (offsets) => this.commitOffsets(offsets) }, progress);
+      this.pending = undefined;
+      this.checkpoints += 1;
+      this.lastCheckpointAt = Date.now();
+      this.resumePaused();
+    } catch (err) {
+      // Everything stays buffered; consumption is paused until the retry succeeds.
+      this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
+      if (this.consumer && this.assignment.size > 0) {
+        for (const p of this.assignment) this.paused.add(p);
+        this.consumer.pause([{ topic: this.topic, partitions: [...this.assignment] }]);
+      }
+      await sleep(500);
+      if (!(err instanceof SluiceError) || !err.retriable) {
+        if (!/rebalanc|generation|not.*coordinator|member/i.test(describeError(err))) this.log.error({ err: describeError(err) }, 'checkpoint error');
+      }
+    }
+  }
+
+  /** Commits only partitions this member still owns: others now belong to another member's work. */
+  private async commitOffsets(offsets: Checkpoint['offsets']): Promise<void> {
+    const owned = offsets.filter((o) => this.assignment.has(o.partition));
+    if (owned.length === 0 || !this.consumer) return;
+    try {
+      await this.consumer.commitOffsets(owned);
+    } catch (err) {
+      // A rebalance fenced this commit: the partitions' new owners redo the work from the old offsets.
+      if (/rebalanc|generation|member/i.test(describeError(err))) {
+        this.log.info({ err: describeError(err) }, 'commit fenced by a rebalance; new owners resume from the last commit');
+        return;
+      }
+      throw new SluiceError('KAFKA_COMMIT_FAILED', `cannot commit offsets: ${describeError(err)}`, { retriable: true, cause: err });
+    }
+  }
+
+  private checkBoundedEnd(): void {
+    if (!this.endOffsets || this.stopping) return;
+    if (this.assignment.size < this.endOffsets.size) return; // a bounded run owns every partition
+    for (const [partition, end] of this.endOffsets) {
+      const next = this.task.nextOffset(this.topic, partition);
+      if (next === undefined || BigInt(next) < end) return;
+    }
+    this.stopping = true;
+    void this.finishBounded();
+  }
+
+  private async finishBounded(): Promise<void> {
+    try {
+      await this.quiesce();
+      this.task.closeAllWindows();
+      await this.flushAll(Number.POSITIVE_INFINITY);
+      await this.close();
+      this.finish(this.summary());
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * Stops taking new records but stays in the group, so the final commit is
+   * still accepted as this member's (leaving first would fence it).
+   */
+  private async quiesce(): Promise<void> {
+    if (this.consumer && this.assignment.size > 0) this.consumer.pause([{ topic: this.topic, partitions: [...this.assignment] }]);
+    await this.inflight;
+    await this.checkpointing;
+  }
+
+  /** Commits until nothing is pending, retrying for up to `timeoutMs`. */
+  private async flushAll(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await this.checkpointing;
+    while (this.pending || !this.task.idle()) {
+      if (Date.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
+      await this.runCheckpoint();
+    }
+  }
+
+  /** SIGTERM: stop fetching, flush and commit what was processed, leave the group. */
+  async stop(): Promise<RunSummary> {
+    if (!this.stopping) {
+      this.stopping = true;
+      try {
+        await this.quiesce();
+        await this.flushAll(this.options.shutdownTimeoutMs);
+      } finally {
+        await this.close();
+      }
+      this.finish(this.summary());
+    }
+    return this.done;
+  }
+
+  private async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  private summary(): RunSummary {
+    return { ...this.task.counters, seconds: (Date.now() - this.started) / 1000, checkpoints: this.checkpoints };
+  }
+}

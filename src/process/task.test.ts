@@ -1,0 +1,111 @@
+import { SluiceError } from '../errors';
+import { defineStream, type RecordMeta } from './definition';
+import type { DedupClaim, Deduplicator } from './ports';
+import { StreamTask } from './task';
+
+interface Ev {
+  id: string;
+  n: number;
+}
+
+const definition = defineStream<Ev>({
+  name: 'task-test',
+  source: { topic: 'in', schema: 'unused' },
+  validate: (v) =>
+    typeof v.id === 'string' && typeof v.n === 'number' ? { ok: true, event: { id: v.id, n: v.n } } : { ok: false, errors: ['id and n are required'] },
+  eventTime: (e) => e.n,
+  dedup: { id: (e) => e.id, ttlSeconds: 60, onUnavailable: 'pause' },
+  raw: { table: 'raw', toRow: (e, meta) => ({ id: e.id, offset: meta.offset }) },
+  tables: [],
+});
+
+/** Decodes JSON; bytes starting with '!' stand for a registry outage. */
+const decoder = {
+  async decode(value: Buffer) {
+    if (value[0] === 0x21) throw new SluiceError('REGISTRY_DOWN', 'registry down', { retriable: true });
+    return JSON.parse(value.toString()) as Record<string, unknown>;
+  },
+};
+
+/** First claim of an id wins; the same record claiming again is let through (its own mark). */
+class FakeDedup implements Deduplicator {
+  owners = new Map<string, string>();
+  down = false;
+  async claim(records: DedupClaim[]): Promise<boolean[]> {
+    if (this.down) throw new SluiceError('REDIS_DOWN', 'redis down', { retriable: true });
+    return records.map((r) => {
+      const me = `${r.topic}/${r.partition}/${r.offset}`;
+      const owner = this.owners.get(r.id);
+      if (owner === undefined) this.owners.set(r.id, me);
+      return owner === undefined || owner === me;
+    });
+  }
+}
+
+const record = (offset: number, value: string | null): RecordMeta => ({
+  topic: 'in',
+  partition: 0,
+  offset: String(offset),
+  timestamp: '0',
+  key: null,
+  value: value === null ? null : Buffer.from(value),
+  headers: { h: 'x' },
+});
+
+describe('StreamTask', () => {
+  let dedup: FakeDedup;
+  let task: StreamTask<Ev>;
+  beforeEach(() => {
+    dedup = new FakeDedup();
+    task = new StreamTask(definition, { decoder, dedup, now: () => 0 }, undefined);
+    task.assign('in', 0, '10', undefined);
+  });
+
+  it('sends undecodable, invalid and tombstone records to dead letters with their original bytes, and keeps going', async () => {
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, 'not json'), record(12, '{"id":"b"}'), record(13, null), record(14, '{"id":"c","n":2}')]);
+    const cp = task.takeCheckpoint();
+    expect(cp.rows.get('raw')!.rows).toEqual([{ id: 'a', offset: '10' }, { id: 'c', offset: '14' }]);
+    expect(cp.deadLetters.map((d) => [d.source.offset, d.errorClass, d.source.value?.toString() ?? null])).toEqual([
+      ['11', 'DecodeError', 'not json'],
+      ['12', 'ValidationError', '{"id":"b"}'],
+      ['13', 'TombstoneRecord', null],
+    ]);
+    expect(cp.offsets).toEqual([{ topic: 'in', partition: 0, offset: '15' }]);
+  });
+
+  it('drops duplicates but lets a redelivered record that owns its mark through again', async () => {
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, '{"id":"a","n":1}')]);
+    expect(task.takeCheckpoint().rows.get('raw')!.rows).toEqual([{ id: 'a', offset: '10' }]);
+    // The process "crashed" before the sink: a new task starts again at offset 10.
+    const again = new StreamTask(definition, { decoder, dedup, now: () => 0 }, undefined);
+    again.assign('in', 0, '10', undefined);
+    await again.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, '{"id":"a","n":1}')]);
+    expect(again.takeCheckpoint().rows.get('raw')!.rows).toEqual([{ id: 'a', offset: '10' }]);
+    expect(again.counters.deduplicated).toBe(1);
+  });
+
+  it('changes nothing when a dependency is down, and processes the same records once it is back', async () => {
+    dedup.down = true;
+    await expect(task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')])).rejects.toThrow('redis down');
+    await expect(task.processBatch('in', 0, [record(10, '!')])).rejects.toThrow('registry down');
+    expect(task.idle()).toBe(true);
+    expect(task.nextOffset('in', 0)).toBe('10');
+    dedup.down = false;
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
+    expect(task.takeCheckpoint().offsets).toEqual([{ topic: 'in', partition: 0, offset: '11' }]);
+  });
+
+  it('ignores records it already processed when a paused partition is fetched again', async () => {
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, '{"id":"b","n":1}')]);
+    await task.processBatch('in', 0, [record(11, '{"id":"b","n":1}'), record(12, '{"id":"c","n":1}')]);
+    expect(task.takeCheckpoint().rows.get('raw')!.rows.map((r) => r.id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('discards the uncommitted work of a revoked partition', async () => {
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
+    task.revoke('in', 0);
+    const cp = task.takeCheckpoint();
+    expect(cp.rows.size).toBe(0);
+    expect(cp.offsets).toEqual([]);
+  });
+});

@@ -1,0 +1,276 @@
+import { SluiceError, describeError } from '../errors';
+import type { PartitionSnapshot } from '../state';
+import type { RecordMeta, Row, StreamDefinition } from './definition';
+import type { DeadLetter, Decoder, Deduplicator, LateEvent } from './ports';
+import type { StreamWindows } from './windows';
+
+/** Counters a stream keeps; exported as metrics and printed by bounded runs. */
+export interface StreamCounters {
+  recordsIn: number;
+  decoded: number;
+  deduplicated: number;
+  deadLettered: number;
+  late: number;
+  rawRows: number;
+  windowRows: number;
+  dedupFailOpen: number;
+}
+
+/** Everything one partition produced since the last checkpoint, and where it got to. */
+interface PartitionState {
+  topic: string;
+  partition: number;
+  /** The first offset not yet processed: what the next checkpoint commits. */
+  nextOffset: string;
+  /** The offset the last checkpoint committed (or that consumption started from). */
+  committedOffset: string;
+  rows: Map<string, Row[]>;
+  deadLetters: DeadLetter[];
+  late: LateEvent[];
+  /** State changed since the last snapshot (records, or windows closed by the watermark). */
+  dirty: boolean;
+}
+
+/** The outputs of a stretch of processing, and the offsets they cover. Committed by `commitCheckpoint`. */
+export interface Checkpoint {
+  rows: Map<string, { rows: Row[]; positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }>;
+  deadLetters: DeadLetter[];
+  late: LateEvent[];
+  snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; committed: string }[];
+  offsets: { topic: string; partition: number; offset: string }[];
+}
+
+export interface TaskPorts {
+  decoder: Decoder;
+  dedup?: Deduplicator;
+  now(): number;
+}
+
+const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
+
+/**
+ * The stream's processing, independent of Kafka: records in, rows, dead
+ * letters, late events and partition snapshots out. The runner feeds it from
+ * a consumer group; the test driver from in-memory lists.
+ *
+ * Each batch has an asynchronous phase (decode, dedup: round trips) followed
+ * by a synchronous apply phase that updates windows, buffers and offsets
+ * together, so a checkpoint taken between two awaits always sees buffers and
+ * offsets that match.
+ */
+export class StreamTask<E> {
+  private readonly partitions = new Map<string, PartitionState>();
+  readonly counters: StreamCounters = {
+    recordsIn: 0,
+    decoded: 0,
+    deduplicated: 0,
+    deadLettered: 0,
+    late: 0,
+    rawRows: 0,
+    windowRows: 0,
+    dedupFailOpen: 0,
+  };
+
+  constructor(
+    private readonly definition: StreamDefinition<E>,
+    private readonly ports: TaskPorts,
+    private readonly windows: StreamWindows<E> | undefined,
+  ) {}
+
+  private static id(topic: string, partition: number): string {
+    return `${topic}:${partition}`;
+  }
+
+  assigned(): { topic: string; partition: number }[] {
+    return [...this.partitions.values()].map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  has(topic: string, partition: number): boolean {
+    return this.partitions.has(StreamTask.id(topic, partition));
+  }
+
+  nextOffset(topic: string, partition: number): string | undefined {
+    return this.partitions.get(StreamTask.id(topic, partition))?.nextOffset;
+  }
+
+  /** Takes a partition over at `committedOffset`, restoring its windows from the snapshot taken there. */
+  assign(topic: string, partition: number, committedOffset: string, snapshot: PartitionSnapshot | undefined): void {
+    this.partitions.set(StreamTask.id(topic, partition), {
+      topic,
+      partition,
+      nextOffset: committedOffset,
+      committedOffset,
+      rows: new Map(),
+      deadLetters: [],
+      late: [],
+      dirty: false,
+    });
+    this.windows?.assign(partition, snapshot, this.ports.now());
+  }
+
+  /**
+   * Gives a partition up, discarding what it produced since the last
+   * checkpoint: its new owner starts from the committed offset and the
+   * matching snapshot, so it redoes exactly that work.
+   */
+  revoke(topic: string, partition: number): void {
+    this.partitions.delete(StreamTask.id(topic, partition));
+    this.windows?.revoke(partition);
+  }
+
+  /**
+   * Processes consecutive records of one partition. Throws a retriable
+   * SluiceError (and changes nothing) when a dependency is down: the caller
+   * pauses the partition and offers the same records again later.
+   */
+  async processBatch(topic: string, partition: number, records: RecordMeta[]): Promise<void> {
+    const state = this.partitions.get(StreamTask.id(topic, partition));
+    if (!state || records.length === 0) return;
+    // Records before nextOffset were already processed (a re-fetch after a pause).
+    const fresh = records.filter((r) => BigInt(r.offset) >= BigInt(state.nextOffset));
+    if (fresh.length === 0) return;
+
+    // Asynchronous phase: nothing is changed until every round trip succeeded.
+    type Outcome = { meta: RecordMeta; event?: E; error?: { errorClass: string; message: string } };
+    const outcomes: Outcome[] = [];
+    for (const meta of fresh) {
+      if (meta.value === null) {
+        outcomes.push({ meta, error: { errorClass: 'TombstoneRecord', message: 'record has no value (tombstone)' } });
+        continue;
+      }
+      let value: Record<string, unknown>;
+      try {
+        value = await this.ports.decoder.decode(meta.value);
+      } catch (err) {
+        if (err instanceof SluiceError && err.retriable) throw err;
+        outcomes.push({ meta, error: { errorClass: err instanceof SluiceError ? err.code : 'DecodeError', message: describeError(err) } });
+        continue;
+      }
+      const validation = this.definition.validate(value);
+      if (validation.ok) outcomes.push({ meta, event: validation.event });
+      else outcomes.push({ meta, error: { errorClass: 'ValidationError', message: validation.errors.join('; ') } });
+    }
+
+    let keep: boolean[] | undefined;
+    const dedup = this.definition.dedup;
+    const valid = outcomes.filter((o) => o.event !== undefined);
+    if (dedup && this.ports.dedup && valid.length > 0) {
+      const claims = valid.map((o) => ({ id: dedup.id(o.event as E), topic, partition, offset: o.meta.offset }));
+      try {
+        keep = await this.ports.dedup.claim(claims);
+      } catch (err) {
+        if (dedup.onUnavailable !== 'fail-open') throw err;
+        this.counters.dedupFailOpen += valid.length;
+        keep = valid.map(() => true);
+      }
+    }
+
+    // Synchronous apply phase.
+    if (this.partitions.get(StreamTask.id(topic, partition)) !== state) return; // revoked while we awaited
+    const now = this.ports.now();
+    let v = 0;
+    for (const outcome of outcomes) {
+      this.counters.recordsIn += 1;
+      if (outcome.error) {
+        this.counters.deadLettered += 1;
+        state.deadLetters.push({ source: outcome.meta, ...outcome.error, attempt: 1 });
+        continue;
+      }
+      this.counters.decoded += 1;
+      const event = outcome.event as E;
+      if (keep && !keep[v++]) {
+        this.counters.deduplicated += 1;
+        continue;
+      }
+      if (this.definition.raw) {
+        this.push(state, this.definition.raw.table, this.definition.raw.toRow(event, outcome.meta));
+        this.counters.rawRows += 1;
+      }
+      if (this.windows) {
+        const late = this.windows.add(partition, event, this.definition.eventTime(event), now);
+        if (late) {
+          this.counters.late += 1;
+          state.late.push({ source: outcome.meta, ...late });
+        }
+      }
+    }
+    state.nextOffset = nextOf(fresh[fresh.length - 1]!.offset);
+    state.dirty = true;
+    this.closeWindows(now);
+  }
+
+  /** Emits every window the stream watermark has passed (also called on a timer, for idle partitions). */
+  closeWindows(now: number = this.ports.now()): void {
+    if (!this.windows) return;
+    for (const { partition, rows } of this.windows.close(now)) this.emit(partition, rows);
+  }
+
+  /** End of a bounded run: every open window closes as if the watermark reached the end of time. */
+  closeAllWindows(): void {
+    if (!this.windows) return;
+    for (const { partition, rows } of this.windows.closeAll(this.ports.now())) this.emit(partition, rows);
+  }
+
+  private emit(partition: number, rows: Row[]): void {
+    if (rows.length === 0 || !this.windows) return;
+    const state = [...this.partitions.values()].find((s) => s.partition === partition);
+    if (!state) return;
+    for (const row of rows) this.push(state, this.windows.table, row);
+    this.counters.windowRows += rows.length;
+    state.dirty = true;
+  }
+
+  private push(state: PartitionState, table: string, row: Row): void {
+    const rows = state.rows.get(table);
+    if (rows) rows.push(row);
+    else state.rows.set(table, [row]);
+  }
+
+  pendingRows(): number {
+    let n = 0;
+    for (const s of this.partitions.values()) for (const rows of s.rows.values()) n += rows.length;
+    return n;
+  }
+
+  /** True when nothing changed since the last checkpoint. */
+  idle(): boolean {
+    return [...this.partitions.values()].every((s) => !s.dirty);
+  }
+
+  /**
+   * Hands over everything produced since the last checkpoint and starts new
+   * buffers. Synchronous, so it cannot interleave with a batch's apply phase.
+   */
+  takeCheckpoint(): Checkpoint {
+    const checkpoint: Checkpoint = { rows: new Map(), deadLetters: [], late: [], snapshots: [], offsets: [] };
+    const now = this.ports.now();
+    for (const state of this.partitions.values()) {
+      if (!state.dirty) continue;
+      const position = { topic: state.topic, partition: state.partition, fromOffset: state.committedOffset, toOffset: state.nextOffset };
+      for (const [table, rows] of state.rows) {
+        const entry = checkpoint.rows.get(table) ?? { rows: [], positions: [] };
+        entry.rows.push(...rows);
+        entry.positions.push(position);
+        checkpoint.rows.set(table, entry);
+      }
+      checkpoint.deadLetters.push(...state.deadLetters);
+      checkpoint.late.push(...state.late);
+      if (this.windows) {
+        checkpoint.snapshots.push({
+          ref: { topic: state.topic, partition: state.partition },
+          snapshot: { offset: state.nextOffset, savedAt: now, ...this.windows.snapshot(state.partition) },
+          // Only snapshots older than the offset already committed may go: until this
+          // checkpoint's commit lands, a restart resumes from that one.
+          committed: state.committedOffset,
+        });
+      }
+      checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset });
+      state.rows = new Map();
+      state.deadLetters = [];
+      state.late = [];
+      state.dirty = false;
+      state.committedOffset = state.nextOffset;
+    }
+    return checkpoint;
+  }
+}

@@ -1,0 +1,1 @@
+export { RedisSnapshotStore, MemorySnapshotStore, type SnapshotStore, type PartitionSnapshot, type SnapshotRef } from './snapshots';
