@@ -3,6 +3,7 @@ import { SluiceError, describeError } from '../errors';
 import { registerCheckCommand } from './check';
 import { registerDemoCommand } from './demo';
 import { registerStackCommands } from './stack';
+import { registerTopicsCommands } from './topics';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerCheckCommand(program);
   registerDemoCommand(program);
+  registerTopicsCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }
