@@ -259,6 +259,38 @@ export function clickHouseService(config: SluiceConfig): LocalService {
   };
 }
 
+/**
+ * Sluice's own schema registry, run as `sluice registry serve` in the
+ * background. It keeps its state in the stack's Kafka, so the serve process
+ * itself waits (--wait) until Kafka answers: `stack up` can start all four
+ * services at once.
+ */
+export function registryService(config: SluiceConfig): LocalService {
+  const { stack } = config;
+  const url = `http://127.0.0.1:${stack.registryPort}`;
+  return {
+    name: 'registry',
+    ports: [{ port: stack.registryPort, setting: 'SLUICE_STACK_REGISTRY_PORT' }],
+    packages: {},
+    prepare() {},
+    start(paths) {
+      const cli = resolve(__dirname, '..', '..', 'bin', 'sluice.js');
+      return startDetached(
+        paths,
+        process.execPath,
+        [cli, 'registry', 'serve', '--port', String(stack.registryPort), '--wait', String(stack.startTimeoutSeconds)],
+        { env: { ...process.env, SLUICE_KAFKA_BROKERS: `127.0.0.1:${stack.kafkaPort}` } },
+      );
+    },
+    async probe() {
+      const response = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2000) });
+      if (!response.ok) throw new StackError(`registry answered HTTP ${response.status} on GET /subjects`);
+      const subjects = (await response.json()) as string[];
+      return `schema registry on ${url}, ${subjects.length} subject(s)`;
+    },
+  };
+}
+
 export function localServices(config: SluiceConfig): LocalService[] {
-  return [kafkaService(config), redisService(config), clickHouseService(config)];
+  return [kafkaService(config), redisService(config), clickHouseService(config), registryService(config)];
 }

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import type { Admin, Consumer, Producer } from 'kafkajs';
+import type { SluiceConfig } from '../../config';
+import { ServiceError, describeError } from '../../errors';
+import { createKafka } from '../../kafka';
+
+export const DEFAULT_SCHEMAS_TOPIC = '_schemas';
+
+export interface LogRecord {
+  key: string;
+  value: string | null;
+}
+
+type Apply = (key: Buffer | null, value: Buffer | null, offset: number) => void;
+
+/**
+ * The registry's storage: one compacted, single-partition Kafka topic read
+ * from the beginning by every instance. Writes are produced with acks=all and
+ * take effect only when the instance reads them back, so an instance's state
+ * is always a prefix of the log, the same for every instance and after every
+ * restart.
+ */
+export class SchemaLog {
+  readonly topic: string;
+  private readonly admin: Admin;
+  private readonly producer: Producer;
+  private readonly consumer: Consumer;
+  private readonly groupId: string;
+  /** The next offset to apply: everything before it is in the state. */
+  private position = 0;
+  private readonly waiters: { offset: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private crashed: Error | undefined;
+
+  constructor(config: Pick<SluiceConfig, 'kafka'>, topic: string = DEFAULT_SCHEMAS_TOPIC) {
+    this.topic = topic;
+    const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-registry` });
+    this.admin = kafka.admin();
+    this.producer = kafka.producer({ allowAutoTopicCreation: false });
+    // kafkajs only consumes through a group; each instance gets its own, never
+    // commits, and always starts from the beginning: the group is just a reader.
+    this.groupId = `sluice-registry-${randomBytes(6).toString('hex')}`;
+    this.consumer = kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
+  }
+
+  /** Creates the topic if missing, then applies every record already in it before resolving. */
+  async start(apply: Apply): Promise<void> {
+    try {
+      await this.admin.connect();
+      await this.ensureTopic();
+      await this.producer.connect();
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    } catch (err) {
+      throw unreachable(`cannot open the registry topic ${this.topic}`, err);
+    }
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) this.crashed = event.payload.error;
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        const offset = Number(message.offset);
+        apply(message.key, message.value, offset);
+        this.advance(offset + 1);
+      },
+    });
+    await this.syncToEnd(60_000);
+  }
+
+  private async ensureTopic(): Promise<void> {
+    const topics = await this.admin.listTopics();
+    if (topics.includes(this.topic)) return;
+    // Replication follows the broker's default.replication.factor (1 on the local stack).
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: this.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+    });
+  }
+
+  private advance(position: number): void {
+    if (position <= this.position) return;
+    this.position = position;
+    for (let i = this.waiters.length - 1; i >= 0; i -= 1) {
+      const waiter = this.waiters[i]!;
+      if (waiter.offset < position) {
+        this.waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Resolves once the record at `offset` has been applied. */
+  private waitApplied(offset: number, timeoutMs: number): Promise<void> {
+    if (offset < this.position) return Promise.resolve();
+    if (this.crashed) return Promise.reject(unreachable(`the registry stopped reading ${this.topic}`, this.crashed));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = this.waiters.findIndex((w) => w.resolve === done);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(new ServiceError('registry', `timed out reading back offset ${offset} of ${this.topic} after ${timeoutMs} ms`, { retriable: true }));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push({ offset, resolve: done, reject: (err) => (clearTimeout(timer), reject(err)) });
+    });
+  }
+
+  /** Waits until every record written to the topic so far has been applied. */
+  async syncToEnd(timeoutMs = 10_000): Promise<void> {
+    let high: number;
+    try {
+      const [partition] = await this.admin.fetchTopicOffsets(this.topic);
+      high = Number(partition?.high ?? 0);
+    } catch (err) {
+      throw unreachable(`cannot read the end of ${this.topic}`, err);
+    }
+    if (high > 0) await this.waitApplied(high - 1, timeoutMs);
+  }
+
+  /** Produces the records (acks=all) and resolves once all of them have been applied here. */
+  async append(records: LogRecord[], timeoutMs = 30_000): Promise<void> {
+    let last: number;
+    try {
+      const metadata = await this.producer.send({ topic: this.topic, acks: -1, messages: records });
+      last = Math.max(...metadata.map((m) => Number(m.baseOffset ?? -1) + records.length - 1));
+    } catch (err) {
+      throw unreachable(`cannot write to ${this.topic}`, err);
+    }
+    await this.waitApplied(last, timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+    // The reader group never committed anything; remove it so groups do not pile up.
+    await this.admin.deleteGroups([this.groupId]).catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new ServiceError('registry', 'the registry is shutting down', { retriable: true }));
+  }
+}
+
+function unreachable(what: string, err: unknown): ServiceError {
+  return new ServiceError('registry', `${what}: Kafka is unreachable or refused (${describeError(err)}); check SLUICE_KAFKA_BROKERS`, {
+    retriable: true,
+    cause: err,
+  });
+}
