@@ -1,0 +1,145 @@
+import type { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config';
+import { ServiceError } from '../errors';
+import { createRedis } from '../redis';
+import { dedupFailOpenCounter } from './metrics';
+import {
+  claimant,
+  dedupKeyPrefix,
+  DEFAULT_DEDUP_TTL_SECONDS,
+  firstOccurrences,
+  type DedupRecord,
+  type DedupScope,
+  type DedupStore,
+} from './store';
+
+/**
+ * For each key: claim it for ARGV[i+1] if free (SET NX EX), else answer 1 only
+ * if the existing mark names the same claimant (a redelivery of the record
+ * that claimed it). Runs atomically in Redis, so two processors racing for one
+ * id cannot both win, and the whole batch costs one round trip.
+ */
+const CLAIM_SCRIPT = `
+local ttl = ARGV[1]
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local who = ARGV[i + 1]
+  if redis.call('SET', key, who, 'NX', 'EX', ttl) then
+    answers[i] = 1
+  elseif redis.call('GET', key) == who then
+    answers[i] = 1
+  else
+    answers[i] = 0
+  end
+end
+return answers
+`;
+
+type ClaimCommand = (numKeys: number, ...args: string[]) => Promise<number[]>;
+
+export interface RedisDedupOptions extends DedupScope {
+  /** Prepended to every key (config `redis.keyPrefix`). */
+  keyPrefix: string;
+  ttlSeconds?: number;
+  /** When Redis is unreachable, answer all-true and count it instead of rejecting. Off by default: wrong results are worse than a pause. */
+  failOpen?: boolean;
+  /** For error messages only (secrets are redacted). */
+  redisUrl?: string;
+}
+
+export class RedisDedupStore implements DedupStore {
+  private readonly prefix: string;
+  private readonly ttlSeconds: number;
+  private failOpenRecords = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: RedisDedupOptions,
+  ) {
+    this.prefix = dedupKeyPrefix(options.keyPrefix, options);
+    this.ttlSeconds = options.ttlSeconds ?? DEFAULT_DEDUP_TTL_SECONDS;
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) throw new Error(`dedup TTL must be a positive number of seconds, got ${this.ttlSeconds}`);
+    // defineCommand sends EVALSHA and falls back to EVAL once if the script is not cached yet.
+    if (!('sluiceDedupClaim' in redis)) redis.defineCommand('sluiceDedupClaim', { lua: CLAIM_SCRIPT });
+  }
+
+  /** Records let through unchecked because of fail-open (also in the `sluice_dedup_fail_open_total` metric). */
+  get failOpenCount(): number {
+    return this.failOpenRecords;
+  }
+
+  /** The Redis key of an id's mark; exposed so tests and operators can inspect it. */
+  keyOf(id: string): string {
+    return this.prefix + id;
+  }
+
+  async claim(records: DedupRecord[]): Promise<boolean[]> {
+    const answers = records.map(() => false);
+    const first = firstOccurrences(records);
+    if (first.length === 0) return answers;
+    const keys = first.map((i) => this.keyOf(records[i]!.id));
+    const who = first.map((i) => claimant(records[i]!));
+    let claimed: number[];
+    try {
+      const command = (this.redis as unknown as { sluiceDedupClaim: ClaimCommand }).sluiceDedupClaim;
+      claimed = await command.call(this.redis, keys.length, ...keys, String(this.ttlSeconds), ...who);
+    } catch (err) {
+      if (this.options.failOpen) {
+        this.failOpenRecords += records.length;
+        dedupFailOpenCounter().inc({ namespace: this.options.namespace }, records.length);
+        return records.map(() => true);
+      }
+      throw new ServiceError('redis', `Redis${this.where()} failed a dedup claim (${(err as Error).message}): consumption pauses and retries; check that Redis is up`, {
+        retriable: true,
+        cause: err,
+      });
+    }
+    first.forEach((recordIndex, k) => {
+      answers[recordIndex] = claimed[k] === 1;
+    });
+    return answers;
+  }
+
+  private where(): string {
+    if (!this.options.redisUrl) return '';
+    const url = new URL(this.options.redisUrl);
+    if (url.password) url.password = '***';
+    return ` at ${url.toString()}`;
+  }
+}
+
+/**
+ * A store on its own connection, tuned to fail fast: commands are not queued
+ * while disconnected and time out, so an unreachable Redis turns into a
+ * retriable error (the runtime pauses) instead of a batch that hangs.
+ */
+export async function connectRedisDedupStore(
+  config: Pick<SluiceConfig, 'redis'>,
+  options: Omit<RedisDedupOptions, 'keyPrefix' | 'redisUrl'> & { commandTimeoutMs?: number },
+): Promise<{ store: RedisDedupStore; close(): void }> {
+  let closed = false;
+  const redis = createRedis(config, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs ?? 5000,
+    // ioredis waits this long for an already-closed socket before letting the process exit.
+    disconnectTimeout: 200,
+    // Keep reconnecting in the background until closed (a timer scheduled after close would hold the process open).
+    retryStrategy: (times) => (closed ? null : Math.min(times * 200, 2000)),
+  });
+  redis.on('error', () => undefined); // surfaced through the rejected claim
+  const close = () => {
+    closed = true;
+    redis.disconnect();
+  };
+  const store = new RedisDedupStore(redis, { ...options, keyPrefix: config.redis.keyPrefix, redisUrl: config.redis.url });
+  try {
+    await redis.connect();
+  } catch (err) {
+    if (!options.failOpen) {
+      close();
+      throw new ServiceError('redis', `Redis for dedup is unreachable (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`, { retriable: true, cause: err });
+    }
+  }
+  return { store, close };
+}

@@ -1,0 +1,66 @@
+/**
+ * Deduplication by event id that cannot lose events (DESIGN §3.4).
+ *
+ * A naive `SET id NX` loses an event when the process dies after marking the
+ * id and before the sink has the row: the redelivered record is then skipped
+ * forever. Here a mark records WHO claimed the id (topic/partition/offset), so
+ * a redelivery of that same record is recognised as its own claim and let
+ * through again, while a different record carrying the same id is a duplicate.
+ */
+
+/** One record asking to claim its id. `offset` is the Kafka offset as a string (as kafkajs gives it). */
+export interface DedupRecord {
+  id: string;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface DedupStore {
+  /**
+   * One answer per record, in order: true = process it, false = a duplicate of
+   * the record that claimed the id first. Within one call, the first occurrence
+   * of an id wins. Rejects with a retriable ServiceError when the store is
+   * unreachable (unless it was built fail-open).
+   */
+  claim(records: DedupRecord[]): Promise<boolean[]>;
+}
+
+export interface DedupScope {
+  /** Usually the stream name. */
+  namespace: string;
+  /** Bumped by a replay so that replayed records are not taken for duplicates of the first run. */
+  epoch?: number;
+}
+
+export const DEFAULT_DEDUP_TTL_SECONDS = 24 * 60 * 60;
+
+/** The claimant written into a mark: enough to recognise a redelivery of the same record. */
+export function claimant(record: DedupRecord): string {
+  return `${record.topic}/${record.partition}/${record.offset}`;
+}
+
+/** `<keyPrefix>dedup:<namespace>:<epoch>:` — every mark of one scope starts with this. */
+export function dedupKeyPrefix(keyPrefix: string, scope: DedupScope): string {
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(scope.namespace)) {
+    throw new Error(`dedup namespace '${scope.namespace}' must be letters, digits, '.', '_' or '-'`);
+  }
+  const epoch = scope.epoch ?? 0;
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new Error(`dedup epoch must be a non-negative integer, got ${epoch}`);
+  return `${keyPrefix}dedup:${scope.namespace}:${epoch}:`;
+}
+
+/**
+ * Positions (in `records`) of the first occurrence of each id. Later
+ * occurrences inside the same batch are duplicates without asking the store.
+ */
+export function firstOccurrences(records: DedupRecord[]): number[] {
+  const seen = new Set<string>();
+  const first: number[] = [];
+  records.forEach((r, i) => {
+    if (seen.has(r.id)) return;
+    seen.add(r.id);
+    first.push(i);
+  });
+  return first;
+}
