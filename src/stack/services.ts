@@ -52,7 +52,8 @@ export function kafkaService(config: SluiceConfig): LocalService {
       { port: stack.kafkaPort, setting: 'SLUICE_STACK_KAFKA_PORT' },
       { port: stack.kafkaControllerPort, setting: 'SLUICE_STACK_KAFKA_CONTROLLER_PORT' },
     ],
-    packages: { java: 'default-jre-headless', mvn: 'maven' },
+    // kcat (librdkafka) is the non-JS client the tests and benchmarks compare against.
+    packages: { java: 'default-jre-headless', mvn: 'maven', kcat: 'kcat' },
     prepare(log) {
       if (!existsSync(libs) || !readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) {
         log(`resolving Apache Kafka ${stack.kafkaVersion} from Maven Central`);

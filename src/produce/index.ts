@@ -1,0 +1,11 @@
+export {
+  createEventProducer,
+  ProduceError,
+  type EventProducer,
+  type EventProducerOptions,
+  type ProducerCompression,
+  type ProducerStats,
+  type SentEvent,
+} from './producer';
+export { validateEvent, EventValidationError, type FieldIssue } from './validate';
+export type { AnalyticsEvent } from './events';

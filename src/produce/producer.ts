@@ -1,0 +1,323 @@
+import { CompressionTypes, Partitioners, type ICustomPartitioner, type Message, type Producer } from 'kafkajs';
+import type { Type } from 'avsc';
+import type { SluiceConfig } from '../config';
+import { ServiceError, SluiceError } from '../errors';
+import { createKafka } from '../kafka';
+import { SchemaCodec, loadAvroSchema, parseAvroType } from '../schema';
+import { EventValidationError, validateEvent, type FieldIssue } from './validate';
+
+export type ProducerCompression = 'gzip' | 'none';
+
+export interface EventProducerOptions<T> {
+  config: SluiceConfig;
+  topic: string;
+  /** Registry subject; `<topic>-value` by default (DESIGN §3.1). */
+  subject?: string;
+  /** The writer schema: its JSON, or the name of a file in `avro/` (e.g. `analytics_event`). */
+  schema: object | string;
+  /** The field whose value becomes the record key (and so picks the partition). */
+  keyField?: keyof T & string;
+  /**
+   * `register` (default) registers the schema under the subject (a no-op when
+   * it is already there) and uses its id; `latest` uses the subject's latest
+   * id, for producers that must not change the registry.
+   */
+  schemaId?: 'register' | 'latest';
+  /** A codec to share with other producers; one is built from `config` otherwise. */
+  codec?: SchemaCodec;
+  /** How long a record may wait for others to share its produce request. */
+  lingerMs?: number;
+  /** At most this many records in one produce request. */
+  maxBatchEvents?: number;
+  /** ...or this many bytes of encoded values (Kafka refuses record batches above the topic's max.message.bytes, 1 MiB by default). */
+  maxBatchBytes?: number;
+  /** Backpressure: `send` waits while this many records are sent but not yet acknowledged... */
+  maxInFlightEvents?: number;
+  /** ...or while their encoded values add up to this many bytes. */
+  maxInFlightBytes?: number;
+  compression?: ProducerCompression;
+  /** Fields the schema does not know are an error (default), rather than silently dropped. */
+  rejectUnknownFields?: boolean;
+}
+
+/** Where Kafka stored one event. */
+export interface SentEvent {
+  key: string;
+  partition: number;
+  offset: string;
+}
+
+export interface ProducerStats {
+  /** Records handed to `send` and not yet acknowledged (or failed). */
+  inFlightEvents: number;
+  inFlightBytes: number;
+  /** The most records ever in flight at once: never above `maxInFlightEvents` (unless one event exceeds the byte bound alone). */
+  peakInFlightEvents: number;
+  sentEvents: number;
+  produceRequests: number;
+}
+
+export interface EventProducer<T> {
+  /** Resolves the schema id and connects; `send` does this on first use if not called. */
+  connect(): Promise<void>;
+  /** Validates, encodes and sends one event; resolves once Kafka (all in-sync replicas) acknowledged it. */
+  send(event: T): Promise<SentEvent>;
+  /** All-or-nothing validation, then sends each; resolves when every one is acknowledged, in input order. */
+  sendBatch(events: readonly T[]): Promise<SentEvent[]>;
+  /** Validation only: the fields of `event` that do not fit the schema (empty when valid). */
+  validate(event: unknown): FieldIssue[];
+  /** The registry id events are written with (after connect). */
+  readonly schemaId: number | undefined;
+  readonly topic: string;
+  stats(): ProducerStats;
+  /** Sends what is buffered, waits for the acknowledgements, disconnects. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  message: Message;
+  key: string;
+  bytes: number;
+  resolve(sent: SentEvent): void;
+  reject(err: unknown): void;
+}
+
+/** A produce request failed after kafkajs's own retries; the events in it may be resent safely (idempotent producer). */
+export class ProduceError extends ServiceError {
+  constructor(topic: string, cause: unknown) {
+    super('kafka', `producing to ${topic} failed: ${(cause as Error).message}`, { retriable: true, cause });
+    this.name = 'ProduceError';
+  }
+}
+
+/**
+ * Kafka's default partitioner (murmur2 of the key, positive, modulo the
+ * partition count: what the Java client and librdkafka's `murmur2_random`
+ * do for keyed records), wrapped to remember which partition each message
+ * got, so `send` can say where the event went.
+ */
+function recordingPartitioner(chosen: WeakMap<Message, number>): ICustomPartitioner {
+  return () => {
+    const partition = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const p = partition(args);
+      chosen.set(args.message, p);
+      return p;
+    };
+  };
+}
+
+function schemaName(json: object): string {
+  const { name, namespace } = json as { name?: string; namespace?: string };
+  return name ? (namespace && !name.includes('.') ? `${namespace}.${name}` : name) : 'schema';
+}
+
+/**
+ * A typed producer for one topic: Avro in Confluent wire format, the key from
+ * one field, acks=all on an idempotent producer, batching by linger and
+ * bounded memory.
+ *
+ * Batching: events accumulate while a produce request is in flight (or for
+ * `lingerMs`) and go out together. There is only ever one request in flight,
+ * which is what kafkajs's idempotent producer requires to keep per-partition
+ * sequence numbers in order.
+ */
+export function createEventProducer<T extends object>(options: EventProducerOptions<T>): EventProducer<T> {
+  const {
+    config,
+    topic,
+    subject = `${options.topic}-value`,
+    keyField = 'event_id' as keyof T & string,
+    lingerMs = 5,
+    maxBatchEvents = 2000,
+    maxBatchBytes = 512 * 1024,
+    maxInFlightEvents = 20_000,
+    maxInFlightBytes = 32 * 1024 * 1024,
+    compression = 'gzip',
+    rejectUnknownFields = true,
+  } = options;
+  if (maxInFlightEvents < 1 || maxBatchEvents < 1 || maxInFlightBytes < 1) {
+    throw new SluiceError('PRODUCER_OPTIONS_INVALID', 'maxInFlightEvents, maxBatchEvents and maxInFlightBytes must be at least 1');
+  }
+  const schemaJson = typeof options.schema === 'string' ? loadAvroSchema(options.schema) : options.schema;
+  const type: Type = parseAvroType(schemaJson);
+  const name = schemaName(schemaJson);
+
+  const chosen = new WeakMap<Message, number>();
+  let producer: Producer | undefined;
+  let codec: SchemaCodec | undefined = options.codec;
+  let schemaId: number | undefined;
+  let connecting: Promise<void> | undefined;
+  let closed = false;
+
+  let queue: Pending[] = [];
+  let queuedBytes = 0;
+  let inFlightEvents = 0;
+  let inFlightBytes = 0;
+  let peakInFlightEvents = 0;
+  let sentEvents = 0;
+  let produceRequests = 0;
+  /** True while the drain loop runs; there is never more than one produce request in flight. */
+  let draining = false;
+  let drained: Promise<void> = Promise.resolve();
+  let lingerTimer: NodeJS.Timeout | undefined;
+  /** `send` calls waiting for room, in arrival order. */
+  const waiting: Array<() => void> = [];
+
+  const closedError = () => new SluiceError('PRODUCER_CLOSED', `the producer for ${topic} is closed: create a new one`);
+  const hasRoom = (bytes: number) =>
+    inFlightEvents === 0 || (inFlightEvents + 1 <= maxInFlightEvents && inFlightBytes + bytes <= maxInFlightBytes);
+
+  function release(count: number, bytes: number): void {
+    inFlightEvents -= count;
+    inFlightBytes -= bytes;
+    // Wake as many waiters as there are free slots, in order; each re-checks the byte bound when it runs.
+    for (let free = maxInFlightEvents - inFlightEvents; free > 0 && waiting.length > 0; free--) waiting.shift()!();
+  }
+
+  async function connect(): Promise<void> {
+    if (closed) throw closedError();
+    connecting ??= (async () => {
+      if (!codec) {
+        codec = SchemaCodec.fromConfig(config);
+      }
+      schemaId = options.schemaId === 'latest' ? await codec.latestId(subject) : await codec.register(subject, schemaJson);
+      producer = createKafka(config).producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: recordingPartitioner(chosen),
+      });
+      await producer.connect();
+    })().catch((err) => {
+      connecting = undefined;
+      throw err;
+    });
+    return connecting;
+  }
+
+  /** Sends everything queued, one request at a time, until the queue is empty. */
+  function drain(): Promise<void> {
+    if (lingerTimer) clearTimeout(lingerTimer);
+    lingerTimer = undefined;
+    if (draining) return drained;
+    draining = true;
+    drained = (async () => {
+      try {
+        while (queue.length > 0) {
+          let take = 0;
+          let bytes = 0;
+          while (take < queue.length && take < maxBatchEvents && (take === 0 || bytes + queue[take]!.bytes <= maxBatchBytes)) {
+            bytes += queue[take]!.bytes;
+            take++;
+          }
+          const batch = queue.slice(0, take);
+          queue = queue.slice(take);
+          queuedBytes -= bytes;
+          await produce(batch);
+        }
+      } finally {
+        draining = false;
+      }
+    })();
+    return drained;
+  }
+
+  async function produce(batch: Pending[]): Promise<void> {
+    const bytes = batch.reduce((n, p) => n + p.bytes, 0);
+    produceRequests++;
+    try {
+      const metadata = await producer!.send({
+        topic,
+        acks: -1,
+        compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        messages: batch.map((p) => p.message),
+      });
+      // Offsets: each partition's base offset plus the record's place among that partition's records in this request.
+      const base = new Map(metadata.map((m) => [m.partition, BigInt(m.baseOffset ?? m.offset ?? '0')]));
+      const seen = new Map<number, bigint>();
+      sentEvents += batch.length;
+      for (const p of batch) {
+        const partition = chosen.get(p.message) ?? -1;
+        const index = seen.get(partition) ?? 0n;
+        seen.set(partition, index + 1n);
+        p.resolve({ key: p.key, partition, offset: String((base.get(partition) ?? 0n) + index) });
+      }
+    } catch (err) {
+      const error = new ProduceError(topic, err);
+      for (const p of batch) p.reject(error);
+    } finally {
+      release(batch.length, bytes);
+    }
+  }
+
+  function check(event: unknown, at = ''): FieldIssue[] {
+    const issues = validateEvent(type, event).filter((i) => rejectUnknownFields || !i.reason.startsWith('unknown field'));
+    const key = (event as Record<string, unknown> | null)?.[keyField];
+    if (issues.length === 0 && (typeof key !== 'string' || key === '') && typeof key !== 'number') {
+      issues.push({ path: keyField, reason: 'the key field must be a non-empty string' });
+    }
+    return at ? issues.map((i) => ({ ...i, path: `${at}.${i.path}` })) : issues;
+  }
+
+  /**
+   * Encodes the event and waits until the in-flight bound has room for it;
+   * resolves, once it is queued, to (a box around) the promise of its
+   * acknowledgement: boxed, because an async function cannot resolve to a promise.
+   */
+  async function admit(event: T): Promise<{ acked: Promise<SentEvent> }> {
+    const key = String((event as Record<string, unknown>)[keyField]);
+    const value = await codec!.encode(schemaId!, event);
+    const bytes = value.length + Buffer.byteLength(key);
+    while (!hasRoom(bytes)) await new Promise<void>((resolve) => waiting.push(resolve));
+    inFlightEvents++;
+    inFlightBytes += bytes;
+    peakInFlightEvents = Math.max(peakInFlightEvents, inFlightEvents);
+    queuedBytes += bytes;
+    const acked = new Promise<SentEvent>((resolve, reject) => {
+      queue.push({ message: { key, value }, key, bytes, resolve, reject });
+    });
+    acked.catch(() => undefined); // the caller awaits it; this only stops an unhandled-rejection warning meanwhile
+    if (queue.length >= maxBatchEvents || queuedBytes >= maxBatchBytes) {
+      // A full batch goes now; while a request is in flight the drain loop picks the queue up when it returns.
+      if (!draining) void drain();
+    } else if (!draining) {
+      lingerTimer ??= setTimeout(() => void drain(), lingerMs);
+    }
+    return { acked };
+  }
+
+  return {
+    get schemaId() {
+      return schemaId;
+    },
+    topic,
+    connect,
+    validate: (event) => check(event),
+    async send(event) {
+      const issues = check(event);
+      if (issues.length > 0) throw new EventValidationError(name, issues);
+      if (closed) throw closedError();
+      await connect();
+      return (await admit(event)).acked;
+    },
+    async sendBatch(events) {
+      const issues = events.flatMap((e, i) => check(e, `[${i}]`));
+      if (issues.length > 0) throw new EventValidationError(name, issues);
+      if (closed) throw closedError();
+      await connect();
+      const acks: Promise<SentEvent>[] = [];
+      // One event at a time waits for room, so a batch larger than the bound holds only the bound in encoded form.
+      for (const e of events) acks.push((await admit(e)).acked);
+      return Promise.all(acks);
+    },
+    stats: () => ({ inFlightEvents, inFlightBytes, peakInFlightEvents, sentEvents, produceRequests }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (connecting) await connecting.catch(() => undefined);
+      while (queue.length > 0 || draining) await drain();
+      await producer?.disconnect().catch(() => undefined);
+    },
+  };
+}
