@@ -29,10 +29,21 @@ export const ENV_SETTINGS: Record<string, string> = {
   SLUICE_CLICKHOUSE_DATABASE: 'clickhouse.database',
   SLUICE_REGISTRY_URL: 'registry.url',
   SLUICE_LOG_LEVEL: 'log.level',
+  SLUICE_INGEST_HOST: 'ingest.host',
+  SLUICE_INGEST_PORT: 'ingest.port',
+  SLUICE_INGEST_TOPIC: 'ingest.topic',
+  SLUICE_INGEST_SCHEMA: 'ingest.schema',
+  SLUICE_INGEST_API_KEYS: 'ingest.apiKeys',
+  SLUICE_INGEST_API_KEYS_FILE: 'ingest.apiKeysFile',
+  SLUICE_INGEST_RATE_LIMIT_PER_SECOND: 'ingest.rateLimitPerSecond',
+  SLUICE_INGEST_MAX_BODY_BYTES: 'ingest.maxBodyBytes',
+  SLUICE_INGEST_MAX_EVENTS_PER_REQUEST: 'ingest.maxEventsPerRequest',
+  SLUICE_INGEST_REJECT_DUPLICATES: 'ingest.rejectDuplicates',
+  SLUICE_INGEST_DUPLICATE_TTL_SECONDS: 'ingest.duplicateTtlSeconds',
 };
 
 /** Settings whose value is a list; given in the environment as a comma-separated string. */
-const LIST_SETTINGS = new Set(['kafka.brokers']);
+const LIST_SETTINGS = new Set(['kafka.brokers', 'ingest.apiKeys']);
 
 type Tree = Record<string, unknown>;
 

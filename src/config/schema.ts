@@ -40,6 +40,35 @@ export const stackSchema = z
   })
   .strict();
 
+/** `true`/`false`/`1`/`0` from the environment, real booleans from a file. */
+const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
+
+/** The HTTP ingestion API (`sluice serve`). */
+export const ingestSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(8088),
+    /** The topic accepted events are produced to, and the Avro schema (a name in avro/) they must match. */
+    topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name').default('events'),
+    schema: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected the name of a file in avro/ without .avsc').default('analytics_event'),
+    /** sha256 (hex) of each accepted API key; never the keys themselves (`sluice serve hash-key <key>`). */
+    apiKeys: z
+      .array(z.string().regex(/^[0-9a-f]{64}$/, 'expected the sha256 hex of an API key: run `sluice serve hash-key <key>`'))
+      .default([]),
+    /** A file with one sha256 hex per line (# comments allowed), read at start-up, added to apiKeys. */
+    apiKeysFile: z.string().min(1).optional(),
+    /** Events per second per API key (fixed 1 s window in Redis); 0 turns the limit off. */
+    rateLimitPerSecond: z.coerce.number().int().min(0).default(5000),
+    /** Largest request body accepted; larger ones get 413. */
+    maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    /** Most events in one request; more get 413. */
+    maxEventsPerRequest: z.coerce.number().int().min(1).max(100_000).default(1000),
+    /** Refuse (409) an event whose id was accepted within duplicateTtlSeconds. Off by default: processors dedup anyway. */
+    rejectDuplicates: flag.default(false),
+    duplicateTtlSeconds: z.coerce.number().int().min(1).default(86_400),
+  })
+  .strict();
+
 export function configSchema(stack: z.infer<typeof stackSchema>) {
   return z
     .object({
@@ -77,6 +106,7 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
         .object({ url: url(['http:', 'https:']).default(`http://127.0.0.1:${stack.registryPort}`) })
         .strict()
         .default({ url: `http://127.0.0.1:${stack.registryPort}` }),
+      ingest: ingestSchema.default(ingestSchema.parse({})),
       log: z
         .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
         .strict()
@@ -86,4 +116,5 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
 }
 
 export type StackConfig = z.infer<typeof stackSchema>;
+export type IngestConfig = z.infer<typeof ingestSchema>;
 export type SluiceConfig = z.infer<ReturnType<typeof configSchema>>;
