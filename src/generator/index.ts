@@ -1,0 +1,43 @@
+/**
+ * The reference workload (DESIGN.md §4): a seeded generator of analytics
+ * events with duplicates, disorder, late and poison records; its log; the
+ * expected results computed from that log alone; and the reference
+ * validator the stream shares with it.
+ */
+export { type AnalyticsEvent, ANALYTICS_EVENT_SCHEMA } from './event';
+export { validateAnalyticsEvent, EVENT_TIME_MIN_MS, EVENT_TIME_MAX_MS, MAX_ID_LENGTH, type EventValidation } from './validation';
+export {
+  generateWorkload,
+  resolveWorkloadOptions,
+  plannedKindCounts,
+  WorkloadOptionsError,
+  RECORD_KINDS,
+  UNDECODABLE_REASONS,
+  INVALID_REASONS,
+  UNKNOWN_SCHEMA_ID,
+  DEFAULT_EVENT_TYPES,
+  DEFAULT_START_TIME,
+  LATE_AFTER_FRACTION,
+  DUPLICATE_LOOKBACK,
+  type RecordKind,
+  type PoisonReason,
+  type EventTypeSpec,
+  type WorkloadOptions,
+  type ResolvedWorkloadOptions,
+  type WorkloadRecord,
+  type EncodeEvent,
+} from './workload';
+export { createEventEncoder } from './encode';
+export { toLogEntry, formatLogLine, parseLogLine, readLogFile, LogWriter, type WorkloadLogEntry } from './log';
+export { WorkloadTally, type WorkloadSummary } from './summary';
+export {
+  ExpectedAnswerBuilder,
+  computeExpected,
+  computeExpectedFromLog,
+  ONE_MINUTE_MS,
+  type ExpectedAnswer,
+  type ExpectedWindowRow,
+  type ExpectedDeadLetter,
+} from './expected';
+export { produceWorkload, type ProduceWorkloadOptions, type ProduceResult } from './produce';
+export { SeededRandom } from './random';
