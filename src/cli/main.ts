@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { SluiceError, describeError } from '../errors';
 import { registerCheckCommand } from './check';
 import { registerDemoCommand } from './demo';
+import { registerGenerateCommand } from './generate';
 import { registerRegistryCommands } from './registry';
 import { registerStackCommands } from './stack';
 import { registerTopicsCommands } from './topics';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerCheckCommand(program);
   registerDemoCommand(program);
+  registerGenerateCommand(program);
   registerRegistryCommands(program);
   registerTopicsCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
