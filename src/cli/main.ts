@@ -6,6 +6,7 @@ import { registerGenerateCommand } from './generate';
 import { registerRegistryCommands } from './registry';
 import { registerStackCommands } from './stack';
 import { registerTopicsCommands } from './topics';
+import { registerServeCommands } from './serve';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerGenerateCommand(program);
   registerRegistryCommands(program);
   registerTopicsCommands(program);
+  registerServeCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }

@@ -1,0 +1,184 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { SluiceConfig } from '../config';
+import type { EventProducer, FieldIssue } from '../produce';
+import { hashApiKey, presentedKey } from './auth';
+import type { DuplicateGuard, RateLimiter } from './limits';
+
+export interface IngestDependencies {
+  settings: SluiceConfig['ingest'];
+  producer: EventProducer<Record<string, unknown>>;
+  /** sha256 hex of every accepted key. */
+  apiKeyHashes: ReadonlySet<string>;
+  rateLimiter: RateLimiter;
+  /** Present only when `ingest.rejectDuplicates` is on. */
+  duplicates?: DuplicateGuard;
+  /** Resolves when Kafka and Redis answer; rejects with the reason otherwise. */
+  ready(): Promise<void>;
+  logger: Logger;
+  /** The field that identifies an event (and is its Kafka key). */
+  idField: string;
+}
+
+/** Every error answer has the same shape: a stable code, one line for humans, and details when there are some. */
+function fail(res: Response, status: number, error: string, message: string, extra: Record<string, unknown> = {}): void {
+  res.status(status).json({ error, message, ...extra });
+}
+
+/** Body parser errors (from body-parser) carry a `type` and a `status`. */
+interface ParserError {
+  type?: string;
+  status?: number;
+}
+
+/**
+ * The HTTP ingestion API. Checks run cheapest-first, and an event reaches
+ * Kafka only when all passed: key (401), content type (415), body size (413),
+ * JSON (400), rate (429), schema (400), duplicates (409); then 202 once Kafka
+ * has acknowledged every event of the request.
+ */
+export function createIngestApp(deps: IngestDependencies): express.Express {
+  const { settings, producer, logger, idField } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.ready();
+      res.json({ status: 'ready' });
+    } catch (err) {
+      fail(res, 503, 'not_ready', (err as Error).message);
+    }
+  });
+
+  const redisDown = (res: Response, err: unknown) => {
+    logger.error({ err: (err as Error).message }, 'Redis unavailable');
+    res.set('Retry-After', '1');
+    fail(res, 503, 'redis_unavailable', 'rate limiting needs Redis, which is unavailable: retry');
+  };
+
+  const authenticate = (req: Request, res: Response, next: NextFunction) => {
+    const key = presentedKey(req.headers);
+    if (!key) {
+      res.set('WWW-Authenticate', 'Bearer');
+      return fail(res, 401, 'unauthorized', 'missing API key: send Authorization: Bearer <key> or X-API-Key: <key>');
+    }
+    const hash = hashApiKey(key);
+    if (!deps.apiKeyHashes.has(hash)) {
+      res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      return fail(res, 401, 'unauthorized', 'API key not recognised');
+    }
+    // Rate limits and logs name the client by a prefix of the hash, never by the key.
+    res.locals.client = hash.slice(0, 16);
+    next();
+  };
+
+  const requireJson = (req: Request, res: Response, next: NextFunction) => {
+    if (!req.is('application/json')) {
+      return fail(res, 415, 'unsupported_media_type', `expected Content-Type: application/json, got ${req.headers['content-type'] ?? 'none'}`);
+    }
+    next();
+  };
+
+  app.post(
+    '/v1/events',
+    authenticate,
+    requireJson,
+    express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true }),
+    async (req: Request, res: Response) => {
+      const body: unknown = req.body;
+      const batch = Array.isArray(body) || (typeof body === 'object' && body !== null && 'events' in body && Array.isArray((body as { events: unknown }).events));
+      const events: unknown[] = Array.isArray(body) ? body : batch ? (body as { events: unknown[] }).events : [body];
+      const at = (i: number) => (Array.isArray(body) ? `[${i}]` : batch ? `events[${i}]` : '');
+
+      if (events.length === 0) return fail(res, 400, 'invalid_events', 'no events in the request');
+      if (events.length > settings.maxEventsPerRequest) {
+        return fail(res, 413, 'too_many_events', `${events.length} events in one request; at most ${settings.maxEventsPerRequest} (ingest.maxEventsPerRequest): split the batch`);
+      }
+
+      const client = res.locals.client as string;
+      let rate;
+      try {
+        rate = await deps.rateLimiter.take(client, events.length);
+      } catch (err) {
+        return redisDown(res, err);
+      }
+      if (!rate.allowed) {
+        res.set('Retry-After', String(Math.ceil(rate.retryAfterMs / 1000)));
+        return fail(res, 429, 'rate_limited', `more than ${settings.rateLimitPerSecond} events per second for this API key (ingest.rateLimitPerSecond): retry after the Retry-After seconds`);
+      }
+
+      const issues: FieldIssue[] = events.flatMap((event, i) =>
+        producer.validate(event).map((issue) => ({
+          path: issue.path === '(event)' ? at(i) || '(event)' : [at(i), issue.path].filter(Boolean).join('.'),
+          reason: issue.reason,
+        })),
+      );
+      if (issues.length > 0) {
+        return fail(res, 400, 'invalid_events', `${issues.length} field(s) do not match the schema; nothing was accepted`, { issues });
+      }
+
+      const valid = events as Record<string, unknown>[];
+      const ids = valid.map((e) => String(e[idField]));
+      if (deps.duplicates) {
+        const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
+        if (repeated.length > 0) {
+          return fail(res, 409, 'duplicate_events', 'the same event id appears more than once in the request; nothing was accepted', { event_ids: [...new Set(repeated)] });
+        }
+        let claim;
+        try {
+          claim = await deps.duplicates.claim(ids);
+        } catch (err) {
+          return redisDown(res, err);
+        }
+        if (claim.duplicates.length > 0) {
+          return fail(res, 409, 'duplicate_events', `${claim.duplicates.length} event(s) were already accepted; nothing was accepted from this request`, {
+            event_ids: claim.duplicates,
+          });
+        }
+        if (!claim.claimed) {
+          res.set('Retry-After', '1');
+          return fail(res, 503, 'in_progress', 'another request with these event ids is being accepted right now: retry', { event_ids: claim.inProgress });
+        }
+      }
+
+      try {
+        await producer.sendBatch(valid);
+      } catch (err) {
+        if (deps.duplicates) await deps.duplicates.release(ids).catch(() => undefined);
+        logger.error({ err: (err as Error).message, events: valid.length }, 'producing accepted events failed');
+        res.set('Retry-After', '1');
+        return fail(res, 503, 'kafka_unavailable', 'the events could not be written to Kafka: retry (the API is idempotent per event id downstream)');
+      }
+      // The events are in Kafka: a failure to mark them only weakens duplicate rejection, it loses nothing.
+      if (deps.duplicates) await deps.duplicates.confirm(ids).catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
+      res.status(202).json({ accepted: ids.length, event_ids: ids });
+    },
+  );
+
+  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz'));
+
+  // Errors from the body parser (413, malformed JSON) and anything unexpected.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const parser = err as ParserError;
+    if (parser.type === 'entity.too.large') {
+      return fail(res, 413, 'body_too_large', `request body larger than ${settings.maxBodyBytes} bytes (ingest.maxBodyBytes): split the batch`);
+    }
+    if (parser.type === 'entity.parse.failed') return fail(res, 400, 'malformed_json', 'the request body is not valid JSON');
+    if (parser.type === 'encoding.unsupported' || parser.type === 'charset.unsupported') {
+      return fail(res, 415, 'unsupported_media_type', 'unsupported content encoding or charset');
+    }
+    if (typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
+      return fail(res, parser.status, 'bad_request', (err as Error).message);
+    }
+    logger.error({ err: (err as Error).message }, 'ingest request failed');
+    return fail(res, 500, 'internal', 'internal error; see the server log');
+  });
+
+  return app;
+}

@@ -1,0 +1,291 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import type { KafkaMessage } from 'kafkajs';
+import { createTestContext, type TestContext } from '../helpers/context';
+import { createKafka } from '../../src/kafka';
+import { createRateLimiter, hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
+import { loadAvroSchema, SchemaCodec } from '../../src/schema';
+import type { AnalyticsEvent } from '../../src/produce';
+
+const KEY = 'ingest-test-key-1';
+const OTHER_KEY = 'ingest-test-key-2';
+const V1 = loadAvroSchema('analytics_event');
+
+function makeEvent(i = 0): AnalyticsEvent {
+  return {
+    event_id: randomUUID(),
+    event_type: 'click',
+    user_id: `u-${i}`,
+    campaign_id: `c-${i % 3}`,
+    ad_id: null,
+    event_time: 1_700_000_000_000 + i,
+    amount: null,
+    properties: { i: String(i) },
+  };
+}
+
+async function post(server: RunningIngestServer, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${server.url}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+/** Every record in the topic, read to its current end with a fresh consumer group. */
+async function readAll(ctx: TestContext, topic: string): Promise<KafkaMessage[]> {
+  const offsets = await ctx.admin.fetchTopicOffsets(topic);
+  const total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+  if (total === 0) return [];
+  const consumer = createKafka(ctx.config).consumer({ groupId: `${ctx.group}.${topic}.${randomUUID()}` });
+  const out: KafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${total} records`)), 20_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          out.push(message);
+          if (out.length >= total) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function deleteSubjects(ctx: TestContext): Promise<void> {
+  const base = ctx.config.registry.url;
+  const subjects = (await (await fetch(`${base}/subjects`)).json()) as string[];
+  for (const s of subjects.filter((x) => x.startsWith(`${ctx.id}.`))) {
+    await fetch(`${base}/subjects/${encodeURIComponent(s)}`, { method: 'DELETE' });
+    await fetch(`${base}/subjects/${encodeURIComponent(s)}?permanent=true`, { method: 'DELETE' });
+  }
+}
+
+describe('HTTP ingestion API', () => {
+  let ctx: TestContext;
+  let server: RunningIngestServer;
+  let strict: RunningIngestServer;
+  let topic: string;
+  let strictTopic: string;
+  let strictConfig: TestContext['config'];
+  /** Every event id a 202 answered for, per topic: what each topic must hold, exactly once. */
+  const accepted = new Map<string, string[]>();
+  const sentEvents = new Map<string, AnalyticsEvent>();
+  const accept = (t: string, ids: unknown) => accepted.set(t, [...(accepted.get(t) ?? []), ...(ids as string[])]);
+
+  beforeAll(async () => {
+    ctx = await createTestContext('ingest');
+    topic = await ctx.createTopic('events', 6);
+    strictTopic = await ctx.createTopic('strict', 3);
+    const apiKeys = [hashApiKey(KEY), hashApiKey(OTHER_KEY)];
+    const quiet = { logger: pino({ level: 'silent' }) };
+    server = await startIngestServer(ctx.config, {
+      ...quiet,
+      settings: { port: 0, topic, apiKeys, rateLimitPerSecond: 100_000, maxBodyBytes: 16 * 1024, maxEventsPerRequest: 50 },
+    });
+    // Its own Redis prefix: another deployment, so its rate budgets are not shared with the first server's.
+    strictConfig = { ...ctx.config, redis: { ...ctx.config.redis, keyPrefix: `${ctx.config.redis.keyPrefix}strict:` } };
+    strict = await startIngestServer(strictConfig, {
+      ...quiet,
+      settings: { port: 0, topic: strictTopic, apiKeys, rateLimitPerSecond: 10, rejectDuplicates: true },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await strict?.close();
+    await deleteSubjects(ctx);
+    await ctx.cleanup();
+  });
+
+  it('answers /healthz and /readyz', async () => {
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('/readyz answers 503 once Redis is unreachable', async () => {
+    // A private Redis this test may stop (the shared one is never touched).
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      await waitFor(async () => (await ctx.redis.duplicate({ port, host: '127.0.0.1', lazyConnect: false, retryStrategy: () => null }).quit()) === 'OK');
+      const config = { ...ctx.config, redis: { ...ctx.config.redis, url: `redis://127.0.0.1:${port}` } };
+      const own = await startIngestServer(config, { logger: pino({ level: 'silent' }), settings: { port: 0, topic, apiKeys: [hashApiKey(KEY)] } });
+      try {
+        expect((await fetch(`${own.url}/readyz`)).status).toBe(200);
+        redis.kill('SIGKILL');
+        await new Promise((resolve) => redis.once('exit', resolve));
+        const down = await fetch(`${own.url}/readyz`);
+        expect(down.status).toBe(503);
+        expect(((await down.json()) as { error: string }).error).toBe('not_ready');
+        expect((await fetch(`${own.url}/healthz`)).status).toBe(200); // alive, just not ready
+        // Accepting needs Redis (rate limit): refused with 503, nothing produced.
+        const refused = await post(own, makeEvent(99));
+        expect(refused.status).toBe(503);
+      } finally {
+        await own.close();
+      }
+    } finally {
+      redis.kill('SIGKILL');
+    }
+  });
+
+  it('accepts one event, {events: [...]} and a bare array with 202 after Kafka acknowledged', async () => {
+    const one = makeEvent(1);
+    const wrapped = [makeEvent(2), makeEvent(3)];
+    const array = [makeEvent(4), makeEvent(5), makeEvent(6)];
+    for (const e of [one, ...wrapped, ...array]) sentEvents.set(e.event_id, e);
+
+    const r1 = await post(server, one);
+    expect(r1.status).toBe(202);
+    expect(r1.body).toEqual({ accepted: 1, event_ids: [one.event_id] });
+    const r2 = await post(server, { events: wrapped }, { authorization: '', 'x-api-key': OTHER_KEY });
+    expect(r2.status).toBe(202);
+    expect(r2.body).toEqual({ accepted: 2, event_ids: wrapped.map((e) => e.event_id) });
+    const r3 = await post(server, array);
+    expect(r3.status).toBe(202);
+    for (const r of [r1, r2, r3]) accept(topic, r.body.event_ids);
+  });
+
+  it('refuses invalid events with 400 listing each bad field, and sends none of the batch', async () => {
+    const good = makeEvent(7);
+    const badTime = { ...makeEvent(8), event_time: '2024-01-01' };
+    const noUser: Partial<AnalyticsEvent> = makeEvent(9);
+    delete noUser.user_id;
+    const r = await post(server, { events: [good, badTime, { ...noUser, amount: 'lots', extra: true }] });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('invalid_events');
+    expect(r.body.issues).toEqual([
+      { path: 'events[1].event_time', reason: 'expected long, got string "2024-01-01"' },
+      { path: 'events[2].user_id', reason: 'required string is missing' },
+      { path: 'events[2].amount', reason: 'expected null or double, got string "lots"' },
+      { path: 'events[2].extra', reason: 'unknown field (not in the schema)' },
+    ]);
+    const single = await post(server, { ...makeEvent(10), event_id: '' });
+    expect(single.status).toBe(400);
+    expect(single.body.issues).toEqual([{ path: 'event_id', reason: 'the key field must be a non-empty string' }]);
+    expect((await post(server, 42)).body.issues).toEqual([{ path: '(event)', reason: 'expected a JSON object, got number 42' }]);
+    expect((await post(server, [])).status).toBe(400);
+  });
+
+  it('refuses malformed JSON (400), a missing or wrong key (401), other content types (415)', async () => {
+    const malformed = await post(server, '{"event_id": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toBe('malformed_json');
+
+    const noKey = await post(server, makeEvent(11), { authorization: '' });
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await post(server, makeEvent(12), { authorization: 'Bearer not-a-key' })).status).toBe(401);
+    // The hash itself is not a key.
+    expect((await post(server, makeEvent(13), { authorization: `Bearer ${hashApiKey(KEY)}` })).status).toBe(401);
+
+    const text = await post(server, JSON.stringify(makeEvent(14)), { 'content-type': 'text/plain' });
+    expect(text.status).toBe(415);
+    expect(text.body.error).toBe('unsupported_media_type');
+  });
+
+  it('refuses bodies over the byte limit and requests over the event limit with 413', async () => {
+    const big = { ...makeEvent(15), properties: { blob: 'x'.repeat(20 * 1024) } };
+    const r = await post(server, big);
+    expect(r.status).toBe(413);
+    expect(r.body.error).toBe('body_too_large');
+    const many = Array.from({ length: 51 }, (_, i) => makeEvent(100 + i));
+    const tooMany = await post(server, many);
+    expect(tooMany.status).toBe(413);
+    expect(tooMany.body.error).toBe('too_many_events');
+  });
+
+  it('refuses an event id accepted before with 409 when duplicate rejection is on', async () => {
+    const first = makeEvent(20);
+    const fresh = makeEvent(21);
+    const r1 = await post(strict, first);
+    expect(r1.status).toBe(202);
+    accept(strictTopic, r1.body.event_ids);
+    sentEvents.set(first.event_id, first);
+
+    const again = await post(strict, { ...first, event_type: 'changed' });
+    expect(again.status).toBe(409);
+    expect(again.body.event_ids).toEqual([first.event_id]);
+    // A batch with one duplicate is refused whole; its new event is not marked and can be sent alone.
+    const mixed = await post(strict, [fresh, first]);
+    expect(mixed.status).toBe(409);
+    expect(mixed.body.event_ids).toEqual([first.event_id]);
+    const within = await post(strict, { events: [fresh, fresh] });
+    expect(within.status).toBe(409);
+    const alone = await post(strict, fresh, { authorization: `Bearer ${OTHER_KEY}` });
+    expect(alone.status).toBe(202);
+    accept(strictTopic, alone.body.event_ids);
+    sentEvents.set(fresh.event_id, fresh);
+    // The server without duplicate rejection accepts a repeat: downstream dedup handles it.
+    const repeat = await post(server, sentEvents.get(accepted.get(topic)![0]!)!);
+    expect(repeat.status).toBe(202);
+    accept(topic, repeat.body.event_ids);
+  });
+
+  it('rate-limits per key in Redis atomically, answering 429 with Retry-After', async () => {
+    // The limiter itself, with a window long enough that timing cannot matter: 50 concurrent takes, limit 20.
+    const limiter = createRateLimiter(ctx.redis, ctx.config.redis.keyPrefix, 20, 60_000);
+    const decisions = await Promise.all(Array.from({ length: 50 }, () => limiter.take('concurrent', 1)));
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(20);
+    const refused = decisions.find((d) => !d.allowed)!;
+    expect(refused.retryAfterMs).toBeGreaterThan(50_000);
+    // A request that would cross the limit is refused whole and uses nothing up.
+    const partial = createRateLimiter(ctx.redis, ctx.config.redis.keyPrefix, 10, 60_000);
+    expect((await partial.take('batch', 6)).allowed).toBe(true);
+    expect((await partial.take('batch', 5)).allowed).toBe(false);
+    expect((await partial.take('batch', 4)).allowed).toBe(true);
+
+    // Through HTTP: the strict server allows 10 events per second per key. Fill KEY's current
+    // window to the limit (with a long expiry, so the test does not race the clock), then post.
+    const client = hashApiKey(KEY).slice(0, 16);
+    await ctx.redis.set(`${strictConfig.redis.keyPrefix}ingest:rate:${client}`, '10', 'PX', 30_000);
+    const limited = await post(strict, makeEvent(30));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(29);
+    expect(limited.body.error).toBe('rate_limited');
+    // The other key has its own budget.
+    const other = makeEvent(31);
+    const allowed = await post(strict, other, { authorization: `Bearer ${OTHER_KEY}` });
+    expect(allowed.status).toBe(202);
+    accept(strictTopic, allowed.body.event_ids);
+    sentEvents.set(other.event_id, other);
+  });
+
+  it('each topic holds exactly the accepted events, once each, and nothing from refused requests', async () => {
+    const codec = SchemaCodec.fromConfig(ctx.config);
+    for (const t of [topic, strictTopic]) {
+      const records = await readAll(ctx, t);
+      const ids = records.map((r) => r.key!.toString()).sort();
+      expect(ids).toEqual([...accepted.get(t)!].sort());
+      for (const record of records) {
+        const { value } = await codec.decode(record.value!, V1);
+        expect(value).toEqual(sentEvents.get(record.key!.toString()));
+      }
+    }
+    expect(accepted.get(topic)).toHaveLength(7); // 6 distinct + the deliberate repeat
+    expect(accepted.get(strictTopic)).toHaveLength(3);
+  });
+});
