@@ -7,6 +7,7 @@ import { registerRegistryCommands } from './registry';
 import { registerStackCommands } from './stack';
 import { registerTopicsCommands } from './topics';
 import { registerServeCommands } from './serve';
+import { registerSinkCommands } from './sink';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerTopicsCommands(program);
   registerServeCommands(program);
+  registerSinkCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }

@@ -1,0 +1,161 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { identifier } from '../../config';
+import { SluiceError } from '../../errors';
+import type { ServerFeatures } from './features';
+
+/**
+ * One schema change, applied once per database and recorded in
+ * `sluice_migrations`. Statements use `{db}` for the database name. A migration
+ * whose `when` is false on this server is skipped and not recorded, so it runs
+ * after the server is upgraded.
+ */
+export interface Migration {
+  id: string;
+  statements: string[];
+  when?: (features: ServerFeatures) => boolean;
+}
+
+/** A table a stream writes (same shape as the stream definition's): idempotent CREATE ... IF NOT EXISTS statements. */
+export interface TableDefinition {
+  name: string;
+  create: string[];
+}
+
+export class InvalidIdentifierError extends SluiceError {
+  constructor(kind: string, name: string) {
+    super('SQL_IDENTIFIER_INVALID', `${kind} name '${name}' is not allowed: use letters, digits and _ (not starting with a digit), at most 63`);
+    this.name = 'InvalidIdentifierError';
+  }
+}
+
+/** Every database, table and column name that reaches SQL passes through here: no quoting is ever needed. */
+export function assertIdentifier(kind: 'database' | 'table' | 'column', name: string): string {
+  if (!identifier.safeParse(name).success) throw new InvalidIdentifierError(kind, name);
+  return name;
+}
+
+const RAW_EVENTS = `CREATE TABLE IF NOT EXISTS {db}.events_raw
+(
+    event_id String COMMENT 'producer uuid; the row identity a replay replaces',
+    event_type String,
+    user_id String,
+    campaign_id String COMMENT 'empty string = no campaign (no Nullable in keys on 18.16)',
+    ad_id String COMMENT 'empty string = no ad',
+    event_time DateTime COMMENT 'event time, UTC, second precision',
+    event_time_ms UInt64 COMMENT 'event time in epoch milliseconds',
+    amount Nullable(Float64),
+    property_keys Array(String) COMMENT 'properties map, keys; values at the same index in property_values',
+    property_values Array(String),
+    channel String,
+    kafka_topic String,
+    kafka_partition UInt16,
+    kafka_offset UInt64,
+    ingested_at DateTime,
+    version UInt64 COMMENT 'ReplacingMergeTree keeps the row with the largest version per event_id'
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(event_time)
+ORDER BY event_id`;
+
+/** Sluice's own tables, in order. Append only: an applied id must never change meaning. */
+export const MIGRATIONS: readonly Migration[] = [
+  { id: '0001_events_raw', statements: [RAW_EVENTS] },
+  {
+    // Lets insert_deduplication_token drop a retried block on a non-replicated table (Replicated* tables dedup by default).
+    id: '0002_events_raw_insert_dedup_window',
+    statements: ['ALTER TABLE {db}.events_raw MODIFY SETTING non_replicated_deduplication_window = 1000'],
+    when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
+  },
+];
+
+const LEDGER = `CREATE TABLE IF NOT EXISTS {db}.sluice_migrations
+(
+    id String,
+    applied_at DateTime
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY id`;
+
+export interface MigrationReport {
+  database: string;
+  createdDatabase: boolean;
+  applied: string[];
+  alreadyApplied: string[];
+  /** Not supported by this server version; will apply after an upgrade. */
+  skipped: string[];
+  createdTables: string[];
+  existingTables: string[];
+}
+
+const render = (sql: string, database: string) => sql.split('{db}').join(database);
+
+async function exists(client: ClickHouseClient, sql: string): Promise<boolean> {
+  const result = await client.query({ query: sql, format: 'JSONEachRow' });
+  const rows = await result.json<{ n: string | number }>();
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+/**
+ * Creates the database, Sluice's tables and the caller's tables, idempotently:
+ * a second run changes nothing and says so. Table definitions are re-run every
+ * time (they are IF NOT EXISTS) so a dropped table comes back; migrations run once.
+ */
+export async function migrate(
+  client: ClickHouseClient,
+  database: string,
+  options: { features: ServerFeatures; tables?: TableDefinition[]; migrations?: readonly Migration[] },
+): Promise<MigrationReport> {
+  assertIdentifier('database', database);
+  const tables = options.tables ?? [];
+  tables.forEach((t) => assertIdentifier('table', t.name));
+  const migrations = [...MIGRATIONS, ...(options.migrations ?? [])];
+  const ids = new Set<string>();
+  for (const m of migrations) {
+    if (ids.has(m.id)) throw new SluiceError('MIGRATION_DUPLICATE', `migration id '${m.id}' is declared twice: ids must be unique`);
+    ids.add(m.id);
+  }
+
+  const report: MigrationReport = { database, createdDatabase: false, applied: [], alreadyApplied: [], skipped: [], createdTables: [], existingTables: [] };
+  report.createdDatabase = !(await exists(client, `SELECT count() AS n FROM system.databases WHERE name = '${database}'`));
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  await client.command({ query: render(LEDGER, database) });
+
+  const done = await client.query({ query: `SELECT DISTINCT id FROM ${database}.sluice_migrations`, format: 'JSONEachRow' });
+  const applied = new Set((await done.json<{ id: string }>()).map((r) => r.id));
+  for (const migration of migrations) {
+    if (applied.has(migration.id)) {
+      report.alreadyApplied.push(migration.id);
+      continue;
+    }
+    if (migration.when && !migration.when(options.features)) {
+      report.skipped.push(migration.id);
+      continue;
+    }
+    for (const statement of migration.statements) await client.command({ query: render(statement, database) });
+    await client.insert({
+      table: `${database}.sluice_migrations`,
+      values: [{ id: migration.id, applied_at: Math.floor(Date.now() / 1000) }],
+      format: 'JSONEachRow',
+    });
+    report.applied.push(migration.id);
+  }
+
+  for (const table of tables) {
+    const present = await exists(client, `SELECT count() AS n FROM system.tables WHERE database = '${database}' AND name = '${table.name}'`);
+    for (const statement of table.create) await client.command({ query: render(statement, database) });
+    (present ? report.existingTables : report.createdTables).push(table.name);
+  }
+  return report;
+}
+
+/** Human-readable lines for `sluice sink migrate`. */
+export function formatMigrationReport(report: MigrationReport): string[] {
+  const lines = [`database ${report.database}: ${report.createdDatabase ? 'created' : 'exists'}`];
+  for (const id of report.applied) lines.push(`applied   ${id}`);
+  for (const id of report.alreadyApplied) lines.push(`unchanged ${id} (already applied)`);
+  for (const id of report.skipped) lines.push(`skipped   ${id} (not supported by this server version)`);
+  for (const t of report.createdTables) lines.push(`created   table ${t}`);
+  for (const t of report.existingTables) lines.push(`unchanged table ${t} (exists)`);
+  if (report.applied.length === 0 && report.createdTables.length === 0 && !report.createdDatabase) lines.push('nothing to do: schema is up to date');
+  return lines;
+}

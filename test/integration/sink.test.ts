@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ClickHouseSink,
+  detectServerFeatures,
+  featuresFromVersion,
+  InvalidIdentifierError,
+  migrate,
+  RowsRejectedError,
+  SinkUnavailableError,
+  type Row,
+  type ServerFeatures,
+} from '../../src/sink/clickhouse';
+import { ServiceError } from '../../src/errors';
+import { runCli } from '../helpers/cli';
+import { createTestContext, type TestContext } from '../helpers/context';
+
+let ctx: TestContext;
+let features: ServerFeatures;
+beforeAll(async () => {
+  ctx = await createTestContext('sink');
+  features = await detectServerFeatures(ctx.clickhouse);
+  await migrate(ctx.clickhouse, ctx.id, { features });
+});
+afterAll(async () => {
+  await ctx.cleanup();
+});
+
+const query = async <T>(sql: string): Promise<T[]> => (await ctx.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+const scalar = async (sql: string): Promise<number> => Number(Object.values((await query<Record<string, string | number>>(sql))[0]!)[0]);
+
+/** A reference-workload row as the runtime would map it; `ids` may repeat (producer duplicates). */
+function rawRow(id: string, offset: number, version: number): Row {
+  const ms = 1_700_000_000_000 + offset * 1000;
+  return {
+    event_id: id,
+    event_type: offset % 3 === 0 ? 'click' : 'view',
+    user_id: `u${offset % 17}`,
+    campaign_id: offset % 5 === 0 ? '' : `c${offset % 4}`,
+    ad_id: '',
+    event_time: Math.floor(ms / 1000),
+    event_time_ms: ms,
+    amount: offset % 2 === 0 ? null : offset / 10,
+    property_keys: ['k'],
+    property_values: [`v${offset}`],
+    channel: 'web',
+    kafka_topic: 'events',
+    kafka_partition: offset % 6,
+    kafka_offset: offset,
+    ingested_at: 1_700_000_000 + version,
+    version,
+  };
+}
+
+describe('feature detection', () => {
+  it('reads the real server: version() and the setting-shaped features agree with the version table', async () => {
+    const [{ v }] = (await query<{ v: string }>('SELECT version() AS v')) as [{ v: string }];
+    expect(features.version).toBe(v);
+    expect(features).toEqual(featuresFromVersion(v));
+  });
+});
+
+describe('migrate', () => {
+  it('is idempotent: a second run applies nothing and leaves tables and the ledger unchanged', async () => {
+    const tablesBefore = await query<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`);
+    const again = await migrate(ctx.clickhouse, ctx.id, { features });
+    expect(again.applied).toEqual([]);
+    expect(again.createdDatabase).toBe(false);
+    expect(again.alreadyApplied).toContain('0001_events_raw');
+    expect(await query(`SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`)).toEqual(tablesBefore);
+    expect(tablesBefore.map((t) => t.name)).toEqual(['events_raw', 'sluice_migrations']);
+    expect(await scalar(`SELECT count() FROM ${ctx.id}.sluice_migrations`)).toBe(again.alreadyApplied.length);
+  });
+
+  it('skips migrations this server cannot run (the dedup window on 18.16), and records only what ran', async () => {
+    const fresh = `${ctx.id}_m`;
+    try {
+      const report = await migrate(ctx.clickhouse, fresh, { features });
+      expect(report.createdDatabase).toBe(true);
+      expect(report.applied).toEqual(['0001_events_raw']);
+      expect(report.skipped).toEqual(features.insertDeduplicationToken ? [] : ['0002_events_raw_insert_dedup_window']);
+    } finally {
+      await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${fresh}` });
+    }
+  });
+
+  it('appends caller migrations and table definitions, and reports what it created', async () => {
+    const tables = [{ name: 'extra_t', create: ['CREATE TABLE IF NOT EXISTS {db}.extra_t (k String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY k'] }];
+    const migrations = [{ id: '9001_extra_view', statements: ['CREATE VIEW IF NOT EXISTS {db}.extra_v AS SELECT k FROM {db}.extra_t'] }];
+    // the view reads extra_t, so tables must exist first: run tables, then migrations on a second pass
+    const first = await migrate(ctx.clickhouse, ctx.id, { features, tables });
+    expect(first.createdTables).toEqual(['extra_t']);
+    const second = await migrate(ctx.clickhouse, ctx.id, { features, tables, migrations });
+    expect(second.applied).toEqual(['9001_extra_view']);
+    expect(second.existingTables).toEqual(['extra_t']);
+    expect(await scalar(`SELECT count() FROM system.tables WHERE database = '${ctx.id}' AND name = 'extra_v'`)).toBe(1);
+  });
+
+  it('rejects identifiers that are not strictly letters, digits and _', async () => {
+    await expect(migrate(ctx.clickhouse, 'bad-db; DROP', { features })).rejects.toBeInstanceOf(InvalidIdentifierError);
+    await expect(migrate(ctx.clickhouse, ctx.id, { features, tables: [{ name: 'x y', create: [] }] })).rejects.toBeInstanceOf(InvalidIdentifierError);
+  });
+});
+
+describe('ClickHouseSink', () => {
+  const sinkFor = (extra: Partial<ConstructorParameters<typeof ClickHouseSink>[0]> = {}) =>
+    new ClickHouseSink({ settings: ctx.config.clickhouse, database: ctx.id, maxDelayMs: 60_000, ...extra });
+
+  it('flush resolves only after the rows are visible, and re-inserting them (crash replay) changes no result', async () => {
+    await ctx.clickhouse.command({ query: `TRUNCATE TABLE ${ctx.id}.events_raw` });
+    const ids = Array.from({ length: 250 }, () => randomUUID());
+    // 300 records, 50 of them producer duplicates of earlier ids (same event, later offset)
+    const rows = Array.from({ length: 300 }, (_, offset) => rawRow(ids[offset < 250 ? offset : offset - 250]!, offset, 1));
+    const expectedDistinct = new Set(rows.map((r) => r.event_id)).size;
+    const sink = sinkFor({ maxRows: 120 });
+    try {
+      const result = await sink.add('events_raw', rows, { topic: 'events', partition: 0, fromOffset: '0', toOffset: '299' });
+      expect(result).toEqual({ accepted: 300, rejected: [] });
+      expect(sink.pendingRows()).toBe(300); // the size trigger flushes in the background, not inside add()
+      await sink.flush();
+      expect(sink.pendingRows()).toBe(0);
+      expect(sink.stats().inserts).toBe(3); // chunks of at most maxRows
+      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw`)).toBe(300);
+      const before = await query(`SELECT count() AS n, uniqExact(event_id) AS u, sum(kafka_offset) AS s FROM ${ctx.id}.events_raw FINAL`);
+
+      // the process died after the insert, before the commit: the same records come again, mapped with a newer version
+      await sink.add('events_raw', rows.map((r) => ({ ...r, version: 2, ingested_at: 1_700_000_002 })), { topic: 'events', partition: 0, fromOffset: '0', toOffset: '299' });
+      await sink.flush();
+      const after = await query<{ n: string; u: string }>(`SELECT count() AS n, uniqExact(event_id) AS u, sum(kafka_offset) AS s FROM ${ctx.id}.events_raw FINAL`);
+      expect(after).toEqual(before);
+      expect(Number(after[0]!.n)).toBe(expectedDistinct);
+      expect(Number(after[0]!.u)).toBe(expectedDistinct);
+      expect(sink.stats()).toMatchObject({ rowsWritten: 600, breaker: 'closed' });
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('returns rows that can never be inserted, row by row, and buffers the rest', async () => {
+    const sink = sinkFor();
+    try {
+      const good = rawRow(randomUUID(), 1, 1);
+      const result = await sink.add('events_raw', [good, { ...good, kafka_partition: 70_000 }, { ...good, amount: 'lots' }, { ...good, nope: 1 }], {
+        topic: 'events',
+        partition: 1,
+        fromOffset: '0',
+        toOffset: '3',
+      });
+      expect(result.accepted).toBe(1);
+      expect(result.rejected.map((r) => [r.index, r.problems])).toEqual([
+        [1, ['kafka_partition: 70000 is out of range for UInt16']],
+        [2, ['amount: expected a finite number for Float64']],
+        [3, ["unknown column 'nope'"]],
+      ]);
+      expect(sink.pendingRows()).toBe(1);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('write (the runtime port) writes nothing when any row is invalid, and says so non-retriably', async () => {
+    const sink = sinkFor();
+    try {
+      const id = randomUUID();
+      const err = await sink.write('events_raw', [rawRow(id, 1, 1), { ...rawRow(id, 2, 1), event_time: 'soon' }], [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '2' }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RowsRejectedError);
+      expect((err as RowsRejectedError).retriable).toBe(false);
+      expect((err as RowsRejectedError).rejections.map((r) => r.index)).toEqual([1]);
+      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${id}'`)).toBe(0);
+      await sink.write('events_raw', [rawRow(id, 1, 1)], [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '1' }]);
+      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${id}'`)).toBe(1);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('rejects table names that are not strict identifiers before any SQL is built', async () => {
+    const sink = sinkFor();
+    try {
+      await expect(sink.add('events_raw; DROP TABLE x', [{}], { topic: 't', partition: 0, fromOffset: '0', toOffset: '0' })).rejects.toBeInstanceOf(InvalidIdentifierError);
+      expect(() => sinkFor({ database: 'no-dashes' })).toThrow(InvalidIdentifierError);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('opens its breaker against an unreachable server, then fails fast without losing the buffered rows', async () => {
+    const sink = new ClickHouseSink({
+      settings: { ...ctx.config.clickhouse, url: 'http://127.0.0.1:1' },
+      database: 'sluice',
+      columns: { t: { k: 'String' } },
+      retry: { retries: 2, baseMs: 1, capMs: 5 },
+      breaker: { failureThreshold: 3, resetTimeoutMs: 60_000 },
+      maxDelayMs: 60_000,
+    });
+    try {
+      await sink.add('t', [{ k: 'a' }, { k: 'b' }], { topic: 't', partition: 0, fromOffset: '0', toOffset: '1' });
+      const first = await sink.flush().catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(ServiceError);
+      expect((first as ServiceError).retriable).toBe(true);
+      expect(sink.breakerState).toBe('open');
+      const started = Date.now();
+      const second = await sink.flush().catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(100);
+      expect(second).toBeInstanceOf(SinkUnavailableError);
+      expect((second as SinkUnavailableError).retriable).toBe(true);
+      expect(sink.pendingRows()).toBe(2);
+      expect(sink.stats()).toMatchObject({ failures: 3, retries: 2, inserts: 0 });
+    } finally {
+      await sink.close();
+    }
+  });
+});
+
+describe('sluice sink migrate', () => {
+  it('creates the schema, then reports that there is nothing to do', () => {
+    const env = { SLUICE_CLICKHOUSE_DATABASE: `${ctx.id}_cli` };
+    {
+      const first = runCli(['sink', 'migrate'], env);
+      expect(first.stderr).toBe('');
+      expect(first.status).toBe(0);
+      expect(first.stdout).toMatch(/database \S+_cli: created/);
+      expect(first.stdout).toMatch(/applied\s+0001_events_raw/);
+      const second = runCli(['sink', 'migrate'], env);
+      expect(second.status).toBe(0);
+      expect(second.stdout).toMatch(/nothing to do/);
+      expect(second.stdout).not.toMatch(/^(applied|created)/m);
+    }
+  });
+  afterAll(async () => {
+    await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${ctx.id}_cli` });
+  });
+});
