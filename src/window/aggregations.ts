@@ -1,0 +1,202 @@
+import { WindowDefinitionError, WindowStateError } from './errors';
+import { HyperLogLog, checkPrecision } from './hll';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * One aggregate of a window, as a mergeable partial: each source partition
+ * keeps its own state per (window, group key) and emits its partial result;
+ * partials are merged downstream (ClickHouse) with `mergeResults`' meaning.
+ *
+ * `add` and `merge` return the new state: they may mutate and return the
+ * state they were given (sets, sketches), or return a fresh value (numbers).
+ */
+export interface Aggregation<E, S, R> {
+  /** e.g. `count`, `approxDistinct(p=14)`: recorded in snapshots, so state of a changed definition is refused. */
+  readonly describe: string;
+  create(): S;
+  add(state: S, event: E): S;
+  /** Folds `from` into `into` (both partials of the same window and key). */
+  merge(into: S, from: S): S;
+  /** The partial result a closed (or early-emitted) window carries; never aliases the state. */
+  result(state: S): R;
+  /** How two partial results combine: what the downstream merge across partitions must do. */
+  mergeResults(a: R, b: R): R;
+  toJSON(state: S): JsonValue;
+  /** Rebuilds a state from `toJSON`'s output; throws WindowStateError when it is malformed. */
+  fromJSON(json: unknown): S;
+}
+
+/** Any aggregation over E (method parameters are bivariant, so every concrete state/result type fits). */
+export type AnyAggregation<E> = Aggregation<E, unknown, unknown>;
+
+/** Named aggregations of one windowed stream, e.g. `{ events: count(), users: distinct(e => e.user_id) }`. */
+export type AggregationSpec<E> = Record<string, AnyAggregation<E>>;
+
+export type ResultOf<A> = A extends Aggregation<never, unknown, infer R> ? R : never;
+
+/** The typed aggregate values of one window row for a spec. */
+export type AggregateResults<A> = { [N in keyof A]: ResultOf<A[N]> };
+
+function expectNumber(json: unknown, what: string): number {
+  if (typeof json !== 'number' || !Number.isFinite(json))
+    throw new WindowStateError(`${what} state ${JSON.stringify(json)} is not a finite number`);
+  return json;
+}
+
+function expectFunction(fn: unknown, what: string): void {
+  if (typeof fn !== 'function')
+    throw new WindowDefinitionError(`${what} needs a function that reads the value from an event`);
+}
+
+/** Number of events in the window. */
+export function count<E = unknown>(): Aggregation<E, number, number> {
+  return {
+    describe: 'count',
+    create: () => 0,
+    add: (n) => n + 1,
+    merge: (a, b) => a + b,
+    result: (n) => n,
+    mergeResults: (a, b) => a + b,
+    toJSON: (n) => n,
+    fromJSON: (json) => expectNumber(json, 'count'),
+  };
+}
+
+/** Sum of `value(event)`. null, undefined and non-finite values (NaN, ±Infinity) are skipped; an empty sum is 0. */
+export function sum<E>(value: (event: E) => number | null | undefined): Aggregation<E, number, number> {
+  expectFunction(value, 'sum()');
+  return {
+    describe: 'sum',
+    create: () => 0,
+    add: (total, event) => {
+      const v = value(event);
+      return typeof v === 'number' && Number.isFinite(v) ? total + v : total;
+    },
+    merge: (a, b) => a + b,
+    result: (total) => total,
+    mergeResults: (a, b) => a + b,
+    toJSON: (total) => total,
+    fromJSON: (json) => expectNumber(json, 'sum'),
+  };
+}
+
+function extreme<E>(
+  name: 'min' | 'max',
+  value: (event: E) => number | null | undefined,
+): Aggregation<E, number | null, number | null> {
+  expectFunction(value, `${name}()`);
+  const better = name === 'min' ? (a: number, b: number) => (b < a ? b : a) : (a: number, b: number) => (b > a ? b : a);
+  const combine = (a: number | null, b: number | null): number | null =>
+    a === null ? b : b === null ? a : better(a, b);
+  return {
+    describe: name,
+    create: () => null,
+    add: (current, event) => {
+      const v = value(event);
+      if (typeof v !== 'number' || !Number.isFinite(v)) return current;
+      return current === null ? v : better(current, v);
+    },
+    merge: combine,
+    result: (current) => current,
+    mergeResults: combine,
+    toJSON: (current) => current,
+    fromJSON: (json) => (json === null ? null : expectNumber(json, name)),
+  };
+}
+
+/**
+ * Smallest `value(event)`. Like SQL MIN: null, undefined and non-finite values
+ * are skipped, and a window whose events all lack a value yields null.
+ */
+export function min<E>(value: (event: E) => number | null | undefined): Aggregation<E, number | null, number | null> {
+  return extreme('min', value);
+}
+
+/** Largest `value(event)`; skips null/undefined/non-finite values like `min`, null when there was none. */
+export function max<E>(value: (event: E) => number | null | undefined): Aggregation<E, number | null, number | null> {
+  return extreme('max', value);
+}
+
+/**
+ * Exact distinct values of `value(event)` (null/undefined skipped, as SQL
+ * COUNT(DISTINCT) does). The partial result is the sorted set itself, not its
+ * size: sizes of partitions' partials cannot be added, sets can be unioned.
+ */
+export function distinct<E>(value: (event: E) => string | null | undefined): Aggregation<E, Set<string>, string[]> {
+  expectFunction(value, 'distinct()');
+  return {
+    describe: 'distinct',
+    create: () => new Set<string>(),
+    add: (set, event) => {
+      const v = value(event);
+      if (typeof v === 'string') set.add(v);
+      return set;
+    },
+    merge: (into, from) => {
+      for (const v of from) into.add(v);
+      return into;
+    },
+    result: (set) => [...set].sort(),
+    mergeResults: (a, b) => [...new Set([...a, ...b])].sort(),
+    toJSON: (set) => [...set].sort(),
+    fromJSON: (json) => {
+      if (!Array.isArray(json) || !json.every((v) => typeof v === 'string'))
+        throw new WindowStateError('distinct state is not an array of strings');
+      return new Set<string>(json as string[]);
+    },
+  };
+}
+
+/** Partial result of `approxDistinct`: the estimate of this partial alone, and the registers to merge partials with. */
+export interface ApproxDistinctResult {
+  estimate: number;
+  precision: number;
+  /** 2^precision registers; partials merge by element-wise max (see `estimateFromRegisters`). */
+  registers: Uint8Array;
+}
+
+/**
+ * Approximate distinct count of `value(event)` with a HyperLogLog sketch of
+ * 2^precision registers (4..16; standard error ≈ 1.04/√2^precision, e.g.
+ * 0.81% at 14). null/undefined values are skipped.
+ */
+export function approxDistinct<E>(
+  value: (event: E) => string | null | undefined,
+  precision: number,
+): Aggregation<E, HyperLogLog, ApproxDistinctResult> {
+  expectFunction(value, 'approxDistinct()');
+  try {
+    checkPrecision(precision);
+  } catch (err) {
+    throw new WindowDefinitionError(`approxDistinct(): ${(err as Error).message}`);
+  }
+  return {
+    describe: `approxDistinct(p=${precision})`,
+    create: () => new HyperLogLog(precision),
+    add: (sketch, event) => {
+      const v = value(event);
+      if (typeof v === 'string') sketch.add(v);
+      return sketch;
+    },
+    merge: (into, from) => {
+      into.merge(from);
+      return into;
+    },
+    result: (sketch) => ({ estimate: sketch.estimate(), precision, registers: sketch.registers() }),
+    mergeResults: (a, b) => {
+      const merged = HyperLogLog.fromRegisters(a.registers);
+      merged.merge(HyperLogLog.fromRegisters(b.registers));
+      return { estimate: merged.estimate(), precision, registers: merged.registers() };
+    },
+    toJSON: (sketch) => sketch.toJSON(),
+    fromJSON: (json) => {
+      const sketch = HyperLogLog.fromJSON(json);
+      if (sketch.precision !== precision)
+        throw new WindowStateError(
+          `approxDistinct state has precision ${sketch.precision}, the definition says ${precision}`,
+        );
+      return sketch;
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Event time: window assigners, mergeable aggregations, per-partition window
+ * state, watermarks, and the operator that combines them. Pure: no Kafka, no
+ * services. `./testing` (the window test driver) is imported from there
+ * directly so production code does not pull it in.
+ */
+export {
+  tumbling,
+  hopping,
+  session,
+  windowsOf,
+  type WindowAssigner,
+  type FixedWindowAssigner,
+  type SessionWindowAssigner,
+} from './assigners';
+export {
+  count,
+  sum,
+  min,
+  max,
+  distinct,
+  approxDistinct,
+  type Aggregation,
+  type AnyAggregation,
+  type AggregationSpec,
+  type AggregateResults,
+  type ApproxDistinctResult,
+  type JsonValue,
+} from './aggregations';
+export { HyperLogLog, estimateFromRegisters, HLL_MIN_PRECISION, HLL_MAX_PRECISION, type HllJson } from './hll';
+export {
+  defineWindows,
+  groupByFields,
+  ungrouped,
+  type WindowDefinition,
+  type WindowDefinitionInput,
+  type GroupBy,
+  type GroupFields,
+  type GroupFieldValue,
+} from './definition';
+export {
+  PartitionWindows,
+  type AddResult,
+  type WindowResult,
+  type PartitionWindowsSnapshot,
+  type WindowSnapshotEntry,
+} from './partition-windows';
+export {
+  WatermarkTracker,
+  validateWatermarkSettings,
+  type WatermarkSettings,
+  type PartitionWatermarkSnapshot,
+} from './watermark';
+export { WindowOperator, type LateWindowEvent, type PartitionEmission, type WindowOperatorSnapshot } from './operator';
+export { WindowDefinitionError, WindowStateError, EventTimeError } from './errors';

@@ -1,0 +1,131 @@
+import type { AggregateResults, AggregationSpec } from './aggregations';
+import type { GroupFields, WindowDefinition } from './definition';
+import { WindowStateError } from './errors';
+import { PartitionWindows, type PartitionWindowsSnapshot, type WindowResult } from './partition-windows';
+import { WatermarkTracker, type PartitionWatermarkSnapshot, type WatermarkSettings } from './watermark';
+
+/** An event that arrived after all its windows closed; it changed nothing and belongs in `<topic>.late`. */
+export interface LateWindowEvent {
+  windowStart: number;
+  windowEnd: number;
+  watermark: number;
+  eventTime: number;
+}
+
+/** What one partition emitted (its own partial rows). */
+export interface PartitionEmission<K extends GroupFields, R> {
+  partition: number;
+  windows: WindowResult<K, R>[];
+}
+
+/** Everything a partition needs to resume elsewhere; JSON-safe. */
+export interface WindowOperatorSnapshot {
+  watermark: PartitionWatermarkSnapshot;
+  windows: PartitionWindowsSnapshot;
+}
+
+/**
+ * The event-time work of one stream in one process: a WatermarkTracker over
+ * the partitions it owns and one PartitionWindows per partition, driven by the
+ * stream watermark. The consumer runtime and the window test driver both use
+ * it, so tests exercise the code that runs.
+ *
+ * Typical loop: `add` each record, then `close(now)` after the batch (and on a
+ * timer, so idle partitions release windows); at a checkpoint `snapshot` each
+ * partition; on assignment `assign(partition, savedSnapshot, now)`.
+ */
+export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<E>> {
+  private readonly tracker: WatermarkTracker;
+  private readonly partitions = new Map<number, PartitionWindows<E, K, A>>();
+
+  constructor(
+    readonly definition: WindowDefinition<E, K, A>,
+    settings: WatermarkSettings,
+  ) {
+    this.tracker = new WatermarkTracker(settings);
+  }
+
+  /** Takes a partition over, restoring it from `snapshot` (as `snapshot(partition)` returned, after JSON) when given. */
+  assign(partition: number, snapshot: Partial<WindowOperatorSnapshot> | undefined, nowMs: number): void {
+    const windows =
+      snapshot?.windows === undefined
+        ? new PartitionWindows(this.definition)
+        : PartitionWindows.restore(this.definition, snapshot.windows);
+    this.tracker.assign(partition, nowMs, snapshot?.watermark);
+    this.partitions.set(partition, windows);
+  }
+
+  /** Drops a partition's state (its new owner restores it from the last snapshot). */
+  revoke(partition: number): void {
+    this.tracker.revoke(partition);
+    this.partitions.delete(partition);
+  }
+
+  assigned(): number[] {
+    return this.tracker.assigned();
+  }
+
+  private windowsOf(partition: number): PartitionWindows<E, K, A> {
+    const windows = this.partitions.get(partition);
+    if (windows === undefined)
+      throw new WindowStateError(`partition ${partition} is not assigned to the window operator; assign it first`);
+    return windows;
+  }
+
+  /** Adds an event read from `partition`; returns the late-event details when every window of it had closed. */
+  add(partition: number, event: E, eventTimeMs: number, nowMs: number): LateWindowEvent | undefined {
+    const windows = this.windowsOf(partition);
+    this.tracker.observe(partition, eventTimeMs, nowMs);
+    const outcome = windows.add(event, eventTimeMs, this.tracker.watermark(nowMs));
+    if (outcome.kind === 'added') return undefined;
+    return {
+      windowStart: outcome.windowStart,
+      windowEnd: outcome.windowEnd,
+      watermark: outcome.watermark,
+      eventTime: eventTimeMs,
+    };
+  }
+
+  /** The stream watermark at `nowMs`. */
+  watermark(nowMs: number): number {
+    return this.tracker.watermark(nowMs);
+  }
+
+  /** Closes, in every partition, the windows the stream watermark (at `nowMs`) has passed. */
+  close(nowMs: number): PartitionEmission<K, AggregateResults<A>>[] {
+    const watermark = this.tracker.watermark(nowMs);
+    return this.collect((windows) => windows.closeUpTo(watermark));
+  }
+
+  /** End of a bounded run: closes every window of every partition. */
+  closeAll(): PartitionEmission<K, AggregateResults<A>>[] {
+    return this.collect((windows) => windows.closeAll());
+  }
+
+  /** Early partials of changed open windows, when the definition has `earlyEmitIntervalMs` and it has elapsed. */
+  emitEarly(nowMs: number): PartitionEmission<K, AggregateResults<A>>[] {
+    return this.collect((windows) => windows.emitEarly(nowMs));
+  }
+
+  private collect(
+    step: (windows: PartitionWindows<E, K, A>) => WindowResult<K, AggregateResults<A>>[],
+  ): PartitionEmission<K, AggregateResults<A>>[] {
+    const out: PartitionEmission<K, AggregateResults<A>>[] = [];
+    for (const partition of this.assigned()) {
+      const windows = step(this.partitions.get(partition)!);
+      if (windows.length > 0) out.push({ partition, windows });
+    }
+    return out;
+  }
+
+  snapshot(partition: number): WindowOperatorSnapshot {
+    return { watermark: this.tracker.snapshot(partition), windows: this.windowsOf(partition).snapshot() };
+  }
+
+  openWindowCount(partition?: number): number {
+    if (partition !== undefined) return this.windowsOf(partition).openWindowCount();
+    let n = 0;
+    for (const windows of this.partitions.values()) n += windows.openWindowCount();
+    return n;
+  }
+}
