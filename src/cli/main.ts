@@ -4,6 +4,7 @@ import { registerCheckCommand } from './check';
 import { registerDemoCommand } from './demo';
 import { registerGenerateCommand } from './generate';
 import { registerRegistryCommands } from './registry';
+import { registerSchemasCommands } from './schemas';
 import { registerStackCommands } from './stack';
 import { registerTopicsCommands } from './topics';
 import { registerServeCommands } from './serve';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerGenerateCommand(program);
   registerRegistryCommands(program);
+  registerSchemasCommands(program);
   registerTopicsCommands(program);
   registerServeCommands(program);
   registerSinkCommands(program);

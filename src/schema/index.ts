@@ -16,3 +16,4 @@ export {
   type CompatibilityResult,
 } from './compatibility';
 export { startRegistry, startMemoryRegistry, DEFAULT_SCHEMAS_TOPIC, type RunningRegistry } from './registry';
+export { loadCatalog, checkCatalog, SUBJECTS_FILE, type SchemaFamily, type SchemaVersionFile, type FamilyCheck } from './catalog';

@@ -16,7 +16,17 @@ import {
   versionNotSoftDeleted,
 } from './errors';
 import type { LogRecord } from './log';
-import { RegistryState, configRecord, fingerprint, schemaRecord, type VersionEntry } from './store';
+import {
+  RegistryState,
+  configRecord,
+  fingerprint,
+  maxIdRecord,
+  permanentDeleteRecords,
+  registrationRecord,
+  softDeleteRecord,
+  type Registration,
+  type VersionEntry,
+} from './store';
 
 /** What the service needs from storage: append-and-read-back, and catching up with other writers. */
 export interface RegistryLog {
@@ -184,12 +194,22 @@ export class RegistryService {
         const result = checkCompatibility(parsed.type, previous, level);
         if (!result.compatible) throw incompatibleSchema(subject, result.messages);
 
-        const id = knownId ?? this.state.nextId();
-        const version = this.state.maxVersion(subject) + 1;
-        await this.log.append([schemaRecord({ subject, version, id, schema: parsed.text, deleted: false }, parsed.fingerprint)]);
-        const written = this.state.versions(subject, false).find((v) => v.version === version);
-        if (written?.id === id) return { id };
-        // Another writer got there first; decide again against the state it produced.
+        const registration: Registration = {
+          subject,
+          version: this.state.maxVersion(subject) + 1,
+          id: knownId ?? this.state.nextId(),
+          schema: parsed.text,
+          fingerprint: parsed.fingerprint,
+        };
+        await this.log.append([registrationRecord(registration)]);
+        const written = this.state.versions(subject, false).find((v) => v.version === registration.version);
+        // Accepted only if the version holds this very schema: a rival may have won with the same id and version.
+        if (written?.id === registration.id && this.state.schemaById(written.id)?.fingerprint === parsed.fingerprint) {
+          return { id: registration.id };
+        }
+        // Another instance got there first and the log rejected this write. Remove it from
+        // the log (so no later compaction can revive it), then decide again on the new state.
+        await this.log.append(permanentDeleteRecords(registration).slice(0, 1));
       }
       throw storeError(`could not register under ${subject}: ${MAX_WRITE_ATTEMPTS} concurrent writes won the race`);
     });
@@ -203,14 +223,15 @@ export class RegistryService {
       if (permanent) {
         if (all.some((v) => !v.deleted)) throw subjectNotSoftDeleted(subject);
         await this.log.append([
-          ...all.map((v) => this.versionRecord(subject, v, true)),
+          maxIdRecord(this.state.nextId() - 1),
+          ...all.flatMap((v) => permanentDeleteRecords(this.registration(subject, v))),
           configRecord(subject, null),
         ]);
         return all.map((v) => v.version);
       }
       const live = all.filter((v) => !v.deleted);
       if (live.length === 0) throw new RegistryHttpError(404, 40404, `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`);
-      await this.log.append(live.map((v) => this.versionRecord(subject, { ...v, deleted: true }, false)));
+      await this.log.append(live.map((v) => softDeleteRecord(this.registration(subject, v))));
       return live.map((v) => v.version);
     });
   }
@@ -221,18 +242,18 @@ export class RegistryService {
       const entry = this.findVersion(subject, raw, permanent);
       if (permanent) {
         if (!entry.deleted) throw versionNotSoftDeleted(subject, entry.version);
-        await this.log.append([this.versionRecord(subject, entry, true)]);
+        await this.log.append([maxIdRecord(this.state.nextId() - 1), ...permanentDeleteRecords(this.registration(subject, entry))]);
       } else {
-        await this.log.append([this.versionRecord(subject, { ...entry, deleted: true }, false)]);
+        await this.log.append([softDeleteRecord(this.registration(subject, entry))]);
       }
       return entry.version;
     });
   }
 
-  private versionRecord(subject: string, entry: VersionEntry, tombstone: boolean): LogRecord {
+  private registration(subject: string, entry: VersionEntry): Registration {
     const stored = this.state.schemaById(entry.id);
     if (stored === undefined) throw storeError(`schema id ${entry.id} is missing`);
-    return schemaRecord({ subject, version: entry.version, id: entry.id, schema: stored.text, deleted: entry.deleted }, stored.fingerprint, tombstone);
+    return { subject, version: entry.version, id: entry.id, schema: stored.text, fingerprint: stored.fingerprint };
   }
 
   config(subject: string | undefined, defaultToGlobal: boolean): Promise<{ compatibilityLevel: CompatibilityLevel }> {

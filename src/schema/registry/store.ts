@@ -11,18 +11,26 @@ import { DEFAULT_COMPATIBILITY, isCompatibilityLevel, type CompatibilityLevel } 
  *
  * Record keys (JSON):
  *   {"keytype":"SCHEMA","subject":s,"version":v,"id":i,"fingerprint":f}
- *     value {"subject","version","id","schema","deleted"} or null (permanent delete)
+ *     value {"subject","version","id","schema","deleted":false} or null (permanent delete)
+ *   {"keytype":"DELETE_VERSION", same fields}
+ *     value {"deleted":true} (soft delete of that registration) or null
  *   {"keytype":"CONFIG","subject":s|null}
  *     value {"compatibilityLevel"} or null (subject level removed)
+ *   {"keytype":"MAX_ID"}
+ *     value {"maxId"}: written with every permanent delete, so ids are never
+ *     reused once the deleted schema's records are compacted away (a record
+ *     in some topic may still carry that id)
  *
- * A SCHEMA key names one registration exactly (subject, version, id and the
- * schema's fingerprint), so log compaction only ever merges a registration
- * with its own later soft or hard delete, never with a rival write; replaying
- * a compacted log therefore applies the same accept/reject decisions as the
- * live log did.
+ * Why it survives log compaction: a SCHEMA key names one registration
+ * exactly, and a soft delete is a separate key, so a registration record is
+ * never rewritten and never moves; compaction only removes registrations
+ * whose permanent delete follows them. A rival write that lost a race (it
+ * proposed a version or id the log had already given away) is rejected here
+ * and tombstoned by the instance that wrote it, so it cannot come back to
+ * life once the winner is permanently deleted and compacted away.
  */
 export interface SchemaKey {
-  keytype: 'SCHEMA';
+  keytype: 'SCHEMA' | 'DELETE_VERSION';
   subject: string;
   version: number;
   id: number;
@@ -42,7 +50,7 @@ export interface ConfigKey {
 export interface ConfigValue {
   compatibilityLevel: CompatibilityLevel;
 }
-export type RegistryKey = SchemaKey | ConfigKey;
+export type RegistryKey = SchemaKey | ConfigKey | { keytype: 'MAX_ID' };
 
 export interface VersionEntry {
   version: number;
@@ -81,7 +89,14 @@ export class RegistryState {
     }
     const value: unknown = rawValue === null ? null : JSON.parse(rawValue.toString('utf8'));
     if (key.keytype === 'CONFIG') return this.applyConfig(key, value as ConfigValue | null);
+    if (key.keytype === 'MAX_ID') {
+      const maxId = (value as { maxId?: unknown } | null)?.maxId;
+      if (typeof maxId !== 'number' || !Number.isInteger(maxId)) return false;
+      this.maxId = Math.max(this.maxId, maxId);
+      return true;
+    }
     if (key.keytype === 'SCHEMA') return this.applySchema(key, value as SchemaValue | null);
+    if (key.keytype === 'DELETE_VERSION') return this.applySoftDelete(key, value);
     return false;
   }
 
@@ -97,31 +112,38 @@ export class RegistryState {
     return true;
   }
 
+  /** The registration this key names, if the state holds exactly it (same version, id and schema). */
+  private registration(key: SchemaKey): VersionEntry | undefined {
+    const found = this.subjects.get(key.subject)?.get(key.version);
+    if (found === undefined || found.id !== key.id || this.byId.get(found.id)?.fingerprint !== key.fingerprint) return undefined;
+    return found;
+  }
+
+  private applySoftDelete(key: SchemaKey, value: unknown): boolean {
+    const existing = this.registration(key);
+    if (existing === undefined || value === null) return false;
+    existing.deleted = true;
+    return true;
+  }
+
   private applySchema(key: SchemaKey, value: SchemaValue | null): boolean {
     const versions = this.subjects.get(key.subject);
-    const existing = versions?.get(key.version);
+    const existing = this.registration(key);
     if (value === null) {
-      if (existing === undefined || existing.id !== key.id) return false;
+      if (existing === undefined) return false;
       versions!.delete(key.version);
       if (versions!.size === 0) this.subjects.delete(key.subject);
       this.forgetUnreferenced(key.id);
       return true;
     }
-    if (existing !== undefined) {
-      // The same registration soft-deleted (or restored): only the flag changes.
-      if (existing.id !== key.id) return false;
-      existing.deleted = value.deleted;
-      return true;
-    }
+    if (existing !== undefined) return true; // the same registration written twice: nothing changes
+    if (versions?.has(key.version)) return false; // the version went to another schema first
     const known = this.byId.get(key.id);
     if (known !== undefined && known.fingerprint !== key.fingerprint) return false; // id taken by another schema
     const idOfSchema = this.idByFingerprint.get(key.fingerprint);
     if (idOfSchema !== undefined && idOfSchema !== key.id) return false; // schema already has another id
     if (versions !== undefined) {
-      for (const entry of versions.values()) {
-        if (entry.id === key.id && !entry.deleted) return false; // already a live version of this subject
-        if (entry.version > key.version) return false; // versions only grow
-      }
+      for (const entry of versions.values()) if (entry.id === key.id && !entry.deleted) return false; // already live in this subject
     }
     if (known === undefined) {
       let type: Type;
@@ -135,7 +157,7 @@ export class RegistryState {
       this.maxId = Math.max(this.maxId, key.id);
     }
     const target = versions ?? new Map<number, VersionEntry>();
-    target.set(key.version, { version: key.version, id: key.id, deleted: value.deleted });
+    target.set(key.version, { version: key.version, id: key.id, deleted: false });
     this.subjects.set(key.subject, target);
     return true;
   }
@@ -203,12 +225,43 @@ export class RegistryState {
   }
 }
 
-export function schemaRecord(value: SchemaValue, fingerprintValue: string, tombstone = false): { key: string; value: string | null } {
-  const key: SchemaKey = { keytype: 'SCHEMA', subject: value.subject, version: value.version, id: value.id, fingerprint: fingerprintValue };
-  return { key: JSON.stringify(key), value: tombstone ? null : JSON.stringify(value) };
+export interface Registration {
+  subject: string;
+  version: number;
+  id: number;
+  schema: string;
+  fingerprint: string;
+}
+
+function keyOf(r: Registration, keytype: SchemaKey['keytype']): string {
+  const key: SchemaKey = { keytype, subject: r.subject, version: r.version, id: r.id, fingerprint: r.fingerprint };
+  return JSON.stringify(key);
+}
+
+/** The record that registers a schema version. */
+export function registrationRecord(r: Registration): { key: string; value: string } {
+  const value: SchemaValue = { subject: r.subject, version: r.version, id: r.id, schema: r.schema, deleted: false };
+  return { key: keyOf(r, 'SCHEMA'), value: JSON.stringify(value) };
+}
+
+export function softDeleteRecord(r: Registration): { key: string; value: string } {
+  return { key: keyOf(r, 'DELETE_VERSION'), value: JSON.stringify({ deleted: true }) };
+}
+
+/** Tombstones that remove a registration (and its soft-delete marker) for good, also from the compacted log. */
+export function permanentDeleteRecords(r: Registration): { key: string; value: null }[] {
+  return [
+    { key: keyOf(r, 'SCHEMA'), value: null },
+    { key: keyOf(r, 'DELETE_VERSION'), value: null },
+  ];
 }
 
 export function configRecord(subject: string | null, level: CompatibilityLevel | null): { key: string; value: string | null } {
   const key: ConfigKey = { keytype: 'CONFIG', subject };
   return { key: JSON.stringify(key), value: level === null ? null : JSON.stringify({ compatibilityLevel: level }) };
+}
+
+/** Remembers the highest id ever given, so a permanent delete followed by compaction cannot free an id for reuse. */
+export function maxIdRecord(maxId: number): { key: string; value: string } {
+  return { key: JSON.stringify({ keytype: 'MAX_ID' }), value: JSON.stringify({ maxId }) };
 }
