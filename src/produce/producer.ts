@@ -4,7 +4,7 @@ import type { SluiceConfig } from '../config';
 import { ServiceError, SluiceError } from '../errors';
 import { createKafka } from '../kafka';
 import { SchemaCodec, loadAvroSchema, parseAvroType } from '../schema';
-import { EventValidationError, validateEvent, type FieldIssue } from './validate';
+import { EventValidationError, logicalTypeChecks, validateEvent, type FieldIssue } from './validate';
 
 export type ProducerCompression = 'gzip' | 'none';
 
@@ -142,6 +142,7 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
   const schemaJson = typeof options.schema === 'string' ? loadAvroSchema(options.schema) : options.schema;
   const type: Type = parseAvroType(schemaJson);
   const name = schemaName(schemaJson);
+  const checkLogicalTypes = logicalTypeChecks(schemaJson);
 
   const chosen = new WeakMap<Message, number>();
   let producer: Producer | undefined;
@@ -252,7 +253,9 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
   }
 
   function check(event: unknown, at = ''): FieldIssue[] {
-    const issues = validateEvent(type, event).filter((i) => rejectUnknownFields || !i.reason.startsWith('unknown field'));
+    const issues = [...validateEvent(type, event), ...checkLogicalTypes(event)].filter(
+      (i) => rejectUnknownFields || !i.reason.startsWith('unknown field'),
+    );
     const key = (event as Record<string, unknown> | null)?.[keyField];
     if (issues.length === 0 && (typeof key !== 'string' || key === '') && typeof key !== 'number') {
       issues.push({ path: keyField, reason: 'the key field must be a non-empty string' });

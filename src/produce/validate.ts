@@ -73,3 +73,24 @@ export function validateEvent(type: Type, value: unknown): FieldIssue[] {
   }
   return issues;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Checks for the logical types Sluice keeps as plain values (parseAvroType
+ * registers none), which avsc therefore does not check: a `uuid` string must
+ * look like one. Reads the schema JSON, top-level record fields only.
+ */
+export function logicalTypeChecks(schemaJson: object): (value: unknown) => FieldIssue[] {
+  const fields = (schemaJson as { fields?: { name: string; type: unknown }[] }).fields ?? [];
+  const isUuid = (t: unknown): boolean =>
+    (typeof t === 'object' && t !== null && !Array.isArray(t) && (t as { logicalType?: string }).logicalType === 'uuid') ||
+    (Array.isArray(t) && t.some(isUuid));
+  const uuidFields = fields.filter((f) => isUuid(f.type)).map((f) => f.name);
+  return (value) => {
+    if (!isPlainObject(value)) return [];
+    return uuidFields
+      .filter((name) => typeof value[name] === 'string' && !UUID.test(value[name] as string))
+      .map((name) => ({ path: name, reason: `expected a UUID string, got ${describeValue(value[name])}` }));
+  };
+}

@@ -183,9 +183,9 @@ describe('HTTP ingestion API', () => {
       { path: 'events[2].amount', reason: 'expected null or double, got string "lots"' },
       { path: 'events[2].extra', reason: 'unknown field (not in the schema)' },
     ]);
-    const single = await post(server, { ...makeEvent(10), event_id: '' });
+    const single = await post(server, { ...makeEvent(10), event_id: 'not-a-uuid' });
     expect(single.status).toBe(400);
-    expect(single.body.issues).toEqual([{ path: 'event_id', reason: 'the key field must be a non-empty string' }]);
+    expect(single.body.issues).toEqual([{ path: 'event_id', reason: 'expected a UUID string, got string "not-a-uuid"' }]);
     expect((await post(server, 42)).body.issues).toEqual([{ path: '(event)', reason: 'expected a JSON object, got number 42' }]);
     expect((await post(server, [])).status).toBe(400);
   });
