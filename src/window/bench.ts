@@ -8,7 +8,7 @@
  * Prints one JSON line per measurement. Events are generated before the clock
  * starts, so only the engine is measured. Not a test: timed numbers live here.
  */
-import { count, defineWindows, distinct, sum, tumbling, PartitionWindows, WindowOperator } from './index';
+import { count, distinct, sum, tumbling, windowsOver, PartitionWindows, WindowOperator } from './index';
 
 interface BenchEvent {
   event_type: string;
@@ -53,16 +53,16 @@ function generate(n: number): BenchEvent[] {
   return events;
 }
 
-const definition = defineWindows({
+const definition = windowsOver<BenchEvent>()({
   assigner: tumbling(60_000),
   groupBy: {
-    key: (e: BenchEvent) => `${e.event_type}\u0000${e.campaign_id ?? ''}`,
-    fields: (e: BenchEvent) => ({ event_type: e.event_type, campaign_id: e.campaign_id ?? '' }),
+    key: (e) => `${e.event_type}\u0000${e.campaign_id ?? ''}`,
+    fields: (e) => ({ event_type: e.event_type, campaign_id: e.campaign_id ?? '' }),
   },
   aggregate: {
     events: count(),
-    users: distinct((e: BenchEvent) => e.user_id),
-    amount: sum((e: BenchEvent) => e.amount),
+    users: distinct((e) => e.user_id),
+    amount: sum((e) => e.amount),
   },
   allowedLatenessMs: 10_000,
 });

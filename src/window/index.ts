@@ -30,6 +30,7 @@ export {
 export { HyperLogLog, estimateFromRegisters, HLL_MIN_PRECISION, HLL_MAX_PRECISION, type HllJson } from './hll';
 export {
   defineWindows,
+  windowsOver,
   groupByFields,
   ungrouped,
   type WindowDefinition,

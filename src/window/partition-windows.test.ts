@@ -72,8 +72,10 @@ describe('tumbling windows', () => {
       },
     ]);
     expect(w.openWindowCount()).toBe(0);
-    // after the end of input every event is late
-    expect(w.add(ev('a', 1, 'x'), 1_000_000, 0).kind).toBe('late');
+    // after the end of input, events of emitted windows are late; later windows open as usual
+    expect(w.watermark).toBe(25); // latest closed end 20 + lateness 5
+    expect(w.add(ev('a', 1, 'x'), 19, NONE)).toEqual({ kind: 'late', windowStart: 10, windowEnd: 20, watermark: 25 });
+    expect(w.add(ev('a', 1, 'x'), 21, NONE).kind).toBe('added');
   });
 
   it('classifies lateness exactly at the boundary end + lateness == watermark', () => {
@@ -292,14 +294,16 @@ describe('snapshots', () => {
     }
   });
 
-  it('encode the watermark before any and after the end of input', () => {
+  it('encode the watermark before any, and keep emitted windows closed after a bounded run', () => {
     const def = definitionFor(tumbling(10), 0);
     const fresh = new PartitionWindows(def);
     expect(fresh.snapshot()).toEqual({ format: 1, definition: def.fingerprint, watermark: null, windows: [] });
+    fresh.add(ev('a', 1, 'x'), 5, NONE);
     fresh.closeAll();
-    const ended = PartitionWindows.restore(def, JSON.parse(JSON.stringify(fresh.snapshot())));
-    expect(ended.watermark).toBe(Infinity);
-    expect(ended.add(ev('a', 1, 'x'), 5, NONE).kind).toBe('late');
+    const next = PartitionWindows.restore(def, JSON.parse(JSON.stringify(fresh.snapshot())));
+    expect(next.watermark).toBe(10);
+    expect(next.add(ev('a', 1, 'x'), 9, NONE).kind).toBe('late');
+    expect(next.add(ev('a', 1, 'x'), 10, NONE).kind).toBe('added');
   });
 
   it('refuse state of a different definition or a malformed one', () => {

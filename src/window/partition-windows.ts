@@ -42,8 +42,8 @@ export interface PartitionWindowsSnapshot {
   format: 1;
   /** The definition's fingerprint (assigner and aggregations). */
   definition: string;
-  /** The highest watermark applied: null before any, 'end' after closeAll. */
-  watermark: number | null | 'end';
+  /** The highest watermark applied (null before any). */
+  watermark: number | null;
   /** Sorted by start, end, key. */
   windows: WindowSnapshotEntry[];
 }
@@ -351,7 +351,7 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
         : new FixedStore(def, definition.assigner);
   }
 
-  /** The highest watermark applied so far (-Infinity before any, +Infinity after closeAll). */
+  /** The highest watermark applied so far (-Infinity before any). */
   get watermark(): number {
     return this.appliedWatermark;
   }
@@ -377,9 +377,23 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     return closed.map((w) => this.result(w, true));
   }
 
-  /** End of input (bounded runs): closes every window, as if the watermark reached +Infinity; later events are late. */
+  /**
+   * End of input (bounded runs): closes every window, as if the watermark
+   * reached +Infinity. What is remembered afterwards is the watermark that
+   * closes exactly the windows emitted (latest end + allowedLateness), not
+   * +Infinity: a later run that resumes this partition from the snapshot
+   * treats events of emitted windows as late (their rows are final) but
+   * opens later windows normally.
+   */
   closeAll(): WindowResult<K, AggregateResults<A>>[] {
-    return this.closeUpTo(Infinity);
+    const closed: StoredWindow<K>[] = [];
+    this.store.close(Infinity, closed);
+    let latestEnd = -Infinity;
+    for (const w of closed) if (w.end > latestEnd) latestEnd = w.end;
+    const watermark = latestEnd + this.definition.allowedLatenessMs;
+    if (watermark > this.appliedWatermark) this.appliedWatermark = watermark;
+    if (closed.length > 1) closed.sort(byEndStartKey);
+    return closed.map((w) => this.result(w, true));
   }
 
   /**
@@ -435,7 +449,7 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     return {
       format: 1,
       definition: this.definition.fingerprint,
-      watermark: wm === -Infinity ? null : wm === Infinity ? 'end' : wm,
+      watermark: wm === -Infinity ? null : wm,
       windows: stored.map(({ start, end, group }) => ({
         start,
         end,
@@ -466,7 +480,6 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
       );
     }
     if (s.watermark === null) windows.appliedWatermark = -Infinity;
-    else if (s.watermark === 'end') windows.appliedWatermark = Infinity;
     else if (typeof s.watermark === 'number' && Number.isFinite(s.watermark)) windows.appliedWatermark = s.watermark;
     else throw new WindowStateError(`window state has invalid watermark ${JSON.stringify(s.watermark)}`);
     if (!Array.isArray(s.windows)) throw new WindowStateError('window state has no windows list');
