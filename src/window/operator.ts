@@ -37,6 +37,8 @@ export interface WindowOperatorSnapshot {
 export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<E>> {
   private readonly tracker: WatermarkTracker;
   private readonly partitions = new Map<number, PartitionWindows<E, K, A>>();
+  /** Hopping windows that accepted events could not join because those windows had closed (the events were not late: other windows took them). */
+  missedWindowCount = 0;
 
   constructor(
     readonly definition: WindowDefinition<E, K, A>,
@@ -77,7 +79,10 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     const windows = this.windowsOf(partition);
     this.tracker.observe(partition, eventTimeMs, nowMs);
     const outcome = windows.add(event, eventTimeMs, this.tracker.watermark(nowMs));
-    if (outcome.kind === 'added') return undefined;
+    if (outcome.kind === 'added') {
+      this.missedWindowCount += outcome.missedWindows;
+      return undefined;
+    }
     return {
       windowStart: outcome.windowStart,
       windowEnd: outcome.windowEnd,
