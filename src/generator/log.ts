@@ -19,6 +19,8 @@ export interface WorkloadLogEntry {
   event?: AnalyticsEvent;
   poisonReason?: PoisonReason;
   duplicateOf?: number;
+  /** The partition it was produced to (set by `produceWorkload`; absent from a log generated without Kafka). */
+  partition?: number;
   /** Poison only: the exact value bytes, base64, to match what lands in the dead-letter topic. */
   value?: string;
 }

@@ -1,13 +1,14 @@
-import { Partitioners, type Message } from 'kafkajs';
+import type { Kafka, Message } from 'kafkajs';
 import type { SluiceConfig } from '../config';
 import { ServiceError, SluiceError, describeError } from '../errors';
 import { createKafka } from '../kafka';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { createEventEncoder } from './encode';
+import { partitionForKey } from './partition';
 import { ANALYTICS_EVENT_SCHEMA } from './event';
 import { LogWriter, toLogEntry, type WorkloadLogEntry } from './log';
 import { WorkloadTally, type WorkloadSummary } from './summary';
-import { generateWorkload, type WorkloadOptions } from './workload';
+import { WorkloadOptionsError, generateWorkload, resolveWorkloadOptions, type WorkloadOptions, type WorkloadRecord } from './workload';
 
 export interface ProduceWorkloadOptions extends WorkloadOptions {
   config: SluiceConfig;
@@ -53,28 +54,11 @@ export interface ProduceResult extends WorkloadSummary {
  */
 export async function produceWorkload(options: ProduceWorkloadOptions): Promise<ProduceResult> {
   const { config, topic, batchSize = 20_000 } = options;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new SluiceError('WORKLOAD_OPTIONS_INVALID', 'batch size must be a positive integer');
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new WorkloadOptionsError('batch size must be a positive integer');
+  resolveWorkloadOptions(options); // bad knobs fail before anything is created or sent
   const kafka = createKafka(config);
 
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const exists = (await admin.listTopics()).includes(topic);
-    if (!exists && options.createPartitions === undefined) {
-      throw new SluiceError('TOPIC_MISSING', `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`);
-    }
-    if (!exists) {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: options.createPartitions }] });
-    }
-  } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    throw new ServiceError('kafka', `cannot reach Kafka at ${config.kafka.brokers.join(',')}: ${describeError(err)} (is the stack up? sluice stack status)`, {
-      retriable: true,
-      cause: err,
-    });
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  const partitions = await prepareTopic(kafka, config, topic, options.createPartitions);
 
   const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
   const schemaId = options.schemaId ?? (await (options.codec ?? SchemaCodec.fromConfig(config)).register(`${topic}-value`, schema));
@@ -88,33 +72,34 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
     // One request at a time per producer: what kafkajs's idempotent producer needs to keep order.
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    // Every message carries the partition batchRecords chose.
+    createPartitioner: () => ({ message }) => message.partition ?? 0,
   });
+  const batches = batchRecords(generateWorkload(options, encode), partitions, batchSize);
   await producer.connect();
   const started = process.hrtime.bigint();
   try {
-    const records = generateWorkload(options, encode);
-    const total = options.count;
     let sent = 0;
-    for (;;) {
-      const messages: Message[] = [];
-      const entries: WorkloadLogEntry[] = [];
-      for (let next = records.next(); ; next = records.next()) {
-        if (next.done) break;
-        const record = next.value;
-        messages.push({ key: record.key, value: record.value });
-        const entry = toLogEntry(record);
-        entries.push(entry);
-        tally.add(entry, record.value.length);
-        if (messages.length >= batchSize) break;
-      }
-      if (messages.length === 0) break;
-      await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
-      sent += messages.length;
-      if (logWriter) await logWriter.write(entries);
-      if (kept) for (const e of entries) kept.push(e);
-      if (options.onLogEntry) for (const e of entries) options.onLogEntry(e);
-      options.onProgress?.(sent, total);
+    let inFlight: Promise<void> | undefined;
+    // Batch k+1 is generated while batch k is on the wire; batch k+1 is sent
+    // only after batch k is acknowledged, so each partition receives records
+    // in log order (a duplicate always after its original).
+    for (let next = batches.next(); ; next = batches.next()) {
+      if (inFlight) await inFlight;
+      if (next.done) break;
+      const batch = next.value;
+      inFlight = (async () => {
+        await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch.messages }] });
+        sent += batch.messages.length;
+        for (const entry of batch.entries) tally.add(entry.entry, entry.valueBytes);
+        if (logWriter) await logWriter.write(batch.entries.map((e) => e.entry));
+        if (kept) for (const e of batch.entries) kept.push(e.entry);
+        if (options.onLogEntry) for (const e of batch.entries) options.onLogEntry(e.entry);
+        options.onProgress?.(sent, options.count);
+      })();
+      // Let kafkajs encode and write the request before the next batch is generated.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } catch (err) {
     if (err instanceof SluiceError) throw err;
@@ -133,4 +118,79 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
     recordsPerSecond: summary.records / seconds,
     ...(kept ? { log: kept } : {}),
   };
+}
+
+/** Checks the topic exists (or creates it when asked) and returns its partition count. */
+async function prepareTopic(kafka: Kafka, config: SluiceConfig, topic: string, createPartitions: number | undefined): Promise<number> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const exists = (await admin.listTopics()).includes(topic);
+    if (!exists && createPartitions === undefined) {
+      throw new SluiceError('TOPIC_MISSING', `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`);
+    }
+    if (!exists) await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: createPartitions }] });
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    const partitions = metadata.topics[0]?.partitions.length ?? 0;
+    if (partitions === 0) throw new SluiceError('TOPIC_MISSING', `topic '${topic}' has no partitions in the cluster metadata`);
+    return partitions;
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    throw new ServiceError('kafka', `cannot reach Kafka at ${config.kafka.brokers.join(',')}: ${describeError(err)} (is the stack up? sluice stack status)`, {
+      retriable: true,
+      cause: err,
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * kafkajs groups a request's messages per partition in time quadratic in
+ * their number, and the broker refuses a partition's batch above
+ * max.message.bytes (1 MiB by default): a batch closes when any partition
+ * reaches either bound, or at `batchSize` records in all.
+ */
+const MAX_RECORDS_PER_PARTITION = 800;
+const MAX_BYTES_PER_PARTITION = 768 * 1024;
+/** Per-record overhead in a Kafka record batch (lengths, deltas, attributes), roughly. */
+const RECORD_OVERHEAD_BYTES = 24;
+
+interface Batch {
+  messages: Message[];
+  entries: { entry: WorkloadLogEntry; valueBytes: number }[];
+}
+
+/**
+ * Groups records into produce batches and picks each record's partition
+ * here: keyed records by Kafka's default murmur2 partitioner (as the Java
+ * client and kafkajs's DefaultPartitioner would), null-keyed poison
+ * round-robin by seq, so that the whole placement is deterministic. The log
+ * records the partition.
+ */
+function* batchRecords(
+  records: Iterable<WorkloadRecord>,
+  partitions: number,
+  batchSize: number,
+): Generator<Batch, void, undefined> {
+  let batch: Batch = { messages: [], entries: [] };
+  const perPartitionRecords = new Array<number>(partitions).fill(0);
+  const bytes = new Array<number>(partitions).fill(0);
+  for (const record of records) {
+    const key = record.key === null ? null : Buffer.from(record.key);
+    const partition = key === null ? record.seq % partitions : partitionForKey(key, partitions);
+    batch.messages.push({ key, value: record.value, partition });
+    const entry = toLogEntry(record);
+    entry.partition = partition;
+    batch.entries.push({ entry, valueBytes: record.value.length });
+    perPartitionRecords[partition] = perPartitionRecords[partition]! + 1;
+    bytes[partition] = bytes[partition]! + record.value.length + (key?.length ?? 0) + RECORD_OVERHEAD_BYTES;
+    if (batch.messages.length >= batchSize || perPartitionRecords[partition]! >= MAX_RECORDS_PER_PARTITION || bytes[partition]! >= MAX_BYTES_PER_PARTITION) {
+      yield batch;
+      batch = { messages: [], entries: [] };
+      perPartitionRecords.fill(0);
+      bytes.fill(0);
+    }
+  }
+  if (batch.messages.length > 0) yield batch;
 }
