@@ -18,6 +18,12 @@ export class RegistryError extends SluiceError {
   }
 }
 
+const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+function causeCode(err: unknown): string {
+  return (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+}
+
 export interface SubjectVersion {
   subject: string;
   version: number;
@@ -39,17 +45,28 @@ export class RegistryClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
+  private send(method: string, path: string, body?: unknown): Promise<Response> {
+    return fetch(`${this.url}${path}`, {
+      method,
+      headers: body === undefined ? { accept: REGISTRY_CONTENT_TYPE } : { accept: REGISTRY_CONTENT_TYPE, 'content-type': REGISTRY_CONTENT_TYPE },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
     try {
-      response = await fetch(`${this.url}${path}`, {
-        method,
-        headers: body === undefined ? { accept: REGISTRY_CONTENT_TYPE } : { accept: REGISTRY_CONTENT_TYPE, 'content-type': REGISTRY_CONTENT_TYPE },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      try {
+        response = await this.send(method, path, body);
+      } catch (err) {
+        // A pooled keep-alive socket the server closed while idle fails the request before
+        // it reached the server; every registry call is safe to send once more.
+        if (!STALE_SOCKET.has(causeCode(err))) throw err;
+        response = await this.send(method, path, body);
+      }
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const cause = causeCode(err);
       throw new ServiceError(
         'registry',
         `schema registry at ${this.url} is unreachable (${cause}): start it with \`sluice stack up\` or point SLUICE_REGISTRY_URL at a running one`,

@@ -118,6 +118,10 @@ async function listen(app: express.Express, port: number, host: string): Promise
     return await new Promise<Server>((resolve, reject) => {
       const listening = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(listening)));
       listening.once('error', reject);
+      // Outlive the idle timeout of clients' connection pools, so the server is
+      // not the side that closes a pooled socket just as a client reuses it.
+      listening.keepAliveTimeout = 65_000;
+      listening.headersTimeout = 66_000;
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
