@@ -126,7 +126,8 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
       const valid = events as Record<string, unknown>[];
       const ids = valid.map((e) => String(e[idField]));
       if (deps.duplicates) {
-        const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
+        const seen = new Set<string>();
+        const repeated = ids.filter((id) => seen.has(id) || !seen.add(id));
         if (repeated.length > 0) {
           return fail(res, 409, 'duplicate_events', 'the same event id appears more than once in the request; nothing was accepted', { event_ids: [...new Set(repeated)] });
         }

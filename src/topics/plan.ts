@@ -11,8 +11,8 @@ export interface ConfigChange {
 
 export type TopicAction =
   | { kind: 'create'; topic: string; spec: TopicSpec }
-  | { kind: 'addPartitions'; topic: string; from: number; to: number }
-  | { kind: 'alterConfig'; topic: string; changes: ConfigChange[]; config: Record<string, string> };
+  | { kind: 'addPartitions'; topic: string; from: number; to: number; spec: TopicSpec }
+  | { kind: 'alterConfig'; topic: string; changes: ConfigChange[]; config: Record<string, string>; spec: TopicSpec };
 
 /** A difference apply will not fix, because Kafka cannot do it in place. */
 export interface TopicDrift {
@@ -101,7 +101,7 @@ export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<Topi
     }
     let changed = false;
     if (spec.partitions > current.partitions) {
-      plan.actions.push({ kind: 'addPartitions', topic: spec.name, from: current.partitions, to: spec.partitions });
+      plan.actions.push({ kind: 'addPartitions', topic: spec.name, from: current.partitions, to: spec.partitions, spec });
       changed = true;
     } else if (spec.partitions < current.partitions) {
       plan.drift.push({
@@ -123,7 +123,7 @@ export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<Topi
     }
     const changes = configChanges(spec, current);
     if (changes.length > 0) {
-      plan.actions.push({ kind: 'alterConfig', topic: spec.name, changes, config: spec.config });
+      plan.actions.push({ kind: 'alterConfig', topic: spec.name, changes, config: spec.config, spec });
       changed = true;
     }
     if (!changed && !plan.drift.some((d) => d.topic === spec.name)) plan.unchanged.push(spec.name);
@@ -164,6 +164,29 @@ export async function applyPlan(admin: Admin, plan: TopicPlan): Promise<void> {
     }
   } catch (err) {
     throw new ServiceError('kafka', `applying topic declarations failed: ${(err as Error).message}`, { cause: err });
+  }
+  await waitUntilApplied(admin, [...new Map(plan.actions.map((a) => [a.topic, a.spec])).values()]);
+}
+
+/**
+ * The broker applies new partitions and configs asynchronously (KRaft
+ * propagates them through its metadata log), so right after the requests a
+ * describe can still show the old values. Waits until a fresh plan for the
+ * touched topics is empty, so that `apply` returning means "applied" and an
+ * immediate second apply finds nothing to do.
+ */
+async function waitUntilApplied(admin: Admin, specs: TopicSpec[], timeoutMs = 15_000): Promise<void> {
+  if (specs.length === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pending = (await planTopics(admin, specs)).actions;
+    if (pending.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new ServiceError('kafka', `the cluster did not show the applied topic changes within ${timeoutMs / 1000} s (${pending.map((a) => a.topic).join(', ')}): run apply again`, {
+        retriable: true,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

@@ -68,6 +68,16 @@ describe('topics apply', () => {
     expect((await describe_(`${prefix}events.late`)).config['retention.ms']).toBe(String(14 * 86_400_000));
   });
 
+  it('lists the declared topics with what the cluster has', () => {
+    const run = runCli(['topics', 'list', '--dir', dir, '--prefix', prefix]);
+    expect(run.status).toBe(0);
+    const rows = run.stdout.trim().split('\n').map((l) => l.split('\t'));
+    expect(rows[0]).toEqual(['TOPIC', 'ROLE', 'PARTITIONS', 'REPLICATION', 'STATUS']);
+    expect(rows).toContainEqual([`${prefix}events`, 'topic', '6/6', '1/1', 'ok']);
+    expect(rows).toContainEqual([`${prefix}events.retry.2`, 'retry', '6/6', '1/1', 'ok']);
+    expect(rows).toHaveLength(6);
+  });
+
   it('a second apply changes nothing', async () => {
     const plan = await planTopics(ctx.admin, loadTopicDeclarations(dir, prefix));
     expect(plan.actions).toEqual([]);
@@ -83,7 +93,7 @@ describe('topics apply', () => {
     const plan = await planTopics(ctx.admin, specs);
     expect(plan.actions).toEqual(
       expect.arrayContaining([
-        { kind: 'addPartitions', topic: `${prefix}events`, from: 6, to: 8 },
+        expect.objectContaining({ kind: 'addPartitions', topic: `${prefix}events`, from: 6, to: 8 }),
         expect.objectContaining({
           kind: 'alterConfig',
           topic: `${prefix}events`,
