@@ -9,6 +9,7 @@ import { registerStackCommands } from './stack';
 import { registerTopicsCommands } from './topics';
 import { registerServeCommands } from './serve';
 import { registerSinkCommands } from './sink';
+import { registerDlqCommands } from './dlq';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerTopicsCommands(program);
   registerServeCommands(program);
   registerSinkCommands(program);
+  registerDlqCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }

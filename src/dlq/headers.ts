@@ -1,0 +1,65 @@
+import type { IHeaders } from 'kafkajs';
+
+/** Header names Sluice adds to side-topic records. Values are always UTF-8 strings. */
+export const DLQ_HEADERS = {
+  sourceTopic: 'sluice.dlq.source.topic',
+  sourcePartition: 'sluice.dlq.source.partition',
+  sourceOffset: 'sluice.dlq.source.offset',
+  sourceTimestamp: 'sluice.dlq.source.timestamp',
+  stream: 'sluice.dlq.stream',
+  errorClass: 'sluice.dlq.error.class',
+  errorMessage: 'sluice.dlq.error.message',
+  attempt: 'sluice.dlq.attempt',
+  failedAt: 'sluice.dlq.failed.at',
+} as const;
+
+export const RETRY_HEADERS = {
+  notBefore: 'sluice.retry.not-before',
+  attempt: 'sluice.retry.attempt',
+  /** Where the record first came from, so its dead letter names the original record, not a retry topic. */
+  originTopic: 'sluice.retry.origin.topic',
+  originPartition: 'sluice.retry.origin.partition',
+  originOffset: 'sluice.retry.origin.offset',
+  originTimestamp: 'sluice.retry.origin.timestamp',
+  errorClass: 'sluice.retry.error.class',
+  errorMessage: 'sluice.retry.error.message',
+} as const;
+
+export const LATE_HEADERS = {
+  windowStart: 'sluice.late.window.start',
+  windowEnd: 'sluice.late.window.end',
+  watermark: 'sluice.late.watermark',
+  eventTime: 'sluice.late.event.time',
+  reason: 'sluice.late.reason',
+  sourceTopic: 'sluice.late.source.topic',
+  sourcePartition: 'sluice.late.source.partition',
+  sourceOffset: 'sluice.late.source.offset',
+} as const;
+
+export const REDRIVE_HEADERS = {
+  fromTopic: 'sluice.redrive.from.topic',
+  fromPartition: 'sluice.redrive.from.partition',
+  fromOffset: 'sluice.redrive.from.offset',
+  at: 'sluice.redrive.at',
+} as const;
+
+/** A header's value as a string (first value if repeated), or undefined. */
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const raw = headers?.[name];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined) return undefined;
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
+
+/** The headers without Sluice's own ones of a namespace (e.g. `sluice.dlq.`), for re-producing an original record. */
+export function withoutHeaders(headers: IHeaders | undefined, prefix: string): IHeaders {
+  const kept: IHeaders = {};
+  for (const [name, value] of Object.entries(headers ?? {})) if (!name.startsWith(prefix)) kept[name] = value;
+  return kept;
+}
+
+/** Header values are one line and bounded: a stack trace or a huge message must not bloat every dead letter. */
+export function headerText(text: string, max = 1000): string {
+  const line = text.replace(/\s*\n\s*/g, ' | ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}

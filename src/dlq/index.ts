@@ -1,0 +1,18 @@
+export { DLQ_HEADERS, LATE_HEADERS, REDRIVE_HEADERS, RETRY_HEADERS, headerString } from './headers';
+export { dlqTopic, lateTopic, retryTopic, baseTopic } from './topics';
+export type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
+export { DeadLetterPublisher, deadLetterMessage, lateMessage } from './publisher';
+export {
+  attemptOf,
+  DEFAULT_RETRY_POLICY,
+  retryDelayMs,
+  RetryGate,
+  RetryRouter,
+  retryWaitMs,
+  routeRetry,
+  type RetryPolicy,
+  type RetryRoute,
+} from './retry';
+export { readTopic, type TopicRecord } from './reader';
+export { bytesSnippet, firstDeadLetters, formatDeadLetter, summarizeDeadLetters, type DeadLetterSummary } from './inspect';
+export { redrive, redriveGroup, redriveOrigin, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';

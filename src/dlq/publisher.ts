@@ -1,0 +1,96 @@
+import type { Kafka, Message } from 'kafkajs';
+import { DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
+import { byTopic, SideTopicProducer } from './producer';
+import { dlqTopic, lateTopic } from './topics';
+import type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
+
+/** Where a record really came from: a record consumed from a retry topic names its origin in headers. */
+export function originOf(source: SourceRecord): { topic: string; partition: string; offset: string; timestamp: string } {
+  const h = source.headers;
+  return {
+    topic: headerString(h, RETRY_HEADERS.originTopic) ?? source.topic,
+    partition: headerString(h, RETRY_HEADERS.originPartition) ?? String(source.partition),
+    offset: headerString(h, RETRY_HEADERS.originOffset) ?? source.offset,
+    timestamp: headerString(h, RETRY_HEADERS.originTimestamp) ?? source.timestamp,
+  };
+}
+
+/** The dead-letter message: the original key, value and headers untouched, plus Sluice's headers (which replace older values of the same names). */
+export function deadLetterMessage(entry: DeadLetterEntry, stream: string, now: Date): [string, Message] {
+  const origin = originOf(entry.source);
+  return [
+    dlqTopic(origin.topic),
+    {
+      key: entry.source.key,
+      value: entry.source.value,
+      headers: {
+        ...entry.source.headers,
+        [DLQ_HEADERS.sourceTopic]: origin.topic,
+        [DLQ_HEADERS.sourcePartition]: origin.partition,
+        [DLQ_HEADERS.sourceOffset]: origin.offset,
+        [DLQ_HEADERS.sourceTimestamp]: origin.timestamp,
+        [DLQ_HEADERS.stream]: stream,
+        [DLQ_HEADERS.errorClass]: entry.errorClass,
+        [DLQ_HEADERS.errorMessage]: headerText(entry.message),
+        [DLQ_HEADERS.attempt]: String(entry.attempt),
+        [DLQ_HEADERS.failedAt]: now.toISOString(),
+      },
+    },
+  ];
+}
+
+export function lateMessage(entry: LateEntry): [string, Message] {
+  const origin = originOf(entry.source);
+  return [
+    lateTopic(origin.topic),
+    {
+      key: entry.source.key,
+      value: entry.source.value,
+      headers: {
+        ...entry.source.headers,
+        [LATE_HEADERS.windowStart]: new Date(entry.windowStart).toISOString(),
+        [LATE_HEADERS.windowEnd]: new Date(entry.windowEnd).toISOString(),
+        [LATE_HEADERS.watermark]: new Date(entry.watermark).toISOString(),
+        [LATE_HEADERS.eventTime]: new Date(entry.eventTime).toISOString(),
+        [LATE_HEADERS.reason]: entry.reason ?? 'after-allowed-lateness',
+        [LATE_HEADERS.sourceTopic]: origin.topic,
+        [LATE_HEADERS.sourcePartition]: origin.partition,
+        [LATE_HEADERS.sourceOffset]: origin.offset,
+      },
+    },
+  ];
+}
+
+/**
+ * Writes dead letters to `<topic>.dlq` and late events to `<topic>.late`.
+ * Implements the runtime's SidePublisher port (`deadLetters`, `late`): each
+ * call resolves once every record is acknowledged by all in-sync replicas,
+ * and rejects with a retriable ServiceError while it cannot.
+ */
+export class DeadLetterPublisher {
+  private readonly producer: SideTopicProducer;
+
+  constructor(
+    kafka: Kafka,
+    private readonly options: { stream: string; now?: () => Date },
+  ) {
+    this.producer = new SideTopicProducer(kafka);
+  }
+
+  send(entries: DeadLetterEntry[]): Promise<void> {
+    const now = (this.options.now ?? (() => new Date()))();
+    return this.producer.send(byTopic(entries, (e) => deadLetterMessage(e, this.options.stream, now)));
+  }
+
+  deadLetters(entries: DeadLetterEntry[]): Promise<void> {
+    return this.send(entries);
+  }
+
+  late(entries: LateEntry[]): Promise<void> {
+    return this.producer.send(byTopic(entries, lateMessage));
+  }
+
+  disconnect(): Promise<void> {
+    return this.producer.disconnect();
+  }
+}

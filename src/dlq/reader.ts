@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import type { IHeaders, Kafka } from 'kafkajs';
+import { ServiceError } from '../errors';
+
+export interface TopicRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+export interface ReadOptions {
+  /** Start per partition (default: the earliest retained offset). */
+  from?: Map<number, bigint>;
+  limit?: number;
+  timeoutMs?: number;
+  /**
+   * Read as this consumer group and, once everything is read, commit the end
+   * offsets in it if `beforeCommit` resolves true. Without it, a throwaway
+   * group is used and deleted, and nothing is committed.
+   */
+  commitAs?: { groupId: string; beforeCommit(): Promise<boolean> };
+}
+
+/**
+ * Reads a topic from the given start offsets up to its end as of the call
+ * (a bounded snapshot: records produced meanwhile are left for next time),
+ * in offset order per partition. Returns the end offsets it read up to.
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  onRecord: (record: TopicRecord) => void,
+  options: ReadOptions = {},
+): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupId = options.commitAs?.groupId ?? `sluice.reader.${randomBytes(6).toString('hex')}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 2 } });
+  let joined = false;
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
+      throw new ServiceError('kafka', `cannot read topic ${topic} (${(err as Error).message}): check the name with 'sluice topics apply --dry-run'`, { cause: err });
+    });
+    const end = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+    const start = new Map(offsets.map((o) => [o.partition, [BigInt(o.low), options.from?.get(o.partition) ?? 0n].reduce((a, b) => (a > b ? a : b))]));
+    const remaining = new Set([...end].filter(([p, e]) => start.get(p)! < e).map(([p]) => p));
+    if (remaining.size === 0 || options.limit === 0) return end;
+
+    let seen = 0;
+    joined = true;
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const finished = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ServiceError('kafka', `reading ${topic} did not finish within ${options.timeoutMs ?? 30_000} ms: is the broker up?`, { retriable: true })), options.timeoutMs ?? 30_000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      void consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const p = batch.partition;
+          if (!remaining.has(p)) return;
+          for (const m of batch.messages) {
+            const offset = BigInt(m.offset);
+            if (offset < start.get(p)!) continue; // fetched before the seek took effect
+            if (offset >= end.get(p)!) break;
+            if (options.limit !== undefined && seen >= options.limit) break;
+            seen += 1;
+            onRecord({ topic, partition: p, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
+            if (offset + 1n >= end.get(p)!) remaining.delete(p);
+          }
+          if (remaining.size === 0 || (options.limit !== undefined && seen >= options.limit)) done();
+        },
+      });
+    });
+    for (const p of remaining) consumer.seek({ topic, partition: p, offset: start.get(p)!.toString() });
+    await finished;
+    // Committed as a member of the group, while still joined (kafkajs' admin.setOffsets would join a second time and takes seconds).
+    if (options.commitAs && (await options.commitAs.beforeCommit())) {
+      await consumer.commitOffsets([...end].map(([partition, offset]) => ({ topic, partition, offset: offset.toString() })));
+    }
+    return end;
+  } finally {
+    // Deleting a group that never existed makes kafkajs retry for seconds: only clean up what was created.
+    if (joined) {
+      await consumer.disconnect().catch(() => undefined);
+      if (!options.commitAs) await admin.deleteGroups([groupId]).catch(() => undefined);
+    }
+    await admin.disconnect().catch(() => undefined);
+  }
+}

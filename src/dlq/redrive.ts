@@ -1,0 +1,138 @@
+import type { Admin, Kafka, Message } from 'kafkajs';
+import { DLQ_HEADERS, headerString, REDRIVE_HEADERS, withoutHeaders } from './headers';
+import { byTopic, SideTopicProducer } from './producer';
+import { readTopic, type TopicRecord } from './reader';
+import { baseTopic } from './topics';
+
+/** Headers a redriven record carries so the runtime can tell where it came from (and claim its dedup id as the original's). */
+export const REDRIVE_ORIGIN_HEADERS = {
+  topic: 'sluice.redrive.origin.topic',
+  partition: 'sluice.redrive.origin.partition',
+  offset: 'sluice.redrive.origin.offset',
+} as const;
+
+export interface RedriveOptions {
+  /** Only records whose `sluice.dlq.error.class` equals this. */
+  errorClass?: string;
+  /** Report what would be redriven; produce and commit nothing. */
+  dryRun: boolean;
+  now?: () => Date;
+}
+
+export interface RedriveResult {
+  dlqTopic: string;
+  dryRun: boolean;
+  scanned: number;
+  /** Records that match and were (or, in a dry run, would be) redriven. */
+  redriven: number;
+  /** Matching records skipped because an earlier redrive already sent them. */
+  alreadyRedriven: number;
+  byClass: Record<string, number>;
+  byTarget: Record<string, number>;
+  /** The consumer group whose committed offsets record this redrive. */
+  group: string;
+}
+
+export const redriveGroup = (dlqTopic: string, errorClass?: string) => (errorClass ? `sluice.redrive.${dlqTopic}.class.${errorClass}` : `sluice.redrive.${dlqTopic}`);
+
+async function committed(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return new Map((result?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
+}
+
+const classOf = (r: TopicRecord) => headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
+
+/**
+ * Re-produces dead letters to their source topic with their original key,
+ * value and headers (Sluice's dlq headers removed, redrive provenance added),
+ * then commits the redrive group's offsets so they are not redriven twice.
+ *
+ * Bookkeeping: an unfiltered redrive commits `sluice.redrive.<dlq>`; one
+ * filtered by class X commits `sluice.redrive.<dlq>.class.X`. A record counts
+ * as already redriven if it lies below the unfiltered group's offset, or
+ * below its own class group's offset, so mixing filtered and unfiltered runs
+ * never sends a record twice. A crash between producing and committing can
+ * send a batch again (at least once); the stream's dedup by event id absorbs that.
+ */
+export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const allGroup = redriveGroup(dlqTopic);
+    const classPrefix = `${allGroup}.class.`;
+    const classGroups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(classPrefix));
+    const all = await committed(admin, allGroup, dlqTopic);
+    const byClassGroup = new Map<string, Map<number, bigint>>();
+    for (const g of classGroups) byClassGroup.set(g.slice(classPrefix.length), await committed(admin, g, dlqTopic));
+
+    const from = new Map(all);
+    if (options.errorClass) {
+      for (const [p, o] of byClassGroup.get(options.errorClass) ?? new Map<number, bigint>()) if (o > (from.get(p) ?? 0n)) from.set(p, o);
+    }
+
+    const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, byClass: {}, byTarget: {}, group: redriveGroup(dlqTopic, options.errorClass) };
+    const chosen: TopicRecord[] = [];
+    const now = (options.now ?? (() => new Date()))();
+    const produceChosen = async (): Promise<boolean> => {
+      const messages = byTopic(chosen, (r) => redrivenMessage(r, dlqTopic, now));
+      for (const r of chosen) result.byClass[classOf(r)] = (result.byClass[classOf(r)] ?? 0) + 1;
+      for (const [topic, list] of messages) result.byTarget[topic] = list.length;
+      result.redriven = chosen.length;
+      if (options.dryRun) return false;
+      const producer = new SideTopicProducer(kafka);
+      try {
+        await producer.send(messages);
+      } finally {
+        await producer.disconnect();
+      }
+      return true; // only now may the redrive group move past these records
+    };
+    const onRecord = (r: TopicRecord) => {
+      result.scanned += 1;
+      const cls = classOf(r);
+      if (options.errorClass && cls !== options.errorClass) return;
+      if (!options.errorClass && BigInt(r.offset) < (byClassGroup.get(cls)?.get(r.partition) ?? 0n)) {
+        result.alreadyRedriven += 1;
+        return;
+      }
+      chosen.push(r);
+    };
+    // A dry run reads as a throwaway group, so not even the redrive group's membership changes.
+    await readTopic(kafka, dlqTopic, onRecord, { from, commitAs: options.dryRun ? undefined : { groupId: result.group, beforeCommit: produceChosen } });
+    if (options.dryRun) await produceChosen();
+    return result;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The original record again: Sluice's dlq headers removed, where it was redriven from (and its original coordinates) added. */
+function redrivenMessage(r: TopicRecord, dlqTopic: string, now: Date): [string, Message] {
+  const target = headerString(r.headers, DLQ_HEADERS.sourceTopic) ?? baseTopic(dlqTopic);
+  return [
+    target,
+    {
+      key: r.key,
+      value: r.value,
+      headers: {
+        ...withoutHeaders(r.headers, 'sluice.dlq.'),
+        [REDRIVE_HEADERS.fromTopic]: dlqTopic,
+        [REDRIVE_HEADERS.fromPartition]: String(r.partition),
+        [REDRIVE_HEADERS.fromOffset]: r.offset,
+        [REDRIVE_HEADERS.at]: now.toISOString(),
+        [REDRIVE_ORIGIN_HEADERS.topic]: target,
+        [REDRIVE_ORIGIN_HEADERS.partition]: headerString(r.headers, DLQ_HEADERS.sourcePartition) ?? '',
+        [REDRIVE_ORIGIN_HEADERS.offset]: headerString(r.headers, DLQ_HEADERS.sourceOffset) ?? '',
+      },
+    },
+  ];
+}
+
+/** The original coordinates of a redriven record, for the runtime's dedup claim; undefined for ordinary records. */
+export function redriveOrigin(headers: TopicRecord['headers']): { topic: string; partition: number; offset: string } | undefined {
+  const topic = headerString(headers, REDRIVE_ORIGIN_HEADERS.topic);
+  const partition = headerString(headers, REDRIVE_ORIGIN_HEADERS.partition);
+  const offset = headerString(headers, REDRIVE_ORIGIN_HEADERS.offset);
+  if (!topic || !partition || !offset) return undefined;
+  return { topic, partition: Number(partition), offset };
+}

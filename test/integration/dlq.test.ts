@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import { createKafka } from '../../src/kafka';
+import { DeadLetterPublisher, RetryRouter, redrive, redriveGroup, type DeadLetterEntry, type SourceRecord } from '../../src/dlq';
+import { runCli } from '../helpers/cli';
+import { createTestContext, type TestContext } from '../helpers/context';
+
+let ctx: TestContext;
+let base: string;
+beforeAll(async () => {
+  ctx = await createTestContext('dlq');
+  base = await ctx.createTopic('events', 3);
+  await ctx.createTopic('events.dlq', 2);
+  await ctx.createTopic('events.late', 1);
+  await ctx.createTopic('events.retry.1', 1);
+  await ctx.createTopic('events.retry.2', 1);
+});
+afterAll(async () => {
+  await ctx.cleanup();
+});
+
+/** An independent reader (plain kafkajs): every record of `topic` once `count` have arrived. */
+async function consume(topic: string, count: number): Promise<KafkaMessage[]> {
+  const consumer = createKafka(ctx.config).consumer({ groupId: `${ctx.id}.check.${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+  const seen: KafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${seen.length}/${count} records on ${topic}`)), 20_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          seen.push(message);
+          if (seen.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    return seen;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+const high = async (topic: string) => (await ctx.admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+const str = (headers: IHeaders | undefined, name: string) => headers?.[name]?.toString();
+
+const binaryValue = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0xfe, 0x80, 0x00, 0x41]);
+const source = (offset: number, key: Buffer | null, headers: IHeaders = {}): SourceRecord => ({
+  topic: base,
+  partition: 2,
+  offset: String(offset),
+  timestamp: '1700000000123',
+  key,
+  value: binaryValue,
+  headers,
+});
+const failedAt = new Date('2026-03-04T05:06:07.089Z');
+
+describe('DeadLetterPublisher', () => {
+  it('writes the original key, value and headers byte for byte, plus exact sluice.dlq.* headers', async () => {
+    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
+    const originalKey = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
+    try {
+      await publisher.send([
+        { source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }), errorClass: 'DecodeError', message: 'unknown magic byte 7\nat offset 0', attempt: 1 },
+      ]);
+    } finally {
+      await publisher.disconnect();
+    }
+    const [m] = await consume(`${base}.dlq`, 1);
+    expect(Buffer.compare(m!.key!, originalKey)).toBe(0);
+    expect(Buffer.compare(m!.value!, binaryValue)).toBe(0);
+    const headers = Object.fromEntries(Object.entries(m!.headers!).map(([k, v]) => [k, k === 'bin' ? v : v!.toString()]));
+    expect(headers).toEqual({
+      trace: 'abc',
+      bin: Buffer.from([1, 2, 255]),
+      'sluice.dlq.source.topic': base,
+      'sluice.dlq.source.partition': '2',
+      'sluice.dlq.source.offset': '41',
+      'sluice.dlq.source.timestamp': '1700000000123',
+      'sluice.dlq.stream': 'event-counts',
+      'sluice.dlq.error.class': 'DecodeError',
+      'sluice.dlq.error.message': 'unknown magic byte 7 | at offset 0',
+      'sluice.dlq.attempt': '1',
+      'sluice.dlq.failed.at': '2026-03-04T05:06:07.089Z',
+    });
+  });
+
+  it('writes late events to <topic>.late with the window, watermark, event time and reason', async () => {
+    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts' });
+    try {
+      await publisher.late([{ source: source(9, null), windowStart: Date.UTC(2026, 0, 1, 0, 0), windowEnd: Date.UTC(2026, 0, 1, 0, 1), watermark: Date.UTC(2026, 0, 1, 0, 3), eventTime: Date.UTC(2026, 0, 1, 0, 0, 30) }]);
+    } finally {
+      await publisher.disconnect();
+    }
+    const [m] = await consume(`${base}.late`, 1);
+    expect(m!.key).toBeNull();
+    expect(Buffer.compare(m!.value!, binaryValue)).toBe(0);
+    expect(str(m!.headers, 'sluice.late.window.start')).toBe('2026-01-01T00:00:00.000Z');
+    expect(str(m!.headers, 'sluice.late.window.end')).toBe('2026-01-01T00:01:00.000Z');
+    expect(str(m!.headers, 'sluice.late.watermark')).toBe('2026-01-01T00:03:00.000Z');
+    expect(str(m!.headers, 'sluice.late.event.time')).toBe('2026-01-01T00:00:30.000Z');
+    expect(str(m!.headers, 'sluice.late.reason')).toBe('after-allowed-lateness');
+    expect(str(m!.headers, 'sluice.late.source.offset')).toBe('9');
+  });
+});
+
+describe('RetryRouter', () => {
+  it('routes attempt 1 to .retry.1 with a not-before, and a record failing after the last retry to the DLQ naming its origin', async () => {
+    const now = new Date('2026-05-01T00:00:00.000Z');
+    const router = new RetryRouter(createKafka(ctx.config), { stream: 'event-counts', policy: { maxAttempts: 2, baseDelayMs: 2000, maxDelayMs: 10_000 }, now: () => now, random: () => 0 });
+    try {
+      const first: DeadLetterEntry = { source: source(50, Buffer.from('k50')), errorClass: 'SinkTimeout', message: 'slow', attempt: 1 };
+      const [r1] = await router.route([first]);
+      expect(r1!.topic).toBe(`${base}.retry.1`);
+      const [m1] = await consume(`${base}.retry.1`, 1);
+      expect(str(m1!.headers, 'sluice.retry.not-before')).toBe(String(now.getTime() + 1000));
+      expect(str(m1!.headers, 'sluice.retry.attempt')).toBe('1');
+      // the same record, consumed from .retry.2, fails a third time
+      const fromRetry: SourceRecord = { topic: `${base}.retry.2`, partition: 0, offset: '0', timestamp: m1!.timestamp, key: m1!.key, value: m1!.value, headers: m1!.headers! };
+      const [r3] = await router.route([{ source: fromRetry, errorClass: 'SinkTimeout', message: 'still slow', attempt: 3 }]);
+      expect(r3!.kind).toBe('dlq');
+    } finally {
+      await router.disconnect();
+    }
+    const dead = await consume(`${base}.dlq`, 2);
+    const last = dead.find((m) => str(m.headers, 'sluice.dlq.attempt') === '3')!;
+    expect(str(last.headers, 'sluice.dlq.source.topic')).toBe(base);
+    expect(str(last.headers, 'sluice.dlq.source.offset')).toBe('50');
+    expect(Buffer.compare(last.value!, binaryValue)).toBe(0);
+  });
+});
+
+describe('sluice dlq list | show | redrive', () => {
+  it('lists per class, shows records, and redrives each dead letter exactly once with its original bytes', async () => {
+    const dlq = `${base}.dlq`;
+    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
+    const before = await high(dlq); // two from the tests above (DecodeError, SinkTimeout)
+    try {
+      await publisher.send([
+        { source: source(100, Buffer.from('a')), errorClass: 'ValidationError', message: 'amount < 0', attempt: 1 },
+        { source: source(101, Buffer.from('b'), { trace: 'keep-me' }), errorClass: 'ValidationError', message: 'no user', attempt: 1 },
+      ]);
+    } finally {
+      await publisher.disconnect();
+    }
+    expect(await high(dlq)).toBe(before + 2);
+
+    const list = runCli(['dlq', 'list', base]);
+    expect(list.stderr).toBe('');
+    expect(list.stdout).toContain(`${dlq}: 4 record(s)`);
+    expect(list.stdout).toMatch(/ValidationError\s+2/);
+    expect(list.stdout).toMatch(/DecodeError\s+1/);
+    expect(list.stdout).toMatch(/SinkTimeout\s+1/);
+
+    const show = runCli(['dlq', 'show', dlq, '--limit', '1']);
+    expect(show.status).toBe(0);
+    expect(show.stdout.match(/^\S+\[\d\]@\d+/gm)).toHaveLength(1);
+    expect(show.stdout).toContain('header sluice.dlq.error.class = ');
+    expect(show.stdout).toContain('10 bytes: hex 00 00 00 00 07 ff fe 80 00 41');
+
+    const dry = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError']);
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toContain('would redrive 2');
+    expect(dry.stdout).toContain('dry run: nothing was produced or committed');
+    expect(await high(base)).toBe(0);
+    const [notCommitted] = await ctx.admin.fetchOffsets({ groupId: redriveGroup(dlq, 'ValidationError'), topics: [dlq] });
+    expect(notCommitted!.partitions.every((p) => p.offset === '-1')).toBe(true);
+
+    const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError', '--yes']);
+    expect(real.stderr).toBe('');
+    expect(real.stdout).toContain('redrove 2');
+    const redriven = await consume(base, 2);
+    expect(redriven.map((m) => m.key!.toString()).sort()).toEqual(['a', 'b']);
+    for (const m of redriven) {
+      expect(Buffer.compare(m.value!, binaryValue)).toBe(0);
+      expect(Object.keys(m.headers!).filter((h) => h.startsWith('sluice.dlq.'))).toEqual([]);
+      expect(str(m.headers, 'sluice.redrive.from.topic')).toBe(dlq);
+      expect(str(m.headers, 'sluice.redrive.origin.offset')).toBe(m.key!.toString() === 'a' ? '100' : '101');
+    }
+    expect(str(redriven.find((m) => m.key!.toString() === 'b')!.headers, 'trace')).toBe('keep-me');
+    // the redrive offsets name DLQ records that really are those two
+    const dlqRecords = await consume(dlq, 4);
+    const fromOffsets = redriven.map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`).sort();
+    const expected = dlqRecords.filter((m) => str(m.headers, 'sluice.dlq.error.class') === 'ValidationError').map((m) => m.offset);
+    expect(fromOffsets.map((o) => o.split('/')[1]).sort()).toEqual(expected.sort());
+
+    // the library behind the CLI (each CLI start costs seconds): nothing is redriven twice, filtered or not
+    const kafka = createKafka(ctx.config);
+    expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({ redriven: 0 });
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 2, alreadyRedriven: 2, byClass: { DecodeError: 1, SinkTimeout: 1 } });
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0, scanned: 0 });
+    expect(await high(base)).toBe(4);
+  });
+
+  it('rejects an unsupported filter with a one-line usage hint', () => {
+    const bad = runCli(['dlq', 'redrive', base, '--filter', 'stream=x']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^sluice: --filter 'stream=x' is not supported: use --filter error.class=<ErrorClass>/);
+  });
+});
