@@ -15,4 +15,4 @@ export {
 } from './retry';
 export { readTopic, type TopicRecord } from './reader';
 export { bytesSnippet, firstDeadLetters, formatDeadLetter, summarizeDeadLetters, type DeadLetterSummary } from './inspect';
-export { redrive, redriveGroup, redriveOrigin, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';
+export { provenanceOf, redrive, redriveGroup, redriveOrigin, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';

@@ -3,6 +3,8 @@ import { DLQ_HEADERS, headerString, REDRIVE_HEADERS, withoutHeaders } from './he
 import { byTopic, SideTopicProducer } from './producer';
 import { readTopic, type TopicRecord } from './reader';
 import { baseTopic } from './topics';
+import { originOf } from './publisher';
+import type { SourceRecord } from './types';
 
 /** Headers a redriven record carries so the runtime can tell where it came from (and claim its dedup id as the original's). */
 export const REDRIVE_ORIGIN_HEADERS = {
@@ -135,4 +137,17 @@ export function redriveOrigin(headers: TopicRecord['headers']): { topic: string;
   const offset = headerString(headers, REDRIVE_ORIGIN_HEADERS.offset);
   if (!topic || !partition || !offset) return undefined;
   return { topic, partition: Number(partition), offset };
+}
+
+/**
+ * The record a consumed record stands for: a redriven record or a retry
+ * stands for the original record in the source topic. The runtime claims
+ * dedup ids with these coordinates, so a retried or redriven record is
+ * recognised as the original's own reclaim instead of a duplicate of it.
+ */
+export function provenanceOf(source: SourceRecord): { topic: string; partition: number; offset: string } {
+  const redriven = redriveOrigin(source.headers);
+  if (redriven && Number.isInteger(redriven.partition)) return redriven;
+  const origin = originOf(source);
+  return { topic: origin.topic, partition: Number(origin.partition), offset: origin.offset };
 }

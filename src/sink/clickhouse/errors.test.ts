@@ -1,0 +1,20 @@
+import { classifyClickHouseError, clickHouseErrorCode } from './errors';
+
+const settings = { url: 'http://ch:8123', username: 'u', password: 'p' };
+
+describe('classifyClickHouseError', () => {
+  it('reads the code from 18.16-style messages', () => {
+    expect(clickHouseErrorCode(new Error('Code: 252, e.displayText() = DB::Exception: Too many parts'))).toBe(252);
+    expect(clickHouseErrorCode(new Error('socket hang up'))).toBeUndefined();
+  });
+
+  it('retries load, limits and network trouble; never bad queries, bad data or bad credentials', () => {
+    const retriable = (m: string) => classifyClickHouseError(settings, new Error(m)).retriable;
+    expect(retriable('Code: 252, e.displayText() = DB::Exception: Too many parts (300)')).toBe(true);
+    expect(retriable('Code: 241, e.displayText() = DB::Exception: Memory limit exceeded')).toBe(true);
+    expect(retriable('connect ECONNREFUSED 127.0.0.1:8123')).toBe(true);
+    expect(retriable('Code: 27, e.displayText() = DB::Exception: Cannot parse input')).toBe(false);
+    expect(retriable('Code: 60, e.displayText() = DB::Exception: Table x.y does not exist')).toBe(false);
+    expect(retriable('Code: 516, e.displayText() = DB::Exception: default: Authentication failed')).toBe(false);
+  });
+});
