@@ -10,6 +10,7 @@ import { registerTopicsCommands } from './topics';
 import { registerServeCommands } from './serve';
 import { registerSinkCommands } from './sink';
 import { registerDlqCommands } from './dlq';
+import { registerRunCommand } from './run-stream';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerSinkCommands(program);
   registerDlqCommands(program);
+  registerRunCommand(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }

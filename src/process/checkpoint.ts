@@ -23,6 +23,15 @@ export function newProgress(): CheckpointProgress {
   return { tables: new Set(), deadLetters: false, late: false, snapshots: false, committed: false };
 }
 
+/** Side-topic records go in requests of this many, so one produce request stays well under Kafka's size limit. */
+const SIDE_CHUNK = 500;
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += SIDE_CHUNK) out.push(items.slice(i, i + SIDE_CHUNK));
+  return out;
+}
+
 /**
  * The commit sequence of a stream, in one place.
  *
@@ -44,9 +53,9 @@ export async function commitCheckpoint(checkpoint: Checkpoint, ports: Checkpoint
     await ports.sink.write(table, rows, positions);
     progress.tables.add(table);
   }
-  if (!progress.deadLetters && checkpoint.deadLetters.length > 0) await ports.side.deadLetters(checkpoint.deadLetters);
+  if (!progress.deadLetters) for (const part of chunks(checkpoint.deadLetters)) await ports.side.deadLetters(part);
   progress.deadLetters = true;
-  if (!progress.late && checkpoint.late.length > 0) await ports.side.late(checkpoint.late);
+  if (!progress.late) for (const part of chunks(checkpoint.late)) await ports.side.late(part);
   progress.late = true;
   if (!progress.snapshots && ports.snapshots && checkpoint.snapshots.length > 0) await ports.snapshots.save(checkpoint.snapshots);
   progress.snapshots = true;

@@ -1,4 +1,5 @@
 import type { IHeaders } from 'kafkajs';
+import type { AggregateResults, AggregationSpec, GroupFields, WindowDefinition, WindowResult } from '../window';
 
 /** Where a record came from; every output row and dead letter can name it. */
 export interface RecordMeta {
@@ -29,21 +30,19 @@ export interface TableDefinition {
  * the event-time work; the definition says what to group by, what to compute
  * and how a closed window becomes a ClickHouse row.
  */
-export interface WindowOutput<E, W = unknown, C = unknown> {
-  name: string;
-  /** The window engine's configuration (assigner, aggregations, lateness), built with src/window. */
-  windows: W;
+export interface WindowOutput<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
+  /** Assigner, group key, aggregations and allowed lateness, built with `defineWindows`. */
+  definition: WindowDefinition<E, K, A>;
   /** Max event-time disorder expected within a partition; the watermark trails the max event time by this. */
   outOfOrdernessMs: number;
   /** A partition with no records for this long stops holding the stream watermark back. */
   idleTimeoutMs: number;
   table: string;
-  toRow(closed: C, meta: { version: number; emittedAt: number }): Row;
-  /** Unused at runtime; ties E into the type so definitions are checked against the event. */
-  readonly _event?: E;
+  /** One partition's partial result of one (window, group) as a row; ClickHouse merges the partitions' partials. */
+  toRow(result: WindowResult<K, AggregateResults<A>>, meta: { partition: number; version: number; emittedAt: number }): Row;
 }
 
-export interface StreamDefinition<E> {
+export interface StreamDefinition<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
   /** Names the consumer group (`sluice.<name>`), the dedup namespace and the state keys. */
   name: string;
   source: {
@@ -60,11 +59,13 @@ export interface StreamDefinition<E> {
     onUnavailable: 'pause' | 'fail-open';
   };
   raw?: { table: string; toRow(event: E, meta: RecordMeta): Row };
-  windowed?: WindowOutput<E>;
+  windowed?: WindowOutput<E, K, A>;
   tables: TableDefinition[];
 }
 
-export function defineStream<E>(definition: StreamDefinition<E>): StreamDefinition<E> {
+export function defineStream<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>>(
+  definition: StreamDefinition<E, K, A>,
+): StreamDefinition<E, K, A> {
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
     throw new Error(`stream name '${definition.name}' must be lowercase letters, digits and -`);
   }

@@ -27,6 +27,13 @@ export interface RunSummary extends StreamCounters {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Records per processing step: one dedup round trip each, and small enough
+ * that partitions processed concurrently interleave in event time instead of
+ * one partition running far ahead of the others within a fetch.
+ */
+const CHUNK_RECORDS = 500;
+
+/**
  * Runs a StreamTask as a member of a Kafka consumer group.
  *
  * Nothing here waits for long inside the consumer's batch callback: when the
@@ -84,7 +91,10 @@ export class StreamRunner<E> {
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
       maxWaitTimeInMs: 200,
-      maxBytesPerPartition: 2 * 1024 * 1024,
+      // Every assigned partition must fit in one fetch: a partition left out of the first fetches
+      // holds the stream watermark at -Infinity while the others run ahead (DESIGN §3.5).
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
       retry: { retries: 8 },
     });
     this.consumer = consumer;
@@ -97,7 +107,9 @@ export class StreamRunner<E> {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Partitions are processed side by side in small chunks (see onBatch), so event time advances
+      // evenly across them and the stream watermark (their minimum) is known early.
+      partitionsConsumedConcurrently: 8,
       eachBatch: (payload) => {
         const run = this.onBatch(payload);
         this.inflight = run.catch(() => undefined);
@@ -164,18 +176,22 @@ export class StreamRunner<E> {
       value: m.value ?? null,
       headers: m.headers ?? {},
     }));
-    try {
-      await this.task.processBatch(this.topic, partition, records);
-    } catch (err) {
-      if (err instanceof SluiceError && err.retriable) {
-        this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
-        this.pauseForRetry(partition, pause);
-        return;
+    for (let i = 0; i < records.length; i += CHUNK_RECORDS) {
+      const chunk = records.slice(i, i + CHUNK_RECORDS);
+      try {
+        await this.task.processBatch(this.topic, partition, chunk);
+      } catch (err) {
+        if (err instanceof SluiceError && err.retriable) {
+          this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
+          this.pauseForRetry(partition, pause);
+          return;
+        }
+        throw err;
       }
-      throw err;
+      resolveOffset(chunk[chunk.length - 1]!.offset);
+      await heartbeat();
+      if (this.stopping || !isRunning() || isStale() || !this.task.has(this.topic, partition)) return;
     }
-    resolveOffset(batch.lastOffset());
-    await heartbeat();
     this.maybeCheckpoint();
     this.checkBoundedEnd();
   }
@@ -199,11 +215,13 @@ export class StreamRunner<E> {
       if (offset !== undefined) this.consumer.seek({ topic: this.topic, partition: p, offset });
     }
     this.consumer.resume([{ topic: this.topic, partitions }]);
+    this.task.resumeClock();
   }
 
   private async tick(): Promise<void> {
     if (this.stopping) return;
-    this.task.closeWindows();
+    // While paused, partitions look idle only because we stopped reading them: close nothing on their account.
+    if (!this.pending && this.paused.size === 0) this.task.closeWindows();
     this.maybeCheckpoint(true);
     if (!this.pending) this.resumePaused();
     this.checkBoundedEnd();
@@ -239,9 +257,13 @@ export class StreamRunner<E> {
     } catch (err) {
       // Everything stays buffered; consumption is paused until the retry succeeds.
       this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
-      if (this.consumer && this.assignment.size > 0) {
+      if (this.consumer && this.assignment.size > 0 && !this.stopping) {
         for (const p of this.assignment) this.paused.add(p);
-        this.consumer.pause([{ topic: this.topic, partitions: [...this.assignment] }]);
+        try {
+          this.consumer.pause([{ topic: this.topic, partitions: [...this.assignment] }]);
+        } catch {
+          /* the consumer is not running (start-up or shutdown): nothing to pause */
+        }
       }
       await sleep(500);
       if (!(err instanceof SluiceError) || !err.retriable) {

@@ -3,6 +3,7 @@ import type { PartitionSnapshot } from '../state';
 import type { RecordMeta, Row, StreamDefinition } from './definition';
 import type { DeadLetter, Decoder, Deduplicator, LateEvent } from './ports';
 import type { StreamWindows } from './windows';
+import type { AggregationSpec, GroupFields } from '../window';
 
 /** Counters a stream keeps; exported as metrics and printed by bounded runs. */
 export interface StreamCounters {
@@ -58,7 +59,7 @@ const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
  * together, so a checkpoint taken between two awaits always sees buffers and
  * offsets that match.
  */
-export class StreamTask<E> {
+export class StreamTask<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
   private readonly partitions = new Map<string, PartitionState>();
   readonly counters: StreamCounters = {
     recordsIn: 0,
@@ -72,9 +73,9 @@ export class StreamTask<E> {
   };
 
   constructor(
-    private readonly definition: StreamDefinition<E>,
+    private readonly definition: StreamDefinition<E, K, A>,
     private readonly ports: TaskPorts,
-    private readonly windows: StreamWindows<E> | undefined,
+    private readonly windows: StreamWindows<E, K, A> | undefined,
   ) {}
 
   private static id(topic: string, partition: number): string {
@@ -203,6 +204,11 @@ export class StreamTask<E> {
   closeWindows(now: number = this.ports.now()): void {
     if (!this.windows) return;
     for (const { partition, rows } of this.windows.close(now)) this.emit(partition, rows);
+  }
+
+  /** Consumption resumes after a pause the runtime imposed: paused time does not make partitions idle. */
+  resumeClock(now: number = this.ports.now()): void {
+    this.windows?.resumeClock(now);
   }
 
   /** End of a bounded run: every open window closes as if the watermark reached the end of time. */

@@ -1,29 +1,73 @@
-import type { Row } from './definition';
-
-/** Where an event would have gone, had its window still been open. */
-export interface LateVerdict {
-  windowStart: number;
-  windowEnd: number;
-  watermark: number;
-  eventTime: number;
-}
+import {
+  WindowOperator,
+  type AggregateResults,
+  type AggregationSpec,
+  type GroupFields,
+  type LateWindowEvent,
+  type PartitionEmission,
+  type WindowOperatorSnapshot,
+} from '../window';
+import type { Row, WindowOutput } from './definition';
 
 /**
- * The stream task's view of event-time windows across its partitions: each
- * partition keeps its own windows and watermark, the stream watermark is the
- * minimum over them (idle ones excepted), and closed windows come out as rows.
+ * The stream task's view of event-time windows: the window operator (one
+ * watermark tracker, windows per partition) plus the stream's mapping of a
+ * closed window to a ClickHouse row.
  */
-export interface StreamWindows<E> {
-  table: string;
-  assign(partition: number, snapshot: { watermark: unknown; windows: unknown } | undefined, now: number): void;
-  revoke(partition: number): void;
-  /** Adds the event to its partition's windows, or says why it is late. */
-  add(partition: number, event: E, eventTime: number, now: number): LateVerdict | undefined;
-  /** Rows of every window the stream watermark has passed, per partition. */
-  close(now: number): { partition: number; rows: Row[] }[];
-  /** Rows of every open window (end of a bounded run). */
-  closeAll(now: number): { partition: number; rows: Row[] }[];
-  snapshot(partition: number): { watermark: unknown; windows: unknown };
-  openWindows(): number;
-  watermark(now: number): number;
+export class StreamWindows<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
+  private readonly operator: WindowOperator<E, K, A>;
+  readonly table: string;
+
+  constructor(private readonly output: WindowOutput<E, K, A>) {
+    this.operator = new WindowOperator(output.definition, {
+      outOfOrdernessMs: output.outOfOrdernessMs,
+      idleTimeoutMs: output.idleTimeoutMs,
+    });
+    this.table = output.table;
+  }
+
+  assign(partition: number, snapshot: { watermark?: unknown; windows?: unknown } | undefined, now: number): void {
+    this.operator.assign(partition, snapshot as Partial<WindowOperatorSnapshot> | undefined, now);
+  }
+
+  revoke(partition: number): void {
+    this.operator.revoke(partition);
+  }
+
+  resumeClock(now: number): void {
+    this.operator.resumeClock(now);
+  }
+
+  add(partition: number, event: E, eventTime: number, now: number): LateWindowEvent | undefined {
+    return this.operator.add(partition, event, eventTime, now);
+  }
+
+  /** Rows of the windows the stream watermark has passed, then early partials if the stream asks for them. */
+  close(now: number): { partition: number; rows: Row[] }[] {
+    return [...this.rows(this.operator.close(now), now), ...this.rows(this.operator.emitEarly(now), now)];
+  }
+
+  closeAll(now: number): { partition: number; rows: Row[] }[] {
+    return this.rows(this.operator.closeAll(), now);
+  }
+
+  snapshot(partition: number): WindowOperatorSnapshot {
+    return this.operator.snapshot(partition);
+  }
+
+  openWindows(): number {
+    return this.operator.openWindowCount();
+  }
+
+  watermark(now: number): number {
+    return this.operator.watermark(now);
+  }
+
+  private rows(emissions: PartitionEmission<K, AggregateResults<A>>[], now: number): { partition: number; rows: Row[] }[] {
+    // The version orders emissions of the same window: a later one (final after early, a re-emission after a replay) wins.
+    return emissions.map(({ partition, windows }) => ({
+      partition,
+      rows: windows.map((w) => this.output.toRow(w, { partition, version: now, emittedAt: now })),
+    }));
+  }
 }

@@ -67,6 +67,11 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     return this.tracker.assigned();
   }
 
+  /** After a pause imposed by the runtime: paused time is not idleness (see WatermarkTracker.touch). */
+  resumeClock(nowMs: number): void {
+    this.tracker.touch(nowMs);
+  }
+
   private windowsOf(partition: number): PartitionWindows<E, K, A> {
     const windows = this.partitions.get(partition);
     if (windows === undefined)

@@ -81,6 +81,16 @@ export class WatermarkTracker {
     this.partitions.delete(partition);
   }
 
+  /**
+   * Counts every partition as active at `nowMs`. The runtime calls this when
+   * consumption resumes after a pause it imposed (sink or Redis down): time
+   * spent paused is not idleness, and must not let the watermark run ahead of
+   * partitions that simply could not be read.
+   */
+  touch(nowMs: number): void {
+    for (const clock of this.partitions.values()) if (nowMs > clock.lastActivityAt) clock.lastActivityAt = nowMs;
+  }
+
   assigned(): number[] {
     return [...this.partitions.keys()].sort((a, b) => a - b);
   }

@@ -1,0 +1,129 @@
+import type { SluiceConfig } from '../config';
+import { connectRedisDedupStore } from '../dedup';
+import { DeadLetterPublisher } from '../dlq/publisher';
+import { createKafka } from '../kafka';
+import { createRedis } from '../redis';
+import { SchemaCodec, loadAvroSchema } from '../schema';
+import { ClickHouseSink, createClickHouse, detectServerFeatures, explainClickHouseError, migrate } from '../sink/clickhouse';
+import { RedisSnapshotStore } from '../state';
+import type { Logger } from '../telemetry';
+import type { AggregationSpec, GroupFields } from '../window';
+import type { StreamDefinition } from './definition';
+import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
+import { StreamTask } from './task';
+import { StreamWindows } from './windows';
+
+export interface StartOptions extends Partial<RunnerOptions> {
+  /** Overrides the dedup/state epoch read from Redis (replays bump it there). */
+  epoch?: number;
+  /** Let events through when Redis is down (counted) instead of pausing. */
+  dedupFailOpen?: boolean;
+  /** Reads this topic instead of the definition's (same schema): staging copies, tests. */
+  topic?: string;
+}
+
+export interface RunningStream {
+  runner: StreamRunner<unknown>;
+  done: Promise<RunSummary>;
+  /** Flushes, commits and disconnects everything (SIGTERM). */
+  stop(): Promise<RunSummary>;
+}
+
+export const groupIdOf = (definition: { name: string }) => `sluice.${definition.name}`;
+export const epochKeyOf = (config: SluiceConfig, definition: { name: string }) => `${config.redis.keyPrefix}epoch:${definition.name}`;
+
+/** The current epoch of a stream's dedup marks and window state; a replay moves it on. */
+export async function readEpoch(config: SluiceConfig, definition: { name: string }): Promise<number> {
+  const redis = createRedis(config, { maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    return Number((await redis.get(epochKeyOf(config, definition))) ?? '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Creates the stream's ClickHouse tables (idempotent). */
+export async function migrateStream(config: SluiceConfig, definition: StreamDefinition<never> | { tables: StreamDefinition<unknown>['tables'] }) {
+  const client = createClickHouse(config.clickhouse);
+  try {
+    const features = await detectServerFeatures(client);
+    return await migrate(client, config.clickhouse.database, { features, tables: definition.tables });
+  } catch (err) {
+    throw explainClickHouseError(config.clickhouse, err);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Wires a stream definition to the real services and starts it as a member
+ * of its consumer group: Avro decoding through the registry, Redis dedup and
+ * window state, the ClickHouse sink, dead-letter and late topics.
+ */
+export async function startStream<E, K extends GroupFields, A extends AggregationSpec<E>>(
+  definition: StreamDefinition<E, K, A>,
+  config: SluiceConfig,
+  options: StartOptions,
+  log: Logger,
+): Promise<RunningStream> {
+  if (options.topic) definition = { ...definition, source: { ...definition.source, topic: options.topic } };
+  await migrateStream(config, definition);
+  const epoch = options.epoch ?? (await readEpoch(config, definition));
+
+  const codec = SchemaCodec.fromConfig(config);
+  const reader = loadAvroSchema(definition.source.schema);
+  const decoder = { decode: async (value: Buffer) => (await codec.decode(value, reader)).value };
+
+  const dedup = definition.dedup
+    ? await connectRedisDedupStore(config, {
+        namespace: definition.name,
+        epoch,
+        ttlSeconds: definition.dedup.ttlSeconds,
+        failOpen: options.dedupFailOpen ?? definition.dedup.onUnavailable === 'fail-open',
+      })
+    : undefined;
+
+  const stateRedis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  stateRedis.on('error', () => undefined); // surfaced through failed checkpoints, which pause and retry
+  await stateRedis.connect();
+  const snapshots = new RedisSnapshotStore(stateRedis, `${config.redis.keyPrefix}state:${definition.name}:${epoch}:`);
+
+  const sink = new ClickHouseSink({ settings: config.clickhouse, database: config.clickhouse.database });
+  const kafka = createKafka(config);
+  const side = new DeadLetterPublisher(kafka, { stream: definition.name });
+
+  const windows = definition.windowed ? new StreamWindows(definition.windowed) : undefined;
+  const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows);
+  const runnerOptions: RunnerOptions = {
+    groupId: options.groupId ?? groupIdOf(definition),
+    bounded: options.bounded ?? false,
+    flushIntervalMs: options.flushIntervalMs ?? 1000,
+    maxPendingRows: options.maxPendingRows ?? 20_000,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 20_000,
+    sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
+  };
+  const runner = new StreamRunner(kafka, definition, task, { sink, side, snapshots }, runnerOptions, log.child({ stream: definition.name }));
+
+  let closed = false;
+  const closeResources = async () => {
+    if (closed) return;
+    closed = true;
+    await side.disconnect().catch(() => undefined);
+    await sink.close().catch(() => undefined);
+    dedup?.close();
+    stateRedis.disconnect();
+  };
+  const done = runner.done.finally(closeResources);
+  await runner.start();
+  log.info({ stream: definition.name, epoch, group: runnerOptions.groupId }, 'stream running');
+  return {
+    runner: runner as unknown as StreamRunner<unknown>,
+    done,
+    async stop() {
+      const summary = await runner.stop();
+      await closeResources();
+      return summary;
+    },
+  };
+}

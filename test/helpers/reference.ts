@@ -1,0 +1,78 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from 'kafkajs';
+import type { ExpectedAnswer, ExpectedWindowRow } from '../../src/generator';
+import { readTopic, type ReadRecord } from './topics';
+
+export interface ReferenceReport {
+  expectedEvents: number;
+  foundEvents: number;
+  lostEvents: string[];
+  unexpectedEvents: string[];
+  /** events_raw rows beyond one per event id (must be 0 after FINAL). */
+  duplicatedRows: number;
+  windowRowsExpected: number;
+  windowRowsFound: number;
+  windowMismatches: { expected?: ExpectedWindowRow; found?: ExpectedWindowRow }[];
+  deadLetters: ReadRecord[];
+  late: ReadRecord[];
+}
+
+const windowKey = (r: ExpectedWindowRow) => `${r.window_start}|${r.event_type}|${r.campaign_id}`;
+
+/**
+ * Compares what the reference stream left in ClickHouse, `<topic>.dlq` and
+ * `<topic>.late` with the answer computed from the generator's log alone.
+ */
+export async function compareWithExpected(
+  clickhouse: ClickHouseClient,
+  kafka: Kafka,
+  topic: string,
+  expected: ExpectedAnswer,
+): Promise<ReferenceReport> {
+  const ids = await (await clickhouse.query({ query: 'SELECT event_id FROM events_raw FINAL', format: 'JSONEachRow' })).json<{ event_id: string }>();
+  const [counts] = await (
+    await clickhouse.query({ query: 'SELECT count() AS n, uniqExact(event_id) AS u FROM events_raw FINAL', format: 'JSONEachRow' })
+  ).json<{ n: string; u: string }>();
+  const found = new Set(ids.map((r) => r.event_id));
+  const rows = await (
+    await clickhouse.query({
+      query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
+                     event_type, campaign_id, events, distinct_users, amount
+              FROM event_counts_1m ORDER BY window_start, event_type, campaign_id`,
+      format: 'JSONEachRow',
+    })
+  ).json<Record<string, string | number>>();
+  const actual = rows.map(
+    (r): ExpectedWindowRow => ({
+      window_start: Number(r.window_start),
+      window_end: Number(r.window_end),
+      event_type: String(r.event_type),
+      campaign_id: String(r.campaign_id),
+      events: Number(r.events),
+      distinct_users: Number(r.distinct_users),
+      // Whole cents by construction; Float64 sums are compared in cents.
+      sum_amount: Math.round(Number(r.amount) * 100) / 100,
+    }),
+  );
+  const byKey = new Map(actual.map((r) => [windowKey(r), r]));
+  const mismatches: ReferenceReport['windowMismatches'] = [];
+  for (const e of expected.windows) {
+    const f = byKey.get(windowKey(e));
+    byKey.delete(windowKey(e));
+    if (!f || JSON.stringify(f) !== JSON.stringify({ ...e })) mismatches.push({ expected: e, found: f });
+  }
+  for (const f of byKey.values()) mismatches.push({ found: f });
+
+  return {
+    expectedEvents: expected.eventIds.size,
+    foundEvents: found.size,
+    lostEvents: [...expected.eventIds].filter((id) => !found.has(id)),
+    unexpectedEvents: [...found].filter((id) => !expected.eventIds.has(id)),
+    duplicatedRows: Number(counts!.n) - Number(counts!.u),
+    windowRowsExpected: expected.windows.length,
+    windowRowsFound: actual.length,
+    windowMismatches: mismatches,
+    deadLetters: await readTopic(kafka, `${topic}.dlq`),
+    late: await readTopic(kafka, `${topic}.late`),
+  };
+}
