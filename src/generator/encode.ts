@@ -9,12 +9,19 @@ import type { EncodeEvent } from './workload';
  */
 export function createEventEncoder(schemaId: number, schema: object = loadAvroSchema(ANALYTICS_EVENT_SCHEMA)): EncodeEvent {
   const type = parseAvroType(schema);
+  // The body is written into a reused scratch buffer after the header, then
+  // copied out once: one allocation per record (this runs millions of times).
+  let scratch = Buffer.alloc(16 * 1024);
+  scratch[0] = MAGIC_BYTE;
+  scratch.writeInt32BE(schemaId, 1);
   return (event) => {
-    const body = type.toBuffer(event);
-    const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length);
-    out[0] = MAGIC_BYTE;
-    out.writeInt32BE(schemaId, 1);
-    body.copy(out, WIRE_HEADER_BYTES);
-    return out;
+    for (;;) {
+      const end = type.encode(event, scratch, WIRE_HEADER_BYTES);
+      if (end > 0) return Buffer.from(scratch.subarray(0, end));
+      // Too small (avsc returns minus the missing bytes): grow and retry.
+      const grown = Buffer.alloc(scratch.length * 2 - end);
+      scratch.copy(grown, 0, 0, WIRE_HEADER_BYTES);
+      scratch = grown;
+    }
   };
 }
