@@ -45,8 +45,9 @@ export interface ProduceResult extends WorkloadSummary {
 
 /**
  * Sends the reference workload to Kafka: keyed by event id (poison: a random
- * or null key), Kafka's default murmur2 partitioner (the Java client's
- * choice, so other clients agree on partitions), acks=all on an idempotent
+ * or null key), placed by Kafka's default murmur2 partitioner (the Java
+ * client's choice, so other clients agree on partitions; null keys
+ * round-robin by seq), acks=all on an idempotent
  * producer, in large batches sent one at a time (which keeps the production
  * order within each partition equal to the log order). Record timestamps are
  * left to the broker's clock: setting them to event times could put records
@@ -97,6 +98,8 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
         if (options.onLogEntry) for (const e of batch.entries) options.onLogEntry(e.entry);
         options.onProgress?.(sent, options.count);
       })();
+      // Its failure surfaces at the `await inFlight` above; until then it must not count as unhandled.
+      inFlight.catch(() => undefined);
       // Let kafkajs encode and write the request before the next batch is generated.
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
