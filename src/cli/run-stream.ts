@@ -10,6 +10,7 @@ interface RunOpts {
   topic?: string;
   sessionTimeout: string;
   flushInterval: string;
+  maxPendingRows: string;
   json?: boolean;
 }
 
@@ -22,6 +23,7 @@ export function registerRunCommand(program: Command): void {
     .option('--topic <name>', "read this topic instead of the stream's own (same schema)")
     .option('--session-timeout <ms>', 'consumer group session timeout', '30000')
     .option('--flush-interval <ms>', 'checkpoint (sink + commit) at least this often', '1000')
+    .option('--max-pending-rows <n>', 'checkpoint as soon as this many rows wait for the sink', '20000')
     .option('--json', 'print the summary as JSON')
     .addHelpText(
       'after',
@@ -37,6 +39,7 @@ export function registerRunCommand(program: Command): void {
         topic: opts.topic,
         sessionTimeoutMs: Number(opts.sessionTimeout),
         flushIntervalMs: Number(opts.flushInterval),
+        maxPendingRows: Number(opts.maxPendingRows),
       }, log);
       const onSignal = (signal: string) => {
         log.info({ signal }, 'stopping: flushing and committing');

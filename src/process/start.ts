@@ -1,6 +1,6 @@
 import type { SluiceConfig } from '../config';
 import { connectRedisDedupStore } from '../dedup';
-import { DeadLetterPublisher } from '../dlq/publisher';
+import { DeadLetterPublisher } from '../dlq';
 import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';

@@ -1,3 +1,4 @@
+import { provenanceOf } from '../dlq';
 import { SluiceError, describeError } from '../errors';
 import type { PartitionSnapshot } from '../state';
 import type { RecordMeta, Row, StreamDefinition } from './definition';
@@ -156,7 +157,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const dedup = this.definition.dedup;
     const valid = outcomes.filter((o) => o.event !== undefined);
     if (dedup && this.ports.dedup && valid.length > 0) {
-      const claims = valid.map((o) => ({ id: dedup.id(o.event as E), topic, partition, offset: o.meta.offset }));
+      // A record back from a retry topic or a redrive claims as the record it originally was.
+      const claims = valid.map((o) => ({ id: dedup.id(o.event as E), ...provenanceOf(o.meta) }));
       try {
         keep = await this.ports.dedup.claim(claims);
       } catch (err) {

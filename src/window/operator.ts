@@ -79,11 +79,22 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     return windows;
   }
 
-  /** Adds an event read from `partition`; returns the late-event details when every window of it had closed. */
+  /**
+   * Adds an event read from `partition`; returns the late-event details when
+   * every window of it had closed.
+   *
+   * Lateness is judged against the partition's own watermark (or a higher one
+   * its windows were already closed at), not the stream's minimum: a
+   * partition's windows hold only its own events, and its own watermark
+   * depends only on its own record order. So the verdicts are the same however
+   * the consumer interleaves partitions, and the same after a crash, restart or
+   * rebalance as in a run without one (DESIGN §3.3). The stream watermark
+   * still releases idle partitions (see `close`).
+   */
   add(partition: number, event: E, eventTimeMs: number, nowMs: number): LateWindowEvent | undefined {
     const windows = this.windowsOf(partition);
     this.tracker.observe(partition, eventTimeMs, nowMs);
-    const outcome = windows.add(event, eventTimeMs, this.tracker.watermark(nowMs));
+    const outcome = windows.add(event, eventTimeMs, this.tracker.partitionWatermark(partition));
     if (outcome.kind === 'added') {
       this.missedWindowCount += outcome.missedWindows;
       return undefined;
@@ -101,10 +112,20 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     return this.tracker.watermark(nowMs);
   }
 
-  /** Closes, in every partition, the windows the stream watermark (at `nowMs`) has passed. */
+  /**
+   * Closes, in every partition, the windows its watermark has passed: its own,
+   * or the stream watermark when that is higher (the partition went idle and
+   * the others moved on without it).
+   */
   close(nowMs: number): PartitionEmission<K, AggregateResults<A>>[] {
-    const watermark = this.tracker.watermark(nowMs);
-    return this.collect((windows) => windows.closeUpTo(watermark));
+    const stream = this.tracker.watermark(nowMs);
+    const out: PartitionEmission<K, AggregateResults<A>>[] = [];
+    for (const partition of this.assigned()) {
+      const watermark = Math.max(stream, this.tracker.partitionWatermark(partition));
+      const windows = this.partitions.get(partition)!.closeUpTo(watermark);
+      if (windows.length > 0) out.push({ partition, windows });
+    }
+    return out;
   }
 
   /** End of a bounded run: closes every window of every partition. */

@@ -24,17 +24,16 @@ const view = (user: string): Click => ({ type: 'view', user, amount: null });
 const buy = (user: string, amount: number): Click => ({ type: 'buy', user, amount });
 
 describe('WindowTestDriver', () => {
-  it('closes windows only once an empty partition has been idle for the timeout, then routes late events', () => {
+  it("closes a partition's windows at its own watermark without waiting for an empty partition, then routes late events", () => {
     const driver = new WindowTestDriver(definition(), { ...settings, partitions: [0, 1] });
     driver.pipe(0, view('u1'), 1_000);
     driver.pipe(0, buy('u2', 5), 30_000);
     driver.pipe(0, view('u1'), 59_999);
     driver.advanceTime(20_000);
-    driver.pipe(0, view('u3'), 80_000); // partition 0's watermark: 75 000; [0, 60 000) is due at 70 000
-    expect(driver.watermark).toBe(-Infinity); // partition 1 has had no record yet
-    driver.advanceTime(9_999);
-    expect(driver.readOutput()).toEqual([]);
-    driver.advanceTime(1); // 30 s after assignment partition 1 is idle and releases the watermark (0 is active)
+    expect(driver.readOutput()).toEqual([]); // partition 0's watermark 54 999: [0, 60 000) is due at 70 000
+    driver.pipe(0, view('u3'), 80_000); // partition 0's watermark: 75 000
+    expect(driver.watermark).toBe(-Infinity); // the stream's: partition 1 has had no record yet
+    driver.advanceTime(10_000); // 30 s after assignment partition 1 is idle and releases the stream watermark
     expect(driver.watermark).toBe(75_000);
     expect(driver.readOutput()).toEqual([
       {
