@@ -1,7 +1,7 @@
 export { defineStream, type StreamDefinition, type WindowOutput, type RecordMeta, type Row, type TableDefinition, type Validation } from './definition';
 export { StreamTask, type StreamCounters, type Checkpoint } from './task';
 export { StreamWindows } from './windows';
-export { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
+export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } from './runner';
 export { commitCheckpoint } from './checkpoint';
 export { startStream, migrateStream, readEpoch, groupIdOf, epochKeyOf, type StartOptions, type RunningStream } from './start';
 export { loadStream, listStreams, STREAMS_DIR } from './load';

@@ -19,6 +19,25 @@ export interface RunnerOptions {
   sessionTimeoutMs: number;
 }
 
+/** A live view of the runner for metrics, health checks and the status page. */
+export interface RunnerStatus {
+  group: string;
+  topic: string;
+  assigned: number[];
+  paused: number[];
+  /** Per partition: the first offset not yet processed. */
+  positions: Record<number, string>;
+  /** A checkpoint failed and is being retried (sink, side topics, Redis or Kafka unavailable). */
+  checkpointPending: boolean;
+  lastCheckpointAt: number;
+  checkpoints: number;
+  counters: StreamCounters;
+  watermark: number | null;
+  openWindows: number;
+  pendingRows: number;
+  stopping: boolean;
+}
+
 export interface RunSummary extends StreamCounters {
   seconds: number;
   checkpoints: number;
@@ -350,6 +369,28 @@ export class StreamRunner<E> {
     if (this.timer) clearInterval(this.timer);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  status(): RunnerStatus {
+    const positions: Record<number, string> = {};
+    for (const p of this.assignment) {
+      const next = this.task.nextOffset(this.topic, p);
+      if (next !== undefined) positions[p] = next;
+    }
+    return {
+      group: this.options.groupId,
+      topic: this.topic,
+      assigned: [...this.assignment].sort((a, b) => a - b),
+      paused: [...this.paused].sort((a, b) => a - b),
+      positions,
+      checkpointPending: this.pending !== undefined,
+      lastCheckpointAt: this.lastCheckpointAt,
+      checkpoints: this.checkpoints,
+      counters: { ...this.task.counters },
+      ...this.task.eventTime(),
+      pendingRows: this.task.pendingRows(),
+      stopping: this.stopping,
+    };
   }
 
   private summary(): RunSummary {

@@ -234,6 +234,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     else state.rows.set(table, [row]);
   }
 
+  /** Event-time progress: the stream watermark and each partition's, and how many windows are open. */
+  eventTime(now: number = this.ports.now()): { watermark: number | null; openWindows: number } {
+    if (!this.windows) return { watermark: null, openWindows: 0 };
+    const wm = this.windows.watermark(now);
+    return { watermark: Number.isFinite(wm) ? wm : null, openWindows: this.windows.openWindows() };
+  }
+
   pendingRows(): number {
     let n = 0;
     for (const s of this.partitions.values()) for (const rows of s.rows.values()) n += rows.length;
