@@ -1,98 +1,121 @@
-import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, type SluiceConfig } from '../config';
+import { ExpectedAnswerBuilder, produceWorkload } from '../generator';
 import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
-import { createClickHouse, explainClickHouseError } from '../sink/clickhouse/client';
-import { stackUp } from '../stack';
+import { loadStream, startStream } from '../process';
+import { createClickHouse } from '../sink/clickhouse';
+import { createLogger } from '../telemetry';
 import { printLine } from './output';
 
-/**
- * The smoke pipeline: Kafka -> consumer group -> ClickHouse, with the run
- * recorded in Redis. It proves the three real services work together; the
- * reference stream replaces it as the main job.
- */
-export async function runSmokePipeline(config: SluiceConfig, events: number, log: (line: string) => void): Promise<void> {
-  const runId = randomUUID();
-  const topic = 'sluice.smoke';
-  const kafka = createKafka(config);
-  const admin = kafka.admin();
+const DAY_MS = 24 * 60 * 60 * 1000;
+const DEMO_EPOCH = Date.UTC(2026, 0, 1);
+
+/** Runs one `sluice` command in this process, as an operator would type it, and echoes it first. */
+async function sluice(args: string[]): Promise<void> {
+  printLine(`\n$ sluice ${args.join(' ')}`);
+  // Loaded here: the CLI's main module registers this one.
+  const { buildProgram } = require('./main') as typeof import('./main');
+  await buildProgram().parseAsync(['node', 'sluice', ...args]);
+}
+
+async function endOffsets(config: SluiceConfig, topic: string): Promise<Map<number, bigint>> {
+  const admin = createKafka(config).admin();
   await admin.connect();
-  if (!(await admin.listTopics()).includes(topic)) {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] });
-  }
-  const producer = kafka.producer({ idempotent: true });
-  await producer.connect();
-  const started = Date.now();
-  const messages = Array.from({ length: events }, (_, i) => ({
-    key: `${runId}-${i}`,
-    value: JSON.stringify({ run_id: runId, seq: i, produced_at: Date.now() }),
-  }));
-  await producer.send({ topic, acks: -1, messages });
-  await producer.disconnect();
-  log(`produced ${events} records to ${topic} (run ${runId})`);
-
-  const ch = createClickHouse(config.clickhouse);
-  const table = `${config.clickhouse.database}.smoke_events`;
   try {
-    await ch.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.clickhouse.database}` });
-    await ch.command({
-      query: `CREATE TABLE IF NOT EXISTS ${table} (run_id String, seq UInt32, kafka_partition UInt16, kafka_offset UInt64)
-              ENGINE = ReplacingMergeTree() ORDER BY (run_id, seq)`,
-    });
-  } catch (err) {
-    throw explainClickHouseError(config.clickhouse, err);
+    return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+  } finally {
+    await admin.disconnect();
   }
+}
 
-  // A fresh group per run reads from the start and keeps only this run's records.
-  const consumer = kafka.consumer({ groupId: `sluice.smoke.${runId}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
-  await new Promise<void>((resolve, reject) => {
-    void consumer.run({
-      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-        const rows = batch.messages
-          .map((m) => ({ m, v: JSON.parse(m.value!.toString()) as { run_id: string; seq: number } }))
-          .filter(({ v }) => v.run_id === runId)
-          .map(({ m, v }) => ({ run_id: v.run_id, seq: v.seq, kafka_partition: batch.partition, kafka_offset: m.offset }));
-        // Into ClickHouse first, then the offsets: the commit never runs ahead of the sink.
-        if (rows.length > 0) await ch.insert({ table, values: rows, format: 'JSONEachRow' }).catch(reject);
-        for (const m of batch.messages) resolveOffset(m.offset);
-        await heartbeat();
-        seen += rows.length;
-        if (seen >= events) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
-  await admin.deleteGroups([`sluice.smoke.${runId}`]).catch(() => undefined);
-  await admin.disconnect();
+/**
+ * The main job: the reference pipeline end to end on the local stack. Each
+ * run writes a new day of event time (day N for the N-th run), so runs never
+ * overlap and the check below compares exactly this run's results with the
+ * generator's own answer.
+ */
+export async function runDemo(config: SluiceConfig, events: number): Promise<void> {
+  await sluice(['stack', 'up']);
+  await sluice(['topics', 'apply']);
+  await sluice(['schemas', 'register']);
 
   const redis = createRedis(config);
   await redis.connect();
-  const runs = await redis.incr(`${config.redis.keyPrefix}smoke:runs`);
+  const run = await redis.incr(`${config.redis.keyPrefix}demo:runs`);
   redis.disconnect();
+  const start = DEMO_EPOCH + (run - 1) * DAY_MS;
 
-  const query = `SELECT count() AS rows, uniqExact(seq) AS distinct_seq FROM ${table} FINAL WHERE run_id = '${runId}'`;
-  const [result] = await (await ch.query({ query, format: 'JSONEachRow' })).json<{ rows: string; distinct_seq: string }>();
+  const stream = loadStream('event-counts');
+  const topic = stream.source.topic;
+  const dlqBefore = await endOffsets(config, `${topic}.dlq`);
+  const lateBefore = await endOffsets(config, `${topic}.late`);
+
+  printLine(`\n$ sluice generate --events ${events} --seed ${run} --start ${new Date(start).toISOString()} --rate 200`);
+  const expected = new ExpectedAnswerBuilder();
+  const produced = await produceWorkload({ config, topic, count: events, seed: run, startTime: start, ratePerSecond: 200, onLogEntry: (e) => expected.add(e) });
+  const answer = expected.result();
+  printLine(`produced ${produced.records} records in ${produced.seconds.toFixed(1)} s: valid ${answer.byKind.valid}, duplicate ${answer.byKind.duplicate}, late ${answer.byKind.late}, poison ${answer.byKind.poison}`);
+
+  printLine(`\n$ sluice run event-counts --bounded`);
+  const running = await startStream(stream, config, { bounded: true }, createLogger(config.log.level === 'info' ? 'warn' : config.log.level));
+  const summary = await running.done;
+  printLine(
+    `processed ${summary.recordsIn} records in ${summary.seconds.toFixed(1)} s (${Math.round(summary.recordsIn / summary.seconds)}/s): ` +
+      `${summary.rawRows} raw rows, ${summary.deduplicated} duplicates dropped, ${summary.windowRows} window partials, ` +
+      `${summary.late} late, ${summary.deadLettered} dead-lettered`,
+  );
+
+  // The check: this run's day in ClickHouse against the generator's answer.
+  const db = config.clickhouse.database;
+  const ch = createClickHouse(config.clickhouse, db);
+  const from = Math.floor(start / 1000);
+  const to = Math.floor((start + DAY_MS) / 1000);
+  const [raw] = await (
+    await ch.query({ query: `SELECT count() AS n FROM events_raw FINAL WHERE event_time >= ${from} AND event_time < ${to}`, format: 'JSONEachRow' })
+  ).json<{ n: string }>();
+  const windowQuery = `SELECT count() AS n, sum(events) AS events FROM event_counts_1m WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})`;
+  const [windows] = await (await ch.query({ query: windowQuery, format: 'JSONEachRow' })).json<{ n: string; events: string }>();
+  const sideCount = async (name: string, before: Map<number, bigint>) => {
+    let n = 0n;
+    for (const [p, end] of await endOffsets(config, name)) n += end - (before.get(p) ?? 0n);
+    return Number(n);
+  };
+  const dlq = await sideCount(`${topic}.dlq`, dlqBefore);
+  const late = await sideCount(`${topic}.late`, lateBefore);
+  const expectedWindowEvents = answer.windows.reduce((sum, w) => sum + w.events, 0);
+  const checks: [string, number, number][] = [
+    ['distinct on-time events in events_raw', answer.onTimeEventIds.size, Number(raw!.n)],
+    ['window rows in event_counts_1m', answer.windows.length, Number(windows!.n)],
+    ['events counted in windows', expectedWindowEvents, Number(windows!.events ?? 0)],
+    ['records in events.dlq', answer.deadLetters.length, dlq],
+    ['records in events.late', answer.lateEventIds.size, late],
+  ];
+  printLine('\ncheck against the generator\'s own answer:');
+  for (const [what, want, got] of checks) printLine(`  ${want === got ? 'ok  ' : 'FAIL'} ${what}: expected ${want}, found ${got}`);
+
+  const sample = `SELECT window_start, event_type, campaign_id, events, distinct_users, round(amount, 2) AS amount
+FROM ${db}.event_counts_1m
+WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+ORDER BY events DESC, window_start, event_type, campaign_id
+LIMIT 8`;
+  printLine(`\nclickhouse> ${sample.replace(/\n/g, '\n            ')}`);
+  const rows = await (await ch.query({ query: sample, format: 'JSONEachRow' })).json<Record<string, string | number>>();
+  const header = ['window_start', 'event_type', 'campaign_id', 'events', 'distinct_users', 'amount'];
+  printLine(header.join('\t'));
+  for (const r of rows) printLine(header.map((h) => String(r[h])).join('\t'));
   await ch.close();
-  log(`consumed ${seen} records and inserted them into ClickHouse ${table} in ${Date.now() - started} ms`);
-  log(`redis counter ${config.redis.keyPrefix}smoke:runs = ${runs}`);
-  log(`clickhouse> ${query}`);
-  log(`rows=${result!.rows} distinct_seq=${result!.distinct_seq} (expected ${events})`);
-  if (Number(result!.rows) !== events) throw new Error(`smoke pipeline lost or duplicated records: ${result!.rows} of ${events}`);
+  if (checks.some(([, want, got]) => want !== got)) throw new Error('the pipeline result differs from the generator\'s answer (see above)');
+  printLine(`\nrun ${run} done: results for ${new Date(start).toISOString().slice(0, 10)} are in ClickHouse database '${db}' (see docs/analysts.md).`);
 }
 
 export function registerDemoCommand(program: Command): void {
   program
-    .command('smoke')
-    .description('start the local stack and push a few records through Kafka, Redis and ClickHouse')
-    .option('--events <n>', 'records to send', '1000')
-    .addHelpText('after', '\nExamples:\n  sluice smoke\n  sluice smoke --events 10000')
+    .command('demo')
+    .description('the reference pipeline end to end on the local stack: stack up, topics, schemas, generator, stream, results')
+    .option('--events <n>', 'records to generate', '50000')
+    .addHelpText('after', '\nExamples:\n  sluice demo\n  sluice demo --events 200000')
     .action(async (opts: { events: string }) => {
-      const config = loadConfig();
-      await stackUp(config, printLine);
-      await runSmokePipeline(config, Number(opts.events), printLine);
+      await runDemo(loadConfig(), Number(opts.events));
     });
 }
