@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
 node bin/sluice.js stack up
 npx tsc --noEmit
+# A breaking change to an Avro schema fails here, before any service is involved.
+node bin/sluice.js schemas check
 npx eslint --max-warnings=0 .
 npx jest --runInBand "$@"
