@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Type, type Schema } from 'avsc';
+import { Type, types as avscTypes, type Schema } from 'avsc';
 import { SluiceError } from '../errors';
 
 /** The repository's Avro schemas: `avro/<name>.avsc`. */
@@ -26,10 +26,54 @@ export class SchemaInvalidError extends SluiceError {
  */
 export function parseAvroType(schema: AvroSchemaJson): Type {
   try {
-    return Type.forSchema(schema as Schema, { wrapUnions: false, omitRecordMethods: true, registry: {} });
+    return Type.forSchema(schema as Schema, { wrapUnions: false, omitRecordMethods: true, registry: {}, typeHook: guardedMaps });
   } catch (err) {
     throw new SchemaInvalidError(`invalid Avro schema: ${(err as Error).message}`, err);
   }
+}
+
+/** The parts of avsc's internal tap and type objects the map reader below relies on. */
+interface AvroTap {
+  readLong(): number;
+  skipLong(): void;
+  readString(): string;
+}
+interface AvroReader {
+  _read(tap: AvroTap): unknown;
+}
+type MapTypeConstructor = new (schema: unknown, opts: unknown) => Type & { valuesType: AvroReader };
+
+/**
+ * avsc reads a map into `{}` by assignment, so a key named `__proto__` (sent
+ * by anyone who can write to the topic) sets the object's prototype and its
+ * value silently disappears. This map type defines every key as an own
+ * property instead: the data stays as sent, and nothing reaches a prototype.
+ * Resolvers built from it reuse the same reader.
+ */
+const GuardedMapType = (() => {
+  const Base = (avscTypes as unknown as { MapType: MapTypeConstructor }).MapType;
+  return class GuardedMapType extends Base {
+    _read(this: { valuesType: AvroReader }, tap: AvroTap): Record<string, unknown> {
+      const values: Record<string, unknown> = {};
+      for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
+        if (n < 0) {
+          n = -n;
+          tap.skipLong(); // the block's size in bytes: not needed to read it
+        }
+        while (n-- > 0) {
+          const key = tap.readString();
+          Object.defineProperty(values, key, { value: this.valuesType._read(tap), enumerable: true, writable: true, configurable: true });
+        }
+      }
+      return values;
+    }
+  };
+})();
+
+function guardedMaps(schema: unknown, opts: unknown): Type | undefined {
+  const s = schema as { type?: unknown };
+  if (s && typeof s === 'object' && s.type === 'map') return new GuardedMapType(schema, opts);
+  return undefined;
 }
 
 /** Reads and parses `avro/<name>.avsc`; fails with the file name when missing or invalid. */

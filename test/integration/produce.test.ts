@@ -1,3 +1,4 @@
+import { loadConfig } from '../../src/config';
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import type { KafkaMessage } from 'kafkajs';
@@ -51,7 +52,7 @@ async function readTopic(ctx: TestContext, topic: string, count: number): Promis
 
 /** key -> partition, as librdkafka (kcat) sees the topic. */
 function kcatPartitions(topic: string): Map<string, number> {
-  const run = spawnSync('kcat', ['-C', '-b', '127.0.0.1:9092', '-t', topic, '-f', '%p %k\n', '-e', '-q'], { encoding: 'utf8', timeout: 20_000 });
+  const run = spawnSync('kcat', ['-C', '-b', loadConfig().kafka.brokers.join(','), '-t', topic, '-f', '%p %k\n', '-e', '-q'], { encoding: 'utf8', timeout: 20_000 });
   if (run.status !== 0) throw new Error(`kcat failed: ${run.stderr}`);
   return new Map(
     run.stdout
@@ -163,7 +164,7 @@ describe('event producer SDK', () => {
     const lines = events.map((e) => `${e.event_id}\tx`).join('\n');
     const produce = spawnSync(
       'kcat',
-      ['-P', '-b', '127.0.0.1:9092', '-t', twin, '-K', '\t', '-X', 'topic.partitioner=murmur2_random', '-X', 'topic.request.required.acks=all'],
+      ['-P', '-b', loadConfig().kafka.brokers.join(','), '-t', twin, '-K', '\t', '-X', 'topic.partitioner=murmur2_random', '-X', 'topic.request.required.acks=all'],
       { input: `${lines}\n`, encoding: 'utf8', timeout: 20_000 },
     );
     expect(produce.status).toBe(0);
