@@ -3,12 +3,12 @@ import { loadConfig } from '../config';
 import { stackDown, stackLogs, stackStatus, stackUp } from '../stack';
 import { printLine } from './output';
 
-const SERVICES = 'kafka, redis, clickhouse';
+const SERVICES = 'kafka, redis, clickhouse, registry';
 
 export function registerStackCommands(program: Command): void {
   const stack = program
     .command('stack')
-    .description('run the local stack (Kafka, Redis, ClickHouse) natively on loopback')
+    .description('run the local stack (Kafka, Redis, ClickHouse, schema registry) natively on loopback')
     .addHelpText('after', `\nServices: ${SERVICES}. State, logs and pid files live under SLUICE_STACK_DIR (.sluice).`);
 
   stack
