@@ -1,0 +1,14 @@
+import { defineStream } from '../../src/process';
+import eventCounts from '../event-counts';
+
+/**
+ * The raw half of the reference pipeline: events -> decode, validate, dedup ->
+ * events_raw, with no windows. The benchmark measures it beside the raw
+ * consume rate of kcat and of the Kafka client.
+ */
+export default defineStream({
+  ...eventCounts,
+  name: 'events-raw',
+  windowed: undefined,
+  tables: [],
+});
