@@ -3,17 +3,18 @@ import { loadConfig } from '../config';
 import { SluiceError } from '../errors';
 import { createClickHouse, detectServerFeatures, formatMigrationReport, migrate } from '../sink/clickhouse';
 import { classifyClickHouseError } from '../sink/clickhouse/errors';
+import { loadStream } from '../process';
 import { printLine } from './output';
 
 export function registerSinkCommands(program: Command): void {
   const sink = program.command('sink').description('the ClickHouse sink: schema and server capabilities');
 
   sink
-    .command('migrate')
-    .description("create the database and Sluice's tables (idempotent; prints what it did)")
+    .command('migrate [streams...]')
+    .description("create the database, Sluice's tables and the named streams' tables (idempotent; prints what it did)")
     .option('--database <name>', 'database to migrate (default: clickhouse.database, SLUICE_CLICKHOUSE_DATABASE)')
-    .addHelpText('after', '\nExamples:\n  sluice sink migrate\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice sink migrate --database analytics')
-    .action(async (opts: { database?: string }) => {
+    .addHelpText('after', '\nExamples:\n  sluice sink migrate\n  sluice sink migrate event-counts\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice sink migrate --database analytics')
+    .action(async (streams: string[], opts: { database?: string }) => {
       const config = loadConfig();
       const database = opts.database ?? config.clickhouse.database;
       const client = createClickHouse(config.clickhouse);
@@ -23,7 +24,8 @@ export function registerSinkCommands(program: Command): void {
         };
         const features = await detectServerFeatures(client).catch(explain);
         printLine(`server ClickHouse ${features.version}: insert_deduplication_token ${features.insertDeduplicationToken ? 'yes' : 'no'}`);
-        const report = await migrate(client, database, { features }).catch(explain);
+        const tables = streams.flatMap((name) => loadStream(name).tables);
+        const report = await migrate(client, database, { features, tables }).catch(explain);
         for (const line of formatMigrationReport(report)) printLine(line);
       } finally {
         await client.close();
