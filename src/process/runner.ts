@@ -70,6 +70,10 @@ export class StreamRunner<E> {
   private readonly paused = new Set<number>();
   private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress };
   private checkpointing?: Promise<void>;
+  /** The pending checkpoint failed at least once and has not committed since: consumption stays paused. */
+  private failing = false;
+  /** A checkpoint error that retrying cannot fix; the run has failed with it. */
+  private fatal?: SluiceError;
   private lastCheckpointAt = Date.now();
   private timer?: NodeJS.Timeout;
   private stopping = false;
@@ -181,8 +185,8 @@ export class StreamRunner<E> {
     if (this.stopping || !isRunning() || isStale()) return;
     await this.ready.get(partition);
     if (!this.task.has(this.topic, partition)) return;
-    if (this.pending || this.paused.has(partition)) {
-      // A checkpoint is still committing: do not pile up more work behind it.
+    if (this.failing || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
+      // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
       this.pauseForRetry(partition, pause);
       return;
     }
@@ -240,9 +244,9 @@ export class StreamRunner<E> {
   private async tick(): Promise<void> {
     if (this.stopping) return;
     // While paused, partitions look idle only because we stopped reading them: close nothing on their account.
-    if (!this.pending && this.paused.size === 0) this.task.closeWindows();
+    if (!this.failing && this.paused.size === 0) this.task.closeWindows();
     this.maybeCheckpoint(true);
-    if (!this.pending) this.resumePaused();
+    if (!this.failing && !this.checkpointing) this.resumePaused();
     this.checkBoundedEnd();
   }
 
@@ -270,11 +274,20 @@ export class StreamRunner<E> {
     try {
       await commitCheckpoint(checkpoint, { ...this.ports, commit: (offsets) => this.commitOffsets(offsets) }, progress);
       this.pending = undefined;
+      this.failing = false;
       this.checkpoints += 1;
       this.lastCheckpointAt = Date.now();
       this.resumePaused();
     } catch (err) {
+      if (err instanceof SluiceError && !err.retriable) {
+        // Retrying cannot help (e.g. rows ClickHouse can never accept): stop loudly rather than stall quietly.
+        this.log.error({ err: describeError(err) }, 'checkpoint failed for good; stopping the stream');
+        this.fatal = err;
+        this.fail(err);
+        return;
+      }
       // Everything stays buffered; consumption is paused until the retry succeeds.
+      this.failing = true;
       this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
       if (this.consumer && this.assignment.size > 0 && !this.stopping) {
         for (const p of this.assignment) this.paused.add(p);
@@ -285,9 +298,6 @@ export class StreamRunner<E> {
         }
       }
       await sleep(500);
-      if (!(err instanceof SluiceError) || !err.retriable) {
-        if (!/rebalanc|generation|not.*coordinator|member/i.test(describeError(err))) this.log.error({ err: describeError(err) }, 'checkpoint error');
-      }
     }
   }
 
@@ -345,6 +355,7 @@ export class StreamRunner<E> {
     const deadline = Date.now() + timeoutMs;
     await this.checkpointing;
     while (this.pending || !this.task.idle()) {
+      if (this.fatal) throw this.fatal;
       if (Date.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
       await this.runCheckpoint();
     }
@@ -383,7 +394,7 @@ export class StreamRunner<E> {
       assigned: [...this.assignment].sort((a, b) => a - b),
       paused: [...this.paused].sort((a, b) => a - b),
       positions,
-      checkpointPending: this.pending !== undefined,
+      checkpointPending: this.failing,
       lastCheckpointAt: this.lastCheckpointAt,
       checkpoints: this.checkpoints,
       counters: { ...this.task.counters },
