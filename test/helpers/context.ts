@@ -69,6 +69,13 @@ export async function createTestContext(label: string): Promise<TestContext> {
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
       await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${id}` });
+      // Subjects registered for this context's topics (`<topic>-value`), soft then hard deleted.
+      const registry = config.registry.url;
+      const subjects = (await (await fetch(`${registry}/subjects`)).json().catch(() => [])) as string[];
+      for (const s of subjects.filter((x) => x.startsWith(`${id}.`))) {
+        await fetch(`${registry}/subjects/${encodeURIComponent(s)}`, { method: 'DELETE' });
+        await fetch(`${registry}/subjects/${encodeURIComponent(s)}?permanent=true`, { method: 'DELETE' });
+      }
       await clickhouse.close();
     },
   };

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import { readTopic as readToEnd } from '../helpers/topics';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { runCli } from '../helpers/cli';
 import { createKafka } from '../../src/kafka';
@@ -22,42 +23,6 @@ interface Consumed {
   value: Buffer;
 }
 
-/** Reads every record of the topic, up to the end offsets captured first, with a fresh consumer group. */
-async function readAll(ctx: TestContext, topic: string): Promise<Consumed[]> {
-  const ends = await ctx.admin.fetchTopicOffsets(topic);
-  const total = ends.reduce((n, p) => n + Number(p.high), 0);
-  const consumer = createKafka(ctx.config).consumer({ groupId: `${ctx.group}.${topic}` });
-  const out: Consumed[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${total} records from ${topic}`)), 30_000);
-      void consumer.run({
-        eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) out.push({ partition: batch.partition, offset: Number(m.offset), key: m.key, value: m.value! });
-          if (out.length >= total) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
-}
-
-async function deleteSubjects(ctx: TestContext): Promise<void> {
-  const base = ctx.config.registry.url;
-  const subjects = (await (await fetch(`${base}/subjects`)).json()) as string[];
-  for (const s of subjects.filter((x) => x.startsWith(`${ctx.id}.`))) {
-    await fetch(`${base}/subjects/${encodeURIComponent(s)}`, { method: 'DELETE' });
-    await fetch(`${base}/subjects/${encodeURIComponent(s)}?permanent=true`, { method: 'DELETE' });
-  }
-}
-
 describe('reference workload on the real Kafka', () => {
   let ctx: TestContext;
   let topic: string;
@@ -69,11 +34,12 @@ describe('reference workload on the real Kafka', () => {
     ctx = await createTestContext('generator');
     topic = await ctx.createTopic('events', 6);
     result = await produceWorkload({ config: ctx.config, topic, count: COUNT, seed: 2026, keepLog: true });
-    consumed = await readAll(ctx, topic);
+    consumed = (await readToEnd(createKafka(ctx.config), topic))
+      .map((r) => ({ partition: r.partition, offset: Number(r.offset), key: r.key, value: r.value! }))
+      .sort((a, b) => a.partition - b.partition || a.offset - b.offset);
   });
 
   afterAll(async () => {
-    await deleteSubjects(ctx).catch(() => undefined);
     await ctx.cleanup();
   });
 

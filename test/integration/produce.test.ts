@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config';
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import type { KafkaMessage } from 'kafkajs';
+import { readTopic as readToEnd } from '../helpers/topics';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { createKafka } from '../../src/kafka';
 import { createEventProducer, EventValidationError, type AnalyticsEvent, type SentEvent } from '../../src/produce';
@@ -25,31 +25,6 @@ function makeEvents(n: number, extra: Partial<AnalyticsEvent> = {}): AnalyticsEv
   }));
 }
 
-/** Reads exactly `count` records from the start of `topic` with a fresh consumer group. */
-async function readTopic(ctx: TestContext, topic: string, count: number): Promise<KafkaMessage[]> {
-  const consumer = createKafka(ctx.config).consumer({ groupId: `${ctx.group}.${topic}` });
-  const out: KafkaMessage[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${count} records from ${topic}`)), 20_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          out.push(message);
-          if (out.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}
-
 /** key -> partition, as librdkafka (kcat) sees the topic. */
 function kcatPartitions(topic: string): Map<string, number> {
   const run = spawnSync('kcat', ['-C', '-b', loadConfig().kafka.brokers.join(','), '-t', topic, '-f', '%p %k\n', '-e', '-q'], { encoding: 'utf8', timeout: 20_000 });
@@ -63,16 +38,6 @@ function kcatPartitions(topic: string): Map<string, number> {
         return [k!, Number(p)] as const;
       }),
   );
-}
-
-/** Removes the registry subjects this spec registered (soft, then permanent, as Confluent requires). */
-async function deleteSubjects(ctx: TestContext): Promise<void> {
-  const base = ctx.config.registry.url;
-  const subjects = (await (await fetch(`${base}/subjects`)).json()) as string[];
-  for (const s of subjects.filter((x) => x.startsWith(`${ctx.id}.`))) {
-    await fetch(`${base}/subjects/${encodeURIComponent(s)}`, { method: 'DELETE' });
-    await fetch(`${base}/subjects/${encodeURIComponent(s)}?permanent=true`, { method: 'DELETE' });
-  }
 }
 
 async function totalRecords(ctx: TestContext, topic: string): Promise<number> {
@@ -89,7 +54,6 @@ describe('event producer SDK', () => {
     ctx = await createTestContext('produce');
   });
   afterAll(async () => {
-    await deleteSubjects(ctx);
     await ctx.cleanup();
   });
 
@@ -107,7 +71,7 @@ describe('event producer SDK', () => {
     expect(sent.map((s) => s.key)).toEqual(events.map((e) => e.event_id));
     expect(new Set(sent.map((s) => `${s.partition}:${s.offset}`)).size).toBe(120);
 
-    const records = await readTopic(ctx, topic, 120);
+    const records = await readToEnd(createKafka(ctx.config), topic);
     expect(records).toHaveLength(120);
     expect(await totalRecords(ctx, topic)).toBe(120); // exactly once: no duplicates from retries
     const reader = codec(ctx);
@@ -134,7 +98,7 @@ describe('event producer SDK', () => {
     }
     const reader = codec(ctx);
     const byId = new Map(events.map((e) => [e.event_id, e]));
-    for (const record of await readTopic(ctx, topic, 30)) {
+    for (const record of await readToEnd(createKafka(ctx.config), topic)) {
       const original = byId.get(record.key!.toString())!;
       expect((await reader.decode(record.value!, V2)).value).toEqual(original);
       const withoutChannel = { ...original };
