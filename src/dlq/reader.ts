@@ -1,16 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { IHeaders, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { ServiceError } from '../errors';
+import type { ConsumedRecord } from '../kafka';
 
-export interface TopicRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: IHeaders;
-}
+export type TopicRecord = ConsumedRecord;
 
 export interface ReadOptions {
   /** Start per partition (default: the earliest retained offset). */

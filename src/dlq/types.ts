@@ -1,16 +1,7 @@
-import type { IHeaders } from 'kafkajs';
+import type { ConsumedRecord } from '../kafka';
 
-/** The consumed record a side-topic entry refers to; same shape as the runtime's RecordMeta. */
-export interface SourceRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  /** Kafka record timestamp, epoch ms as a string. */
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: IHeaders;
-}
+/** The consumed record a side-topic entry refers to. */
+export type SourceRecord = ConsumedRecord;
 
 /** A record that goes to `<topic>.dlq`, or through a retry topic first. */
 export interface DeadLetterEntry {

@@ -1,1 +1,2 @@
 export { createKafka, describeCluster, type ClusterInfo } from './client';
+export { type ConsumedRecord } from './record';

@@ -1,17 +1,8 @@
-import type { IHeaders } from 'kafkajs';
 import type { AggregateResults, AggregationSpec, GroupFields, WindowDefinition, WindowResult } from '../window';
+import type { ConsumedRecord } from '../kafka';
 
 /** Where a record came from; every output row and dead letter can name it. */
-export interface RecordMeta {
-  topic: string;
-  partition: number;
-  offset: string;
-  /** Kafka record timestamp, epoch ms as a string (as the client gives it). */
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: IHeaders;
-}
+export type RecordMeta = ConsumedRecord;
 
 /** Outcome of validating one decoded record: the typed event, or every reason it is invalid. */
 export type Validation<E> = { ok: true; event: E } | { ok: false; errors: string[] };
