@@ -11,6 +11,9 @@ import { registerServeCommands } from './serve';
 import { registerSinkCommands } from './sink';
 import { registerDlqCommands } from './dlq';
 import { registerRunCommand } from './run-stream';
+import { registerReplayCommand } from './replay';
+import { registerLagCommand } from './lag';
+import { registerGroupsCommands } from './groups';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -33,6 +36,9 @@ export function buildProgram(): Command {
   registerSinkCommands(program);
   registerDlqCommands(program);
   registerRunCommand(program);
+  registerReplayCommand(program);
+  registerLagCommand(program);
+  registerGroupsCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }

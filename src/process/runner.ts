@@ -17,6 +17,17 @@ export interface RunnerOptions {
   /** SIGTERM: how long the final flush and commit may take before giving up. */
   shutdownTimeoutMs: number;
   sessionTimeoutMs: number;
+  /**
+   * Bounded runs: stop at these offsets (per partition, the first offset not to process) instead of
+   * the end offsets seen at start; records at or past them are never processed. Replays of a range use it.
+   */
+  endOffsets?: Map<number, bigint>;
+  /**
+   * Bounded runs: close every open window at the end (the default). false leaves windows the watermark
+   * has not closed open (saved in the last snapshot), because their rows are not final yet: a replay of a
+   * range must not replace the live stream's rows with a window cut off at the replay's end.
+   */
+  closeWindowsAtEnd?: boolean;
 }
 
 /** A live view of the runner for metrics, health checks and the status page. */
@@ -105,7 +116,9 @@ export class StreamRunner<E> {
   async start(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    if (this.options.bounded) {
+    if (this.options.bounded && this.options.endOffsets) {
+      this.endOffsets = new Map(this.options.endOffsets);
+    } else if (this.options.bounded) {
       const offsets = await this.admin.fetchTopicOffsets(this.topic);
       this.endOffsets = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
     }
@@ -190,7 +203,9 @@ export class StreamRunner<E> {
       this.pauseForRetry(partition, pause);
       return;
     }
-    const records: RecordMeta[] = batch.messages.map((m) => ({
+    const end = this.options.endOffsets?.get(partition);
+    const messages = end === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) < end);
+    const records: RecordMeta[] = messages.map((m) => ({
       topic: this.topic,
       partition,
       offset: m.offset,
@@ -331,7 +346,7 @@ export class StreamRunner<E> {
   private async finishBounded(): Promise<void> {
     try {
       await this.quiesce();
-      this.task.closeAllWindows();
+      if (this.options.closeWindowsAtEnd !== false) this.task.closeAllWindows();
       await this.flushAll(Number.POSITIVE_INFINITY);
       await this.close();
       this.finish(this.summary());

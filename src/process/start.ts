@@ -7,8 +7,11 @@ import { SchemaCodec, loadAvroSchema } from '../schema';
 import { ClickHouseSink, createClickHouse, detectServerFeatures, explainClickHouseError, migrate } from '../sink/clickhouse';
 import { RedisSnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
+import { instrumentRowSink } from '../telemetry/sink';
+import type { SinkStats } from '../sink/clickhouse/sink';
 import type { AggregationSpec, GroupFields } from '../window';
-import type { StreamDefinition } from './definition';
+import type { Row, StreamDefinition } from './definition';
+import type { RowSink, SidePublisher } from './ports';
 import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
 import { StreamTask } from './task';
 import { StreamWindows } from './windows';
@@ -20,10 +23,16 @@ export interface StartOptions extends Partial<RunnerOptions> {
   dedupFailOpen?: boolean;
   /** Reads this topic instead of the definition's (same schema): staging copies, tests. */
   topic?: string;
+  /** Only rows it accepts reach ClickHouse (replays of a range write only the rows inside the range). */
+  rowFilter?: (table: string, row: Row) => boolean;
+  /** false: publish nothing to `.dlq`/`.late` (a replay: the first pass already did). Default true. */
+  sideOutputs?: boolean;
 }
 
 export interface RunningStream {
   runner: StreamRunner<unknown>;
+  /** ClickHouse insert counters and circuit-breaker state (metrics, status page). */
+  sinkStats(): SinkStats;
   done: Promise<RunSummary>;
   /** Flushes, commits and disconnects everything (SIGTERM). */
   stop(): Promise<RunSummary>;
@@ -91,7 +100,18 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
 
   const sink = new ClickHouseSink({ settings: config.clickhouse, database: config.clickhouse.database });
   const kafka = createKafka(config);
+  const rowFilter = options.rowFilter;
+  const filtered: RowSink = rowFilter
+    ? {
+        write: async (table, rows, positions) => {
+          const kept = rows.filter((row) => rowFilter(table, row));
+          if (kept.length > 0) await sink.write(table, kept, positions);
+        },
+      }
+    : sink;
   const side = new DeadLetterPublisher(kafka, { stream: definition.name });
+
+  const sideOutputs: SidePublisher = options.sideOutputs === false ? { deadLetters: async () => undefined, late: async () => undefined } : side;
 
   const windows = definition.windowed ? new StreamWindows(definition.windowed) : undefined;
   const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows);
@@ -102,8 +122,10 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     maxPendingRows: options.maxPendingRows ?? 20_000,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 20_000,
     sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
+    endOffsets: options.endOffsets,
+    closeWindowsAtEnd: options.closeWindowsAtEnd,
   };
-  const runner = new StreamRunner(kafka, definition, task, { sink, side, snapshots }, runnerOptions, log.child({ stream: definition.name }));
+  const runner = new StreamRunner(kafka, definition, task, { sink: instrumentRowSink(filtered, definition.name), side: sideOutputs, snapshots }, runnerOptions, log.child({ stream: definition.name }));
 
   let closed = false;
   const closeResources = async () => {
@@ -119,6 +141,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   log.info({ stream: definition.name, epoch, group: runnerOptions.groupId }, 'stream running');
   return {
     runner: runner as unknown as StreamRunner<unknown>,
+    sinkStats: () => sink.stats(),
     done,
     async stop() {
       const summary = await runner.stop();

@@ -1,0 +1,146 @@
+import type { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config';
+import { createKafka } from '../kafka';
+import { createRedis } from '../redis';
+import { startStream, type Row, type RunSummary, type StreamDefinition } from '../process';
+import type { Logger } from '../telemetry';
+import { refuseLiveMembers } from './groups';
+import type { ReplayPlan } from './plan';
+import { inRange, windowInRange, type EventTimeRange } from './range';
+
+export interface ReplayProgress {
+  done: bigint;
+  total: bigint;
+}
+
+export interface ReplayResult extends RunSummary {
+  epoch: number;
+  rowsWritten: Record<string, number>;
+  rowsSkipped: number;
+}
+
+/**
+ * Wraps a definition so that every row it makes remembers what it covers
+ * (an event's time, a window's bounds); the sink filter then keeps only the
+ * rows entirely inside the range. Rows are the same objects all the way to
+ * the sink, so a WeakMap is enough and the definition needs no changes.
+ */
+export function rangeFilter<E>(definition: StreamDefinition<E>, range: EventTimeRange) {
+  const spans = new WeakMap<Row, (r: EventTimeRange) => boolean>();
+  const wrapped: StreamDefinition<E> = {
+    ...definition,
+    raw: definition.raw && {
+      table: definition.raw.table,
+      toRow: (event, meta) => {
+        const row = definition.raw!.toRow(event, meta);
+        const t = definition.eventTime(event);
+        spans.set(row, (r) => inRange(r, t));
+        return row;
+      },
+    },
+    windowed: definition.windowed && {
+      ...definition.windowed,
+      toRow: (result, meta) => {
+        const row = definition.windowed!.toRow(result, meta);
+        spans.set(row, (r) => windowInRange(r, result.windowStart, result.windowEnd));
+        return row;
+      },
+    },
+  };
+  const written: Record<string, number> = {};
+  let skipped = 0;
+  const keep = (table: string, row: Row) => {
+    const inside = spans.get(row)?.(range) ?? true;
+    if (inside) written[table] = (written[table] ?? 0) + 1;
+    else skipped += 1;
+    return inside;
+  };
+  return { definition: wrapped, keep, stats: () => ({ written: { ...written }, skipped }) };
+}
+
+/**
+ * Runs a planned replay: a bounded run of the stream under its own consumer
+ * group (set to the plan's start offsets), its own dedup and window-state
+ * epoch (so nothing it reads is taken for a duplicate of the first pass, and
+ * no window state of the live stream is touched), stopping at the plan's end
+ * offsets without closing windows the watermark left open, writing only rows
+ * inside the range and nothing to `.dlq`/`.late` (the first pass did).
+ * Afterwards its group and its Redis keys are removed.
+ */
+export async function executeReplay(
+  config: SluiceConfig,
+  definition: StreamDefinition<unknown>,
+  plan: ReplayPlan,
+  log: Logger,
+  onProgress?: (progress: ReplayProgress) => void,
+): Promise<ReplayResult> {
+  const kafka = createKafka(config);
+  const admin = kafka.admin();
+  await admin.connect();
+  const epoch = Date.now();
+  try {
+    // Checked again right before acting: the plan may be minutes old.
+    await refuseLiveMembers(admin, plan.liveGroup);
+    await refuseLiveMembers(admin, plan.replayGroup);
+    await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
+    await admin.setOffsets({ groupId: plan.replayGroup, topic: plan.topic, partitions: plan.partitions.map((p) => ({ partition: p.partition, offset: p.start })) });
+
+    const filter = rangeFilter(definition, plan.range);
+    const ends = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.end)]));
+    const starts = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.start)]));
+    const total = plan.partitions.reduce((s, p) => s + BigInt(p.records), 0n);
+    const running = await startStream(filter.definition, config, {
+      bounded: true,
+      groupId: plan.replayGroup,
+      topic: plan.topic,
+      epoch,
+      endOffsets: ends,
+      closeWindowsAtEnd: false,
+      rowFilter: filter.keep,
+      sideOutputs: false,
+      sessionTimeoutMs: 10_000,
+    }, log);
+    const report = () => {
+      const positions = running.runner.status().positions;
+      let done = 0n;
+      for (const [p, start] of starts) {
+        const at = positions[p] === undefined ? start : BigInt(positions[p]!);
+        const end = ends.get(p)!;
+        done += (at > end ? end : at) - start;
+      }
+      onProgress?.({ done, total });
+    };
+    const timer = onProgress ? setInterval(report, 250) : undefined;
+    let summary: RunSummary;
+    try {
+      summary = await running.done;
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+    onProgress?.({ done: total, total });
+    const stats = filter.stats();
+    return { ...summary, epoch, rowsWritten: stats.written, rowsSkipped: stats.skipped };
+  } finally {
+    await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await dropEpochKeys(config, definition.name, epoch).catch((err: unknown) => log.warn({ err: String(err) }, 'could not remove the replay keys from Redis; they expire with their TTL'));
+  }
+}
+
+/** Removes the replay's dedup marks and window snapshots (its own epoch only). */
+async function dropEpochKeys(config: SluiceConfig, stream: string, epoch: number): Promise<void> {
+  const redis: Redis = createRedis(config, { maxRetriesPerRequest: 2 });
+  await redis.connect();
+  try {
+    for (const pattern of [`${config.redis.keyPrefix}dedup:${stream}:${epoch}:*`, `${config.redis.keyPrefix}state:${stream}:${epoch}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.unlink(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

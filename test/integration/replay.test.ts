@@ -1,0 +1,164 @@
+import { computeExpected, produceWorkload, DEFAULT_START_TIME, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
+import { startStream, type StreamDefinition } from '../../src/process';
+import { describeGroup } from '../../src/replay';
+import { createLogger } from '../../src/telemetry';
+import eventCounts from '../../streams/event-counts';
+import { runCli } from '../helpers/cli';
+import { createTestContext, type TestContext } from '../helpers/context';
+import { spawnSluice, waitFor } from '../helpers/processes';
+
+const MINUTE = 60_000;
+
+/**
+ * `sluice replay` on the real stack. A buggy version of the reference stream
+ * (it doubles amounts, in raw rows and window rows) processes the whole
+ * topic; the fixed stream is then replayed over an event-time range. Inside
+ * the range ClickHouse must equal the generator's answer; outside it every
+ * row must be exactly as the buggy run left it. The dry run and the refusal
+ * with a live member must change nothing.
+ */
+describe('sluice replay, in place', () => {
+  let ctx: TestContext;
+  let topic: string;
+  let expected: ExpectedAnswer;
+  let log: WorkloadLogEntry[];
+  let env: NodeJS.ProcessEnv;
+  // The requested range is not window-aligned on purpose: the replay widens it to [T1', T2').
+  const T1 = DEFAULT_START_TIME + 10 * MINUTE + 20_000;
+  const T2 = DEFAULT_START_TIME + 20 * MINUTE + 5_000;
+  const from = DEFAULT_START_TIME + 10 * MINUTE;
+  const to = DEFAULT_START_TIME + 21 * MINUTE;
+
+  beforeAll(async () => {
+    ctx = await createTestContext('replay');
+    topic = await ctx.createTopic('events', 6);
+    await ctx.createTopic('events.dlq', 1);
+    await ctx.createTopic('events.late', 1);
+    // 10 events/s: about 33 minutes of event time, so the range has whole windows on both sides of it.
+    const produced = await produceWorkload({ config: ctx.config, topic, count: 20_000, seed: 11, ratePerSecond: 10, keepLog: true });
+    log = produced.log!;
+    expected = computeExpected(log);
+    env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
+
+    // The bug: amounts doubled in both outputs.
+    const buggy: StreamDefinition<unknown> = {
+      ...(eventCounts as unknown as StreamDefinition<unknown>),
+      raw: {
+        table: eventCounts.raw!.table,
+        toRow: (e, meta) => {
+          const row = eventCounts.raw!.toRow(e as never, meta);
+          return { ...row, amount: row.amount == null ? row.amount : Number(row.amount) * 2 };
+        },
+      },
+      windowed: {
+        ...(eventCounts.windowed as never),
+        toRow: (w: never, meta: never) => {
+          const row = eventCounts.windowed!.toRow(w, meta);
+          return { ...row, amount: Number(row.amount) * 2 };
+        },
+      },
+    };
+    const running = await startStream(buggy, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+    await running.done;
+  }, 120_000);
+  afterAll(async () => ctx.cleanup());
+
+  const rows = async <T>(query: string) => (await ctx.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>();
+  const partials = () =>
+    rows<Record<string, unknown>>(`SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
+        source_partition, events, amount, arraySort(users) AS users, final, version FROM event_counts_1m_partial FINAL
+        ORDER BY window_start, event_type, campaign_id, source_partition`);
+  const raw = () => rows<Record<string, unknown>>('SELECT event_id, event_time_ms, amount, kafka_partition, kafka_offset FROM events_raw FINAL ORDER BY event_id');
+  const outsideWindows = (all: Record<string, unknown>[]) => all.filter((r) => !(Number(r.ws) >= from && Number(r.we) <= to));
+  const outsideRaw = (all: Record<string, unknown>[]) => all.filter((r) => !(Number(r.event_time_ms) >= from && Number(r.event_time_ms) < to));
+  const committed = async () => JSON.stringify(await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }));
+  const replayArgs = (...extra: string[]) => [
+    'replay', 'event-counts', '--topic', topic, '--group', ctx.group, '--from', new Date(T1).toISOString(), '--to', new Date(T2).toISOString(), ...extra,
+  ];
+
+  /** The view's rows for the range, in the shape of the generator's answer. */
+  async function windowsInRange() {
+    const found = await rows<Record<string, string | number>>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
+              events, distinct_users, amount FROM event_counts_1m
+       WHERE window_start >= toDateTime(${from / 1000}) AND window_end <= toDateTime(${to / 1000}) ORDER BY window_start, event_type, campaign_id`,
+    );
+    return found.map((r) => ({
+      window_start: Number(r.ws), window_end: Number(r.we), event_type: String(r.event_type), campaign_id: String(r.campaign_id),
+      events: Number(r.events), distinct_users: Number(r.distinct_users), sum_amount: Math.round(Number(r.amount) * 100) / 100,
+    }));
+  }
+  const expectedInRange = () => expected.windows.filter((w) => w.window_start >= from && w.window_end <= to);
+
+  it('refuses while the live group has a member, naming it, and changes nothing', async () => {
+    const before = await committed();
+    const live = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--session-timeout', '6000'], env);
+    try {
+      await waitFor('the live member to join', async () => (await describeGroup(ctx.admin, ctx.group)).members.length > 0, 30_000);
+      const [member] = (await describeGroup(ctx.admin, ctx.group)).members;
+      const result = runCli(replayArgs('--yes'), env);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(member!.memberId);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      live.process.kill('SIGTERM');
+      expect(await live.exited).toBe(0);
+    }
+    expect(await committed()).toBe(before);
+  }, 60_000);
+
+  it('dry run prints the plan and changes nothing', async () => {
+    const [windowsBefore, rawBefore, offsetsBefore] = [await partials(), await raw(), await committed()];
+    const result = runCli(replayArgs('--json'), env);
+    expect(result.status).toBe(0);
+    const { dryRun, plan } = JSON.parse(result.stdout) as { dryRun: boolean; plan: { range: { from: number; to: number }; partitions: { start: string; end: string }[]; tables: { table: string; rowsInRange: number }[]; windows: { count: number } } };
+    expect(dryRun).toBe(true);
+    expect(plan.range).toEqual({ from, to });
+    expect(plan.windows.count).toBe(11);
+    expect(plan.partitions).toHaveLength(6);
+    const highs = await ctx.admin.fetchTopicOffsets(topic);
+    expect(plan.partitions.map((p) => p.end).sort()).toEqual(highs.map((h) => h.high).sort());
+    const partialRowsInRange = windowsBefore.length - outsideWindows(windowsBefore).length;
+    expect(plan.tables.find((t) => t.table === 'event_counts_1m_partial')!.rowsInRange).toBe(partialRowsInRange);
+    expect(plan.tables.find((t) => t.table === 'events_raw')!.rowsInRange).toBe(rawBefore.length - outsideRaw(rawBefore).length);
+    expect(await partials()).toEqual(windowsBefore);
+    expect(await raw()).toEqual(rawBefore);
+    expect(await committed()).toBe(offsetsBefore);
+    expect((await describeGroup(ctx.admin, `${ctx.group}.replay`)).members).toEqual([]);
+  }, 60_000);
+
+  it('restores exactly the correct rows inside the range and leaves every row outside it untouched', async () => {
+    const [windowsBefore, rawBefore, offsetsBefore] = [await partials(), await raw(), await committed()];
+    // The bug is visible before the replay (the test can fail): same windows, doubled amounts.
+    const buggyRows = await windowsInRange();
+    expect(buggyRows.map((w) => w.events)).toEqual(expectedInRange().map((w) => w.events));
+    expect(buggyRows).not.toEqual(expectedInRange());
+
+    const result = runCli(replayArgs('--yes', '--json'), env);
+    if (result.status !== 0) throw new Error(`replay exited ${result.status}: ${result.stderr}`);
+    const { result: summary } = JSON.parse(result.stdout) as { result: { recordsIn: number; rowsWritten: Record<string, number> } };
+    expect(summary.recordsIn).toBe(expected.records);
+
+    // Inside: the generator's answer, window by window, and every raw event with its true amount.
+    expect(await windowsInRange()).toEqual(expectedInRange());
+    const truth = new Map<string, number | null>();
+    for (const e of log) if (e.event && e.kind !== 'poison' && e.eventId && !truth.has(e.eventId)) truth.set(e.eventId, e.event.amount ?? null);
+    const rawAfter = await raw();
+    const inside = rawAfter.filter((r) => !outsideRaw([r]).length);
+    const expectedIds = [...expected.eventIds].filter((id) => {
+      const t = log.find((e) => e.eventId === id)!.event!.event_time;
+      return t >= from && t < to;
+    });
+    expect(inside.map((r) => r.event_id).sort()).toEqual(expectedIds.sort());
+    for (const r of inside) expect(r.amount === null ? null : Number(r.amount)).toBe(truth.get(String(r.event_id)));
+
+    // Outside: exactly as before (buggy amounts, same versions), and the live group did not move.
+    expect(outsideWindows(await partials())).toEqual(outsideWindows(windowsBefore));
+    expect(outsideRaw(rawAfter)).toEqual(outsideRaw(rawBefore));
+    expect(await committed()).toBe(offsetsBefore);
+    // The replay's own group and Redis keys are gone.
+    expect((await ctx.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain(`${ctx.group}.replay`);
+    const epochKeys = (await ctx.redis.keys(`${ctx.config.redis.keyPrefix}*`)).filter((k) => /:(dedup|state):event-counts:\d{13}:/.test(k));
+    expect(epochKeys).toEqual([]);
+  }, 120_000);
+});
