@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { listStreams, loadStream, startStream } from '../process';
-import { createLogger } from '../telemetry';
+import { createLogger, DEFAULT_HTTP_PORT, serveStream } from '../telemetry';
 import { printLine } from './output';
 
 interface RunOpts {
@@ -12,6 +12,9 @@ interface RunOpts {
   flushInterval: string;
   maxPendingRows: string;
   json?: boolean;
+  httpPort?: string;
+  httpHost: string;
+  stuckAfter: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -25,6 +28,9 @@ export function registerRunCommand(program: Command): void {
     .option('--flush-interval <ms>', 'checkpoint (sink + commit) at least this often', '1000')
     .option('--max-pending-rows <n>', 'checkpoint as soon as this many rows wait for the sink', '20000')
     .option('--json', 'print the summary as JSON')
+    .option('--http-port <port>', `serve /metrics, /healthz, /readyz and the status page on this port (0: a free one; default ${DEFAULT_HTTP_PORT})`)
+    .option('--http-host <host>', 'address to serve them on (0.0.0.0 in a container)', '127.0.0.1')
+    .option('--stuck-after <seconds>', '/readyz fails once partitions stayed paused this long while their lag grew', '120')
     .addHelpText(
       'after',
       `\nStreams: ${listStreams().join(', ') || 'none'}\n\nExamples:\n  sluice run event-counts\n  sluice run event-counts --bounded --json\n\nSIGTERM or Ctrl-C flushes, commits and exits.`,
@@ -41,13 +47,24 @@ export function registerRunCommand(program: Command): void {
         flushIntervalMs: Number(opts.flushInterval),
         maxPendingRows: Number(opts.maxPendingRows),
       }, log);
+      const served = await serveStream(
+        { name: definition.name, status: () => running.runner.status(), sinkStats: () => running.sinkStats() },
+        config,
+        {
+          host: opts.httpHost,
+          port: opts.httpPort === undefined ? DEFAULT_HTTP_PORT : Number(opts.httpPort),
+          portExplicit: opts.httpPort !== undefined,
+          stuckAfterMs: Number(opts.stuckAfter) * 1000,
+        },
+        log,
+      );
       const onSignal = (signal: string) => {
         log.info({ signal }, 'stopping: flushing and committing');
         void running.stop();
       };
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
-      const summary = await running.done;
+      const summary = await running.done.finally(() => served.close());
       printLine(opts.json ? JSON.stringify(summary) : Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(' '));
     });
 }

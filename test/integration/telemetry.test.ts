@@ -1,0 +1,139 @@
+import { computeExpected, produceWorkload, type ExpectedAnswer } from '../../src/generator';
+import { createKafka } from '../../src/kafka';
+import { createTestContext, type TestContext } from '../helpers/context';
+import { spawnSluice, waitFor, type Child } from '../helpers/processes';
+import { readTopic } from '../helpers/topics';
+
+/** The processor's observability URL, from its 'listening' log line. */
+export async function observabilityUrl(child: Child): Promise<string> {
+  let url = '';
+  await waitFor(
+    'the processor to serve metrics',
+    async () => {
+      const match = /"url":"(http:\/\/[^"]+)","stream"/.exec(child.output.join(''));
+      url = match?.[1] ?? '';
+      return url !== '';
+    },
+    40_000,
+  );
+  return url;
+}
+
+/** Sums every sample of a metric whose labels contain `labels` (Prometheus text format). */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    found = true;
+  }
+  if (!found) throw new Error(`metric ${name} ${JSON.stringify(labels)} not found`);
+  return sum;
+}
+
+/**
+ * A live processor's /metrics against what the stream really wrote: ClickHouse
+ * rows, the records in `.dlq` and `.late`, and the generator's own answer.
+ */
+describe('processor metrics and health', () => {
+  let ctx: TestContext;
+  let topic: string;
+  let expected: ExpectedAnswer;
+  let child: Child | undefined;
+
+  beforeAll(async () => {
+    ctx = await createTestContext('telemetry');
+    topic = await ctx.createTopic('events', 3);
+    await ctx.createTopic('events.dlq', 1);
+    await ctx.createTopic('events.late', 1);
+    const produced = await produceWorkload({ config: ctx.config, topic, count: 6000, seed: 11, duplicateRatio: 0.03, lateRatio: 0.01, poisonRatio: 0.01, keepLog: true });
+    expected = computeExpected(produced.log!);
+  }, 40_000);
+
+  afterAll(async () => {
+    if (child && child.process.exitCode === null) {
+      child.process.kill('SIGKILL');
+      await child.exited;
+    }
+    await ctx.cleanup();
+  });
+
+  it('serves counts equal to ClickHouse, .dlq and .late, per-partition lag, and health', async () => {
+    const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'info' };
+    child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
+    const url = await observabilityUrl(child);
+
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+
+    // Everything read and committed: no lag on any partition, nothing waiting for the sink.
+    let text = '';
+    await waitFor(
+      'the processor to catch up and commit',
+      async () => {
+        await fetch(`${url}/status.json?fresh=1`);
+        text = await (await fetch(`${url}/metrics`)).text();
+        try {
+          return (
+            metricValue(text, 'sluice_records_in_total', { stream: 'event-counts' }) === expected.records &&
+            metricValue(text, 'sluice_consumer_lag', { topic }) === 0 &&
+            metricValue(text, 'sluice_pending_rows') === 0 &&
+            metricValue(text, 'sluice_checkpoint_age_seconds') < 5
+          );
+        } catch {
+          return false;
+        }
+      },
+      45_000,
+    );
+    // The last checkpoint (sink, .dlq, .late, offsets) committed: the group's offsets reached the end.
+    await waitFor('the group to commit every offset', async () => {
+      const [committed] = await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] });
+      return committed!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0) === expected.records;
+    });
+    text = await (await fetch(`${url}/metrics`)).text();
+
+    const kafka = createKafka(ctx.config);
+    const [dlq, late] = await Promise.all([readTopic(kafka, `${topic}.dlq`), readTopic(kafka, `${topic}.late`)]);
+    const rawRows = Number(
+      ((await (await ctx.clickhouse.query({ query: 'SELECT count() AS n FROM events_raw FINAL', format: 'JSONEachRow' })).json()) as { n: string }[])[0]!.n,
+    );
+
+    // Per partition: positions equal the end offsets, three partitions labelled.
+    for (const p of [0, 1, 2]) {
+      const labels = { topic, partition: String(p) };
+      expect(metricValue(text, 'sluice_consumer_position', labels)).toBe(metricValue(text, 'sluice_consumer_end_offset', labels));
+    }
+    expect(metricValue(text, 'sluice_consumer_end_offset', { topic })).toBe(expected.records);
+    expect(metricValue(text, 'sluice_partitions_assigned')).toBe(3);
+
+    // Counts against what the stream really wrote, and the generator's answer.
+    expect(metricValue(text, 'sluice_records_dead_lettered_total')).toBe(dlq.length);
+    expect(dlq.length).toBe(expected.deadLetters.length);
+    expect(metricValue(text, 'sluice_records_late_total')).toBe(late.length);
+    expect(metricValue(text, 'sluice_records_deduplicated_total')).toBe(expected.suppressedDuplicates);
+    expect(metricValue(text, 'sluice_rows_raw_total')).toBe(rawRows);
+    expect(rawRows).toBe(expected.eventIds.size);
+    expect(metricValue(text, 'sluice_sink_rows_written_total')).toBe(metricValue(text, 'sluice_rows_raw_total') + metricValue(text, 'sluice_rows_window_total'));
+    expect(metricValue(text, 'sluice_side_topic_records', { topic: `${topic}.dlq` })).toBe(dlq.length);
+    expect(metricValue(text, 'sluice_sink_circuit_state', { state: 'closed' })).toBe(1);
+    expect(metricValue(text, 'sluice_sink_insert_duration_seconds_count', { table: 'events_raw' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'sluice_sink_batch_rows_sum', { table: 'events_raw' })).toBe(rawRows);
+    expect(metricValue(text, 'sluice_watermark_seconds')).toBeGreaterThan(0);
+    expect(metricValue(text, 'sluice_dependency_up', { dependency: 'clickhouse' })).toBe(1);
+
+    const ready = await fetch(`${url}/readyz`);
+    const body = (await ready.json()) as { status: string; checks: { name: string; ok: boolean }[] };
+    expect(ready.status).toBe(200);
+    expect(body.checks.map((c) => c.name)).toEqual(['partitions', 'kafka', 'redis', 'clickhouse', 'progress']);
+
+    const status = (await (await fetch(`${url}/status.json`)).json()) as { partitions: unknown[]; counters: { recordsIn: number }; sideTopics: Record<string, number> };
+    expect(status.partitions).toHaveLength(3);
+    expect(status.counters.recordsIn).toBe(expected.records);
+    expect(status.sideTopics[`${topic}.late`]).toBe(late.length);
+
+    child.process.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+  }, 55_000);
+});
