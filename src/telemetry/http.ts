@@ -11,6 +11,8 @@ export interface ObservabilityRoutes {
   /** `/readyz`; when absent the router serves no health endpoints (the host app has its own). */
   readiness?(): { ready: boolean; checks: unknown[] };
   registry?: Registry;
+  /** Brings values read from the runtime up to date right before a scrape. */
+  beforeScrape?(): void;
 }
 
 /**
@@ -28,6 +30,7 @@ export function observabilityRouter(routes: ObservabilityRoutes): Router {
     res.set('Cache-Control', 'no-store').json(await routes.status(req.query.fresh === '1'));
   });
   router.get('/metrics', async (_req, res) => {
+    routes.beforeScrape?.();
     res.type(registry.contentType).send(await registry.metrics());
   });
   const readiness = routes.readiness;

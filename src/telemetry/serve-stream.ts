@@ -32,6 +32,7 @@ export async function serveStream(stream: MonitoredStream, config: SluiceConfig,
       return monitor.report();
     },
     readiness: () => monitor.readiness(),
+    beforeScrape: () => monitor.exportNow(),
   });
   let server;
   try {

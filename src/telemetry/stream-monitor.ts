@@ -256,6 +256,11 @@ export class StreamMonitor {
     this.exported[key] = Math.max(total, this.exported[key] ?? 0);
   }
 
+  /** Counters, positions and event time as of now (a scrape); lag and probes stay as of the last poll. */
+  exportNow(): void {
+    this.export(this.stream.status());
+  }
+
   private export(status: RunnerStatus): void {
     const stream = this.stream.name;
     const g = this.gauges;

@@ -2,36 +2,8 @@ import { computeExpected, produceWorkload, type ExpectedAnswer } from '../../src
 import { createKafka } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { spawnSluice, waitFor, type Child } from '../helpers/processes';
+import { metricValue, observabilityUrl } from '../helpers/telemetry';
 import { readTopic } from '../helpers/topics';
-
-/** The processor's observability URL, from its 'listening' log line. */
-export async function observabilityUrl(child: Child): Promise<string> {
-  let url = '';
-  await waitFor(
-    'the processor to serve metrics',
-    async () => {
-      const match = /"url":"(http:\/\/[^"]+)","stream"/.exec(child.output.join(''));
-      url = match?.[1] ?? '';
-      return url !== '';
-    },
-    40_000,
-  );
-  return url;
-}
-
-/** Sums every sample of a metric whose labels contain `labels` (Prometheus text format). */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  let found = false;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    found = true;
-  }
-  if (!found) throw new Error(`metric ${name} ${JSON.stringify(labels)} not found`);
-  return sum;
-}
 
 /**
  * A live processor's /metrics against what the stream really wrote: ClickHouse
@@ -92,6 +64,7 @@ describe('processor metrics and health', () => {
       const [committed] = await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] });
       return committed!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0) === expected.records;
     });
+    await fetch(`${url}/status.json?fresh=1`); // end offsets of .dlq/.late are polled, not read at scrape time
     text = await (await fetch(`${url}/metrics`)).text();
 
     const kafka = createKafka(ctx.config);
