@@ -125,6 +125,18 @@ describe('sluice replay, in place', () => {
     expect(await raw()).toEqual(rawBefore);
     expect(await committed()).toBe(offsetsBefore);
     expect((await describeGroup(ctx.admin, `${ctx.group}.replay`)).members).toEqual([]);
+
+    // Offsets as bounds, shifted (and clamped at the first retained offset) like kafka-consumer-groups --shift-by.
+    const byOffsets = runCli(['replay', 'event-counts', '--topic', topic, '--group', ctx.group, '--from', '0:5,1:7', '--to', '1:100', '--shift-by', '-3', '--json'], env);
+    expect(byOffsets.status).toBe(0);
+    const offsetPlan = (JSON.parse(byOffsets.stdout) as { plan: { partitions: { partition: number; start: string; end: string }[]; warnings: string[]; range: unknown } }).plan;
+    expect(offsetPlan.range).toEqual({ from: null, to: null });
+    expect(offsetPlan.partitions.map((p) => p.start)).toEqual(['2', '4', '0', '0', '0', '0']);
+    expect(offsetPlan.partitions[1]!.end).toBe('100');
+    expect(offsetPlan.partitions[2]!.end).toBe(highs.find((h) => h.partition === 2)!.high);
+    expect(offsetPlan.warnings.join(' ')).toMatch(/windows already open at those offsets/);
+    expect(runCli(['replay', 'event-counts', '--topic', topic, '--group', ctx.group], env).status).toBe(2);
+    expect(await committed()).toBe(offsetsBefore);
   }, 60_000);
 
   it('restores exactly the correct rows inside the range and leaves every row outside it untouched', async () => {
