@@ -41,19 +41,20 @@ describe('sluice replay, in place', () => {
     env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
 
     // The bug: amounts doubled in both outputs.
+    const base = eventCounts as unknown as StreamDefinition<unknown>;
     const buggy: StreamDefinition<unknown> = {
-      ...(eventCounts as unknown as StreamDefinition<unknown>),
+      ...base,
       raw: {
-        table: eventCounts.raw!.table,
+        table: base.raw!.table,
         toRow: (e, meta) => {
-          const row = eventCounts.raw!.toRow(e as never, meta);
+          const row = base.raw!.toRow(e, meta);
           return { ...row, amount: row.amount == null ? row.amount : Number(row.amount) * 2 };
         },
       },
       windowed: {
-        ...(eventCounts.windowed as never),
-        toRow: (w: never, meta: never) => {
-          const row = eventCounts.windowed!.toRow(w, meta);
+        ...base.windowed!,
+        toRow: (w, meta) => {
+          const row = base.windowed!.toRow(w, meta);
           return { ...row, amount: Number(row.amount) * 2 };
         },
       },
