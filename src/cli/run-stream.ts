@@ -38,6 +38,8 @@ export function registerRunCommand(program: Command): void {
     .action(async (name: string, opts: RunOpts) => {
       const config = loadConfig();
       const log = createLogger(config.log.level);
+      // Redacted by the logger (passwords by path, credentials in URLs): safe to show at debug level.
+      log.debug({ config }, 'configuration');
       const definition = loadStream(name);
       const running = await startStream(definition, config, {
         bounded: opts.bounded ?? false,

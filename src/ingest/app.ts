@@ -18,6 +18,8 @@ export interface IngestDependencies {
   logger: Logger;
   /** The field that identifies an event (and is its Kafka key). */
   idField: string;
+  /** Metrics and the status page (`/`, `/status.json`, `/metrics`), mounted ahead of the API. */
+  observability?: { middleware: express.RequestHandler; router: express.Router };
 }
 
 /** Every error answer has the same shape: a stable code, one line for humans, and details when there are some. */
@@ -42,6 +44,10 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  if (deps.observability) {
+    app.use(deps.observability.middleware);
+    app.use(deps.observability.router);
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
@@ -162,7 +168,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     },
   );
 
-  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz'));
+  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz, GET /metrics, GET / (status page)'));
 
   // Errors from the body parser (413, malformed JSON) and anything unexpected.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

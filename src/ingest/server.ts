@@ -6,6 +6,7 @@ import { createKafka } from '../kafka';
 import { createEventProducer } from '../produce';
 import { createRedis } from '../redis';
 import { createLogger, type Logger } from '../telemetry';
+import { ingestObservability } from '../telemetry/ingest';
 import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';
 import { createDuplicateGuard, createRateLimiter } from './limits';
@@ -67,6 +68,10 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     throw new ServiceError('ingest', `cannot start the ingest API: ${(err as Error).message}`, { retriable: true, cause: err });
   }
 
+  const ready = async () => {
+    await withTimeout(redis.ping(), 2000, 'Redis');
+    await withTimeout(admin.describeCluster(), 2000, 'Kafka');
+  };
   const app = createIngestApp({
     settings,
     producer,
@@ -75,10 +80,8 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     duplicates: settings.rejectDuplicates ? createDuplicateGuard(redis, config.redis.keyPrefix, settings.duplicateTtlSeconds) : undefined,
     logger,
     idField: 'event_id',
-    async ready() {
-      await withTimeout(redis.ping(), 2000, 'Redis');
-      await withTimeout(admin.describeCluster(), 2000, 'Kafka');
-    },
+    ready,
+    observability: ingestObservability({ topic: settings.topic, admin, ready }),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -24,6 +24,24 @@ export const REDACTED_PATHS = [
 const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)[^@/\s]+@/gi;
 export const scrubSecrets = (text: string): string => text.replace(URL_CREDENTIALS, '$1***@');
 
+/** Copies plain objects, arrays and errors with every string scrubbed; other objects (Buffers, class instances) pass as they are. */
+function scrubDeep(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return scrubSecrets(value);
+  if (!value || typeof value !== 'object' || depth > 6) return value;
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  if (value instanceof Error) {
+    const copy = new Error(scrubSecrets(value.message));
+    copy.name = value.name;
+    copy.stack = value.stack === undefined ? undefined : scrubSecrets(value.stack);
+    return copy;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) copy[key] = scrubDeep(v, depth + 1);
+  return copy;
+}
+
 const LEVELS: Record<number, 'warn' | 'error' | 'fatal'> = { 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /**
@@ -33,7 +51,7 @@ const LEVELS: Record<number, 'warn' | 'error' | 'fatal'> = { 40: 'warn', 50: 'er
  * carries its trace_id and span_id, so logs and traces join up. Warnings and
  * errors are also kept in memory for the status page.
  */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination: pino.DestinationStream = pino.destination(2)): Logger {
   return pino(
     {
       level,
@@ -48,12 +66,8 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
         logMethod(args, method, levelValue) {
           for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = scrubSecrets(args[i] as string);
           const first = args[0] as unknown;
-          if (first && typeof first === 'object' && !(first instanceof Error)) {
-            // A scrubbed copy: the caller's object stays as it was.
-            const copy: Record<string, unknown> = {};
-            for (const [key, value] of Object.entries(first)) copy[key] = typeof value === 'string' ? scrubSecrets(value) : value;
-            args[0] = copy;
-          }
+          // A scrubbed copy: the caller's object stays as it was.
+          if (first && typeof first === 'object') args[0] = scrubDeep(first, 0);
           const problemLevel = LEVELS[levelValue];
           if (problemLevel) {
             const fields = (first && typeof first === 'object' ? first : {}) as Record<string, unknown>;
@@ -70,7 +84,7 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
         },
       },
     },
-    pino.destination(2),
+    destination,
   );
 }
 

@@ -113,7 +113,7 @@ export class StreamMonitor {
     options: StreamMonitorOptions = {},
   ) {
     this.gauges = streamGauges();
-    this.pollMs = options.pollMs ?? 5000;
+    this.pollMs = options.pollMs ?? 2000;
     this.stuckAfterMs = options.stuckAfterMs ?? 120_000;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 2000;
     this.admin = createKafka(config, { retry: { retries: 0 } }).admin();
@@ -123,18 +123,23 @@ export class StreamMonitor {
   }
 
   start(): void {
-    this.polling = this.poll();
-    this.timer = setInterval(() => {
-      if (!this.polling) this.polling = this.poll().finally(() => (this.polling = undefined));
-    }, this.pollMs);
+    this.pollSoon();
+    this.timer = setInterval(() => this.pollSoon(), this.pollMs);
     this.timer.unref();
   }
 
-  /** Polls once now (tests, and `/status.json?fresh=1`). */
+  /** Starts a poll unless one is running (a slow dependency must not pile polls up). */
+  private pollSoon(): Promise<void> {
+    this.polling ??= this.poll()
+      .catch(() => undefined) // probes report their own failures; a bug here must not kill the process
+      .finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  /** Polls once now, after any poll in progress (tests, and `/status.json?fresh=1`). */
   async refresh(): Promise<void> {
     await this.polling;
-    this.polling = this.poll().finally(() => (this.polling = undefined));
-    await this.polling;
+    await this.pollSoon();
   }
 
   async close(): Promise<void> {
@@ -230,12 +235,19 @@ export class StreamMonitor {
     }
   }
 
+  /** The partition's end offset: polled, but never below what was already processed (a poll can be seconds old). */
+  private endOf(status: RunnerStatus, partition: number): bigint | undefined {
+    const polled = this.endOffsets.get(partition);
+    const position = status.positions[partition];
+    if (polled === undefined) return undefined;
+    return position !== undefined && BigInt(position) > polled ? BigInt(position) : polled;
+  }
+
   private lagOf(status: RunnerStatus, partition: number): number | null {
-    const end = this.endOffsets.get(partition);
+    const end = this.endOf(status, partition);
     const position = status.positions[partition];
     if (end === undefined || position === undefined) return null;
-    const lag = end - BigInt(position);
-    return Number(lag > 0n ? lag : 0n);
+    return Number(end - BigInt(position));
   }
 
   private totalLag(status: RunnerStatus): number | null {
@@ -285,7 +297,7 @@ export class StreamMonitor {
       const labels = { stream, topic: status.topic, partition: String(p) };
       this.labelledPartitions.add(p);
       const position = status.positions[p];
-      const end = this.endOffsets.get(p);
+      const end = this.endOf(status, p);
       if (position !== undefined) g.position.set(labels, Number(position));
       if (end !== undefined) g.endOffset.set(labels, Number(end));
       const lag = this.lagOf(status, p);
@@ -319,7 +331,7 @@ export class StreamMonitor {
     const partitions = status.assigned.map((p) => ({
       partition: p,
       position: status.positions[p] ?? null,
-      endOffset: this.endOffsets.get(p)?.toString() ?? null,
+      endOffset: this.endOf(status, p)?.toString() ?? null,
       lag: this.lagOf(status, p),
       paused: status.paused.includes(p),
     }));

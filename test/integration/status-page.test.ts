@@ -1,8 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
 import { produceWorkload } from '../../src/generator';
+import { hashApiKey, startIngestServer } from '../../src/ingest';
 import { ensureDebianPackages } from '../../src/stack/packages';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { spawnSluice, waitFor, type Child } from '../helpers/processes';
@@ -24,7 +27,7 @@ describe('status page in a browser', () => {
   let ctx: TestContext;
   let topic: string;
   let child: Child | undefined;
-  let browser: Browser | undefined;
+  let browser: BrowserContext;
   let profile: string;
 
   beforeAll(async () => {
@@ -34,6 +37,12 @@ describe('status page in a browser', () => {
     await ctx.createTopic('events.dlq', 1);
     await ctx.createTopic('events.late', 1);
     profile = mkdtempSync(join(tmpdir(), 'sluice-chromium-'));
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 900 },
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -51,14 +60,7 @@ describe('status page in a browser', () => {
     child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
     const url = await observabilityUrl(child);
 
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-    });
-    browser = context.browser() ?? undefined;
-    const page = context.pages()[0] ?? (await context.newPage());
+    const page = await browser.newPage();
     await page.goto(url);
     await page.locator('#state').filter({ hasText: /ready/ }).waitFor({ timeout: 20_000 });
     expect(await page.title()).toBe('Sluice · event-counts');
@@ -75,16 +77,53 @@ describe('status page in a browser', () => {
     await waitFor('the page to show 5000 records', async () => (await cardValue(page, 'recordsIn')) === 5000, 30_000);
     expect(await cardValue(page, 'deadLettered')).toBeGreaterThan(deadLetteredFirst);
     expect(await page.locator('#partitions tbody tr').count()).toBe(2);
+    // End offsets in the table add up to everything produced; the DLQ card catches up once the checkpoint committed.
+    const endOffsets = async () => (await page.locator('#partitions tbody tr td:nth-child(3)').allTextContents()).reduce((sum, t) => sum + Number(t.replace(/,/g, '')), 0);
+    await waitFor('the partition table to show the end offsets', async () => (await endOffsets()) === 5000, 20_000);
+    const deadLettered = await cardValue(page, 'deadLettered');
+    await waitFor('the DLQ card to show the dead letters', async () => (await cardValue(page, 'dlq')) === deadLettered, 20_000);
     expect(await page.locator('#checks tbody tr').count()).toBe(5);
 
     mkdirSync(SCREENSHOTS, { recursive: true });
     const file = join(SCREENSHOTS, 'status-page-stream.png');
     await page.screenshot({ path: file, fullPage: true });
     expect(statSync(file).size).toBeGreaterThan(10_000);
-    await context.close();
-    browser = undefined;
+    await page.close();
 
     child.process.kill('SIGTERM');
     expect(await child.exited).toBe(0);
   }, 58_000);
+
+  it('the ingest API serves the same page: accepted events appear as they are posted', async () => {
+    const key = 'status-page-test-key';
+    const ingestTopic = await ctx.createTopic('ingested', 2);
+    const server = await startIngestServer(ctx.config, {
+      logger: pino({ level: 'silent' }),
+      settings: { port: 0, topic: ingestTopic, apiKeys: [hashApiKey(key)], rateLimitPerSecond: 100_000 },
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      await page.locator('#state').filter({ hasText: /^ready$/ }).waitFor({ timeout: 20_000 });
+      expect(await cardValue(page, 'accepted')).toBe(0);
+      const post = (body: unknown) =>
+        fetch(`${server.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const event = (i: number) => ({
+        event_id: randomUUID(), event_type: 'click', user_id: `u-${i}`, campaign_id: 'c-1', ad_id: null, event_time: 1_700_000_000_000 + i, amount: null, properties: {},
+      });
+      for (let batch = 0; batch < 3; batch++) expect((await post(Array.from({ length: 25 }, (_, i) => event(batch * 25 + i)))).status).toBe(202);
+      expect((await post({ nonsense: true })).status).toBe(400);
+      await waitFor('the page to show 75 accepted events', async () => (await cardValue(page, 'accepted')) === 75, 20_000);
+      await waitFor('the page to show one rejected request', async () => (await cardValue(page, 'rejected')) === 1, 20_000);
+      const ends = async () => (await page.locator('#partitions tbody tr td:nth-child(2)').allTextContents()).reduce((sum, t) => sum + Number(t.replace(/,/g, '')), 0);
+      await waitFor('the topic end offsets to add up to 75', async () => (await ends()) === 75, 20_000);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/sluice_ingest_events_accepted_total 75/);
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOTS, 'status-page-ingest.png'), fullPage: true });
+      await page.close();
+    } finally {
+      await server.close();
+    }
+  }, 40_000);
 });

@@ -1,7 +1,9 @@
 import { computeExpected, produceWorkload, type ExpectedAnswer } from '../../src/generator';
 import { createKafka } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { spawnSluice, waitFor, type Child } from '../helpers/processes';
+import type { RunnerStatus } from '../../src/process';
+import { StreamMonitor } from '../../src/telemetry';
+import { sleep, spawnSluice, waitFor, type Child } from '../helpers/processes';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
 import { readTopic } from '../helpers/topics';
 
@@ -109,4 +111,67 @@ describe('processor metrics and health', () => {
     child.process.kill('SIGTERM');
     expect(await child.exited).toBe(0);
   }, 55_000);
+});
+
+/**
+ * Readiness decided by the monitor against a real topic, with a runner whose
+ * state the test sets: no partitions, then consuming, then paused while
+ * records keep arriving (stuck), then resumed.
+ */
+describe('readiness', () => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    ctx = await createTestContext('readiness');
+  });
+  afterAll(async () => ctx.cleanup());
+
+  it('is not ready without partitions, nor while paused partitions fall further behind for longer than the threshold', async () => {
+    const topic = await ctx.createTopic('events', 2);
+    const status: RunnerStatus = {
+      group: ctx.group, topic, assigned: [], paused: [], positions: {}, checkpointPending: false, lastCheckpointAt: Date.now(), checkpoints: 0,
+      counters: { recordsIn: 0, decoded: 0, deduplicated: 0, deadLettered: 0, late: 0, rawRows: 0, windowRows: 0, dedupFailOpen: 0 },
+      watermark: null, openWindows: 0, pendingRows: 0, stopping: false,
+    };
+    const monitor = new StreamMonitor({ name: 'readiness-test', status: () => status }, ctx.config, { pollMs: 60_000, stuckAfterMs: 300 });
+    const producer = createKafka(ctx.config).producer();
+    await producer.connect();
+    const produce = (n: number) => producer.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition: i % 2, value: Buffer.from(`r${i}`) })) });
+    try {
+      await monitor.refresh();
+      expect(monitor.readiness().checks.find((c) => c.name === 'partitions')).toMatchObject({ ok: false, detail: 'no partitions assigned' });
+      expect(monitor.ready).toBe(false);
+
+      status.assigned = [0, 1];
+      status.positions = { 0: '0', 1: '0' };
+      await monitor.refresh();
+      expect(monitor.readiness()).toMatchObject({ ready: true });
+
+      // Paused, lag not growing: still ready however long it lasts.
+      status.paused = [0, 1];
+      await monitor.refresh();
+      await sleep(400);
+      await monitor.refresh();
+      expect(monitor.ready).toBe(true);
+
+      // Paused past the threshold while records arrive: stuck.
+      await produce(10);
+      await monitor.refresh();
+      const progress = monitor.readiness().checks.find((c) => c.name === 'progress')!;
+      expect(progress.ok).toBe(false);
+      expect(progress.detail).toMatch(/paused for \d+ s while the lag grew from 0 to 10/);
+      expect(monitor.ready).toBe(false);
+      expect(monitor.report().totalLag).toBe(10);
+
+      // Resumed and caught up: ready again.
+      status.paused = [];
+      status.positions = { 0: '5', 1: '5' };
+      await monitor.refresh();
+      expect(monitor.ready).toBe(true);
+      expect(monitor.report().partitions.map((p) => p.lag)).toEqual([0, 0]);
+    } finally {
+      await producer.disconnect();
+      await monitor.close();
+    }
+  }, 30_000);
 });

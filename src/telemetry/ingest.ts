@@ -1,0 +1,133 @@
+import type { NextFunction, Request, Response, Router } from 'express';
+import type { Admin } from 'kafkajs';
+import { Counter, Histogram, register } from 'prom-client';
+import { dlqTopic } from '../dlq';
+import { describeError } from '../errors';
+import { observabilityRouter } from './http';
+import { recentProblems, type RecentProblem } from './recent';
+import type { Check } from './stream-monitor';
+
+/** What `/status.json` serves for the ingest API. */
+export interface IngestStatusReport {
+  kind: 'ingest';
+  topic: string;
+  time: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  checks: Check[];
+  requests: number;
+  requestsRejected: number;
+  eventsAccepted: number;
+  eventsPerSecond: number;
+  byStatus: Record<string, number>;
+  partitions: { partition: number; endOffset: string }[];
+  sideTopics: Record<string, number | null>;
+  recentErrors: RecentProblem[];
+}
+
+export interface IngestObservability {
+  /** Mounted first: counts every `POST /v1/events` answer. */
+  middleware(req: Request, res: Response, next: NextFunction): void;
+  /** `/`, `/status.json`, `/metrics` (the app keeps its own /healthz and /readyz). */
+  router: Router;
+}
+
+function metric<T>(name: string, create: () => T): T {
+  return (register.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/**
+ * Metrics and the status page of the ingest API: requests by status code,
+ * events accepted (what Kafka acknowledged), request latency, and the
+ * topic's end offsets, so an operator sees events arrive.
+ */
+export function ingestObservability(options: { topic: string; admin: Admin; ready(): Promise<void> }): IngestObservability {
+  const requests = metric(
+    'sluice_ingest_requests_total',
+    () => new Counter({ name: 'sluice_ingest_requests_total', help: 'POST /v1/events requests by HTTP status code', labelNames: ['code'] }),
+  );
+  const accepted = metric(
+    'sluice_ingest_events_accepted_total',
+    () => new Counter({ name: 'sluice_ingest_events_accepted_total', help: 'Events Kafka acknowledged (202 answers)' }),
+  );
+  const latency = metric(
+    'sluice_ingest_request_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'sluice_ingest_request_duration_seconds',
+        help: 'Time to answer POST /v1/events',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      }),
+  );
+  const started = Date.now();
+  const totals = { requests: 0, rejected: 0, accepted: 0, byStatus: {} as Record<string, number> };
+  const samples: { at: number; accepted: number }[] = [];
+
+  const middleware = (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'POST' || req.path !== '/v1/events') return next();
+    const end = latency.startTimer();
+    const json = res.json.bind(res);
+    // The handler answers 202 with { accepted: n }: the count Kafka acknowledged.
+    res.json = (body: unknown) => {
+      if (res.statusCode === 202 && body && typeof body === 'object' && typeof (body as { accepted?: unknown }).accepted === 'number') {
+        const n = (body as { accepted: number }).accepted;
+        accepted.inc(n);
+        totals.accepted += n;
+      }
+      return json(body);
+    };
+    res.on('finish', () => {
+      end();
+      const code = String(res.statusCode);
+      requests.inc({ code });
+      totals.requests += 1;
+      if (res.statusCode >= 400) totals.rejected += 1;
+      totals.byStatus[code] = (totals.byStatus[code] ?? 0) + 1;
+    });
+    next();
+  };
+
+  const status = async (): Promise<IngestStatusReport> => {
+    const checks: Check[] = [];
+    let ready = true;
+    try {
+      await options.ready();
+      checks.push({ name: 'dependencies', ok: true, detail: 'Kafka and Redis answer' });
+    } catch (err) {
+      ready = false;
+      checks.push({ name: 'dependencies', ok: false, detail: describeError(err) });
+    }
+    let partitions: IngestStatusReport['partitions'] = [];
+    const sideTopics: Record<string, number | null> = {};
+    try {
+      partitions = (await options.admin.fetchTopicOffsets(options.topic)).map((o) => ({ partition: o.partition, endOffset: o.high })).sort((a, b) => a.partition - b.partition);
+      const dlq = await options.admin.fetchTopicOffsets(dlqTopic(options.topic)).catch(() => undefined);
+      sideTopics[dlqTopic(options.topic)] = dlq ? dlq.reduce((sum, o) => sum + Number(BigInt(o.high) - BigInt(o.low)), 0) : null;
+    } catch (err) {
+      checks.push({ name: 'topic', ok: false, detail: describeError(err) });
+    }
+    const now = Date.now();
+    samples.push({ at: now, accepted: totals.accepted });
+    while (samples.length > 2 && now - samples[0]!.at > 10_000) samples.shift();
+    const oldest = samples[0]!;
+    const seconds = (now - oldest.at) / 1000;
+    return {
+      kind: 'ingest',
+      topic: options.topic,
+      time: new Date(now).toISOString(),
+      uptimeSeconds: Math.round((now - started) / 1000),
+      ready,
+      checks,
+      requests: totals.requests,
+      requestsRejected: totals.rejected,
+      eventsAccepted: totals.accepted,
+      eventsPerSecond: seconds > 0 ? Math.round(((totals.accepted - oldest.accepted) / seconds) * 10) / 10 : 0,
+      byStatus: { ...totals.byStatus },
+      partitions,
+      sideTopics,
+      recentErrors: recentProblems(),
+    };
+  };
+
+  return { middleware, router: observabilityRouter({ status }) };
+}
