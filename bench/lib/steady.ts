@@ -1,0 +1,97 @@
+/**
+ * A generator producing in real time: the reference workload with event time
+ * ≈ wall time (`startTime` = now − out-of-orderness, so the generator's head
+ * is the wall clock), sent at a steady rate in small paced batches. Every
+ * log entry goes to the caller (an ExpectedAnswerBuilder), so the windows
+ * it should produce are known.
+ */
+import type { SluiceConfig } from '../../src/config';
+import { createEventEncoder, generateWorkload, toLogEntry, type WorkloadLogEntry } from '../../src/generator';
+import { ANALYTICS_EVENT_SCHEMA } from '../../src/generator/event';
+import { partitionForKey } from '../../src/generator/partition';
+import { createKafka } from '../../src/kafka';
+import { SchemaCodec, loadAvroSchema } from '../../src/schema';
+
+export interface SteadyOptions {
+  config: SluiceConfig;
+  topic: string;
+  partitions: number;
+  ratePerSecond: number;
+  seconds: number;
+  seed: number;
+  outOfOrderMs: number;
+  /** Campaigns in the workload: 5 event types x (campaigns + none) group keys per window. */
+  campaigns: number;
+  onLogEntry: (entry: WorkloadLogEntry) => void;
+}
+
+export interface SteadyResult {
+  records: number;
+  /** Wall time (= event-time head) of record 0, epoch ms. */
+  startedAt: number;
+  /** Event-time head of the last record, epoch ms. */
+  lastHead: number;
+  /** Largest delay of a batch behind its schedule, ms (the producer keeping up). */
+  maxLagMs: number;
+}
+
+const TICK_MS = 50;
+
+export async function produceSteady(o: SteadyOptions): Promise<SteadyResult> {
+  const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
+  const schemaId = await SchemaCodec.fromConfig(o.config).register(`${o.topic}-value`, schema);
+  const encode = createEventEncoder(schemaId, schema);
+  const count = Math.max(1, Math.round(o.ratePerSecond * o.seconds));
+  const startedAt = Date.now();
+  const records = generateWorkload(
+    {
+      count,
+      seed: o.seed,
+      ratePerSecond: o.ratePerSecond,
+      startTime: startedAt - o.outOfOrderMs,
+      duplicateRatio: 0.02,
+      outOfOrderMs: o.outOfOrderMs,
+      campaigns: o.campaigns,
+      lateRatio: 0.005,
+      poisonRatio: 0.001,
+    },
+    encode,
+  );
+  const producer = createKafka(o.config).producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: () => ({ message }) => message.partition ?? 0,
+  });
+  await producer.connect();
+  let sent = 0;
+  let maxLagMs = 0;
+  const msPerRecord = 1000 / o.ratePerSecond;
+  try {
+    while (sent < count) {
+      const due = Math.min(count, Math.floor((Date.now() - startedAt) / msPerRecord) + 1);
+      if (due > sent) {
+        maxLagMs = Math.max(maxLagMs, Date.now() - (startedAt + sent * msPerRecord));
+        const messages = [];
+        const entries: WorkloadLogEntry[] = [];
+        for (; sent < due; sent++) {
+          const next = records.next();
+          if (next.done) break;
+          const r = next.value;
+          const key = r.key === null ? null : Buffer.from(r.key);
+          const partition = key === null ? r.seq % o.partitions : partitionForKey(key, o.partitions);
+          messages.push({ key, value: r.value, partition });
+          const entry = toLogEntry(r);
+          entry.partition = partition;
+          entries.push(entry);
+        }
+        await producer.sendBatch({ acks: -1, topicMessages: [{ topic: o.topic, messages }] });
+        for (const e of entries) o.onLogEntry(e);
+      }
+      await new Promise((r) => setTimeout(r, TICK_MS));
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return { records: count, startedAt, lastHead: startedAt + Math.floor((count - 1) * msPerRecord), maxLagMs: Math.round(maxLagMs) };
+}
