@@ -15,6 +15,7 @@ interface RunOpts {
   httpPort?: string;
   httpHost: string;
   stuckAfter: string;
+  shutdownTimeout: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -30,6 +31,7 @@ export function registerRunCommand(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--http-port <port>', `serve /metrics, /healthz, /readyz and the status page on this port (0: a free one; default ${DEFAULT_HTTP_PORT})`)
     .option('--http-host <host>', 'address to serve them on (0.0.0.0 in a container)', '127.0.0.1')
+    .option('--shutdown-timeout <ms>', 'on SIGTERM, how long the final flush and commit may take', '20000')
     .option('--stuck-after <seconds>', '/readyz fails once partitions stayed paused this long while their lag grew', '120')
     .addHelpText(
       'after',
@@ -48,6 +50,7 @@ export function registerRunCommand(program: Command): void {
         sessionTimeoutMs: Number(opts.sessionTimeout),
         flushIntervalMs: Number(opts.flushInterval),
         maxPendingRows: Number(opts.maxPendingRows),
+        shutdownTimeoutMs: Number(opts.shutdownTimeout),
       }, log);
       const served = await serveStream(
         { name: definition.name, status: () => running.runner.status(), sinkStats: () => running.sinkStats() },

@@ -1,0 +1,39 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * The Helm chart: scripts/helm-check.sh lints it, renders it and validates
+ * every manifest against the Kubernetes schemas (helm and kubeconform built
+ * from the Go module proxy, cached in .sluice/tools; the first run on a new
+ * machine compiles them). Then the rendered manifests are read for what the
+ * schemas cannot judge.
+ */
+describe('helm chart', () => {
+  it('lints, renders and validates; processors probe /healthz and /readyz and outlive their final flush', () => {
+    const run = spawnSync('bash', [join(ROOT, 'scripts', 'helm-check.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 540_000 });
+    if (run.status !== 0) throw new Error(`helm-check failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
+    expect(run.stdout).toMatch(/Valid: 18, Invalid: 0, Errors: 0/);
+
+    const docs = parseAllDocuments(readFileSync(join(ROOT, '.sluice', 'helm', 'full.yaml'), 'utf8'))
+      .map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> } | null)
+      .filter((d): d is NonNullable<typeof d> => d !== null);
+    const deployments = docs.filter((d) => d.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['sluice-event-counts', 'sluice-events-raw', 'sluice-ingest']);
+    for (const deployment of deployments) {
+      const pod = (deployment.spec.template as { spec: { terminationGracePeriodSeconds: number; containers: Record<string, unknown>[] } }).spec;
+      const [container] = pod.containers;
+      expect(container!.livenessProbe).toMatchObject({ httpGet: { path: '/healthz' } });
+      expect(container!.readinessProbe).toMatchObject({ httpGet: { path: '/readyz' } });
+      expect(container!.resources).toHaveProperty('requests');
+      const args = (container!.args as string[] | undefined) ?? [];
+      const shutdown = args.find((a) => a.startsWith('--shutdown-timeout='));
+      if (shutdown) expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(shutdown.split('=')[1]));
+    }
+    expect(docs.filter((d) => d.kind === 'PodDisruptionBudget')).toHaveLength(3);
+    expect(docs.filter((d) => d.kind === 'ServiceMonitor')).toHaveLength(1);
+  }, 600_000);
+});
