@@ -16,7 +16,7 @@ describe('helm chart', () => {
   it('lints, renders and validates; processors probe /healthz and /readyz and outlive their final flush', () => {
     const run = spawnSync('bash', [join(ROOT, 'scripts', 'helm-check.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 540_000 });
     if (run.status !== 0) throw new Error(`helm-check failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
-    expect(run.stdout).toMatch(/Valid: 18, Invalid: 0, Errors: 0/);
+    expect(run.stdout).toMatch(/Valid: 19, Invalid: 0, Errors: 0/);
 
     const docs = parseAllDocuments(readFileSync(join(ROOT, '.sluice', 'helm', 'full.yaml'), 'utf8'))
       .map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> } | null)
@@ -35,5 +35,16 @@ describe('helm chart', () => {
     }
     expect(docs.filter((d) => d.kind === 'PodDisruptionBudget')).toHaveLength(3);
     expect(docs.filter((d) => d.kind === 'ServiceMonitor')).toHaveLength(1);
+    expect(docs.find((d) => d.metadata.name === 'sluice-dashboard')).toBeDefined();
   }, 600_000);
+
+  it('the Grafana dashboard (chart and docker-compose) queries only metrics Sluice exports', () => {
+    const dashboard = readFileSync(join(ROOT, 'helm', 'sluice', 'dashboards', 'sluice.json'), 'utf8');
+    const declared = ['metrics.ts', 'ingest.ts'].map((f) => readFileSync(join(ROOT, 'src', 'telemetry', f), 'utf8')).join('\n');
+    const queried = [...new Set([...dashboard.matchAll(/sluice_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')))];
+    expect(queried.length).toBeGreaterThanOrEqual(10);
+    for (const name of queried) expect(declared).toContain(`'${name}'`);
+    const compose = parseAllDocuments(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'))[0]!.toJS({ maxAliasCount: 100 }) as { services: Record<string, unknown> };
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['registry', 'event-counts', 'ingest', 'prometheus', 'grafana']));
+  });
 });
