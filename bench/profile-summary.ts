@@ -43,7 +43,10 @@ const STAGES: [RegExp, string][] = [
   [/src\/kafka\//, 'kafka client (kafkajs: fetch, decode record batches, group)'],
   [/node_modules\/avsc\/|src\/schema\//, 'decode: Avro (avsc + codec)'],
   [/src\/generator\/validation|streams\/.*\/index\.ts/, 'validate + map rows (stream definition)'],
-  [/node_modules\/(ioredis|redis-parser|denque|cluster-key-slot|@ioredis)\//, 'redis client (dedup round trips + state snapshots)'],
+  [
+    /node_modules\/(ioredis|redis-parser|denque|cluster-key-slot|@ioredis)\//,
+    'redis client (dedup round trips + state snapshots)',
+  ],
   [/src\/dedup\//, 'dedup (claims, marks)'],
   [/src\/state\//, 'state snapshots'],
   [/src\/window\/|src\/process\/windows\.ts/, 'window updates (assign, aggregate, close)'],
@@ -56,7 +59,8 @@ const STAGES: [RegExp, string][] = [
 ];
 
 function stageOf(file: string): string {
-  if (file.startsWith('(')) return file === '(garbage collector)' ? 'garbage collection' : file === '(idle)' ? 'idle' : `V8 ${file}`;
+  if (file.startsWith('('))
+    return file === '(garbage collector)' ? 'garbage collection' : file === '(idle)' ? 'idle' : `V8 ${file}`;
   for (const [pattern, stage] of STAGES) if (pattern.test(file)) return stage;
   return 'other project code';
 }
@@ -140,7 +144,10 @@ export function readProfile(path: string): CpuProfile {
 
 function printTable(title: string, rows: { ms: number; pctOfBusy: number }[], label: (r: never) => string): void {
   process.stdout.write(`\n${title}\n`);
-  for (const r of rows) process.stdout.write(`  ${String(r.ms).padStart(8)} ms ${r.pctOfBusy.toFixed(1).padStart(5)}%  ${label(r as never)}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `  ${String(r.ms).padStart(8)} ms ${r.pctOfBusy.toFixed(1).padStart(5)}%  ${label(r as never)}\n`,
+    );
 }
 
 if (require.main === module) {
@@ -158,6 +165,10 @@ if (require.main === module) {
     process.stdout.write(`profile ${path}: ${summary.totalMs} ms sampled, ${summary.busyMs} ms busy (not idle)\n`);
     printTable('by stage (% of busy time)', summary.stages, (r: { stage: string }) => r.stage);
     printTable('by file', summary.files, (r: { file: string }) => r.file);
-    printTable('by function (self time, builtins charged to their caller)', summary.functions, (r: { fn: string }) => r.fn);
+    printTable(
+      'by function (self time, builtins charged to their caller)',
+      summary.functions,
+      (r: { fn: string }) => r.fn,
+    );
   }
 }

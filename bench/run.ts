@@ -58,14 +58,17 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('see bench/README.md: npm run bench -- [--events N] [--only list] [--latency-seconds S] [--rate R] [--soak MIN] [--keep]\n');
+  process.stdout.write(
+    'see bench/README.md: npm run bench -- [--events N] [--only list] [--latency-seconds S] [--rate R] [--soak MIN] [--keep]\n',
+  );
   process.exit(0);
 }
 
 const EVENTS = positiveInt('events', flags.events!);
 const SEED = Number(flags.seed);
 const ONLY = new Set(flags.only!.split(',').map((s) => s.trim()) as MeasurementName[]);
-for (const m of ONLY) if (!MEASUREMENTS.includes(m)) fail(`--only: unknown measurement '${m}' (choose from ${MEASUREMENTS.join(', ')})`);
+for (const m of ONLY)
+  if (!MEASUREMENTS.includes(m)) fail(`--only: unknown measurement '${m}' (choose from ${MEASUREMENTS.join(', ')})`);
 const LATENCY_SECONDS = positiveInt('latency-seconds', flags['latency-seconds']!);
 const SOAK_MINUTES = Number(flags.soak);
 const CAMPAIGNS = positiveInt('campaigns', flags.campaigns!);
@@ -116,7 +119,13 @@ interface Measurement {
 }
 
 /** The record of a measured child; `seconds` can be extended to when its results were visible. */
-function measurementOf(name: MeasurementName, events: number, r: ChildResult, seconds: number, extra: Record<string, unknown>): Measurement {
+function measurementOf(
+  name: MeasurementName,
+  events: number,
+  r: ChildResult,
+  seconds: number,
+  extra: Record<string, unknown>,
+): Measurement {
   return {
     bench: 'consume',
     name,
@@ -152,17 +161,23 @@ async function main(): Promise<void> {
   let invalid = false;
   try {
     const { topic } = names;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic, numPartitions: PARTITIONS },
-        ...[`${topic}.dlq`, `${topic}.late`, `${topic}.kstreams.dlq`, `${topic}.kstreams.late`].map((t) => ({ topic: t, numPartitions: 1 })),
-      ],
-    });
-    const expected = await preload(base, topic);
+    const consumeRuns = (['kcat', 'raw_client', 'sluice', 'kafka_streams'] as const).filter((m) => ONLY.has(m));
+    if (consumeRuns.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          { topic, numPartitions: PARTITIONS },
+          ...[`${topic}.dlq`, `${topic}.late`, `${topic}.kstreams.dlq`, `${topic}.kstreams.late`].map((t) => ({
+            topic: t,
+            numPartitions: 1,
+          })),
+        ],
+      });
+    }
+    const expected = consumeRuns.length > 0 ? await preload(base, topic) : undefined;
 
     const brokers = base.kafka.brokers.join(',');
-    if (ONLY.has('kcat')) {
+    if (expected && ONLY.has('kcat')) {
       note('1/4 kcat');
       const cpu = serviceCpu(servicePids);
       const r = await runMeasured('kcat', ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q'], {
@@ -170,17 +185,23 @@ async function main(): Promise<void> {
         discardStdout: true,
       });
       if (r.code !== 0) throw new Error(`kcat exited ${r.code}: ${r.stderr.trim()}`);
-      measurements.push(measurementOf('kcat', expected.records, r, r.seconds, { consumer_group: null, service_cpu_seconds: cpu() }));
+      measurements.push(
+        measurementOf('kcat', expected.records, r, r.seconds, { consumer_group: null, service_cpu_seconds: cpu() }),
+      );
       emit(measurements.at(-1)!);
     }
 
-    if (ONLY.has('raw_client')) {
+    if (expected && ONLY.has('raw_client')) {
       note('2/4 kafkajs, no work');
       const cpu = serviceCpu(servicePids);
-      const r = await runMeasured(process.execPath, ['-r', 'tsx/cjs', join(ROOT, 'bench', 'raw-consume.ts'), topic, `bench.${hex}.raw`], {
-        timeoutMs: TIMEOUT_MS,
-        cwd: ROOT,
-      });
+      const r = await runMeasured(
+        process.execPath,
+        ['-r', 'tsx/cjs', join(ROOT, 'bench', 'raw-consume.ts'), topic, `bench.${hex}.raw`],
+        {
+          timeoutMs: TIMEOUT_MS,
+          cwd: ROOT,
+        },
+      );
       if (r.code !== 0) throw new Error(`raw consumer exited ${r.code}: ${r.stderr.trim()}`);
       const inner = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { records: number; seconds: number };
       const m = measurementOf('raw_client', expected.records, r, r.seconds, {
@@ -196,7 +217,7 @@ async function main(): Promise<void> {
       emit(m);
     }
 
-    if (ONLY.has('sluice')) {
+    if (expected && ONLY.has('sluice')) {
       note('3/4 Sluice event-counts, bounded, end to end');
       const m = await measureSluice(base, names, expected, servicePids);
       invalid ||= !m.valid;
@@ -204,7 +225,7 @@ async function main(): Promise<void> {
       emit(m);
     }
 
-    if (ONLY.has('kafka_streams')) {
+    if (expected && ONLY.has('kafka_streams')) {
       note('4/4 Kafka Streams peer');
       const m = await measureKafkaStreams(base, names, expected, servicePids);
       invalid ||= !m.valid;
@@ -219,11 +240,22 @@ async function main(): Promise<void> {
 
     let latency: Record<string, unknown> | undefined;
     if (ONLY.has('latency') || SOAK_MINUTES > 0) {
-      const rate = flags.rate ? positiveInt('rate', flags.rate) : sluice ? Math.max(1, Math.round(sluice.events_per_s / 2)) : undefined;
-      if (rate === undefined) throw new Error('the latency run needs --rate N, or the sluice measurement to take half its rate');
+      const rate = flags.rate
+        ? positiveInt('rate', flags.rate)
+        : sluice
+          ? Math.max(1, Math.round(sluice.events_per_s / 2))
+          : undefined;
+      if (rate === undefined)
+        throw new Error('the latency run needs --rate N, or the sluice measurement to take half its rate');
       if (ONLY.has('latency')) {
         note(`latency: steady ${rate} events/s for ${LATENCY_SECONDS} s`);
-        latency = await steadyRun(base, 'latency', rate, LATENCY_SECONDS);
+        latency = await steadyRun(base, 'latency', rate, LATENCY_SECONDS).catch((err: Error) => ({
+          bench: 'latency',
+          name: 'latency',
+          rate_per_s: rate,
+          valid: false,
+          problems: [`the run failed: ${err.message}`],
+        }));
         invalid ||= latency.valid === false;
         emit(latency);
       }
@@ -297,7 +329,12 @@ async function preload(config: SluiceConfig, topic: string): Promise<ExpectedAns
 }
 
 /** Polls until `query` returns at least `rows` in its `n` column, or the deadline passes; returns when it saw them. */
-async function waitForRows(clickhouse: ClickHouseClient, query: string, rows: number, timeoutMs: number): Promise<number | undefined> {
+async function waitForRows(
+  clickhouse: ClickHouseClient,
+  query: string,
+  rows: number,
+  timeoutMs: number,
+): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const [r] = await (await clickhouse.query({ query, format: 'JSONEachRow' })).json<{ n: string }>();
@@ -307,7 +344,12 @@ async function waitForRows(clickhouse: ClickHouseClient, query: string, rows: nu
   return undefined;
 }
 
-async function measureSluice(config: SluiceConfig, names: Names, expected: ExpectedAnswer, servicePids: Record<string, number>): Promise<Measurement> {
+async function measureSluice(
+  config: SluiceConfig,
+  names: Names,
+  expected: ExpectedAnswer,
+  servicePids: Record<string, number>,
+): Promise<Measurement> {
   const root = createClickHouse(config.clickhouse);
   await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${names.sluiceDb}` });
   const profileDir = join(resultsDir, 'sluice-cpuprofile');
@@ -317,7 +359,19 @@ async function measureSluice(config: SluiceConfig, names: Names, expected: Expec
   const r = await runMeasured(
     process.execPath,
     // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line of the processor itself.
-    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, SLUICE_BIN, 'run', 'event-counts', '--bounded', '--topic', names.topic, '--group', `bench.${hex}.sluice`, '--json'],
+    [
+      '--cpu-prof',
+      `--cpu-prof-dir=${profileDir}`,
+      SLUICE_BIN,
+      'run',
+      'event-counts',
+      '--bounded',
+      '--topic',
+      names.topic,
+      '--group',
+      `bench.${hex}.sluice`,
+      '--json',
+    ],
     {
       timeoutMs: TIMEOUT_MS,
       cwd: ROOT,
@@ -332,10 +386,19 @@ async function measureSluice(config: SluiceConfig, names: Names, expected: Expec
   const ch = createClickHouse(config.clickhouse, names.sluiceDb);
   try {
     if (r.code !== 0) {
-      return { ...measurementOf('sluice', expected.records, r, r.seconds, {}), valid: false, problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`] };
+      return {
+        ...measurementOf('sluice', expected.records, r, r.seconds, {}),
+        valid: false,
+        problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`],
+      };
     }
     // Bounded runs flush before exiting; this confirms the last window is visible (and times it if it lags).
-    const visibleAt = await waitForRows(ch, 'SELECT count() AS n FROM event_counts_1m', expected.windows.length, 60_000);
+    const visibleAt = await waitForRows(
+      ch,
+      'SELECT count() AS n FROM event_counts_1m',
+      expected.windows.length,
+      60_000,
+    );
     const seconds = ((visibleAt ?? Date.now()) - started) / 1000;
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
     note('  checking Sluice results against the generator');
@@ -386,7 +449,9 @@ function buildKafkaStreams(): string {
     cwd: KS_DIR,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const deps = execFileSync('cat', [join(KS_DIR, 'target', 'classpath.txt')]).toString().trim();
+  const deps = execFileSync('cat', [join(KS_DIR, 'target', 'classpath.txt')])
+    .toString()
+    .trim();
   return `${join(KS_DIR, 'target', 'classes')}:${deps}`;
 }
 
@@ -431,9 +496,18 @@ async function measureKafkaStreams(
   const ch = createClickHouse(config.clickhouse, names.ksDb);
   try {
     if (r.code !== 0) {
-      return { ...measurementOf('kafka_streams', expected.records, r, r.seconds, {}), valid: false, problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`] };
+      return {
+        ...measurementOf('kafka_streams', expected.records, r, r.seconds, {}),
+        valid: false,
+        problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`],
+      };
     }
-    const visibleAt = await waitForRows(ch, 'SELECT count() AS n FROM event_counts_1m', expected.windows.length, 60_000);
+    const visibleAt = await waitForRows(
+      ch,
+      'SELECT count() AS n FROM event_counts_1m',
+      expected.windows.length,
+      60_000,
+    );
     const seconds = ((visibleAt ?? Date.now()) - started) / 1000;
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
     note('  checking Kafka Streams results against the generator');
@@ -466,7 +540,12 @@ async function measureKafkaStreams(
  * time at which its window end + out-of-orderness + allowed lateness passed.
  * The processor's RSS is sampled throughout (the soak's flatness figure).
  */
-async function steadyRun(config: SluiceConfig, name: 'latency' | 'soak', rate: number, seconds: number): Promise<Record<string, unknown>> {
+async function steadyRun(
+  config: SluiceConfig,
+  name: 'latency' | 'soak',
+  rate: number,
+  seconds: number,
+): Promise<Record<string, unknown>> {
   const id = `${hex}${name === 'soak' ? 's' : 'l'}`;
   const topic = `bench.${id}.events`;
   const db = `bench_${id}_sluice`;
@@ -476,7 +555,10 @@ async function steadyRun(config: SluiceConfig, name: 'latency' | 'soak', rate: n
   await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
   await admin.createTopics({
     waitForLeaders: true,
-    topics: [{ topic, numPartitions: PARTITIONS }, ...[`${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 }))],
+    topics: [
+      { topic, numPartitions: PARTITIONS },
+      ...[`${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })),
+    ],
   });
   const ch = createClickHouse(config.clickhouse, db);
   const builder = new ExpectedAnswerBuilder();
@@ -485,13 +567,25 @@ async function steadyRun(config: SluiceConfig, name: 'latency' | 'soak', rate: n
   const seen = new Map<string, { events: number; final: number; at: number }[]>();
   let polling = true;
   let pollError: Error | undefined;
+  let child: Promise<ChildResult> | undefined;
+  let exited = false;
   try {
-    const child = runMeasured(process.execPath, [SLUICE_BIN, 'run', 'event-counts', '--topic', topic, '--group', `bench.${id}.sluice`, '--json'], {
-      timeoutMs: (seconds + 180) * 1000,
-      cwd: ROOT,
-      env: { ...process.env, SLUICE_CLICKHOUSE_DATABASE: db, SLUICE_REDIS_KEY_PREFIX: `bench:${id}:`, SLUICE_LOG_LEVEL: 'warn' },
-      onPid: (p) => (pid = p),
-    });
+    child = runMeasured(
+      process.execPath,
+      [SLUICE_BIN, 'run', 'event-counts', '--topic', topic, '--group', `bench.${id}.sluice`, '--json'],
+      {
+        timeoutMs: (seconds + 180) * 1000,
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          SLUICE_CLICKHOUSE_DATABASE: db,
+          SLUICE_REDIS_KEY_PREFIX: `bench:${id}:`,
+          SLUICE_LOG_LEVEL: 'warn',
+        },
+        onPid: (p) => (pid = p),
+      },
+    );
+    void child.then(() => (exited = true));
     const rssTimer = setInterval(() => {
       const mb = pid ? rssMb(pid) : undefined;
       if (mb !== undefined) rss.push({ t: Date.now(), mb });
@@ -543,7 +637,9 @@ async function steadyRun(config: SluiceConfig, name: 'latency' | 'soak', rate: n
     const lastClose = Math.max(...closable.map((w) => w.window_end + CLOSE_DELAY_MS), Date.now());
     const waitUntil = Math.max(lastClose, Date.now()) + 15_000;
     while (Date.now() < waitUntil) {
-      const done = closable.every((w) => visibleAt(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events) !== undefined);
+      const done = closable.every(
+        (w) => visibleAt(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events) !== undefined,
+      );
       if (done) break;
       await sleep(200);
     }
@@ -561,12 +657,14 @@ async function steadyRun(config: SluiceConfig, name: 'latency' | 'soak', rate: n
       else latencies.push(at - (w.window_end + CLOSE_DELAY_MS));
     }
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! : null);
+    const pct = (p: number) =>
+      latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! : null;
     const half = rss.filter((s) => s.t >= rss[0]!.t + (rss.at(-1)!.t - rss[0]!.t) / 2);
     const firstHalf = rss.filter((s) => !half.includes(s));
     const maxOf = (xs: { mb: number }[]) => (xs.length ? Math.max(...xs.map((s) => s.mb)) : null);
     const problems: string[] = [];
-    if (missing > 0) problems.push(`${missing} of ${closable.length} closable window rows never showed their expected count`);
+    if (missing > 0)
+      problems.push(`${missing} of ${closable.length} closable window rows never showed their expected count`);
     if (pollError) problems.push(`polling ClickHouse failed: ${pollError.message}`);
     if (closable.length === 0) problems.push('no window closed during the run: make it longer (--latency-seconds)');
     return {
@@ -588,13 +686,21 @@ async function steadyRun(config: SluiceConfig, name: 'latency' | 'soak', rate: n
       cpu_seconds: result.cpuSeconds,
       rss_max_first_half_mb: maxOf(firstHalf),
       rss_max_second_half_mb: maxOf(half),
-      rss_growth_pct: maxOf(firstHalf) && maxOf(half) ? round((100 * (maxOf(half)! - maxOf(firstHalf)!)) / maxOf(firstHalf)!, 1) : null,
+      rss_growth_pct:
+        maxOf(firstHalf) && maxOf(half)
+          ? round((100 * (maxOf(half)! - maxOf(firstHalf)!)) / maxOf(firstHalf)!, 1)
+          : null,
       rss_samples_mb: name === 'soak' ? rss.filter((_, i) => i % 30 === 0).map((s) => s.mb) : undefined,
       valid: problems.length === 0,
       ...(problems.length ? { problems } : {}),
     };
   } finally {
     polling = false;
+    // On failure too: the unbounded processor must not outlive the run.
+    if (child && !exited && pid) {
+      process.kill(pid, 'SIGTERM');
+      await child;
+    }
     await ch.close();
     if (!flags.keep) {
       await root.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
@@ -624,7 +730,10 @@ function perWindowLatency(
 }
 
 /** When a row's history first shows `events` with final = 1. */
-function visibleAt(history: { events: number; final: number; at: number }[] | undefined, events: number): number | undefined {
+function visibleAt(
+  history: { events: number; final: number; at: number }[] | undefined,
+  events: number,
+): number | undefined {
   return history?.find((h) => h.events === events && h.final === 1)?.at;
 }
 
@@ -662,10 +771,14 @@ async function cleanup(config: SluiceConfig, runHex: string): Promise<void> {
   try {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(`bench.${runHex}`));
     if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`bench.${runHex}`));
+    const groups = (await admin.listGroups()).groups
+      .map((g) => g.groupId)
+      .filter((g) => g.startsWith(`bench.${runHex}`));
     if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
     const keys = await deleteRedisKeys(config, `bench:${runHex}`);
-    const dbs = await (await clickhouse.query({ query: 'SHOW DATABASES', format: 'JSONEachRow' })).json<{ name: string }>();
+    const dbs = await (
+      await clickhouse.query({ query: 'SHOW DATABASES', format: 'JSONEachRow' })
+    ).json<{ name: string }>();
     const owned = dbs.map((d) => d.name).filter((d) => d.startsWith(`bench_${runHex}`));
     for (const db of owned) await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${db}` });
     const subjects = (await (await fetch(`${config.registry.url}/subjects`)).json()) as string[];

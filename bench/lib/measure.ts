@@ -117,7 +117,10 @@ export function processCpuSeconds(pid: number): number {
 /** CPU seconds each shared service used between `start()` and the returned function's call. */
 export function serviceCpu(pids: Record<string, number>): () => Record<string, number> {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
-  return () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(processCpuSeconds(pid) - before[name]!, 2)]));
+  return () =>
+    Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => [name, round(processCpuSeconds(pid) - before[name]!, 2)]),
+    );
 }
 
 export const round = (n: number, digits = 3) => Number(n.toFixed(digits));

@@ -18,7 +18,11 @@ const windowKey = (r: Pick<ExpectedWindowRow, 'window_start' | 'event_type' | 'c
   `${r.window_start}|${r.event_type}|${r.campaign_id}`;
 
 /** `view` has one row per (window, event_type, campaign_id) with events, distinct_users, amount. */
-export async function verifyWindows(clickhouse: ClickHouseClient, view: string, expected: ExpectedAnswer): Promise<Verdict> {
+export async function verifyWindows(
+  clickhouse: ClickHouseClient,
+  view: string,
+  expected: ExpectedAnswer,
+): Promise<Verdict> {
   const rows = await (
     await clickhouse.query({
       query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
@@ -47,21 +51,38 @@ export async function verifyWindows(clickhouse: ClickHouseClient, view: string, 
   for (const e of expected.windows) {
     const f = found.get(windowKey(e));
     found.delete(windowKey(e));
-    if (!f || f.window_end !== e.window_end || f.events !== e.events || f.distinct_users !== e.distinct_users || f.sum_amount !== e.sum_amount) {
+    if (
+      !f ||
+      f.window_end !== e.window_end ||
+      f.events !== e.events ||
+      f.distinct_users !== e.distinct_users ||
+      f.sum_amount !== e.sum_amount
+    ) {
       mismatched += 1;
-      if (problems.length < 5) problems.push(`window ${windowKey(e)}: expected ${JSON.stringify(e)}, found ${JSON.stringify(f ?? null)}`);
+      if (problems.length < 5)
+        problems.push(`window ${windowKey(e)}: expected ${JSON.stringify(e)}, found ${JSON.stringify(f ?? null)}`);
     }
   }
-  if (mismatched > 0) problems.push(`${mismatched} of ${expected.windows.length} expected window rows missing or different`);
-  if (found.size > 0) problems.push(`${found.size} unexpected window rows, e.g. ${JSON.stringify([...found.values()][0])}`);
+  if (mismatched > 0)
+    problems.push(`${mismatched} of ${expected.windows.length} expected window rows missing or different`);
+  if (found.size > 0)
+    problems.push(`${found.size} unexpected window rows, e.g. ${JSON.stringify([...found.values()][0])}`);
   return { valid: problems.length === 0, problems };
 }
 
 /** `table` must hold each expected event id exactly once (after `FINAL` when the engine replaces rows). */
-export async function verifyRawEvents(clickhouse: ClickHouseClient, table: string, expected: ExpectedAnswer, final: boolean): Promise<Verdict> {
+export async function verifyRawEvents(
+  clickhouse: ClickHouseClient,
+  table: string,
+  expected: ExpectedAnswer,
+  final: boolean,
+): Promise<Verdict> {
   const from = `${table}${final ? ' FINAL' : ''}`;
   const [counts] = await (
-    await clickhouse.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM ${from}`, format: 'JSONEachRow' })
+    await clickhouse.query({
+      query: `SELECT count() AS n, uniqExact(event_id) AS u FROM ${from}`,
+      format: 'JSONEachRow',
+    })
   ).json<{ n: string; u: string }>();
   const problems: string[] = [];
   const rows = Number(counts!.n);
@@ -74,18 +95,27 @@ export async function verifyRawEvents(clickhouse: ClickHouseClient, table: strin
     for (const row of chunk as { text: string }[]) if (!expected.eventIds.has(row.text)) unexpected += 1;
   }
   if (unexpected > 0) problems.push(`${unexpected} unexpected event ids in ${table}`);
-  if (distinct !== expected.eventIds.size) problems.push(`${table} holds ${distinct} distinct events, expected ${expected.eventIds.size}`);
+  if (distinct !== expected.eventIds.size)
+    problems.push(`${table} holds ${distinct} distinct events, expected ${expected.eventIds.size}`);
   return { valid: problems.length === 0, problems };
 }
 
 /** The side topics hold one record per expected dead letter / late event. */
-export async function verifySideTopics(admin: Admin, dlq: string, late: string, expected: ExpectedAnswer): Promise<Verdict> {
-  const count = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+export async function verifySideTopics(
+  admin: Admin,
+  dlq: string,
+  late: string,
+  expected: ExpectedAnswer,
+): Promise<Verdict> {
+  const count = async (topic: string) =>
+    (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
   const problems: string[] = [];
   const dead = await count(dlq);
   const lateCount = await count(late);
-  if (dead !== expected.deadLetters.length) problems.push(`${dlq} holds ${dead} records, expected ${expected.deadLetters.length}`);
-  if (lateCount !== expected.lateEventIds.size) problems.push(`${late} holds ${lateCount} records, expected ${expected.lateEventIds.size}`);
+  if (dead !== expected.deadLetters.length)
+    problems.push(`${dlq} holds ${dead} records, expected ${expected.deadLetters.length}`);
+  if (lateCount !== expected.lateEventIds.size)
+    problems.push(`${late} holds ${lateCount} records, expected ${expected.lateEventIds.size}`);
   return { valid: problems.length === 0, problems };
 }
 
