@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { listStreams, loadStream, startStream } from '../process';
-import { createLogger, DEFAULT_HTTP_PORT, serveStream } from '../telemetry';
+import { createLogger, DEFAULT_HTTP_PORT, serveStream, startTracing, tracingFromEnv } from '../telemetry';
 import { printLine } from './output';
 
 interface RunOpts {
@@ -42,6 +42,9 @@ export function registerRunCommand(program: Command): void {
       const log = createLogger(config.log.level);
       // Redacted by the logger (passwords by path, credentials in URLs): safe to show at debug level.
       log.debug({ config }, 'configuration');
+      // OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT (or SLUICE_TRACING=1) is set; ClickHouse inserts are spans.
+      const tracingOptions = tracingFromEnv(`sluice-${name}`);
+      const tracing = tracingOptions ? startTracing(tracingOptions) : undefined;
       const definition = loadStream(name);
       const running = await startStream(definition, config, {
         bounded: opts.bounded ?? false,
@@ -69,7 +72,10 @@ export function registerRunCommand(program: Command): void {
       };
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
-      const summary = await running.done.finally(() => served.close());
+      const summary = await running.done.finally(async () => {
+        await served.close();
+        await tracing?.shutdown();
+      });
       printLine(opts.json ? JSON.stringify(summary) : Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(' '));
     });
 }

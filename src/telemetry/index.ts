@@ -6,3 +6,4 @@ export { StreamMonitor, type MonitoredStream, type StreamMonitorOptions, type St
 export { observabilityRouter, startObservabilityServer, type ObservabilityRoutes, type RunningHttpServer } from './http';
 export { STATUS_PAGE_HTML } from './status-page';
 export { serveStream, DEFAULT_HTTP_PORT, type StreamHttpOptions, type ServedStream } from './serve-stream';
+export { startTracing, tracingFromEnv, traceHeaders, producerLinks, failSpan, tracer, type Tracing, type TracingOptions } from './tracing';

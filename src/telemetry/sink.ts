@@ -1,20 +1,38 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { RowSink } from '../process/ports';
 import { sinkObservations } from './metrics';
+import { failSpan, tracer } from './tracing';
 
-/** Wraps the stream's row sink so every checkpoint batch observes its size, latency and failure per table. */
+/**
+ * Wraps the stream's row sink: every checkpoint batch observes its size,
+ * latency and failure per table, inside a ClickHouse insert span (a no-op
+ * while tracing is off).
+ */
 export function instrumentRowSink(sink: RowSink, stream: string): RowSink {
   const metrics = sinkObservations();
   return {
-    async write(table, rows, positions) {
-      metrics.batchRows.observe({ stream, table }, rows.length);
-      const end = metrics.insertSeconds.startTimer({ stream, table });
-      try {
-        await sink.write(table, rows, positions);
-        end();
-      } catch (err) {
-        metrics.writeFailures.inc({ stream, table });
-        throw err;
-      }
+    write(table, rows, positions) {
+      return tracer().startActiveSpan(
+        `INSERT ${table}`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { 'db.system': 'clickhouse', 'db.operation.name': 'INSERT', 'db.collection.name': table, 'db.operation.batch.size': rows.length, 'sluice.stream': stream },
+        },
+        async (span) => {
+          metrics.batchRows.observe({ stream, table }, rows.length);
+          const end = metrics.insertSeconds.startTimer({ stream, table });
+          try {
+            await sink.write(table, rows, positions);
+            end();
+          } catch (err) {
+            metrics.writeFailures.inc({ stream, table });
+            failSpan(span, err);
+            throw err;
+          } finally {
+            span.end();
+          }
+        },
+      );
     },
   };
 }
