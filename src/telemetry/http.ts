@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Router } from 'express';
 import { register, type Registry } from 'prom-client';
@@ -60,8 +60,14 @@ export async function startObservabilityServer(router: Router, host: string, por
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found', message: 'no such endpoint: GET /, /status.json, /metrics, /healthz, /readyz' });
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(listening)));
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    // An 'error' listener of our own: a port in use must reject here, not crash the process.
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   }).catch((err: Error) => {
     throw new ConfigError(`cannot serve metrics and health on ${host}:${port} (${err.message}): choose another --http-port (0 picks a free one)`);
   });
