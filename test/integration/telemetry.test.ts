@@ -2,7 +2,8 @@ import { computeExpected, produceWorkload, type ExpectedAnswer } from '../../src
 import { createKafka } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
 import type { RunnerStatus } from '../../src/process';
-import { StreamMonitor } from '../../src/telemetry';
+import { createServer, type Server } from 'node:http';
+import { DEFAULT_HTTP_PORT, StreamMonitor } from '../../src/telemetry';
 import { sleep, spawnSluice, waitFor, type Child } from '../helpers/processes';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
 import { readTopic } from '../helpers/topics';
@@ -174,4 +175,39 @@ describe('readiness', () => {
       await monitor.close();
     }
   }, 30_000);
+});
+
+/** Several processors on one machine: the default port is taken, so the next one serves on a free port instead of failing. */
+describe('default metrics port in use', () => {
+  let ctx: TestContext;
+  let blocker: Server | undefined;
+
+  beforeAll(async () => {
+    ctx = await createTestContext('port');
+    // Taken by us, or already by another processor on this machine: either way it is in use.
+    blocker = await new Promise<Server | undefined>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(undefined));
+      server.listen(DEFAULT_HTTP_PORT, '127.0.0.1', () => resolve(server));
+    });
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => (blocker ? blocker.close(resolve) : resolve(undefined)));
+    await ctx.cleanup();
+  });
+
+  it('falls back to a free port and says so', async () => {
+    const topic = await ctx.createTopic('events', 1);
+    const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'info' };
+    const child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group], env);
+    try {
+      const url = await observabilityUrl(child);
+      expect(url).not.toContain(`:${DEFAULT_HTTP_PORT}`);
+      expect(child.output.join('')).toContain('default metrics port in use; serving on a free port instead');
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    } finally {
+      child.process.kill('SIGTERM');
+      expect(await child.exited).toBe(0);
+    }
+  }, 40_000);
 });
