@@ -160,13 +160,18 @@ export class ClickHouseSink {
    * writing anything if a row can never be inserted.
    */
   async write(table: string, rows: Row[], positions: SinkPosition[]): Promise<void> {
+    if (this.closed) throw new ServiceError('clickhouse', 'the ClickHouse sink is closed');
     const rejected = await this.validate(table, rows);
     if (rejected.length > 0) throw new RowsRejectedError(table, rejected);
-    const [first, ...rest] = positions;
-    await this.add(table, rows, first ?? { topic: '', partition: -1, fromOffset: '-1', toOffset: '-1' });
-    const buffer = this.buffers.get(table);
-    if (buffer) buffer.positions.push(...rest);
-    await this.enqueue(() => this.flushTable(table));
+    // Not through the buffer: when the insert fails, the caller keeps these rows and offers them
+    // again, so buffering them here as well would pile up a copy per retry (and fill the buffer
+    // for good while ClickHouse is down). A retry after a partial success re-inserts the same
+    // chunks with the same dedup tokens, which row identity makes harmless.
+    await this.enqueue(async () => {
+      await this.flushTable(table); // rows add()ed before go first, in order
+      const chunkSize = this.options.maxRows ?? 5000;
+      for (let i = 0; i < rows.length; i += chunkSize) await this.insertWithRetry(table, rows.slice(i, i + chunkSize), positions);
+    });
   }
 
   /** Writes everything buffered so far; resolves once ClickHouse acknowledged all of it. */
