@@ -1,0 +1,183 @@
+import { DEFAULT_START_TIME, computeExpected, createEventEncoder, produceWorkload, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
+import { partitionForKey } from '../../src/generator/partition';
+import { startStream, type RunningStream } from '../../src/process';
+import { createLogger } from '../../src/telemetry';
+import eventCounts from '../../streams/event-counts';
+import type { PrivateService, PrivateStack } from './private-stack';
+import { sleep, waitFor } from './processes';
+import { compareWithExpected, type ReferenceReport } from './reference';
+
+const PARTITIONS = 6;
+const HOUR_MS = 3_600_000;
+/** Records of the first half re-sent after the outage: only dedup marks that survived it can suppress them. */
+const RESENDS = 200;
+/** The runner's row budget in these tests; with this, the sink checkpoints often and the bound below means something. */
+const MAX_PENDING_ROWS = 5000;
+
+/** What the run measured while the service was down and after it came back. */
+export interface OutageFigures {
+  service: PrivateService;
+  outageMs: number;
+  /** From stopping the service until every partition was paused. */
+  pausedAfterMs: number;
+  /** Records produced while the service was down. */
+  producedDuringOutage: number;
+  /** Records processed while the service was down (the input read before consumption paused). */
+  processedDuringOutage: number;
+  /** Records processed in the last part of the outage, after the pause had settled: must be 0. */
+  processedWhilePaused: number;
+  /** Offsets committed while the service was down: must be 0. */
+  committedDuringOutage: number;
+  maxPendingRows: number;
+  rssMbBefore: number;
+  rssMbMax: number;
+  heapMbBefore: number;
+  heapMbMax: number;
+  /** From starting the service again until the first checkpoint committed. */
+  resumedAfterMs: number;
+  /** From starting the service again until every record was processed and committed. */
+  caughtUpAfterMs: number;
+  /** Events let through without dedup because Redis was down: must be 0 (the default is to pause). */
+  dedupFailOpen: number;
+}
+
+export interface OutageResult {
+  figures: OutageFigures;
+  expected: ExpectedAnswer;
+  report: ReferenceReport;
+}
+
+const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
+const mb = (bytes: number) => Math.round(bytes / 1048576);
+
+async function endOffsets(stack: PrivateStack, topic: string): Promise<number> {
+  return sum((await stack.admin.fetchTopicOffsets(topic)).map((o) => Number(o.high)));
+}
+
+async function committedOffsets(stack: PrivateStack, group: string, topic: string): Promise<number> {
+  const [offsets] = await stack.admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return sum(offsets!.partitions.map((p) => Math.max(0, Number(p.offset))));
+}
+
+const processed = (running: RunningStream) => sum(Object.values(running.runner.status().positions).map(Number));
+
+/**
+ * Produces `before` records of the reference workload, has an unbounded
+ * processor catch up with them, stops `service` for `outageMs` while `during`
+ * more records (a second workload, plus re-sends of first-half records) arrive, starts it again, lets the
+ * processor catch up, stops it (SIGTERM path), and finishes with a bounded
+ * run, as after any crash. Returns what it measured and the comparison of
+ * ClickHouse, .dlq and .late with the generator's answer.
+ */
+export async function runOutage(stack: PrivateStack, service: PrivateService, options: { label: string; before: number; during: number; outageMs: number }): Promise<OutageResult> {
+  const { config } = stack;
+  const topic = `${options.label}.events`;
+  const group = `${options.label}.group`;
+  await stack.createTopic(topic, PARTITIONS);
+  await stack.createTopic(`${topic}.dlq`);
+  await stack.createTopic(`${topic}.late`);
+
+  const first = await produceWorkload({ config, topic, count: options.before, seed: 7, keepLog: true });
+  const log: WorkloadLogEntry[] = [...first.log!];
+
+  const logger = createLogger(process.env.SLUICE_TEST_LOG_LEVEL ?? 'error');
+  const running = await startStream(eventCounts, config, { groupId: group, topic, flushIntervalMs: 500, maxPendingRows: MAX_PENDING_ROWS, sessionTimeoutMs: 10_000 }, logger);
+  let stopped = false;
+  try {
+    const firstEnd = await endOffsets(stack, topic);
+    await waitFor('the first half processed and committed', async () => (await committedOffsets(stack, group, topic)) === firstEnd, 90_000);
+
+    const committedBefore = await committedOffsets(stack, group, topic);
+    const processedBefore = processed(running);
+    const memoryBefore = process.memoryUsage();
+    const stoppedAt = Date.now();
+    await stack.stop(service);
+
+    // The input keeps arriving while the service is down: a second workload hours later, then re-sends
+    // of first-half records (read only after the service is back, if the pause works).
+    let seq = options.before;
+    const second = await produceWorkload({ config, topic, count: options.during, seed: 8, startTime: DEFAULT_START_TIME + 3 * HOUR_MS, keepLog: true });
+    for (const e of second.log!) log.push({ ...e, seq: seq++ });
+    const encode = createEventEncoder(first.schemaId);
+    const resends = first.log!.filter((e) => e.kind === 'valid').slice(0, RESENDS);
+    const producer = stack.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: resends.map((e) => ({ key: e.key, value: encode(e.event!), partition: partitionForKey(Buffer.from(e.key!), PARTITIONS) })),
+    });
+    await producer.disconnect();
+    for (const e of resends) log.push({ seq: seq++, kind: 'duplicate', key: e.key, eventId: e.eventId, event: e.event, duplicateOf: e.seq });
+    const finalEnd = await endOffsets(stack, topic);
+
+    // While it is down: sample how far consumption got, what was committed and how much is held in memory.
+    let pausedAt: number | undefined;
+    let maxPendingRows = 0;
+    let rssMax = 0;
+    let heapMax = 0;
+    let committedMax = committedBefore;
+    const settled: number[] = [];
+    while (Date.now() - stoppedAt < options.outageMs) {
+      const status = running.runner.status();
+      const memory = process.memoryUsage();
+      maxPendingRows = Math.max(maxPendingRows, status.pendingRows);
+      rssMax = Math.max(rssMax, memory.rss);
+      heapMax = Math.max(heapMax, memory.heapUsed);
+      committedMax = Math.max(committedMax, await committedOffsets(stack, group, topic));
+      if (pausedAt === undefined && status.assigned.length > 0 && status.paused.length === status.assigned.length) pausedAt = Date.now();
+      // Allow in-flight batches 5 s to finish after the pause; from then on nothing may be read.
+      if (pausedAt !== undefined && Date.now() - pausedAt > 5000) settled.push(processed(running));
+      await sleep(500);
+    }
+    const outageMs = Date.now() - stoppedAt;
+    const processedAtRestart = processed(running);
+
+    const restartedAt = Date.now();
+    const checkpointsBefore = running.runner.status().checkpoints;
+    await stack.start(service);
+    await waitFor('a checkpoint after the service returned', async () => running.runner.status().checkpoints > checkpointsBefore, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}; runner status: ${JSON.stringify(running.runner.status())}; sink: ${JSON.stringify(running.sinkStats())}`);
+    });
+    const resumedAfterMs = Date.now() - restartedAt;
+    await waitFor('every record processed and committed', async () => (await committedOffsets(stack, group, topic)) === finalEnd, 90_000);
+    const caughtUpAfterMs = Date.now() - restartedAt;
+
+    const dedupFailOpen = running.runner.status().counters.dedupFailOpen;
+    stopped = true;
+    await running.stop();
+    const bounded = await startStream(eventCounts, config, { bounded: true, groupId: group, topic }, logger);
+    await bounded.done;
+
+    const expected = computeExpected(log);
+    const clickhouse = stack.clickhouse();
+    const report = await compareWithExpected(clickhouse, stack.kafka, topic, expected);
+    await clickhouse.close();
+    return {
+      expected,
+      report,
+      figures: {
+        service,
+        outageMs,
+        pausedAfterMs: pausedAt === undefined ? -1 : pausedAt - stoppedAt,
+        producedDuringOutage: finalEnd - firstEnd,
+        processedDuringOutage: processedAtRestart - processedBefore,
+        processedWhilePaused: settled.length > 0 ? settled[settled.length - 1]! - settled[0]! : -1,
+        committedDuringOutage: committedMax - committedBefore,
+        maxPendingRows,
+        rssMbBefore: mb(memoryBefore.rss),
+        rssMbMax: mb(rssMax),
+        heapMbBefore: mb(memoryBefore.heapUsed),
+        heapMbMax: mb(heapMax),
+        resumedAfterMs,
+        caughtUpAfterMs,
+        dedupFailOpen,
+      },
+    };
+  } finally {
+    if (!stopped) await running.stop().catch(() => undefined);
+  }
+}
+
+/** Rows the runner may hold while paused: twice its budget, plus one fetch per partition that was already in flight. */
+export const PENDING_ROWS_BOUND = 2 * MAX_PENDING_ROWS + 6 * 2 * 5000;
