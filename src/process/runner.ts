@@ -1,7 +1,9 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { describeError, SluiceError } from '../errors';
 import type { SnapshotStore } from '../state';
+import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '../telemetry';
+import { failSpan, producerLinks, tracer } from '../telemetry/tracing';
 import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress } from './checkpoint';
 import type { RecordMeta, StreamDefinition } from './definition';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
@@ -217,7 +219,7 @@ export class StreamRunner<E> {
     for (let i = 0; i < records.length; i += CHUNK_RECORDS) {
       const chunk = records.slice(i, i + CHUNK_RECORDS);
       try {
-        await this.task.processBatch(this.topic, partition, chunk);
+        await this.processTraced(partition, chunk);
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) {
           this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
@@ -232,6 +234,26 @@ export class StreamRunner<E> {
     }
     this.maybeCheckpoint();
     this.checkBoundedEnd();
+  }
+
+  /** A CONSUMER span per chunk, linked to the producer spans named in the records' trace headers. */
+  private processTraced(partition: number, chunk: RecordMeta[]): Promise<void> {
+    return tracer().startActiveSpan(
+      `process ${this.topic}`,
+      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.partition.id': String(partition), 'messaging.batch.message_count': chunk.length } },
+      async (span) => {
+        // Reading links costs a header parse per record: only for spans that are recorded.
+        if (span.isRecording()) span.addLinks(producerLinks(chunk));
+        try {
+          await this.task.processBatch(this.topic, partition, chunk);
+        } catch (err) {
+          failSpan(span, err);
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
   }
 
   private pauseForRetry(partition: number, pause: () => () => void): void {

@@ -144,9 +144,11 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     sinkStats: () => sink.stats(),
     done,
     async stop() {
-      const summary = await runner.stop();
-      await closeResources();
-      return summary;
+      try {
+        return await runner.stop();
+      } finally {
+        await closeResources();
+      }
     },
   };
 }

@@ -4,6 +4,8 @@ import type { SluiceConfig } from '../config';
 import { ServiceError, SluiceError } from '../errors';
 import { createKafka } from '../kafka';
 import { SchemaCodec, loadAvroSchema, parseAvroType } from '../schema';
+import { SpanKind } from '@opentelemetry/api';
+import { failSpan, traceHeaders, tracer } from '../telemetry/tracing';
 import { EventValidationError, logicalTypeChecks, validateEvent, type FieldIssue } from './validate';
 
 export type ProducerCompression = 'gzip' | 'none';
@@ -278,7 +280,8 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     peakInFlightEvents = Math.max(peakInFlightEvents, inFlightEvents);
     queuedBytes += bytes;
     const acked = new Promise<SentEvent>((resolve, reject) => {
-      queue.push({ message: { key, value }, key, bytes, resolve, reject });
+      // The active span's W3C trace context travels in the record headers, so the processor's spans can link to it.
+      queue.push({ message: { key, value, headers: traceHeaders() }, key, bytes, resolve, reject });
     });
     acked.catch(() => undefined); // the caller awaits it; this only stops an unhandled-rejection warning meanwhile
     if (queue.length >= maxBatchEvents || queuedBytes >= maxBatchBytes) {
@@ -288,6 +291,20 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       lingerTimer ??= setTimeout(() => void drain(), lingerMs);
     }
     return { acked };
+  }
+
+  /** A PRODUCER span around a send, active while its records are queued (their headers carry it). */
+  function traced<R>(spanName: string, count: number, work: () => Promise<R>): Promise<R> {
+    return tracer().startActiveSpan(spanName, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.batch.message_count': count } }, async (span) => {
+      try {
+        return await work();
+      } catch (err) {
+        failSpan(span, err);
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
   }
 
   return {
@@ -302,17 +319,19 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       if (issues.length > 0) throw new EventValidationError(name, issues);
       if (closed) throw closedError();
       await connect();
-      return (await admit(event)).acked;
+      return traced(`send ${topic}`, 1, async () => (await admit(event)).acked);
     },
     async sendBatch(events) {
       const issues = events.flatMap((e, i) => check(e, `[${i}]`));
       if (issues.length > 0) throw new EventValidationError(name, issues);
       if (closed) throw closedError();
       await connect();
-      const acks: Promise<SentEvent>[] = [];
-      // One event at a time waits for room, so a batch larger than the bound holds only the bound in encoded form.
-      for (const e of events) acks.push((await admit(e)).acked);
-      return Promise.all(acks);
+      return traced(`send ${topic}`, events.length, async () => {
+        const acks: Promise<SentEvent>[] = [];
+        // One event at a time waits for room, so a batch larger than the bound holds only the bound in encoded form.
+        for (const e of events) acks.push((await admit(e)).acked);
+        return Promise.all(acks);
+      });
     },
     stats: () => ({ inFlightEvents, inFlightBytes, peakInFlightEvents, sentEvents, produceRequests }),
     async close() {

@@ -1,6 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { produceWorkload } from '../../src/generator';
+import { randomUUID } from 'node:crypto';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { produceWorkload, type AnalyticsEvent } from '../../src/generator';
+import { createEventProducer } from '../../src/produce';
+import { startTracing } from '../../src/telemetry/tracing';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { spawnSluice, waitFor } from '../helpers/processes';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
@@ -8,6 +12,8 @@ import { metricValue, observabilityUrl } from '../helpers/telemetry';
 interface OtlpSpan {
   name: string;
   traceId: string;
+  spanId: string;
+  links?: { traceId: string; spanId: string }[];
   kind: number;
   attributes: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
 }
@@ -71,5 +77,49 @@ describe('processor traces over OTLP', () => {
     // Every raw row went through a traced insert (the sampler keeps all by default).
     expect(batchSizes.reduce((a, b) => a + b, 0)).toBe(metricValue(text, 'sluice_sink_batch_rows_sum', { table: 'events_raw' }));
     expect(inserts[0]!.attributes.find((a) => a.key === 'db.system')!.value.stringValue).toBe('clickhouse');
+  }, 45_000);
+
+  it('links the processor spans to the producer spans through the W3C trace context in record headers', async () => {
+    const topic = await ctx.createTopic('traced', 2);
+    await ctx.createTopic('traced.dlq', 1);
+    await ctx.createTopic('traced.late', 1);
+    const port = (receiver.address() as AddressInfo).port;
+    // The producer side traces in this process; its spans are kept in memory.
+    const produced = new InMemorySpanExporter();
+    const tracing = startTracing({ serviceName: 'test-producer', sampleRatio: 1, immediate: true, exporter: produced });
+    const producer = createEventProducer<AnalyticsEvent>({ config: ctx.config, topic, schema: 'analytics_event' });
+    const events: AnalyticsEvent[] = Array.from({ length: 20 }, (_, i) => ({
+      event_id: randomUUID(),
+      event_type: 'view',
+      user_id: `u${i}`,
+      campaign_id: null,
+      ad_id: null,
+      event_time: Date.now(),
+      amount: null,
+      properties: {},
+    }));
+    let sends: { traceId: string; spanId: string }[];
+    try {
+      await producer.sendBatch(events);
+      sends = produced.getFinishedSpans().filter((s) => s.name === `send ${topic}`).map((s) => s.spanContext());
+    } finally {
+      await producer.close();
+      await tracing.shutdown();
+    }
+    expect(sends).toHaveLength(1);
+
+    child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', `${ctx.group}.traced`, '--flush-interval', '300', '--http-port', '0'], {
+      SLUICE_CLICKHOUSE_DATABASE: ctx.id,
+      SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    });
+    const url = await observabilityUrl(child);
+    await waitFor('the traced events processed', async () => metricValue(await (await fetch(`${url}/metrics`)).text(), 'sluice_records_in_total') === 20, 30_000);
+    child.process.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+    const processed = spans.filter((s) => s.name === `process ${topic}`);
+    expect(processed.length).toBeGreaterThan(0);
+    const links = processed.flatMap((s) => s.links ?? []);
+    expect(links).toContainEqual(expect.objectContaining({ traceId: sends[0]!.traceId, spanId: sends[0]!.spanId }));
   }, 45_000);
 });
