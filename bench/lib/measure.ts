@@ -7,7 +7,7 @@
  * there (Redis round trips, ClickHouse inserts).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 
 export interface ChildResult {
   code: number | null;
@@ -68,6 +68,7 @@ export async function runMeasured(command: string, args: string[], options: RunC
   clearTimeout(killer);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const report = existsSync(timeFile) ? readFileSync(timeFile, 'utf8') : '';
+  rmSync(timeFile, { force: true });
   const field = (name: string) => Number(new RegExp(`${name}: ([0-9.]+)`).exec(report)?.[1] ?? NaN);
   return {
     code,
