@@ -46,6 +46,14 @@ export function registerRunCommand(program: Command): void {
       const tracingOptions = tracingFromEnv(`sluice-${name}`);
       const tracing = tracingOptions ? startTracing(tracingOptions) : undefined;
       const definition = loadStream(name);
+      // Signals are caught from the start: one that arrives while the stream is still joining its group
+      // stops it right after start-up, with the same flush-and-commit path, instead of killing the process.
+      let stopRequested: string | undefined;
+      let onSignal = (signal: string) => {
+        stopRequested = signal;
+      };
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
+      process.once('SIGINT', () => onSignal('SIGINT'));
       const running = await startStream(definition, config, {
         bounded: opts.bounded ?? false,
         groupId: opts.group,
@@ -66,12 +74,12 @@ export function registerRunCommand(program: Command): void {
         },
         log,
       );
-      const onSignal = (signal: string) => {
+      onSignal = (signal: string) => {
         log.info({ signal }, 'stopping: flushing and committing');
-        void running.stop();
+        // A failed shutdown (e.g. the final flush timed out) settles `done` with the error, reported below.
+        running.stop().catch(() => undefined);
       };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
+      if (stopRequested) onSignal(stopRequested);
       const summary = await running.done.finally(async () => {
         await served.close();
         await tracing?.shutdown();

@@ -405,10 +405,13 @@ export class StreamRunner<E> {
       try {
         await this.quiesce();
         await this.flushAll(this.options.shutdownTimeoutMs);
+        this.finish(this.summary());
+      } catch (err) {
+        // What was not committed is redone by the partitions' next owner; the run itself failed.
+        this.fail(err);
       } finally {
         await this.close();
       }
-      this.finish(this.summary());
     }
     return this.done;
   }

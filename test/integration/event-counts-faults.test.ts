@@ -88,10 +88,13 @@ describe('reference stream under crashes and rebalances', () => {
   it('gives identical results when a second processor joins and leaves mid-run', async () => {
     const { ctx, topic, expected, env } = await setUp('rebalance', 60_000);
     try {
+      const members = async () => (await ctx.admin.describeGroups([ctx.group])).groups[0]?.members.length ?? 0;
       const first = spawnSluice(runArgs(ctx, topic), env);
-      await sleep(3000);
+      await waitFor('the first processor in the group', async () => (await members()) === 1, 60_000);
+      await sleep(1000);
       const second = spawnSluice(runArgs(ctx, topic), env);
-      await sleep(5000);
+      await waitFor('the second processor in the group', async () => (await members()) === 2, 60_000);
+      await sleep(3000);
       second.process.kill('SIGTERM'); // leaves cleanly: flushes, commits, leaves the group
       expect(await second.exited).toBe(0);
       await sleep(2000);
