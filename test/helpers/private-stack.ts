@@ -38,7 +38,7 @@ export interface PrivateStack {
 }
 
 /** Ports nothing listens on right now: bound and released by the kernel's choice. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((ok, fail) => {
       const server = createServer();

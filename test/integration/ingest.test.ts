@@ -1,7 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { readTopic as readToEnd } from '../helpers/topics';
+import { freePorts } from '../helpers/private-stack';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { createKafka } from '../../src/kafka';
 import { createRateLimiter, hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
@@ -89,10 +94,20 @@ describe('HTTP ingestion API', () => {
 
   it('/readyz answers 503 once Redis is unreachable', async () => {
     // A private Redis this test may stop (the shared one is never touched).
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const [port] = await freePorts(1);
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-ingest-redis-'));
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     try {
-      await waitFor(async () => (await ctx.redis.duplicate({ port, host: '127.0.0.1', lazyConnect: false, retryStrategy: () => null }).quit()) === 'OK');
+      await waitFor(async () => {
+        const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } finally {
+          probe.disconnect();
+        }
+      });
       const config = { ...ctx.config, redis: { ...ctx.config.redis, url: `redis://127.0.0.1:${port}` } };
       const own = await startIngestServer(config, { logger: pino({ level: 'silent' }), settings: { port: 0, topic, apiKeys: [hashApiKey(KEY)] } });
       try {

@@ -104,6 +104,8 @@ describe('sluice replay, in place', () => {
     } finally {
       live.process.kill('SIGTERM');
       expect(await live.exited).toBe(0);
+      // The next specs replay this group: wait until the broker has it empty (a leave can lag under load).
+      await waitFor('the live member to leave', async () => (await describeGroup(ctx.admin, ctx.group)).members.length === 0, 30_000);
     }
     expect(await committed()).toBe(before);
   }, 60_000);

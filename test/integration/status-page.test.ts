@@ -92,7 +92,7 @@ describe('status page in a browser', () => {
 
     child.process.kill('SIGTERM');
     expect(await child.exited).toBe(0);
-  }, 58_000);
+  }, 120_000);
 
   it('the ingest API serves the same page: accepted events appear as they are posted', async () => {
     const key = 'status-page-test-key';
@@ -125,5 +125,5 @@ describe('status page in a browser', () => {
     } finally {
       await server.close();
     }
-  }, 40_000);
+  }, 120_000);
 });
