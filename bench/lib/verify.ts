@@ -6,7 +6,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
-import type { ExpectedAnswer, ExpectedWindowRow } from '../../src/generator';
+import { readWindowRows, type ExpectedAnswer, type ExpectedWindowRow } from '../../src/generator';
 
 export interface Verdict {
   valid: boolean;
@@ -23,27 +23,9 @@ export async function verifyWindows(
   view: string,
   expected: ExpectedAnswer,
 ): Promise<Verdict> {
-  const rows = await (
-    await clickhouse.query({
-      query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
-                     event_type, campaign_id, events, distinct_users, amount
-              FROM ${view}`,
-      format: 'JSONEachRow',
-    })
-  ).json<Record<string, string | number>>();
   const found = new Map<string, ExpectedWindowRow>();
   const problems: string[] = [];
-  for (const r of rows) {
-    const row: ExpectedWindowRow = {
-      window_start: Number(r.window_start),
-      window_end: Number(r.window_end),
-      event_type: String(r.event_type),
-      campaign_id: String(r.campaign_id),
-      events: Number(r.events),
-      distinct_users: Number(r.distinct_users),
-      // Amounts are whole cents by construction: compare Float64 sums in cents.
-      sum_amount: Math.round(Number(r.amount) * 100) / 100,
-    };
+  for (const row of await readWindowRows(clickhouse, view)) {
     if (found.has(windowKey(row))) problems.push(`window row ${windowKey(row)} appears twice`);
     found.set(windowKey(row), row);
   }

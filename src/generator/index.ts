@@ -41,3 +41,4 @@ export {
 } from './expected';
 export { produceWorkload, type ProduceWorkloadOptions, type ProduceResult } from './produce';
 export { SeededRandom } from './random';
+export { readWindowRows } from './results';

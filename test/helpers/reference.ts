@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
-import type { ExpectedAnswer, ExpectedWindowRow } from '../../src/generator';
+import { readWindowRows, type ExpectedAnswer, type ExpectedWindowRow } from '../../src/generator';
 import { readTopic, type ReadRecord } from './topics';
 
 export interface ReferenceReport {
@@ -34,26 +34,7 @@ export async function compareWithExpected(
     await clickhouse.query({ query: 'SELECT count() AS n, uniqExact(event_id) AS u FROM events_raw FINAL', format: 'JSONEachRow' })
   ).json<{ n: string; u: string }>();
   const found = new Set(ids.map((r) => r.event_id));
-  const rows = await (
-    await clickhouse.query({
-      query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
-                     event_type, campaign_id, events, distinct_users, amount
-              FROM event_counts_1m ORDER BY window_start, event_type, campaign_id`,
-      format: 'JSONEachRow',
-    })
-  ).json<Record<string, string | number>>();
-  const actual = rows.map(
-    (r): ExpectedWindowRow => ({
-      window_start: Number(r.window_start),
-      window_end: Number(r.window_end),
-      event_type: String(r.event_type),
-      campaign_id: String(r.campaign_id),
-      events: Number(r.events),
-      distinct_users: Number(r.distinct_users),
-      // Whole cents by construction; Float64 sums are compared in cents.
-      sum_amount: Math.round(Number(r.amount) * 100) / 100,
-    }),
-  );
+  const actual = await readWindowRows(clickhouse);
   const byKey = new Map(actual.map((r) => [windowKey(r), r]));
   const mismatches: ReferenceReport['windowMismatches'] = [];
   for (const e of expected.windows) {

@@ -1,0 +1,29 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { ExpectedWindowRow } from './expected';
+
+/**
+ * The window rows a run left in ClickHouse, in the shape of the expected
+ * answer, so tests and the benchmark compare like with like. `view` has one
+ * row per (window, event_type, campaign_id) with events, distinct_users and
+ * amount (the reference stream's `event_counts_1m`).
+ */
+export async function readWindowRows(clickhouse: ClickHouseClient, view = 'event_counts_1m'): Promise<ExpectedWindowRow[]> {
+  const rows = await (
+    await clickhouse.query({
+      query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
+                     event_type, campaign_id, events, distinct_users, amount
+              FROM ${view} ORDER BY window_start, event_type, campaign_id`,
+      format: 'JSONEachRow',
+    })
+  ).json<Record<string, string | number>>();
+  return rows.map((r) => ({
+    window_start: Number(r.window_start),
+    window_end: Number(r.window_end),
+    event_type: String(r.event_type),
+    campaign_id: String(r.campaign_id),
+    events: Number(r.events),
+    distinct_users: Number(r.distinct_users),
+    // Amounts are whole cents by construction: Float64 sums are compared in cents.
+    sum_amount: Math.round(Number(r.amount) * 100) / 100,
+  }));
+}
