@@ -10,6 +10,7 @@ import { ingestObservability } from '../telemetry/ingest';
 import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';
 import { createDuplicateGuard, createRateLimiter } from './limits';
+import { withTimeout } from '../timeout';
 
 export interface RunningIngestServer {
   url: string;
@@ -22,16 +23,6 @@ export interface IngestServerOptions {
   /** Overrides of `config.ingest` (e.g. `port: 0` for a free port). */
   settings?: Partial<SluiceConfig['ingest']>;
   logger?: Logger;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -11,6 +11,7 @@ import { createClickHouse } from '../sink/clickhouse/client';
 import type { SinkStats } from '../sink/clickhouse/sink';
 import { streamGauges, STREAM_COUNTERS, type StreamCounterName, type StreamGauges } from './metrics';
 import { recentProblems, type RecentProblem } from './recent';
+import { withTimeout } from '../timeout';
 
 export interface MonitoredStream {
   name: string;
@@ -65,16 +66,6 @@ export interface StreamStatusReport {
   sideTopics: Record<string, number | null>;
   recentErrors: RecentProblem[];
 }
-
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-};
 
 /**
  * Watches a running stream for metrics, health checks and the status page.

@@ -181,3 +181,28 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
 
 /** Rows the runner may hold while paused: twice its budget, plus one fetch per partition that was already in flight. */
 export const PENDING_ROWS_BOUND = 2 * MAX_PENDING_ROWS + 6 * 2 * 5000;
+
+/**
+ * What every outage must show: paused, nothing read or committed while
+ * paused, bounded memory, no unchecked events, and afterwards exactly the
+ * generator's answer.
+ */
+export function expectOutageHandled({ figures, report, expected }: OutageResult): void {
+  console.log(JSON.stringify(figures));
+  expect(figures.outageMs).toBeGreaterThanOrEqual(30_000);
+  expect(figures.pausedAfterMs).toBeGreaterThanOrEqual(0); // every partition was paused
+  // Consumption stopped before the input ran out, and nothing more was read once it had paused.
+  expect(figures.processedDuringOutage).toBeLessThan(figures.producedDuringOutage);
+  expect(figures.processedWhilePaused).toBe(0);
+  expect(figures.committedDuringOutage).toBe(0);
+  expect(figures.maxPendingRows).toBeLessThanOrEqual(PENDING_ROWS_BOUND);
+  expect(figures.dedupFailOpen).toBe(0);
+
+  expect(report.lostEvents).toEqual([]);
+  expect(report.unexpectedEvents).toEqual([]);
+  expect(report.duplicatedRows).toBe(0);
+  expect(report.windowRowsFound).toBe(report.windowRowsExpected);
+  expect(report.windowMismatches).toEqual([]);
+  expect(new Set(report.deadLetters.map((r) => r.value?.toString('base64')))).toEqual(new Set(expected.deadLetters.map((d) => d.value)));
+  expect(new Set(report.late.map((r) => r.key?.toString()))).toEqual(expected.lateEventIds);
+}
