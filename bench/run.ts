@@ -344,6 +344,30 @@ async function waitForRows(
   return undefined;
 }
 
+/**
+ * After a job's process ended: an invalid measurement if it failed; otherwise
+ * how long it took until all its window rows were visible in ClickHouse, and
+ * the summary line it printed last.
+ */
+async function jobFinished(
+  name: MeasurementName,
+  r: ChildResult,
+  clickhouse: ClickHouseClient,
+  expected: ExpectedAnswer,
+  started: number,
+): Promise<{ failed: Measurement } | { seconds: number; summary: Record<string, number> }> {
+  if (r.code !== 0) {
+    return {
+      failed: { ...measurementOf(name, expected.records, r, r.seconds, {}), valid: false, problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`] },
+    };
+  }
+  // Bounded runs flush before exiting; this confirms the last window is visible (and times it if it lags).
+  const visibleAt = await waitForRows(clickhouse, 'SELECT count() AS n FROM event_counts_1m', expected.windows.length, 60_000);
+  const seconds = ((visibleAt ?? Date.now()) - started) / 1000;
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
+  return { seconds, summary };
+}
+
 async function measureSluice(
   config: SluiceConfig,
   names: Names,
@@ -385,22 +409,9 @@ async function measureSluice(
   );
   const ch = createClickHouse(config.clickhouse, names.sluiceDb);
   try {
-    if (r.code !== 0) {
-      return {
-        ...measurementOf('sluice', expected.records, r, r.seconds, {}),
-        valid: false,
-        problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`],
-      };
-    }
-    // Bounded runs flush before exiting; this confirms the last window is visible (and times it if it lags).
-    const visibleAt = await waitForRows(
-      ch,
-      'SELECT count() AS n FROM event_counts_1m',
-      expected.windows.length,
-      60_000,
-    );
-    const seconds = ((visibleAt ?? Date.now()) - started) / 1000;
-    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
+    const finished = await jobFinished('sluice', r, ch, expected, started);
+    if ('failed' in finished) return finished.failed;
+    const { seconds, summary } = finished;
     note('  checking Sluice results against the generator');
     const kafka = createKafka(config);
     const admin = kafka.admin();
@@ -495,21 +506,9 @@ async function measureKafkaStreams(
   writeFileSync(join(resultsDir, 'kafka-streams.stderr.txt'), r.stderr);
   const ch = createClickHouse(config.clickhouse, names.ksDb);
   try {
-    if (r.code !== 0) {
-      return {
-        ...measurementOf('kafka_streams', expected.records, r, r.seconds, {}),
-        valid: false,
-        problems: [`exited ${r.code}: ${r.stderr.slice(-2000)}`],
-      };
-    }
-    const visibleAt = await waitForRows(
-      ch,
-      'SELECT count() AS n FROM event_counts_1m',
-      expected.windows.length,
-      60_000,
-    );
-    const seconds = ((visibleAt ?? Date.now()) - started) / 1000;
-    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
+    const finished = await jobFinished('kafka_streams', r, ch, expected, started);
+    if ('failed' in finished) return finished.failed;
+    const { seconds, summary } = finished;
     note('  checking Kafka Streams results against the generator');
     const admin = createKafka(config).admin();
     await admin.connect();
