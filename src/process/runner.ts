@@ -198,7 +198,10 @@ export class StreamRunner<E> {
   private async onBatch({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const partition = batch.partition;
     if (this.stopping || !isRunning() || isStale()) return;
-    await this.ready.get(partition);
+    // Every assigned partition, not only this one, must be restored first: the
+    // stream watermark is a minimum over all of them, and one not yet tracked
+    // would let another partition's watermark close its windows early.
+    await Promise.all(this.ready.values());
     if (!this.task.has(this.topic, partition)) return;
     if (this.failing || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
       // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
