@@ -25,6 +25,8 @@ interface ReplayOpts {
   yes?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  shadow?: boolean;
+  holdTimeout: string;
 }
 
 export function registerReplayCommand(program: Command): void {
@@ -38,6 +40,8 @@ export function registerReplayCommand(program: Command): void {
     .option('--group <id>', 'the live consumer group (default sluice.<stream>)')
     .option('--topic <name>', "read this topic instead of the stream's own")
     .option('--clock-skew <ms>', 'how far before its event time a Kafka record timestamp may be', '300000')
+    .option('--shadow', 'rebuild into shadow tables while the live stream runs, then swap the changed partitions in atomically')
+    .option('--hold-timeout <ms>', 'shadow: longest wait for running live inserts to finish before the swap', '30000')
     .option('--yes', 'really replay (without it: print the plan, change nothing)')
     .option('--dry-run', 'print the plan, change nothing (the default)')
     .option('--json', 'print the plan and the result as JSON')
@@ -49,10 +53,17 @@ entirely inside it are rewritten (ReplacingMergeTree replaces them by identity);
 The replay runs under its own group (<group>.replay) and its own dedup/state epoch, up to the live
 group's committed offsets; it refuses while the live group has members (stop the stream first).
 
+With --shadow the live stream keeps running: the replay (group <group>.shadow) writes into
+<table>__rebuild_* tables, then holds the live stream's inserts for the moment of the swap
+(they wait, as during a ClickHouse outage) and swaps each changed ClickHouse partition in with
+REPLACE PARTITION (a range over several partitions: the whole table, by EXCHANGE TABLES or
+RENAME). Live rows the replay did not recompute are kept; readers never see a half-swapped partition.
+
 Examples:
   sluice replay event-counts --from 2026-01-01T10:00:00Z --to 2026-01-01T11:00:00Z
   sluice replay event-counts --from 2026-01-01T10:00:00Z --to 2026-01-01T11:00:00Z --yes
   sluice replay event-counts --to-earliest --yes --json
+  sluice replay event-counts --from 2026-01-01T10:00:00Z --to 2026-01-01T11:00:00Z --shadow --yes
 
 Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
     )
@@ -65,6 +76,8 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
       if (shiftBy !== undefined && !Number.isInteger(shiftBy)) throw usageError(`--shift-by must be a whole number, got '${opts.shiftBy}'`);
       const clockSkewMs = Number(opts.clockSkew);
       if (!Number.isInteger(clockSkewMs) || clockSkewMs < 0) throw usageError(`--clock-skew must be milliseconds >= 0, got '${opts.clockSkew}'`);
+      const holdTimeoutMs = Number(opts.holdTimeout);
+      if (!Number.isInteger(holdTimeoutMs) || holdTimeoutMs < 100) throw usageError(`--hold-timeout must be milliseconds >= 100, got '${opts.holdTimeout}'`);
 
       const config = loadConfig();
       const definition = loadStream(name);
@@ -73,8 +86,8 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
       await admin.connect();
       let plan;
       try {
-        plan = await planReplay(admin, clickhouse, definition, { from, to, shiftBy, group: opts.group, topic: opts.topic, clockSkewMs });
-        if (opts.yes && !opts.dryRun) await refuseLiveMembers(admin, plan.liveGroup);
+        plan = await planReplay(admin, clickhouse, definition, { from, to, shiftBy, group: opts.group, topic: opts.topic, clockSkewMs, shadow: opts.shadow });
+        if (opts.yes && !opts.dryRun && !opts.shadow) await refuseLiveMembers(admin, plan.liveGroup);
       } finally {
         await admin.disconnect().catch(() => undefined);
         await clickhouse.close().catch(() => undefined);
@@ -90,12 +103,19 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
       }
       if (!opts.json) for (const line of formatPlan(plan)) printLine(line);
       const progress = createProgress(`replay ${plan.stream}`, { json: opts.json });
-      const result = await executeReplay(config, definition, plan, createLogger(config.log.level), (p) => progress.update(p.done, p.total));
+      const result = await executeReplay(config, definition, plan, createLogger(config.log.level), {
+        holdTimeoutMs,
+        onProgress: (p) => progress.update(p.done, p.total),
+      });
       progress.stop();
       if (opts.json) printLine(JSON.stringify({ dryRun: false, plan, result }));
       else {
         const rows = Object.entries(result.rowsWritten).map(([t, n]) => `${t}=${n}`).join(' ') || 'none';
         printLine(`replayed ${result.recordsIn} records in ${result.seconds.toFixed(1)} s; rows rewritten: ${rows}; rows outside the range skipped: ${result.rowsSkipped}`);
+        for (const s of result.swaps ?? []) {
+          printLine(`  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms`);
+        }
+        if (result.heldMs !== undefined) printLine(`  live inserts were held for ${result.heldMs} ms`);
       }
     });
 }

@@ -5,6 +5,7 @@ import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { ClickHouseSink, createClickHouse, detectServerFeatures, explainClickHouseError, migrate } from '../sink/clickhouse';
+import { SinkHold } from '../sink/hold';
 import { RedisSnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
 import { instrumentRowSink } from '../telemetry/sink';
@@ -27,6 +28,8 @@ export interface StartOptions extends Partial<RunnerOptions> {
   rowFilter?: (table: string, row: Row) => boolean;
   /** false: publish nothing to `.dlq`/`.late` (a replay: the first pass already did). Default true. */
   sideOutputs?: boolean;
+  /** Honour a shadow replay's hold on this stream's ClickHouse writes (src/sink/hold.ts). Default true; replays themselves do not. */
+  sinkHold?: boolean;
 }
 
 export interface RunningStream {
@@ -109,6 +112,9 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
         },
       }
     : sink;
+  // While a shadow replay swaps partitions in, inserts wait (as if ClickHouse were down): none may land between its copy and its swap.
+  const hold = options.sinkHold === false ? undefined : new SinkHold(stateRedis, config.redis.keyPrefix, definition.name);
+  const held: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;
   const side = new DeadLetterPublisher(kafka, { stream: definition.name });
 
   const sideOutputs: SidePublisher = options.sideOutputs === false ? { deadLetters: async () => undefined, late: async () => undefined } : side;
@@ -125,7 +131,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     endOffsets: options.endOffsets,
     closeWindowsAtEnd: options.closeWindowsAtEnd,
   };
-  const runner = new StreamRunner(kafka, definition, task, { sink: instrumentRowSink(filtered, definition.name), side: sideOutputs, snapshots }, runnerOptions, log.child({ stream: definition.name }));
+  const runner = new StreamRunner(kafka, definition, task, { sink: instrumentRowSink(held, definition.name), side: sideOutputs, snapshots }, runnerOptions, log.child({ stream: definition.name }));
 
   let closed = false;
   const closeResources = async () => {

@@ -1,12 +1,16 @@
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config';
 import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
+import { createClickHouse } from '../sink/clickhouse';
+import { SinkHold } from '../sink/hold';
 import { startStream, type Row, type RunSummary, type StreamDefinition } from '../process';
 import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
 import type { ReplayPlan } from './plan';
 import { inRange, windowInRange, type EventTimeRange } from './range';
+import { canExchangeTables, createShadowTables, dropShadowTables, shadowTag, swapIn, type ShadowTable, type SwapReport } from './shadow';
 
 export interface ReplayProgress {
   done: bigint;
@@ -17,6 +21,15 @@ export interface ReplayResult extends RunSummary {
   epoch: number;
   rowsWritten: Record<string, number>;
   rowsSkipped: number;
+  /** Shadow replays: what each table's swap did, and how long the live stream's writes were held. */
+  swaps?: SwapReport[];
+  heldMs?: number;
+}
+
+export interface ReplayOptions {
+  /** Shadow mode: the longest wait for running live inserts to finish before the swap (then it gives up, changing nothing). */
+  holdTimeoutMs?: number;
+  onProgress?: (progress: ReplayProgress) => void;
 }
 
 /**
@@ -72,20 +85,29 @@ export async function executeReplay(
   definition: StreamDefinition<unknown>,
   plan: ReplayPlan,
   log: Logger,
-  onProgress?: (progress: ReplayProgress) => void,
+  { holdTimeoutMs = 30_000, onProgress }: ReplayOptions = {},
 ): Promise<ReplayResult> {
   const kafka = createKafka(config);
   const admin = kafka.admin();
   await admin.connect();
   const epoch = Date.now();
+  const tag = shadowTag(epoch);
+  const clickhouse = plan.mode === 'shadow' ? createClickHouse(config.clickhouse, config.clickhouse.database) : undefined;
+  let shadows: ShadowTable[] = [];
   try {
-    // Checked again right before acting: the plan may be minutes old.
-    await refuseLiveMembers(admin, plan.liveGroup);
+    // Checked again right before acting: the plan may be minutes old. A shadow replay runs beside the live stream.
+    if (plan.mode === 'in-place') await refuseLiveMembers(admin, plan.liveGroup);
     await refuseLiveMembers(admin, plan.replayGroup);
     await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
     await admin.setOffsets({ groupId: plan.replayGroup, topic: plan.topic, partitions: plan.partitions.map((p) => ({ partition: p.partition, offset: p.start })) });
 
-    const filter = rangeFilter(definition, plan.range);
+    let target = definition;
+    if (clickhouse) {
+      const live = [definition.raw?.table, definition.windowed?.table].filter((t): t is string => t !== undefined);
+      shadows = await createShadowTables(clickhouse, config.clickhouse.database, live, tag);
+      target = intoShadows(definition, shadows);
+    }
+    const filter = rangeFilter(target, plan.range);
     const ends = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.end)]));
     const starts = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.start)]));
     const total = plan.partitions.reduce((s, p) => s + BigInt(p.records), 0n);
@@ -98,6 +120,7 @@ export async function executeReplay(
       closeWindowsAtEnd: false,
       rowFilter: filter.keep,
       sideOutputs: false,
+      sinkHold: false,
       sessionTimeoutMs: 10_000,
     }, log);
     const report = () => {
@@ -119,11 +142,55 @@ export async function executeReplay(
     }
     onProgress?.({ done: total, total });
     const stats = filter.stats();
-    return { ...summary, epoch, rowsWritten: stats.written, rowsSkipped: stats.skipped };
+    const rowsWritten = Object.fromEntries(Object.entries(stats.written).map(([t, n]) => [shadows.find((s) => s.rebuilt === t)?.live ?? t, n]));
+    const result: ReplayResult = { ...summary, epoch, rowsWritten, rowsSkipped: stats.skipped };
+    if (clickhouse) Object.assign(result, await swapAll(config, clickhouse, definition.name, shadows, tag, holdTimeoutMs, log));
+    return result;
   } finally {
+    if (clickhouse) {
+      await dropShadowTables(clickhouse, config.clickhouse.database, shadows, tag).catch((err: unknown) => log.warn({ err: String(err) }, `could not drop the replay's __rebuild_${tag} tables; drop them by hand`));
+      await clickhouse.close().catch(() => undefined);
+    }
     await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await dropEpochKeys(config, definition.name, epoch).catch((err: unknown) => log.warn({ err: String(err) }, 'could not remove the replay keys from Redis; they expire with their TTL'));
+  }
+}
+
+/** The same stream, writing its raw and window rows into the rebuild tables instead of the live ones. */
+function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowTable[]): StreamDefinition<E> {
+  const rebuilt = (table: string) => shadows.find((s) => s.live === table)!.rebuilt;
+  return {
+    ...definition,
+    raw: definition.raw && { ...definition.raw, table: rebuilt(definition.raw.table) },
+    windowed: definition.windowed && { ...definition.windowed, table: rebuilt(definition.windowed.table) },
+  };
+}
+
+/**
+ * Holds the live stream's writes, swaps every rebuilt table in, releases.
+ * The hold covers only the copy and the swap statements; the live stream
+ * keeps consuming and resumes its inserts right after.
+ */
+async function swapAll(config: SluiceConfig, clickhouse: ClickHouseClient, stream: string, shadows: ShadowTable[], tag: string, holdTimeoutMs: number, log: Logger) {
+  const exchange = await canExchangeTables(clickhouse, config.clickhouse.database);
+  const redis: Redis = createRedis(config, { maxRetriesPerRequest: 2 });
+  await redis.connect();
+  try {
+    const hold = new SinkHold(redis, config.redis.keyPrefix, stream);
+    const holder = await hold.hold(holdTimeoutMs, 10 * 60_000);
+    const heldAt = Date.now();
+    const swaps: SwapReport[] = [];
+    try {
+      for (const table of shadows) swaps.push(await swapIn(clickhouse, config.clickhouse.database, table, tag, exchange));
+    } finally {
+      await hold.release(holder);
+    }
+    const heldMs = Date.now() - heldAt;
+    log.info({ swaps, heldMs }, 'shadow tables swapped in');
+    return { swaps, heldMs };
+  } finally {
+    redis.disconnect();
   }
 }
 

@@ -16,6 +16,8 @@ export interface ReplayRequest {
   topic?: string;
   /** How far before its event time a record's Kafka timestamp may be (producer/broker clock skew). */
   clockSkewMs?: number;
+  /** Rebuild into shadow tables and swap them in while the live stream runs, instead of rewriting in place. */
+  shadow?: boolean;
 }
 
 export interface PartitionRange {
@@ -37,6 +39,7 @@ export interface TableChange {
 
 export interface ReplayPlan {
   stream: string;
+  mode: 'in-place' | 'shadow';
   topic: string;
   liveGroup: string;
   replayGroup: string;
@@ -112,7 +115,11 @@ export async function planReplay(
     ? { first: range.from, last: range.to - assigner.sizeMs, count: Math.max(0, Math.floor((range.to - assigner.sizeMs - range.from) / assigner.advanceMs) + 1) }
     : null;
   const tables = clickhouse ? await tableChanges(clickhouse, definition, range) : [];
-  return { stream: definition.name, topic, liveGroup, replayGroup: `${liveGroup}.replay`, range, windows, partitions, totalRecords: total.toString(), tables, warnings };
+  const mode = request.shadow ? 'shadow' : 'in-place';
+  if (mode === 'shadow' && tables.some((t) => t.partitions.length > 1)) {
+    warnings.push('the range spans several ClickHouse partitions of a table: that table is staged whole and swapped with EXCHANGE TABLES or RENAME, which copies all its rows');
+  }
+  return { stream: definition.name, mode, topic, liveGroup, replayGroup: `${liveGroup}.${mode === 'shadow' ? 'shadow' : 'replay'}`, range, windows, partitions, totalRecords: total.toString(), tables, warnings };
 }
 
 async function startOffsets(admin: Admin, topic: string, offsets: PartitionOffsets[], request: ReplayRequest, range: EventTimeRange): Promise<Map<number, bigint>> {
@@ -171,6 +178,9 @@ export function formatPlan(plan: ReplayPlan): string[] {
   const time = (ms: number | null) => (ms === null ? 'open' : new Date(ms).toISOString());
   const lines = [
     `replay ${plan.stream}: topic ${plan.topic}, replay group ${plan.replayGroup} (live group ${plan.liveGroup} is not changed)`,
+    plan.mode === 'shadow'
+      ? `  mode              shadow: rebuilt into <table>__rebuild_* while the live stream runs, then the changed partitions are swapped in`
+      : `  mode              in place: rows are rewritten in the live tables (the live group must have no members)`,
     `  event-time range  [${time(plan.range.from)}, ${time(plan.range.to)})  (widened to whole windows)`,
   ];
   if (plan.windows) lines.push(`  windows           ${plan.windows.count}, starting ${time(plan.windows.first)} .. ${time(plan.windows.last)}`);
@@ -179,7 +189,8 @@ export function formatPlan(plan: ReplayPlan): string[] {
   for (const t of plan.tables) {
     lines.push(
       `  table ${t.table}: ${t.rowsInRange === null ? 'rows in range unknown (no event_time/window_start column)' : `${t.rowsInRange} row(s) in range will be replaced`}` +
-        (t.partitions.length > 0 ? `; ClickHouse partitions ${t.partitions.join(', ')}` : ''),
+        (t.partitions.length > 0 ? `; ClickHouse partitions ${t.partitions.join(', ')}` : '') +
+        (plan.mode === 'shadow' ? (t.partitions.length > 1 ? '; swapped as a whole table' : '; swapped by REPLACE PARTITION') : ''),
     );
   }
   for (const w of plan.warnings) lines.push(`  warning: ${w}`);

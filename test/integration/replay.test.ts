@@ -1,11 +1,11 @@
 import { computeExpected, produceWorkload, DEFAULT_START_TIME, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
-import { startStream, type StreamDefinition } from '../../src/process';
+import { startStream } from '../../src/process';
 import { describeGroup } from '../../src/replay';
 import { createLogger } from '../../src/telemetry';
-import eventCounts from '../../streams/event-counts';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { spawnSluice, waitFor } from '../helpers/processes';
+import { buggyEventCounts, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
 
 const MINUTE = 60_000;
 
@@ -40,36 +40,13 @@ describe('sluice replay, in place', () => {
     expected = computeExpected(log);
     env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
 
-    // The bug: amounts doubled in both outputs.
-    const base = eventCounts as unknown as StreamDefinition<unknown>;
-    const buggy: StreamDefinition<unknown> = {
-      ...base,
-      raw: {
-        table: base.raw!.table,
-        toRow: (e, meta) => {
-          const row = base.raw!.toRow(e, meta);
-          return { ...row, amount: row.amount == null ? row.amount : Number(row.amount) * 2 };
-        },
-      },
-      windowed: {
-        ...base.windowed!,
-        toRow: (w, meta) => {
-          const row = base.windowed!.toRow(w, meta);
-          return { ...row, amount: Number(row.amount) * 2 };
-        },
-      },
-    };
+    const buggy = buggyEventCounts();
     const running = await startStream(buggy, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
     await running.done;
   }, 120_000);
   afterAll(async () => ctx.cleanup());
 
-  const rows = async <T>(query: string) => (await ctx.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>();
-  const partials = () =>
-    rows<Record<string, unknown>>(`SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
-        source_partition, events, amount, arraySort(users) AS users, final, version FROM event_counts_1m_partial FINAL
-        ORDER BY window_start, event_type, campaign_id, source_partition`);
-  const raw = () => rows<Record<string, unknown>>('SELECT event_id, event_time_ms, amount, kafka_partition, kafka_offset FROM events_raw FINAL ORDER BY event_id');
+  const { partials, raw, windowsIn } = referenceRows(() => ctx.clickhouse);
   const outsideWindows = (all: Record<string, unknown>[]) => all.filter((r) => !(Number(r.ws) >= from && Number(r.we) <= to));
   const outsideRaw = (all: Record<string, unknown>[]) => all.filter((r) => !(Number(r.event_time_ms) >= from && Number(r.event_time_ms) < to));
   const committed = async () => JSON.stringify(await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }));
@@ -77,19 +54,8 @@ describe('sluice replay, in place', () => {
     'replay', 'event-counts', '--topic', topic, '--group', ctx.group, '--from', new Date(T1).toISOString(), '--to', new Date(T2).toISOString(), ...extra,
   ];
 
-  /** The view's rows for the range, in the shape of the generator's answer. */
-  async function windowsInRange() {
-    const found = await rows<Record<string, string | number>>(
-      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
-              events, distinct_users, amount FROM event_counts_1m
-       WHERE window_start >= toDateTime(${from / 1000}) AND window_end <= toDateTime(${to / 1000}) ORDER BY window_start, event_type, campaign_id`,
-    );
-    return found.map((r) => ({
-      window_start: Number(r.ws), window_end: Number(r.we), event_type: String(r.event_type), campaign_id: String(r.campaign_id),
-      events: Number(r.events), distinct_users: Number(r.distinct_users), sum_amount: Math.round(Number(r.amount) * 100) / 100,
-    }));
-  }
-  const expectedInRange = () => expected.windows.filter((w) => w.window_start >= from && w.window_end <= to);
+  const windowsInRange = () => windowsIn(from, to);
+  const expectedInRange = () => expectedWindowsIn(expected, from, to);
 
   it('refuses while the live group has a member, naming it, and changes nothing', async () => {
     const before = await committed();
@@ -156,8 +122,7 @@ describe('sluice replay, in place', () => {
 
     // Inside: the generator's answer, window by window, and every raw event with its true amount.
     expect(await windowsInRange()).toEqual(expectedInRange());
-    const truth = new Map<string, number | null>();
-    for (const e of log) if (e.event && e.kind !== 'poison' && e.eventId && !truth.has(e.eventId)) truth.set(e.eventId, e.event.amount ?? null);
+    const truth = trueAmounts(log);
     const rawAfter = await raw();
     const inside = rawAfter.filter((r) => !outsideRaw([r]).length);
     const expectedIds = [...expected.eventIds].filter((id) => {
