@@ -21,12 +21,27 @@ export const ENV_SETTINGS: Record<string, string> = {
   SLUICE_STACK_START_TIMEOUT_SECONDS: 'stack.startTimeoutSeconds',
   SLUICE_KAFKA_BROKERS: 'kafka.brokers',
   SLUICE_KAFKA_CLIENT_ID: 'kafka.clientId',
+  SLUICE_KAFKA_SSL: 'kafka.ssl.enabled',
+  SLUICE_KAFKA_SSL_CA_FILE: 'kafka.ssl.caFile',
+  SLUICE_KAFKA_SSL_CERT_FILE: 'kafka.ssl.certFile',
+  SLUICE_KAFKA_SSL_KEY_FILE: 'kafka.ssl.keyFile',
+  SLUICE_KAFKA_SSL_REJECT_UNAUTHORIZED: 'kafka.ssl.rejectUnauthorized',
+  SLUICE_KAFKA_SASL_MECHANISM: 'kafka.sasl.mechanism',
+  SLUICE_KAFKA_SASL_USERNAME: 'kafka.sasl.username',
+  SLUICE_KAFKA_SASL_PASSWORD: 'kafka.sasl.password',
   SLUICE_REDIS_URL: 'redis.url',
   SLUICE_REDIS_KEY_PREFIX: 'redis.keyPrefix',
+  SLUICE_REDIS_TLS_CA_FILE: 'redis.tls.caFile',
+  SLUICE_REDIS_TLS_CERT_FILE: 'redis.tls.certFile',
+  SLUICE_REDIS_TLS_KEY_FILE: 'redis.tls.keyFile',
+  SLUICE_REDIS_TLS_REJECT_UNAUTHORIZED: 'redis.tls.rejectUnauthorized',
   SLUICE_CLICKHOUSE_URL: 'clickhouse.url',
   SLUICE_CLICKHOUSE_USER: 'clickhouse.username',
   SLUICE_CLICKHOUSE_PASSWORD: 'clickhouse.password',
   SLUICE_CLICKHOUSE_DATABASE: 'clickhouse.database',
+  SLUICE_CLICKHOUSE_TLS_CA_FILE: 'clickhouse.tls.caFile',
+  SLUICE_CLICKHOUSE_TLS_CERT_FILE: 'clickhouse.tls.certFile',
+  SLUICE_CLICKHOUSE_TLS_KEY_FILE: 'clickhouse.tls.keyFile',
   SLUICE_REGISTRY_URL: 'registry.url',
   SLUICE_LOG_LEVEL: 'log.level',
   SLUICE_INGEST_HOST: 'ingest.host',
@@ -121,6 +136,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
   return result.data;
 }
 
+/** `kafka.ssl.caFile (SLUICE_KAFKA_SSL_CA_FILE)`: how messages name a setting. */
+export function settingName(setting: string): string {
+  const variable = Object.entries(ENV_SETTINGS).find(([, path]) => path === setting)?.[0];
+  return variable ? `${setting} (${variable})` : setting;
+}
+
+/**
+ * Reads a file a setting names (certificates, keys). The config loader already
+ * checked it; this fails just as clearly if it went away since.
+ */
+export function readSettingFile(path: string, setting: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${settingName(setting)}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** The config with secrets replaced, safe to print or log. */
 export function redactConfig(config: SluiceConfig): SluiceConfig {
   const redactUrl = (u: string) => {
@@ -128,8 +161,10 @@ export function redactConfig(config: SluiceConfig): SluiceConfig {
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
   };
+  const { sasl } = config.kafka;
   return {
     ...config,
+    kafka: { ...config.kafka, sasl: sasl ? { ...sasl, password: '***' } : undefined },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
     clickhouse: { ...config.clickhouse, password: config.clickhouse.password ? '***' : '' },
   };

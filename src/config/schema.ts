@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -24,6 +25,68 @@ export const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected letters, digits and _ (not starting with a digit), at most 63');
 
+/**
+ * A PEM file named by a setting: read once here, so a missing or unreadable
+ * file fails at start-up naming the setting, not at the first connection.
+ */
+const pemFile = z.string().min(1).superRefine((path, ctx) => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give the path of a PEM file` });
+    return;
+  }
+  if (!text.includes('-----BEGIN ')) ctx.addIssue({ code: 'custom', message: `${path} is not a PEM file (no -----BEGIN line)` });
+});
+
+/** `true`/`false`/`1`/`0` from the environment, real booleans from a file. */
+const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
+
+/** CA, client certificate and key files for a TLS connection; the certificate and key go together. */
+const tlsFields = {
+  /** Trusted CA certificates (PEM); the system's CAs when unset. */
+  caFile: pemFile.optional(),
+  /** Client certificate (PEM) for mutual TLS; needs keyFile. */
+  certFile: pemFile.optional(),
+  keyFile: pemFile.optional(),
+  /** false accepts any server certificate: for a test bench only, never production. */
+  rejectUnauthorized: flag.default(true),
+};
+
+/** ClickHouse's client takes a CA (and optionally a client certificate and key); it has no switch to skip verification. */
+export const clickhouseTlsSchema = z
+  .object({ caFile: pemFile, certFile: pemFile.optional(), keyFile: pemFile.optional() })
+  .strict()
+  .superRefine((tls, ctx) => certNeedsKey(tls, ctx));
+
+function certNeedsKey(tls: { certFile?: string; keyFile?: string }, ctx: z.RefinementCtx): void {
+  if (tls.certFile && !tls.keyFile) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'certFile is set: give the client key file too' });
+  if (tls.keyFile && !tls.certFile) ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'keyFile is set: give the client certificate file too' });
+}
+
+export const tlsSchema = z.object(tlsFields).strict().superRefine(certNeedsKey);
+
+/** Kafka over TLS (SSL or SASL_SSL listeners). */
+export const kafkaSslSchema = z
+  .object({ enabled: flag.default(false), ...tlsFields })
+  .strict()
+  .superRefine((ssl, ctx) => {
+    certNeedsKey(ssl, ctx);
+    if (!ssl.enabled && (ssl.caFile || ssl.certFile || ssl.keyFile)) {
+      ctx.addIssue({ code: 'custom', path: ['enabled'], message: 'certificate files are set but TLS is off: set it to true (SLUICE_KAFKA_SSL=true)' });
+    }
+  });
+
+/** Kafka SASL authentication; the password is a secret (redacted everywhere). */
+export const kafkaSaslSchema = z
+  .object({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1, 'expected the SASL user name'),
+    password: z.string().min(1, 'expected the SASL password'),
+  })
+  .strict();
+
 export const stackSchema = z
   .object({
     /** Where the local stack keeps binaries, data, logs and pid files (git-ignored). */
@@ -39,9 +102,6 @@ export const stackSchema = z
     startTimeoutSeconds: z.coerce.number().int().min(5).max(600).default(90),
   })
   .strict();
-
-/** `true`/`false`/`1`/`0` from the environment, real booleans from a file. */
-const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
 
 /** The HTTP ingestion API (`sluice serve`). */
 export const ingestSchema = z
@@ -77,6 +137,8 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
         .object({
           brokers: z.array(hostPort).min(1).default([`127.0.0.1:${stack.kafkaPort}`]),
           clientId: z.string().min(1).default('sluice'),
+          ssl: kafkaSslSchema.optional(),
+          sasl: kafkaSaslSchema.optional(),
         })
         .strict()
         .default({ brokers: [`127.0.0.1:${stack.kafkaPort}`], clientId: 'sluice' }),
@@ -85,8 +147,15 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
           url: url(['redis:', 'rediss:']).default(`redis://127.0.0.1:${stack.redisPort}`),
           /** Prepended to every key Sluice writes, so several deployments can share a Redis. */
           keyPrefix: z.string().regex(/^[A-Za-z0-9:_.-]*$/, 'expected letters, digits and : _ . -').default('sluice:'),
+          /** Used with a rediss:// URL (the ACL user and password go in the URL: rediss://user:pass@host:port). */
+          tls: tlsSchema.optional(),
         })
         .strict()
+        .superRefine((redis, ctx) => {
+          if (redis.tls && !redis.url.startsWith('rediss:')) {
+            ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS files are set but redis.url is not rediss://: use a rediss:// URL' });
+          }
+        })
         .default({ url: `redis://127.0.0.1:${stack.redisPort}`, keyPrefix: 'sluice:' }),
       clickhouse: z
         .object({
@@ -94,8 +163,15 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
           username: z.string().min(1).default('sluice'),
           password: z.string().default('sluice'),
           database: identifier.default('sluice'),
+          /** Used with an https:// URL. */
+          tls: clickhouseTlsSchema.optional(),
         })
         .strict()
+        .superRefine((clickhouse, ctx) => {
+          if (clickhouse.tls && !clickhouse.url.startsWith('https:')) {
+            ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS files are set but clickhouse.url is not https://: use an https:// URL' });
+          }
+        })
         .default({
           url: `http://127.0.0.1:${stack.clickhouseHttpPort}`,
           username: 'sluice',
@@ -116,5 +192,9 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
 }
 
 export type StackConfig = z.infer<typeof stackSchema>;
+export type TlsConfig = z.infer<typeof tlsSchema>;
+export type ClickHouseTlsConfig = z.infer<typeof clickhouseTlsSchema>;
+export type KafkaSslConfig = z.infer<typeof kafkaSslSchema>;
+export type KafkaSaslConfig = z.infer<typeof kafkaSaslSchema>;
 export type IngestConfig = z.infer<typeof ingestSchema>;
 export type SluiceConfig = z.infer<ReturnType<typeof configSchema>>;

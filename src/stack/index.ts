@@ -1,2 +1,2 @@
 export { stackUp, stackDown, stackStatus, stackLogs, type ServiceStatus } from './stack';
-export { LOCAL_CLICKHOUSE_USER, LOCAL_CLICKHOUSE_PASSWORD } from './services';
+export { LOCAL_CLICKHOUSE_USER, LOCAL_CLICKHOUSE_PASSWORD, kafkaExtraPropertiesFile, runKafkaTool } from './services';

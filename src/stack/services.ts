@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SluiceConfig } from '../config';
 import { StackError } from '../errors';
@@ -36,15 +36,34 @@ function dir(...parts: string[]): string {
   return path;
 }
 
+const javaBinary = () => (process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java');
+
+/** Broker settings appended to the stack's server.properties when this file exists (read at each start). */
+export function kafkaExtraPropertiesFile(config: Pick<SluiceConfig, 'stack'>): string {
+  return resolve(config.stack.dir, 'kafka', 'server.extra.properties');
+}
+
+/** Runs one of Kafka's own command-line tools (a main class from the stack's jars), e.g. kafka.admin.ConfigCommand. */
+export function runKafkaTool(config: Pick<SluiceConfig, 'stack'>, mainClass: string, args: string[]): string {
+  const java = javaBinary();
+  const classpath = `${resolve(config.stack.dir, 'kafka', 'libs', config.stack.kafkaVersion)}/*`;
+  try {
+    return execFileSync(java, ['-cp', classpath, mainClass, ...args], { stdio: 'pipe', encoding: 'utf8' });
+  } catch (err) {
+    throw new StackError(`${mainClass} failed: ${`${(err as { stderr?: string }).stderr ?? ''}`.trim().split('\n').at(-1)}`, err);
+  }
+}
+
 export function kafkaService(config: SluiceConfig): LocalService {
   const { stack } = config;
   const home = resolve(stack.dir, 'kafka');
   const libs = join(home, 'libs', stack.kafkaVersion);
   const data = join(home, 'data');
   const props = join(home, 'server.properties');
+  const extraProps = kafkaExtraPropertiesFile(config);
   const log4j = join(home, 'log4j2.yaml');
   const classpath = `${libs}/*`;
-  const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  const java = javaBinary();
   const brokers = { kafka: { brokers: [`127.0.0.1:${stack.kafkaPort}`], clientId: 'sluice-stack' } };
   return {
     name: 'kafka',
@@ -96,6 +115,8 @@ export function kafkaService(config: SluiceConfig): LocalService {
           'group.initial.rebalance.delay.ms=0',
           'delete.topic.enable=true',
           '',
+          // Extra listeners and settings (e.g. a SASL_SSL listener for the security tests); a later line wins.
+          existsSync(extraProps) ? readFileSync(extraProps, 'utf8') : '',
         ].join('\n'),
       );
       writeFileSync(

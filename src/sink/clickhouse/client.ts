@@ -1,8 +1,21 @@
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import type { SluiceConfig } from '../../config';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
+import { readSettingFile, settingName, type SluiceConfig } from '../../config';
 import { ServiceError } from '../../errors';
 
-export type ClickHouseSettings = Pick<SluiceConfig['clickhouse'], 'url' | 'username' | 'password'>;
+export type ClickHouseSettings = Pick<SluiceConfig['clickhouse'], 'url' | 'username' | 'password'> & Partial<Pick<SluiceConfig['clickhouse'], 'tls'>>;
+
+/** The client's `tls` option from `clickhouse.tls` for an https:// URL (files read here); none otherwise (system CAs). */
+export function clickHouseTlsOptions(settings: ClickHouseSettings): ClickHouseClientConfigOptions['tls'] {
+  const { tls } = settings;
+  if (!tls || !settings.url.startsWith('https:')) return undefined;
+  const ca_cert = Buffer.from(readSettingFile(tls.caFile, 'clickhouse.tls.caFile'));
+  if (!tls.certFile || !tls.keyFile) return { ca_cert };
+  return {
+    ca_cert,
+    cert: Buffer.from(readSettingFile(tls.certFile, 'clickhouse.tls.certFile')),
+    key: Buffer.from(readSettingFile(tls.keyFile, 'clickhouse.tls.keyFile')),
+  };
+}
 
 export function createClickHouse(settings: ClickHouseSettings, database?: string): ClickHouseClient {
   return createClient({
@@ -10,6 +23,7 @@ export function createClickHouse(settings: ClickHouseSettings, database?: string
     username: settings.username,
     password: settings.password,
     database,
+    tls: clickHouseTlsOptions(settings),
     request_timeout: 30_000,
     // ClickHouse 18.16 rejects settings it does not know; send none by default.
     clickhouse_settings: {},
@@ -24,9 +38,14 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
   if (/authentication failed|password is incorrect|Wrong password|Unknown user|AUTHENTICATION_FAILED|code: 516|code: 192|code: 193/i.test(message)) {
     return new ServiceError(
       'clickhouse',
-      `ClickHouse at ${settings.url} rejected user '${settings.username}': check SLUICE_CLICKHOUSE_USER and SLUICE_CLICKHOUSE_PASSWORD`,
+      `ClickHouse at ${settings.url} rejected user '${settings.username}': check ${settingName('clickhouse.password')} and ${settingName('clickhouse.username')}`,
       { cause: err },
     );
+  }
+  if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number/i.test(message)) {
+    return new ServiceError('clickhouse', `ClickHouse at ${settings.url}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('clickhouse.tls.caFile')}`, {
+      cause: err,
+    });
   }
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|socket hang up|Timeout/i.test(message)) {
     return new ServiceError(
