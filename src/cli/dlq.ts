@@ -3,6 +3,7 @@ import { loadConfig } from '../config';
 import { ConfigError } from '../errors';
 import { createKafka } from '../kafka';
 import { dlqTopic, firstDeadLetters, formatDeadLetter, redrive, summarizeDeadLetters } from '../dlq';
+import { createProgress } from '../replay';
 import { printLine } from './output';
 
 /** Accepts the source topic (`events`) or the dead-letter topic itself (`events.dlq`). */
@@ -49,15 +50,24 @@ export function registerDlqCommands(program: Command): void {
     .option('--filter <expr>', 'only records matching error.class=<ErrorClass>')
     .option('--yes', 'really redrive (without it: show what would be redriven, change nothing)')
     .option('--dry-run', 'show what would be redriven, change nothing (the default)')
+    .option('--json', 'print the result as one JSON line (no progress output)')
     .addHelpText(
       'after',
       '\nEach record goes back with its original key, value and headers plus sluice.redrive.from.* headers;\n' +
         'the redrive group records how far it got, so nothing is redriven twice.\n' +
-        '\nExamples:\n  sluice dlq redrive events --filter error.class=DecodeError\n  sluice dlq redrive events --filter error.class=DecodeError --yes',
+        '\nExamples:\n  sluice dlq redrive events --filter error.class=DecodeError\n  sluice dlq redrive events --filter error.class=DecodeError --yes\n  sluice dlq redrive events --yes --json\n' +
+        '\nExit codes: 0 ok (or dry run shown), 1 failure, 2 usage error.',
     )
-    .action(async (topic: string, opts: { filter?: string; yes?: boolean; dryRun?: boolean }) => {
+    .action(async (topic: string, opts: { filter?: string; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
       const dryRun = !opts.yes || opts.dryRun === true;
-      const result = await redrive(kafka(), resolveDlq(topic), { errorClass: parseFilter(opts.filter), dryRun });
+      // The same conventions as replay: a bar with rate and ETA on a terminal, periodic lines otherwise, nothing with --json.
+      const progress = createProgress(`redrive ${resolveDlq(topic)}`, { json: opts.json });
+      const result = await redrive(kafka(), resolveDlq(topic), { errorClass: parseFilter(opts.filter), dryRun, onProgress: (done, total) => progress.update(done, total) });
+      progress.stop();
+      if (opts.json) {
+        printLine(JSON.stringify(result));
+        return;
+      }
       const verb = dryRun ? 'would redrive' : 'redrove';
       printLine(`${result.dlqTopic}: scanned ${result.scanned} new record(s); ${verb} ${result.redriven}${result.alreadyRedriven ? `; ${result.alreadyRedriven} already redriven earlier` : ''}`);
       for (const [cls, n] of Object.entries(result.byClass)) printLine(`  class  ${cls}: ${n}`);

@@ -19,6 +19,8 @@ export interface RedriveOptions {
   /** Report what would be redriven; produce and commit nothing. */
   dryRun: boolean;
   now?: () => Date;
+  /** Called as records are scanned: records read so far, records to read (the topic's end minus where the scan starts). */
+  onProgress?: (scanned: bigint, total: bigint) => void;
 }
 
 export interface RedriveResult {
@@ -89,8 +91,11 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       }
       return true; // only now may the redrive group move past these records
     };
+    const ends = await admin.fetchTopicOffsets(dlqTopic);
+    const total = ends.reduce((sum, p) => sum + BigInt(p.high) - (from.get(p.partition) ?? BigInt(p.low)), 0n);
     const onRecord = (r: TopicRecord) => {
       result.scanned += 1;
+      options.onProgress?.(BigInt(result.scanned), total);
       const cls = classOf(r);
       if (options.errorClass && cls !== options.errorClass) return;
       if (!options.errorClass && BigInt(r.offset) < (byClassGroup.get(cls)?.get(r.partition) ?? 0n)) {
@@ -102,6 +107,7 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     // A dry run reads as a throwaway group, so not even the redrive group's membership changes.
     await readTopic(kafka, dlqTopic, onRecord, { from, commitAs: options.dryRun ? undefined : { groupId: result.group, beforeCommit: produceChosen } });
     if (options.dryRun) await produceChosen();
+    options.onProgress?.(BigInt(result.scanned), BigInt(result.scanned));
     return result;
   } finally {
     await admin.disconnect().catch(() => undefined);

@@ -166,13 +166,15 @@ describe('sluice dlq list | show | redrive', () => {
     expect(dry.status).toBe(0);
     expect(dry.stdout).toContain('would redrive 2');
     expect(dry.stdout).toContain('dry run: nothing was produced or committed');
+    // Not a terminal: progress as plain lines on stderr, the last one at 100 %.
+    expect(dry.stderr.trim().split('\n').pop()).toMatch(new RegExp(`^redrive ${dlq.replace(/\./g, '\\.')}: 4/4 events \\(100%\\)`));
     expect(await high(base)).toBe(0);
     const [notCommitted] = await ctx.admin.fetchOffsets({ groupId: redriveGroup(dlq, 'ValidationError'), topics: [dlq] });
     expect(notCommitted!.partitions.every((p) => p.offset === '-1')).toBe(true);
 
-    const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError', '--yes']);
-    expect(real.stderr).toBe('');
-    expect(real.stdout).toContain('redrove 2');
+    const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError', '--yes', '--json']);
+    expect(real.stderr).toBe(''); // --json: no progress output
+    expect(JSON.parse(real.stdout)).toMatchObject({ dryRun: false, redriven: 2, byClass: { ValidationError: 2 } });
     const redriven = await consume(base, 2);
     expect(redriven.map((m) => m.key!.toString()).sort()).toEqual(['a', 'b']);
     for (const m of redriven) {
