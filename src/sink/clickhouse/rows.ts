@@ -31,55 +31,99 @@ const DATE_TEXT = /^\d{4}-\d{2}-\d{2}$/;
 const inner = (type: string, wrapper: string): string | undefined =>
   type.startsWith(`${wrapper}(`) && type.endsWith(')') ? type.slice(wrapper.length + 1, -1) : undefined;
 
+/** Says why a value cannot go into one column, or undefined if it can. */
+export type ValueCheck = (value: unknown) => string | undefined;
+
+const unchecked: ValueCheck = () => undefined;
+
+function integerCheck(type: string, [lo, hi]: [bigint, bigint]): ValueCheck {
+  // Numbers are compared as numbers (no BigInt per value); the bounds beyond 2^53 only matter for strings.
+  const low = Number(lo);
+  const high = Number(hi);
+  return (value) => {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return value < low || value > high ? `${value} is out of range for ${type}` : undefined;
+    if (typeof value === 'string' && /^-?\d+$/.test(value)) {
+      const n = BigInt(value);
+      return n < lo || n > hi ? `${value} is out of range for ${type}` : undefined;
+    }
+    return `expected an integer for ${type}`;
+  };
+}
+
 /**
- * Why `value` can never be inserted into a column of `type` with JSONEachRow,
- * or undefined if it can. Types Sluice does not know are passed to the server
- * unchecked (its error then fails the whole insert, non-retriably).
+ * Builds the check of one column type once, so rows are checked without
+ * parsing type names again for every value (the sink checks every value of
+ * every row before an insert). Types Sluice does not know are passed to the
+ * server unchecked (its error then fails the whole insert, non-retriably).
  */
-export function valueProblem(type: string, value: unknown): string | undefined {
+export function compileValueCheck(type: string): ValueCheck {
   const nullable = inner(type, 'Nullable');
-  if (nullable !== undefined) return value === null || value === undefined ? undefined : valueProblem(nullable, value);
+  if (nullable !== undefined) {
+    const check = compileValueCheck(nullable);
+    return (value) => (value === null || value === undefined ? undefined : check(value));
+  }
   const lowCardinality = inner(type, 'LowCardinality');
-  if (lowCardinality !== undefined) return valueProblem(lowCardinality, value);
-  if (value === null || value === undefined) return `null in non-Nullable ${type}`;
+  if (lowCardinality !== undefined) return compileValueCheck(lowCardinality);
+  const notNull = (check: ValueCheck): ValueCheck => (value) => (value === null || value === undefined ? `null in non-Nullable ${type}` : check(value));
   const array = inner(type, 'Array');
   if (array !== undefined) {
-    if (!Array.isArray(value)) return `expected an array for ${type}`;
-    for (let i = 0; i < value.length; i++) {
-      const problem = valueProblem(array, value[i]);
-      if (problem) return `[${i}]: ${problem}`;
-    }
-    return undefined;
+    const element = compileValueCheck(array);
+    return notNull((value) => {
+      if (!Array.isArray(value)) return `expected an array for ${type}`;
+      for (let i = 0; i < value.length; i++) {
+        const problem = element(value[i]);
+        if (problem) return `[${i}]: ${problem}`;
+      }
+      return undefined;
+    });
   }
-  if (type === 'String' || type.startsWith('FixedString(') || type === 'UUID') return typeof value === 'string' ? undefined : `expected a string for ${type}`;
+  if (type === 'String' || type.startsWith('FixedString(') || type === 'UUID') {
+    return notNull((value) => (typeof value === 'string' ? undefined : `expected a string for ${type}`));
+  }
   const range = INT_RANGES[type];
-  if (range) {
-    let n: bigint;
-    if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
-    else if (typeof value === 'string' && /^-?\d+$/.test(value)) n = BigInt(value);
-    else return `expected an integer for ${type}`;
-    return n < range[0] || n > range[1] ? `${value} is out of range for ${type}` : undefined;
+  if (range) return notNull(integerCheck(type, range));
+  if (type === 'Float32' || type === 'Float64') {
+    return notNull((value) => (typeof value === 'number' && Number.isFinite(value) ? undefined : `expected a finite number for ${type}`));
   }
-  if (type === 'Float32' || type === 'Float64') return typeof value === 'number' && Number.isFinite(value) ? undefined : `expected a finite number for ${type}`;
   if (type === 'DateTime' || type.startsWith('DateTime(')) {
-    if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 && value <= 4294967295 ? undefined : `expected epoch seconds (0..2^32-1) for ${type}`;
-    return typeof value === 'string' && DATETIME_TEXT.test(value) ? undefined : `expected epoch seconds or 'YYYY-MM-DD hh:mm:ss' for ${type}`;
+    return notNull((value) => {
+      if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 && value <= 4294967295 ? undefined : `expected epoch seconds (0..2^32-1) for ${type}`;
+      return typeof value === 'string' && DATETIME_TEXT.test(value) ? undefined : `expected epoch seconds or 'YYYY-MM-DD hh:mm:ss' for ${type}`;
+    });
   }
-  if (type === 'Date') return typeof value === 'string' && DATE_TEXT.test(value) ? undefined : `expected 'YYYY-MM-DD' for Date`;
-  return undefined;
+  if (type === 'Date') return notNull((value) => (typeof value === 'string' && DATE_TEXT.test(value) ? undefined : `expected 'YYYY-MM-DD' for Date`));
+  return notNull(unchecked);
+}
+
+/** Why `value` can never be inserted into a column of `type` with JSONEachRow, or undefined if it can. */
+export function valueProblem(type: string, value: unknown): string | undefined {
+  return compileValueCheck(type)(value);
+}
+
+/** Compiled checks per column, built once per fetched column list. */
+const compiled = new WeakMap<TableColumns, Map<string, ValueCheck>>();
+
+function checksOf(columns: TableColumns): Map<string, ValueCheck> {
+  let checks = compiled.get(columns);
+  if (!checks) {
+    checks = new Map([...columns].map(([name, type]) => [name, compileValueCheck(type)]));
+    compiled.set(columns, checks);
+  }
+  return checks;
 }
 
 /** Every reason one row cannot be inserted: unknown columns and values that do not fit. Missing columns take their defaults. */
 export function rowProblems(columns: TableColumns, row: Record<string, unknown>): string[] {
-  const problems: string[] = [];
-  for (const [name, value] of Object.entries(row)) {
-    const type = columns.get(name);
-    if (type === undefined) {
-      problems.push(`unknown column '${name}'`);
-      continue;
-    }
-    const problem = valueProblem(type, value);
-    if (problem) problems.push(`${name}: ${problem}`);
+  const checks = checksOf(columns);
+  let problems: string[] | undefined;
+  for (const name in row) {
+    if (!Object.prototype.hasOwnProperty.call(row, name)) continue;
+    const check = checks.get(name);
+    const problem = check === undefined ? `unknown column '${name}'` : check(row[name]);
+    if (problem) (problems ??= []).push(check === undefined ? problem : `${name}: ${problem}`);
   }
-  return problems;
+  return problems ?? NO_PROBLEMS;
 }
+
+/** Shared by every valid row, so checking one allocates nothing; never mutated. */
+const NO_PROBLEMS: string[] = Object.freeze([]) as unknown as string[];
