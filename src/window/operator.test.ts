@@ -63,6 +63,25 @@ describe('WindowOperator verdicts do not depend on how partitions interleave', (
     expect(operator.add(0, 1, 10, 0)).toEqual({ windowStart: 10, windowEnd: 20, watermark: 100, eventTime: 10 });
   });
 
+  it('keeps the windows of a partition taken over behind the stream watermark open until its own watermark passes them', () => {
+    // A rebalance hands this process partition 1, restored at a committed offset whose
+    // watermark (20) is behind partition 0 (100): the same events must get the same
+    // verdicts as in a run where partition 1 never moved.
+    const operator = new WindowOperator(definition, { outOfOrdernessMs: 0, idleTimeoutMs: 1000 });
+    operator.assign(0, undefined, 0);
+    operator.add(0, 1, 100, 0);
+    expect(operator.watermark(0)).toBe(100);
+    const moved = new WindowOperator(definition, { outOfOrdernessMs: 0, idleTimeoutMs: 1000 });
+    moved.assign(1, undefined, 0);
+    moved.add(1, 1, 25, 0);
+    moved.add(1, 1, 20, 0);
+    operator.assign(1, JSON.parse(JSON.stringify(moved.snapshot(1))), 10);
+    operator.close(20); // partition 1 is not idle: nothing of it may close at partition 0's watermark
+    expect(operator.add(1, 1, 28, 30)).toBeUndefined(); // [20,30) is still open, as it would be without the move
+    operator.add(1, 1, 45, 40);
+    expect(operator.close(40).map((e) => [e.partition, e.windows.map((w) => [w.windowStart, w.aggregates.n])])).toEqual([[1, [[20, 3]]]]);
+  });
+
   it('releases an idle partition at the stream watermark', () => {
     const operator = new WindowOperator(definition, { outOfOrdernessMs: 0, idleTimeoutMs: 1000 });
     operator.assign(0, undefined, 0);

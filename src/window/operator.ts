@@ -114,14 +114,18 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
 
   /**
    * Closes, in every partition, the windows its watermark has passed: its own,
-   * or the stream watermark when that is higher (the partition went idle and
-   * the others moved on without it).
+   * or, once it is idle, the stream watermark when that is higher (the others
+   * moved on without it). An active partition never closes at the stream
+   * watermark: that one never goes back, so after a rebalance it can be ahead
+   * of a partition just taken over at its committed offset, and closing there
+   * would turn that partition's on-time events late.
    */
   close(nowMs: number): PartitionEmission<K, AggregateResults<A>>[] {
     const stream = this.tracker.watermark(nowMs);
     const out: PartitionEmission<K, AggregateResults<A>>[] = [];
     for (const partition of this.assigned()) {
-      const watermark = Math.max(stream, this.tracker.partitionWatermark(partition));
+      const own = this.tracker.partitionWatermark(partition);
+      const watermark = this.tracker.isIdle(partition, nowMs) ? Math.max(stream, own) : own;
       const windows = this.partitions.get(partition)!.closeUpTo(watermark);
       if (windows.length > 0) out.push({ partition, windows });
     }
