@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Type, types as avscTypes, type Schema } from 'avsc';
@@ -26,22 +27,55 @@ export class SchemaInvalidError extends SluiceError {
  */
 export function parseAvroType(schema: AvroSchemaJson): Type {
   try {
-    return Type.forSchema(schema as Schema, { wrapUnions: false, omitRecordMethods: true, registry: {}, typeHook: guardedMaps });
+    return Type.forSchema(schema as Schema, { wrapUnions: false, omitRecordMethods: true, registry: {}, typeHook: guardedReaders });
   } catch (err) {
     throw new SchemaInvalidError(`invalid Avro schema: ${(err as Error).message}`, err);
   }
 }
 
-/** The parts of avsc's internal tap and type objects the map reader below relies on. */
+/** The parts of avsc's internal tap and type objects the readers below rely on. */
 interface AvroTap {
+  buf: Buffer;
+  pos: number;
   readLong(): number;
   skipLong(): void;
-  readString(): string;
+  readString(): string | undefined;
 }
 interface AvroReader {
   _read(tap: AvroTap): unknown;
 }
 type MapTypeConstructor = new (schema: unknown, opts: unknown) => Type & { valuesType: AvroReader };
+type StringTypeConstructor = new () => Type;
+
+/**
+ * Reads an Avro string and refuses bytes that are not UTF-8. Node decodes
+ * them to U+FFFD without a word, so two different malformed ids would become
+ * the same string and a record would be stored other than as sent. Only a
+ * string that contains U+FFFD can have come from malformed bytes, so the
+ * bytes are checked only then and the common case costs one scan. The error
+ * is thrown inside `decode`, where the codec reports it as AVRO_INVALID.
+ */
+function readUtf8String(tap: AvroTap): string | undefined {
+  const start = tap.pos;
+  const text = tap.readString();
+  if (text === undefined || !text.includes('\uFFFD')) return text;
+  const end = tap.pos;
+  tap.pos = start;
+  const length = tap.readLong();
+  const from = tap.pos;
+  tap.pos = end;
+  if (!isUtf8(tap.buf.subarray(from, from + length))) throw new Error('a string is not valid UTF-8');
+  return text;
+}
+
+const Utf8StringType = (() => {
+  const Base = (avscTypes as unknown as { StringType: StringTypeConstructor }).StringType;
+  return class Utf8StringType extends Base {
+    _read(tap: AvroTap): string | undefined {
+      return readUtf8String(tap);
+    }
+  };
+})();
 
 /**
  * avsc reads a map into `{}` by assignment, so a key named `__proto__` (sent
@@ -61,7 +95,8 @@ const GuardedMapType = (() => {
           tap.skipLong(); // the block's size in bytes: not needed to read it
         }
         while (n-- > 0) {
-          const key = tap.readString();
+          const key = readUtf8String(tap);
+          if (key === undefined) return values; // truncated: avsc reports it as a negative offset
           Object.defineProperty(values, key, { value: this.valuesType._read(tap), enumerable: true, writable: true, configurable: true });
         }
       }
@@ -70,9 +105,11 @@ const GuardedMapType = (() => {
   };
 })();
 
-function guardedMaps(schema: unknown, opts: unknown): Type | undefined {
+/** Every map and string of a parsed schema is read by the guarded readers above. */
+function guardedReaders(schema: unknown, opts: unknown): Type | undefined {
   const s = schema as { type?: unknown };
   if (s && typeof s === 'object' && s.type === 'map') return new GuardedMapType(schema, opts);
+  if (schema === 'string' || (s && typeof s === 'object' && s.type === 'string')) return new Utf8StringType();
   return undefined;
 }
 
