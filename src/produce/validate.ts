@@ -38,12 +38,19 @@ function describeType(type: Type): string {
   return logicalName ? `${base} (${logicalName})` : base;
 }
 
+/**
+ * A short rendering of a bad value. Objects and arrays are named, not
+ * serialised: JSON.stringify recurses, so a deeply nested value (which
+ * JSON.parse accepts) would overflow the stack and turn a 400 into a 500.
+ */
 function describeValue(value: unknown): string {
   if (value === undefined) return 'missing';
   if (value === null) return 'null';
-  const text = JSON.stringify(value);
-  const shown = text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
-  return `${Array.isArray(value) ? 'array' : typeof value} ${shown}`;
+  if (Array.isArray(value)) return `array of ${value.length}`;
+  if (typeof value === 'object') return Buffer.isBuffer(value) ? `bytes (${value.length})` : 'object';
+  const text = typeof value === 'string' ? JSON.stringify(value.length > 40 ? value.slice(0, 40) : value) : String(value);
+  const shown = text.length > 40 ? `${text.slice(0, 37)}...` : text;
+  return `${typeof value} ${shown}`;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -71,26 +78,71 @@ export function validateEvent(type: Type, value: unknown): FieldIssue[] {
       if (!known.has(key)) issues.push({ path: key, reason: 'unknown field (not in the schema)' });
     }
   }
+  if (issues.length === 0) issues.push(...malformedStrings(value));
+  return issues;
+}
+
+/** Deeper than any event a schema here describes; a value nested further already failed the schema check. */
+const MAX_STRING_SCAN_DEPTH = 64;
+
+/** In Unicode mode a surrogate pair is one code point, so only a lone surrogate is in category Cs. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
+
+/**
+ * Strings (and map keys) holding a lone UTF-16 surrogate, which JSON can
+ * carry (`"\ud800"`) but UTF-8 cannot: Avro would write bytes no reader
+ * accepts, or replacement characters, so the event would not be stored as
+ * sent. Runs on values that already fit the schema, so the walk is bounded
+ * by the schema's own depth.
+ */
+function malformedStrings(value: unknown, path: string[] = [], depth = 0): FieldIssue[] {
+  const at = (key?: string) => [...path, ...(key === undefined ? [] : [key])].join('.') || '(event)';
+  if (typeof value === 'string') return wellFormed(value) ? [] : [{ path: at(), reason: 'string holds a lone UTF-16 surrogate (not valid Unicode)' }];
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || depth > MAX_STRING_SCAN_DEPTH) return [];
+  const issues: FieldIssue[] = [];
+  for (const [key, inner] of Object.entries(value)) {
+    if (!wellFormed(key)) issues.push({ path: at(key), reason: 'key holds a lone UTF-16 surrogate (not valid Unicode)' });
+    issues.push(...malformedStrings(inner, [...path, key], depth + 1));
+  }
   return issues;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
+ * The instants a `timestamp-millis` may hold: what a ClickHouse `DateTime`
+ * (seconds, unsigned 32-bit) can store, 1970-01-01 to 2106-02-07. Avro
+ * would encode any long, but a negative or far-future time can only wrap or
+ * clamp in the sink, so it is refused where it is sent, with its field named.
+ */
+export const TIMESTAMP_MILLIS_MIN = 0;
+export const TIMESTAMP_MILLIS_MAX = 4_294_967_295_999;
+
+/**
  * Checks for the logical types Sluice keeps as plain values (parseAvroType
  * registers none), which avsc therefore does not check: a `uuid` string must
- * look like one. Reads the schema JSON, top-level record fields only.
+ * look like one, and a `timestamp-millis` must be an instant the sink can
+ * store. Reads the schema JSON, top-level record fields only.
  */
 export function logicalTypeChecks(schemaJson: object): (value: unknown) => FieldIssue[] {
   const fields = (schemaJson as { fields?: { name: string; type: unknown }[] }).fields ?? [];
-  const isUuid = (t: unknown): boolean =>
-    (typeof t === 'object' && t !== null && !Array.isArray(t) && (t as { logicalType?: string }).logicalType === 'uuid') ||
-    (Array.isArray(t) && t.some(isUuid));
-  const uuidFields = fields.filter((f) => isUuid(f.type)).map((f) => f.name);
+  const hasLogicalType = (logical: string) => (t: unknown): boolean =>
+    (typeof t === 'object' && t !== null && !Array.isArray(t) && (t as { logicalType?: string }).logicalType === logical) ||
+    (Array.isArray(t) && t.some(hasLogicalType(logical)));
+  const uuidFields = fields.filter((f) => hasLogicalType('uuid')(f.type)).map((f) => f.name);
+  const timeFields = fields.filter((f) => hasLogicalType('timestamp-millis')(f.type)).map((f) => f.name);
   return (value) => {
     if (!isPlainObject(value)) return [];
-    return uuidFields
+    const uuids = uuidFields
       .filter((name) => typeof value[name] === 'string' && !UUID.test(value[name] as string))
       .map((name) => ({ path: name, reason: `expected a UUID string, got ${describeValue(value[name])}` }));
+    const times = timeFields
+      .filter((name) => {
+        const t = value[name];
+        return typeof t === 'number' && Number.isSafeInteger(t) && (t < TIMESTAMP_MILLIS_MIN || t > TIMESTAMP_MILLIS_MAX);
+      })
+      .map((name) => ({ path: name, reason: `expected epoch milliseconds between 1970-01-01 and 2106-02-07, got ${describeValue(value[name])}` }));
+    return [...uuids, ...times];
   };
 }
