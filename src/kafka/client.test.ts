@@ -61,7 +61,9 @@ describe('Kafka client security options', () => {
 
   it('explains a refused SASL login naming the settings, never the password, and not retriable', () => {
     const config = configFor({ SLUICE_KAFKA_SASL_MECHANISM: 'scram-sha-512', SLUICE_KAFKA_SASL_USERNAME: 'app', SLUICE_KAFKA_SASL_PASSWORD: 'pw-Secret-9' });
-    const refused = new KafkaJSSASLAuthenticationError(
+    // kafkajs's typings omit the constructor's message argument.
+    const SaslError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error;
+    const refused = new SaslError(
       'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
     );
     const explained = explainKafkaError(config.kafka, refused) as ServiceError;
