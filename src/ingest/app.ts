@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { SluiceConfig } from '../config';
@@ -31,6 +32,17 @@ function fail(res: Response, status: number, error: string, message: string, ext
 interface ParserError {
   type?: string;
   status?: number;
+}
+
+const MALFORMED_UTF8 = 'entity.malformed.utf8';
+
+/**
+ * JSON is UTF-8 (RFC 8259), and the decoder would turn malformed bytes into
+ * U+FFFD without a word: an event stored other than as sent, two different
+ * ids made one. So a UTF-8 body that is not UTF-8 is refused whole.
+ */
+function refuseMalformedUtf8(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  if (/^utf-?8$/i.test(encoding) && !isUtf8(body)) throw Object.assign(new Error('request body is not valid UTF-8'), { status: 400, type: MALFORMED_UTF8 });
 }
 
 /**
@@ -95,7 +107,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     '/v1/events',
     authenticate,
     requireJson,
-    express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true }),
+    express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true, verify: refuseMalformedUtf8 }),
     async (req: Request, res: Response) => {
       const body: unknown = req.body;
       const batch = Array.isArray(body) || (typeof body === 'object' && body !== null && 'events' in body && Array.isArray((body as { events: unknown }).events));
@@ -177,6 +189,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
       return fail(res, 413, 'body_too_large', `request body larger than ${settings.maxBodyBytes} bytes (ingest.maxBodyBytes): split the batch`);
     }
     if (parser.type === 'entity.parse.failed') return fail(res, 400, 'malformed_json', 'the request body is not valid JSON');
+    if (parser.type === MALFORMED_UTF8) return fail(res, 400, 'malformed_utf8', 'the request body is not valid UTF-8: send JSON encoded as UTF-8');
     if (parser.type === 'encoding.unsupported' || parser.type === 'charset.unsupported') {
       return fail(res, 415, 'unsupported_media_type', 'unsupported content encoding or charset');
     }
