@@ -138,6 +138,22 @@ export async function startPrivateStack(label: string): Promise<PrivateStack> {
   };
 }
 
+/**
+ * A config on the private stack with a ClickHouse database and Redis key
+ * prefix of its own (created here), and the environment for a `sluice` child
+ * process using it: several scenarios can share one stack without seeing
+ * each other's rows, dedup marks or window state.
+ */
+export async function scopeOf(stack: PrivateStack, label: string): Promise<{ config: SluiceConfig; env: NodeJS.ProcessEnv }> {
+  const database = label.replace(/[^A-Za-z0-9]/g, '_');
+  const keyPrefix = `test:${label}:`;
+  const config: SluiceConfig = { ...stack.config, clickhouse: { ...stack.config.clickhouse, database }, redis: { ...stack.config.redis, keyPrefix } };
+  const root = createClickHouse(config.clickhouse);
+  await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  await root.close();
+  return { config, env: { ...stack.env, SLUICE_CLICKHOUSE_DATABASE: database, SLUICE_REDIS_KEY_PREFIX: keyPrefix } };
+}
+
 /** A Redis client of the private stack (callers disconnect it). */
 export async function privateRedis(stack: PrivateStack): Promise<Redis> {
   const redis = createRedis(stack.config, { maxRetriesPerRequest: 1 });

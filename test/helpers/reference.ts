@@ -57,3 +57,53 @@ export async function compareWithExpected(
     late: await readTopic(kafka, `${topic}.late`),
   };
 }
+
+/** The figures every fault scenario reports, one table row each. */
+export interface ScenarioCounts {
+  /** Records sent to the topic (valid, duplicate, late and poison). */
+  eventsProduced: number;
+  /** events_raw: distinct events expected and found. */
+  rawRowsExpected: number;
+  rawRowsFound: number;
+  /** event_counts_1m rows expected and found. */
+  windowRowsExpected: number;
+  windowRowsFound: number;
+  lost: number;
+  /** events_raw rows beyond one per id, plus events found that the generator never sent. */
+  duplicated: number;
+  deadLettered: number;
+  deadLetteredExpected: number;
+  late: number;
+  lateExpected: number;
+}
+
+export function countsOf(report: ReferenceReport, expected: ExpectedAnswer): ScenarioCounts {
+  return {
+    eventsProduced: expected.records,
+    rawRowsExpected: report.expectedEvents,
+    rawRowsFound: report.foundEvents,
+    windowRowsExpected: report.windowRowsExpected,
+    windowRowsFound: report.windowRowsFound,
+    lost: report.lostEvents.length,
+    duplicated: report.duplicatedRows + report.unexpectedEvents.length,
+    deadLettered: report.deadLetters.length,
+    deadLetteredExpected: expected.deadLetters.length,
+    late: report.late.length,
+    lateExpected: expected.lateEventIds.size,
+  };
+}
+
+/**
+ * ClickHouse, `.dlq` and `.late` hold exactly the generator's answer. Side
+ * topics are written at least once (a crash after producing them and before
+ * the commit repeats them), so they are compared as sets.
+ */
+export function expectExactAnswer(report: ReferenceReport, expected: ExpectedAnswer): void {
+  expect(report.lostEvents).toEqual([]);
+  expect(report.unexpectedEvents).toEqual([]);
+  expect(report.duplicatedRows).toBe(0);
+  expect(report.windowRowsFound).toBe(report.windowRowsExpected);
+  expect(report.windowMismatches).toEqual([]);
+  expect(new Set(report.deadLetters.map((r) => r.value?.toString('base64')))).toEqual(new Set(expected.deadLetters.map((d) => d.value)));
+  expect(new Set(report.late.map((r) => r.key?.toString()))).toEqual(expected.lateEventIds);
+}
