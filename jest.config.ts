@@ -21,6 +21,17 @@ const config: Config = {
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
       slowTestThreshold: 30,
     },
+    {
+      // Fault scenarios (issue 9): bounded by default (SLUICE_FAULTS_SCALE=ci, in `npm test`),
+      // the full size with `npm run test:faults`. The teardown prints the table of their figures.
+      displayName: 'faults',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/faults/global-setup.ts',
+      globalTeardown: '<rootDir>/test/faults/global-teardown.ts',
+      slowTestThreshold: 120,
+    },
   ],
   testTimeout: 120_000,
 };
