@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { computeExpected, createEventEncoder, generateWorkload, toLogEntry, type AnalyticsEvent, type ExpectedAnswer } from '../../src/generator';
 import { loadConfig, type SluiceConfig } from '../../src/config';
@@ -9,7 +9,11 @@ import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { kafkaExtraPropertiesFile, runKafkaTool } from '../../src/stack';
 import { makeCertificates, type TestCertificates } from '../helpers/certs';
 import { freePorts, scopeOf, startPrivateStack, type PrivateStack } from '../helpers/private-stack';
-import { spawnSluice } from '../helpers/processes';
+import { spawnSluice, waitFor } from '../helpers/processes';
+import { ingestUrl, postEvents, publishedPages, sampleEvent, stopChild } from '../helpers/secrets';
+import { metricValue, observabilityUrl } from '../helpers/telemetry';
+import { readTopic } from '../helpers/topics';
+import { hashApiKey } from '../../src/ingest';
 import { compareWithExpected, expectExactAnswer } from '../helpers/reference';
 
 const USER = 'sluice-app';
@@ -104,6 +108,35 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     expect(report.foundEvents).toBe(expected.eventIds.size);
     expectExactAnswer(report, expected);
   }, 120_000);
+
+  it('the ingest API produces over SASL_SSL, and neither it nor the processor shows the password or the API key', async () => {
+    const topic = 'sasl.ingest';
+    const apiKey = `sk-${randomBytes(12).toString('hex')}`;
+    const admin = createKafka(config).admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })) });
+    const secretsEnv = { ...env, SLUICE_LOG_LEVEL: 'debug', SLUICE_INGEST_API_KEYS: hashApiKey(apiKey), SLUICE_INGEST_TOPIC: topic };
+    const ingest = spawnSluice(['serve', '--port', '0'], secretsEnv);
+    const processor = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', 'sasl.ingest.group', '--flush-interval', '300', '--http-port', '0'], secretsEnv);
+    try {
+      const ingestAt = await ingestUrl(ingest);
+      const ids = [randomUUID(), randomUUID()];
+      for (const id of ids) expect((await postEvents(ingestAt, apiKey, sampleEvent(id))).status).toBe(202);
+      expect((await postEvents(ingestAt, `${apiKey}-x`, sampleEvent(randomUUID()))).status).toBe(401);
+      const processorUrl = await observabilityUrl(processor);
+      await waitFor('the ingested events processed', async () => metricValue(await (await fetch(`${processorUrl}/metrics`)).text(), 'sluice_records_in_total') === ids.length, 30_000);
+      const pages = (await publishedPages(ingestAt)) + (await publishedPages(processorUrl));
+      const output = (await stopChild(ingest)) + (await stopChild(processor));
+      expect((await readTopic(createKafka(config), topic)).map((r) => r.key!.toString())).toEqual(ids);
+      for (const value of [PASSWORD, apiKey]) {
+        expect(output).not.toContain(value);
+        expect(pages).not.toContain(value);
+      }
+    } finally {
+      await admin.disconnect();
+      for (const child of [ingest, processor]) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+    }
+  }, 90_000);
 
   it('refuses a client without credentials on the SASL_SSL listener', async () => {
     const anonymous = createKafka({ kafka: { ...config.kafka, sasl: undefined } }, { retry: { retries: 0 } }).admin();
