@@ -1,19 +1,13 @@
 import { KafkaJSSASLAuthenticationError } from 'kafkajs';
-import { makeCertificates, recordHandshakes, type HandshakeRecorder, type TestCertificates } from '../../test/helpers/certs';
+import { useHandshakeRecorder } from '../../test/helpers/certs';
 import { loadConfig } from '../config';
 import { ServiceError } from '../errors';
 import { createKafka, explainKafkaError, kafkaSecurityOptions } from './client';
 
 describe('Kafka client security options', () => {
-  let certs: TestCertificates;
-  let server: HandshakeRecorder;
-  beforeAll(async () => {
-    certs = makeCertificates();
-    server = await recordHandshakes(certs, { requireClientCert: true });
-  });
-  afterAll(async () => server.close());
+  const { certs, server } = useHandshakeRecorder();
 
-  const configFor = (env: NodeJS.ProcessEnv) => loadConfig({ SLUICE_KAFKA_BROKERS: `127.0.0.1:${server.port}`, ...env });
+  const configFor = (env: NodeJS.ProcessEnv) => loadConfig({ SLUICE_KAFKA_BROKERS: `127.0.0.1:${server().port}`, ...env });
 
   it('passes the CA, client certificate and key files as PEM text, and the SASL credentials', () => {
     const config = configFor({
@@ -42,12 +36,12 @@ describe('Kafka client security options', () => {
       SLUICE_KAFKA_SSL_CERT_FILE: certs.clientCertFile,
       SLUICE_KAFKA_SSL_KEY_FILE: certs.clientKeyFile,
     });
-    const before = server.handshakes.length;
+    const before = server().handshakes.length;
     const admin = createKafka(config, { retry: { retries: 0 } }).admin();
     // The recorder is no broker: it hangs up after the handshake, so connect() fails after proving TLS worked.
     await expect(admin.connect()).rejects.toThrow();
     await admin.disconnect();
-    expect(server.handshakes.slice(before)).toContain('sluice-client');
+    expect(server().handshakes.slice(before)).toContain('sluice-client');
   });
 
   it('a server certificate from an untrusted CA fails in one line naming kafka.ssl.caFile', async () => {
@@ -70,7 +64,7 @@ describe('Kafka client security options', () => {
     expect(explained).toBeInstanceOf(ServiceError);
     expect(explained.retriable).toBe(false);
     expect(explained.message).toBe(
-      `Kafka at 127.0.0.1:${server.port} refused the SCRAM-SHA-512 login of user 'app' (Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512): check kafka.sasl.password (SLUICE_KAFKA_SASL_PASSWORD), kafka.sasl.username (SLUICE_KAFKA_SASL_USERNAME) and kafka.sasl.mechanism`,
+      `Kafka at 127.0.0.1:${server().port} refused the SCRAM-SHA-512 login of user 'app' (Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512): check kafka.sasl.password (SLUICE_KAFKA_SASL_PASSWORD), kafka.sasl.username (SLUICE_KAFKA_SASL_USERNAME) and kafka.sasl.mechanism`,
     );
     expect(explained.message).not.toContain('pw-Secret-9');
     const other = new Error('The group is rebalancing');

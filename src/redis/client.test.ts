@@ -1,16 +1,10 @@
-import { makeCertificates, recordHandshakes, type HandshakeRecorder, type TestCertificates } from '../../test/helpers/certs';
+import { useHandshakeRecorder } from '../../test/helpers/certs';
 import { loadConfig } from '../config';
 import { ServiceError } from '../errors';
 import { createRedis, explainRedisError, redisTlsOptions } from './client';
 
 describe('Redis client security options', () => {
-  let certs: TestCertificates;
-  let server: HandshakeRecorder;
-  beforeAll(async () => {
-    certs = makeCertificates();
-    server = await recordHandshakes(certs, { requireClientCert: true });
-  });
-  afterAll(async () => server.close());
+  const { certs, server } = useHandshakeRecorder();
 
   it('gives no TLS options for redis:// and the configured files for rediss://', () => {
     expect(redisTlsOptions(loadConfig({ SLUICE_REDIS_URL: 'redis://127.0.0.1:6379' }).redis)).toBeUndefined();
@@ -23,22 +17,22 @@ describe('Redis client security options', () => {
 
   it('a client built by createRedis completes a mutual TLS handshake with the configured files', async () => {
     const config = loadConfig({
-      SLUICE_REDIS_URL: `rediss://app:pw@127.0.0.1:${server.port}`,
+      SLUICE_REDIS_URL: `rediss://app:pw@127.0.0.1:${server().port}`,
       SLUICE_REDIS_TLS_CA_FILE: certs.caFile,
       SLUICE_REDIS_TLS_CERT_FILE: certs.clientCertFile,
       SLUICE_REDIS_TLS_KEY_FILE: certs.clientKeyFile,
     });
     const redis = createRedis(config, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
     redis.on('error', () => undefined);
-    const before = server.handshakes.length;
+    const before = server().handshakes.length;
     // The recorder is no Redis: it hangs up after the handshake.
     await expect(redis.connect()).rejects.toThrow();
     redis.disconnect();
-    expect(server.handshakes.slice(before)).toContain('sluice-client');
+    expect(server().handshakes.slice(before)).toContain('sluice-client');
   });
 
   it('an untrusted server certificate fails in one line naming redis.tls.caFile', async () => {
-    const config = loadConfig({ SLUICE_REDIS_URL: `rediss://127.0.0.1:${server.port}`, SLUICE_REDIS_TLS_CA_FILE: certs.otherCaFile });
+    const config = loadConfig({ SLUICE_REDIS_URL: `rediss://127.0.0.1:${server().port}`, SLUICE_REDIS_TLS_CA_FILE: certs.otherCaFile });
     const redis = createRedis(config, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
     redis.on('error', () => undefined);
     const failure = await redis.connect().then(() => undefined, (err: unknown) => err);

@@ -86,3 +86,14 @@ export async function recordHandshakes(certs: TestCertificates, options: { requi
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** For a describe block: certificates now, and a recorder demanding a client certificate while its tests run. */
+export function useHandshakeRecorder(): { certs: TestCertificates; server: () => HandshakeRecorder } {
+  const certs = makeCertificates();
+  let server: HandshakeRecorder | undefined;
+  beforeAll(async () => {
+    server = await recordHandshakes(certs, { requireClientCert: true });
+  });
+  afterAll(async () => server?.close());
+  return { certs, server: () => server! };
+}
