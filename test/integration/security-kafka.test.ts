@@ -161,14 +161,18 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     expect(refusedAfterMs).toBeLessThan(5000);
 
     // The processor a user would start: exits 1 with the one line, no stack trace, no secret.
+    const spawned = Date.now();
     const child = spawnSluice(['run', 'event-counts', '--topic', 'sasl.events', '--group', 'sasl.refused', '--http-port', '0'], {
       ...env,
       SLUICE_KAFKA_SASL_PASSWORD: wrong,
     });
     const code = await child.exited;
+    const exitedAfterMs = Date.now() - spawned;
     const output = child.output.join('');
-    console.log(`wrong SASL password: refused in process after ${refusedAfterMs} ms; sluice run printed: ${output.trim()}`);
+    console.log(`wrong SASL password: refused in process after ${refusedAfterMs} ms; sluice run exited ${code} after ${exitedAfterMs} ms (start-up included), printing: ${output.trim()}`);
     expect(code).toBe(1);
+    // Start-up (tsx, ClickHouse migration, Redis) included; a retry loop would not end at all.
+    expect(exitedAfterMs).toBeLessThan(30_000);
     expect(output.trim().split('\n')).toEqual([
       expect.stringMatching(/refused the SCRAM-SHA-512 login of user 'sluice-app' \(.*invalid credentials.*\): check kafka\.sasl\.password \(SLUICE_KAFKA_SASL_PASSWORD\)/),
     ]);

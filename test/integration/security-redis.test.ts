@@ -84,15 +84,18 @@ describe('Redis ACL user and TLS', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(attempts).toBe(attemptsAtFailure);
 
+    const spawned = Date.now();
     const child = spawnSluice(['run', 'event-counts', '--topic', ctx.topic('events'), '--group', `${ctx.group}.refused`, '--http-port', '0'], {
       SLUICE_CLICKHOUSE_DATABASE: ctx.id,
       SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
       SLUICE_REDIS_URL: url.toString(),
     });
     const code = await child.exited;
+    const exitedAfterMs = Date.now() - spawned;
     const output = child.output.join('');
-    console.log(`wrong Redis password: sluice run printed: ${output.trim()}`);
+    console.log(`wrong Redis password: sluice run exited ${code} after ${exitedAfterMs} ms (start-up included), printing: ${output.trim()}`);
     expect(code).toBe(1);
+    expect(exitedAfterMs).toBeLessThan(30_000);
     expect(output.trim().split('\n')).toEqual([
       `sluice: Redis at redis://${user}:***@127.0.0.1:6379 refused the login (WRONGPASS): check the user and password in redis.url (SLUICE_REDIS_URL)`,
     ]);
