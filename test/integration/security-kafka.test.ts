@@ -178,5 +178,11 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     ]);
     expect(output).not.toContain(wrong);
     expect(output).not.toContain(PASSWORD);
+
+    // The ingest API refuses to start the same way.
+    const serve = spawnSluice(['serve', '--port', '0'], { ...env, SLUICE_KAFKA_SASL_PASSWORD: wrong, SLUICE_INGEST_API_KEYS: hashApiKey('k'), SLUICE_INGEST_TOPIC: 'sasl.events' });
+    expect(await serve.exited).toBe(1);
+    expect(serve.output.join('')).toMatch(/^sluice: Kafka at .* refused the SCRAM-SHA-512 login of user 'sluice-app' .*: check kafka\.sasl\.password \(SLUICE_KAFKA_SASL_PASSWORD\).*\n$/);
+    expect(serve.output.join('')).not.toContain(wrong);
   }, 60_000);
 });
