@@ -41,12 +41,18 @@ export function explainRedisError(redis: RedisSettings, err: unknown): unknown {
 
 /**
  * The one place that builds Redis clients. connect() reports refused
- * credentials and certificates in one line naming the setting, and then stops
- * reconnecting instead of retrying a login that cannot succeed.
+ * credentials and certificates in one line naming the setting. At start-up
+ * (the client never was ready) it then stops reconnecting, so a wrong
+ * password fails fast instead of looping; a client that was working keeps
+ * reconnecting, as after any outage (e.g. credentials being rotated).
  */
 export function createRedis(config: Pick<SluiceConfig, 'redis'>, options: RedisOptions = {}): Redis {
   const tls = redisTlsOptions(config.redis);
   const redis = new Redis(config.redis.url, { lazyConnect: true, ...(tls ? { tls } : {}), ...options });
+  let wasReady = false;
+  redis.once('ready', () => {
+    wasReady = true;
+  });
   const connect = redis.connect.bind(redis);
   redis.connect = async (callback?: () => void) => {
     // ioredis rejects connect() with "Connection is closed"; the reason came as an 'error' event just before.
@@ -60,7 +66,7 @@ export function createRedis(config: Pick<SluiceConfig, 'redis'>, options: RedisO
     } catch (err) {
       const explained = explainRedisError(config.redis, reason ?? err);
       if (explained instanceof ServiceError) {
-        redis.disconnect();
+        if (!wasReady) redis.disconnect();
         throw explained;
       }
       throw err;
