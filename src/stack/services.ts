@@ -72,7 +72,8 @@ export function kafkaService(config: SluiceConfig): LocalService {
       { port: stack.kafkaControllerPort, setting: 'SLUICE_STACK_KAFKA_CONTROLLER_PORT' },
     ],
     // kcat (librdkafka) is the non-JS client the tests and benchmarks compare against.
-    packages: { java: 'default-jre-headless', mvn: 'maven', kcat: 'kcat' },
+    // openssl makes the certificates of the security tests' SASL_SSL listener (and TLS Redis/ClickHouse specs).
+    packages: { java: 'default-jre-headless', mvn: 'maven', kcat: 'kcat', openssl: 'openssl' },
     prepare(log) {
       if (!existsSync(libs) || !readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) {
         log(`resolving Apache Kafka ${stack.kafkaVersion} from Maven Central`);
