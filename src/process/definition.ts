@@ -1,5 +1,7 @@
 import type { AggregateResults, AggregationSpec, GroupFields, WindowDefinition, WindowResult } from '../window';
 import type { ConsumedRecord } from '../kafka';
+import { SluiceError } from '../errors';
+import { assertIdentifier } from '../sink/clickhouse/migrations';
 
 /** Where a record came from; every output row and dead letter can name it. */
 export type RecordMeta = ConsumedRecord;
@@ -57,8 +59,12 @@ export interface StreamDefinition<E, K extends GroupFields = GroupFields, A exte
 export function defineStream<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>>(
   definition: StreamDefinition<E, K, A>,
 ): StreamDefinition<E, K, A> {
-  if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
-    throw new Error(`stream name '${definition.name}' must be lowercase letters, digits and -`);
+  if (typeof definition.name !== 'string' || !/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
+    throw new SluiceError('STREAM_INVALID', `stream name '${String(definition.name)}' must be lowercase letters, digits and -`);
+  }
+  // Every table name a stream writes reaches SQL (sink, migrations, replays): refused here, before any statement is built.
+  for (const table of [definition.raw?.table, definition.windowed?.table, ...(definition.tables ?? []).map((t) => t.name)]) {
+    if (table !== undefined) assertIdentifier('table', table);
   }
   return definition;
 }

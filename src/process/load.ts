@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SluiceError } from '../errors';
-import type { StreamDefinition } from './definition';
+import { defineStream, type StreamDefinition } from './definition';
 
 /** Where stream definitions live: `streams/<name>/index.ts` in the project. */
 export const STREAMS_DIR = resolve(__dirname, '..', '..', 'streams');
@@ -24,5 +24,6 @@ export function loadStream(nameOrPath: string): StreamDefinition<unknown> {
   if (!mod.default || typeof mod.default.validate !== 'function') {
     throw new SluiceError('STREAM_INVALID', `${path} must export a stream definition as default (defineStream({...}))`);
   }
-  return mod.default;
+  // A module may export a plain object: its names get the checks defineStream makes.
+  return defineStream(mod.default);
 }
