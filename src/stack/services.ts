@@ -282,6 +282,11 @@ export function clickHouseService(config: SluiceConfig): LocalService {
   };
 }
 
+/** The stack's broker listens in plaintext: TLS and SASL settings meant for another cluster are cleared (empty = unset). */
+const LOCAL_PLAINTEXT_KAFKA = Object.fromEntries(
+  ['SSL', 'SSL_CA_FILE', 'SSL_CERT_FILE', 'SSL_KEY_FILE', 'SSL_REJECT_UNAUTHORIZED', 'SASL_MECHANISM', 'SASL_USERNAME', 'SASL_PASSWORD'].map((s) => [`SLUICE_KAFKA_${s}`, '']),
+);
+
 /**
  * Sluice's own schema registry, run as `sluice registry serve` in the
  * background. It keeps its state in the stack's Kafka, so the serve process
@@ -302,7 +307,7 @@ export function registryService(config: SluiceConfig): LocalService {
         paths,
         process.execPath,
         [cli, 'registry', 'serve', '--port', String(stack.registryPort), '--wait', String(stack.startTimeoutSeconds)],
-        { env: { ...process.env, SLUICE_KAFKA_BROKERS: `127.0.0.1:${stack.kafkaPort}` } },
+        { env: { ...process.env, ...LOCAL_PLAINTEXT_KAFKA, SLUICE_KAFKA_BROKERS: `127.0.0.1:${stack.kafkaPort}` } },
       );
     },
     async probe() {
