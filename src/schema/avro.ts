@@ -46,6 +46,8 @@ interface AvroReader {
 }
 type MapTypeConstructor = new (schema: unknown, opts: unknown) => Type & { valuesType: AvroReader };
 type StringTypeConstructor = new () => Type;
+type ArrayTypeConstructor = new (schema: unknown, opts: unknown) => Type & { itemsType: AvroReader };
+type LongTypeConstructor = new () => Type;
 
 /**
  * Reads an Avro string and refuses bytes that are not UTF-8. Node decodes
@@ -105,11 +107,67 @@ const GuardedMapType = (() => {
   };
 })();
 
-/** Every map and string of a parsed schema is read by the guarded readers above. */
+/**
+ * avsc believes an array block's item count: five bytes claiming two billion
+ * items make it allocate and loop until the process runs out of memory. Every
+ * item takes at least one byte, so a count beyond the bytes left is refused
+ * before anything is allocated (an array of `null`s, whose items take none,
+ * is limited the same way).
+ */
+const GuardedArrayType = (() => {
+  const Base = (avscTypes as unknown as { ArrayType: ArrayTypeConstructor }).ArrayType;
+  return class GuardedArrayType extends Base {
+    _read(this: { itemsType: AvroReader }, tap: AvroTap): unknown[] {
+      const items: unknown[] = [];
+      for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
+        if (n < 0) {
+          n = -n;
+          tap.skipLong(); // the block's size in bytes: not needed to read it
+        }
+        const left = tap.buf.length - tap.pos;
+        if (n > left) throw new Error(`an array block claims ${n} items but only ${Math.max(0, left)} byte(s) remain`);
+        while (n-- > 0) items.push(this.itemsType._read(tap));
+      }
+      return items;
+    }
+  };
+})();
+
+/**
+ * avsc computes a long's zigzag varint in floating point, so between 2^52 and
+ * 2^53 it loses the low bit both ways: -(2^52 + 1) is written and read back
+ * as +2^52, a silent change of sign. Longs are limited to |n| < 2^52
+ * (timestamps up to the year 144,000): beyond, writing and validation refuse
+ * the value and reading refuses the record (only such varints decode there).
+ */
+const LONG_EXACT_LIMIT = 2 ** 52;
+const ExactLongType = (() => {
+  const Base = (avscTypes as unknown as { LongType: LongTypeConstructor }).LongType;
+  return class ExactLongType extends Base {
+    _check(value: unknown, _flags: unknown, hook?: (value: unknown, type: Type) => void): boolean {
+      const ok = typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < LONG_EXACT_LIMIT;
+      if (!ok && hook) hook(value, this);
+      return ok;
+    }
+    _write(tap: AvroTap & { writeLong(n: number): void }, value: unknown): void {
+      if (!this._check(value, undefined)) throw new Error(`invalid "long": ${String(value)} (integers beyond ±2^52 cannot be written exactly)`);
+      tap.writeLong(value as number);
+    }
+    _read(tap: AvroTap): number {
+      const n = tap.readLong();
+      if (!(Math.abs(n) < LONG_EXACT_LIMIT)) throw new Error('a long is beyond ±2^52, which cannot be read exactly');
+      return n;
+    }
+  };
+})();
+
+/** Every map, array, string and long of a parsed schema is read by the guarded readers above. */
 function guardedReaders(schema: unknown, opts: unknown): Type | undefined {
   const s = schema as { type?: unknown };
   if (s && typeof s === 'object' && s.type === 'map') return new GuardedMapType(schema, opts);
+  if (s && typeof s === 'object' && s.type === 'array') return new GuardedArrayType(schema, opts);
   if (schema === 'string' || (s && typeof s === 'object' && s.type === 'string')) return new Utf8StringType();
+  if (schema === 'long' || (s && typeof s === 'object' && s.type === 'long')) return new ExactLongType();
   return undefined;
 }
 

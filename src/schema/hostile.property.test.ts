@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { Type } from 'avsc';
 import { validateAnalyticsEvent } from '../generator/validation';
 import { loadAvroSchema, parseAvroType } from './avro';
-import { DecodeError, SchemaCodec, WIRE_HEADER_BYTES } from './codec';
+import { DecodeError, EncodeError, SchemaCodec, WIRE_HEADER_BYTES } from './codec';
 import { startMemoryRegistry, type RunningRegistry } from './registry';
 
 /**
@@ -201,6 +201,58 @@ describe('decoding hostile record values (property)', () => {
       { numRuns: 1000 },
     );
     expect(refused).toBeGreaterThan(0);
+  });
+
+  it('arrays: any bytes decode or fail within the bound, and a claimed item count is never believed beyond the bytes left', async () => {
+    const nested = {
+      type: 'record',
+      name: 'Basket',
+      fields: [
+        { name: 'ids', type: { type: 'array', items: 'long' } },
+        { name: 'lines', type: { type: 'array', items: { type: 'record', name: 'Line', fields: [{ name: 'sku', type: 'string' }, { name: 'tags', type: { type: 'array', items: 'string' } }] } } },
+      ],
+    };
+    const id = await codec.register('baskets-value', nested);
+    const basket = fc.record({
+      ids: fc.array(fc.integer({ min: -(2 ** 52) + 1, max: 2 ** 52 - 1 }), { maxLength: 5 }),
+      lines: fc.array(fc.record({ sku: fc.string(), tags: fc.array(fc.string(), { maxLength: 3 }) }), { maxLength: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(basket, fc.array(mutation, { maxLength: 3 }), async (value, mutations) => {
+        const encoded = await codec.encode(id, value);
+        const started = Date.now();
+        try {
+          const decoded = await codec.decode(mutate(encoded, mutations), nested);
+          if (mutations.length === 0) expect(decoded.value).toEqual(value);
+        } catch (err) {
+          expect(err).toBeInstanceOf(DecodeError);
+          expect(mutations.length).toBeGreaterThan(0);
+        }
+        expect(Date.now() - started).toBeLessThan(1000);
+      }),
+      { numRuns: 1000 },
+    );
+    // Five bytes claiming 2^31 - 1 longs: refused at once (avsc alone allocates until the heap is gone).
+    const bomb = Buffer.concat([header(id), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x0f])]);
+    await expect(codec.decode(bomb, nested)).rejects.toThrow(/claims 2147483647 items but only 0 byte\(s\) remain/);
+  });
+
+  it('longs beyond ±2^52 are refused both ways, never read back with another value', async () => {
+    const id = await codec.register('longs-value', { type: 'record', name: 'L', fields: [{ name: 'n', type: 'long' }] });
+    await expect(codec.encode(id, { n: -(2 ** 52) - 1 })).rejects.toThrow(EncodeError);
+    // -(2^52 + 1) as another writer would send it: zigzag 2^53 + 1, eight 0xff-ish bytes avsc reads as +2^52.
+    const zigzag = 2n ** 53n + 1n;
+    const varint: number[] = [];
+    for (let v = zigzag; ; v >>= 7n) {
+      if (v < 0x80n) {
+        varint.push(Number(v));
+        break;
+      }
+      varint.push(Number(v & 0x7fn) | 0x80);
+    }
+    const sent = Buffer.concat([header(id), Buffer.from(varint)]);
+    await expect(codec.decode(sent)).rejects.toThrow(/beyond ±2\^52/);
+    expect((await codec.decode(await codec.encode(id, { n: -(2 ** 52) + 1 }))).value).toEqual({ n: -(2 ** 52) + 1 });
   });
 
   it('map keys named __proto__ or constructor stay data', async () => {

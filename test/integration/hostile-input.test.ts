@@ -67,7 +67,7 @@ describe('hostile input through the producer path and the HTTP API', () => {
     'missing-event-time': /event_time/,
     'event-time-negative': /event_time must be integer epoch ms in \[2000-01-01, 2100-01-01\), got -1/,
     'event-time-far-future': /event_time must be .* got 253402214400000/,
-    'event-time-beyond-2^53': /precision/,
+    'event-time-beyond-2^53': /a long is beyond ±2\^52/,
     'amount-nan': /amount must be null or a finite number >= 0, got NaN/,
     'huge-event-type': /event_type must be .*\.\.\./,
     'invalid-utf8': /not valid UTF-8/,
