@@ -183,13 +183,17 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
   app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz, GET /metrics, GET / (status page)'));
 
   // Errors from the body parser (413, malformed JSON) and anything unexpected.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const parser = err as ParserError;
     if (parser.type === 'entity.too.large') {
       return fail(res, 413, 'body_too_large', `request body larger than ${settings.maxBodyBytes} bytes (ingest.maxBodyBytes): split the batch`);
     }
     if (parser.type === 'entity.parse.failed') return fail(res, 400, 'malformed_json', 'the request body is not valid JSON');
     if (parser.type === MALFORMED_UTF8) return fail(res, 400, 'malformed_utf8', 'the request body is not valid UTF-8: send JSON encoded as UTF-8');
+    // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR...) name no header: say which one was wrong.
+    if (/^Z_/.test(String((err as { code?: unknown }).code))) {
+      return fail(res, 400, 'malformed_encoding', `the request body is not valid ${String(req.headers['content-encoding'])} data (Content-Encoding)`);
+    }
     if (parser.type === 'encoding.unsupported' || parser.type === 'charset.unsupported') {
       return fail(res, 415, 'unsupported_media_type', 'unsupported content encoding or charset');
     }
