@@ -295,7 +295,8 @@ describe('hostile input through the producer path and the HTTP API', () => {
     // A Buffer body: fetch labels a string body text/plain by itself.
     await refuse('no content type', Buffer.from(JSON.stringify(refusedEvent({}))), 415, 'unsupported_media_type', /got none/, null);
     await refuse('latin1 JSON', JSON.stringify(refusedEvent({})), 415, 'unsupported_media_type', /charset/, 'application/json; charset=latin1');
-    await refuse('gzip that is not gzip', garbage, 400, 'bad_request', /.+/, 'application/json', { 'content-encoding': 'gzip' });
+    await refuse('gzip that is not gzip', garbage, 400, 'malformed_encoding', /not valid gzip data/, 'application/json', { 'content-encoding': 'gzip' });
+    await refuse('truncated gzip', gzipSync(JSON.stringify(refusedEvent({}))).subarray(0, 20), 400, 'malformed_encoding', /not valid gzip data/, 'application/json', { 'content-encoding': 'gzip' });
     await refuse('unknown content encoding', gzipSync(JSON.stringify(refusedEvent({}))), 415, 'unsupported_media_type', /encoding/, 'application/json', { 'content-encoding': 'br-but-not' });
     await sendValid('http', 2);
 
