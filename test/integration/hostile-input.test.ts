@@ -296,6 +296,8 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await refuse('no content type', Buffer.from(JSON.stringify(refusedEvent({}))), 415, 'unsupported_media_type', /got none/, null);
     await refuse('latin1 JSON', JSON.stringify(refusedEvent({})), 415, 'unsupported_media_type', /charset/, 'application/json; charset=latin1');
     await refuse('gzip that is not gzip', garbage, 400, 'malformed_encoding', /not valid gzip data/, 'application/json', { 'content-encoding': 'gzip' });
+    // A decompression bomb: 10 KB of gzip that inflates to 10 MB; the byte limit applies to the inflated body.
+    await refuse('gzip bomb', gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20)), 413, 'body_too_large', /larger than 262144 bytes/, 'application/json', { 'content-encoding': 'gzip' });
     await refuse('truncated gzip', gzipSync(JSON.stringify(refusedEvent({}))).subarray(0, 20), 400, 'malformed_encoding', /not valid gzip data/, 'application/json', { 'content-encoding': 'gzip' });
     await refuse('unknown content encoding', gzipSync(JSON.stringify(refusedEvent({}))), 415, 'unsupported_media_type', /encoding/, 'application/json', { 'content-encoding': 'br-but-not' });
     await sendValid('http', 2);
