@@ -30,6 +30,15 @@ export interface WindowOutput<E, K extends GroupFields = GroupFields, A extends 
   outOfOrdernessMs: number;
   /** A partition with no records for this long stops holding the stream watermark back. */
   idleTimeoutMs: number;
+  /**
+   * An event whose time is further than this ahead of its Kafka record
+   * timestamp goes to `.dlq` (EventTimeAhead) instead of the windows: one
+   * such event would move its partition's watermark into the future for
+   * good and make every later event of the partition late. Judged against
+   * the record timestamp, not the wall clock, so a replay decides the same.
+   * Unset: no limit.
+   */
+  maxEventTimeAheadMs?: number;
   table: string;
   /** One partition's partial result of one (window, group) as a row; ClickHouse merges the partitions' partials. */
   toRow(result: WindowResult<K, AggregateResults<A>>, meta: { partition: number; version: number; emittedAt: number }): Row;

@@ -149,8 +149,12 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         continue;
       }
       const validation = this.definition.validate(value);
-      if (validation.ok) outcomes.push({ meta, event: validation.event });
-      else outcomes.push({ meta, error: { errorClass: 'ValidationError', message: validation.errors.join('; ') } });
+      if (!validation.ok) {
+        outcomes.push({ meta, error: { errorClass: 'ValidationError', message: validation.errors.join('; ') } });
+        continue;
+      }
+      const ahead = this.aheadOfRecord(validation.event, meta);
+      outcomes.push(ahead ? { meta, error: ahead } : { meta, event: validation.event });
     }
 
     let keep: boolean[] | undefined;
@@ -200,6 +204,19 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     state.nextOffset = nextOf(fresh[fresh.length - 1]!.offset);
     state.dirty = true;
     this.closeWindows(now);
+  }
+
+  /** The dead-letter reason when the event's time is too far ahead of its record's timestamp (see WindowOutput.maxEventTimeAheadMs). */
+  private aheadOfRecord(event: E, meta: RecordMeta): { errorClass: string; message: string } | undefined {
+    const limit = this.definition.windowed?.maxEventTimeAheadMs;
+    if (limit === undefined) return undefined;
+    const eventTime = this.definition.eventTime(event);
+    const recordTime = Number(meta.timestamp);
+    if (!(eventTime - recordTime > limit)) return undefined;
+    return {
+      errorClass: 'EventTimeAhead',
+      message: `event time ${new Date(eventTime).toISOString()} is more than ${limit} ms ahead of the record timestamp ${new Date(recordTime).toISOString()}`,
+    };
   }
 
   /** Emits every window the stream watermark has passed (also called on a timer, for idle partitions). */

@@ -21,7 +21,7 @@ describe('event-counts (test driver)', () => {
   });
 
   it('dedups, windows by minute per (type, campaign), dead-letters bad records and routes late events', async () => {
-    const driver = new StreamTestDriver(eventCounts);
+    const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 }); // records are stamped with the driver's clock
     const e1 = event(1, 'view', 'u1', 'c1', 10);
     await driver.pipe(0, [
       e1,
@@ -58,7 +58,7 @@ describe('event-counts (test driver)', () => {
   });
 
   it('closes windows of a partition that went quiet once the others move on and the idle timeout passes', async () => {
-    const driver = new StreamTestDriver(eventCounts, { partitions: [0, 1] });
+    const driver = new StreamTestDriver(eventCounts, { partitions: [0, 1], startTimeMs: T0 });
     await driver.pipe(0, [event(1, 'view', 'u1', 'c1', 10)]);
     await driver.pipe(1, [event(2, 'view', 'u2', 'c1', 20)]);
     driver.advanceTime(5_000);
@@ -73,5 +73,19 @@ describe('event-counts (test driver)', () => {
       [1, 1],
       [0, 1],
     ]);
+  });
+
+  it('dead-letters an event stamped far ahead of its record instead of letting it move the watermark', async () => {
+    const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 });
+    await driver.pipe(0, [
+      event(1, 'view', 'u1', 'c1', 10),
+      event(2, 'view', 'u2', 'c1', 2 * 3600), // two hours ahead of its record timestamp (T0)
+      event(3, 'view', 'u3', 'c1', 20), // not late: the watermark did not jump
+    ]);
+    expect(driver.readDeadLetters().map((d) => [d.errorClass, d.source.offset])).toEqual([['EventTimeAhead', '1']]);
+    expect(driver.readDeadLetters()[0]!.message).toMatch(/more than 3600000 ms ahead of the record timestamp/);
+    expect(driver.readLate()).toEqual([]);
+    driver.endOfInput();
+    expect(driver.readRows('event_counts_1m_partial').map((r) => [r.window_start, r.events])).toEqual([[Math.floor(T0 / 1000), 2]]);
   });
 });

@@ -66,6 +66,8 @@ export default defineStream({
     definition: eventCountWindows,
     outOfOrdernessMs: 30_000,
     idleTimeoutMs: 10_000,
+    // An event stamped an hour or more after its record was written is a producer clock bug: dead-letter it, do not let it close windows.
+    maxEventTimeAheadMs: 3_600_000,
     table: 'event_counts_1m_partial',
     toRow: (w, { partition, version, emittedAt }) => ({
       window_start: seconds(w.windowStart),
