@@ -13,6 +13,11 @@ describe('topic declarations', () => {
     expect(specs.every((s) => s.partitions === 3)).toBe(true);
   });
 
+  it("gives companions the topic's max.message.bytes plus room for Sluice's headers, unless they set their own", () => {
+    const specs = parseTopicFamily(family('config:\n  max.message.bytes: "1048588"\ncompanions:\n  dlq: {}\n  late: { config: { max.message.bytes: "2000000" } }\n'), 'f.yaml');
+    expect(specs.map((s) => s.config['max.message.bytes'])).toEqual(['1048588', String(1048588 + 65536), '2000000']);
+  });
+
   it('accepts infinite retention and raw configs', () => {
     const [spec] = parseTopicFamily(family('config:\n  min.insync.replicas: 2\n').replace('12h', 'infinite'), 'f.yaml');
     expect(spec!.config).toEqual({ 'cleanup.policy': 'delete', 'retention.ms': '-1', 'min.insync.replicas': '2' });

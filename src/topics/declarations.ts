@@ -103,6 +103,19 @@ function topicConfig(
   return config;
 }
 
+/** Room for the headers Sluice adds to a dead-letter, retry or late record (source coordinates, error text). */
+const COMPANION_HEADER_ROOM = 64 * 1024;
+
+/**
+ * A companion takes every record its topic accepts plus Sluice's headers, so
+ * it inherits the topic's max.message.bytes with room added: otherwise the
+ * largest valid-sized bad record could never be dead-lettered.
+ */
+function companionLimits(config: Record<string, string>): Record<string, string> {
+  const max = config['max.message.bytes'];
+  return max === undefined ? {} : { 'max.message.bytes': String(Number(max) + COMPANION_HEADER_ROOM) };
+}
+
 /** Expands one family into its topic and companions, names prefixed. */
 export function expandFamily(family: TopicFamily, file: string, prefix = ''): TopicSpec[] {
   const base: TopicSpec = {
@@ -131,7 +144,7 @@ export function expandFamily(family: TopicFamily, file: string, prefix = ''): To
         cleanupPolicy: c.cleanupPolicy ?? 'delete',
         compression: family.compression,
       },
-      c.config ?? {},
+      { ...companionLimits(family.config), ...c.config },
     ),
     source: file,
     role,
