@@ -168,8 +168,13 @@ export class StreamRunner<E> {
         this.paused.delete(p);
       }
     }
-    for (const p of next) if (!this.assignment.has(p)) this.ready.set(p, this.restore(p));
+    const gained = [...next].filter((p) => !this.assignment.has(p));
+    for (const p of gained) this.ready.set(p, this.restore(p));
     this.assignment = next;
+    // kafkajs keeps a partition's pause across rebalances, while this runner forgets the pause of a
+    // partition it loses (above): one paused when it went and handed back later would never be read
+    // again. Gained partitions start unpaused; onBatch pauses them again if the sink is still behind.
+    if (gained.length > 0) this.consumer?.resume([{ topic: this.topic, partitions: gained }]);
     this.log.info({ partitions: [...next].sort((a, b) => a - b) }, 'partitions assigned');
   }
 
