@@ -97,7 +97,7 @@ describe('Redis ACL user and TLS', () => {
     expect(code).toBe(1);
     expect(exitedAfterMs).toBeLessThan(30_000);
     expect(output.trim().split('\n')).toEqual([
-      `sluice: Redis at redis://${user}:***@127.0.0.1:6379 refused the login (WRONGPASS): check the user and password in redis.url (SLUICE_REDIS_URL)`,
+      `sluice: Redis at redis://${user}:***@${new URL(ctx.config.redis.url).host} refused the login (WRONGPASS): check the user and password in redis.url (SLUICE_REDIS_URL)`,
     ]);
     expect(output).not.toContain(wrong);
   }, 60_000);
