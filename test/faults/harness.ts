@@ -24,7 +24,8 @@ export async function setUpScenario(label: string): Promise<Scenario> {
   const topic = await ctx.createTopic('events', PARTITIONS);
   await ctx.createTopic('events.dlq', 1);
   await ctx.createTopic('events.late', 1);
-  const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
+  // Info level: assignments and restores, shown only when a scenario fails.
+  const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: process.env.SLUICE_FAULTS_LOG_LEVEL ?? 'info' };
   return { ctx, topic, env };
 }
 
@@ -94,10 +95,28 @@ export async function lagOf(admin: Admin, group: string, topic: string): Promise
   }
 }
 
-/** Waits until the group has committed every record; returns how long that took. */
-export async function waitForNoLag(s: Scenario, timeoutMs: number): Promise<number> {
+/**
+ * Waits until the group has committed every record; returns how long that
+ * took. On timeout the error says where it stuck: committed and end offsets
+ * per partition, the group's members and their assignments, and the last
+ * output of the `pool`'s processors.
+ */
+export async function waitForNoLag(s: Scenario, timeoutMs: number, pool?: ProcessorPool): Promise<number> {
   const from = Date.now();
-  await waitFor('the group to commit every record', async () => (await lagOf(s.ctx.admin, s.ctx.group, s.topic)) === 0, timeoutMs);
+  try {
+    await waitFor('the group to commit every record', async () => (await lagOf(s.ctx.admin, s.ctx.group, s.topic)) === 0, timeoutMs);
+  } catch (err) {
+    const ends = await s.ctx.admin.fetchTopicOffsets(s.topic).catch(() => []);
+    const [committed] = await s.ctx.admin.fetchOffsets({ groupId: s.ctx.group, topics: [s.topic] }).catch(() => []);
+    const group = (await s.ctx.admin.describeGroups([s.ctx.group]).catch(() => undefined))?.groups[0];
+    const members = group?.members.map((m) => `${m.clientHost}/${m.memberId.slice(-8)}`);
+    const outputs = (pool?.members ?? []).map((c, i) => `--- member ${i} (pid ${c.process.pid}):\n${c.output.join('').slice(-3000)}`);
+    throw new Error(
+      `${(err as Error).message}: ends ${JSON.stringify(ends.map((e) => [e.partition, e.high]))}, committed ${JSON.stringify(committed?.partitions.map((p) => [p.partition, p.offset]))}, ` +
+        `group ${group?.state} members ${JSON.stringify(members)}\n${outputs.join('\n')}`,
+      { cause: err },
+    );
+  }
   return Date.now() - from;
 }
 

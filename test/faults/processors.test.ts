@@ -45,7 +45,7 @@ describe(`reference stream under processor faults (${SCALE} scale)`, () => {
         await act(pool, random, s);
       }
       await production;
-      const recoveredAfterMs = await waitForNoLag(s, sizes.timeoutMs / 2);
+      const recoveredAfterMs = await waitForNoLag(s, sizes.timeoutMs / 2, pool);
       const exits = await pool.stopAll();
       const expected = workload.expected();
       const report = await finishAndCompare(s, expected);
