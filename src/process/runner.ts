@@ -226,6 +226,10 @@ export class StreamRunner<E> {
     }));
     for (let i = 0; i < records.length; i += CHUNK_RECORDS) {
       const chunk = records.slice(i, i + CHUNK_RECORDS);
+      // Partitions we paused are not idle, only unread: keep their clocks running, or the window close
+      // after this chunk would release them at a stream watermark the unpaused partitions pushed ahead,
+      // turning their on-time events late (the timer's close already waits while anything is paused).
+      if (this.paused.size > 0) this.task.resumeClock();
       try {
         await this.processTraced(partition, chunk);
       } catch (err) {
