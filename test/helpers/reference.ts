@@ -98,14 +98,16 @@ export function countsOf(report: ReferenceReport, expected: ExpectedAnswer): Sce
  * topics are written at least once (a crash after producing them and before
  * the commit repeats them), so they are compared as sets.
  */
-export function expectExactAnswer(report: ReferenceReport, expected: ExpectedAnswer, check: { windows: boolean } = { windows: true }): void {
+export function expectExactAnswer(report: ReferenceReport, expected: ExpectedAnswer): void {
   expect(report.lostEvents).toEqual([]);
   expect(report.unexpectedEvents).toEqual([]);
   expect(report.duplicatedRows).toBe(0);
-  if (check.windows) {
-    expect(report.windowRowsFound).toBe(report.windowRowsExpected);
-    expect(report.windowMismatches).toEqual([]);
-  }
+  expect(report.windowRowsFound).toBe(report.windowRowsExpected);
+  expect(report.windowMismatches).toEqual([]);
   expect(new Set(report.deadLetters.map((r) => r.value?.toString('base64')))).toEqual(new Set(expected.deadLetters.map((d) => d.value)));
   expect(new Set(report.late.map((r) => r.key?.toString()))).toEqual(expected.lateEventIds);
 }
+
+/** Events sent to .late that the generator did not mark late (a window closed too early). */
+export const unexpectedLate = (report: ReferenceReport, expected: ExpectedAnswer): number =>
+  new Set(report.late.map((r) => r.key?.toString()).filter((k) => k === undefined || !expected.lateEventIds.has(k))).size;
