@@ -175,6 +175,8 @@ export class StreamRunner<E> {
     // partition it loses (above): one paused when it went and handed back later would never be read
     // again. Gained partitions start unpaused; onBatch pauses them again if the sink is still behind.
     if (gained.length > 0) this.consumer?.resume([{ topic: this.topic, partitions: gained }]);
+    // Nothing was read while the group rebalanced: that time is not idleness of the partitions we kept.
+    this.task.resumeClock();
     this.log.info({ partitions: [...next].sort((a, b) => a - b) }, 'partitions assigned');
   }
 
