@@ -39,7 +39,15 @@ export class SchemaLog {
     // kafkajs only consumes through a group; each instance gets its own, never
     // commits, and always starts from the beginning: the group is just a reader.
     this.groupId = `sluice-registry-${randomBytes(6).toString('hex')}`;
-    this.consumer = kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
+    // A reader that gave up (Kafka away for longer than its retries, e.g. a broker restart) must come back by
+    // itself, or every later registration fails until the registry is restarted: always restart it. It then
+    // re-reads from the beginning (the group commits nothing); records already applied are skipped.
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+      retry: { restartOnFailure: async () => true },
+    });
   }
 
   /** Creates the topic if missing, then applies every record already in it before resolving. */
@@ -60,6 +68,7 @@ export class SchemaLog {
       autoCommit: false,
       eachMessage: async ({ message }) => {
         const offset = Number(message.offset);
+        if (offset < this.position) return; // read again after a restart: already in the state
         apply(message.key, message.value, offset);
         this.advance(offset + 1);
       },
