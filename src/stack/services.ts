@@ -143,7 +143,7 @@ export function kafkaService(config: SluiceConfig): LocalService {
       if (!existsSync(join(data, 'meta.properties'))) {
         log('formatting Kafka storage (first start)');
         dir(data);
-        const clusterId = randomBytes(16).toString('base64url');
+        const clusterId = kafkaClusterId();
         try {
           execFileSync(java, ['-cp', classpath, `-Dlog4j2.configurationFile=${log4j}`, 'kafka.tools.StorageTool',
             'format', '-t', clusterId, '-c', props], { stdio: 'pipe' });
@@ -321,4 +321,17 @@ export function registryService(config: SluiceConfig): LocalService {
 
 export function localServices(config: SluiceConfig): LocalService[] {
   return [kafkaService(config), redisService(config), clickHouseService(config), registryService(config)];
+}
+
+/**
+ * A random Kafka cluster id (16 bytes, base64url, as `kafka-storage
+ * random-uuid` prints). One starting with '-' would be read as an option by
+ * the storage tool's argument parser (1 in 64 ids), so, as Kafka's own
+ * Uuid.randomUuid does, draw again.
+ */
+export function kafkaClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
