@@ -1,7 +1,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { ExpectedAnswer, WorkloadLogEntry } from '../../src/generator';
-import type { StreamDefinition } from '../../src/process';
+import { computeExpected, produceWorkload, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
+import { startStream, type StreamDefinition } from '../../src/process';
+import { createLogger } from '../../src/telemetry';
 import eventCounts from '../../streams/event-counts';
+import { createTestContext, type TestContext } from './context';
 
 /** The reference stream with a bug a replay must repair: amounts doubled in raw rows and window rows. */
 export function buggyEventCounts(): StreamDefinition<unknown> {
@@ -60,4 +62,32 @@ export function trueAmounts(log: WorkloadLogEntry[]): Map<string, number | null>
   const truth = new Map<string, number | null>();
   for (const e of log) if (e.event && e.kind !== 'poison' && e.eventId && !truth.has(e.eventId)) truth.set(e.eventId, e.event.amount ?? null);
   return truth;
+}
+
+/** A test topic with the reference workload, already processed once by the buggy stream under the test's group. */
+export interface BuggyFirstPass {
+  ctx: TestContext;
+  topic: string;
+  log: WorkloadLogEntry[];
+  expected: ExpectedAnswer;
+  /** Environment for `sluice` child processes that should use the test's database and key prefix. */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * 20k reference records at 10 events/s of event time (about 33 minutes, so a
+ * range in the middle has whole windows on both sides), run through the
+ * buggy stream as a bounded run: the state a replay has to repair.
+ */
+export async function buggyFirstPass(label: string, seed: number): Promise<BuggyFirstPass> {
+  const ctx = await createTestContext(label);
+  const topic = await ctx.createTopic('events', 6);
+  await ctx.createTopic('events.dlq', 1);
+  await ctx.createTopic('events.late', 1);
+  const produced = await produceWorkload({ config: ctx.config, topic, count: 20_000, seed, ratePerSecond: 10, keepLog: true });
+  const log = produced.log!;
+  const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
+  const running = await startStream(buggyEventCounts(), ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+  await running.done;
+  return { ctx, topic, log, expected: computeExpected(log), env };
 }

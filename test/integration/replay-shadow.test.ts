@@ -1,10 +1,8 @@
-import { computeExpected, produceWorkload, DEFAULT_START_TIME, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
-import { startStream } from '../../src/process';
+import { produceWorkload, DEFAULT_START_TIME, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
 import { describeGroup } from '../../src/replay';
-import { createLogger } from '../../src/telemetry';
-import { createTestContext, type TestContext } from '../helpers/context';
+import type { TestContext } from '../helpers/context';
 import { sleep, spawnSluice, waitFor, type Child } from '../helpers/processes';
-import { buggyEventCounts, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
+import { buggyFirstPass, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -31,16 +29,7 @@ describe('sluice replay --shadow, beside a running live stream', () => {
   const { rows, partials, raw, windowsIn } = referenceRows(() => ctx.clickhouse);
 
   beforeAll(async () => {
-    ctx = await createTestContext('shadow');
-    topic = await ctx.createTopic('events', 6);
-    await ctx.createTopic('events.dlq', 1);
-    await ctx.createTopic('events.late', 1);
-    const produced = await produceWorkload({ config: ctx.config, topic, count: 20_000, seed: 21, ratePerSecond: 10, keepLog: true });
-    log = produced.log!;
-    expected = computeExpected(log);
-    env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
-    const running = await startStream(buggyEventCounts(), ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
-    await running.done;
+    ({ ctx, topic, log, expected, env } = await buggyFirstPass('shadow', 21));
   }, 120_000);
   afterAll(async () => ctx.cleanup());
 

@@ -1,11 +1,9 @@
-import { computeExpected, produceWorkload, DEFAULT_START_TIME, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
-import { startStream } from '../../src/process';
+import { DEFAULT_START_TIME, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
 import { describeGroup } from '../../src/replay';
-import { createLogger } from '../../src/telemetry';
 import { runCli } from '../helpers/cli';
-import { createTestContext, type TestContext } from '../helpers/context';
+import type { TestContext } from '../helpers/context';
 import { spawnSluice, waitFor } from '../helpers/processes';
-import { buggyEventCounts, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
+import { buggyFirstPass, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
 
 const MINUTE = 60_000;
 
@@ -30,19 +28,7 @@ describe('sluice replay, in place', () => {
   const to = DEFAULT_START_TIME + 21 * MINUTE;
 
   beforeAll(async () => {
-    ctx = await createTestContext('replay');
-    topic = await ctx.createTopic('events', 6);
-    await ctx.createTopic('events.dlq', 1);
-    await ctx.createTopic('events.late', 1);
-    // 10 events/s: about 33 minutes of event time, so the range has whole windows on both sides of it.
-    const produced = await produceWorkload({ config: ctx.config, topic, count: 20_000, seed: 11, ratePerSecond: 10, keepLog: true });
-    log = produced.log!;
-    expected = computeExpected(log);
-    env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
-
-    const buggy = buggyEventCounts();
-    const running = await startStream(buggy, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
-    await running.done;
+    ({ ctx, topic, log, expected, env } = await buggyFirstPass('replay', 11));
   }, 120_000);
   afterAll(async () => ctx.cleanup());
 
