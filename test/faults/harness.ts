@@ -25,7 +25,7 @@ export async function setUpScenario(label: string): Promise<Scenario> {
   await ctx.createTopic('events.dlq', 1);
   await ctx.createTopic('events.late', 1);
   // Info level: assignments and restores, shown only when a scenario fails.
-  const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: process.env.SLUICE_FAULTS_LOG_LEVEL ?? 'info' };
+  const env = ctx.childEnv(process.env.SLUICE_FAULTS_LOG_LEVEL ?? 'info');
   return { ctx, topic, env };
 }
 

@@ -23,6 +23,8 @@ export interface TestContext {
   /** A client whose default database is this context's database. */
   clickhouse: ClickHouseClient;
   createTopic(name: string, partitions?: number, extra?: Partial<ITopicConfig>): Promise<string>;
+  /** Environment for a `sluice` child process that should use this context's database and key prefix. */
+  childEnv(logLevel?: string): NodeJS.ProcessEnv;
   cleanup(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function createTestContext(label: string): Promise<TestContext> {
     admin,
     redis,
     clickhouse,
+    childEnv: (logLevel = 'warn') => ({ SLUICE_CLICKHOUSE_DATABASE: id, SLUICE_REDIS_KEY_PREFIX: config.redis.keyPrefix, SLUICE_LOG_LEVEL: logLevel }),
     async createTopic(name, partitions = 1, extra = {}) {
       const full = topic(name);
       await admin.createTopics({ waitForLeaders: true, topics: [{ topic: full, numPartitions: partitions, ...extra }] });

@@ -86,7 +86,7 @@ export async function buggyFirstPass(label: string, seed: number): Promise<Buggy
   await ctx.createTopic('events.late', 1);
   const produced = await produceWorkload({ config: ctx.config, topic, count: 20_000, seed, ratePerSecond: 10, keepLog: true });
   const log = produced.log!;
-  const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
+  const env = ctx.childEnv('warn');
   const running = await startStream(buggyEventCounts(), ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
   await running.done;
   return { ctx, topic, log, expected: computeExpected(log), env };

@@ -41,7 +41,7 @@ describe('sluice lag, groups and offsets', () => {
     await running.done;
     // Records the group has not processed yet.
     await produceWorkload({ config: ctx.config, topic, count: 500, seed: 6 });
-    env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
+    env = ctx.childEnv('warn');
   }, 120_000);
   afterAll(async () => ctx.cleanup());
 

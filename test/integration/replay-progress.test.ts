@@ -12,7 +12,7 @@ describe('sluice replay progress', () => {
     ctx = await createTestContext('replayprog');
     topic = await ctx.createTopic('events', 2);
     await produceWorkload({ config: ctx.config, topic, count: 4000, seed: 3 });
-    env = { ...process.env, SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'warn' };
+    env = { ...process.env, ...ctx.childEnv('warn') };
   }, 60_000);
   afterAll(async () => ctx.cleanup());
 

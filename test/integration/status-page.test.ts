@@ -56,7 +56,7 @@ describe('status page in a browser', () => {
   });
 
   it('shows live numbers that change while events flow, and leaves a screenshot', async () => {
-    const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'info' };
+    const env = ctx.childEnv('info');
     child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
     const url = await observabilityUrl(child);
 

@@ -43,7 +43,7 @@ describe('secrets never logged', () => {
     await ctx.cleanup();
   });
 
-  const baseEnv = () => ({ SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'debug' });
+  const baseEnv = () => ctx.childEnv('debug');
 
   it('a processor and the ingest API holding a Redis, a ClickHouse password and an API key show none of them anywhere', async () => {
     const redisUrl = new URL(ctx.config.redis.url);

@@ -36,7 +36,7 @@ describe('processor metrics and health', () => {
   });
 
   it('serves counts equal to ClickHouse, .dlq and .late, per-partition lag, and health', async () => {
-    const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'info' };
+    const env = ctx.childEnv('info');
     child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
     const url = await observabilityUrl(child);
 
@@ -198,7 +198,7 @@ describe('default metrics port in use', () => {
 
   it('falls back to a free port and says so', async () => {
     const topic = await ctx.createTopic('events', 1);
-    const env = { SLUICE_CLICKHOUSE_DATABASE: ctx.id, SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix, SLUICE_LOG_LEVEL: 'info' };
+    const env = ctx.childEnv('info');
     const child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group], env);
     try {
       const url = await observabilityUrl(child);
