@@ -14,6 +14,10 @@ const schema = loadAvroSchema('analytics_event');
 const type = parseAvroType(schema);
 const logical = logicalTypeChecks(schema);
 const validate = (value: unknown): FieldIssue[] => [...validateEvent(type, value), ...logical(value)];
+/** Fields holding a long (alone or in a union): a long has no negative zero, so -0 comes back as 0, the same number; a double keeps -0. */
+const longFields = new Set(
+  (schema as { fields: { name: string; type: unknown }[] }).fields.filter((f) => JSON.stringify(f.type).includes('"long"')).map((f) => f.name),
+);
 
 describe('validating hostile events (property)', () => {
   it('never throws, always names a path and a reason, never touches Object.prototype', () => {
@@ -38,8 +42,7 @@ describe('validating hostile events (property)', () => {
         if (validate(event).length > 0) return;
         accepted += 1;
         const decoded = type.fromBuffer(type.toBuffer(event)) as Record<string, unknown>;
-        // A long has no negative zero: -0 comes back as 0, the same number.
-        for (const [k, v] of Object.entries(event)) expect(decoded[k]).toEqual(Object.is(v, -0) ? 0 : v);
+        for (const [k, v] of Object.entries(event)) expect(decoded[k]).toEqual(longFields.has(k) && Object.is(v, -0) ? 0 : v);
         expectPrototypeUntouched();
       }),
       { numRuns: 1000 },
