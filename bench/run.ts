@@ -50,6 +50,7 @@ const { values: flags } = parseArgs({
     soak: { type: 'string', default: '0' },
     'ks-threads': { type: 'string', default: '1' },
     'ks-heap': { type: 'string', default: '1g' },
+    'sluice-heap-mb': { type: 'string', default: '320' },
     'timeout-minutes': { type: 'string', default: '30' },
     keep: { type: 'boolean', default: false },
     clean: { type: 'string' },
@@ -72,6 +73,12 @@ for (const m of ONLY)
 const LATENCY_SECONDS = positiveInt('latency-seconds', flags['latency-seconds']!);
 const SOAK_MINUTES = Number(flags.soak);
 const CAMPAIGNS = positiveInt('campaigns', flags.campaigns!);
+/**
+ * The processor's V8 old-space limit (`--max-old-space-size`), as the Helm chart sets it (`heapMb`). Without it
+ * V8 grows the heap with the allocation rate, not the live set: RSS then says more about V8's sizing than
+ * about what Sluice keeps (the counterpart of the Kafka Streams JVM's -Xmx).
+ */
+const SLUICE_HEAP_FLAG = `--max-old-space-size=${positiveInt('sluice-heap-mb', flags['sluice-heap-mb']!)}`;
 const TIMEOUT_MS = positiveInt('timeout-minutes', flags['timeout-minutes']!) * 60_000;
 
 function positiveInt(name: string, raw: string): number {
@@ -384,6 +391,7 @@ async function measureSluice(
     process.execPath,
     // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line of the processor itself.
     [
+      SLUICE_HEAP_FLAG,
       '--cpu-prof',
       `--cpu-prof-dir=${profileDir}`,
       SLUICE_BIN,
@@ -426,6 +434,7 @@ async function measureSluice(
     return {
       ...measurementOf('sluice', expected.records, r, seconds, {
         processor_seconds: summary.seconds ?? null,
+        heap_max: SLUICE_HEAP_FLAG,
         checkpoints: summary.checkpoints ?? null,
         service_cpu_seconds: cpu(),
         cpu_profile: profile.file,
@@ -563,7 +572,8 @@ async function steadyRun(
   const builder = new ExpectedAnswerBuilder();
   let pid: number | undefined;
   const rss: { t: number; mb: number }[] = [];
-  const seen = new Map<string, { events: number; final: number; at: number }[]>();
+  const seen = new Map<string, Seen[]>();
+  let slowestPollMs = 0;
   let polling = true;
   let pollError: Error | undefined;
   let child: Promise<ChildResult> | undefined;
@@ -571,7 +581,7 @@ async function steadyRun(
   try {
     child = runMeasured(
       process.execPath,
-      [SLUICE_BIN, 'run', 'event-counts', '--topic', topic, '--group', `bench.${id}.sluice`, '--json'],
+      [SLUICE_HEAP_FLAG, SLUICE_BIN, 'run', 'event-counts', '--topic', topic, '--group', `bench.${id}.sluice`, '--json'],
       {
         timeoutMs: (seconds + 180) * 1000,
         cwd: ROOT,
@@ -594,20 +604,24 @@ async function steadyRun(
     const poller = (async () => {
       while (polling) {
         try {
+          const asked = Date.now();
           const rows = await (
             await ch.query({
-              query: `SELECT toUnixTimestamp(window_start) * 1000 AS w, event_type, campaign_id, sum(events) AS events, min(final) AS final
+              // version = the processing time (ms) at which a partition emitted its partial: max = the last close.
+              query: `SELECT toUnixTimestamp(window_start) * 1000 AS w, event_type, campaign_id, sum(events) AS events, min(final) AS final,
+                             max(version) AS emitted
                       FROM event_counts_1m_partial FINAL GROUP BY w, event_type, campaign_id`,
               format: 'JSONEachRow',
             })
-          ).json<{ w: string; event_type: string; campaign_id: string; events: string; final: number }>();
+          ).json<{ w: string; event_type: string; campaign_id: string; events: string; final: number; emitted: string }>();
           const at = Date.now();
+          slowestPollMs = Math.max(slowestPollMs, at - asked);
           for (const r of rows) {
             const key = `${Number(r.w)}|${r.event_type}|${r.campaign_id}`;
             const history = seen.get(key) ?? [];
             const last = history.at(-1);
             if (!last || last.events !== Number(r.events) || last.final !== Number(r.final)) {
-              history.push({ events: Number(r.events), final: Number(r.final), at });
+              history.push({ events: Number(r.events), final: Number(r.final), at, emitted: Number(r.emitted) });
               seen.set(key, history);
             }
           }
@@ -645,7 +659,9 @@ async function steadyRun(
     polling = false;
     await poller;
     clearInterval(rssTimer);
-    if (pid) process.kill(pid, 'SIGTERM');
+    // A processor that died on its own (out of memory, a crash) is the finding: say so with its last words.
+    const diedEarly = exited;
+    if (pid && !exited) process.kill(pid, 'SIGTERM');
     const result = await child;
 
     const latencies: number[] = [];
@@ -662,6 +678,7 @@ async function steadyRun(
     const firstHalf = rss.filter((s) => !half.includes(s));
     const maxOf = (xs: { mb: number }[]) => (xs.length ? Math.max(...xs.map((s) => s.mb)) : null);
     const problems: string[] = [];
+    if (diedEarly) problems.push(`the processor exited during the run (code ${result.code}): ${result.stderr.slice(-2000)}`);
     if (missing > 0)
       problems.push(`${missing} of ${closable.length} closable window rows never showed their expected count`);
     if (pollError) problems.push(`polling ClickHouse failed: ${pollError.message}`);
@@ -675,7 +692,10 @@ async function steadyRun(
       producer_max_lag_ms: produced.maxLagMs,
       campaigns: CAMPAIGNS,
       windows_closed: new Set(closable.map((w) => w.window_start)).size,
-      latency_ms_per_window: perWindowLatency(closable, seen),
+      latency_ms_per_window: perWindowLatency(closable, seen, (v, w) => v.at - (w.window_end + CLOSE_DELAY_MS)),
+      // The part of it before the rows were handed to the sink: when the processor closed the window.
+      closed_after_ms_per_window: perWindowLatency(closable, seen, (v, w) => v.emitted - (w.window_end + CLOSE_DELAY_MS)),
+      slowest_poll_ms: slowestPollMs,
       window_rows: closable.length,
       p50_ms: pct(0.5),
       p99_ms: pct(0.99),
@@ -714,26 +734,40 @@ async function steadyRun(
 }
 
 /** Per closed window: the latency of its last row to become visible (the window complete in ClickHouse). */
+/** One change of a window row seen by the poller: its merged count, whether every partial is final, when. */
+interface Seen {
+  events: number;
+  final: number;
+  /** Wall time the poll that saw it returned. */
+  at: number;
+  /** The newest partial's version: the processing time its partition emitted it. */
+  emitted: number;
+}
+
+/** Per window (the worst of its rows): `measure` of the moment its rows were first complete and final. */
 function perWindowLatency(
   closable: ExpectedAnswer['windows'],
-  seen: Map<string, { events: number; final: number; at: number }[]>,
+  seen: Map<string, Seen[]>,
+  measure: (visible: Seen, w: ExpectedAnswer['windows'][number]) => number,
 ): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const w of closable) {
     const key = new Date(w.window_start).toISOString().slice(11, 16);
-    const at = visibleAt(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events);
-    const latency = at === undefined ? null : at - (w.window_end + CLOSE_DELAY_MS);
+    const visible = visibleEntry(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events);
+    const latency = visible === undefined ? null : measure(visible, w);
     out[key] = out[key] === null || latency === null ? null : Math.max(out[key] ?? -Infinity, latency);
   }
   return out;
 }
 
+/** The first entry of a row's history that shows `events` with final = 1. */
+function visibleEntry(history: Seen[] | undefined, events: number): Seen | undefined {
+  return history?.find((h) => h.events === events && h.final === 1);
+}
+
 /** When a row's history first shows `events` with final = 1. */
-function visibleAt(
-  history: { events: number; final: number; at: number }[] | undefined,
-  events: number,
-): number | undefined {
-  return history?.find((h) => h.events === events && h.final === 1)?.at;
+function visibleAt(history: Seen[] | undefined, events: number): number | undefined {
+  return visibleEntry(history, events)?.at;
 }
 
 async function deleteRedisKeys(config: SluiceConfig, prefix: string): Promise<number> {
