@@ -10,6 +10,7 @@ interface RunOpts {
   topic?: string;
   sessionTimeout: string;
   flushInterval: string;
+  commitInterval: string;
   maxPendingRows: string;
   json?: boolean;
   httpPort?: string;
@@ -26,7 +27,8 @@ export function registerRunCommand(program: Command): void {
     .option('--group <id>', 'consumer group (default sluice.<stream>)')
     .option('--topic <name>', "read this topic instead of the stream's own (same schema)")
     .option('--session-timeout <ms>', 'consumer group session timeout', '30000')
-    .option('--flush-interval <ms>', 'checkpoint (sink + commit) at least this often', '1000')
+    .option('--flush-interval <ms>', 'write rows, dead letters and late events at least this often', '1000')
+    .option('--commit-interval <ms>', 'save window state and commit offsets at least this often', '5000')
     .option('--max-pending-rows <n>', 'checkpoint as soon as this many rows wait for the sink', '20000')
     .option('--json', 'print the summary as JSON')
     .option('--http-port <port>', `serve /metrics, /healthz, /readyz and the status page on this port (0: a free one; default ${DEFAULT_HTTP_PORT})`)
@@ -60,6 +62,7 @@ export function registerRunCommand(program: Command): void {
         topic: opts.topic,
         sessionTimeoutMs: Number(opts.sessionTimeout),
         flushIntervalMs: Number(opts.flushInterval),
+        commitIntervalMs: Number(opts.commitInterval),
         maxPendingRows: Number(opts.maxPendingRows),
         shutdownTimeoutMs: Number(opts.shutdownTimeout),
       }, log);

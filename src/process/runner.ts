@@ -14,6 +14,12 @@ export interface RunnerOptions {
   bounded: boolean;
   /** Checkpoint at least this often (ClickHouse prefers about one insert per second per table). */
   flushIntervalMs: number;
+  /**
+   * Save window state and commit offsets at least this often; the checkpoints in between only write
+   * outputs. A commit snapshots every dirty partition's whole window state, so its cost grows with the
+   * open windows, not with the records since the last one (cf. Kafka Streams' commit.interval.ms).
+   */
+  commitIntervalMs: number;
   /** ... or as soon as this many rows wait for the sink. */
   maxPendingRows: number;
   /** SIGTERM: how long the final flush and commit may take before giving up. */
@@ -81,13 +87,14 @@ export class StreamRunner<E> {
   private assignment = new Set<number>();
   private readonly ready = new Map<number, Promise<void>>();
   private readonly paused = new Set<number>();
-  private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress };
+  private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress; commit: boolean };
   private checkpointing?: Promise<void>;
   /** The pending checkpoint failed at least once and has not committed since: consumption stays paused. */
   private failing = false;
   /** A checkpoint error that retrying cannot fix; the run has failed with it. */
   private fatal?: SluiceError;
   private lastCheckpointAt = Date.now();
+  private lastCommitAt = Date.now();
   private timer?: NodeJS.Timeout;
   private stopping = false;
   private checkpoints = 0;
@@ -216,7 +223,8 @@ export class StreamRunner<E> {
       return;
     }
     const end = this.options.endOffsets?.get(partition);
-    const messages = end === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) < end);
+    const last = batch.messages.at(-1);
+    const messages = end === undefined || (last && BigInt(last.offset) < end) ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) < end);
     const records: RecordMeta[] = messages.map((m) => ({
       topic: this.topic,
       partition,
@@ -312,22 +320,28 @@ export class StreamRunner<E> {
     }
   }
 
-  /** Commits the pending checkpoint, or takes a new one; on failure keeps it for the next attempt. */
-  private async runCheckpoint(): Promise<void> {
+  /**
+   * Commits the pending checkpoint, or takes a new one (committing when `commit` is set or the commit
+   * interval has passed); on failure keeps it for the next attempt.
+   */
+  private async runCheckpoint(commit = false): Promise<void> {
     if (!this.pending) {
-      if (this.task.idle()) {
+      const committing = commit || Date.now() - this.lastCommitAt >= this.options.commitIntervalMs;
+      if (this.task.idle(committing)) {
         this.lastCheckpointAt = Date.now();
+        if (committing) this.lastCommitAt = Date.now();
         return;
       }
-      this.pending = { checkpoint: this.task.takeCheckpoint(), progress: newProgress() };
+      this.pending = { checkpoint: this.task.takeCheckpoint(committing), progress: newProgress(), commit: committing };
     }
-    const { checkpoint, progress } = this.pending;
+    const { checkpoint, progress, commit: committed } = this.pending;
     try {
       await commitCheckpoint(checkpoint, { ...this.ports, commit: (offsets) => this.commitOffsets(offsets) }, progress);
       this.pending = undefined;
       this.failing = false;
       this.checkpoints += 1;
       this.lastCheckpointAt = Date.now();
+      if (committed) this.lastCommitAt = Date.now();
       this.resumePaused();
     } catch (err) {
       if (err instanceof SluiceError && !err.retriable) {
@@ -408,7 +422,7 @@ export class StreamRunner<E> {
     while (this.pending || !this.task.idle()) {
       if (this.fatal) throw this.fatal;
       if (Date.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
-      await this.runCheckpoint();
+      await this.runCheckpoint(true);
     }
   }
 

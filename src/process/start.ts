@@ -125,6 +125,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     groupId: options.groupId ?? groupIdOf(definition),
     bounded: options.bounded ?? false,
     flushIntervalMs: options.flushIntervalMs ?? 1000,
+    commitIntervalMs: options.commitIntervalMs ?? 5000,
     maxPendingRows: options.maxPendingRows ?? 20_000,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 20_000,
     sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,

@@ -101,6 +101,23 @@ describe('StreamTask', () => {
     expect(task.takeCheckpoint().rows.get('raw')!.rows.map((r) => r.id)).toEqual(['a', 'b', 'c']);
   });
 
+  it('hands over outputs without committing, and commits later from where it last committed', async () => {
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, 'bad')]);
+    const flush = task.takeCheckpoint(false);
+    expect(flush.rows.get('raw')).toEqual({ rows: [{ id: 'a', offset: '10' }], positions: [{ topic: 'in', partition: 0, fromOffset: '10', toOffset: '12' }] });
+    expect(flush.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
+    expect([flush.offsets, flush.snapshots]).toEqual([[], []]);
+    expect([task.idle(false), task.idle(true)]).toEqual([true, false]);
+
+    await task.processBatch('in', 0, [record(12, '{"id":"b","n":1}')]);
+    const commit = task.takeCheckpoint(true);
+    // Rows start where the flush left off; the offset covers everything processed.
+    expect(commit.rows.get('raw')).toEqual({ rows: [{ id: 'b', offset: '12' }], positions: [{ topic: 'in', partition: 0, fromOffset: '12', toOffset: '13' }] });
+    expect(commit.deadLetters).toEqual([]);
+    expect(commit.offsets).toEqual([{ topic: 'in', partition: 0, offset: '13' }]);
+    expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
+  });
+
   it('discards the uncommitted work of a revoked partition', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     task.revoke('in', 0);

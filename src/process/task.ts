@@ -26,14 +26,19 @@ interface PartitionState {
   nextOffset: string;
   /** The offset the last checkpoint committed (or that consumption started from). */
   committedOffset: string;
+  /** Outputs before this offset were handed to a checkpoint: where the next checkpoint's rows start. */
+  flushedOffset: string;
   rows: Map<string, Row[]>;
   deadLetters: DeadLetter[];
   late: LateEvent[];
-  /** State changed since the last snapshot (records, or windows closed by the watermark). */
+  /** State changed since the last committing checkpoint (records, or windows closed by the watermark). */
   dirty: boolean;
 }
 
-/** The outputs of a stretch of processing, and the offsets they cover. Committed by `commitCheckpoint`. */
+/**
+ * The outputs of a stretch of processing, and the offsets they cover. Committed by `commitCheckpoint`.
+ * A checkpoint that does not commit (see `takeCheckpoint`) carries outputs only: no snapshots, no offsets.
+ */
 export interface Checkpoint {
   rows: Map<string, { rows: Row[]; positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }>;
   deadLetters: DeadLetter[];
@@ -102,6 +107,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       partition,
       nextOffset: committedOffset,
       committedOffset,
+      flushedOffset: committedOffset,
       rows: new Map(),
       deadLetters: [],
       late: [],
@@ -128,8 +134,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   async processBatch(topic: string, partition: number, records: RecordMeta[]): Promise<void> {
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state || records.length === 0) return;
-    // Records before nextOffset were already processed (a re-fetch after a pause).
-    const fresh = records.filter((r) => BigInt(r.offset) >= BigInt(state.nextOffset));
+    // Records before nextOffset were already processed (a re-fetch after a pause). Offsets ascend
+    // within a batch, so the usual case (nothing seen before) is decided by the first record alone.
+    const next = BigInt(state.nextOffset);
+    const fresh = BigInt(records[0]!.offset) >= next ? records : records.filter((r) => BigInt(r.offset) >= next);
     if (fresh.length === 0) return;
 
     // Asynchronous phase: nothing is changed until every round trip succeeded.
@@ -264,21 +272,32 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     return n;
   }
 
-  /** True when nothing changed since the last checkpoint. */
-  idle(): boolean {
-    return [...this.partitions.values()].every((s) => !s.dirty);
+  /**
+   * True when a checkpoint would have nothing to do: with `commit`, nothing
+   * changed since the last committing checkpoint; without, no outputs wait.
+   */
+  idle(commit = true): boolean {
+    return [...this.partitions.values()].every((s) => (commit ? !s.dirty : !hasOutputs(s)));
   }
 
   /**
    * Hands over everything produced since the last checkpoint and starts new
    * buffers. Synchronous, so it cannot interleave with a batch's apply phase.
+   *
+   * With `commit` false the checkpoint carries only the outputs (rows, dead
+   * letters, late events): they reach ClickHouse and the side topics without
+   * saving window state or committing offsets. Committing is what costs in
+   * proportion to the open window state (a full snapshot per partition), so
+   * the runner does it less often than it flushes rows. A crash between two
+   * commits redoes the work since the last one, and its outputs again, which
+   * row identity makes harmless (see `commitCheckpoint`).
    */
-  takeCheckpoint(): Checkpoint {
+  takeCheckpoint(commit = true): Checkpoint {
     const checkpoint: Checkpoint = { rows: new Map(), deadLetters: [], late: [], snapshots: [], offsets: [] };
     const now = this.ports.now();
     for (const state of this.partitions.values()) {
-      if (!state.dirty) continue;
-      const position = { topic: state.topic, partition: state.partition, fromOffset: state.committedOffset, toOffset: state.nextOffset };
+      if (commit ? !state.dirty : !hasOutputs(state)) continue;
+      const position = { topic: state.topic, partition: state.partition, fromOffset: state.flushedOffset, toOffset: state.nextOffset };
       for (const [table, rows] of state.rows) {
         const entry = checkpoint.rows.get(table) ?? { rows: [], positions: [] };
         entry.rows.push(...rows);
@@ -287,6 +306,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       }
       checkpoint.deadLetters.push(...state.deadLetters);
       checkpoint.late.push(...state.late);
+      state.rows = new Map();
+      state.deadLetters = [];
+      state.late = [];
+      state.flushedOffset = state.nextOffset;
+      if (!commit) continue;
       if (this.windows) {
         checkpoint.snapshots.push({
           ref: { topic: state.topic, partition: state.partition },
@@ -297,12 +321,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         });
       }
       checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset });
-      state.rows = new Map();
-      state.deadLetters = [];
-      state.late = [];
       state.dirty = false;
       state.committedOffset = state.nextOffset;
     }
     return checkpoint;
   }
+}
+
+function hasOutputs(state: PartitionState): boolean {
+  return state.rows.size > 0 || state.deadLetters.length > 0 || state.late.length > 0;
 }
