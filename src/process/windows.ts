@@ -7,6 +7,7 @@ import {
   type PartitionEmission,
   type WindowOperatorSnapshot,
 } from '../window';
+import { JsonText } from '../state';
 import type { Row, WindowOutput } from './definition';
 
 /**
@@ -51,8 +52,10 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     return this.rows(this.operator.closeAll(), now);
   }
 
-  snapshot(partition: number): WindowOperatorSnapshot {
-    return this.operator.snapshot(partition);
+  /** The partition's state for a checkpoint; its windows are JSON text already (large states are never one object tree). */
+  snapshot(partition: number): { watermark: WindowOperatorSnapshot['watermark']; windows: JsonText } {
+    const { watermark, windowsJson } = this.operator.snapshotJson(partition);
+    return { watermark, windows: new JsonText(windowsJson) };
   }
 
   openWindows(): number {

@@ -1,1 +1,1 @@
-export { RedisSnapshotStore, MemorySnapshotStore, type SnapshotStore, type PartitionSnapshot, type SnapshotRef } from './snapshots';
+export { RedisSnapshotStore, MemorySnapshotStore, JsonText, snapshotText, type SnapshotStore, type PartitionSnapshot, type SnapshotRef } from './snapshots';

@@ -157,6 +157,11 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     return { watermark: this.tracker.snapshot(partition), windows: this.windowsOf(partition).snapshot() };
   }
 
+  /** `snapshot(partition)` with the windows as their JSON text (see PartitionWindows.snapshotJson): what checkpoints save. */
+  snapshotJson(partition: number): { watermark: WindowOperatorSnapshot['watermark']; windowsJson: string } {
+    return { watermark: this.tracker.snapshot(partition), windowsJson: this.windowsOf(partition).snapshotJson() };
+  }
+
   openWindowCount(partition?: number): number {
     if (partition !== undefined) return this.windowsOf(partition).openWindowCount();
     let n = 0;
