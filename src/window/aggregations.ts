@@ -125,12 +125,13 @@ export function max<E>(value: (event: E) => number | null | undefined): Aggregat
  */
 export function distinct<E>(value: (event: E) => string | null | undefined): Aggregation<E, Set<string>, string[]> {
   expectFunction(value, 'distinct()');
+  const pool = new StringPool();
   return {
     describe: 'distinct',
     create: () => new Set<string>(),
     add: (set, event) => {
       const v = value(event);
-      if (typeof v === 'string') set.add(v);
+      if (typeof v === 'string' && !set.has(v)) set.add(pool.intern(v));
       return set;
     },
     merge: (into, from) => {
@@ -139,13 +140,36 @@ export function distinct<E>(value: (event: E) => string | null | undefined): Agg
     },
     result: (set) => [...set].sort(),
     mergeResults: (a, b) => [...new Set([...a, ...b])].sort(),
-    toJSON: (set) => [...set].sort(),
+    // Insertion order, not sorted: the same for the same events, kept by fromJSON, and a checkpoint of a
+    // large state would otherwise sort every open window's set each time.
+    toJSON: (set) => [...set],
     fromJSON: (json) => {
       if (!Array.isArray(json) || !json.every((v) => typeof v === 'string'))
         throw new WindowStateError('distinct state is not an array of strings');
-      return new Set<string>(json as string[]);
+      return new Set<string>((json as string[]).map((v) => pool.intern(v)));
     },
   };
+}
+
+/**
+ * One shared copy per distinct string. Every decoded event carries its own
+ * copy of a value such as a user id, and each open window's set would keep
+ * the copy of the event that added it: with many windows open, the same few
+ * thousand users are held hundreds of thousands of times. Bounded: when full
+ * it starts over (values already in sets stay valid, merely unshared).
+ */
+class StringPool {
+  private readonly values = new Map<string, string>();
+
+  constructor(private readonly limit = 200_000) {}
+
+  intern(value: string): string {
+    const shared = this.values.get(value);
+    if (shared !== undefined) return shared;
+    if (this.values.size >= this.limit) this.values.clear();
+    this.values.set(value, value);
+    return value;
+  }
 }
 
 /** Partial result of `approxDistinct`: the estimate of this partial alone, and the registers to merge partials with. */
