@@ -5,6 +5,9 @@ import { parseAllDocuments } from 'yaml';
 
 const ROOT = join(__dirname, '..', '..');
 
+/** A Kubernetes memory quantity (e.g. 1Gi, 512Mi) in MiB. */
+const mebibytes = (q: string) => Number(/^\d+/.exec(q)![0]) * ({ Gi: 1024, Mi: 1, Ki: 1 / 1024 }[q.replace(/^\d+/, '')] ?? 1 / 1024 ** 2);
+
 /**
  * The Helm chart: scripts/helm-check.sh lints it, renders it and validates
  * every manifest against the Kubernetes schemas (helm and kubeconform built
@@ -32,6 +35,14 @@ describe('helm chart', () => {
       const args = (container!.args as string[] | undefined) ?? [];
       const shutdown = args.find((a) => a.startsWith('--shutdown-timeout='));
       if (shutdown) expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(shutdown.split('=')[1]));
+      if (deployment.metadata.name !== 'sluice-ingest') {
+        // Processors cap the V8 heap, below the container's memory limit, so the heap cannot grow into an OOM kill.
+        const heap = ((container!.command as string[]).find((a) => a.startsWith('--max-old-space-size=')) ?? '').split('=')[1];
+        expect(Number(heap)).toBeGreaterThan(0);
+        const limit = (container!.resources as { limits?: { memory?: string } }).limits?.memory;
+        if (limit) expect(Number(heap)).toBeLessThan(mebibytes(limit));
+        expect(args.some((a) => a.startsWith('--commit-interval='))).toBe(true);
+      }
     }
     expect(docs.filter((d) => d.kind === 'PodDisruptionBudget')).toHaveLength(3);
     expect(docs.filter((d) => d.kind === 'ServiceMonitor')).toHaveLength(1);
