@@ -8,8 +8,11 @@ import type { RecordMeta, Row } from './definition';
  */
 
 export interface Decoder {
-  /** Throws a non-retriable SluiceError for bytes that can never decode, a retriable one when the registry is down. */
-  decode(value: Buffer): Promise<Record<string, unknown>>;
+  /**
+   * Throws a non-retriable SluiceError for bytes that can never decode, a retriable one when the registry is down.
+   * Returns the value itself when it needs no round trip (its schema is known): no await per record.
+   */
+  decode(value: Buffer): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 export interface DedupClaim {

@@ -150,7 +150,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       }
       let value: Record<string, unknown>;
       try {
-        value = await this.ports.decoder.decode(meta.value);
+        const decoded = this.ports.decoder.decode(meta.value);
+        value = decoded instanceof Promise ? await decoded : decoded;
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) throw err;
         outcomes.push({ meta, error: { errorClass: err instanceof SluiceError ? err.code : 'DecodeError', message: describeError(err) } });

@@ -132,20 +132,25 @@ export class SchemaCodec {
    * fields dropped), so old and new producers coexist.
    */
   async decode(buf: Buffer, readerSchema?: object): Promise<Decoded> {
-    if (buf.length < WIRE_HEADER_BYTES) {
-      throw new DecodeError(
-        'WIRE_FORMAT_INVALID',
-        `record value is ${buf.length} byte(s), shorter than the 5-byte Confluent wire-format header: not written by a schema-registry serializer`,
-      );
-    }
-    if (buf[0] !== MAGIC_BYTE) {
-      throw new DecodeError(
-        'WIRE_FORMAT_INVALID',
-        `record value starts with 0x${buf[0]!.toString(16).padStart(2, '0')}, not the wire-format magic byte 0x00: not written by a schema-registry serializer`,
-      );
-    }
+    const known = this.decodeKnown(buf, readerSchema);
+    if (known !== undefined) return known;
+    return this.decodeWith(await this.writer(buf.readInt32BE(1)), buf, readerSchema);
+  }
+
+  /**
+   * `decode` without waiting, for the usual case of a writer schema seen
+   * before: undefined when it must be fetched from the registry first. A
+   * stream decodes every record, and an await per record is a measurable
+   * share of its time.
+   */
+  decodeKnown(buf: Buffer, readerSchema?: object): Decoded | undefined {
+    checkWireHeader(buf);
+    const writer = this.writers.get(buf.readInt32BE(1));
+    return writer === undefined ? undefined : this.decodeWith(writer, buf, readerSchema);
+  }
+
+  private decodeWith(writer: WriterEntry, buf: Buffer, readerSchema: object | undefined): Decoded {
     const schemaId = buf.readInt32BE(1);
-    const writer = this.writers.get(schemaId) ?? (await this.writer(schemaId));
     if (readerSchema === undefined) return { schemaId, value: readBody(writer.type, undefined, buf, schemaId) };
 
     const reader = this.reader(readerSchema);
@@ -225,20 +230,49 @@ function resolve(reader: ReaderEntry, writer: WriterEntry): Resolution {
   }
 }
 
-function readBody(type: Type, resolver: ReturnType<Type['createResolver']> | undefined, buf: Buffer, schemaId: number): Record<string, unknown> {
+/** Throws WIRE_FORMAT_INVALID unless `buf` starts with the Confluent wire-format header. */
+function checkWireHeader(buf: Buffer): void {
+  if (buf.length < WIRE_HEADER_BYTES) {
+    throw new DecodeError(
+      'WIRE_FORMAT_INVALID',
+      `record value is ${buf.length} byte(s), shorter than the 5-byte Confluent wire-format header: not written by a schema-registry serializer`,
+    );
+  }
+  if (buf[0] !== MAGIC_BYTE) {
+    throw new DecodeError(
+      'WIRE_FORMAT_INVALID',
+      `record value starts with 0x${buf[0]!.toString(16).padStart(2, '0')}, not the wire-format magic byte 0x00: not written by a schema-registry serializer`,
+    );
+  }
+}
+
+function readBody(
+  type: Type,
+  resolver: ReturnType<Type['createResolver']> | undefined,
+  buf: Buffer,
+  schemaId: number,
+): Record<string, unknown> {
   let result: { value: unknown; offset: number };
   try {
     result = type.decode(buf, WIRE_HEADER_BYTES, resolver);
   } catch (err) {
-    throw new DecodeError('AVRO_INVALID', `Avro body of a record with schema id ${schemaId} is undecodable: ${(err as Error).message}`, {
-      schemaId,
-      cause: err,
-    });
+    throw new DecodeError(
+      'AVRO_INVALID',
+      `Avro body of a record with schema id ${schemaId} is undecodable: ${(err as Error).message}`,
+      {
+        schemaId,
+        cause: err,
+      },
+    );
   }
   if (result.offset < 0) {
-    throw new DecodeError('AVRO_INVALID', `Avro body of a record with schema id ${schemaId} is truncated (${buf.length - WIRE_HEADER_BYTES} byte(s))`, {
-      schemaId,
-    });
+    throw new DecodeError(
+      'AVRO_INVALID',
+      `Avro body of a record with schema id ${schemaId} is truncated (${buf.length - WIRE_HEADER_BYTES} byte(s))`,
+      {
+        schemaId,
+      },
+    );
   }
   if (result.offset !== buf.length) {
     throw new DecodeError(
