@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -578,10 +579,12 @@ async function steadyRun(
   let pollError: Error | undefined;
   let child: Promise<ChildResult> | undefined;
   let exited = false;
+  const httpPort = await freePort();
+  let openWindowsPeak = 0;
   try {
     child = runMeasured(
       process.execPath,
-      [SLUICE_HEAP_FLAG, SLUICE_BIN, 'run', 'event-counts', '--topic', topic, '--group', `bench.${id}.sluice`, '--json'],
+      [SLUICE_HEAP_FLAG, SLUICE_BIN, 'run', 'event-counts', '--topic', topic, '--group', `bench.${id}.sluice`, '--json', '--http-port', String(httpPort)],
       {
         timeoutMs: (seconds + 180) * 1000,
         cwd: ROOT,
@@ -598,6 +601,14 @@ async function steadyRun(
     const rssTimer = setInterval(() => {
       const mb = pid ? rssMb(pid) : undefined;
       if (mb !== undefined) rss.push({ t: Date.now(), mb });
+      // Open (window, group key, partition) partials, from the processor's own gauge: what its memory holds.
+      void fetch(`http://127.0.0.1:${httpPort}/metrics`)
+        .then((r) => r.text())
+        .then((text) => {
+          const open = Number(/^sluice_open_windows\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+          openWindowsPeak = Math.max(openWindowsPeak, open);
+        })
+        .catch(() => undefined);
     }, 1000);
     // Let the processor join its group before the clock starts (event time = wall time from here on).
     await sleep(8_000);
@@ -691,6 +702,7 @@ async function steadyRun(
       events: produced.records,
       producer_max_lag_ms: produced.maxLagMs,
       campaigns: CAMPAIGNS,
+      open_windows_peak: openWindowsPeak,
       windows_closed: new Set(closable.map((w) => w.window_start)).size,
       latency_ms_per_window: perWindowLatency(closable, seen, (v, w) => v.at - (w.window_end + CLOSE_DELAY_MS)),
       // The part of it before the rows were handed to the sink: when the processor closed the window.
@@ -768,6 +780,18 @@ function visibleEntry(history: Seen[] | undefined, events: number): Seen | undef
 /** When a row's history first shows `events` with final = 1. */
 function visibleAt(history: Seen[] | undefined, events: number): number | undefined {
   return visibleEntry(history, events)?.at;
+}
+
+/** A TCP port free on loopback right now (the processor serves its metrics there). */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
 }
 
 async function deleteRedisKeys(config: SluiceConfig, prefix: string): Promise<number> {
