@@ -44,6 +44,10 @@ function chunks<T>(items: T[]): T[][] {
  * lost: a mark names the record that claimed the id, and a redelivery of that
  * same record is let through again.
  *
+ * A checkpoint taken without committing (see StreamTask.takeCheckpoint)
+ * carries no snapshots and no offsets: only its outputs are written, and the
+ * next committing checkpoint covers their offsets.
+ *
  * Throws (retriably) at the first step that fails; calling again with the same
  * progress object resumes at that step.
  */

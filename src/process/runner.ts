@@ -305,7 +305,9 @@ export class StreamRunner<E> {
     // While paused, partitions look idle only because we stopped reading them: close nothing on their account.
     if (!this.failing && this.paused.size === 0) this.task.closeWindows();
     this.maybeCheckpoint(true);
-    if (!this.failing && !this.checkpointing) this.resumePaused();
+    // Partitions paused because rows piled up resume as soon as a checkpoint has taken the rows over,
+    // not only once it is done: waiting for its inserts as well left the stream idle for seconds.
+    if (!this.failing && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows)) this.resumePaused();
     this.checkBoundedEnd();
   }
 
@@ -333,6 +335,8 @@ export class StreamRunner<E> {
         return;
       }
       this.pending = { checkpoint: this.task.takeCheckpoint(committing), progress: newProgress(), commit: committing };
+      // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
+      if (!this.failing) this.resumePaused();
     }
     const { checkpoint, progress, commit: committed } = this.pending;
     try {

@@ -85,7 +85,9 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
 
   const codec = SchemaCodec.fromConfig(config);
   const reader = loadAvroSchema(definition.source.schema);
-  const decoder = { decode: async (value: Buffer) => (await codec.decode(value, reader)).value };
+  const decoder = {
+    decode: (value: Buffer) => codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value),
+  };
 
   const dedup = definition.dedup
     ? await connectRedisDedupStore(config, {
@@ -101,7 +103,8 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   await stateRedis.connect();
   const snapshots = new RedisSnapshotStore(stateRedis, `${config.redis.keyPrefix}state:${definition.name}:${epoch}:`);
 
-  const sink = new ClickHouseSink({ settings: config.clickhouse, database: config.clickhouse.database });
+  // One insert per table per checkpoint (up to maxPendingRows rows): ClickHouse writes a part per insert.
+  const sink = new ClickHouseSink({ settings: config.clickhouse, database: config.clickhouse.database, maxRows: 50_000 });
   const kafka = createKafka(config);
   const rowFilter = options.rowFilter;
   const filtered: RowSink = rowFilter
