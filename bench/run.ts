@@ -632,7 +632,9 @@ async function steadyRun(
             const history = seen.get(key) ?? [];
             const last = history.at(-1);
             if (!last || last.events !== Number(r.events) || last.final !== Number(r.final)) {
-              history.push({ events: Number(r.events), final: Number(r.final), at, emitted: Number(r.emitted) });
+              // Visible when the poll that saw it began (ClickHouse reads the parts present at query start):
+              // the query's own duration, seconds on a saturated machine, is not the pipeline's latency.
+              history.push({ events: Number(r.events), final: Number(r.final), at: asked, emitted: Number(r.emitted) });
               seen.set(key, history);
             }
           }
@@ -750,7 +752,7 @@ async function steadyRun(
 interface Seen {
   events: number;
   final: number;
-  /** Wall time the poll that saw it returned. */
+  /** Wall time the poll that saw it was sent (it was not visible to the poll before, at most ~100 ms plus that poll's duration earlier). */
   at: number;
   /** The newest partial's version: the processing time its partition emitted it. */
   emitted: number;
