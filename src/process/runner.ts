@@ -376,10 +376,13 @@ export class StreamRunner<E> {
     if (owned.length === 0 || !this.consumer) return;
     try {
       await this.consumer.commitOffsets(owned);
+      for (const o of owned) this.task.committed(o.topic, o.partition, o.offset);
     } catch (err) {
-      // A rebalance fenced this commit: the partitions' new owners redo the work from the old offsets.
+      // A rebalance fenced this commit: the partitions' new owners redo the work from the old offsets,
+      // and partitions this member kept are committed again by its next checkpoint.
       if (/rebalanc|generation|member/i.test(describeError(err))) {
         this.log.info({ err: describeError(err) }, 'commit fenced by a rebalance; new owners resume from the last commit');
+        for (const o of owned) this.task.commitLost(o.topic, o.partition);
         return;
       }
       throw new SluiceError('KAFKA_COMMIT_FAILED', `cannot commit offsets: ${describeError(err)}`, { retriable: true, cause: err });

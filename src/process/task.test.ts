@@ -118,6 +118,15 @@ describe('StreamTask', () => {
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
   });
 
+  it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
+    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11' }]);
+    expect(task.idle()).toBe(true);
+    task.commitLost('in', 0);
+    expect(task.idle()).toBe(false);
+    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11' }]);
+  });
+
   it('discards the uncommitted work of a revoked partition', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     task.revoke('in', 0);

@@ -24,7 +24,7 @@ interface PartitionState {
   partition: number;
   /** The first offset not yet processed: what the next checkpoint commits. */
   nextOffset: string;
-  /** The offset the last checkpoint committed (or that consumption started from). */
+  /** The offset Kafka holds as committed (consumption started there, or a commit since was acknowledged). */
   committedOffset: string;
   /** Outputs before this offset were handed to a checkpoint: where the next checkpoint's rows start. */
   flushedOffset: string;
@@ -323,9 +323,24 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       }
       checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset });
       state.dirty = false;
-      state.committedOffset = state.nextOffset;
     }
     return checkpoint;
+  }
+
+  /** Kafka has `offset` as the partition's committed offset: older snapshots may go from now on. */
+  committed(topic: string, partition: number, offset: string): void {
+    const state = this.partitions.get(StreamTask.id(topic, partition));
+    if (state && BigInt(offset) > BigInt(state.committedOffset)) state.committedOffset = offset;
+  }
+
+  /**
+   * A commit of a partition this member still owns did not land (a rebalance
+   * fenced it): the next committing checkpoint must cover the partition again,
+   * even if no record arrives to make it dirty (at the end of the input, none will).
+   */
+  commitLost(topic: string, partition: number): void {
+    const state = this.partitions.get(StreamTask.id(topic, partition));
+    if (state) state.dirty = true;
   }
 }
 
