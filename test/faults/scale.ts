@@ -23,7 +23,9 @@ const SIZES: Record<FaultScale, FaultSizes> = {
     kills: { events: 60_000, segments: 6, kills: 6, minGapMs: 2500, maxGapMs: 6000 },
     storm: { events: 60_000, segments: 6, changes: 10, minGapMs: 2000, maxGapMs: 5000, maxMembers: 3 },
     outages: { before: 15_000, during: 40_000, kafkaMs: 15_000, redisMs: 15_000, clickhouseMs: 20_000 },
-    slowSink: { before: 10_000, during: 40_000, delayMs: 2000, slowForMs: 15_000 },
+    // 4 s per response: a checkpoint (two inserts, each of every row it holds) then takes longer than the input needs to
+    // fill the processor's budget again, so the input piles up in Kafka whatever the machine's speed.
+    slowSink: { before: 10_000, during: 40_000, delayMs: 4000, slowForMs: 15_000 },
     timeoutMs: 240_000,
   },
   full: {
