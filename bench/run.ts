@@ -747,7 +747,6 @@ async function steadyRun(
   }
 }
 
-/** Per closed window: the latency of its last row to become visible (the window complete in ClickHouse). */
 /** One change of a window row seen by the poller: its merged count, whether every partial is final, when. */
 interface Seen {
   events: number;
