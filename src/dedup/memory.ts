@@ -1,4 +1,4 @@
-import { claimant, DEFAULT_DEDUP_TTL_SECONDS, firstOccurrences, type DedupRecord, type DedupStore } from './store';
+import { claimant, DEFAULT_DEDUP_TTL_SECONDS, type DedupRecord, type DedupStore } from './store';
 
 /**
  * The in-memory twin of the Redis store: same semantics, for the test driver
@@ -15,19 +15,15 @@ export class MemoryDedupStore implements DedupStore {
   async claim(records: DedupRecord[]): Promise<boolean[]> {
     const now = (this.options.now ?? Date.now)();
     const ttlMs = (this.options.ttlSeconds ?? DEFAULT_DEDUP_TTL_SECONDS) * 1000;
-    const answers = records.map(() => false);
-    for (const i of firstOccurrences(records)) {
-      const record = records[i]!;
+    return records.map((record) => {
       const who = claimant(record);
       const mark = this.marks.get(record.id);
       if (!mark || mark.expiresAt <= now) {
         this.marks.set(record.id, { who, expiresAt: now + ttlMs });
-        answers[i] = true;
-      } else {
-        answers[i] = mark.who === who;
+        return true;
       }
-    }
-    return answers;
+      return mark.who === who;
+    });
   }
 
   /** Marks currently held (expired ones included until overwritten); for tests and metrics. */

@@ -7,7 +7,6 @@ import {
   claimant,
   dedupKeyPrefix,
   DEFAULT_DEDUP_TTL_SECONDS,
-  firstOccurrences,
   type DedupRecord,
   type DedupScope,
   type DedupStore,
@@ -74,11 +73,9 @@ export class RedisDedupStore implements DedupStore {
   }
 
   async claim(records: DedupRecord[]): Promise<boolean[]> {
-    const answers = records.map(() => false);
-    const first = firstOccurrences(records);
-    if (first.length === 0) return answers;
-    const keys = first.map((i) => this.keyOf(records[i]!.id));
-    const who = first.map((i) => claimant(records[i]!));
+    if (records.length === 0) return [];
+    const keys = records.map((r) => this.keyOf(r.id));
+    const who = records.map(claimant);
     let claimed: number[];
     try {
       const command = (this.redis as unknown as { sluiceDedupClaim: ClaimCommand }).sluiceDedupClaim;
@@ -94,10 +91,7 @@ export class RedisDedupStore implements DedupStore {
         cause: err,
       });
     }
-    first.forEach((recordIndex, k) => {
-      answers[recordIndex] = claimed[k] === 1;
-    });
-    return answers;
+    return claimed.map((answer) => answer === 1);
   }
 
   private where(): string {

@@ -19,8 +19,12 @@ export interface DedupRecord {
 export interface DedupStore {
   /**
    * One answer per record, in order: true = process it, false = a duplicate of
-   * the record that claimed the id first. Within one call, the first occurrence
-   * of an id wins. Rejects with a retriable ServiceError when the store is
+   * the record that claimed the id first. Records are claimed in order, each
+   * against the store, including several of one id in one call: the first to
+   * claim a free id wins, and a record that already holds the mark passes
+   * again, wherever it is in the call. (A shortcut that took every later
+   * occurrence in a call for a duplicate without asking the store drops both
+   * copies when the mark belongs to the later one.) Rejects with a retriable ServiceError when the store is
    * unreachable (unless it was built fail-open).
    */
   claim(records: DedupRecord[]): Promise<boolean[]>;
@@ -48,19 +52,4 @@ export function dedupKeyPrefix(keyPrefix: string, scope: DedupScope): string {
   const epoch = scope.epoch ?? 0;
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new Error(`dedup epoch must be a non-negative integer, got ${epoch}`);
   return `${keyPrefix}dedup:${scope.namespace}:${epoch}:`;
-}
-
-/**
- * Positions (in `records`) of the first occurrence of each id. Later
- * occurrences inside the same batch are duplicates without asking the store.
- */
-export function firstOccurrences(records: DedupRecord[]): number[] {
-  const seen = new Set<string>();
-  const first: number[] = [];
-  records.forEach((r, i) => {
-    if (seen.has(r.id)) return;
-    seen.add(r.id);
-    first.push(i);
-  });
-  return first;
 }

@@ -1,7 +1,7 @@
 export { DLQ_HEADERS, LATE_HEADERS, REDRIVE_HEADERS, RETRY_HEADERS, headerString } from './headers';
-export { dlqTopic, lateTopic, retryTopic, baseTopic } from './topics';
+export { dlqTopic, lateTopic, retryTopic, baseTopic, isRetryTopic } from './topics';
 export type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
-export { DeadLetterPublisher, deadLetterMessage, lateMessage } from './publisher';
+export { DeadLetterPublisher, deadLetterMessage, lateMessage, originOf } from './publisher';
 export {
   attemptOf,
   DEFAULT_RETRY_POLICY,
@@ -15,4 +15,4 @@ export {
 } from './retry';
 export { readTopic, type TopicRecord } from './reader';
 export { bytesSnippet, firstDeadLetters, formatDeadLetter, summarizeDeadLetters, type DeadLetterSummary } from './inspect';
-export { provenanceOf, redrive, redriveGroup, redriveOrigin, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';
+export { redrive, redriveGroup, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';

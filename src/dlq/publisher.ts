@@ -1,11 +1,15 @@
 import type { Kafka, Message } from 'kafkajs';
 import { DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
-import { dlqTopic, lateTopic } from './topics';
+import { dlqTopic, isRetryTopic, lateTopic } from './topics';
 import type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
 
-/** Where a record really came from: a record consumed from a retry topic names its origin in headers. */
+/**
+ * Where a record really came from: a record consumed from a retry topic names its origin in headers.
+ * Only there: on any other topic those headers are whatever its producer wrote, and are not believed.
+ */
 export function originOf(source: SourceRecord): { topic: string; partition: string; offset: string; timestamp: string } {
+  if (!isRetryTopic(source.topic)) return { topic: source.topic, partition: String(source.partition), offset: source.offset, timestamp: source.timestamp };
   const h = source.headers;
   return {
     topic: headerString(h, RETRY_HEADERS.originTopic) ?? source.topic,
@@ -34,6 +38,7 @@ export function deadLetterMessage(entry: DeadLetterEntry, stream: string, now: D
         [DLQ_HEADERS.errorMessage]: headerText(entry.message),
         [DLQ_HEADERS.attempt]: String(entry.attempt),
         [DLQ_HEADERS.failedAt]: now.toISOString(),
+        ...entry.headers,
       },
     },
   ];

@@ -3,10 +3,8 @@ import { DLQ_HEADERS, headerString, REDRIVE_HEADERS, withoutHeaders } from './he
 import { byTopic, SideTopicProducer } from './producer';
 import { readTopic, type TopicRecord } from './reader';
 import { baseTopic } from './topics';
-import { originOf } from './publisher';
-import type { SourceRecord } from './types';
 
-/** Headers a redriven record carries so the runtime can tell where it came from (and claim its dedup id as the original's). */
+/** Headers a redriven record carries to say which record it is a copy of (for people: the runtime claims dedup ids as the copy itself). */
 export const REDRIVE_ORIGIN_HEADERS = {
   topic: 'sluice.redrive.origin.topic',
   partition: 'sluice.redrive.origin.partition',
@@ -31,11 +29,16 @@ export interface RedriveResult {
   redriven: number;
   /** Matching records skipped because an earlier redrive already sent them. */
   alreadyRedriven: number;
+  /** Dead letters that are not source records (refused window partials): kept in the DLQ, never sent to the source topic. */
+  notRedrivable: number;
   byClass: Record<string, number>;
   byTarget: Record<string, number>;
   /** The consumer group whose committed offsets record this redrive. */
   group: string;
 }
+
+/** How a refused window partial's dead letter is marked (it holds a ClickHouse row as JSON, not a source record). */
+const WINDOW_PARTIAL_KIND = { header: 'sluice.dlq.kind', value: 'window-partial' } as const;
 
 export const redriveGroup = (dlqTopic: string, errorClass?: string) => (errorClass ? `sluice.redrive.${dlqTopic}.class.${errorClass}` : `sluice.redrive.${dlqTopic}`);
 
@@ -74,7 +77,7 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       for (const [p, o] of byClassGroup.get(options.errorClass) ?? new Map<number, bigint>()) if (o > (from.get(p) ?? 0n)) from.set(p, o);
     }
 
-    const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, byClass: {}, byTarget: {}, group: redriveGroup(dlqTopic, options.errorClass) };
+    const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, notRedrivable: 0, byClass: {}, byTarget: {}, group: redriveGroup(dlqTopic, options.errorClass) };
     const chosen: TopicRecord[] = [];
     const now = (options.now ?? (() => new Date()))();
     const produceChosen = async (): Promise<boolean> => {
@@ -98,6 +101,10 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       options.onProgress?.(BigInt(result.scanned), total);
       const cls = classOf(r);
       if (options.errorClass && cls !== options.errorClass) return;
+      if (headerString(r.headers, WINDOW_PARTIAL_KIND.header) === WINDOW_PARTIAL_KIND.value) {
+        result.notRedrivable += 1;
+        return;
+      }
       if (!options.errorClass && BigInt(r.offset) < (byClassGroup.get(cls)?.get(r.partition) ?? 0n)) {
         result.alreadyRedriven += 1;
         return;
@@ -134,26 +141,4 @@ function redrivenMessage(r: TopicRecord, dlqTopic: string, now: Date): [string, 
       },
     },
   ];
-}
-
-/** The original coordinates of a redriven record, for the runtime's dedup claim; undefined for ordinary records. */
-export function redriveOrigin(headers: TopicRecord['headers']): { topic: string; partition: number; offset: string } | undefined {
-  const topic = headerString(headers, REDRIVE_ORIGIN_HEADERS.topic);
-  const partition = headerString(headers, REDRIVE_ORIGIN_HEADERS.partition);
-  const offset = headerString(headers, REDRIVE_ORIGIN_HEADERS.offset);
-  if (!topic || !partition || !offset) return undefined;
-  return { topic, partition: Number(partition), offset };
-}
-
-/**
- * The record a consumed record stands for: a redriven record or a retry
- * stands for the original record in the source topic. The runtime claims
- * dedup ids with these coordinates, so a retried or redriven record is
- * recognised as the original's own reclaim instead of a duplicate of it.
- */
-export function provenanceOf(source: SourceRecord): { topic: string; partition: number; offset: string } {
-  const redriven = redriveOrigin(source.headers);
-  if (redriven && Number.isInteger(redriven.partition)) return redriven;
-  const origin = originOf(source);
-  return { topic: origin.topic, partition: Number(origin.partition), offset: origin.offset };
 }

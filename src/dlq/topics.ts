@@ -7,3 +7,6 @@ export const retryTopic = (topic: string, attempt: number) => `${baseTopic(topic
 export function baseTopic(topic: string): string {
   return topic.replace(/\.(retry\.\d+|dlq|late)$/, '');
 }
+
+/** True for `<topic>.retry.<n>`: the only topics whose records' origin headers Sluice wrote itself. */
+export const isRetryTopic = (topic: string) => /\.retry\.\d+$/.test(topic);

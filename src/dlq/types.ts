@@ -11,6 +11,8 @@ export interface DeadLetterEntry {
   message: string;
   /** Attempts made so far, this one included (1 = failed once). */
   attempt: number;
+  /** Headers that describe what the dead letter is, when it is not a source record (a refused window partial). */
+  headers?: Record<string, string>;
 }
 
 /** An event that arrived after its window closed; goes to `<topic>.late`. */

@@ -1,11 +1,11 @@
 import type { SnapshotStore } from '../state';
-import type { RowSink, SidePublisher } from './ports';
+import { WindowRowOrigin, type DeadLetter, type RowOrigin, type RowRefusal, type RowSink, type SidePublisher } from './ports';
 import type { Checkpoint } from './task';
 
 export interface CheckpointPorts {
   sink: RowSink;
   side: SidePublisher;
-  snapshots?: SnapshotStore;
+  snapshots?: Pick<SnapshotStore, 'save'>;
   /** Commits consumer-group offsets; the last step. */
   commit(offsets: Checkpoint['offsets']): Promise<void>;
 }
@@ -48,13 +48,19 @@ function chunks<T>(items: T[]): T[][] {
  * carries no snapshots and no offsets: only its outputs are written, and the
  * next committing checkpoint covers their offsets.
  *
+ * A row the sink refuses for good (a value its column cannot hold) joins the
+ * checkpoint's dead letters, named by what it was made from: the source
+ * record of a raw row, the window of a window partial. It never stops the
+ * stream, and every other row is written.
+ *
  * Throws (retriably) at the first step that fails; calling again with the same
  * progress object resumes at that step.
  */
 export async function commitCheckpoint(checkpoint: Checkpoint, ports: CheckpointPorts, progress: CheckpointProgress): Promise<void> {
-  for (const [table, { rows, positions }] of checkpoint.rows) {
+  for (const [table, { rows, origins, positions }] of checkpoint.rows) {
     if (progress.tables.has(table) || rows.length === 0) continue;
-    await ports.sink.write(table, rows, positions);
+    const refused = await ports.sink.write(table, rows, positions);
+    for (const refusal of refused) checkpoint.deadLetters.push(refusedRow(table, rows[refusal.index]!, origins[refusal.index]!, refusal));
     progress.tables.add(table);
   }
   if (!progress.deadLetters) for (const part of chunks(checkpoint.deadLetters)) await ports.side.deadLetters(part);
@@ -65,4 +71,38 @@ export async function commitCheckpoint(checkpoint: Checkpoint, ports: Checkpoint
   progress.snapshots = true;
   if (!progress.committed && checkpoint.offsets.length > 0) await ports.commit(checkpoint.offsets);
   progress.committed = true;
+}
+
+/** The error class of rows the sink refused; such dead letters cannot be redriven into the source topic as they are. */
+export const REFUSED_ROW_CLASS = 'SinkRowRefused';
+
+/**
+ * The dead letter of a refused row. A raw row's is its source record,
+ * untouched. A window partial has no record of its own: its dead letter
+ * carries the row as JSON, and headers naming the table, the window and the
+ * group, beside the usual ones naming the source partition.
+ */
+function refusedRow(table: string, row: Record<string, unknown>, origin: RowOrigin, refusal: RowRefusal): DeadLetter {
+  const message = `${table} refused the row: ${refusal.problems.join('; ')}`;
+  if (!(origin instanceof WindowRowOrigin)) return { source: origin, errorClass: REFUSED_ROW_CLASS, message, attempt: 1 };
+  return {
+    source: {
+      topic: origin.topic,
+      partition: origin.partition,
+      offset: '-1',
+      timestamp: String(origin.windowEnd),
+      key: Buffer.from(JSON.stringify(origin.fields)),
+      value: Buffer.from(JSON.stringify(row, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))),
+      headers: {},
+    },
+    errorClass: REFUSED_ROW_CLASS,
+    message,
+    attempt: 1,
+    headers: {
+      'sluice.dlq.kind': 'window-partial',
+      'sluice.dlq.table': table,
+      'sluice.dlq.window.start': new Date(origin.windowStart).toISOString(),
+      'sluice.dlq.window.end': new Date(origin.windowEnd).toISOString(),
+    },
+  };
 }

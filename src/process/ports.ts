@@ -33,6 +33,8 @@ export interface DeadLetter {
   errorClass: string;
   message: string;
   attempt: number;
+  /** Headers that describe what the dead letter is, when it is not a source record (a refused window partial). */
+  headers?: Record<string, string>;
 }
 
 /** An event that arrived after its window closed; goes to `<topic>.late`. */
@@ -44,10 +46,34 @@ export interface LateEvent {
   eventTime: number;
 }
 
+/** A window's partial result, as a row's origin: which partition's windows emitted it. */
+export class WindowRowOrigin {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly windowStart: number,
+    readonly windowEnd: number,
+    /** The group's key fields. */
+    readonly fields: Record<string, unknown>,
+  ) {}
+}
+
+/** What a row was made from: the record it stands for (raw rows), or a window partial. */
+export type RowOrigin = RecordMeta | WindowRowOrigin;
+
+/** A row the sink will never accept (a value its column cannot hold), by its index in the batch. */
+export interface RowRefusal {
+  index: number;
+  problems: string[];
+}
+
 /** The sink side of a checkpoint: rows per table. */
 export interface RowSink {
-  /** Resolves once ClickHouse acknowledged every row; rejects with a retriable error while it cannot. */
-  write(table: string, rows: Row[], position: { topic: string; partition: number; fromOffset: string; toOffset: string }[]): Promise<void>;
+  /**
+   * Resolves once ClickHouse acknowledged every row it can ever take, with the rows it refused
+   * (never written; the checkpoint dead-letters them); rejects with a retriable error while it cannot.
+   */
+  write(table: string, rows: Row[], position: { topic: string; partition: number; fromOffset: string; toOffset: string }[]): Promise<RowRefusal[]>;
 }
 
 export interface SidePublisher {

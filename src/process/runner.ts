@@ -1,7 +1,9 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { describeError, SluiceError } from '../errors';
-import type { SnapshotStore } from '../state';
 import { SpanKind } from '@opentelemetry/api';
+import { systemClock, type Cancel, type Clock } from '../clock';
+import { describeError, SluiceError } from '../errors';
+import { CommitFencedError, type Assignment, type BatchControl, type CommittedOffset, type GroupAdmin, type GroupConsumer, type StreamKafka } from '../kafka/group';
+import type { ConsumedRecord } from '../kafka';
+import { StateLostError, type SnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
 import { failSpan, producerLinks, tracer } from '../telemetry/tracing';
 import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress } from './checkpoint';
@@ -10,7 +12,7 @@ import type { Checkpoint, StreamCounters, StreamTask } from './task';
 
 export interface RunnerOptions {
   groupId: string;
-  /** Stop at the end offsets captured at start, closing every open window (DESIGN §3.10). */
+  /** Stop at the end offsets captured at start, closing every open window (docs/design.md, bounded runs). */
   bounded: boolean;
   /** Checkpoint at least this often (ClickHouse prefers about one insert per second per table). */
   flushIntervalMs: number;
@@ -25,6 +27,12 @@ export interface RunnerOptions {
   /** SIGTERM: how long the final flush and commit may take before giving up. */
   shutdownTimeoutMs: number;
   sessionTimeoutMs: number;
+  /**
+   * The dedup and window-state epoch. Commits name it in their metadata, so a restore knows that a
+   * snapshot of this epoch must exist for the committed offset (or an older one), and refuses to
+   * start with empty windows when none does.
+   */
+  epoch?: number;
   /**
    * Bounded runs: stop at these offsets (per partition, the first offset not to process) instead of
    * the end offsets seen at start; records at or past them are never processed. Replays of a range use it.
@@ -62,7 +70,8 @@ export interface RunSummary extends StreamCounters {
   checkpoints: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The ports a runner writes through; snapshots are absent for streams without windows. */
+export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots'> & { snapshots?: SnapshotStore };
 
 /**
  * Records per processing step: one dedup round trip each, and small enough
@@ -70,6 +79,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * one partition running far ahead of the others within a fetch.
  */
 const CHUNK_RECORDS = 500;
+
+/** How often an otherwise quiet runner asks Redis whether it restarted (and may have lost state) since the restore. */
+const STATE_CHECK_INTERVAL_MS = 5000;
+
+/** Commit metadata saying that window state of `epoch` was saved for the committed offset. */
+export const stateMetadata = (epoch: number) => `sluice-state:${epoch}`;
+
+/** The partition's window state is gone from Redis and no older snapshot is left: starting empty would be wrong. */
+export class StateMissingError extends SluiceError {
+  constructor(topic: string, partition: number, offset: string) {
+    super(
+      'STATE_MISSING',
+      `window state of ${topic}/${partition} for committed offset ${offset} is missing from Redis and no older snapshot is left: refusing to start with empty windows; restore Redis, or rebuild the affected range with 'sluice replay'`,
+    );
+    this.name = 'StateMissingError';
+  }
+}
 
 /**
  * Runs a StreamTask as a member of a Kafka consumer group.
@@ -79,28 +105,40 @@ const CHUNK_RECORDS = 500;
  * callback returns, so heartbeats go on and the member is never kicked out of
  * the group for being slow. Paused partitions resume by themselves once the
  * pending checkpoint commits, re-reading from the first unprocessed offset.
+ *
+ * Each partition's processing is tied to one taking-over of it (the task's
+ * incarnation): a checkpoint taken before the partition was revoked,
+ * restored again, or handed back after this member was expelled from the
+ * group never saves state or commits offsets for it.
  */
 export class StreamRunner<E> {
-  private consumer?: Consumer;
-  private admin?: Admin;
+  private consumer?: GroupConsumer;
+  private admin?: GroupAdmin;
   private readonly topic: string;
   private assignment = new Set<number>();
+  private memberId?: string;
+  /** Per partition: its restore (or check) in progress; batches wait for every one of them. */
   private readonly ready = new Map<number, Promise<void>>();
+  /** Per partition: the restore in progress (a later one supersedes it). */
+  private readonly restoring = new Map<number, symbol>();
+  /** Per partition: the committed offset as this member last knew it (restore, or its own commit since). */
+  private readonly knownCommitted = new Map<number, string | undefined>();
   private readonly paused = new Set<number>();
   private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress; commit: boolean };
   private checkpointing?: Promise<void>;
   /** The pending checkpoint failed at least once and has not committed since: consumption stays paused. */
   private failing = false;
-  /** A checkpoint error that retrying cannot fix; the run has failed with it. */
+  /** An error that retrying cannot fix; the run has failed with it. */
   private fatal?: SluiceError;
-  private lastCheckpointAt = Date.now();
-  private lastCommitAt = Date.now();
-  private timer?: NodeJS.Timeout;
+  private lastCheckpointAt: number;
+  private lastCommitAt: number;
+  private lastStateCheckAt: number;
+  private cancelTick?: Cancel;
   private stopping = false;
   private checkpoints = 0;
-  /** The batch callback in progress, awaited before the final flush. */
-  private inflight: Promise<void> = Promise.resolve();
-  private readonly started = Date.now();
+  /** The batch callbacks in progress, awaited before the final flush. */
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly started: number;
   private endOffsets?: Map<number, bigint>;
   private finish!: (summary: RunSummary) => void;
   private fail!: (err: unknown) => void;
@@ -108,151 +146,208 @@ export class StreamRunner<E> {
   readonly done: Promise<RunSummary>;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly kafka: StreamKafka,
     private readonly definition: StreamDefinition<E>,
     private readonly task: StreamTask<E>,
-    private readonly ports: Omit<CheckpointPorts, 'commit'> & { snapshots?: SnapshotStore },
+    private readonly ports: RunnerPorts,
     private readonly options: RunnerOptions,
     private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.topic = definition.source.topic;
+    this.started = this.lastCheckpointAt = this.lastCommitAt = this.lastStateCheckAt = clock.now();
     this.done = new Promise((resolve, reject) => {
       this.finish = resolve;
-      this.fail = reject;
+      this.fail = (err) => {
+        if (err instanceof SluiceError && !this.fatal) this.fatal = err;
+        reject(err);
+      };
     });
+    this.done.catch(() => undefined); // the caller awaits it; a failure before that is not unhandled
   }
 
   async start(): Promise<void> {
-    this.admin = this.kafka.admin();
-    await this.admin.connect();
+    this.admin = await this.kafka.admin();
     if (this.options.bounded && this.options.endOffsets) {
       this.endOffsets = new Map(this.options.endOffsets);
     } else if (this.options.bounded) {
-      const offsets = await this.admin.fetchTopicOffsets(this.topic);
-      this.endOffsets = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+      const offsets = await this.admin.topicOffsets(this.topic);
+      this.endOffsets = new Map([...offsets].map(([p, o]) => [p, BigInt(o.high)]));
     }
-    const consumer = this.kafka.consumer({
-      groupId: this.options.groupId,
-      sessionTimeout: this.options.sessionTimeoutMs,
-      heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
-      maxWaitTimeInMs: 200,
-      // Every assigned partition must fit in one fetch: a partition left out of the first fetches
-      // holds the stream watermark at -Infinity while the others run ahead (DESIGN §3.5).
-      maxBytesPerPartition: 1024 * 1024,
-      maxBytes: 64 * 1024 * 1024,
-      retry: { retries: 8 },
-    });
+    const consumer = this.kafka.consumer({ groupId: this.options.groupId, topic: this.topic, sessionTimeoutMs: this.options.sessionTimeoutMs });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment[this.topic] ?? []));
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) this.fail(payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      // Partitions are processed side by side in small chunks (see onBatch), so event time advances
-      // evenly across them and the stream watermark (their minimum) is known early.
-      partitionsConsumedConcurrently: 8,
-      eachBatch: (payload) => {
-        const run = this.onBatch(payload);
-        this.inflight = run.catch(() => undefined);
+    await consumer.start({
+      onAssignment: (assignment) => this.onAssignment(assignment),
+      onBatch: (partition, records, control) => {
+        const run = this.onBatch(partition, records, control);
+        const tracked = run.catch(() => undefined);
+        this.inflight.add(tracked);
+        void tracked.then(() => this.inflight.delete(tracked));
         return run;
       },
+      onCrash: (err) => this.fail(err),
     });
-    this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.options.flushIntervalMs / 2)));
+    this.cancelTick = this.clock.setInterval(() => void this.tick(), Math.max(50, Math.floor(this.options.flushIntervalMs / 2)));
     this.log.info({ group: this.options.groupId, topic: this.topic, bounded: this.options.bounded }, 'stream started');
   }
 
-  /** The group's new assignment: drop what we lost, restore what we gained. */
-  private onAssignment(partitions: number[]): void {
+  /**
+   * The group's new assignment: drop what we lost, restore what we gained, and check what we kept.
+   * A member expelled from the group (session timeout) joins again under a new member id: whatever it
+   * held may have been processed and committed by others meanwhile, so it keeps nothing.
+   */
+  private onAssignment({ partitions, memberId }: Assignment): void {
+    const expelled = this.memberId !== undefined && memberId !== this.memberId;
+    this.memberId = memberId;
     const next = new Set(partitions);
-    for (const p of this.assignment) {
-      if (!next.has(p)) {
-        this.task.revoke(this.topic, p);
-        this.ready.delete(p);
-        this.paused.delete(p);
-      }
-    }
-    const gained = [...next].filter((p) => !this.assignment.has(p));
-    for (const p of gained) this.ready.set(p, this.restore(p));
+    for (const p of this.assignment) if (expelled || !next.has(p)) this.release(p);
+    const kept = expelled ? [] : [...next].filter((p) => this.assignment.has(p));
+    const gained = [...next].filter((p) => !kept.includes(p));
     this.assignment = next;
-    // kafkajs keeps a partition's pause across rebalances, while this runner forgets the pause of a
+    for (const p of gained) this.ready.set(p, this.restore(p));
+    if (kept.length > 0) {
+      const check = this.checkKept(kept).catch((err: unknown) => this.failUnlessStopping(err));
+      for (const p of kept) this.ready.set(p, check);
+    }
+    // A client may keep a partition's pause across rebalances, while this runner forgets the pause of a
     // partition it loses (above): one paused when it went and handed back later would never be read
     // again. Gained partitions start unpaused; onBatch pauses them again if the sink is still behind.
-    if (gained.length > 0) this.consumer?.resume([{ topic: this.topic, partitions: gained }]);
+    this.consumer?.resume(gained);
     // Nothing was read while the group rebalanced: that time is not idleness of the partitions we kept.
-    this.task.resumeClock();
+    this.task.resumeClock(this.clock.now());
+    if (expelled) this.log.warn({ memberId }, 'this member was expelled from the group and joined again: restoring every partition');
     this.log.info({ partitions: [...next].sort((a, b) => a - b) }, 'partitions assigned');
   }
 
-  /** Loads a partition's committed offset and the window state snapshot saved for exactly that offset. */
-  private async restore(partition: number): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const [committed] = await this.admin!.fetchOffsets({ groupId: this.options.groupId, topics: [this.topic] });
-        let offset = committed!.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-        if (offset === '-1') {
-          const ends = await this.admin!.fetchTopicOffsets(this.topic);
-          offset = ends.find((o) => o.partition === partition)!.low;
-        }
-        const snapshot = this.ports.snapshots ? await this.ports.snapshots.load({ topic: this.topic, partition }, offset) : undefined;
-        if (!this.assignment.has(partition) && this.assignment.size > 0) return;
-        this.task.assign(this.topic, partition, offset, snapshot);
-        this.log.info({ partition, offset, restored: snapshot !== undefined }, 'partition restored');
-        return;
-      } catch (err) {
-        this.log.warn({ partition, err: describeError(err) }, 'cannot restore partition yet; retrying');
-        await sleep(Math.min(5000, 200 * 2 ** attempt));
+  /** Gives a partition up: what it produced since the last checkpoint is dropped, its next owner redoes it. */
+  private release(partition: number): void {
+    this.task.revoke(this.topic, partition);
+    this.ready.delete(partition);
+    this.paused.delete(partition);
+    this.knownCommitted.delete(partition);
+    this.ports.snapshots?.forget({ topic: this.topic, partition });
+  }
+
+  /**
+   * Partitions this member kept through a rebalance are still its own only if nobody else committed
+   * them meanwhile; one that was committed elsewhere is restored from that commit.
+   */
+  private async checkKept(partitions: number[]): Promise<void> {
+    const committed = await this.retrying('check the committed offsets of kept partitions', () => this.admin!.committedOffsets(this.options.groupId, this.topic));
+    for (const p of partitions) {
+      if (!this.assignment.has(p) || !this.task.has(this.topic, p)) continue;
+      const offset = committed.get(p)?.offset;
+      if (offset !== this.knownCommitted.get(p)) {
+        this.log.warn({ partition: p, committed: offset, expected: this.knownCommitted.get(p) }, 'a kept partition was committed by another member meanwhile: restoring it');
+        this.release(p);
+        this.ready.set(p, this.restore(p));
+      } else {
+        // The client may go back to the committed offset after a rebalance: read on where the task is.
+        this.consumer?.seek(p, this.task.nextOffset(this.topic, p)!);
       }
     }
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const partition = batch.partition;
-    if (this.stopping || !isRunning() || isStale()) return;
+  /**
+   * Loads a partition's committed offset and the newest window-state snapshot at or before it, and
+   * resumes reading where that snapshot was taken.
+   */
+  private async restore(partition: number): Promise<void> {
+    const ref = { topic: this.topic, partition };
+    const ticket = Symbol('restore');
+    this.restoring.set(partition, ticket);
+    try {
+      const { committed, offset, snapshot } = await this.retrying(`restore partition ${partition}`, async () => {
+        const committed: CommittedOffset | undefined = (await this.admin!.committedOffsets(this.options.groupId, this.topic)).get(partition);
+        const offset = committed?.offset ?? (await this.admin!.topicOffsets(this.topic)).get(partition)!.low;
+        const snapshot = this.ports.snapshots ? await this.ports.snapshots.load(ref, offset) : undefined;
+        return { committed, offset, snapshot };
+      });
+      if (this.restoring.get(partition) !== ticket || !this.assignment.has(partition)) return;
+      const stateExpected = this.options.epoch !== undefined && committed?.metadata === stateMetadata(this.options.epoch);
+      if (stateExpected && this.definition.windowed && !snapshot) throw new StateMissingError(this.topic, partition, offset);
+      const resumeAt = this.task.assign(this.topic, partition, offset, snapshot);
+      this.knownCommitted.set(partition, committed?.offset);
+      this.consumer?.seek(partition, resumeAt);
+      if (resumeAt !== offset) {
+        this.log.warn({ partition, committed: offset, resumeAt }, 'the window state for the committed offset is lost (Redis lost recent writes): restored an older snapshot, processing the records since again');
+      } else this.log.info({ partition, offset, restored: snapshot !== undefined }, 'partition restored');
+    } catch (err) {
+      this.failUnlessStopping(err);
+    } finally {
+      if (this.restoring.get(partition) === ticket) this.restoring.delete(partition);
+    }
+  }
+
+  private failUnlessStopping(err: unknown): void {
+    if (!this.stopping) this.fail(err);
+  }
+
+  /** Runs `work` until it succeeds, backing off; errors that retrying cannot fix are thrown. */
+  private async retrying<T>(what: string, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if ((err instanceof SluiceError && !err.retriable) || this.stopping) throw err;
+        this.log.warn({ err: describeError(err) }, `cannot ${what} yet; retrying`);
+        await this.clock.sleep(Math.min(5000, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Redis restarted since the partitions were restored: restore them all again from what it kept. */
+  private restoreAll(err: StateLostError): void {
+    this.log.warn({ err: describeError(err) }, 'Redis restarted and may have lost recent state: restoring every partition');
+    this.pending = undefined;
+    this.failing = false;
+    const partitions = [...this.assignment];
+    for (const p of partitions) this.release(p);
+    for (const p of partitions) this.ready.set(p, this.restore(p));
+    this.consumer?.resume(partitions);
+  }
+
+  private async onBatch(partition: number, batch: ConsumedRecord[], control: BatchControl): Promise<void> {
+    if (this.stopping || !control.isCurrent()) return;
     // Every assigned partition, not only this one, must be restored first: the
     // stream watermark is a minimum over all of them, and one not yet tracked
     // would let another partition's watermark close its windows early.
     await Promise.all(this.ready.values());
-    if (!this.task.has(this.topic, partition)) return;
-    if (this.failing || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
-      // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
-      this.pauseForRetry(partition, pause);
+    if (!this.task.has(this.topic, partition) || !control.isCurrent()) return;
+    const next = this.task.nextOffset(this.topic, partition)!;
+    if (BigInt(control.fetchedOffset) > BigInt(next)) {
+      // The client read on from a position past the task's (records in between would be skipped): go back.
+      this.log.warn({ partition, fetchedOffset: control.fetchedOffset, nextOffset: next }, 'the fetch position is past the partition’s next record: seeking back');
+      this.consumer?.seek(partition, next);
       return;
     }
-    const end = this.options.endOffsets?.get(partition);
-    const last = batch.messages.at(-1);
-    const messages = end === undefined || (last && BigInt(last.offset) < end) ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) < end);
-    const records: RecordMeta[] = messages.map((m) => ({
-      topic: this.topic,
-      partition,
-      offset: m.offset,
-      timestamp: m.timestamp,
-      key: m.key ?? null,
-      value: m.value ?? null,
-      headers: m.headers ?? {},
-    }));
+    if (this.failing || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
+      // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
+      this.pauseForRetry(partition, control);
+      return;
+    }
+    const end = this.endOffsets?.get(partition);
+    const last = batch.at(-1);
+    const records: RecordMeta[] = end === undefined || (last && BigInt(last.offset) < end) ? batch : batch.filter((m) => BigInt(m.offset) < end);
     for (let i = 0; i < records.length; i += CHUNK_RECORDS) {
       const chunk = records.slice(i, i + CHUNK_RECORDS);
       // Partitions we paused are not idle, only unread: keep their clocks running, or the window close
       // after this chunk would release them at a stream watermark the unpaused partitions pushed ahead,
       // turning their on-time events late (the timer's close already waits while anything is paused).
-      if (this.paused.size > 0) this.task.resumeClock();
+      if (this.paused.size > 0) this.task.resumeClock(this.clock.now());
       try {
         await this.processTraced(partition, chunk);
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) {
           this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
-          this.pauseForRetry(partition, pause);
+          this.pauseForRetry(partition, control);
           return;
         }
         throw err;
       }
-      resolveOffset(chunk[chunk.length - 1]!.offset);
-      await heartbeat();
-      if (this.stopping || !isRunning() || isStale() || !this.task.has(this.topic, partition)) return;
+      control.resolve(chunk[chunk.length - 1]!.offset);
+      await control.heartbeat();
+      if (this.stopping || !control.isCurrent() || !this.task.has(this.topic, partition)) return;
     }
     this.maybeCheckpoint();
     this.checkBoundedEnd();
@@ -278,13 +373,9 @@ export class StreamRunner<E> {
     );
   }
 
-  private pauseForRetry(partition: number, pause: () => () => void): void {
-    if (this.paused.has(partition)) {
-      pause();
-      return;
-    }
+  private pauseForRetry(partition: number, control: BatchControl): void {
     this.paused.add(partition);
-    pause();
+    control.pause();
   }
 
   /** Resumes every paused partition at its first unprocessed offset. */
@@ -294,64 +385,84 @@ export class StreamRunner<E> {
     this.paused.clear();
     for (const p of partitions) {
       const offset = this.task.nextOffset(this.topic, p);
-      if (offset !== undefined) this.consumer.seek({ topic: this.topic, partition: p, offset });
+      if (offset !== undefined) this.consumer.seek(p, offset);
     }
-    this.consumer.resume([{ topic: this.topic, partitions }]);
-    this.task.resumeClock();
+    this.consumer.resume(partitions);
+    this.task.resumeClock(this.clock.now());
   }
 
   private async tick(): Promise<void> {
     if (this.stopping) return;
     // While paused, partitions look idle only because we stopped reading them: close nothing on their account.
-    if (!this.failing && this.paused.size === 0) this.task.closeWindows();
+    if (!this.failing && this.paused.size === 0) this.task.closeWindows(this.clock.now());
     this.maybeCheckpoint(true);
     // Partitions paused because rows piled up resume as soon as a checkpoint has taken the rows over,
     // not only once it is done: waiting for its inserts as well left the stream idle for seconds.
     if (!this.failing && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows)) this.resumePaused();
     this.checkBoundedEnd();
+    await this.checkState();
+  }
+
+  /** A member with nothing to commit still learns of a Redis restart: its partitions' marks may be lost too. */
+  private async checkState(): Promise<void> {
+    const snapshots = this.ports.snapshots;
+    if (!snapshots || this.checkpointing || this.clock.now() - this.lastStateCheckAt < STATE_CHECK_INTERVAL_MS) return;
+    this.lastStateCheckAt = this.clock.now();
+    try {
+      await snapshots.check();
+    } catch (err) {
+      if (err instanceof StateLostError && !this.stopping) this.restoreAll(err);
+      // Anything else (Redis down) is found by the next checkpoint, which pauses and retries.
+    }
   }
 
   private maybeCheckpoint(timerTick = false): void {
     if (this.checkpointing) return;
-    const due = Date.now() - this.lastCheckpointAt >= this.options.flushIntervalMs;
+    const now = this.clock.now();
+    const due = now - this.lastCheckpointAt >= this.options.flushIntervalMs;
     const full = this.task.pendingRows() >= this.options.maxPendingRows;
     if (this.pending || full || (due && (timerTick || !this.task.idle()))) {
-      this.checkpointing = this.runCheckpoint().finally(() => {
+      this.checkpointing = this.runCheckpoint('auto').finally(() => {
         this.checkpointing = undefined;
       });
     }
   }
 
   /**
-   * Commits the pending checkpoint, or takes a new one (committing when `commit` is set or the commit
-   * interval has passed); on failure keeps it for the next attempt.
+   * Commits the pending checkpoint, or takes a new one and commits it: `commit` saves window state and
+   * commits offsets, `flush` only writes outputs, `auto` commits once the commit interval has passed.
+   * On failure the checkpoint is kept for the next attempt.
    */
-  private async runCheckpoint(commit = false): Promise<void> {
+  private async runCheckpoint(mode: 'commit' | 'flush' | 'auto'): Promise<void> {
     if (!this.pending) {
-      const committing = commit || Date.now() - this.lastCommitAt >= this.options.commitIntervalMs;
+      const now = this.clock.now();
+      const committing = mode === 'commit' || (mode === 'auto' && now - this.lastCommitAt >= this.options.commitIntervalMs);
       if (this.task.idle(committing)) {
-        this.lastCheckpointAt = Date.now();
-        if (committing) this.lastCommitAt = Date.now();
+        this.lastCheckpointAt = now;
+        if (committing) this.lastCommitAt = now;
         return;
       }
       this.pending = { checkpoint: this.task.takeCheckpoint(committing), progress: newProgress(), commit: committing };
       // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
       if (!this.failing) this.resumePaused();
     }
-    const { checkpoint, progress, commit: committed } = this.pending;
+    const pending = this.pending;
     try {
-      await commitCheckpoint(checkpoint, { ...this.ports, commit: (offsets) => this.commitOffsets(offsets) }, progress);
-      this.pending = undefined;
+      await commitCheckpoint(pending.checkpoint, this.checkpointPorts(), pending.progress);
+      if (this.pending === pending) this.pending = undefined;
       this.failing = false;
       this.checkpoints += 1;
-      this.lastCheckpointAt = Date.now();
-      if (committed) this.lastCommitAt = Date.now();
+      this.lastCheckpointAt = this.clock.now();
+      if (pending.commit) this.lastCommitAt = this.lastStateCheckAt = this.clock.now();
       this.resumePaused();
     } catch (err) {
+      if (err instanceof StateLostError) {
+        if (!this.stopping) this.restoreAll(err);
+        return;
+      }
       if (err instanceof SluiceError && !err.retriable) {
-        // Retrying cannot help (e.g. rows ClickHouse can never accept): stop loudly rather than stall quietly.
+        // Retrying cannot help: stop loudly rather than stall quietly.
         this.log.error({ err: describeError(err) }, 'checkpoint failed for good; stopping the stream');
-        this.fatal = err;
         this.fail(err);
         return;
       }
@@ -360,32 +471,50 @@ export class StreamRunner<E> {
       this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
       if (this.consumer && this.assignment.size > 0 && !this.stopping) {
         for (const p of this.assignment) this.paused.add(p);
-        try {
-          this.consumer.pause([{ topic: this.topic, partitions: [...this.assignment] }]);
-        } catch {
-          /* the consumer is not running (start-up or shutdown): nothing to pause */
-        }
+        this.consumer.pause([...this.assignment]);
       }
-      await sleep(500);
+      await this.clock.sleep(500);
     }
   }
 
-  /** Commits only partitions this member still owns: others now belong to another member's work. */
+  /** The checkpoint's ports: state is saved and offsets committed only for partitions in the incarnation that took the checkpoint. */
+  private checkpointPorts(): CheckpointPorts {
+    const snapshots = this.ports.snapshots;
+    return {
+      sink: this.ports.sink,
+      side: this.ports.side,
+      snapshots: snapshots && {
+        save: (entries: Checkpoint['snapshots']) => snapshots.save(entries.filter((e) => this.owns(e.ref.partition, e.incarnation))),
+      },
+      commit: (offsets) => this.commitOffsets(offsets),
+    };
+  }
+
+  private owns(partition: number, incarnation: number): boolean {
+    return this.assignment.has(partition) && this.task.isCurrent(this.topic, partition, incarnation);
+  }
+
+  /** Commits only partitions this member still owns, in the incarnation the checkpoint was taken in. */
   private async commitOffsets(offsets: Checkpoint['offsets']): Promise<void> {
-    const owned = offsets.filter((o) => this.assignment.has(o.partition));
+    const owned = offsets.filter((o) => this.owns(o.partition, o.incarnation));
     if (owned.length === 0 || !this.consumer) return;
+    const metadata = this.ports.snapshots && this.options.epoch !== undefined && this.definition.windowed ? stateMetadata(this.options.epoch) : undefined;
     try {
-      await this.consumer.commitOffsets(owned);
-      for (const o of owned) this.task.committed(o.topic, o.partition, o.offset);
+      await this.consumer.commit(owned.map((o) => ({ partition: o.partition, offset: o.offset, metadata })));
     } catch (err) {
-      // A rebalance fenced this commit: the partitions' new owners redo the work from the old offsets,
-      // and partitions this member kept are committed again by its next checkpoint.
-      if (/rebalanc|generation|member/i.test(describeError(err))) {
+      if (err instanceof CommitFencedError) {
+        // The partitions' new owners redo the work from the old offsets, and partitions this member
+        // keeps are committed again by its next checkpoint.
         this.log.info({ err: describeError(err) }, 'commit fenced by a rebalance; new owners resume from the last commit');
         for (const o of owned) this.task.commitLost(o.topic, o.partition);
         return;
       }
       throw new SluiceError('KAFKA_COMMIT_FAILED', `cannot commit offsets: ${describeError(err)}`, { retriable: true, cause: err });
+    }
+    for (const o of owned) {
+      if (!this.owns(o.partition, o.incarnation)) continue;
+      this.task.committed(o.topic, o.partition, o.offset);
+      this.knownCommitted.set(o.partition, o.offset);
     }
   }
 
@@ -400,11 +529,20 @@ export class StreamRunner<E> {
     void this.finishBounded();
   }
 
+  /**
+   * Commits what was processed, then closes every open window and writes its rows without committing
+   * again: the group's saved state stays as the input left it, so a later run (bounded or not) goes on
+   * from there and closes those windows when its watermark passes them, instead of finding them closed
+   * early and sending their on-time events to `.late`.
+   */
   private async finishBounded(): Promise<void> {
     try {
       await this.quiesce();
-      if (this.options.closeWindowsAtEnd !== false) this.task.closeAllWindows();
       await this.flushAll(Number.POSITIVE_INFINITY);
+      if (this.options.closeWindowsAtEnd !== false) {
+        this.task.closeAllWindows();
+        await this.flushAll(Number.POSITIVE_INFINITY, 'flush');
+      }
       await this.close();
       this.finish(this.summary());
     } catch (err) {
@@ -417,20 +555,21 @@ export class StreamRunner<E> {
    * still accepted as this member's (leaving first would fence it).
    */
   private async quiesce(): Promise<void> {
-    if (this.consumer && this.assignment.size > 0) this.consumer.pause([{ topic: this.topic, partitions: [...this.assignment] }]);
-    await this.inflight;
+    if (this.consumer && this.assignment.size > 0) this.consumer.pause([...this.assignment]);
+    await Promise.all(this.inflight);
     await this.checkpointing;
   }
 
-  /** Commits until nothing is pending, retrying for up to `timeoutMs`. */
-  private async flushAll(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  /** Commits (or with `flush`, writes the outputs) until nothing is pending, retrying for up to `timeoutMs`. */
+  private async flushAll(timeoutMs: number, mode: 'commit' | 'flush' = 'commit'): Promise<void> {
+    const deadline = this.clock.now() + timeoutMs;
     await this.checkpointing;
-    while (this.pending || !this.task.idle()) {
+    while (this.pending || !this.task.idle(mode === 'commit')) {
       if (this.fatal) throw this.fatal;
-      if (Date.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
-      await this.runCheckpoint(true);
+      if (this.clock.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
+      await this.runCheckpoint(mode);
     }
+    if (this.fatal) throw this.fatal;
   }
 
   /** SIGTERM: stop fetching, flush and commit what was processed, leave the group. */
@@ -452,7 +591,7 @@ export class StreamRunner<E> {
   }
 
   private async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.cancelTick?.();
     await this.consumer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
   }
@@ -473,13 +612,13 @@ export class StreamRunner<E> {
       lastCheckpointAt: this.lastCheckpointAt,
       checkpoints: this.checkpoints,
       counters: { ...this.task.counters },
-      ...this.task.eventTime(),
+      ...this.task.eventTime(this.clock.now()),
       pendingRows: this.task.pendingRows(),
       stopping: this.stopping,
     };
   }
 
   private summary(): RunSummary {
-    return { ...this.task.counters, seconds: (Date.now() - this.started) / 1000, checkpoints: this.checkpoints };
+    return { ...this.task.counters, seconds: (this.clock.now() - this.started) / 1000, checkpoints: this.checkpoints };
   }
 }

@@ -2,6 +2,7 @@ import type { SluiceConfig } from '../config';
 import { connectRedisDedupStore } from '../dedup';
 import { DeadLetterPublisher } from '../dlq';
 import { createKafka } from '../kafka';
+import { kafkajsStreamKafka } from '../kafka/kafkajs-group';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { ClickHouseSink, createClickHouse, detectServerFeatures, explainClickHouseError, migrate } from '../sink/clickhouse';
@@ -110,8 +111,11 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   const filtered: RowSink = rowFilter
     ? {
         write: async (table, rows, positions) => {
-          const kept = rows.filter((row) => rowFilter(table, row));
-          if (kept.length > 0) await sink.write(table, kept, positions);
+          const kept = rows.map((_, i) => i).filter((i) => rowFilter(table, rows[i]!));
+          if (kept.length === 0) return [];
+          const refused = await sink.write(table, kept.length === rows.length ? rows : kept.map((i) => rows[i]!), positions);
+          // Refusals name rows by their index in what the sink was given: map them back to the caller's.
+          return kept.length === rows.length ? refused : refused.map((r) => ({ ...r, index: kept[r.index]! }));
         },
       }
     : sink;
@@ -122,7 +126,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
 
   const sideOutputs: SidePublisher = options.sideOutputs === false ? { deadLetters: async () => undefined, late: async () => undefined } : side;
 
-  const windows = definition.windowed ? new StreamWindows(definition.windowed) : undefined;
+  const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
   const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows);
   const runnerOptions: RunnerOptions = {
     groupId: options.groupId ?? groupIdOf(definition),
@@ -132,10 +136,11 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     maxPendingRows: options.maxPendingRows ?? 20_000,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 20_000,
     sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
+    epoch,
     endOffsets: options.endOffsets,
     closeWindowsAtEnd: options.closeWindowsAtEnd,
   };
-  const runner = new StreamRunner(kafka, definition, task, { sink: instrumentRowSink(held, definition.name), side: sideOutputs, snapshots }, runnerOptions, log.child({ stream: definition.name }));
+  const runner = new StreamRunner(kafkajsStreamKafka(kafka), definition, task, { sink: instrumentRowSink(held, definition.name), side: sideOutputs, snapshots }, runnerOptions, log.child({ stream: definition.name }));
 
   let closed = false;
   const closeResources = async () => {

@@ -1,8 +1,7 @@
-import { provenanceOf } from '../dlq';
 import { SluiceError, describeError } from '../errors';
 import type { PartitionSnapshot } from '../state';
 import type { RecordMeta, Row, StreamDefinition } from './definition';
-import type { DeadLetter, Decoder, Deduplicator, LateEvent } from './ports';
+import type { DeadLetter, Decoder, Deduplicator, LateEvent, RowOrigin } from './ports';
 import type { StreamWindows } from './windows';
 import type { AggregationSpec, GroupFields } from '../window';
 
@@ -28,11 +27,32 @@ interface PartitionState {
   committedOffset: string;
   /** Outputs before this offset were handed to a checkpoint: where the next checkpoint's rows start. */
   flushedOffset: string;
-  rows: Map<string, Row[]>;
+  /**
+   * Records before this offset already had their dead letters and late events published (their
+   * offsets were committed). A restore from an older snapshot reprocesses them for their window
+   * state and rows, but must not publish their side records a second time.
+   */
+  publishedBefore: bigint;
+  /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
+  incarnation: number;
+  rows: Map<string, TableRows>;
   deadLetters: DeadLetter[];
   late: LateEvent[];
   /** State changed since the last committing checkpoint (records, or windows closed by the watermark). */
   dirty: boolean;
+}
+
+/** Rows bound for one table, each with what it was made from (the dead letter names it if the sink refuses the row). */
+interface TableRows {
+  rows: Row[];
+  origins: RowOrigin[];
+}
+
+/** A checkpoint's entry for one partition: which taking-over of the partition it belongs to. */
+export interface PartitionIncarnation {
+  topic: string;
+  partition: number;
+  incarnation: number;
 }
 
 /**
@@ -40,11 +60,11 @@ interface PartitionState {
  * A checkpoint that does not commit (see `takeCheckpoint`) carries outputs only: no snapshots, no offsets.
  */
 export interface Checkpoint {
-  rows: Map<string, { rows: Row[]; positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }>;
+  rows: Map<string, TableRows & { positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }>;
   deadLetters: DeadLetter[];
   late: LateEvent[];
-  snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; committed: string }[];
-  offsets: { topic: string; partition: number; offset: string }[];
+  snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; committed: string; incarnation: number }[];
+  offsets: (PartitionIncarnation & { offset: string })[];
 }
 
 export interface TaskPorts {
@@ -67,6 +87,7 @@ const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
  */
 export class StreamTask<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
   private readonly partitions = new Map<string, PartitionState>();
+  private incarnations = 0;
   readonly counters: StreamCounters = {
     recordsIn: 0,
     decoded: 0,
@@ -100,20 +121,46 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     return this.partitions.get(StreamTask.id(topic, partition))?.nextOffset;
   }
 
-  /** Takes a partition over at `committedOffset`, restoring its windows from the snapshot taken there. */
-  assign(topic: string, partition: number, committedOffset: string, snapshot: PartitionSnapshot | undefined): void {
-    this.partitions.set(StreamTask.id(topic, partition), {
+  /**
+   * Takes a partition over: `committedOffset` is what Kafka holds as committed, and processing
+   * resumes at the snapshot's offset when one is given (the snapshot saved for the committed offset,
+   * or an older one when that one is lost: then the records in between are processed again, without
+   * publishing their side records again), else at the committed offset with empty windows.
+   * Returns the offset processing resumes at.
+   */
+  assign(topic: string, partition: number, committedOffset: string, snapshot?: PartitionSnapshot): string {
+    const resumeAt = snapshot?.offset ?? committedOffset;
+    if (BigInt(resumeAt) > BigInt(committedOffset)) {
+      throw new SluiceError('STATE_AHEAD', `snapshot of ${topic}/${partition} at offset ${resumeAt} is past the committed offset ${committedOffset}`);
+    }
+    const id = StreamTask.id(topic, partition);
+    this.incarnations += 1;
+    this.partitions.set(id, {
       topic,
       partition,
-      nextOffset: committedOffset,
+      nextOffset: resumeAt,
       committedOffset,
-      flushedOffset: committedOffset,
+      flushedOffset: resumeAt,
+      publishedBefore: BigInt(committedOffset),
+      incarnation: this.incarnations,
       rows: new Map(),
       deadLetters: [],
       late: [],
-      dirty: false,
+      // Reprocessing up to the committed offset must end in a commit even if nothing new arrives.
+      dirty: resumeAt !== committedOffset,
     });
     this.windows?.assign(partition, snapshot, this.ports.now());
+    return resumeAt;
+  }
+
+  /** True while `incarnation` is the partition's current taking-over (it was not revoked or restored since). */
+  isCurrent(topic: string, partition: number, incarnation: number): boolean {
+    return this.partitions.get(StreamTask.id(topic, partition))?.incarnation === incarnation;
+  }
+
+  /** The offset Kafka held as committed when this member last knew (assignment, or its own commit since). */
+  committedOffset(topic: string, partition: number): string | undefined {
+    return this.partitions.get(StreamTask.id(topic, partition))?.committedOffset;
   }
 
   /**
@@ -170,8 +217,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const dedup = this.definition.dedup;
     const valid = outcomes.filter((o) => o.event !== undefined);
     if (dedup && this.ports.dedup && valid.length > 0) {
-      // A record back from a retry topic or a redrive claims as the record it originally was.
-      const claims = valid.map((o) => ({ id: dedup.id(o.event as E), ...provenanceOf(o.meta) }));
+      // Every record claims as itself, where it was read. A redriven copy of a dead letter is a record
+      // of its own: the first copy to claim the id wins and any other copy is a duplicate. (Claiming as
+      // the original record would let every copy pass, and trusts headers anyone can write.)
+      const claims = valid.map((o) => ({ id: dedup.id(o.event as E), topic: o.meta.topic, partition: o.meta.partition, offset: o.meta.offset }));
       try {
         keep = await this.ports.dedup.claim(claims);
       } catch (err) {
@@ -185,11 +234,14 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (this.partitions.get(StreamTask.id(topic, partition)) !== state) return; // revoked while we awaited
     const now = this.ports.now();
     let v = 0;
+    // Offsets ascend: usually the first record decides for all (one BigInt per batch, not per record).
+    const publishAll = BigInt(fresh[0]!.offset) >= state.publishedBefore;
     for (const outcome of outcomes) {
       this.counters.recordsIn += 1;
+      const publish = publishAll || BigInt(outcome.meta.offset) >= state.publishedBefore;
       if (outcome.error) {
         this.counters.deadLettered += 1;
-        state.deadLetters.push({ source: outcome.meta, ...outcome.error, attempt: 1 });
+        if (publish) state.deadLetters.push({ source: outcome.meta, ...outcome.error, attempt: 1 });
         continue;
       }
       this.counters.decoded += 1;
@@ -199,14 +251,14 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         continue;
       }
       if (this.definition.raw) {
-        this.push(state, this.definition.raw.table, this.definition.raw.toRow(event, outcome.meta));
+        this.push(state, this.definition.raw.table, this.definition.raw.toRow(event, outcome.meta), outcome.meta);
         this.counters.rawRows += 1;
       }
       if (this.windows) {
-        const late = this.windows.add(partition, event, this.definition.eventTime(event), now);
+        const late = this.windows.add(partition, event, this.definition.eventTime(event), now, recordTime(outcome.meta));
         if (late) {
           this.counters.late += 1;
-          state.late.push({ source: outcome.meta, ...late });
+          if (publish) state.late.push({ source: outcome.meta, ...late });
         }
       }
     }
@@ -245,19 +297,21 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     for (const { partition, rows } of this.windows.closeAll(this.ports.now())) this.emit(partition, rows);
   }
 
-  private emit(partition: number, rows: Row[]): void {
+  private emit(partition: number, rows: { row: Row; origin: RowOrigin }[]): void {
     if (rows.length === 0 || !this.windows) return;
     const state = [...this.partitions.values()].find((s) => s.partition === partition);
     if (!state) return;
-    for (const row of rows) this.push(state, this.windows.table, row);
+    for (const { row, origin } of rows) this.push(state, this.windows.table, row, origin);
     this.counters.windowRows += rows.length;
     state.dirty = true;
   }
 
-  private push(state: PartitionState, table: string, row: Row): void {
-    const rows = state.rows.get(table);
-    if (rows) rows.push(row);
-    else state.rows.set(table, [row]);
+  private push(state: PartitionState, table: string, row: Row, origin: RowOrigin): void {
+    const entry = state.rows.get(table);
+    if (entry) {
+      entry.rows.push(row);
+      entry.origins.push(origin);
+    } else state.rows.set(table, { rows: [row], origins: [origin] });
   }
 
   /** Event-time progress: the stream watermark and each partition's, and how many windows are open. */
@@ -269,7 +323,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
 
   pendingRows(): number {
     let n = 0;
-    for (const s of this.partitions.values()) for (const rows of s.rows.values()) n += rows.length;
+    for (const s of this.partitions.values()) for (const entry of s.rows.values()) n += entry.rows.length;
     return n;
   }
 
@@ -299,11 +353,15 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     for (const state of this.partitions.values()) {
       if (commit ? !state.dirty : !hasOutputs(state)) continue;
       const position = { topic: state.topic, partition: state.partition, fromOffset: state.flushedOffset, toOffset: state.nextOffset };
-      for (const [table, rows] of state.rows) {
-        const entry = checkpoint.rows.get(table) ?? { rows: [], positions: [] };
-        entry.rows.push(...rows);
-        entry.positions.push(position);
-        checkpoint.rows.set(table, entry);
+      for (const [table, { rows, origins }] of state.rows) {
+        const entry = checkpoint.rows.get(table);
+        if (entry) {
+          for (let i = 0; i < rows.length; i++) {
+            entry.rows.push(rows[i]!);
+            entry.origins.push(origins[i]!);
+          }
+          entry.positions.push(position);
+        } else checkpoint.rows.set(table, { rows, origins, positions: [position] });
       }
       checkpoint.deadLetters.push(...state.deadLetters);
       checkpoint.late.push(...state.late);
@@ -319,9 +377,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
           // Only snapshots older than the offset already committed may go: until this
           // checkpoint's commit lands, a restart resumes from that one.
           committed: state.committedOffset,
+          incarnation: state.incarnation,
         });
       }
-      checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset });
+      checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset, incarnation: state.incarnation });
       state.dirty = false;
     }
     return checkpoint;
@@ -342,6 +401,15 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (state) state.dirty = true;
   }
+}
+
+/**
+ * The record's Kafka timestamp, when it has a usable one. It bounds how far the record's event
+ * time may move its partition's watermark (see WindowOperator.add).
+ */
+function recordTime(meta: RecordMeta): number | undefined {
+  const t = Number(meta.timestamp);
+  return Number.isFinite(t) && t > 0 ? t : undefined;
 }
 
 function hasOutputs(state: PartitionState): boolean {

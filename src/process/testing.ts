@@ -48,10 +48,10 @@ export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends 
         }
       },
     };
-    const windows = definition.windowed ? new StreamWindows(definition.windowed) : undefined;
+    const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
     this.task = new StreamTask(definition, { decoder, dedup: definition.dedup ? new MemoryDedupStore() : undefined, now: () => this.clock }, windows);
     for (const p of options.partitions ?? [0]) {
-      this.task.assign(definition.source.topic, p, '0', undefined);
+      this.task.assign(definition.source.topic, p, '0');
       this.offsets.set(p, 0);
     }
   }
@@ -68,15 +68,22 @@ export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends 
     return Buffer.concat([header, this.type.toBuffer(event)]);
   }
 
-  /** Pipes records into a partition, in order: events are encoded first, Buffers (or null tombstones) go in as they are. */
-  async pipe(partition: number, records: (Record<string, unknown> | Buffer | null)[], key: string | null = null): Promise<void> {
+  /**
+   * Pipes records into a partition, in order: events are encoded first, Buffers (or null tombstones)
+   * go in as they are. Records are stamped with `timestamp` (default: the driver's clock), as Kafka
+   * stamps a record when its producer writes it; an event's time moves its partition's watermark no
+   * further than its record's timestamp.
+   */
+  async pipe(partition: number, records: (Record<string, unknown> | Buffer | null)[], options: { key?: string | null; timestamp?: number } = {}): Promise<void> {
+    const key = options.key ?? null;
+    const timestamp = String(options.timestamp ?? this.clock);
     const offset = this.offsets.get(partition);
     if (offset === undefined) throw new Error(`partition ${partition} is not one of the driver's partitions`);
     const metas: RecordMeta[] = records.map((r, i) => ({
       topic: this.definition.source.topic,
       partition,
       offset: String(offset + i),
-      timestamp: String(this.clock),
+      timestamp,
       key: key === null ? null : Buffer.from(key),
       value: r === null ? null : Buffer.isBuffer(r) ? r : this.encode(r),
       headers: {},

@@ -9,6 +9,13 @@ import {
 } from '../window';
 import { JsonText } from '../state';
 import type { Row, WindowOutput } from './definition';
+import { WindowRowOrigin, type RowOrigin } from './ports';
+
+/** The rows one partition's closed windows became, each with the window it came from. */
+export interface WindowRows {
+  partition: number;
+  rows: { row: Row; origin: RowOrigin }[];
+}
 
 /**
  * The stream task's view of event-time windows: the window operator (one
@@ -19,7 +26,11 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
   private readonly operator: WindowOperator<E, K, A>;
   readonly table: string;
 
-  constructor(private readonly output: WindowOutput<E, K, A>) {
+  constructor(
+    private readonly output: WindowOutput<E, K, A>,
+    /** The source topic, named in the origin of every window row. */
+    private readonly topic: string,
+  ) {
     this.operator = new WindowOperator(output.definition, {
       outOfOrdernessMs: output.outOfOrdernessMs,
       idleTimeoutMs: output.idleTimeoutMs,
@@ -39,16 +50,16 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     this.operator.resumeClock(now);
   }
 
-  add(partition: number, event: E, eventTime: number, now: number): LateWindowEvent | undefined {
-    return this.operator.add(partition, event, eventTime, now);
+  add(partition: number, event: E, eventTime: number, now: number, recordTime?: number): LateWindowEvent | undefined {
+    return this.operator.add(partition, event, eventTime, now, recordTime);
   }
 
   /** Rows of the windows the stream watermark has passed, then early partials if the stream asks for them. */
-  close(now: number): { partition: number; rows: Row[] }[] {
+  close(now: number): WindowRows[] {
     return [...this.rows(this.operator.close(now), now), ...this.rows(this.operator.emitEarly(now), now)];
   }
 
-  closeAll(now: number): { partition: number; rows: Row[] }[] {
+  closeAll(now: number): WindowRows[] {
     return this.rows(this.operator.closeAll(), now);
   }
 
@@ -66,11 +77,14 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     return this.operator.watermark(now);
   }
 
-  private rows(emissions: PartitionEmission<K, AggregateResults<A>>[], now: number): { partition: number; rows: Row[] }[] {
+  private rows(emissions: PartitionEmission<K, AggregateResults<A>>[], now: number): WindowRows[] {
     // The version orders emissions of the same window: a later one (final after early, a re-emission after a replay) wins.
     return emissions.map(({ partition, windows }) => ({
       partition,
-      rows: windows.map((w) => this.output.toRow(w, { partition, version: now, emittedAt: now })),
+      rows: windows.map((w) => ({
+        row: this.output.toRow(w, { partition, version: now, emittedAt: now }),
+        origin: new WindowRowOrigin(this.topic, partition, w.windowStart, w.windowEnd, w.fields),
+      })),
     }));
   }
 }

@@ -22,8 +22,9 @@ export function instrumentRowSink(sink: RowSink, stream: string): RowSink {
           metrics.batchRows.observe({ stream, table }, rows.length);
           const end = metrics.insertSeconds.startTimer({ stream, table });
           try {
-            await sink.write(table, rows, positions);
+            const refused = await sink.write(table, rows, positions);
             end();
+            return refused;
           } catch (err) {
             metrics.writeFailures.inc({ stream, table });
             failSpan(span, err);

@@ -6,7 +6,7 @@ import { instrumentRowSink } from './sink';
 import { producerLinks, startTracing, traceHeaders, tracer, tracingFromEnv, type Tracing } from './tracing';
 
 const failingSink = { write: () => Promise.reject(new Error('ClickHouse unreachable')) };
-const okSink = { write: () => Promise.resolve() };
+const okSink = { write: () => Promise.resolve([]) };
 const position = [{ topic: 't', partition: 0, fromOffset: '0', toOffset: '1' }];
 
 describe('tracing', () => {

@@ -90,10 +90,17 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
    * the consumer interleaves partitions, and the same after a crash, restart or
    * rebalance as in a run without one (DESIGN §3.3). The stream watermark
    * still releases idle partitions (see `close`).
+   *
+   * `recordTimeMs`, the record's Kafka timestamp when it has one, bounds how
+   * far the event moves the partition's watermark: an event stamped ahead of
+   * its record (a producer's clock, or anyone who can write to the topic)
+   * goes into its window, but advances the watermark only to the record's
+   * time. One event stamped an hour ahead would otherwise make every on-time
+   * event of its partition late for an hour.
    */
-  add(partition: number, event: E, eventTimeMs: number, nowMs: number): LateWindowEvent | undefined {
+  add(partition: number, event: E, eventTimeMs: number, nowMs: number, recordTimeMs?: number): LateWindowEvent | undefined {
     const windows = this.windowsOf(partition);
-    this.tracker.observe(partition, eventTimeMs, nowMs);
+    this.tracker.observe(partition, recordTimeMs !== undefined && recordTimeMs < eventTimeMs ? recordTimeMs : eventTimeMs, nowMs);
     const outcome = windows.add(event, eventTimeMs, this.tracker.partitionWatermark(partition));
     if (outcome.kind === 'added') {
       this.missedWindowCount += outcome.missedWindows;

@@ -21,8 +21,9 @@ describe('event-counts (test driver)', () => {
   });
 
   it('dedups, windows by minute per (type, campaign), dead-letters bad records and routes late events', async () => {
-    const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 }); // records are stamped with the driver's clock
+    const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 });
     const e1 = event(1, 'view', 'u1', 'c1', 10);
+    // Written at 180 s, after every event in it: record timestamps let the watermark reach 150 s.
     await driver.pipe(0, [
       e1,
       event(2, 'click', 'u1', 'c1', 20),
@@ -33,7 +34,7 @@ describe('event-counts (test driver)', () => {
       event(7, '', 'u9', 'c1', 70), // invalid event_type
       event(5, 'view', 'u4', 'c1', 180), // watermark 150 s: [0,60) and [60,120) close (end + 30 s lateness <= 150)
       event(6, 'view', 'u5', 'c1', 30), // its window closed: late
-    ]);
+    ], { timestamp: s(180) });
 
     const windowRows = () =>
       driver
@@ -59,11 +60,11 @@ describe('event-counts (test driver)', () => {
 
   it('closes windows of a partition that went quiet once the others move on and the idle timeout passes', async () => {
     const driver = new StreamTestDriver(eventCounts, { partitions: [0, 1], startTimeMs: T0 });
-    await driver.pipe(0, [event(1, 'view', 'u1', 'c1', 10)]);
-    await driver.pipe(1, [event(2, 'view', 'u2', 'c1', 20)]);
+    await driver.pipe(0, [event(1, 'view', 'u1', 'c1', 10)], { timestamp: s(10) });
+    await driver.pipe(1, [event(2, 'view', 'u2', 'c1', 20)], { timestamp: s(20) });
     driver.advanceTime(5_000);
     expect(driver.readRows('event_counts_1m_partial')).toEqual([]);
-    await driver.pipe(1, [event(3, 'view', 'u3', 'c1', 200)]); // partition 1 moves to 170 s and closes its own [0, 60)
+    await driver.pipe(1, [event(3, 'view', 'u3', 'c1', 200)], { timestamp: s(200) }); // partition 1 moves to 170 s and closes its own [0, 60)
     const partials = () => driver.readRows('event_counts_1m_partial').map((r) => [r.source_partition, r.events]);
     expect(partials()).toEqual([[1, 1]]);
     driver.advanceTime(4_000); // partition 0 quiet for 9 s: still holds its window open
@@ -83,9 +84,27 @@ describe('event-counts (test driver)', () => {
       event(3, 'view', 'u3', 'c1', 20), // not late: the watermark did not jump
     ]);
     expect(driver.readDeadLetters().map((d) => [d.errorClass, d.source.offset])).toEqual([['EventTimeAhead', '1']]);
-    expect(driver.readDeadLetters()[0]!.message).toMatch(/more than 3600000 ms ahead of the record timestamp/);
+    expect(driver.readDeadLetters()[0]!.message).toMatch(/more than 300000 ms ahead of the record timestamp/);
     expect(driver.readLate()).toEqual([]);
     driver.endOfInput();
     expect(driver.readRows('event_counts_1m_partial').map((r) => [r.window_start, r.events])).toEqual([[Math.floor(T0 / 1000), 2]]);
+  });
+
+  it('windows an event stamped ahead of its record, but lets it move the watermark only to the record time', async () => {
+    const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 });
+    await driver.pipe(0, [
+      event(1, 'view', 'u1', 'c1', 10),
+      event(2, 'view', 'u2', 'c1', 240), // four minutes ahead of its record (written at 20 s): inside the bound
+      event(3, 'view', 'u3', 'c1', 15), // on time for [0, 60): the watermark is 20 - 30 s, not 240 - 30 s
+    ], { timestamp: s(20) });
+    expect(driver.readDeadLetters()).toEqual([]);
+    expect(driver.readLate()).toEqual([]);
+    expect(driver.readRows('event_counts_1m_partial')).toEqual([]);
+    driver.endOfInput();
+    const rows = driver.readRows('event_counts_1m_partial').map((r) => [(r.window_start as number) - Math.floor(T0 / 1000), r.events]);
+    expect(rows.sort()).toEqual([
+      [0, 2],
+      [240, 1],
+    ]);
   });
 });

@@ -68,8 +68,10 @@ export default defineStream({
     definition: eventCountWindows,
     outOfOrdernessMs: 30_000,
     idleTimeoutMs: 10_000,
-    // An event stamped an hour or more after its record was written is a producer clock bug: dead-letter it, do not let it close windows.
-    maxEventTimeAheadMs: 3_600_000,
+    // An event stamped more than 5 minutes after its record was written is a producer clock bug: dead-letter it.
+    // (Closer ones are windowed; either way an event moves the watermark no further than its record's time.)
+    // `sluice replay` starts reading this much before a range, so it finds every event the stream accepted.
+    maxEventTimeAheadMs: 300_000,
     table: 'event_counts_1m_partial',
     toRow: (w, { partition, version, emittedAt }) => ({
       window_start: seconds(w.windowStart),

@@ -5,7 +5,6 @@ import {
   featuresFromVersion,
   InvalidIdentifierError,
   migrate,
-  RowsRejectedError,
   SinkUnavailableError,
   type Row,
   type ServerFeatures,
@@ -157,17 +156,30 @@ describe('ClickHouseSink', () => {
     }
   });
 
-  it('write (the runtime port) writes nothing when any row is invalid, and says so non-retriably', async () => {
+  it('write (the runtime port) writes every row ClickHouse can take and returns the others, never written', async () => {
     const sink = sinkFor();
     try {
-      const id = randomUUID();
-      const err = await sink.write('events_raw', [rawRow(id, 1, 1), { ...rawRow(id, 2, 1), event_time: 'soon' }], [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '2' }]).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(RowsRejectedError);
-      expect((err as RowsRejectedError).retriable).toBe(false);
-      expect((err as RowsRejectedError).rejections.map((r) => r.index)).toEqual([1]);
-      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${id}'`)).toBe(0);
-      await sink.write('events_raw', [rawRow(id, 1, 1)], [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '1' }]);
-      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${id}'`)).toBe(1);
+      const [good, bad] = [randomUUID(), randomUUID()];
+      const refused = await sink.write('events_raw', [rawRow(good, 1, 1), { ...rawRow(bad, 2, 1), event_time: 'soon' }, rawRow(good, 3, 1)], [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '3' }]);
+      expect(refused.map((r) => r.index)).toEqual([1]);
+      expect(refused[0]!.problems.join()).toMatch(/event_time/);
+      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${good}'`)).toBe(2);
+      expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${bad}'`)).toBe(0);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('write finds the rows the server refuses for their data by splitting the block, and writes the rest', async () => {
+    // FixedString(2) takes any string in the sink's own checks; the server refuses one that is too long.
+    await ctx.clickhouse.command({ query: `CREATE TABLE IF NOT EXISTS ${ctx.id}.codes (code FixedString(2), n UInt32) ENGINE = MergeTree ORDER BY n` });
+    const sink = sinkFor();
+    try {
+      const rows = Array.from({ length: 9 }, (_, n) => ({ code: n === 2 || n === 7 ? 'abc' : 'ok', n }));
+      const refused = await sink.write('codes', rows, [{ topic: 'events', partition: 0, fromOffset: '0', toOffset: '8' }]);
+      expect(refused.map((r) => r.index)).toEqual([2, 7]);
+      expect(refused[0]!.problems.join()).toMatch(/ClickHouse refused it/);
+      expect((await query<{ n: number }>(`SELECT n FROM ${ctx.id}.codes ORDER BY n`)).map((r) => Number(r.n))).toEqual([0, 1, 3, 4, 5, 6, 8]);
     } finally {
       await sink.close();
     }

@@ -1,4 +1,4 @@
-import { ServiceError, SluiceError } from '../../errors';
+import { ServiceError } from '../../errors';
 import { explainClickHouseError, type ClickHouseSettings } from './client';
 
 /**
@@ -53,17 +53,30 @@ export class SinkUnavailableError extends ServiceError {
   }
 }
 
-/** Rows that can never be inserted (wrong type, unknown column): the runtime dead-letters them; retrying cannot help. */
-export class RowsRejectedError extends SluiceError {
-  constructor(
-    readonly table: string,
-    readonly rejections: { index: number; problems: string[] }[],
-  ) {
-    const first = rejections[0];
-    super(
-      'SINK_ROW_INVALID',
-      `${rejections.length} row(s) cannot be inserted into ${table}${first ? ` (row ${first.index}: ${first.problems.join('; ')})` : ''}: send them to the dead-letter topic or fix the mapping`,
-    );
-    this.name = 'RowsRejectedError';
-  }
+/**
+ * Server error codes that blame the data of an insert block (a value the
+ * column cannot hold or parse), not the query, the table or the server: a
+ * block refused with one of these is split to find the refused rows.
+ */
+const DATA_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  131, // TOO_LARGE_STRING_SIZE
+  190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  407, // DECIMAL_OVERFLOW
+]);
+
+export function isDataError(err: unknown): boolean {
+  const code = clickHouseErrorCode((err as { cause?: unknown }).cause ?? err) ?? clickHouseErrorCode(err);
+  return code !== undefined && DATA_CODES.has(code);
 }

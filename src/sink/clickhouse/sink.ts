@@ -2,8 +2,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ServiceError } from '../../errors';
 import { CircuitBreaker, type BreakerState } from './breaker';
 import { createClickHouse, type ClickHouseSettings } from './client';
-import { classifyClickHouseError, RowsRejectedError, SinkUnavailableError } from './errors';
+import { classifyClickHouseError, isDataError, SinkUnavailableError } from './errors';
 import { detectServerFeatures, type ServerFeatures } from './features';
+import { insertAttempt } from '../hold';
 import { assertIdentifier } from './migrations';
 import { fetchColumns, rowProblems, type TableColumns } from './rows';
 import { insertDedupToken, type Row, type SinkPosition } from './token';
@@ -38,6 +39,8 @@ export interface ClickHouseSinkOptions {
   /** `add` refuses (retriably) beyond this many buffered rows in total: memory stays bounded. */
   maxBufferedRows?: number;
   retry?: { retries?: number; baseMs?: number; capMs?: number };
+  /** One insert attempt is aborted (and retried) after this long; it must stay well under a hold lease (src/sink/hold.ts). Default 30 s. */
+  attemptTimeoutMs?: number;
   breaker?: { failureThreshold?: number; resetTimeoutMs?: number };
   /**
    * Columns whose value may differ when the same Kafka records are written
@@ -155,14 +158,17 @@ export class ClickHouseSink {
   }
 
   /**
-   * The stream runtime's port (RowSink): all rows or none are accepted, then
-   * this table is flushed. Throws RowsRejectedError (non-retriable) before
-   * writing anything if a row can never be inserted.
+   * The stream runtime's port (RowSink): writes every row ClickHouse can ever
+   * take, then resolves with the ones it cannot (never written), so one bad
+   * value costs one dead letter, not the stream. Rows are checked against the
+   * column types first; a block the server still refuses for its data is
+   * split in halves until the refused rows are found.
    */
-  async write(table: string, rows: Row[], positions: SinkPosition[]): Promise<void> {
+  async write(table: string, rows: Row[], positions: SinkPosition[]): Promise<RowRejection[]> {
     if (this.closed) throw new ServiceError('clickhouse', 'the ClickHouse sink is closed');
     const rejected = await this.validate(table, rows);
-    if (rejected.length > 0) throw new RowsRejectedError(table, rejected);
+    const bad = new Set(rejected.map((r) => r.index));
+    const indexes = rows.map((_, i) => i).filter((i) => !bad.has(i));
     // Not through the buffer: when the insert fails, the caller keeps these rows and offers them
     // again, so buffering them here as well would pile up a copy per retry (and fill the buffer
     // for good while ClickHouse is down). A retry after a partial success re-inserts the same
@@ -170,8 +176,24 @@ export class ClickHouseSink {
     await this.enqueue(async () => {
       await this.flushTable(table); // rows add()ed before go first, in order
       const chunkSize = this.options.maxRows ?? 5000;
-      for (let i = 0; i < rows.length; i += chunkSize) await this.insertWithRetry(table, rows.slice(i, i + chunkSize), positions);
+      for (let i = 0; i < indexes.length; i += chunkSize) {
+        rejected.push(...(await this.insertOrBisect(table, rows, indexes.slice(i, i + chunkSize), positions)));
+      }
     });
+    return rejected.sort((a, b) => a.index - b.index);
+  }
+
+  /** Inserts `rows[indexes]`; when the server refuses the block for its data, finds the refused rows by halving it. */
+  private async insertOrBisect(table: string, rows: Row[], indexes: number[], positions: SinkPosition[]): Promise<RowRejection[]> {
+    try {
+      await this.insertWithRetry(table, indexes.length === rows.length ? rows : indexes.map((i) => rows[i]!), positions);
+      return [];
+    } catch (err) {
+      if (!(err instanceof ServiceError) || err.retriable || !isDataError(err)) throw err;
+      if (indexes.length === 1) return [{ index: indexes[0]!, row: rows[indexes[0]!]!, problems: [`ClickHouse refused it: ${err.message}`] }];
+      const half = Math.ceil(indexes.length / 2);
+      return [...(await this.insertOrBisect(table, rows, indexes.slice(0, half), positions)), ...(await this.insertOrBisect(table, rows, indexes.slice(half), positions))];
+    }
   }
 
   /** Writes everything buffered so far; resolves once ClickHouse acknowledged all of it. */
@@ -227,7 +249,10 @@ export class ClickHouseSink {
           `ClickHouse at ${this.options.settings.url} failed ${this.breaker.consecutiveFailures} times in a row; not trying again for ${this.breaker.retryInMs()} ms (circuit open)`,
         );
       }
+      // Cut when the write's hold lease is lost (the rows must not land after it) or after attemptTimeoutMs.
+      const bound = insertAttempt(this.options.attemptTimeoutMs);
       try {
+        if (bound.cut()) throw bound.cut();
         // Inside the attempt: an unreachable server fails here first, and that must count for the breaker too.
         const features = await this.serverFeatures();
         if (features.insertDeduplicationToken) token ??= insertDedupToken(table, rows, positions, this.options.volatileColumns);
@@ -240,13 +265,17 @@ export class ClickHouseSink {
             // A server defaulting to async inserts would acknowledge before the rows are visible.
             ...(features.asyncInsert ? { async_insert: 0 } : {}),
           },
+          abort_signal: bound.signal,
         });
         this.breaker.success();
         this.counters.inserts += 1;
         this.counters.rowsWritten += rows.length;
         return;
       } catch (err) {
-        const error = classifyClickHouseError(this.options.settings, err);
+        bound.end();
+        const cut = bound.cut();
+        if (cut?.code === 'SINK_LEASE_LOST') throw cut; // not ClickHouse's failure; the runtime retries the write under a new lease
+        const error = cut ?? classifyClickHouseError(this.options.settings, err);
         this.counters.failures += 1;
         if (!error.retriable) {
           if (/Code: 60\b|Code: 16\b|UNKNOWN_TABLE|NO_SUCH_COLUMN/.test(error.message)) this.columns.delete(table);
@@ -256,6 +285,8 @@ export class ClickHouseSink {
         if (attempt >= retries) throw error;
         this.counters.retries += 1;
         await sleep(this.backoffMs(attempt));
+      } finally {
+        bound.end();
       }
     }
   }

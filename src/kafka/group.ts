@@ -1,0 +1,95 @@
+import { SluiceError } from '../errors';
+import type { ConsumedRecord } from './record';
+
+/**
+ * The consumer-group client the stream runtime needs, in the project's own
+ * terms. The runtime never sees a Kafka library's types: this interface is
+ * implemented on kafkajs (kafkajs-group.ts) and by the simulation's model of
+ * Kafka (test/sim), which is what lets the runner be tested on simulated time.
+ */
+
+/** A committed position, with the metadata string Kafka stores beside it. */
+export interface CommittedOffset {
+  offset: string;
+  metadata: string | null;
+}
+
+/** What the group gave this member after a (re)join. */
+export interface Assignment {
+  /** Every partition of the subscribed topic this member owns now. */
+  partitions: number[];
+  /**
+   * The member id the group knows this member by. It changes when the member
+   * was expelled (session timeout) and joined again as a new member: then
+   * other members may have owned and committed its partitions meanwhile.
+   */
+  memberId: string;
+}
+
+/** Per-batch calls back into the client. */
+export interface BatchControl {
+  /** The offset the client fetched this batch from: its position for the partition when it fetched. */
+  fetchedOffset: string;
+  /** The records before and at `offset` are processed: the next fetch of the partition starts after it. */
+  resolve(offset: string): void;
+  /** Keeps the membership alive during a long batch. */
+  heartbeat(): Promise<void>;
+  /** Stops fetching this partition until `resume`. */
+  pause(): void;
+  /** False once the batch belongs to an older assignment or the consumer is stopping: stop working on it. */
+  isCurrent(): boolean;
+}
+
+export interface GroupHandlers {
+  /** After each join, before any batch of the new assignment. Synchronous: the client waits for nothing. */
+  onAssignment(assignment: Assignment): void;
+  /** Consecutive records of one partition. Several partitions may be in flight at once. */
+  onBatch(partition: number, records: ConsumedRecord[], control: BatchControl): Promise<void>;
+  /** The client stopped for good (it will not restart by itself). */
+  onCrash(err: unknown): void;
+}
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  topic: string;
+  sessionTimeoutMs: number;
+}
+
+export interface GroupConsumer {
+  /** Connects, joins the group and starts delivering batches to `handlers`. */
+  start(handlers: GroupHandlers): Promise<void>;
+  pause(partitions: number[]): void;
+  resume(partitions: number[]): void;
+  /** The next fetch of `partition` starts at `offset`. */
+  seek(partition: number, offset: string): void;
+  /**
+   * Commits as a member of the current generation. Rejects with
+   * CommitFencedError when the group moved on (a rebalance, or this member was
+   * expelled): the commit did not land.
+   */
+  commit(offsets: { partition: number; offset: string; metadata?: string }[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** The admin calls the runtime makes. */
+export interface GroupAdmin {
+  /** The group's committed offsets of `topic`; partitions without one are absent. */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, CommittedOffset>>;
+  /** Each partition's first and next-to-be-written offsets. */
+  topicOffsets(topic: string): Promise<Map<number, { low: string; high: string }>>;
+  disconnect(): Promise<void>;
+}
+
+/** What the runtime asks of a Kafka client: one consumer-group member and an admin. */
+export interface StreamKafka {
+  consumer(options: GroupConsumerOptions): GroupConsumer;
+  admin(): Promise<GroupAdmin>;
+}
+
+/** A commit refused because this member's generation is over: the partitions' next owners resume from the last commit. */
+export class CommitFencedError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super('KAFKA_COMMIT_FENCED', `commit fenced by a rebalance: ${message}`, { retriable: false, cause });
+    this.name = 'CommitFencedError';
+  }
+}

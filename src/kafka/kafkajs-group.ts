@@ -1,0 +1,123 @@
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { describeError } from '../errors';
+import { CommitFencedError, type CommittedOffset, type GroupAdmin, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers, type StreamKafka } from './group';
+import type { ConsumedRecord } from './record';
+
+/** Protocol errors that mean "your generation is over", whatever the message says. */
+const FENCED_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+
+function isFenced(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.originalError ?? e.cause) as typeof e) {
+    if (e.type && FENCED_TYPES.has(e.type)) return true;
+  }
+  return false;
+}
+
+/** A consumer-group member on kafkajs (eager rebalancing: every join re-assigns every partition). */
+class KafkajsGroupConsumer implements GroupConsumer {
+  private consumer?: Consumer;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly options: GroupConsumerOptions,
+  ) {}
+
+  async start(handlers: GroupHandlers): Promise<void> {
+    const { groupId, topic, sessionTimeoutMs } = this.options;
+    const consumer = this.kafka.consumer({
+      groupId,
+      sessionTimeout: sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 3)),
+      maxWaitTimeInMs: 200,
+      // Every assigned partition must fit in one fetch: a partition left out of the first fetches
+      // holds the stream watermark at -Infinity while the others run ahead (docs/design.md, event time).
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      retry: { retries: 8 },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => handlers.onAssignment({ partitions: payload.memberAssignment[topic] ?? [], memberId: payload.memberId }));
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) handlers.onCrash(payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // Partitions are processed side by side in small chunks, so event time advances evenly across
+      // them and the stream watermark (their minimum) is known early.
+      partitionsConsumedConcurrently: 8,
+      eachBatch: ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload) => {
+        const records: ConsumedRecord[] = batch.messages.map((m) => ({
+          topic,
+          partition: batch.partition,
+          offset: m.offset,
+          timestamp: m.timestamp,
+          key: m.key ?? null,
+          value: m.value ?? null,
+          headers: m.headers ?? {},
+        }));
+        return handlers.onBatch(batch.partition, records, {
+          // Set by kafkajs on every batch (the offset it asked the broker for), though its typings omit it.
+          fetchedOffset: String((batch as unknown as { fetchedOffset: string }).fetchedOffset),
+          resolve: resolveOffset,
+          heartbeat,
+          pause: () => void pause(),
+          isCurrent: () => isRunning() && !isStale(),
+        });
+      },
+    });
+  }
+
+  pause(partitions: number[]): void {
+    if (partitions.length > 0) this.consumer?.pause([{ topic: this.options.topic, partitions }]);
+  }
+
+  resume(partitions: number[]): void {
+    if (partitions.length > 0) this.consumer?.resume([{ topic: this.options.topic, partitions }]);
+  }
+
+  seek(partition: number, offset: string): void {
+    this.consumer?.seek({ topic: this.options.topic, partition, offset });
+  }
+
+  async commit(offsets: { partition: number; offset: string; metadata?: string }[]): Promise<void> {
+    if (!this.consumer) throw new CommitFencedError('the consumer is not running');
+    try {
+      await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.options.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? null })));
+    } catch (err) {
+      if (isFenced(err)) throw new CommitFencedError(describeError(err), err);
+      throw err;
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+async function kafkajsAdmin(kafka: Kafka): Promise<GroupAdmin> {
+  const admin = kafka.admin();
+  await admin.connect();
+  return {
+    async committedOffsets(groupId, topic) {
+      const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const out = new Map<number, CommittedOffset>();
+      for (const p of result?.partitions ?? []) if (p.offset !== '-1') out.set(p.partition, { offset: p.offset, metadata: p.metadata ?? null });
+      return out;
+    },
+    async topicOffsets(topic) {
+      return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: o.low, high: o.high }]));
+    },
+    disconnect: () => admin.disconnect(),
+  };
+}
+
+/** The runtime's Kafka on a kafkajs client (built by createKafka). */
+export function kafkajsStreamKafka(kafka: Kafka): StreamKafka {
+  return {
+    consumer: (options) => new KafkajsGroupConsumer(kafka, options),
+    admin: () => kafkajsAdmin(kafka),
+  };
+}
