@@ -27,7 +27,11 @@ import type { AnalyticsEvent } from './event';
  *     way. (A `Date` or a safe `bigint` is accepted too, in case a codec maps
  *     the `timestamp-millis` logical type or longs that way.)
  *  6. `amount` is null or a finite number >= 0: NaN or infinities would poison
- *     every sum they enter, and refunds are not part of this schema.
+ *     every sum they enter, and refunds are not part of this schema. It is at
+ *     most MAX_AMOUNT (1e12): two amounts near the largest double add up to
+ *     Infinity, which ClickHouse refuses, while 1e12 needs more than 1e296
+ *     events in one window to overflow, and still carries its cents (1e14
+ *     cents is below 2^53).
  *  7. `properties` is an object whose values are all strings.
  * Absent optional fields count as their Avro defaults (null, {}).
  * Fields the rules do not name (e.g. v2's `channel`) are ignored and not
@@ -38,6 +42,7 @@ export type EventValidation = { ok: true; event: AnalyticsEvent } | { ok: false;
 export const EVENT_TIME_MIN_MS = Date.UTC(2000, 0, 1);
 export const EVENT_TIME_MAX_MS = Date.UTC(2100, 0, 1); // exclusive
 export const MAX_ID_LENGTH = 256;
+export const MAX_AMOUNT = 1e12;
 
 const UUID_LOWERCASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const EVENT_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
@@ -95,6 +100,8 @@ export function validateAnalyticsEvent(value: Record<string, unknown>): EventVal
   }
   if (amount !== null && (typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0)) {
     errors.push(`amount must be null or a finite number >= 0, got ${show(amount)}`);
+  } else if (amount !== null && amount > MAX_AMOUNT) {
+    errors.push(`amount must be at most ${MAX_AMOUNT}, got ${show(amount)}`);
   }
   const propertiesOk =
     typeof properties === 'object' &&
