@@ -46,6 +46,8 @@ export const ENV_SETTINGS: Record<string, string> = {
   SLUICE_LOG_LEVEL: 'log.level',
   SLUICE_INGEST_HOST: 'ingest.host',
   SLUICE_INGEST_PORT: 'ingest.port',
+  SLUICE_INGEST_ADMIN_HOST: 'ingest.adminHost',
+  SLUICE_INGEST_ADMIN_PORT: 'ingest.adminPort',
   SLUICE_INGEST_TOPIC: 'ingest.topic',
   SLUICE_INGEST_SCHEMA: 'ingest.schema',
   SLUICE_INGEST_API_KEYS: 'ingest.apiKeys',

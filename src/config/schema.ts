@@ -108,6 +108,12 @@ export const ingestSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: port.default(8088),
+    /**
+     * Where the operator endpoints (status page, status.json, metrics) listen: apart from the
+     * public API, since they need no key and show internals; loopback unless a scraper needs more.
+     */
+    adminHost: z.string().min(1).default('127.0.0.1'),
+    adminPort: port.default(9465),
     /** The topic accepted events are produced to, and the Avro schema (a name in avro/) they must match. */
     topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name').default('events'),
     schema: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected the name of a file in avro/ without .avsc').default('analytics_event'),
@@ -127,7 +133,13 @@ export const ingestSchema = z
     rejectDuplicates: flag.default(false),
     duplicateTtlSeconds: z.coerce.number().int().min(1).default(86_400),
   })
-  .strict();
+  .strict()
+  .superRefine((ingest, ctx) => {
+    // One port for both would fail to listen, or on different hosts put the operator endpoints where the API is reachable.
+    if (ingest.adminPort === ingest.port) {
+      ctx.addIssue({ code: 'custom', path: ['adminPort'], message: `${ingest.adminPort} must differ from ingest.port: the operator endpoints have a port of their own` });
+    }
+  });
 
 export function configSchema(stack: z.infer<typeof stackSchema>) {
   return z
