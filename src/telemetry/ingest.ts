@@ -3,6 +3,7 @@ import type { Admin } from 'kafkajs';
 import { Counter, Histogram, register } from 'prom-client';
 import { dlqTopic } from '../dlq';
 import { describeError } from '../errors';
+import { cachedFor } from '../ingest/cached';
 import { observabilityRouter } from './http';
 import { recentProblems, type RecentProblem } from './recent';
 import type { Check } from './stream-monitor';
@@ -26,11 +27,22 @@ export interface IngestStatusReport {
 }
 
 export interface IngestObservability {
-  /** Mounted first: counts every `POST /v1/events` answer. */
+  /** Mounted first on the public app: counts every `POST /v1/events` answer. */
   middleware(req: Request, res: Response, next: NextFunction): void;
-  /** `/`, `/status.json`, `/metrics` (the app keeps its own /healthz and /readyz). */
+  /** `/`, `/status.json`, `/metrics`, for the operator address (the public app keeps its own /healthz and /readyz). */
   router: Router;
 }
+
+export interface IngestObservabilityOptions {
+  topic: string;
+  admin: Admin;
+  ready(): Promise<void>;
+  /** How long one look at Kafka and Redis serves every status request (default 2 s). */
+  statusTtlMs?: number;
+}
+
+/** The status page polls every second; its Kafka and Redis figures may be this old. */
+const STATUS_TTL_MS = 2000;
 
 function metric<T>(name: string, create: () => T): T {
   return (register.getSingleMetric(name) as T | undefined) ?? create();
@@ -41,7 +53,7 @@ function metric<T>(name: string, create: () => T): T {
  * events accepted (what Kafka acknowledged), request latency, and the
  * topic's end offsets, so an operator sees events arrive.
  */
-export function ingestObservability(options: { topic: string; admin: Admin; ready(): Promise<void> }): IngestObservability {
+export function ingestObservability(options: IngestObservabilityOptions): IngestObservability {
   const requests = metric(
     'sluice_ingest_requests_total',
     () => new Counter({ name: 'sluice_ingest_requests_total', help: 'POST /v1/events requests by HTTP status code', labelNames: ['code'] }),
@@ -87,7 +99,8 @@ export function ingestObservability(options: { topic: string; admin: Admin; read
     next();
   };
 
-  const status = async (): Promise<IngestStatusReport> => {
+  /** What costs a Redis ping and Kafka admin calls: looked up at most once per TTL, whatever the request rate. */
+  const probe = cachedFor(options.statusTtlMs ?? STATUS_TTL_MS, async () => {
     const checks: Check[] = [];
     let ready = true;
     try {
@@ -106,8 +119,14 @@ export function ingestObservability(options: { topic: string; admin: Admin; read
     } catch (err) {
       checks.push({ name: 'topic', ok: false, detail: describeError(err) });
     }
+    return { ready, checks, partitions, sideTopics };
+  });
+
+  const status = async (): Promise<IngestStatusReport> => {
+    const { ready, checks, partitions, sideTopics } = await probe();
     const now = Date.now();
-    samples.push({ at: now, accepted: totals.accepted });
+    // One sample a second at most, so the rate's memory does not grow with the request rate.
+    if (samples.length === 0 || now - samples[samples.length - 1]!.at >= 1000) samples.push({ at: now, accepted: totals.accepted });
     while (samples.length > 2 && now - samples[0]!.at > 10_000) samples.shift();
     const oldest = samples[0]!;
     const seconds = (now - oldest.at) / 1000;

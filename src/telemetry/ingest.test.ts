@@ -1,0 +1,52 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Admin } from 'kafkajs';
+import { ingestObservability } from './ingest';
+
+/**
+ * The status of the ingest API costs a Redis ping and Kafka admin calls:
+ * however often it is asked for, it is worked out at most once per TTL.
+ * Kafka and Redis are counted stand-ins here: what is tested is how often
+ * they are asked, not what they answer.
+ */
+describe('ingest status', () => {
+  const calls = { ready: 0, offsets: 0 };
+  const admin = {
+    async fetchTopicOffsets(topic: string) {
+      calls.offsets += 1;
+      return [{ partition: 0, offset: '0', high: topic.endsWith('.dlq') ? '2' : '7', low: '0' }];
+    },
+  } as unknown as Admin;
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    const observability = ingestObservability({
+      topic: 'events',
+      admin,
+      ready: async () => {
+        calls.ready += 1;
+      },
+      statusTtlMs: 300,
+    });
+    const app = express();
+    app.use(observability.router);
+    server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/status.json`;
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  it('is worked out at most once per TTL, however many requests ask, at once or one after another', async () => {
+    const first = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(url)).json()));
+    for (let i = 0; i < 20; i++) await (await fetch(url)).json();
+    expect(calls).toEqual({ ready: 1, offsets: 2 });
+    expect(first[0]).toMatchObject({ kind: 'ingest', ready: true, partitions: [{ partition: 0, endOffset: '7' }], sideTopics: { 'events.dlq': 2 } });
+
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await (await fetch(url)).json();
+    expect(calls).toEqual({ ready: 2, offsets: 4 });
+  });
+});
