@@ -4,13 +4,14 @@ import type { SluiceConfig } from '../config';
 import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { createClickHouse } from '../sink/clickhouse';
-import { SinkHold } from '../sink/hold';
+import { RedisHoldBackend, SinkHold } from '../sink/hold';
 import { startStream, type Row, type RunSummary, type StreamDefinition } from '../process';
 import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
 import type { ReplayPlan } from './plan';
 import { inRange, windowInRange, type EventTimeRange } from './range';
-import { canExchangeTables, createShadowTables, dropShadowTables, shadowTag, swapIn, type ShadowTable, type SwapReport } from './shadow';
+import { createShadowTables, dropShadowTables, shadowTag, SqlShadowTables, type ShadowTable, type SwapReport } from './shadow';
+import { swapShadows, type SwapResult } from './swap';
 
 export interface ReplayProgress {
   done: bigint;
@@ -168,27 +169,20 @@ function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowTable[])
 }
 
 /**
- * Holds the live stream's writes, swaps every rebuilt table in, releases.
- * The hold covers only the copy and the swap statements; the live stream
- * keeps consuming and resumes its inserts right after.
+ * Holds the live stream's writes (through Redis, where the live processes
+ * take their leases), swaps every rebuilt table in, releases (src/replay/swap.ts).
+ * The hold covers only the copy and the swap statements and is renewed
+ * while they run; the live stream keeps consuming and resumes its inserts
+ * right after.
  */
-async function swapAll(config: SluiceConfig, clickhouse: ClickHouseClient, stream: string, shadows: ShadowTable[], tag: string, holdTimeoutMs: number, log: Logger) {
-  const exchange = await canExchangeTables(clickhouse, config.clickhouse.database);
+async function swapAll(config: SluiceConfig, clickhouse: ClickHouseClient, stream: string, shadows: ShadowTable[], tag: string, holdTimeoutMs: number, log: Logger): Promise<SwapResult> {
   const redis: Redis = createRedis(config, { maxRetriesPerRequest: 2 });
   await redis.connect();
   try {
-    const hold = new SinkHold(redis, config.redis.keyPrefix, stream);
-    const holder = await hold.hold(holdTimeoutMs, 10 * 60_000);
-    const heldAt = Date.now();
-    const swaps: SwapReport[] = [];
-    try {
-      for (const table of shadows) swaps.push(await swapIn(clickhouse, config.clickhouse.database, table, tag, exchange));
-    } finally {
-      await hold.release(holder);
-    }
-    const heldMs = Date.now() - heldAt;
-    log.info({ swaps, heldMs }, 'shadow tables swapped in');
-    return { swaps, heldMs };
+    const hold = new SinkHold(new RedisHoldBackend(redis, config.redis.keyPrefix, stream), stream);
+    const result = await swapShadows(new SqlShadowTables(clickhouse, config.clickhouse.database), hold, shadows, tag, { holdTimeoutMs });
+    log.info({ swaps: result.swaps, heldMs: result.heldMs }, 'shadow tables swapped in');
+    return result;
   } finally {
     redis.disconnect();
   }

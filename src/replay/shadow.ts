@@ -1,150 +1,239 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { SluiceError } from '../errors';
 import { assertIdentifier } from '../sink/clickhouse/migrations';
+import { createShadows, dropShadows, type ShadowTable, type ShadowTables, type StagedContent } from './swap';
+
+export { shadowTag, type ShadowTable, type SwapReport, type SwapStrategy } from './swap';
 
 /**
- * Shadow tables of a replay and the swap that brings them in (DESIGN §3.9).
+ * Shadow tables of a replay on ClickHouse: the SQL side of ShadowTables
+ * (./swap.ts has the swap itself and what it guarantees).
  *
- * A shadow replay writes its rows into `<table>__rebuild_<tag>`, a table
- * created `AS` the live one, while the live stream keeps writing the live
- * table. The swap then builds, for each table, the final content of every
- * ClickHouse partition the rebuild touched: the live rows whose identity
- * (the table's sorting key) the rebuild did not produce, plus the rebuilt
- * rows. That content replaces the live partition in one statement:
- *
- * - one partition: `ALTER TABLE … REPLACE PARTITION ID … FROM staging`
- *   (ClickHouse 18.16 and later), atomic for readers;
- * - several partitions: the whole table is staged and swapped, with
- *   `EXCHANGE TABLES` where the database supports it (Atomic engine,
- *   ClickHouse 20.x+), else `RENAME TABLE live TO old, staging TO live`,
- *   which ClickHouse runs under one lock.
- *
- * The caller holds the live stream's writes (src/sink/hold.ts) around the
- * swap: a live insert landing between the copy and the swap would be lost.
- * Rows outside the rebuilt partitions are never read or rewritten.
+ * Every statement runs on ClickHouse 18.16 (the local stack: Ordinary
+ * databases, no EXCHANGE TABLES, no `_partition_id`) and on current
+ * releases: table facts come from system.tables (`engine`, `engine_full`,
+ * `partition_key`, `sorting_key`) and system.parts (`partition`,
+ * `partition_id`, `max_block_number`), which both have.
  */
 
-export type SwapStrategy = 'replace-partition' | 'exchange-tables' | 'rename-tables';
-
-export interface ShadowTable {
-  live: string;
-  rebuilt: string;
+interface TableFacts {
+  engine: string;
+  partitionKey: string;
+  /** The sorting key's expressions: a row's identity. */
+  key: string[];
+  /** ReplacingMergeTree's version column, if the table has one. */
+  version?: string;
+  /** FINAL applies (a Replacing engine): reads see one row per identity. */
+  replacing: boolean;
 }
 
-export interface SwapReport {
-  table: string;
-  strategy: SwapStrategy | 'nothing-rebuilt';
-  /** ClickHouse partition ids that changed. */
-  partitions: string[];
-  rowsRebuilt: number;
-  /** Live rows of those partitions carried over unchanged (their identity was not rebuilt). */
-  rowsKept: number;
-  ms: number;
+/** Splits `a, f(b, c), 'x,y'` at its top-level commas. */
+export function splitTopLevel(list: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i]!;
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === "'" || c === '`' || c === '"') quote = c;
+    else if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === ',' && depth === 0) {
+      out.push(list.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  const last = list.slice(start).trim();
+  if (last !== '' || out.length > 0) out.push(last);
+  return out;
 }
 
-const suffixed = (table: string, kind: 'rebuild' | 'swap' | 'old', tag: string) => assertIdentifier('table', `${table}__${kind}_${tag}`);
-
-async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
-  return (await client.query({ query, format: 'JSONEachRow' })).json<T>();
+/**
+ * The version column of a *ReplacingMergeTree, from system.tables' `engine`
+ * and `engine_full` (both on 18.16 and current servers). The engine's
+ * arguments are, by form:
+ * - `ReplacingMergeTree(ver)`, `ReplacingMergeTree(ver, is_deleted)` (23.x+): the first;
+ * - `Replicated…('/path', '{replica}', ver)`, `Shared…(…)`: the first that is not a string literal;
+ * - the old form `(date, [sampling,] key, 8192, ver)`: the one after the index granularity;
+ * - none (`ReplacingMergeTree`, `ReplacingMergeTree()`): no version, the last inserted row wins.
+ */
+export function replacingVersionColumn(engine: string, engineFull: string): string | undefined {
+  if (!/ReplacingMergeTree$/.test(engine) || !engineFull.startsWith(`${engine}(`)) return undefined;
+  let depth = 0;
+  let end = engine.length;
+  let quote: string | undefined;
+  for (; end < engineFull.length; end++) {
+    const c = engineFull[end]!;
+    if (quote) {
+      if (c === '\\') end++;
+      else if (c === quote) quote = undefined;
+    } else if (c === "'") quote = c;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) break;
+  }
+  const args = splitTopLevel(engineFull.slice(engine.length + 1, end));
+  const granularity = args.findIndex((a) => /^\d+$/.test(a));
+  const candidate = granularity >= 0 ? args[granularity + 1] : args.find((a) => !a.startsWith("'"));
+  if (!candidate) return undefined;
+  return assertIdentifier('column', candidate.replace(/^`(.*)`$/, '$1'));
 }
 
-/** A short tag for this replay's tables: letters and digits only. */
-export const shadowTag = (epoch: number) => epoch.toString(36);
+const PARTITION_ID = /^[A-Za-z0-9_-]+$/;
+
+export class SqlShadowTables implements ShadowTables {
+  private readonly db: string;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    database: string,
+  ) {
+    this.db = assertIdentifier('database', database);
+  }
+
+  private async rows<T>(query: string): Promise<T[]> {
+    return (await this.client.query({ query, format: 'JSONEachRow' })).json<T>();
+  }
+
+  private async run(query: string): Promise<void> {
+    await this.client.command({ query });
+  }
+
+  private name(table: string): string {
+    return `${this.db}.${assertIdentifier('table', table)}`;
+  }
+
+  async partitions(table: string): Promise<string[]> {
+    const found = await this.rows<{ id: string }>(
+      `SELECT DISTINCT partition_id AS id FROM system.parts WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND active ORDER BY id`,
+    );
+    return found.map((r) => {
+      if (!PARTITION_ID.test(r.id)) throw new SluiceError('SHADOW_PARTITION_ID', `unexpected partition id '${r.id}' in ${this.db}.${table}`);
+      return r.id;
+    });
+  }
+
+  async count(table: string): Promise<number> {
+    const [row] = await this.rows<{ n: string }>(`SELECT count() AS n FROM ${this.name(table)}`);
+    return Number(row?.n ?? 0);
+  }
+
+  async createLike(table: string, like: string): Promise<void> {
+    await this.run(`CREATE TABLE ${this.name(table)} AS ${this.name(like)}`);
+  }
+
+  async drop(table: string): Promise<void> {
+    await this.run(`DROP TABLE IF EXISTS ${this.name(table)}`);
+  }
+
+  /**
+   * The highest block number among the active parts: every insert gets a
+   * new, higher one, and a merge keeps the highest of the parts it merges.
+   * A deduplicated insert writes no part and leaves it as it is, rightly.
+   */
+  async insertMark(table: string, partition?: string): Promise<string> {
+    const [row] = await this.rows<{ mark: string }>(
+      `SELECT toString(max(max_block_number)) AS mark FROM system.parts
+       WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND active${partition === undefined ? '' : ` AND partition_id = '${this.partitionId(partition)}'`}`,
+    );
+    return row?.mark ?? '0';
+  }
+
+  /**
+   * Three INSERT … SELECTs into the staging table, reading through FINAL so
+   * each identity arrives once and the staged table reads the same with or
+   * without FINAL. `newer` is the set of identities whose live version beats
+   * the rebuilt one (max over the unmerged rows is what FINAL keeps), built
+   * with UNION ALL, GROUP BY and maxIf, which 18.16 has (no correlated
+   * subqueries, and joins on expression keys are awkward there).
+   */
+  async stageMerged(staging: string, live: string, rebuilt: string, partition?: string): Promise<StagedContent> {
+    const facts = await this.facts(live);
+    const [stage, from, fresh] = [this.name(staging), this.name(live), this.name(rebuilt)];
+    const key = facts.key.join(', ');
+    const final = facts.replacing ? ' FINAL' : '';
+    const scope = partition === undefined ? '1' : await this.scopeOf(facts, rebuilt, partition);
+
+    let newer: string | undefined;
+    let liveNewer = 0;
+    if (facts.version) {
+      const aliased = facts.key.map((e, i) => `${e} AS __k${i}`).join(', ');
+      const keys = facts.key.map((_, i) => `__k${i}`).join(', ');
+      newer = `SELECT ${keys} FROM (
+          SELECT ${aliased}, ${facts.version} AS __v, 0 AS __src FROM ${from} WHERE ${scope} AND (${key}) IN (SELECT ${key} FROM ${fresh})
+          UNION ALL
+          SELECT ${aliased}, ${facts.version} AS __v, 1 AS __src FROM ${fresh}
+        ) GROUP BY ${keys} HAVING countIf(__src = 0) > 0 AND maxIf(__v, __src = 0) > maxIf(__v, __src = 1)`;
+      const [row] = await this.rows<{ n: string }>(`SELECT count() AS n FROM (${newer})`);
+      liveNewer = Number(row?.n ?? 0);
+      if (liveNewer === 0) newer = undefined; // the usual case: two fewer scans of the live partition
+    }
+
+    await this.run(`INSERT INTO ${stage} SELECT * FROM ${from}${final} WHERE ${scope} AND (${key}) NOT IN (SELECT ${key} FROM ${fresh})`);
+    if (newer) await this.run(`INSERT INTO ${stage} SELECT * FROM ${from}${final} WHERE ${scope} AND (${key}) IN (${newer})`);
+    const rowsKept = await this.count(staging);
+    await this.run(`INSERT INTO ${stage} SELECT * FROM ${fresh}${final}${newer ? ` WHERE (${key}) NOT IN (${newer})` : ''}`);
+    return { rowsKept, liveNewer };
+  }
+
+  async replacePartition(table: string, partition: string, from: string): Promise<void> {
+    await this.run(`ALTER TABLE ${this.name(table)} REPLACE PARTITION ID '${this.partitionId(partition)}' FROM ${this.name(from)}`);
+  }
+
+  /** EXCHANGE TABLES needs an Atomic database (ClickHouse 20.x+); 18.16 has only Ordinary ones. */
+  async canExchange(): Promise<boolean> {
+    const [row] = await this.rows<{ engine: string }>(`SELECT engine FROM system.databases WHERE name = '${this.db}'`);
+    return row?.engine === 'Atomic';
+  }
+
+  async exchange(a: string, b: string): Promise<void> {
+    await this.run(`EXCHANGE TABLES ${this.name(a)} AND ${this.name(b)}`);
+  }
+
+  /** One statement: ClickHouse renames both under one lock, so readers never find the table missing. */
+  async renameSwap(live: string, staging: string, old: string): Promise<void> {
+    await this.run(`RENAME TABLE ${this.name(live)} TO ${this.name(old)}, ${this.name(staging)} TO ${this.name(live)}`);
+  }
+
+  private partitionId(partition: string): string {
+    if (!PARTITION_ID.test(partition)) throw new SluiceError('SHADOW_PARTITION_ID', `unexpected partition id '${partition}'`);
+    return partition;
+  }
+
+  private async facts(table: string): Promise<TableFacts> {
+    const [meta] = await this.rows<{ engine: string; engine_full: string; partition_key: string; sorting_key: string }>(
+      `SELECT engine, engine_full, partition_key, sorting_key FROM system.tables WHERE database = '${this.db}' AND name = '${assertIdentifier('table', table)}'`,
+    );
+    if (!meta) throw new SluiceError('SHADOW_NO_TABLE', `${this.db}.${table} does not exist`);
+    if (!meta.sorting_key) throw new SluiceError('SHADOW_NO_KEY', `${this.db}.${table} has no sorting key: rows cannot be matched to their rebuilt version`);
+    return {
+      engine: meta.engine,
+      partitionKey: meta.partition_key,
+      key: splitTopLevel(meta.sorting_key),
+      version: replacingVersionColumn(meta.engine, meta.engine_full),
+      replacing: /ReplacingMergeTree$/.test(meta.engine),
+    };
+  }
+
+  /** A WHERE condition for the rows of one partition: its key expression equals the partition's value (system.parts prints it as a literal). */
+  private async scopeOf(facts: TableFacts, table: string, partition: string): Promise<string> {
+    if (facts.partitionKey === '') return '1'; // unpartitioned: the one partition is the whole table
+    const [value] = await this.rows<{ partition: string }>(
+      `SELECT any(partition) AS partition FROM system.parts WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND partition_id = '${this.partitionId(partition)}' AND active`,
+    );
+    if (!value?.partition) throw new SluiceError('SHADOW_PARTITION_ID', `partition ${partition} of ${this.db}.${table} has no active part`);
+    return `(${facts.partitionKey}) = ${value.partition}`;
+  }
+}
 
 /** Creates an empty rebuild table beside each live table (same columns, engine, partitioning and sorting key). */
 export async function createShadowTables(client: ClickHouseClient, database: string, tables: string[], tag: string): Promise<ShadowTable[]> {
-  const db = assertIdentifier('database', database);
-  const out: ShadowTable[] = [];
-  for (const live of tables) {
-    const rebuilt = suffixed(assertIdentifier('table', live), 'rebuild', tag);
-    await client.command({ query: `CREATE TABLE ${db}.${rebuilt} AS ${db}.${live}` });
-    out.push({ live, rebuilt });
-  }
-  return out;
+  return createShadows(new SqlShadowTables(client, database), tables, tag);
 }
 
 /** Drops this replay's rebuild and staging tables (after a swap, or after a failure). */
 export async function dropShadowTables(client: ClickHouseClient, database: string, tables: ShadowTable[], tag: string): Promise<void> {
-  const db = assertIdentifier('database', database);
-  for (const { live, rebuilt } of tables) {
-    for (const name of [rebuilt, suffixed(live, 'swap', tag), suffixed(live, 'old', tag)]) {
-      await client.command({ query: `DROP TABLE IF EXISTS ${db}.${name}` });
-    }
-  }
-}
-
-/** EXCHANGE TABLES needs an Atomic database (ClickHouse 20.x+); 18.16 has only Ordinary ones. */
-export async function canExchangeTables(client: ClickHouseClient, database: string): Promise<boolean> {
-  const [row] = await rows<{ engine: string }>(client, `SELECT engine FROM system.databases WHERE name = '${assertIdentifier('database', database)}'`);
-  return row?.engine === 'Atomic';
-}
-
-/** The ClickHouse partitions a table's active parts hold. */
-async function partitionsOf(client: ClickHouseClient, database: string, table: string): Promise<string[]> {
-  const found = await rows<{ id: string }>(
-    client,
-    `SELECT DISTINCT partition_id AS id FROM system.parts WHERE database = '${database}' AND table = '${table}' AND active ORDER BY id`,
-  );
-  return found.map((r) => {
-    if (!/^[A-Za-z0-9_-]+$/.test(r.id)) throw new SluiceError('SHADOW_PARTITION_ID', `unexpected partition id '${r.id}' in ${database}.${table}`);
-    return r.id;
-  });
-}
-
-async function count(client: ClickHouseClient, qualified: string): Promise<number> {
-  const [row] = await rows<{ n: string }>(client, `SELECT count() AS n FROM ${qualified}`);
-  return Number(row?.n ?? 0);
-}
-
-/**
- * Swaps one table's rebuilt partitions in. Call with the live writes held.
- * `exchange` says whether EXCHANGE TABLES is available (else RENAME is used).
- */
-export async function swapIn(client: ClickHouseClient, database: string, table: ShadowTable, tag: string, exchange: boolean): Promise<SwapReport> {
-  const started = Date.now();
-  const db = assertIdentifier('database', database);
-  const { live, rebuilt } = table;
-  const partitions = await partitionsOf(client, db, rebuilt);
-  const rowsRebuilt = await count(client, `${db}.${rebuilt}`);
-  if (partitions.length === 0) return { table: live, strategy: 'nothing-rebuilt', partitions, rowsRebuilt, rowsKept: 0, ms: Date.now() - started };
-
-  const [meta] = await rows<{ partition_key: string; sorting_key: string }>(
-    client,
-    `SELECT partition_key, sorting_key FROM system.tables WHERE database = '${db}' AND name = '${live}'`,
-  );
-  if (!meta?.sorting_key) throw new SluiceError('SHADOW_NO_KEY', `${db}.${live} has no sorting key: rows cannot be matched to their rebuilt version`);
-  const key = `(${meta.sorting_key})`;
-  const staging = suffixed(live, 'swap', tag);
-  await client.command({ query: `DROP TABLE IF EXISTS ${db}.${staging}` });
-  await client.command({ query: `CREATE TABLE ${db}.${staging} AS ${db}.${live}` });
-
-  // Live rows of the rebuilt partitions (all of them when the whole table is swapped) that the rebuild did not replace.
-  const single = partitions.length === 1;
-  let scope = '1';
-  if (single) {
-    const [value] = await rows<{ partition: string }>(
-      client,
-      `SELECT any(partition) AS partition FROM system.parts WHERE database = '${db}' AND table = '${rebuilt}' AND active`,
-    );
-    scope = `(${meta.partition_key}) = ${value!.partition}`;
-  }
-  await client.command({
-    query: `INSERT INTO ${db}.${staging} SELECT * FROM ${db}.${live} WHERE ${scope} AND ${key} NOT IN (SELECT ${meta.sorting_key} FROM ${db}.${rebuilt})`,
-  });
-  const rowsKept = await count(client, `${db}.${staging}`);
-  await client.command({ query: `INSERT INTO ${db}.${staging} SELECT * FROM ${db}.${rebuilt}` });
-
-  let strategy: SwapStrategy;
-  if (single) {
-    strategy = 'replace-partition';
-    await client.command({ query: `ALTER TABLE ${db}.${live} REPLACE PARTITION ID '${partitions[0]}' FROM ${db}.${staging}` });
-  } else if (exchange) {
-    strategy = 'exchange-tables';
-    await client.command({ query: `EXCHANGE TABLES ${db}.${live} AND ${db}.${staging}` });
-  } else {
-    strategy = 'rename-tables';
-    const old = suffixed(live, 'old', tag);
-    await client.command({ query: `RENAME TABLE ${db}.${live} TO ${db}.${old}, ${db}.${staging} TO ${db}.${live}` });
-  }
-  return { table: live, strategy, partitions, rowsRebuilt, rowsKept, ms: Date.now() - started };
+  await dropShadows(new SqlShadowTables(client, database), tables, tag);
 }
