@@ -28,7 +28,8 @@ describe('ingest status', () => {
       ready: async () => {
         calls.ready += 1;
       },
-      statusTtlMs: 300,
+      // Longer than the test: how the TTL runs out is cachedFor's own spec.
+      statusTtlMs: 60_000,
     });
     const app = express();
     app.use(observability.router);
@@ -39,14 +40,10 @@ describe('ingest status', () => {
   });
   afterAll(() => new Promise((resolve) => server.close(resolve)));
 
-  it('is worked out at most once per TTL, however many requests ask, at once or one after another', async () => {
+  it('is worked out once for any number of requests within its TTL, at once or one after another', async () => {
     const first = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(url)).json()));
     for (let i = 0; i < 20; i++) await (await fetch(url)).json();
     expect(calls).toEqual({ ready: 1, offsets: 2 });
     expect(first[0]).toMatchObject({ kind: 'ingest', ready: true, partitions: [{ partition: 0, endOffset: '7' }], sideTopics: { 'events.dlq': 2 } });
-
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    await (await fetch(url)).json();
-    expect(calls).toEqual({ ready: 2, offsets: 4 });
   });
 });
