@@ -110,6 +110,15 @@ describe('SinkHold on simulated time (in-memory backend)', () => {
     expect(cuts).toEqual(['timeout', 'lease']);
   });
 
+  it('outside any write lease (a replay writing its rebuild tables), an insert attempt is still bounded', async () => {
+    const attempt = insertAttempt(20);
+    expect(attempt.cut()).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(attempt.cut()).toBeInstanceOf(ServiceError);
+    expect(attempt.cut()!.retriable).toBe(true);
+    attempt.end();
+  });
+
   it('a write that ends after an insert attempt was cut mid-flight keeps its lease for the margin; one that ends cleanly drops it', async () => {
     const hold = new SinkHold(backend, 's', { clock, leaseTtlMs: 120_000 });
     const writing = hold.write(async () => {

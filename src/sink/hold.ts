@@ -219,7 +219,6 @@ export interface InsertAttempt {
 /** Starts an insert attempt bounded by `timeoutMs` and, under SinkHold.write, by the write's lease. */
 export function insertAttempt(timeoutMs: number = DEFAULT_INSERT_ATTEMPT_MS): InsertAttempt {
   const lease = activeLease.getStore();
-  const clock = lease?.clock ?? systemClock;
   const controller = new AbortController();
   let ended = false;
   const cut = (reason: SluiceError) => {
@@ -230,7 +229,10 @@ export function insertAttempt(timeoutMs: number = DEFAULT_INSERT_ATTEMPT_MS): In
   const onLease = () => cut(lease!.signal.reason as SluiceError);
   if (lease?.signal.aborted) controller.abort(lease.signal.reason); // lost already: the attempt never starts
   else lease?.signal.addEventListener('abort', onLease, { once: true });
-  const cancel = clock.setTimeout(() => cut(new ServiceError('clickhouse', `a ClickHouse insert took longer than ${timeoutMs} ms; aborted, retrying`, { retriable: true })), timeoutMs);
+  const timedOut = () => cut(new ServiceError('clickhouse', `a ClickHouse insert took longer than ${timeoutMs} ms; aborted, retrying`, { retriable: true }));
+  // Under a lease, on the lease's clock (simulated time drives it in the simulation); otherwise a
+  // process timer that does not keep the process alive for an insert nobody waits for any more.
+  const cancel = lease ? lease.clock.setTimeout(timedOut, timeoutMs) : unrefTimeout(timedOut, timeoutMs);
   return {
     signal: controller.signal,
     cut: () => (controller.signal.aborted ? (controller.signal.reason as SluiceError) : undefined),
@@ -240,6 +242,12 @@ export function insertAttempt(timeoutMs: number = DEFAULT_INSERT_ATTEMPT_MS): In
       lease?.signal.removeEventListener('abort', onLease);
     },
   };
+}
+
+function unrefTimeout(fn: () => void, ms: number): Cancel {
+  const timer = setTimeout(fn, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
 }
 
 /** A hold taken by `SinkHold.hold`: renewed in the background until released. */
