@@ -28,9 +28,10 @@ import type { HeldWrites, SinkHold } from '../sink/hold';
  * the rebuild did not produce are kept as they are.
  *
  * Safety: every table is staged first, then swapped; right before each swap
- * the hold is confirmed (renewed: a lapsed hold is never re-created, so a
- * confirmed one was held throughout), and the live table's newest insert is
- * compared with what it was when its staging began. If either check fails,
+ * the live table's newest insert is compared with what it was when its
+ * staging began, and then the hold is confirmed (renewed: a lapsed hold is
+ * never re-created, so a confirmed one was held throughout, and it stands
+ * for its TTL after the confirmation). If either check fails,
  * that table and the ones after it are left as they are and the swap fails
  * with an error naming what was and was not swapped: nothing live changes
  * that the staging did not see.
