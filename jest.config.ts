@@ -13,6 +13,13 @@ const config: Config = {
       testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/streams/**/*.test.ts'],
     },
     {
+      // The seeded simulation (test/sim): the runtime on simulated time against models of the services.
+      displayName: 'sim',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/sim/**/*.test.ts'],
+    },
+    {
       displayName: 'integration',
       testEnvironment: 'node',
       transform,

@@ -122,7 +122,7 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
 }
 
 /** The original record again: Sluice's dlq headers removed, where it was redriven from (and its original coordinates) added. */
-function redrivenMessage(r: TopicRecord, dlqTopic: string, now: Date): [string, Message] {
+export function redrivenMessage(r: TopicRecord, dlqTopic: string, now: Date): [string, Message] {
   const target = headerString(r.headers, DLQ_HEADERS.sourceTopic) ?? baseTopic(dlqTopic);
   return [
     target,

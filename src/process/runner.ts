@@ -260,12 +260,17 @@ export class StreamRunner<E> {
       const { committed, offset, snapshot } = await this.retrying(`restore partition ${partition}`, async () => {
         const committed: CommittedOffset | undefined = (await this.admin!.committedOffsets(this.options.groupId, this.topic)).get(partition);
         const offset = committed?.offset ?? (await this.admin!.topicOffsets(this.topic)).get(partition)!.low;
-        const snapshot = this.ports.snapshots ? await this.ports.snapshots.load(ref, offset) : undefined;
+        const snapshots = this.ports.snapshots;
+        const snapshot = snapshots ? await snapshots.load(ref, offset) : undefined;
+        if (snapshots && !snapshot && this.definition.windowed && !this.stateExpected(committed)) {
+          // A partition starting without state saves that empty state first: should Redis later lose
+          // the first snapshot committed after it, this one is the fallback (else there would be none).
+          await snapshots.save([{ ref, snapshot: { offset, savedAt: this.clock.now(), watermark: null, windows: undefined } }]);
+        }
         return { committed, offset, snapshot };
       });
       if (this.restoring.get(partition) !== ticket || !this.assignment.has(partition)) return;
-      const stateExpected = this.options.epoch !== undefined && committed?.metadata === stateMetadata(this.options.epoch);
-      if (stateExpected && this.definition.windowed && !snapshot) throw new StateMissingError(this.topic, partition, offset);
+      if (this.stateExpected(committed) && this.definition.windowed && !snapshot) throw new StateMissingError(this.topic, partition, offset);
       const resumeAt = this.task.assign(this.topic, partition, offset, snapshot);
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);
@@ -277,6 +282,11 @@ export class StreamRunner<E> {
     } finally {
       if (this.restoring.get(partition) === ticket) this.restoring.delete(partition);
     }
+  }
+
+  /** The committed offset says window state of this epoch was saved for it. */
+  private stateExpected(committed: CommittedOffset | undefined): boolean {
+    return this.options.epoch !== undefined && committed?.metadata === stateMetadata(this.options.epoch);
   }
 
   private failUnlessStopping(err: unknown): void {

@@ -83,7 +83,11 @@ export class SchemaCodec {
   private readonly readersByObject = new WeakMap<object, ReaderEntry>();
   private readonly readersByText = new Map<string, ReaderEntry>();
 
-  constructor(client: RegistryClient) {
+  constructor(
+    client: RegistryClient,
+    /** The clock that ages known-unknown ids. */
+    private readonly now: () => number = Date.now,
+  ) {
     this.client = client;
   }
 
@@ -172,7 +176,7 @@ export class SchemaCodec {
 
   private writer(schemaId: number): Promise<WriterEntry> {
     const until = this.unknownIds.get(schemaId);
-    if (until !== undefined && until > Date.now()) return Promise.reject(unknownSchema(schemaId));
+    if (until !== undefined && until > this.now()) return Promise.reject(unknownSchema(schemaId));
     let pending = this.pendingWriters.get(schemaId);
     if (pending === undefined) {
       pending = this.fetchWriter(schemaId).finally(() => this.pendingWriters.delete(schemaId));
@@ -187,7 +191,7 @@ export class SchemaCodec {
       text = await this.client.schemaById(schemaId);
     } catch (err) {
       if (err instanceof RegistryError && err.status === 404) {
-        this.unknownIds.set(schemaId, Date.now() + UNKNOWN_ID_TTL_MS);
+        this.unknownIds.set(schemaId, this.now() + UNKNOWN_ID_TTL_MS);
         throw unknownSchema(schemaId, err);
       }
       throw err;

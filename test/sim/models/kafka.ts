@@ -1,0 +1,328 @@
+import type { IHeaders } from 'kafkajs';
+import type { ConsumedRecord } from '../../../src/kafka';
+import {
+  CommitFencedError,
+  type CommittedOffset,
+  type GroupAdmin,
+  type GroupConsumer,
+  type GroupConsumerOptions,
+  type GroupHandlers,
+  type StreamKafka,
+} from '../../../src/kafka/group';
+import type { Owner, Scheduler } from '../scheduler';
+
+/**
+ * An in-memory model of the Kafka the runtime relies on: a log per
+ * partition, consumer groups with generations, eager rebalancing, session
+ * timeouts and fencing, committed offsets with metadata.
+ *
+ * What it models of a kafkajs member, because the runtime's correctness
+ * depends on it:
+ * - after every join the fetch position of each assigned partition is its
+ *   committed offset (or the log start), whatever the member read before;
+ * - `resolve` moves the position past a record; `seek` sets it;
+ * - a member that does not heartbeat for the session timeout is expelled:
+ *   its commits are refused from then on, and it joins again under a new
+ *   member id when it next talks to the coordinator;
+ * - every join re-assigns every partition (eager protocol), and batches of
+ *   the old generation are told they are stale.
+ */
+
+export interface SimRecord {
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+interface Member {
+  id: string;
+  consumer: SimGroupConsumer;
+  lastHeartbeat: number;
+  /** The generation this member last joined. */
+  generation: number;
+}
+
+class Group {
+  generation = 0;
+  readonly members = new Map<string, Member>();
+  readonly assignment = new Map<string, number[]>();
+  readonly committed = new Map<number, CommittedOffset>();
+  constructor(
+    readonly id: string,
+    readonly topic: string,
+  ) {}
+}
+
+/** Latency of one request to the model, in simulated ms. */
+const RTT = 2;
+
+export class SimKafka {
+  readonly topics = new Map<string, SimRecord[][]>();
+  private readonly groups = new Map<string, Group>();
+  private memberSeq = 0;
+  /** How often the coordinator looks for members whose session expired. */
+  sessionTimeoutCheckMs = 1000;
+
+  constructor(
+    readonly scheduler: Scheduler,
+    world: Owner,
+  ) {
+    const check = () => {
+      this.expireMembers();
+      scheduler.at(world, this.sessionTimeoutCheckMs, check);
+    };
+    scheduler.at(world, this.sessionTimeoutCheckMs, check);
+  }
+
+  createTopic(name: string, partitions: number): void {
+    if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, () => []));
+  }
+
+  partitions(topic: string): SimRecord[][] {
+    const t = this.topics.get(topic);
+    if (!t) throw new Error(`no topic ${topic} in the model`);
+    return t;
+  }
+
+  /** Appends a record; returns its offset. */
+  produce(topic: string, partition: number, record: Omit<SimRecord, 'offset'>): number {
+    const log = this.partitions(topic)[partition]!;
+    log.push({ ...record, offset: log.length });
+    return log.length - 1;
+  }
+
+  group(groupId: string, topic: string): Group {
+    let g = this.groups.get(groupId);
+    if (!g) {
+      g = new Group(groupId, topic);
+      this.groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  committed(groupId: string): Map<number, CommittedOffset> {
+    return new Map(this.groups.get(groupId)?.committed ?? []);
+  }
+
+  /** Each process's consumer, so faults can reach it. */
+  readonly consumers = new Map<Owner, SimGroupConsumer>();
+
+  /** The runtime's Kafka for one process: every request dies with it. */
+  client(owner: Owner): StreamKafka {
+    return {
+      consumer: (options) => {
+        const consumer = new SimGroupConsumer(this, owner, options);
+        this.consumers.set(owner, consumer);
+        return consumer;
+      },
+      admin: async () => this.admin(owner),
+    };
+  }
+
+  private admin(owner: Owner): GroupAdmin {
+    return {
+      committedOffsets: (groupId) => this.request(owner, () => this.committed(groupId)),
+      topicOffsets: (topic) => this.request(owner, () => new Map(this.partitions(topic).map((log, p) => [p, { low: '0', high: String(log.length) }]))),
+      disconnect: async () => undefined,
+    };
+  }
+
+  /** Runs `work` one round trip later, if `owner` is still alive then. */
+  request<T>(owner: Owner, work: () => T): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.scheduler.at(owner, RTT, () => {
+        try {
+          resolve(work());
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+
+  join(groupId: string, topic: string, consumer: SimGroupConsumer): string {
+    const g = this.group(groupId, topic);
+    const id = `member-${++this.memberSeq}`;
+    g.members.set(id, { id, consumer, lastHeartbeat: this.scheduler.now(), generation: -1 });
+    this.rebalance(g);
+    return id;
+  }
+
+  leave(groupId: string, memberId: string): void {
+    const g = this.groups.get(groupId);
+    if (g?.members.delete(memberId)) this.rebalance(g);
+  }
+
+  /** A heartbeat: false when the member is no longer in the group (it must join again). */
+  heartbeat(groupId: string, memberId: string): boolean {
+    const m = this.groups.get(groupId)?.members.get(memberId);
+    if (!m) return false;
+    m.lastHeartbeat = this.scheduler.now();
+    return true;
+  }
+
+  /** The member's assignment when a rebalance happened since its last join. */
+  pendingJoin(groupId: string, memberId: string): { generation: number; partitions: number[] } | undefined {
+    const g = this.groups.get(groupId);
+    const m = g?.members.get(memberId);
+    if (!g || !m || m.generation === g.generation) return undefined;
+    m.generation = g.generation;
+    return { generation: g.generation, partitions: g.assignment.get(memberId) ?? [] };
+  }
+
+  commit(groupId: string, memberId: string, generation: number, offsets: { partition: number; offset: string; metadata?: string }[]): void {
+    const g = this.groups.get(groupId);
+    const m = g?.members.get(memberId);
+    if (!g || !m) throw new CommitFencedError(`UNKNOWN_MEMBER_ID: ${memberId} is not a member of ${groupId}`);
+    if (m.generation !== g.generation || generation !== g.generation) throw new CommitFencedError(`ILLEGAL_GENERATION: ${generation} is not ${g.generation}`);
+    for (const o of offsets) {
+      if (!(g.assignment.get(memberId) ?? []).includes(o.partition)) throw new CommitFencedError(`partition ${o.partition} is not assigned to ${memberId}`);
+      g.committed.set(o.partition, { offset: o.offset, metadata: o.metadata ?? null });
+    }
+  }
+
+  private rebalance(g: Group): void {
+    g.generation += 1;
+    g.assignment.clear();
+    const members = [...g.members.keys()].sort();
+    const partitions = this.partitions(g.topic).length;
+    for (const id of members) g.assignment.set(id, []);
+    for (let p = 0; p < partitions && members.length > 0; p++) g.assignment.get(members[p % members.length]!)!.push(p);
+  }
+
+  private expireMembers(): void {
+    const now = this.scheduler.now();
+    for (const g of this.groups.values()) {
+      let changed = false;
+      for (const m of [...g.members.values()]) {
+        if (now - m.lastHeartbeat > m.consumer.sessionTimeoutMs) {
+          g.members.delete(m.id);
+          changed = true;
+        }
+      }
+      if (changed) this.rebalance(g);
+    }
+  }
+}
+
+/** How many records one fetch returns per partition. */
+const MAX_BATCH = 200;
+/** How long a fetch waits when there is nothing new. */
+const MAX_WAIT_MS = 200;
+
+/** One member of a group, driven like kafkajs's consumer loop. */
+export class SimGroupConsumer implements GroupConsumer {
+  private memberId?: string;
+  private generation = -1;
+  private assigned: number[] = [];
+  private readonly positions = new Map<number, number>();
+  private readonly pausedSet = new Set<number>();
+  private handlers?: GroupHandlers;
+  private running = false;
+  /** Until this time the coordinator hears nothing from this member (a long GC pause, a partition from the coordinator). */
+  silentUntil = 0;
+  readonly sessionTimeoutMs: number;
+
+  constructor(
+    private readonly kafka: SimKafka,
+    private readonly owner: Owner,
+    private readonly options: GroupConsumerOptions,
+  ) {
+    this.sessionTimeoutMs = options.sessionTimeoutMs;
+  }
+
+  async start(handlers: GroupHandlers): Promise<void> {
+    this.handlers = handlers;
+    this.running = true;
+    await this.kafka.request(this.owner, () => {
+      this.memberId = this.kafka.join(this.options.groupId, this.options.topic, this);
+    });
+    void this.loop();
+  }
+
+  private heartbeat(now: number): void {
+    if (now < this.silentUntil || !this.memberId) return;
+    if (!this.kafka.heartbeat(this.options.groupId, this.memberId)) {
+      // Expelled: kafkajs gets UNKNOWN_MEMBER_ID and joins again as a new member.
+      this.memberId = this.kafka.join(this.options.groupId, this.options.topic, this);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const sleep = (ms: number) => new Promise<void>((resolve) => this.kafka.scheduler.at(this.owner, ms, resolve));
+    while (this.running && this.owner.alive) {
+      const now = this.kafka.scheduler.now();
+      this.heartbeat(now);
+      const pending = this.memberId && now >= this.silentUntil ? this.kafka.pendingJoin(this.options.groupId, this.memberId) : undefined;
+      if (pending) {
+        this.generation = pending.generation;
+        this.assigned = pending.partitions;
+        const committed = this.kafka.committed(this.options.groupId);
+        this.positions.clear();
+        for (const p of this.assigned) this.positions.set(p, Number(committed.get(p)?.offset ?? 0));
+        this.handlers!.onAssignment({ partitions: [...this.assigned], memberId: this.memberId! });
+      }
+      const generation = this.generation;
+      const batches: Promise<void>[] = [];
+      let fetched = 0;
+      for (const p of this.assigned) {
+        if (this.pausedSet.has(p)) continue;
+        const position = this.positions.get(p) ?? 0;
+        const log = this.kafka.partitions(this.options.topic)[p]!;
+        if (position >= log.length) continue;
+        const records: ConsumedRecord[] = log.slice(position, position + MAX_BATCH).map((r) => ({
+          topic: this.options.topic,
+          partition: p,
+          offset: String(r.offset),
+          timestamp: String(r.timestamp),
+          key: r.key,
+          value: r.value,
+          headers: r.headers,
+        }));
+        fetched += records.length;
+        batches.push(
+          this.handlers!.onBatch(p, records, {
+            fetchedOffset: String(position),
+            resolve: (offset) => {
+              if (this.generation === generation) this.positions.set(p, Number(offset) + 1);
+            },
+            heartbeat: async () => this.heartbeat(this.kafka.scheduler.now()),
+            pause: () => this.pausedSet.add(p),
+            // What the member itself knows: an expelled member that has not noticed yet goes on (a zombie).
+            isCurrent: () => this.running && this.owner.alive && this.generation === generation,
+          }).catch((err: unknown) => {
+            if (this.owner.alive) this.handlers!.onCrash(err);
+          }),
+        );
+      }
+      await sleep(RTT);
+      await Promise.all(batches);
+      await sleep(fetched > 0 ? 1 : MAX_WAIT_MS);
+    }
+  }
+
+  pause(partitions: number[]): void {
+    for (const p of partitions) this.pausedSet.add(p);
+  }
+
+  resume(partitions: number[]): void {
+    for (const p of partitions) this.pausedSet.delete(p);
+  }
+
+  seek(partition: number, offset: string): void {
+    if (this.assigned.includes(partition)) this.positions.set(partition, Number(offset));
+  }
+
+  commit(offsets: { partition: number; offset: string; metadata?: string }[]): Promise<void> {
+    const memberId = this.memberId ?? '';
+    const generation = this.generation;
+    return this.kafka.request(this.owner, () => this.kafka.commit(this.options.groupId, memberId, generation, offsets));
+  }
+
+  async disconnect(): Promise<void> {
+    this.running = false;
+    if (this.memberId) this.kafka.leave(this.options.groupId, this.memberId);
+  }
+}

@@ -1,0 +1,305 @@
+import { DLQ_HEADERS, headerString, LATE_HEADERS } from '../../src/dlq';
+import { redrivenMessage } from '../../src/dlq/redrive';
+import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
+import { DATABASE, TOPIC, World } from './world';
+import { addToWindow, expectedOf, generate, LATE_SCHEMA_ID, readerSchema, REFUSED_TYPE, SCHEMA_ID, windowKey, type Kind, type Produced, type SimEvent } from './workload';
+
+/**
+ * One seeded run: the reference stream's workload produced over simulated
+ * time, processors started, killed, fenced and restarted, Redis crashed with
+ * its last second lost, ClickHouse down, slow or refusing rows, side-topic
+ * writes failing part-way, dead letters redriven in several copies; then a
+ * bounded run to the end, and every output checked against the workload's
+ * own answer.
+ */
+
+export interface ScenarioResult {
+  seed: number;
+  failures: string[];
+  /** What happened, for the report. */
+  events: string[];
+  stats: { records: number; timerSteps: number; simulatedMs: number };
+}
+
+export interface ScenarioOptions {
+  records?: number;
+  /** Turn a kind of fault off (to show which one a failure needs). */
+  without?: Set<FaultKind>;
+}
+
+export type FaultKind = 'kill' | 'redis-crash' | 'sink-down' | 'fence' | 'rebalance' | 'side-partial' | 'redrive' | 'hostile';
+
+export const FAULT_KINDS: FaultKind[] = ['kill', 'redis-crash', 'sink-down', 'fence', 'rebalance', 'side-partial', 'redrive', 'hostile'];
+
+const START = Date.UTC(2026, 0, 1, 12, 0, 0);
+const SESSION_TIMEOUT_MS = 10_000;
+
+export async function runScenario(seed: number, options: ScenarioOptions = {}): Promise<ScenarioResult> {
+  const partitions = 3;
+  const world = new World(seed, START, partitions);
+  const r = world.random;
+  const enabled = (k: FaultKind) => !options.without?.has(k);
+  const events: string[] = [];
+  const note = (what: string) => events.push(`t+${((world.scheduler.now() - START) / 1000).toFixed(1)}s ${what}`);
+  const durationMs = 4 * 60_000;
+  const lateSchemaAt = START + 60_000 + r.int(90_000);
+  const hostile = enabled('hostile');
+  const mix: Partial<Record<Kind, number>> = {
+    duplicate: 0.08,
+    late: 0.03,
+    poison: 0.02,
+    ...(hostile ? { ahead: 0.02, 'far-ahead': 0.01, refused: 0.02 } : {}),
+    ...(enabled('redrive') ? { 'late-schema': 0.03 } : {}),
+  };
+  const produced = generate(r, { partitions, startMs: START, records: options.records ?? 300, durationMs, lateSchemaAt, mix });
+  world.registry.register(SCHEMA_ID, readerSchema);
+  world.registry.register(LATE_SCHEMA_ID, readerSchema, lateSchemaAt);
+  if (hostile) world.faults.refusedEventTypes.add(REFUSED_TYPE);
+
+  for (const p of produced) {
+    world.scheduler.at(world.root, p.at - START, () => {
+      p.offset = world.kafka.produce(TOPIC, p.partition, { timestamp: p.at, key: p.key, value: p.value, headers: {} });
+    });
+  }
+
+  const start = async () => {
+    const proc = await world.start({ sessionTimeoutMs: SESSION_TIMEOUT_MS });
+    note(`start ${proc.name}`);
+    return proc;
+  };
+  const alive = () => world.processes.filter((p) => p.owner.alive);
+  const at = (ms: number, fn: () => void | Promise<void>) => world.scheduler.at(world.root, ms, () => void fn());
+
+  const initial = 1 + r.int(3);
+  for (let i = 0; i < initial; i++) await world.drive(start());
+
+  // Faults, at seeded times during production.
+  const when = () => 5_000 + r.int(durationMs - 10_000);
+  if (enabled('kill')) {
+    for (let i = r.int(4); i > 0; i--) {
+      at(when(), async () => {
+        const victims = alive();
+        if (victims.length === 0) return;
+        const victim = r.pick(victims);
+        world.kill(victim);
+        note(`SIGKILL ${victim.name}`);
+        await world.scheduler.sleep(world.root, r.int(8000));
+        await start();
+      });
+    }
+  }
+  if (enabled('redis-crash') && r.chance(0.6)) {
+    at(when(), async () => {
+      const lost = world.redis.crash(1000);
+      note(`Redis crashed, ${lost} writes of its last second lost`);
+      await world.scheduler.sleep(world.root, 200 + r.int(5000));
+      world.redis.restart();
+      note('Redis restarted');
+    });
+  }
+  if (enabled('sink-down') && r.chance(0.5)) {
+    at(when(), () => {
+      world.faults.sinkDownUntil = world.scheduler.now() + 1000 + r.int(15_000);
+      note(`ClickHouse down until t+${((world.faults.sinkDownUntil - START) / 1000).toFixed(1)}s`);
+    });
+  }
+  if (enabled('sink-down') && r.chance(0.3)) {
+    at(when(), () => {
+      world.faults.sinkLatencyMs = 500 + r.int(3000);
+      note(`ClickHouse slow: ${world.faults.sinkLatencyMs} ms per insert`);
+    });
+  }
+  if (enabled('fence') && r.chance(0.5)) {
+    at(when(), () => {
+      const victims = alive();
+      if (victims.length === 0) return;
+      const victim = r.pick(victims);
+      const until = world.scheduler.now() + SESSION_TIMEOUT_MS + 1000 + r.int(5000);
+      if (r.chance(0.5)) {
+        victim.owner.frozenUntil = until;
+        note(`${victim.name} frozen past its session timeout (a long GC pause)`);
+        return;
+      }
+      const consumer = world.kafka.consumers.get(victim.owner);
+      if (!consumer) return;
+      consumer.silentUntil = until;
+      note(`${victim.name} unheard by the coordinator past its session timeout, still processing`);
+    });
+  }
+  if (enabled('rebalance') && r.chance(0.5)) {
+    at(when(), async () => {
+      const extra = await start();
+      await world.scheduler.sleep(world.root, 3000 + r.int(20_000));
+      if (!extra.owner.alive) return;
+      note(`SIGTERM ${extra.name}`);
+      await world.stop(extra);
+    });
+  }
+  if (enabled('side-partial') && r.chance(0.3)) {
+    world.faults.sidePartialFailure = 0.2;
+    note('side-topic writes fail part-way 20% of the time');
+  }
+  const redriven = new Set<string>();
+  const redrive = () => {
+    const copies = redriveSchemaUnknown(world, redriven, r.int(3) + 1);
+    if (copies > 0) note(`redrove ${copies} dead-letter copies`);
+  };
+  if (enabled('redrive')) at(lateSchemaAt - START + 5000 + r.int(60_000), redrive);
+
+  // Production, then a quiet tail for the last checkpoints.
+  const end = START + durationMs + 30_000;
+  await world.scheduler.runUntil(end);
+  world.faults.sinkDownUntil = 0;
+  world.faults.sinkLatencyMs = 5;
+  world.faults.sidePartialFailure = 0;
+  if (!world.redis.up) world.redis.restart();
+  if (enabled('redrive')) {
+    redrive();
+    await world.scheduler.runUntil(world.scheduler.now() + 30_000);
+  }
+
+  // Every live member stops (SIGTERM); a bounded run processes what is left and closes every window.
+  for (const p of alive()) await world.drive(world.stop(p));
+  const failures: string[] = [];
+  for (const p of [...world.processes]) {
+    const outcome = await Promise.race([p.done, Promise.resolve('running')]);
+    if (outcome instanceof Error) failures.push(`${p.name} failed: ${outcome.message}`);
+  }
+  const bounded = await world.drive(world.start({ bounded: true, sessionTimeoutMs: SESSION_TIMEOUT_MS }));
+  note(`bounded run ${bounded.name}`);
+  const finished = await world.drive(bounded.done).catch((err: Error) => err);
+  if (finished instanceof Error) failures.push(`the bounded run failed: ${finished.message}`);
+
+  failures.push(...check(world, produced, redriven));
+  const exp = expectedOf(produced.filter((p) => p.offset !== undefined));
+  note(
+    `outputs: events_raw ${world.clickhouse.final(DATABASE, 'events_raw').length} (expected ${exp.raw.size}+${exp.flexible.size} flexible), ` +
+      `windows ${exp.windows.size}, .late ${world.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0} (expected ${exp.late.size}), ` +
+      `.dlq ${world.kafka.topics.get(`${TOPIC}.dlq`)?.[0]?.length ?? 0} (expected ${exp.deadLetters.size} + refused partials)`,
+  );
+  return { seed, failures, events, stats: { records: produced.length, timerSteps: world.scheduler.steps, simulatedMs: world.scheduler.now() - START } };
+}
+
+/** Produces every SCHEMA_UNKNOWN dead letter not redriven yet back to its source partition, `copies` times, with the headers `sluice dlq redrive` writes. */
+function redriveSchemaUnknown(world: World, done: Set<string>, copies: number): number {
+  const dlq = world.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
+  let n = 0;
+  for (const d of dlq) {
+    if (done.has(String(d.offset)) || headerString(d.headers, DLQ_HEADERS.errorClass) !== 'SCHEMA_UNKNOWN') continue;
+    done.add(String(d.offset));
+    const partition = Number(headerString(d.headers, DLQ_HEADERS.sourcePartition));
+    const [, message] = redrivenMessage({ topic: `${TOPIC}.dlq`, partition: 0, offset: String(d.offset), timestamp: String(d.timestamp), key: d.key, value: d.value, headers: d.headers }, `${TOPIC}.dlq`, new Date(world.scheduler.now()));
+    for (let c = 0; c < copies; c++) {
+      world.kafka.produce(TOPIC, partition, { timestamp: world.scheduler.now(), key: d.key, value: d.value, headers: message.headers ?? {} });
+      n += 1;
+    }
+  }
+  return n;
+}
+
+/** Every output against the workload's answer. */
+function check(world: World, produced: Produced[], _redriven: Set<string>): string[] {
+  const failures: string[] = [];
+  const fail = (what: string) => failures.push(what);
+  const exp = expectedOf(produced.filter((p) => p.offset !== undefined));
+  const eventById = new Map(produced.filter((p) => p.event).map((p) => [p.event!.event_id, p.event!]));
+
+  // .late: event ids (at least once; side records are not transactional yet)
+  const lateIds = new Set<string>();
+  for (const rec of world.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []) {
+    const offset = Number(headerString(rec.headers, LATE_HEADERS.sourceOffset));
+    const partition = Number(headerString(rec.headers, LATE_HEADERS.sourcePartition));
+    const source = world.kafka.partitions(TOPIC)[partition]?.[offset];
+    const id = source?.key?.toString() ?? '?';
+    lateIds.add(id);
+  }
+  const rawRows = world.clickhouse.final(DATABASE, 'events_raw');
+  const rawIds = new Set(rawRows.map((row) => String(row.event_id)));
+
+  // Late-schema events: counted once, in a window or in .late; which one is decided by timing.
+  const windows = new Map(exp.windows);
+  const expectedLate = new Set(exp.late);
+  for (const [id, e] of exp.flexible) {
+    if (!rawIds.has(id)) {
+      fail(`late-schema event ${id} never reached events_raw (lost after its redrive?)`);
+      continue;
+    }
+    exp.raw.add(id);
+    if (lateIds.has(id)) expectedLate.add(id);
+    else addToWindow(windows, e);
+  }
+
+  for (const id of exp.raw) if (!rawIds.has(id)) fail(`events_raw misses event ${id} (${kindOf(produced, id)})`);
+  for (const id of rawIds) if (!exp.raw.has(id)) fail(`events_raw has unexpected event ${id} (${kindOf(produced, id)})`);
+  for (const row of rawRows) {
+    const e = eventById.get(String(row.event_id));
+    if (e && (row.event_type !== e.event_type || Number(row.event_time_ms) !== e.event_time)) fail(`events_raw row of ${e.event_id} does not match its event`);
+  }
+
+  for (const id of expectedLate) if (!lateIds.has(id)) fail(`.late misses event ${id}`);
+  for (const id of lateIds) if (!expectedLate.has(id)) fail(`.late has event ${id}, which was not late (${kindOf(produced, id)})`);
+
+  // Windows: partials merged across source partitions.
+  const got = new Map<string, { events: number; users: Set<string>; cents: number }>();
+  for (const row of world.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name)) {
+    const key = windowKey(Number(row.window_start) * 1000, String(row.event_type), String(row.campaign_id));
+    const w = got.get(key) ?? { events: 0, users: new Set<string>(), cents: 0 };
+    w.events += Number(row.events);
+    for (const u of row.users as string[]) w.users.add(u);
+    w.cents += Math.round(Number(row.amount) * 100);
+    got.set(key, w);
+    if (Number(row.final) !== 1) fail(`window ${key} partial of partition ${String(row.source_partition)} is not final`);
+  }
+  for (const [key, w] of windows) {
+    const g = got.get(key);
+    if (!g) fail(`window ${key} missing (expected ${w.events} events)`);
+    else if (g.events !== w.events || g.users.size !== w.users.size || g.cents !== w.cents) {
+      fail(`window ${key}: got ${g.events} events/${g.users.size} users/${g.cents} cents, expected ${w.events}/${w.users.size}/${w.cents}`);
+    }
+  }
+  for (const key of got.keys()) if (!windows.has(key)) fail(`window ${key} was not expected`);
+
+  // .dlq: every expected dead letter, at least once; refused window partials for every refused group.
+  const dlq = world.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
+  const seen = new Map<string, string>();
+  const partials = new Set<string>();
+  for (const d of dlq) {
+    const cls = headerString(d.headers, DLQ_HEADERS.errorClass) ?? '?';
+    if (headerString(d.headers, 'sluice.dlq.kind') === 'window-partial') {
+      const row = JSON.parse(d.value!.toString()) as Record<string, unknown>;
+      partials.add(windowKey(Number(row.window_start) * 1000, String(row.event_type), String(row.campaign_id)));
+      continue;
+    }
+    seen.set(`${headerString(d.headers, DLQ_HEADERS.sourcePartition)}/${headerString(d.headers, DLQ_HEADERS.sourceOffset)}`, cls);
+  }
+  for (const [where, cls] of exp.deadLetters) {
+    const got = seen.get(where);
+    if (!got) fail(`.dlq misses record ${where} (${cls})`);
+    else if (cls !== 'poison' && got !== cls) fail(`.dlq record ${where} has class ${got}, expected ${cls}`);
+  }
+  for (const [where, cls] of seen) {
+    if (exp.deadLetters.has(where) || cls === 'SCHEMA_UNKNOWN') continue;
+    fail(`.dlq has unexpected record ${where} (${cls})`);
+  }
+  const refusedWindows = new Map<string, SimEvent[]>();
+  for (const id of exp.refused) {
+    const e = eventById.get(id)!;
+    const key = windowKey(Math.floor(e.event_time / 60_000) * 60_000, e.event_type, e.campaign_id ?? '');
+    refusedWindows.set(key, [...(refusedWindows.get(key) ?? []), e]);
+  }
+  for (const key of refusedWindows.keys()) if (!partials.has(key)) fail(`.dlq has no refused partial of window ${key}`);
+
+  // The group ends committed at the end of every partition.
+  const committed = world.kafka.committed('sluice.event-counts');
+  world.kafka.partitions(TOPIC).forEach((log, p) => {
+    if (committed.get(p)?.offset !== String(log.length)) fail(`partition ${p} committed at ${committed.get(p)?.offset}, its end is ${log.length}`);
+  });
+  return failures;
+}
+
+function kindOf(produced: Produced[], id: string): string {
+  return produced
+    .filter((p) => p.event?.event_id === id)
+    .map((p) => `${p.kind}@${p.partition}/${p.offset}`)
+    .join(', ');
+}

@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import type { SeededRandom } from '../../src/generator';
+import { loadAvroSchema, parseAvroType } from '../../src/schema';
+
+/**
+ * The simulation's input: records produced over simulated time, each with
+ * what it is meant to be, so the expected outcome is known without running
+ * any of the runtime's code.
+ *
+ * Kinds and what each must become:
+ * - `valid`: its event counts once in events_raw and in its window;
+ * - `duplicate`: a later copy of an earlier event (same key, same
+ *   partition): changes nothing;
+ * - `late`: its event time is ten minutes behind its partition: events_raw
+ *   and `.late`, no window;
+ * - `ahead`: stamped four minutes after its record was written (inside the
+ *   stream's bound): counted in its own future window, and must not make
+ *   any other event late;
+ * - `far-ahead`: stamped an hour ahead: `.dlq` (EventTimeAhead);
+ * - `poison`: random bytes or an invalid event: `.dlq`;
+ * - `refused`: its rows are refused by ClickHouse (a value the columns
+ *   cannot hold, injected by the model): its raw record and its window's
+ *   partials go to `.dlq`, and nothing else stops;
+ * - `late-schema`: written with a schema id the registry learns only later.
+ *   Until then it is undecodable (`.dlq`); the scenario redrives such dead
+ *   letters, in several copies, once the schema exists. It must end counted
+ *   exactly once, in its window or (if the redrive came after the window
+ *   closed) in `.late`.
+ */
+
+export type Kind = 'valid' | 'duplicate' | 'late' | 'ahead' | 'far-ahead' | 'poison' | 'refused' | 'late-schema';
+
+export interface SimEvent {
+  event_id: string;
+  event_type: string;
+  user_id: string;
+  campaign_id: string | null;
+  ad_id: string | null;
+  event_time: number;
+  amount: number | null;
+  properties: Record<string, string>;
+  channel: string;
+}
+
+export interface Produced {
+  seq: number;
+  kind: Kind;
+  partition: number;
+  /** When it is produced (simulated ms): its record timestamp. */
+  at: number;
+  key: Buffer | null;
+  value: Buffer;
+  event?: SimEvent;
+  /** Set once produced. */
+  offset?: number;
+}
+
+export const SCHEMA_ID = 1;
+/** The same schema registered under a second id, which the registry learns late. */
+export const LATE_SCHEMA_ID = 2;
+export const REFUSED_TYPE = 'refused';
+
+const schema = loadAvroSchema('analytics_event.v2');
+const type = parseAvroType(schema);
+export const readerSchema = schema;
+
+export function encode(event: SimEvent, schemaId: number): Buffer {
+  const body = type.toBuffer(event);
+  const out = Buffer.alloc(5 + body.length);
+  out.writeInt32BE(schemaId, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+/** The partition a key goes to: any stable function does, the model has no partitioner of its own. */
+export function partitionOf(key: string, partitions: number): number {
+  return createHash('md5').update(key).digest().readUInt32BE(0) % partitions;
+}
+
+export interface WorkloadOptions {
+  partitions: number;
+  startMs: number;
+  /** Records to produce (before duplicates are added). */
+  records: number;
+  /** Simulated ms over which they are produced. */
+  durationMs: number;
+  /** When the registry learns LATE_SCHEMA_ID. */
+  lateSchemaAt: number;
+  mix: Partial<Record<Kind, number>>;
+}
+
+const TYPES = ['view', 'click', 'purchase'];
+
+/** Records in production order (times ascending). */
+export function generate(random: SeededRandom, options: WorkloadOptions): Produced[] {
+  const { partitions, startMs, records, durationMs } = options;
+  const out: Produced[] = [];
+  const kinds = Object.entries(options.mix) as [Kind, number][];
+  const pickKind = (): Kind => {
+    let r = random.next();
+    for (const [k, p] of kinds) {
+      if (r < p) return k;
+      r -= p;
+    }
+    return 'valid';
+  };
+  const event = (at: number, eventTime: number, eventType = random.pick(TYPES)): SimEvent => ({
+    event_id: random.uuid(),
+    event_type: eventType,
+    user_id: `u${random.int(40)}`,
+    campaign_id: random.chance(0.3) ? null : `c${random.int(3)}`,
+    ad_id: null,
+    event_time: eventTime,
+    amount: eventType === 'purchase' ? (1 + random.int(10_000)) / 100 : null,
+    properties: { at: String(at) },
+    channel: random.pick(['web', 'ios']),
+  });
+  for (let i = 0; i < records; i++) {
+    const at = startMs + Math.floor((i / records) * durationMs);
+    let kind = pickKind();
+    // Late and duplicate records need history in their partition; early on they are plain events.
+    if ((kind === 'late' && at - startMs < 3 * 60_000) || kind === 'duplicate') kind = kind === 'duplicate' ? 'duplicate' : 'valid';
+    let value: Buffer;
+    let key: Buffer | null;
+    let partition: number;
+    if (kind === 'duplicate') {
+      const originals = out.filter((p) => p.event && (p.kind === 'valid' || p.kind === 'ahead') && at - p.at < 60_000);
+      if (originals.length === 0) kind = 'valid';
+      else {
+        const original = random.pick(originals);
+        out.push(record(out.length, 'duplicate', original.partition, at, original.key, original.value, original.event));
+        continue;
+      }
+    }
+    if (kind === 'poison') {
+      key = random.chance(0.5) ? null : Buffer.from(random.uuid());
+      partition = random.int(partitions);
+      value = random.chance(0.5) ? random.bytes(1 + random.int(40)) : encode({ ...event(at, at - 1000), event_id: random.uuid().toUpperCase() }, SCHEMA_ID);
+      out.push(record(out.length, kind, partition, at, key, value));
+      continue;
+    }
+    const disorder = random.int(20_000);
+    const eventTime =
+      kind === 'late' ? at - 10 * 60_000 - random.int(60_000) : kind === 'ahead' ? at + 4 * 60_000 : kind === 'far-ahead' ? at + 60 * 60_000 : at - disorder;
+    const e = event(at, eventTime, kind === 'refused' ? REFUSED_TYPE : undefined);
+    key = Buffer.from(e.event_id);
+    partition = partitionOf(e.event_id, partitions);
+    value = encode(e, kind === 'late-schema' ? LATE_SCHEMA_ID : SCHEMA_ID);
+    out.push(record(out.length, kind, partition, at, key, value, e));
+    if (kind === 'late-schema' && random.chance(0.5)) {
+      // A copy written with the known schema a little later: whichever copy decodes first counts.
+      const copy = record(out.length, 'duplicate', partition, at + 1 + random.int(3000), key, encode(e, SCHEMA_ID), e);
+      out.push(copy);
+    }
+  }
+  return out.sort((a, b) => a.at - b.at || a.seq - b.seq);
+}
+
+function record(seq: number, kind: Kind, partition: number, at: number, key: Buffer | null, value: Buffer, event?: SimEvent): Produced {
+  return { seq, kind, partition, at, key, value, event };
+}
+
+/** What the outputs must hold, computed from the workload alone. */
+export interface Expected {
+  /** Event ids in events_raw. */
+  raw: Set<string>;
+  /** Window key -> { events, users, cents } over the events counted in windows. */
+  windows: Map<string, { events: number; users: Set<string>; cents: number }>;
+  /** Event ids in `.late`. */
+  late: Set<string>;
+  /** `partition/offset` of every record that must be in `.dlq`, with its error class. */
+  deadLetters: Map<string, string>;
+  /** Late-schema events: counted once, in their window or in `.late`, decided by timing. */
+  flexible: Map<string, SimEvent>;
+  /** Refused events: their raw record is dead-lettered; their windows are partials in `.dlq`. */
+  refused: Set<string>;
+}
+
+export const windowKey = (windowStartMs: number, eventType: string, campaign: string) => `${windowStartMs}|${eventType}|${campaign}`;
+
+export function addToWindow(windows: Expected['windows'], e: SimEvent): void {
+  const start = Math.floor(e.event_time / 60_000) * 60_000;
+  const key = windowKey(start, e.event_type, e.campaign_id ?? '');
+  const w = windows.get(key) ?? { events: 0, users: new Set<string>(), cents: 0 };
+  w.events += 1;
+  w.users.add(e.user_id);
+  w.cents += Math.round((e.amount ?? 0) * 100);
+  windows.set(key, w);
+}
+
+/**
+ * The oracle. Independent of the runtime: it knows the stream's rules (dedup
+ * by event id, first record in its partition wins; one-minute windows by
+ * event type and campaign) and trusts the kinds the workload chose.
+ */
+export function expectedOf(produced: Produced[]): Expected {
+  const exp: Expected = { raw: new Set(), windows: new Map(), late: new Set(), deadLetters: new Map(), flexible: new Map(), refused: new Set() };
+  const seen = new Set<string>();
+  for (const p of [...produced].sort((a, b) => a.partition - b.partition || a.offset! - b.offset!)) {
+    const where = `${p.partition}/${p.offset}`;
+    if (p.kind === 'poison') {
+      exp.deadLetters.set(where, 'poison');
+      continue;
+    }
+    if (p.kind === 'far-ahead') {
+      exp.deadLetters.set(where, 'EventTimeAhead');
+      continue;
+    }
+    const e = p.event!;
+    if (p.kind === 'late-schema') {
+      exp.flexible.set(e.event_id, e);
+      seen.add(e.event_id);
+      continue;
+    }
+    if (seen.has(e.event_id)) continue;
+    seen.add(e.event_id);
+    if (p.kind === 'refused') {
+      exp.refused.add(e.event_id);
+      exp.deadLetters.set(where, 'SinkRowRefused');
+      continue;
+    }
+    exp.raw.add(e.event_id);
+    if (p.kind === 'late') exp.late.add(e.event_id);
+    else addToWindow(exp.windows, e);
+  }
+  return exp;
+}

@@ -1,0 +1,254 @@
+import pino from 'pino';
+import { RedisDedupStore } from '../../src/dedup';
+import { deadLetterMessage, lateMessage } from '../../src/dlq';
+import { SeededRandom } from '../../src/generator';
+import { StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
+import type { RowSink, SidePublisher } from '../../src/process/ports';
+import { RegistryError, type RegistryClient } from '../../src/schema/client';
+import { SchemaCodec, loadAvroSchema } from '../../src/schema';
+import { ClickHouseSink, featuresFromVersion, MIGRATIONS, type ServerFeatures } from '../../src/sink/clickhouse';
+import { RedisSnapshotStore } from '../../src/state';
+import eventCounts from '../../streams/event-counts';
+import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
+import { ClickHouseModel, type ModelTableSpec } from './models/clickhouse';
+import { SimKafka } from './models/kafka';
+import { SimRedis } from './models/redis';
+import { Owner, Scheduler } from './scheduler';
+
+/**
+ * The simulated world: the models of Kafka, Redis and ClickHouse on one
+ * simulated clock, a schema registry, and processes each running the real
+ * stream runtime (runner, task, checkpoint, dedup and window-state stores,
+ * sink) of the reference stream against them.
+ */
+
+export const TOPIC = 'events';
+export const DATABASE = 'sim';
+export const KEY_PREFIX = 'sim:';
+export const stream = eventCounts as unknown as StreamDefinition<unknown>;
+
+/** Column types, identity, version and partitioning of a table, read off its CREATE statement. */
+function tableOf(ddl: string): { columns: Record<string, string>; spec: ModelTableSpec } {
+  const body = ddl.slice(ddl.indexOf('(') + 1, ddl.indexOf('\n)'));
+  const columns: Record<string, string> = {};
+  for (const line of body.split('\n')) {
+    const m = /^\s*([a-z_][a-z0-9_]*)\s+([A-Za-z0-9]+(?:\((?:[^()]|\([^()]*\))*\))?)/.exec(line);
+    if (m) columns[m[1]!] = m[2]!;
+  }
+  const order = /ORDER BY \(?([^)\n]+)\)?/.exec(ddl)![1]!.split(',').map((c) => c.trim());
+  const version = /ReplacingMergeTree\((\w+)\)/.exec(ddl)?.[1];
+  const [, fn, column] = /PARTITION BY (\w+)\((\w+)\)/.exec(ddl)!;
+  const digits = fn === 'toYYYYMM' ? 6 : 8;
+  const partition = (row: Record<string, unknown>) => {
+    const v = row[column!];
+    const iso = typeof v === 'number' ? new Date(v * 1000).toISOString() : String(v);
+    return iso.replace(/[^0-9]/g, '').slice(0, digits);
+  };
+  return { columns, spec: { key: order, version, partition } };
+}
+
+const RAW = tableOf(MIGRATIONS[0]!.statements[0]!);
+const PARTIAL = tableOf(EVENT_COUNTS_PARTIAL.create[0]!);
+
+/** The schema registry: ids known from a time on (a schema registered late is unknown before). */
+export class SimRegistry {
+  private readonly schemas = new Map<number, { text: string; from: number }>();
+
+  constructor(private readonly scheduler: Scheduler) {}
+
+  register(id: number, schema: object, from = 0): void {
+    this.schemas.set(id, { text: JSON.stringify(schema), from });
+  }
+
+  client(owner: Owner): RegistryClient {
+    return {
+      schemaById: (id: number) =>
+        new Promise<string>((resolve, reject) => {
+          this.scheduler.at(owner, 1, () => {
+            const s = this.schemas.get(id);
+            if (!s || s.from > this.scheduler.now()) reject(new RegistryError(404, 40403, `Schema ${id} not found`));
+            else resolve(s.text);
+          });
+        }),
+    } as unknown as RegistryClient;
+  }
+}
+
+/** A side publisher writing to the Kafka model with the same records the real one builds. */
+class SimSidePublisher implements SidePublisher {
+  /** Set by faults: a call fails after writing this many records (some side records are written twice on the retry). */
+  failAfter?: number;
+
+  constructor(
+    private readonly world: World,
+    private readonly owner: Owner,
+  ) {}
+
+  deadLetters(entries: Parameters<SidePublisher['deadLetters']>[0]): Promise<void> {
+    const now = new Date(this.world.scheduler.now());
+    return this.publish(entries.map((e) => deadLetterMessage(e, stream.name, now)));
+  }
+
+  late(entries: Parameters<SidePublisher['late']>[0]): Promise<void> {
+    return this.publish(entries.map(lateMessage));
+  }
+
+  private publish(messages: ReturnType<typeof lateMessage>[]): Promise<void> {
+    return this.world.kafka.request(this.owner, () => {
+      const limit = this.world.faults.sideFailAfter();
+      messages.forEach(([topic, m], i) => {
+        if (limit !== undefined && i >= limit) throw new Error(`side topic write failed after ${limit} records`);
+        this.world.kafka.createTopic(topic, 1);
+        this.world.kafka.produce(topic, 0, {
+          timestamp: this.world.scheduler.now(),
+          key: (m.key as Buffer | null) ?? null,
+          value: (m.value as Buffer | null) ?? null,
+          headers: m.headers ?? {},
+        });
+      });
+    });
+  }
+}
+
+/** Fault switches the scenario flips; the world and its processes consult them. */
+export class Faults {
+  /** ClickHouse inserts fail (retriably) until this time. */
+  sinkDownUntil = 0;
+  /** Extra latency of each ClickHouse insert, ms. */
+  sinkLatencyMs = 5;
+  /** Event types whose rows ClickHouse refuses as data it cannot hold. */
+  readonly refusedEventTypes = new Set<string>();
+  /** Side-topic writes fail part-way, with this probability. */
+  sidePartialFailure = 0;
+
+  constructor(private readonly random: SeededRandom) {}
+
+  sideFailAfter(): number | undefined {
+    return this.sidePartialFailure > 0 && this.random.chance(this.sidePartialFailure) ? this.random.int(3) : undefined;
+  }
+}
+
+export interface SimProcess {
+  name: string;
+  owner: Owner;
+  runner: StreamRunner<unknown>;
+  done: Promise<RunSummary | Error>;
+}
+
+export class World {
+  readonly scheduler: Scheduler;
+  readonly random: SeededRandom;
+  readonly root = new Owner('world');
+  readonly kafka: SimKafka;
+  readonly redis: SimRedis;
+  readonly clickhouse: ClickHouseModel;
+  readonly registry: SimRegistry;
+  readonly faults: Faults;
+  readonly features: ServerFeatures;
+  readonly processes: SimProcess[] = [];
+  private processSeq = 0;
+
+  constructor(
+    readonly seed: number,
+    startMs: number,
+    partitions: number,
+  ) {
+    this.random = new SeededRandom(seed);
+    this.scheduler = new Scheduler(startMs);
+    this.kafka = new SimKafka(this.scheduler, this.root);
+    this.kafka.createTopic(TOPIC, partitions);
+    this.redis = new SimRedis(this.scheduler, this.random);
+    this.faults = new Faults(this.random);
+    // Half the seeds see a current server (insert tokens), half 18.16 (row identity alone).
+    this.features = featuresFromVersion(this.random.chance(0.5) ? '26.7.1.1' : '18.16.1');
+    this.clickhouse = new ClickHouseModel({ atomic: this.features.major >= 20 });
+    this.clickhouse.createTable(DATABASE, 'events_raw', RAW.spec);
+    this.clickhouse.createTable(DATABASE, EVENT_COUNTS_PARTIAL.name, PARTIAL.spec);
+    this.clickhouse.beforeInsert = async (_table, rows) => {
+      await this.scheduler.sleep(this.root, this.faults.sinkLatencyMs);
+      if (this.scheduler.now() < this.faults.sinkDownUntil) throw Object.assign(new Error('Code: 210. DB::NetException: Connection refused'), { code: '210' });
+      const refused = rows.find((r) => this.faults.refusedEventTypes.has(String(r.event_type)));
+      if (refused) throw Object.assign(new Error(`Code: 131. DB::Exception: Too large value for FixedString: ${String(refused.event_type)}`), { code: '131' });
+    };
+    this.registry = new SimRegistry(this.scheduler);
+  }
+
+  /** Starts one member of the stream's group (or a bounded run of it). */
+  async start(options: { bounded?: boolean; sessionTimeoutMs?: number } = {}): Promise<SimProcess> {
+    const name = `p${++this.processSeq}`;
+    const owner = new Owner(name);
+    const clock = this.scheduler.clockFor(owner);
+    const redis = this.redis.client(owner);
+    const codec = new SchemaCodec(this.registry.client(owner), clock.now);
+    const reader = loadAvroSchema(stream.source.schema);
+    const decoder = { decode: (value: Buffer) => codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value) };
+    const dedup = new RedisDedupStore(redis, { keyPrefix: KEY_PREFIX, namespace: stream.name, epoch: 0, ttlSeconds: 24 * 3600 });
+    const snapshots = new RedisSnapshotStore(redis, `${KEY_PREFIX}state:${stream.name}:0:`);
+    const sink = new ClickHouseSink({
+      settings: { url: 'http://clickhouse.sim', username: 'sim', password: '', database: DATABASE } as never,
+      database: DATABASE,
+      client: this.clickhouse.asClient(),
+      features: this.features,
+      columns: { events_raw: RAW.columns, [EVENT_COUNTS_PARTIAL.name]: PARTIAL.columns },
+      // Retries and the breaker are the runtime's: a failed write pauses and the checkpoint retries it.
+      retry: { retries: 0 },
+      breaker: { failureThreshold: Number.MAX_SAFE_INTEGER },
+      maxRows: 50_000,
+    });
+    const rowSink: RowSink = sink;
+    const side = new SimSidePublisher(this, owner);
+    const task = new StreamTask(stream, { decoder, dedup, now: clock.now }, stream.windowed ? new StreamWindows(stream.windowed, TOPIC) : undefined);
+    const runner = new StreamRunner(
+      this.kafka.client(owner),
+      stream,
+      task,
+      { sink: rowSink, side, snapshots },
+      {
+        groupId: `sluice.${stream.name}`,
+        bounded: options.bounded ?? false,
+        flushIntervalMs: 1000,
+        commitIntervalMs: 5000,
+        maxPendingRows: 20_000,
+        shutdownTimeoutMs: 20_000,
+        sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+        epoch: 0,
+      },
+      pino({ level: 'silent' }),
+      clock,
+    );
+    const done = runner.done.then(
+      (summary) => summary,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    const proc: SimProcess = { name, owner, runner: runner as StreamRunner<unknown>, done };
+    this.processes.push(proc);
+    await runner.start();
+    return proc;
+  }
+
+  /** Runs simulated time until `promise` settles (for the harness, which is outside the simulated world's timers). */
+  async drive<T>(promise: Promise<T>, limitMs = 10 * 60_000): Promise<T> {
+    let done = false;
+    void promise.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    await this.scheduler.runWhile(() => !done, this.scheduler.now() + limitMs);
+    if (!done) throw new Error(`did not settle within ${limitMs} simulated ms`);
+    return promise;
+  }
+
+  /** SIGKILL: the process stops at once, mid-step; nothing it had in flight happens. */
+  kill(proc: SimProcess): void {
+    proc.owner.alive = false;
+    this.processes.splice(this.processes.indexOf(proc), 1);
+  }
+
+  /** SIGTERM: flush, commit, leave the group. Call from inside the simulation (a timer), or through `drive`. */
+  async stop(proc: SimProcess): Promise<void> {
+    await proc.runner.stop().catch(() => undefined);
+    proc.owner.alive = false;
+    const i = this.processes.indexOf(proc);
+    if (i >= 0) this.processes.splice(i, 1);
+  }
+}
