@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { SluiceConfig } from '../config';
+import { describeError } from '../errors';
 import type { EventProducer, FieldIssue } from '../produce';
 import { hashApiKey, isAcceptedKeyHash, presentedKey } from './auth';
 import type { DuplicateGuard, RateLimiter } from './limits';
@@ -14,13 +15,13 @@ export interface IngestDependencies {
   rateLimiter: RateLimiter;
   /** Present only when `ingest.rejectDuplicates` is on. */
   duplicates?: DuplicateGuard;
-  /** Resolves when Kafka and Redis answer; rejects with the reason otherwise. */
+  /** Resolves when Kafka and Redis answer; rejects with the reason otherwise (logged, never sent to the client). */
   ready(): Promise<void>;
   logger: Logger;
   /** The field that identifies an event (and is its Kafka key). */
   idField: string;
-  /** Metrics and the status page (`/`, `/status.json`, `/metrics`), mounted ahead of the API. */
-  observability?: { middleware: express.RequestHandler; router: express.Router };
+  /** Counts the answers of the API for metrics; the status page and metrics themselves are served on the operator address. */
+  countRequests?: express.RequestHandler;
 }
 
 /** Every error answer has the same shape: a stable code, one line for humans, and details when there are some. */
@@ -45,6 +46,9 @@ function refuseMalformedUtf8(_req: unknown, _res: unknown, body: Buffer, encodin
   if (/^utf-?8$/i.test(encoding) && !isUtf8(body)) throw Object.assign(new Error('request body is not valid UTF-8'), { status: 400, type: MALFORMED_UTF8 });
 }
 
+/** What a client is told when not ready; why goes to the log and the operator's status page, not to anyone who asks. */
+const NOT_READY = 'not ready to accept events: retry later';
+
 /**
  * The HTTP ingestion API. Checks run cheapest-first, and an event reaches
  * Kafka only when all passed: key (401), content type (415), body size (413),
@@ -56,21 +60,25 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  if (deps.observability) {
-    app.use(deps.observability.middleware);
-    app.use(deps.observability.router);
-  }
+  if (deps.countRequests) app.use(deps.countRequests);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
   });
 
+  // Logged when it changes, not at every probe of a load balancer.
+  let notReadyBecause: string | undefined;
   app.get('/readyz', async (_req, res) => {
     try {
       await deps.ready();
+      if (notReadyBecause !== undefined) logger.info('ready again');
+      notReadyBecause = undefined;
       res.json({ status: 'ready' });
     } catch (err) {
-      fail(res, 503, 'not_ready', (err as Error).message);
+      const reason = describeError(err);
+      if (reason !== notReadyBecause) logger.warn({ err: reason }, 'not ready');
+      notReadyBecause = reason;
+      fail(res, 503, 'not_ready', NOT_READY);
     }
   });
 
@@ -180,7 +188,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     },
   );
 
-  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz, GET /metrics, GET / (status page)'));
+  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz'));
 
   // Errors from the body parser (413, malformed JSON) and anything unexpected.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -1,37 +1,80 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import type { SluiceConfig } from '../config';
-import { ConfigError, ServiceError } from '../errors';
+import { ConfigError, ServiceError, describeError } from '../errors';
 import { createKafka } from '../kafka';
 import { createEventProducer } from '../produce';
 import { createRedis } from '../redis';
 import { createLogger, type Logger } from '../telemetry';
 import { ingestObservability } from '../telemetry/ingest';
+import { createAdminApp } from './admin';
 import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';
+import { cachedFor } from './cached';
 import { createDuplicateGuard, createRateLimiter } from './limits';
 import { withTimeout } from '../timeout';
 
 export interface RunningIngestServer {
+  /** The public API: `POST /v1/events`, `/healthz`, `/readyz`. */
   url: string;
   port: number;
+  /** The operator endpoints: status page, `/status.json`, `/metrics`. */
+  adminUrl: string;
+  adminPort: number;
   /** Stops accepting, finishes the requests in flight (their events are acknowledged), disconnects. */
   close(): Promise<void>;
 }
 
 export interface IngestServerOptions {
-  /** Overrides of `config.ingest` (e.g. `port: 0` for a free port). */
+  /**
+   * Overrides of `config.ingest` (e.g. `port: 0` for a free port). With `port: 0` and no
+   * `adminPort`, the operator endpoints take a free port too: a fixed one would clash
+   * between servers started side by side.
+   */
   settings?: Partial<SluiceConfig['ingest']>;
   logger?: Logger;
 }
 
+/** How long one readiness probe (a Redis ping, a Kafka metadata call) answers every `/readyz`. */
+const READY_TTL_MS = 1000;
+
+/** Listens, or says in one line which setting to change. */
+async function listen(app: Express, host: string, port: number, setting: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const server = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(server)));
+  }).catch((err: Error) => {
+    throw new ConfigError(`ingest API cannot listen on ${host}:${port} (${err.message}): choose another ${setting}`);
+  });
+}
+
+/** Rejects naming the dependency: a client library's own message often does not (ioredis: "Stream isn't writeable..."). */
+async function answers(what: string, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await withTimeout(call(), 2000, what);
+  } catch (err) {
+    throw new Error(`${what} unavailable: ${describeError(err)}`, { cause: err });
+  }
+}
+
+const urlOf = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+function stop(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
 /**
- * Starts `POST /v1/events` on the configured host and port: connects the
- * producer (resolving the schema id), Redis and a Kafka admin for readiness
- * first, so a server that listens can accept.
+ * Starts `POST /v1/events` on the configured host and port, and the operator
+ * endpoints on the admin host and port: connects the producer (resolving the
+ * schema id), Redis and a Kafka admin for readiness first, so a server that
+ * listens can accept.
  */
 export async function startIngestServer(config: SluiceConfig, options: IngestServerOptions = {}): Promise<RunningIngestServer> {
-  const settings = { ...config.ingest, ...options.settings };
+  const adminPort = options.settings?.adminPort ?? (options.settings?.port === 0 ? 0 : config.ingest.adminPort);
+  const settings = { ...config.ingest, ...options.settings, adminPort };
   const logger = options.logger ?? createLogger(config.log.level, { component: 'ingest' });
   const apiKeyHashes = loadApiKeyHashes(settings);
   if (apiKeyHashes.size === 0) {
@@ -59,10 +102,12 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     throw new ServiceError('ingest', `cannot start the ingest API: ${(err as Error).message}`, { retriable: true, cause: err });
   }
 
-  const ready = async () => {
-    await withTimeout(redis.ping(), 2000, 'Redis');
-    await withTimeout(admin.describeCluster(), 2000, 'Kafka');
-  };
+  // Anyone who can reach /readyz can ask: the probe runs at most once a second, however often it is asked.
+  const ready = cachedFor(READY_TTL_MS, async () => {
+    await answers('Redis', () => redis.ping());
+    await answers('Kafka', () => admin.describeCluster());
+  });
+  const observability = ingestObservability({ topic: settings.topic, admin, ready });
   const app = createIngestApp({
     settings,
     producer,
@@ -72,29 +117,37 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     logger,
     idField: 'event_id',
     ready,
-    observability: ingestObservability({ topic: settings.topic, admin, ready }),
+    countRequests: observability.middleware,
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(settings.port, settings.host, (err?: Error) => (err ? reject(err) : resolve(listening)));
-  }).catch(async (err: Error) => {
+  const servers: Server[] = [];
+  try {
+    servers.push(await listen(app, settings.host, settings.port, '--port (ingest.port)'));
+    servers.push(await listen(createAdminApp(observability.router), settings.adminHost, settings.adminPort, 'ingest.adminPort (SLUICE_INGEST_ADMIN_PORT)'));
+  } catch (err) {
+    await Promise.all(servers.map(stop));
     await producer.close().catch(() => undefined);
     redis.disconnect();
     await admin.disconnect().catch(() => undefined);
-    throw new ConfigError(`ingest API cannot listen on ${settings.host}:${settings.port} (${err.message}): choose another --port`);
-  });
+    throw err;
+  }
+  const [server, adminServer] = servers as [Server, Server];
   const { port } = server.address() as AddressInfo;
-  const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
-  logger.info({ url, topic: settings.topic, keys: apiKeyHashes.size, rejectDuplicates: settings.rejectDuplicates }, 'ingest API listening');
+  const { port: actualAdminPort } = adminServer.address() as AddressInfo;
+  const url = urlOf(settings.host, port);
+  const adminUrl = urlOf(settings.adminHost, actualAdminPort);
+  logger.info(
+    { url, adminUrl, topic: settings.topic, keys: apiKeyHashes.size, rejectDuplicates: settings.rejectDuplicates },
+    'ingest API listening',
+  );
 
   return {
     url,
     port,
+    adminUrl,
+    adminPort: actualAdminPort,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await Promise.all([stop(server), stop(adminServer)]);
       await producer.close();
       // quit() lets Redis close the connection; disconnect() would leave a 2 s timer behind.
       await withTimeout(redis.quit(), 1000, 'Redis').catch(() => redis.disconnect());

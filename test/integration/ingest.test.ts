@@ -92,6 +92,23 @@ describe('HTTP ingestion API', () => {
     expect(await ready.json()).toEqual({ status: 'ready' });
   });
 
+  it('serves the status page, status.json and metrics on the operator address only, loopback by default', async () => {
+    for (const path of ['/', '/status.json', '/metrics']) {
+      const res = await fetch(`${server.url}${path}`);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      await res.text();
+    }
+    const admin = server.adminUrl;
+    expect(admin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(admin).not.toBe(server.url);
+    const status = (await (await fetch(`${admin}/status.json`)).json()) as { kind: string; topic: string; ready: boolean };
+    expect(status).toMatchObject({ kind: 'ingest', topic, ready: true });
+    expect(await (await fetch(`${admin}/`)).text()).toMatch(/<html/i);
+    expect(await (await fetch(`${admin}/metrics`)).text()).toMatch(/^sluice_ingest_events_accepted_total \d+$/m);
+    // The API itself is not served there.
+    expect((await fetch(`${admin}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` } })).status).toBe(404);
+  });
+
   it('/readyz answers 503 once Redis is unreachable', async () => {
     // A private Redis this test may stop (the shared one is never touched).
     const [port] = await freePorts(1);
@@ -109,14 +126,24 @@ describe('HTTP ingestion API', () => {
         }
       });
       const config = { ...ctx.config, redis: { ...ctx.config.redis, url: `redis://127.0.0.1:${port}` } };
-      const own = await startIngestServer(config, { logger: pino({ level: 'silent' }), settings: { port: 0, topic, apiKeys: [hashApiKey(KEY)] } });
+      const own = await startIngestServer(config, { logger: pino({ level: 'silent' }), settings: { port: 0, adminPort: 0, topic, apiKeys: [hashApiKey(KEY)] } });
       try {
         expect((await fetch(`${own.url}/readyz`)).status).toBe(200);
         redis.kill('SIGKILL');
         await new Promise((resolve) => redis.once('exit', resolve));
-        const down = await fetch(`${own.url}/readyz`);
-        expect(down.status).toBe(503);
-        expect(((await down.json()) as { error: string }).error).toBe('not_ready');
+        // Readiness is probed at most once a second, however often it is asked: the next probe sees Redis gone.
+        let down = await fetch(`${own.url}/readyz`);
+        await waitFor(async () => {
+          down = await fetch(`${own.url}/readyz`);
+          return down.status === 503;
+        });
+        // The public answer is the same whatever is wrong: it names no dependency, host or port. The operator's status.json says what.
+        expect(await down.json()).toEqual({ error: 'not_ready', message: 'not ready to accept events: retry later' });
+        const adminUrl = own.adminUrl;
+        await waitFor(async () => {
+          const status = (await (await fetch(`${adminUrl}/status.json`)).json()) as { ready: boolean; checks: { ok: boolean; detail: string }[] };
+          return !status.ready && status.checks.some((c) => !c.ok && /Redis/.test(c.detail));
+        });
         expect((await fetch(`${own.url}/healthz`)).status).toBe(200); // alive, just not ready
         // Accepting needs Redis (rate limit): refused with 503, nothing produced.
         const refused = await post(own, makeEvent(99));
