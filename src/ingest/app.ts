@@ -51,9 +51,10 @@ const NOT_READY = 'not ready to accept events: retry later';
 
 /**
  * The HTTP ingestion API. Checks run cheapest-first, and an event reaches
- * Kafka only when all passed: key (401), content type (415), body size (413),
- * JSON (400), rate (429), schema (400), duplicates (409); then 202 once Kafka
- * has acknowledged every event of the request.
+ * Kafka only when all passed: key (401), content type (415), rate (429, one
+ * unit, before the body is read), body size (413), JSON (400), event count
+ * (413), rate (429, the rest of the batch), schema (400), duplicates (409);
+ * then 202 once Kafka has acknowledged every event of the request.
  */
 export function createIngestApp(deps: IngestDependencies): express.Express {
   const { settings, producer, logger, idField } = deps;
@@ -111,10 +112,36 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     next();
   };
 
+  /** Takes `events` from the key's budget; false when the request was answered (429, or 503 without Redis). */
+  const meter = async (res: Response, events: number): Promise<boolean> => {
+    let rate;
+    try {
+      rate = await deps.rateLimiter.take(res.locals.client as string, events);
+    } catch (err) {
+      redisDown(res, err);
+      return false;
+    }
+    if (rate.allowed) return true;
+    res.set('Retry-After', String(Math.ceil(rate.retryAfterMs / 1000)));
+    fail(res, 429, 'rate_limited', `more than ${settings.rateLimitPerSecond} events per second for this API key (ingest.rateLimitPerSecond): retry after the Retry-After seconds`);
+    return false;
+  };
+
+  /**
+   * One unit of the budget before the body is read: a key over its limit
+   * costs no reading or parsing, and each parse costs the key at least one
+   * unit (kept even if the rest of its batch is then refused). The rest of
+   * a batch is taken once the events are counted.
+   */
+  const meterRequest = async (_req: Request, res: Response, next: NextFunction) => {
+    if (await meter(res, 1)) next();
+  };
+
   app.post(
     '/v1/events',
     authenticate,
     requireJson,
+    meterRequest,
     express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true, verify: refuseMalformedUtf8 }),
     async (req: Request, res: Response) => {
       const body: unknown = req.body;
@@ -127,17 +154,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         return fail(res, 413, 'too_many_events', `${events.length} events in one request; at most ${settings.maxEventsPerRequest} (ingest.maxEventsPerRequest): split the batch`);
       }
 
-      const client = res.locals.client as string;
-      let rate;
-      try {
-        rate = await deps.rateLimiter.take(client, events.length);
-      } catch (err) {
-        return redisDown(res, err);
-      }
-      if (!rate.allowed) {
-        res.set('Retry-After', String(Math.ceil(rate.retryAfterMs / 1000)));
-        return fail(res, 429, 'rate_limited', `more than ${settings.rateLimitPerSecond} events per second for this API key (ingest.rateLimitPerSecond): retry after the Retry-After seconds`);
-      }
+      if (events.length > 1 && !(await meter(res, events.length - 1))) return;
 
       const issues: FieldIssue[] = events.flatMap((event, i) =>
         producer.validate(event).map((issue) => ({

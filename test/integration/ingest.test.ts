@@ -278,6 +278,38 @@ describe('HTTP ingestion API', () => {
     sentEvents.set(other.event_id, other);
   });
 
+  it('checks the rate limit before reading the body: a key over its limit gets 429 whatever it sends', async () => {
+    const client = hashApiKey(OTHER_KEY).slice(0, 16);
+    const rateKey = `${strictConfig.redis.keyPrefix}ingest:rate:${client}`;
+    await ctx.redis.set(rateKey, '10', 'PX', 30_000);
+    // Neither parsed (it would be 400 malformed_json) nor read to its end (413 body_too_large).
+    const malformed = await post(strict, '{"event_id": ', { authorization: `Bearer ${OTHER_KEY}` });
+    expect(malformed.status).toBe(429);
+    expect(malformed.body.error).toBe('rate_limited');
+    const huge = await post(strict, { events: [{ ...makeEvent(40), properties: { blob: 'x'.repeat(2 * 1024 * 1024) } }] }, { authorization: `Bearer ${OTHER_KEY}` });
+    expect(huge.status).toBe(429);
+    // The key and the content type are still checked first.
+    expect((await post(strict, '{', { authorization: 'Bearer not-a-key' })).status).toBe(401);
+    expect((await post(strict, '{', { authorization: `Bearer ${OTHER_KEY}`, 'content-type': 'text/plain' })).status).toBe(415);
+    expect(await ctx.redis.get(rateKey)).toBe('10');
+  });
+
+  it('counts a batch as its events: one unit before parsing, the rest after; a refused rest keeps the unit the parse cost', async () => {
+    const client = hashApiKey(OTHER_KEY).slice(0, 16);
+    const rateKey = `${strictConfig.redis.keyPrefix}ingest:rate:${client}`;
+    await ctx.redis.set(rateKey, '7', 'PX', 30_000);
+    // 7 used of 10: one unit is taken before parsing (8), the other three would make 11.
+    const batch = await post(strict, [makeEvent(41), makeEvent(42), makeEvent(43), makeEvent(44)], { authorization: `Bearer ${OTHER_KEY}` });
+    expect(batch.status).toBe(429);
+    expect(await ctx.redis.get(rateKey)).toBe('8');
+    const two = [makeEvent(45), makeEvent(46)];
+    const fits = await post(strict, two, { authorization: `Bearer ${OTHER_KEY}` });
+    expect(fits.status).toBe(202);
+    accept(strictTopic, fits.body.event_ids);
+    for (const e of two) sentEvents.set(e.event_id, e);
+    expect(await ctx.redis.get(rateKey)).toBe('10');
+  });
+
   it('each topic holds exactly the accepted events, once each, and nothing from refused requests', async () => {
     const codec = SchemaCodec.fromConfig(ctx.config);
     for (const t of [topic, strictTopic]) {
@@ -290,6 +322,6 @@ describe('HTTP ingestion API', () => {
       }
     }
     expect(accepted.get(topic)).toHaveLength(7); // 6 distinct + the deliberate repeat
-    expect(accepted.get(strictTopic)).toHaveLength(3);
+    expect(accepted.get(strictTopic)).toHaveLength(5);
   });
 });
