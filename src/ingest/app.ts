@@ -6,6 +6,7 @@ import { describeError } from '../errors';
 import type { EventProducer, FieldIssue } from '../produce';
 import { hashApiKey, isAcceptedKeyHash, presentedKey } from './auth';
 import type { DuplicateGuard, RateLimiter } from './limits';
+import type { StreamRules } from './stream-rules';
 
 export interface IngestDependencies {
   settings: SluiceConfig['ingest'];
@@ -20,6 +21,8 @@ export interface IngestDependencies {
   logger: Logger;
   /** The field that identifies an event (and is its Kafka key). */
   idField: string;
+  /** The rules of the streams that read the topic, checked after the schema; absent when no stream reads it. */
+  streamRules?: Pick<StreamRules, 'check'>;
   /** Counts the answers of the API for metrics; the status page and metrics themselves are served on the operator address. */
   countRequests?: express.RequestHandler;
 }
@@ -53,8 +56,9 @@ const NOT_READY = 'not ready to accept events: retry later';
  * The HTTP ingestion API. Checks run cheapest-first, and an event reaches
  * Kafka only when all passed: key (401), content type (415), rate (429, one
  * unit, before the body is read), body size (413), JSON (400), event count
- * (413), rate (429, the rest of the batch), schema (400), duplicates (409);
- * then 202 once Kafka has acknowledged every event of the request.
+ * (413), rate (429, the rest of the batch), schema and the rules of the
+ * streams reading the topic (400), duplicates (409); then 202 once Kafka has
+ * acknowledged every event of the request.
  */
 export function createIngestApp(deps: IngestDependencies): express.Express {
   const { settings, producer, logger, idField } = deps;
@@ -156,14 +160,20 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
 
       if (events.length > 1 && !(await meter(res, events.length - 1))) return;
 
-      const issues: FieldIssue[] = events.flatMap((event, i) =>
-        producer.validate(event).map((issue) => ({
+      // The schema first; an event that fits it is then checked against the rules of the streams reading the topic,
+      // whose reasons name their field but belong to the event as a whole.
+      const issues: FieldIssue[] = events.flatMap((event, i) => {
+        const schemaIssues = producer.validate(event).map((issue) => ({
           path: issue.path === '(event)' ? at(i) || '(event)' : [at(i), issue.path].filter(Boolean).join('.'),
           reason: issue.reason,
-        })),
-      );
+        }));
+        if (schemaIssues.length > 0 || !deps.streamRules) return schemaIssues;
+        return deps.streamRules.check(event as Record<string, unknown>).map((reason) => ({ path: at(i) || '(event)', reason }));
+      });
       if (issues.length > 0) {
-        return fail(res, 400, 'invalid_events', `${issues.length} field(s) do not match the schema; nothing was accepted`, { issues });
+        return fail(res, 400, 'invalid_events', `${issues.length} problem(s) with the events (their schema, or the rules of the stream that reads them); nothing was accepted`, {
+          issues,
+        });
       }
 
       const valid = events as Record<string, unknown>[];

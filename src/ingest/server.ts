@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import type { SluiceConfig } from '../config';
 import { ConfigError, ServiceError, describeError } from '../errors';
 import { createKafka } from '../kafka';
+import type { StreamDefinition } from '../process';
 import { createEventProducer } from '../produce';
 import { createRedis } from '../redis';
 import { createLogger, type Logger } from '../telemetry';
@@ -13,6 +14,7 @@ import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';
 import { cachedFor } from './cached';
 import { createDuplicateGuard, createRateLimiter } from './limits';
+import { streamRules, streamsReading } from './stream-rules';
 import { withTimeout } from '../timeout';
 
 export interface RunningIngestServer {
@@ -34,6 +36,11 @@ export interface IngestServerOptions {
    */
   settings?: Partial<SluiceConfig['ingest']>;
   logger?: Logger;
+  /**
+   * The streams whose rules the API applies, instead of those in streams/ whose source is
+   * `ingest.topic` (for a topic of another name, as in tests); `[]` applies none.
+   */
+  streams?: readonly StreamDefinition<unknown>[];
 }
 
 /** How long one readiness probe (a Redis ping, a Kafka metadata call) answers every `/readyz`. */
@@ -70,7 +77,8 @@ function stop(server: Server): Promise<void> {
  * Starts `POST /v1/events` on the configured host and port, and the operator
  * endpoints on the admin host and port: connects the producer (resolving the
  * schema id), Redis and a Kafka admin for readiness first, so a server that
- * listens can accept.
+ * listens can accept. Events are checked against the schema and against the
+ * rules of the streams that read the topic (see stream-rules.ts).
  */
 export async function startIngestServer(config: SluiceConfig, options: IngestServerOptions = {}): Promise<RunningIngestServer> {
   const adminPort = options.settings?.adminPort ?? (options.settings?.port === 0 ? 0 : config.ingest.adminPort);
@@ -80,6 +88,9 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
   if (apiKeyHashes.size === 0) {
     throw new ConfigError('no API keys configured: set ingest.apiKeys or SLUICE_INGEST_API_KEYS to sha256 hashes (`sluice serve hash-key <key>` prints one)');
   }
+  // No stream reads the topic: the schema check alone applies.
+  const streams = options.streams ?? streamsReading(settings.topic);
+  const rules = streams.length > 0 ? streamRules(settings.schema, streams) : undefined;
 
   const producer = createEventProducer<Record<string, unknown>>({ config, topic: settings.topic, schema: settings.schema });
   // Commands fail fast while Redis is down (503 to the client) instead of queueing without bound.
@@ -117,6 +128,7 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     logger,
     idField: 'event_id',
     ready,
+    streamRules: rules,
     countRequests: observability.middleware,
   });
 
@@ -137,7 +149,7 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
   const url = urlOf(settings.host, port);
   const adminUrl = urlOf(settings.adminHost, actualAdminPort);
   logger.info(
-    { url, adminUrl, topic: settings.topic, keys: apiKeyHashes.size, rejectDuplicates: settings.rejectDuplicates },
+    { url, adminUrl, topic: settings.topic, streams: rules ? streams.map((s) => s.name) : [], keys: apiKeyHashes.size, rejectDuplicates: settings.rejectDuplicates },
     'ingest API listening',
   );
 
