@@ -5,15 +5,18 @@ import pino from 'pino';
 import { VALID_V1_EVENT, anyString, deeplyNestedText, expectPrototypeUntouched, hostileEventWith, hostileValue } from '../../test/helpers/hostile';
 import { loadConfig } from '../config';
 import { createEventProducer, type EventProducer, type SentEvent } from '../produce';
+import eventCounts from '../../streams/event-counts';
 import { createIngestApp } from './app';
 import { hashApiKey } from './auth';
+import { streamRules } from './stream-rules';
 
 /**
  * Generated hostile request bodies through the whole JSON path of the ingest
- * API (content type, body parser, validation) with the real validator and a
- * recording producer: every answer is a 202 or a 4xx with a code and a
- * message, never a 500 or a hang; what is accepted is exactly what was sent
- * and passes validation; Object.prototype stays untouched.
+ * API (content type, body parser, validation) with the real validator, the
+ * reference stream's rules and a recording producer: every answer is a 202
+ * or a 4xx with a code and a message, never a 500 or a hang; what is
+ * accepted is exactly what was sent and passes both; Object.prototype stays
+ * untouched.
  */
 
 const KEY = 'hostile-property-key';
@@ -24,6 +27,7 @@ describe('ingest API on hostile bodies (property)', () => {
   let url: string;
   const produced: Record<string, unknown>[][] = [];
   const schemaValidator = createEventProducer<Record<string, unknown>>({ config: loadConfig({}), topic: 'unused', schema: 'analytics_event' });
+  const rules = streamRules('analytics_event', [eventCounts]);
 
   beforeAll(async () => {
     // Only validate() of the real producer runs; sending is recorded instead (no Kafka in a unit spec).
@@ -43,6 +47,7 @@ describe('ingest API on hostile bodies (property)', () => {
       ready: async () => undefined,
       logger: pino({ level: 'silent' }),
       idField: 'event_id',
+      streamRules: rules,
     });
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -104,7 +109,10 @@ describe('ingest API on hostile bodies (property)', () => {
           const parsed = JSON.parse(sent.toString('utf8')) as unknown;
           const events = Array.isArray(parsed) ? parsed : [parsed];
           expect(produced[0]).toEqual(events);
-          for (const e of produced[0]!) expect(schemaValidator.validate(e)).toEqual([]);
+          for (const e of produced[0]!) {
+            expect(schemaValidator.validate(e)).toEqual([]);
+            expect(rules.check(e)).toEqual([]);
+          }
         } else {
           expect([400, 413, 415]).toContain(status);
           expect(typeof json.error).toBe('string');
