@@ -3,5 +3,5 @@ export { StreamTask, type StreamCounters, type Checkpoint } from './task';
 export { StreamWindows } from './windows';
 export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } from './runner';
 export { commitCheckpoint } from './checkpoint';
-export { startStream, migrateStream, readEpoch, groupIdOf, epochKeyOf, type StartOptions, type RunningStream } from './start';
+export { startStream, filteredSink, migrateStream, readEpoch, groupIdOf, epochKeyOf, type StartOptions, type RunningStream } from './start';
 export { loadStream, listStreams, STREAMS_DIR } from './load';

@@ -42,6 +42,19 @@ export interface RunningStream {
   stop(): Promise<RunSummary>;
 }
 
+/** A sink that writes only the rows `keep` accepts (a replay of a range writes only the rows inside it). */
+export function filteredSink(sink: RowSink, keep: (table: string, row: Row) => boolean): RowSink {
+  return {
+    write: async (table, rows, positions) => {
+      const kept = rows.map((_, i) => i).filter((i) => keep(table, rows[i]!));
+      if (kept.length === 0) return [];
+      const refused = await sink.write(table, kept.length === rows.length ? rows : kept.map((i) => rows[i]!), positions);
+      // Refusals name rows by their index in what the sink was given: map them back to the caller's.
+      return kept.length === rows.length ? refused : refused.map((r) => ({ ...r, index: kept[r.index]! }));
+    },
+  };
+}
+
 export const groupIdOf = (definition: { name: string }) => `sluice.${definition.name}`;
 export const epochKeyOf = (config: SluiceConfig, definition: { name: string }) => `${config.redis.keyPrefix}epoch:${definition.name}`;
 
@@ -107,18 +120,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   // One insert per table per checkpoint (up to maxPendingRows rows): ClickHouse writes a part per insert.
   const sink = new ClickHouseSink({ settings: config.clickhouse, database: config.clickhouse.database, maxRows: 50_000 });
   const kafka = createKafka(config);
-  const rowFilter = options.rowFilter;
-  const filtered: RowSink = rowFilter
-    ? {
-        write: async (table, rows, positions) => {
-          const kept = rows.map((_, i) => i).filter((i) => rowFilter(table, rows[i]!));
-          if (kept.length === 0) return [];
-          const refused = await sink.write(table, kept.length === rows.length ? rows : kept.map((i) => rows[i]!), positions);
-          // Refusals name rows by their index in what the sink was given: map them back to the caller's.
-          return kept.length === rows.length ? refused : refused.map((r) => ({ ...r, index: kept[r.index]! }));
-        },
-      }
-    : sink;
+  const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
   // While a shadow replay swaps partitions in, inserts wait (as if ClickHouse were down): none may land between its copy and its swap.
   const hold = options.sinkHold === false ? undefined : new SinkHold(stateRedis, config.redis.keyPrefix, definition.name);
   const held: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;

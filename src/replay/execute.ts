@@ -159,7 +159,7 @@ export async function executeReplay(
 }
 
 /** The same stream, writing its raw and window rows into the rebuild tables instead of the live ones. */
-function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowTable[]): StreamDefinition<E> {
+export function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowTable[]): StreamDefinition<E> {
   const rebuilt = (table: string) => shadows.find((s) => s.live === table)!.rebuilt;
   return {
     ...definition,

@@ -1,7 +1,9 @@
 import { DLQ_HEADERS, headerString, LATE_HEADERS } from '../../src/dlq';
 import { redrivenMessage } from '../../src/dlq/redrive';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import { DATABASE, TOPIC, World } from './world';
+import { intoShadows, rangeFilter } from '../../src/replay/execute';
+import { createShadows, dropShadows, shadowTag, swapShadows } from '../../src/replay/swap';
+import { DATABASE, stream, TOPIC, World } from './world';
 import { addToWindow, expectedOf, generate, LATE_SCHEMA_ID, readerSchema, REFUSED_TYPE, SCHEMA_ID, windowKey, type Kind, type Produced, type SimEvent } from './workload';
 
 /**
@@ -27,9 +29,9 @@ export interface ScenarioOptions {
   without?: Set<FaultKind>;
 }
 
-export type FaultKind = 'kill' | 'redis-crash' | 'sink-down' | 'fence' | 'rebalance' | 'side-partial' | 'redrive' | 'hostile';
+export type FaultKind = 'kill' | 'redis-crash' | 'sink-down' | 'fence' | 'rebalance' | 'side-partial' | 'redrive' | 'hostile' | 'replay';
 
-export const FAULT_KINDS: FaultKind[] = ['kill', 'redis-crash', 'sink-down', 'fence', 'rebalance', 'side-partial', 'redrive', 'hostile'];
+export const FAULT_KINDS: FaultKind[] = ['kill', 'redis-crash', 'sink-down', 'fence', 'rebalance', 'side-partial', 'redrive', 'hostile', 'replay'];
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
 const SESSION_TIMEOUT_MS = 10_000;
@@ -44,6 +46,10 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const durationMs = 4 * 60_000;
   const lateSchemaAt = START + 60_000 + r.int(90_000);
   const hostile = enabled('hostile');
+  // A replay recomputes its range from the log as it is at replay time: a late-registered schema makes that
+  // differ from what the live stream saw (rightly), so the two are not mixed in one seed.
+  const replaying = enabled('replay') && r.chance(0.4);
+  if (replaying) options = { ...options, without: new Set([...(options.without ?? []), 'redrive']) };
   const mix: Partial<Record<Kind, number>> = {
     duplicate: 0.08,
     late: 0.03,
@@ -146,6 +152,13 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   };
   if (enabled('redrive')) at(lateSchemaAt - START + 5000 + r.int(60_000), redrive);
 
+  if (replaying) {
+    at(2 * 60_000 + r.int(durationMs - 2 * 60_000), async () => {
+      const outcome = await shadowReplay(world, START + (1 + r.int(3)) * MINUTE, 1 + r.int(2));
+      note(outcome);
+    });
+  }
+
   // Production, then a quiet tail for the last checkpoints.
   const end = START + durationMs + 30_000;
   await world.scheduler.runUntil(end);
@@ -178,6 +191,53 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       `.dlq ${world.kafka.topics.get(`${TOPIC}.dlq`)?.[0]?.length ?? 0} (expected ${exp.deadLetters.size} + refused partials)`,
   );
   return { seed, failures, events, stats: { records: produced.length, timerSteps: world.scheduler.steps, simulatedMs: world.scheduler.now() - START } };
+}
+
+const MINUTE = 60_000;
+
+/**
+ * `sluice replay --shadow` of `minutes` whole minutes from `fromMs` (rounded down to a minute), beside the
+ * live members: a bounded run under its own group and epoch from the range's start (less the stream's
+ * bound on events ahead of their record) to the live group's position, writing the range's rows into
+ * rebuild tables, then the swap under the hold.
+ */
+async function shadowReplay(world: World, fromMs: number, minutes: number): Promise<string> {
+  const from = Math.floor(fromMs / MINUTE) * MINUTE;
+  const range = { from, to: from + minutes * MINUTE };
+  const margin = stream.windowed?.maxEventTimeAheadMs ?? 0;
+  const ends = new Map([...world.kafka.committed(`sluice.${stream.name}`)].map(([p, c]) => [p, BigInt(c.offset)]));
+  const starts = new Map(world.kafka.partitions(TOPIC).map((log, p) => [p, BigInt(log.find((rec) => rec.timestamp >= from - margin)?.offset ?? log.length)]));
+  for (const [p, start] of starts) if (start > (ends.get(p) ?? 0n)) ends.set(p, start);
+  const epoch = 1 + world.random.int(1_000_000);
+  const tag = shadowTag(epoch);
+  const group = `sluice.${stream.name}.shadow`;
+  // Copies take simulated time, up to minutes on a large partition: longer than the hold's TTL, so the hold must be renewed.
+  const model = world.clickhouse.shadowTables(DATABASE);
+  const slow = world.random.chance(0.5);
+  const tables: typeof model = {
+    ...model,
+    stageMerged: async (...args) => {
+      await world.scheduler.sleep(world.root, slow ? 30_000 + world.random.int(90_000) : world.random.int(2000));
+      return model.stageMerged(...args);
+    },
+  };
+  const shadows = await createShadows(tables, ['events_raw', EVENT_COUNTS_PARTIAL.name], tag);
+  try {
+    world.kafka.setOffsets(group, TOPIC, starts);
+    // Only rows inside the range reach the rebuild tables.
+    const filter = rangeFilter(intoShadows(stream, shadows), range);
+    const proc = await world.start({ bounded: true, groupId: group, epoch, endOffsets: ends, closeWindowsAtEnd: false, sideOutputs: false, sinkHold: false, definition: filter.definition, rowFilter: filter.keep });
+    const summary = await proc.done;
+    if (summary instanceof Error) return `shadow replay of ${minutes} min failed: ${summary.message}`;
+    const hold = world.hold(world.root);
+    const result = await swapShadows(tables, hold, shadows, tag, { holdTimeoutMs: 30_000, clock: world.scheduler.clockFor(world.root) });
+    return `shadow replay of [${new Date(range.from).toISOString().slice(11, 16)}, +${minutes} min): ${result.swaps.map((s) => `${s.table} ${s.strategy} ${s.rowsRebuilt} rows`).join(', ')}`;
+  } catch (err) {
+    return `shadow replay stopped: ${(err as Error).message}`;
+  } finally {
+    await dropShadows(tables, shadows, tag);
+    world.kafka.deleteGroup(group);
+  }
 }
 
 /** Produces every SCHEMA_UNKNOWN dead letter not redriven yet back to its source partition, `copies` times, with the headers `sluice dlq redrive` writes. */

@@ -2,11 +2,13 @@ import pino from 'pino';
 import { RedisDedupStore } from '../../src/dedup';
 import { deadLetterMessage, lateMessage } from '../../src/dlq';
 import { SeededRandom } from '../../src/generator';
-import { StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
+import { filteredSink, StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
 import type { RowSink, SidePublisher } from '../../src/process/ports';
 import { RegistryError, type RegistryClient } from '../../src/schema/client';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { ClickHouseSink, featuresFromVersion, MIGRATIONS, type ServerFeatures } from '../../src/sink/clickhouse';
+import { SinkHold } from '../../src/sink/hold';
+import { MemoryHoldBackend } from '../../src/sink/hold-memory';
 import { RedisSnapshotStore } from '../../src/state';
 import eventCounts from '../../streams/event-counts';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
@@ -128,6 +130,24 @@ export class Faults {
   }
 }
 
+/** What sets a replay's run apart from a live member. */
+export interface StartOptions {
+  bounded?: boolean;
+  sessionTimeoutMs?: number;
+  definition?: StreamDefinition<unknown>;
+  groupId?: string;
+  /** Dedup and window-state epoch (a replay has its own). */
+  epoch?: number;
+  endOffsets?: Map<number, bigint>;
+  closeWindowsAtEnd?: boolean;
+  /** false: no `.dlq`/`.late` (a replay: the first pass wrote them). */
+  sideOutputs?: boolean;
+  /** false: writes do not take the hold's lease (a replay writes its own tables). */
+  sinkHold?: boolean;
+  /** Only rows it accepts reach ClickHouse (a replay writes only the rows inside its range). */
+  rowFilter?: (table: string, row: Record<string, unknown>) => boolean;
+}
+
 export interface SimProcess {
   name: string;
   owner: Owner;
@@ -146,6 +166,8 @@ export class World {
   readonly faults: Faults;
   readonly features: ServerFeatures;
   readonly processes: SimProcess[] = [];
+  /** The hold every live writer leases from, and a shadow replay holds: one per stream, as one Redis would be. */
+  readonly holdBackend: MemoryHoldBackend;
   private processSeq = 0;
 
   constructor(
@@ -171,10 +193,18 @@ export class World {
       if (refused) throw Object.assign(new Error(`Code: 131. DB::Exception: Too large value for FixedString: ${String(refused.event_type)}`), { code: '131' });
     };
     this.registry = new SimRegistry(this.scheduler);
+    this.holdBackend = new MemoryHoldBackend(this.scheduler.clockFor(this.root));
+  }
+
+  /** A SinkHold of the stream on `owner`'s clock. */
+  hold(owner: Owner): SinkHold {
+    return new SinkHold(this.holdBackend, stream.name, { clock: this.scheduler.clockFor(owner) });
   }
 
   /** Starts one member of the stream's group (or a bounded run of it). */
-  async start(options: { bounded?: boolean; sessionTimeoutMs?: number } = {}): Promise<SimProcess> {
+  async start(options: StartOptions = {}): Promise<SimProcess> {
+    const definition = options.definition ?? stream;
+    const epoch = options.epoch ?? 0;
     const name = `p${++this.processSeq}`;
     const owner = new Owner(name);
     const clock = this.scheduler.clockFor(owner);
@@ -182,36 +212,45 @@ export class World {
     const codec = new SchemaCodec(this.registry.client(owner), clock.now);
     const reader = loadAvroSchema(stream.source.schema);
     const decoder = { decode: (value: Buffer) => codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value) };
-    const dedup = new RedisDedupStore(redis, { keyPrefix: KEY_PREFIX, namespace: stream.name, epoch: 0, ttlSeconds: 24 * 3600 });
-    const snapshots = new RedisSnapshotStore(redis, `${KEY_PREFIX}state:${stream.name}:0:`);
+    const dedup = new RedisDedupStore(redis, { keyPrefix: KEY_PREFIX, namespace: stream.name, epoch, ttlSeconds: 24 * 3600 });
+    const snapshots = new RedisSnapshotStore(redis, `${KEY_PREFIX}state:${stream.name}:${epoch}:`);
     const sink = new ClickHouseSink({
       settings: { url: 'http://clickhouse.sim', username: 'sim', password: '', database: DATABASE } as never,
       database: DATABASE,
       client: this.clickhouse.asClient(),
       features: this.features,
-      columns: { events_raw: RAW.columns, [EVENT_COUNTS_PARTIAL.name]: PARTIAL.columns },
+      // A replay's rebuild tables (`<table>__rebuild_<tag>`) have the columns of their live table.
+      columns: Object.fromEntries(
+        [definition.raw?.table, definition.windowed?.table]
+          .filter((t): t is string => t !== undefined)
+          .map((t) => [t, t.startsWith('events_raw') ? RAW.columns : PARTIAL.columns]),
+      ),
       // Retries and the breaker are the runtime's: a failed write pauses and the checkpoint retries it.
       retry: { retries: 0 },
       breaker: { failureThreshold: Number.MAX_SAFE_INTEGER },
       maxRows: 50_000,
     });
-    const rowSink: RowSink = sink;
-    const side = new SimSidePublisher(this, owner);
-    const task = new StreamTask(stream, { decoder, dedup, now: clock.now }, stream.windowed ? new StreamWindows(stream.windowed, TOPIC) : undefined);
+    const hold = options.sinkHold === false ? undefined : this.hold(owner);
+    const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
+    const rowSink: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;
+    const side: SidePublisher = options.sideOutputs === false ? { deadLetters: async () => undefined, late: async () => undefined } : new SimSidePublisher(this, owner);
+    const task = new StreamTask(definition, { decoder, dedup, now: clock.now }, definition.windowed ? new StreamWindows(definition.windowed, TOPIC) : undefined);
     const runner = new StreamRunner(
       this.kafka.client(owner),
-      stream,
+      definition,
       task,
       { sink: rowSink, side, snapshots },
       {
-        groupId: `sluice.${stream.name}`,
+        groupId: options.groupId ?? `sluice.${stream.name}`,
         bounded: options.bounded ?? false,
         flushIntervalMs: 1000,
         commitIntervalMs: 5000,
         maxPendingRows: 20_000,
         shutdownTimeoutMs: 20_000,
         sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
-        epoch: 0,
+        epoch,
+        endOffsets: options.endOffsets,
+        closeWindowsAtEnd: options.closeWindowsAtEnd,
       },
       pino({ level: 'silent' }),
       clock,

@@ -102,6 +102,17 @@ export class SimKafka {
     return g;
   }
 
+  /** What `sluice replay` does to its own group before it starts (admin setOffsets, no metadata). */
+  setOffsets(groupId: string, topic: string, offsets: Map<number, bigint>): void {
+    const g = this.group(groupId, topic);
+    g.committed.clear();
+    for (const [p, o] of offsets) g.committed.set(p, { offset: String(o), metadata: null });
+  }
+
+  deleteGroup(groupId: string): void {
+    this.groups.delete(groupId);
+  }
+
   committed(groupId: string): Map<number, CommittedOffset> {
     return new Map(this.groups.get(groupId)?.committed ?? []);
   }
