@@ -15,9 +15,18 @@ export async function stopChild(child: Child): Promise<string> {
 
 /** The URL a `sluice serve` child prints once it listens. */
 export async function ingestUrl(child: Child): Promise<string> {
+  return printedUrl(child, 'the ingest API to listen', /ingest API listening on (http:\/\/\S+)/);
+}
+
+/** The operator address (status page, status.json, metrics) a `sluice serve` child prints. */
+export async function ingestAdminUrl(child: Child): Promise<string> {
+  return printedUrl(child, 'the ingest status page to listen', /status page and metrics on (http:\/\/\S+)/);
+}
+
+async function printedUrl(child: Child, what: string, pattern: RegExp): Promise<string> {
   let url = '';
-  await waitFor('the ingest API to listen', async () => {
-    url = /ingest API listening on (http:\/\/\S+)/.exec(child.output.join(''))?.[1] ?? '';
+  await waitFor(what, async () => {
+    url = pattern.exec(child.output.join(''))?.[1] ?? '';
     return url !== '';
   }, 30_000);
   return url;

@@ -10,7 +10,7 @@ import { kafkaExtraPropertiesFile, runKafkaTool } from '../../src/stack';
 import { makeCertificates, type TestCertificates } from '../helpers/certs';
 import { freePorts, scopeOf, startPrivateStack, type PrivateStack } from '../helpers/private-stack';
 import { spawnSluice, waitFor } from '../helpers/processes';
-import { ingestUrl, postEvents, publishedPages, sampleEvent, stopChild } from '../helpers/secrets';
+import { ingestAdminUrl, ingestUrl, postEvents, publishedPages, sampleEvent, stopChild } from '../helpers/secrets';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
 import { readTopic } from '../helpers/topics';
 import { hashApiKey } from '../../src/ingest';
@@ -128,7 +128,7 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
       expect((await postEvents(ingestAt, `${apiKey}-x`, sampleEvent(randomUUID()))).status).toBe(401);
       const processorUrl = await observabilityUrl(processor);
       await waitFor('the ingested events processed', async () => metricValue(await (await fetch(`${processorUrl}/metrics`)).text(), 'sluice_records_in_total') === ids.length, 30_000);
-      const pages = (await publishedPages(ingestAt)) + (await publishedPages(processorUrl));
+      const pages = (await publishedPages(await ingestAdminUrl(ingest))) + (await publishedPages(processorUrl));
       const output = (await stopChild(ingest)) + (await stopChild(processor));
       expect((await readTopic(createKafka(config), topic)).map((r) => r.key!.toString())).toEqual(ids);
       for (const value of [PASSWORD, apiKey]) {

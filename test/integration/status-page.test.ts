@@ -103,7 +103,7 @@ describe('status page in a browser', () => {
     });
     try {
       const page = await browser.newPage();
-      await page.goto(server.url);
+      await page.goto(server.adminUrl);
       await page.locator('#state').filter({ hasText: /^ready$/ }).waitFor({ timeout: 20_000 });
       expect(await cardValue(page, 'accepted')).toBe(0);
       const post = (body: unknown) =>
@@ -117,7 +117,7 @@ describe('status page in a browser', () => {
       await waitFor('the page to show one rejected request', async () => (await cardValue(page, 'rejected')) === 1, 20_000);
       const ends = async () => (await page.locator('#partitions tbody tr td:nth-child(2)').allTextContents()).reduce((sum, t) => sum + Number(t.replace(/,/g, '')), 0);
       await waitFor('the topic end offsets to add up to 75', async () => (await ends()) === 75, 20_000);
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
       expect(metrics).toMatch(/sluice_ingest_events_accepted_total 75/);
       mkdirSync(SCREENSHOTS, { recursive: true });
       await page.screenshot({ path: join(SCREENSHOTS, 'status-page-ingest.png'), fullPage: true });

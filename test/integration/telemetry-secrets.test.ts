@@ -4,7 +4,7 @@ import { hashApiKey } from '../../src/ingest';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { startCredentialProxy, type CredentialProxy } from '../helpers/credential-proxy';
 import { spawnSluice, waitFor } from '../helpers/processes';
-import { ingestUrl, postEvents, publishedPages, sampleEvent, stopChild } from '../helpers/secrets';
+import { ingestAdminUrl, ingestUrl, postEvents, publishedPages, sampleEvent, stopChild } from '../helpers/secrets';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
 
 const secret = (label: string) => `${label}-${randomBytes(6).toString('hex')}`;
@@ -70,7 +70,7 @@ describe('secrets never logged', () => {
       expect((await postEvents(ingestAt, apiKey, { ...event, event_time: 'yesterday' })).status).toBe(400);
       expect((await postEvents(ingestAt, `${apiKey}-x`, event)).status).toBe(401);
 
-      const pages = (await publishedPages(processorUrl)) + (await publishedPages(ingestAt));
+      const pages = (await publishedPages(processorUrl)) + (await publishedPages(await ingestAdminUrl(ingest)));
       const output = (await stopChild(processor)) + (await stopChild(ingest));
       // The secrets were really used: ClickHouse saw the proxy's credentials (the Redis ACL user can do nothing with a wrong password).
       expect(proxy.authenticated()).toBeGreaterThan(0);
