@@ -1,0 +1,266 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { RedisDedupStore } from '../../src/dedup';
+import { SeededRandom } from '../../src/generator';
+import { createKafka } from '../../src/kafka';
+import { CommitFencedError, type Assignment, type BatchControl, type StreamKafka } from '../../src/kafka/group';
+import { kafkajsStreamKafka } from '../../src/kafka/kafkajs-group';
+import { RedisSnapshotStore, StateLostError, type PartitionSnapshot } from '../../src/state';
+import { SimKafka } from '../sim/models/kafka';
+import { SimRedis } from '../sim/models/redis';
+import { Owner, Scheduler } from '../sim/scheduler';
+import { createTestContext, type TestContext } from '../helpers/context';
+import { freePorts } from '../helpers/private-stack';
+import { sleep, waitFor } from '../helpers/processes';
+
+/**
+ * The simulation's models of Redis and Kafka (test/sim/models) against the
+ * real services, on the behaviour the runtime's correctness rests on: the
+ * same scenario on both must give the same answers, which are also the ones
+ * worked out by hand in the comments.
+ */
+
+/** Runs simulated time until `promise` settles. */
+async function settle<T>(scheduler: Scheduler, promise: Promise<T>): Promise<T> {
+  let done = false;
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await scheduler.runWhile(() => !done, scheduler.now() + 600_000);
+  return promise;
+}
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext('simmodels');
+});
+afterAll(async () => ctx.cleanup());
+
+describe('the Redis model', () => {
+  const claims = [
+    // one call: a fresh id twice (the first claims it), a second id
+    [
+      { id: 'a', topic: 't', partition: 0, offset: '1' },
+      { id: 'a', topic: 't', partition: 0, offset: '2' },
+      { id: 'b', topic: 't', partition: 0, offset: '3' },
+    ],
+    // the record that holds the mark passes again, wherever it stands in the call; another one does not
+    [
+      { id: 'a', topic: 't', partition: 0, offset: '2' },
+      { id: 'a', topic: 't', partition: 0, offset: '1' },
+      { id: 'b', topic: 't', partition: 1, offset: '3' },
+      { id: 'c', topic: 't', partition: 1, offset: '9' },
+    ],
+  ];
+  const expected = [
+    [true, false, true],
+    [false, true, false, true],
+  ];
+
+  it('answers dedup claims as the Redis script does', async () => {
+    const real = new RedisDedupStore(ctx.redis, { keyPrefix: ctx.config.redis.keyPrefix, namespace: 'agree' });
+    const scheduler = new Scheduler(0);
+    const model = new SimRedis(scheduler, new SeededRandom(1));
+    const simulated = new RedisDedupStore(model.client(new Owner('p')), { keyPrefix: 'x:', namespace: 'agree' });
+    const got: { real: boolean[][]; model: boolean[][] } = { real: [], model: [] };
+    for (const call of claims) {
+      got.real.push(await real.claim(call));
+      got.model.push(await settle(scheduler, simulated.claim(call)));
+    }
+    expect(got.real).toEqual(expected);
+    expect(got.model).toEqual(expected);
+  });
+
+  const snapshot = (offset: string): PartitionSnapshot => ({ offset, savedAt: 0, watermark: { maxEventTimeMs: Number(offset) }, windows: [] });
+  const ref = { topic: 'events', partition: 0 };
+
+  /** Saves at 10 (committed 0), 20 (committed 10), 30 (committed 20 is lost: only 10 exists at or below it), then loads. */
+  async function snapshots(store: RedisSnapshotStore, run: <T>(p: Promise<T>) => Promise<T>): Promise<unknown[]> {
+    await run(store.load(ref, '0'));
+    await run(store.save([{ ref, snapshot: snapshot('10'), committed: '0' }]));
+    await run(store.save([{ ref, snapshot: snapshot('20'), committed: '10' }]));
+    const at15 = await run(store.load(ref, '15')); // newest at or before 15: 10
+    await run(store.save([{ ref, snapshot: snapshot('30'), committed: '25' }])); // 10 stays: the newest at or below 25
+    const at25 = await run(store.load(ref, '25')); // 20
+    const at5 = await run(store.load(ref, '5')); // none
+    return [at15?.offset, at25?.offset, at5];
+  }
+
+  it('keeps and restores window-state snapshots as Redis does: the newest at or before the committed offset', async () => {
+    const real = await snapshots(new RedisSnapshotStore(ctx.redis, `${ctx.config.redis.keyPrefix}state:`), (p) => p);
+    const scheduler = new Scheduler(0);
+    const model = new SimRedis(scheduler, new SeededRandom(1));
+    const simulated = await snapshots(new RedisSnapshotStore(model.client(new Owner('p')), 'x:state:'), (p) => settle(scheduler, p));
+    expect(real).toEqual(['10', '20', undefined]);
+    expect(simulated).toEqual(real);
+  });
+
+  describe('a Redis that restarts', () => {
+    let dir: string;
+    let port: number;
+    let server: ChildProcess | undefined;
+    const startServer = async () => {
+      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', ''], { stdio: 'ignore' });
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      await waitFor('the private Redis to answer', async () => (await probe.connect().then(() => probe.ping()).catch(() => '')) === 'PONG', 20_000);
+      probe.disconnect();
+    };
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'sluice-redis-'));
+      [port] = (await freePorts(1)) as [number];
+      await startServer();
+    });
+    afterAll(() => {
+      server?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('reports a new run_id after a kill -9, and the store says its state may be lost, as the model does', async () => {
+      const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 500) });
+      client.on('error', () => undefined);
+      const real = new RedisSnapshotStore(client, 'p:');
+      await real.load(ref, '0');
+      await real.save([{ ref, snapshot: snapshot('10') }]);
+      await sleep(1500); // past the AOF's one-second fsync: this snapshot survives the kill
+      server!.kill('SIGKILL');
+      await new Promise((r) => server!.once('exit', r));
+      await startServer();
+      await waitFor('the client to reconnect', async () => (await client.ping().catch(() => '')) === 'PONG', 20_000);
+      const realError = await real.save([{ ref, snapshot: snapshot('20') }]).catch((e: unknown) => e);
+      const realAfter = await real.load(ref, '15');
+      client.disconnect();
+
+      const scheduler = new Scheduler(0);
+      const model = new SimRedis(scheduler, new SeededRandom(1));
+      const simulated = new RedisSnapshotStore(model.client(new Owner('p')), 'p:');
+      await settle(scheduler, simulated.load(ref, '0'));
+      await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('10') }]));
+      await scheduler.runUntil(scheduler.now() + 1500);
+      model.crash(1000);
+      model.restart();
+      const modelError = await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('20') }])).catch((e: unknown) => e);
+      const modelAfter = await settle(scheduler, simulated.load(ref, '15'));
+
+      expect(realError).toBeInstanceOf(StateLostError);
+      expect(modelError).toBeInstanceOf(StateLostError);
+      expect(realAfter?.offset).toBe('10');
+      expect(modelAfter?.offset).toBe('10');
+    }, 60_000);
+  });
+});
+
+describe('the Kafka model', () => {
+  /**
+   * Two partitions, 10 records each. A member reads partition p up to offset 9 (resolving, not
+   * committing), commits offset 3, and a second member joins: after the rebalance, where does the
+   * next fetch of each partition start? Returns (partition -> fetched offset) of the batches seen
+   * after the second join, and the member id each join reported.
+   */
+  async function rejoin(kafka: StreamKafka, topic: string, group: string, wait: (ms: number) => Promise<void>): Promise<{ fetched: Map<number, string>; joins: Assignment[] }> {
+    const joins: Assignment[] = [];
+    const fetched = new Map<number, string>();
+    let phase: 'first' | 'second' = 'first';
+    const consumer = kafka.consumer({ groupId: group, topic, sessionTimeoutMs: 10_000 });
+    const handlers = (record: boolean) => ({
+      onAssignment: (a: Assignment) => {
+        if (record) joins.push(a);
+      },
+      onBatch: async (partition: number, records: { offset: string }[], control: BatchControl) => {
+        if (!record) return;
+        if (phase === 'second') {
+          if (!fetched.has(partition)) fetched.set(partition, control.fetchedOffset);
+          return;
+        }
+        control.resolve(records[records.length - 1]!.offset);
+      },
+      onCrash: () => undefined,
+    });
+    await consumer.start(handlers(true));
+    await wait(4000);
+    await consumer.commit([
+      { partition: 0, offset: '3' },
+      { partition: 1, offset: '3' },
+    ]);
+    phase = 'second';
+    const other = kafka.consumer({ groupId: group, topic, sessionTimeoutMs: 10_000 });
+    await other.start(handlers(false));
+    await wait(8000);
+    await other.disconnect();
+    await consumer.disconnect();
+    return { fetched, joins };
+  }
+
+  it('starts every partition a member keeps or gains at its committed offset after a rebalance, as kafkajs does', async () => {
+    const topic = await ctx.createTopic('rejoin', 2);
+    const producer = createKafka(ctx.config).producer();
+    await producer.connect();
+    await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `v${i}` })) });
+    await producer.disconnect();
+    const real = await rejoin(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, sleep);
+
+    const scheduler = new Scheduler(0);
+    const world = new Owner('world');
+    const model = new SimKafka(scheduler, world);
+    model.createTopic('t', 2);
+    for (let i = 0; i < 20; i++) model.produce('t', i % 2, { timestamp: 0, key: null, value: Buffer.from(`v${i}`), headers: {} });
+    const simulated = await settle(scheduler, rejoin(model.client(new Owner('p')), 't', 'g', (ms) => scheduler.sleep(world, ms)));
+
+    // The member keeps one partition of the two: whichever, its next fetch starts at 3, not at 10.
+    expect([...real.fetched.values()]).toEqual(['3']);
+    expect([...simulated.fetched.values()]).toEqual(['3']);
+    expect(real.joins.length).toBeGreaterThanOrEqual(2);
+    expect(simulated.joins.length).toBeGreaterThanOrEqual(2);
+    expect(real.joins[1]!.memberId).toBe(real.joins[0]!.memberId);
+    expect(simulated.joins[1]!.memberId).toBe(simulated.joins[0]!.memberId);
+  }, 60_000);
+
+  /** A member whose batch runs past its session timeout without a heartbeat: is its commit refused, and does it join again as someone else? */
+  async function expelled(kafka: StreamKafka, topic: string, group: string, wait: (ms: number) => Promise<void>): Promise<{ commit: unknown; joins: string[] }> {
+    const joins: string[] = [];
+    let commit: unknown = 'not tried';
+    let stalled = false;
+    const consumer = kafka.consumer({ groupId: group, topic, sessionTimeoutMs: 6000 });
+    await consumer.start({
+      onAssignment: (a) => joins.push(a.memberId),
+      onBatch: async () => {
+        if (stalled) return;
+        stalled = true;
+        await wait(11_000); // no heartbeat: the coordinator expels the member
+        commit = await consumer.commit([{ partition: 0, offset: '1' }]).then(
+          () => 'landed',
+          (err: unknown) => err,
+        );
+      },
+      onCrash: () => undefined,
+    });
+    await wait(25_000);
+    await consumer.disconnect();
+    return { commit, joins };
+  }
+
+  it('refuses the commit of a member expelled for its session timeout, which joins again under a new member id, as Kafka does', async () => {
+    const topic = await ctx.createTopic('expel', 1);
+    const producer = createKafka(ctx.config).producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ value: 'x' }, { value: 'y' }] });
+    await producer.disconnect();
+    const real = await expelled(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, sleep);
+
+    const scheduler = new Scheduler(0);
+    const world = new Owner('world');
+    const model = new SimKafka(scheduler, world);
+    model.createTopic('t', 1);
+    model.produce('t', 0, { timestamp: 0, key: null, value: Buffer.from('x'), headers: {} });
+    const simulated = await settle(scheduler, expelled(model.client(new Owner('p')), 't', 'g', (ms) => scheduler.sleep(world, ms)));
+
+    for (const outcome of [real, simulated]) {
+      expect(outcome.commit).toBeInstanceOf(CommitFencedError);
+      expect(outcome.joins.length).toBeGreaterThanOrEqual(2);
+      expect(outcome.joins[1]).not.toBe(outcome.joins[0]);
+    }
+  }, 90_000);
+});
