@@ -13,6 +13,7 @@ export interface FaultSizes {
   storm: { events: number; segments: number; changes: number; minGapMs: number; maxGapMs: number; maxMembers: number };
   /** Records before and during each outage, and how long each service stays down. */
   outages: { before: number; during: number; kafkaMs: number; redisMs: number; clickhouseMs: number };
+  /** Records before and at the start of the slow period (more follow while little waits unread), the delay per response and how long it lasts at least. */
   slowSink: { before: number; during: number; delayMs: number; slowForMs: number };
   /** Jest timeout of one scenario. */
   timeoutMs: number;
@@ -23,8 +24,8 @@ const SIZES: Record<FaultScale, FaultSizes> = {
     kills: { events: 60_000, segments: 6, kills: 6, minGapMs: 2500, maxGapMs: 6000 },
     storm: { events: 60_000, segments: 6, changes: 10, minGapMs: 2000, maxGapMs: 5000, maxMembers: 3 },
     outages: { before: 15_000, during: 40_000, kafkaMs: 15_000, redisMs: 15_000, clickhouseMs: 20_000 },
-    // 4 s per response: a checkpoint (two inserts, each of every row it holds) then takes longer than the input needs to
-    // fill the processor's budget again, so the input piles up in Kafka whatever the machine's speed.
+    // The input keeps arriving while the sink is slow (`during` at once, then more whenever little waits unread), so it
+    // piles up in Kafka whatever the machine's speed; a checkpoint (two inserts, each of every row it holds) takes 8 s.
     slowSink: { before: 10_000, during: 40_000, delayMs: 4000, slowForMs: 15_000 },
     timeoutMs: 240_000,
   },

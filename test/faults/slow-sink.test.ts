@@ -14,6 +14,7 @@ import {
   setUpScenario,
   waitForNoLag,
 } from './harness';
+import { InputFeeder } from './feeder';
 import { recordScenario } from './results';
 import { SCALE, sizes } from './scale';
 
@@ -21,17 +22,26 @@ import { SCALE, sizes } from './scale';
 const HEAP_GROWTH_LIMIT_MB = 256;
 /** A response delay long enough that no checkpoint completes while members come and go (below the client's 30 s timeout). */
 const STALL_MS = 20_000;
+/**
+ * While the sink is slow, more input is produced whenever less than this waits unread: the rows at which the
+ * processor pauses, so each time it reads on it finds more than it may take, however fast it and the sink are.
+ */
+const BACKLOG_FLOOR = 2 * MAX_PENDING_ROWS;
+/** How long past slowForMs the sink stays slow while the processor has not yet been seen paused with input waiting. */
+const BACKPRESSURE_LIMIT_MS = 120_000;
 const mb = (bytes: number) => Math.round(bytes / 1048576);
 
 /**
  * A slow sink: ClickHouse behind a TCP proxy on loopback that holds every
  * response back for seconds, while input keeps arriving faster than the
- * sink takes it. The processor (in this process, so its pending rows and heap
- * can be sampled) must stop reading rather than buffer the input (pending rows
- * and heap stay bounded, lag grows instead), catch up by itself once the
- * proxy stops delaying, and end with exactly the generator's answer. While
- * it is paused, a second member joins and leaves (second test): partitions
- * that move away paused and come back must be read again.
+ * sink takes it: a large segment at once, then another whenever the unread
+ * input runs low, until the sink is fast again. The processor (in this
+ * process, so its pending rows and heap can be sampled) must stop reading
+ * rather than buffer the input (pending rows and heap stay bounded, lag grows
+ * instead), catch up by itself once the proxy stops delaying, and end with
+ * exactly the generator's answer. While it is paused, a second member joins
+ * and leaves (second test): partitions that move away paused and come back
+ * must be read again.
  */
 describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
   async function runSlowSink(label: string, handOver: boolean): Promise<void> {
@@ -60,6 +70,7 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
       logger,
     );
     let stopped = false;
+    let feeder: InputFeeder | undefined;
     try {
       const workload = new SegmentedWorkload(s.ctx.config, s.topic, 31);
       await workload.produce(before);
@@ -69,24 +80,38 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
 
       proxy.setDelay(delayMs);
       const slowFrom = Date.now();
-      const production = workload.produce(during);
-      production.catch(() => undefined); // awaited below
+      // Records in the topic the processor has not read yet (-1 while Kafka cannot say).
+      const unread = async () => {
+        const end = await s.ctx.admin.fetchTopicOffsets(s.topic).then((o) => o.reduce((n, p) => n + Number(p.high), 0), () => -1);
+        const positions = Object.values(running.runner.status().positions).reduce((n, p) => n + Number(p), 0);
+        return end < 0 ? -1 : end - positions;
+      };
+      feeder = new InputFeeder(workload, { first: during, next: Math.ceil(during / 4), floor: BACKLOG_FLOOR, unread });
       let maxPendingRows = 0;
       let heapMax = 0;
       let rssMax = 0;
       let maxLag = 0;
       let pausedSamples = 0;
-      while (Date.now() - slowFrom < slowForMs) {
+      /** Samples in which the processor had paused partitions while input waited for it in Kafka: backpressure. */
+      let pausedWithInputWaiting = 0;
+      // Slow for slowForMs, and in any case until backpressure was seen (or its limit passed: the figures then say so).
+      while (Date.now() - slowFrom < slowForMs || (pausedWithInputWaiting === 0 && Date.now() - slowFrom < slowForMs + BACKPRESSURE_LIMIT_MS)) {
         const status = running.runner.status();
         const memory = process.memoryUsage();
         maxPendingRows = Math.max(maxPendingRows, status.pendingRows);
         heapMax = Math.max(heapMax, memory.heapUsed);
         rssMax = Math.max(rssMax, memory.rss);
         maxLag = Math.max(maxLag, await lagOf(s.ctx.admin, s.ctx.group, s.topic));
-        if (status.paused.length > 0) pausedSamples += 1;
+        if (status.paused.length > 0) {
+          pausedSamples += 1;
+          if ((await unread()) > 0) pausedWithInputWaiting += 1;
+        }
         await sleep(500);
       }
-      await production;
+      // Input arrived until now, and whatever was read in the last delayMs cannot be committed yet (each
+      // checkpoint waits at least one delayed insert before its commit): the recovery has lag to work off.
+      const { produced: producedWhileSlow, segments: segmentsWhileSlow } = await feeder.stop();
+      const slowMs = Date.now() - slowFrom;
       const checkpointsWhileSlow = running.runner.status().checkpoints - checkpointsBefore;
 
       let pausedBeforeMove = 0;
@@ -133,6 +158,9 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
       const figures = {
         delayMs,
         slowForMs,
+        slowMs,
+        producedWhileSlow,
+        segmentsWhileSlow,
         checkpointsWhileSlow,
         ...(handOver
           ? { pausedBeforeMove, visitorExit: String(visitorExit), windowMismatches: report.windowMismatches.length, unexpectedLate: unexpectedLate(report, expected) }
@@ -140,6 +168,7 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
         maxPendingRows,
         pendingRowsBound: PENDING_ROWS_BOUND,
         pausedSamples,
+        pausedWithInputWaiting,
         maxLag,
         lagWhenFast,
         recoveredAfterMs,
@@ -161,10 +190,12 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
       expect(visitorExit).toBe(0);
       expect(lagWhenFast).toBeGreaterThan(0);
       expect(pausedSamples).toBeGreaterThan(0);
+      expect(pausedWithInputWaiting).toBeGreaterThan(0); // it stopped reading while input waited in Kafka
       expect(maxPendingRows).toBeLessThanOrEqual(PENDING_ROWS_BOUND);
       expect(figures.heapMbMax - figures.heapMbBefore).toBeLessThan(HEAP_GROWTH_LIMIT_MB);
       expectExactAnswer(report, expected);
     } finally {
+      await feeder?.stop().catch(() => undefined);
       if (!stopped) await running.stop().catch(() => undefined);
       await proxy.close();
       if (process.env.SLUICE_FAULTS_KEEP !== '1') await s.ctx.cleanup();

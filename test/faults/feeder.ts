@@ -1,0 +1,46 @@
+import { sleep } from '../helpers/processes';
+import type { SegmentedWorkload } from './harness';
+
+/**
+ * Keeps input arriving for as long as a scenario needs it: `first` records at
+ * once, then `next` more whenever fewer than `floor` wait unread, until
+ * `stop()`. Input that outruns the processor however fast the machine is: a
+ * fixed amount sent once may be worked off before the fault ends.
+ */
+export class InputFeeder {
+  private stopping = false;
+  private produced = 0;
+  private segments = 0;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly workload: SegmentedWorkload,
+    private readonly options: { first: number; next: number; floor: number; unread: () => Promise<number> },
+  ) {
+    this.done = this.run();
+    this.done.catch(() => undefined); // surfaces in stop()
+  }
+
+  private async produce(count: number): Promise<void> {
+    await this.workload.produce(count);
+    this.produced += count;
+    this.segments += 1;
+  }
+
+  private async run(): Promise<void> {
+    await this.produce(this.options.first);
+    while (!this.stopping) {
+      const unread = await this.options.unread();
+      // -1: Kafka cannot say right now; look again rather than guess.
+      if (unread >= 0 && unread < this.options.floor) await this.produce(this.options.next);
+      else await sleep(250);
+    }
+  }
+
+  /** Stops after the segment in progress; resolves with what was produced (rejects if producing failed). */
+  async stop(): Promise<{ produced: number; segments: number }> {
+    this.stopping = true;
+    await this.done;
+    return { produced: this.produced, segments: this.segments };
+  }
+}
