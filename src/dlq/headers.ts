@@ -11,6 +11,8 @@ export const DLQ_HEADERS = {
   errorMessage: 'sluice.dlq.error.message',
   attempt: 'sluice.dlq.attempt',
   failedAt: 'sluice.dlq.failed.at',
+  /** Set when the record was too large for the side topic even compressed: its value's size, the value left out. */
+  valueOmitted: 'sluice.dlq.value.omitted',
 } as const;
 
 export const RETRY_HEADERS = {

@@ -1,7 +1,7 @@
 export { DLQ_HEADERS, LATE_HEADERS, REDRIVE_HEADERS, RETRY_HEADERS, headerString } from './headers';
 export { dlqTopic, lateTopic, retryTopic, baseTopic, isRetryTopic } from './topics';
 export type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
-export { DeadLetterPublisher, deadLetterMessage, lateMessage, originOf } from './publisher';
+export { DeadLetterPublisher, SideRecords, deadLetterMessage, lateMessage, originOf } from './publisher';
 export {
   attemptOf,
   DEFAULT_RETRY_POLICY,

@@ -32,7 +32,8 @@ export async function readTopic(
   const admin = kafka.admin();
   await admin.connect();
   const groupId = options.commitAs?.groupId ?? `sluice.reader.${randomBytes(6).toString('hex')}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 2 } });
+  // read_committed (kafkajs' default, stated): records of aborted transactions are never seen, so counts are exact.
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 2 }, readUncommitted: false });
   let joined = false;
   try {
     const offsets = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
@@ -67,6 +68,9 @@ export async function readTopic(
             onRecord({ topic, partition: p, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
             if (offset + 1n >= end.get(p)!) remaining.delete(p);
           }
+          // Transactional topics end with control records (commit markers), which carry offsets but are
+          // never delivered as records: the batch's last offset, not its last record, says how far it got.
+          if (remaining.has(p) && BigInt(batch.lastOffset()) + 1n >= end.get(p)! && (options.limit === undefined || seen < options.limit)) remaining.delete(p);
           if (remaining.size === 0 || (options.limit !== undefined && seen >= options.limit)) done();
         },
       });

@@ -80,10 +80,50 @@ export interface GroupAdmin {
   disconnect(): Promise<void>;
 }
 
-/** What the runtime asks of a Kafka client: one consumer-group member and an admin. */
+/** A record a stream writes to a side topic (`.dlq`, `.late`). */
+export interface SideRecord {
+  topic: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string | Buffer>;
+}
+
+/**
+ * Exactly-once output per input partition: the side records a checkpoint
+ * made from a partition, and the partition's new committed offset, in one
+ * Kafka transaction. A reader with `read_committed` sees the records once,
+ * whatever crashes and rebalances happened.
+ *
+ * Each input partition has a transactional identity of its own (derived from
+ * the group, topic and partition), so whoever takes a partition over fences
+ * every earlier owner: that owner's open transaction is aborted and its later
+ * ones are refused (CommitFencedError), even if it does not know yet that it
+ * lost the partition (a long pause past its session timeout).
+ */
+export interface PartitionTransactions {
+  /**
+   * Takes the partition's transactional identity over, fencing any earlier holder; resolves once
+   * any transaction of the identity still in flight is complete, so the committed offset read after
+   * it is final.
+   */
+  fence(partition: number): Promise<void>;
+  /**
+   * Writes `records` and commits `offset` for the group in one transaction. Rejects with
+   * CommitFencedError when another member holds the partition's identity now (nothing was written),
+   * and with a retriable error when the outcome is not known: calling again with the same arguments
+   * then writes them at most once.
+   */
+  commit(partition: number, records: SideRecord[], offset: { offset: string; metadata?: string }): Promise<void>;
+  /** The partition is no longer this member's. */
+  release(partition: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the runtime asks of a Kafka client: one consumer-group member, an admin, and its partitions' transactions. */
 export interface StreamKafka {
   consumer(options: GroupConsumerOptions): GroupConsumer;
   admin(): Promise<GroupAdmin>;
+  transactions(options: { groupId: string; topic: string }): PartitionTransactions;
 }
 
 /** A commit refused because this member's generation is over: the partitions' next owners resume from the last commit. */

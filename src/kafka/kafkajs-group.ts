@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { describeError } from '../errors';
 import { CommitFencedError, type CommittedOffset, type GroupAdmin, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers, type StreamKafka } from './group';
+import { kafkajsPartitionTransactions } from './kafkajs-transactions';
 import type { ConsumedRecord } from './record';
 
 /** Protocol errors that mean "your generation is over", whatever the message says. */
@@ -119,5 +120,6 @@ export function kafkajsStreamKafka(kafka: Kafka): StreamKafka {
   return {
     consumer: (options) => new KafkajsGroupConsumer(kafka, options),
     admin: () => kafkajsAdmin(kafka),
+    transactions: (options) => kafkajsPartitionTransactions(kafka, options),
   };
 }

@@ -1,76 +1,101 @@
+import type { SideRecord } from '../kafka/group';
 import type { SnapshotStore } from '../state';
-import { WindowRowOrigin, type DeadLetter, type RowOrigin, type RowRefusal, type RowSink, type SidePublisher } from './ports';
-import type { Checkpoint } from './task';
+import { WindowRowOrigin, type DeadLetter, type LateEvent, type RowOrigin, type RowRefusal, type RowSink, type SideOutputs } from './ports';
+import type { Checkpoint, PartitionIncarnation } from './task';
+
+/** One partition's part of a commit: its new offset, and the side records of the work it covers. */
+export interface PartitionCommit extends PartitionIncarnation {
+  offset: string;
+  /** The snapshot this commit makes the partition's restore point. */
+  snapshot?: string;
+  records: SideRecord[];
+}
 
 export interface CheckpointPorts {
   sink: RowSink;
-  side: SidePublisher;
+  side: SideOutputs;
   snapshots?: Pick<SnapshotStore, 'save'>;
-  /** Commits consumer-group offsets; the last step. */
-  commit(offsets: Checkpoint['offsets']): Promise<void>;
+  /**
+   * Commits each partition's offset and its side records in one Kafka transaction per partition; the
+   * last step. Resolves once every partition was committed or given back to be restored (a partition
+   * whose transaction failed is restored from what Kafka has committed, and its work done again).
+   */
+  commit(partitions: PartitionCommit[]): Promise<void>;
+  /** Dead letters of rows refused in a checkpoint that does not commit: they wait for the partition's next commit. */
+  defer(deadLetters: DeadLetter[], partitions: Checkpoint['partitions']): void;
 }
 
 /** Steps of a checkpoint already done, so a retry after a failure does not repeat them. */
 export interface CheckpointProgress {
   tables: Set<string>;
-  deadLetters: boolean;
-  late: boolean;
   snapshots: boolean;
   committed: boolean;
 }
 
 export function newProgress(): CheckpointProgress {
-  return { tables: new Set(), deadLetters: false, late: false, snapshots: false, committed: false };
-}
-
-/** Side-topic records go in requests of this many, so one produce request stays well under Kafka's size limit. */
-const SIDE_CHUNK = 500;
-
-function chunks<T>(items: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += SIDE_CHUNK) out.push(items.slice(i, i + SIDE_CHUNK));
-  return out;
+  return { tables: new Set(), snapshots: false, committed: false };
 }
 
 /**
  * The commit sequence of a stream, in one place.
  *
  * Invariant: an offset is committed only after every record before it is in
- * ClickHouse, in `<topic>.dlq` or in `<topic>.late`, and after the partition's
- * window state as of that offset is saved. So a crash at any step leaves the
- * previous committed offset and its snapshot in force, and redoing the work
- * from there yields the same rows (ClickHouse replaces them by their
- * deterministic identity). Dedup marks cannot hide an event whose effect was
- * lost: a mark names the record that claimed the id, and a redelivery of that
- * same record is let through again.
+ * ClickHouse, and after the partition's window state as of that offset is
+ * saved; it is committed in the same Kafka transaction as the dead letters
+ * and late events of the records it covers, so a `read_committed` reader of
+ * `<topic>.dlq` and `<topic>.late` sees each of them once. A crash at any
+ * step leaves the previous committed offset and its snapshot in force, and
+ * redoing the work from there yields the same rows (ClickHouse replaces them
+ * by their deterministic identity) and side records that were never
+ * committed. Dedup marks cannot hide an event whose effect was lost: a mark
+ * names the record that claimed the id, and a redelivery of that same record
+ * is let through again.
  *
  * A checkpoint taken without committing (see StreamTask.takeCheckpoint)
- * carries no snapshots and no offsets: only its outputs are written, and the
- * next committing checkpoint covers their offsets.
+ * carries only rows: the next committing checkpoint covers their offsets.
  *
- * A row the sink refuses for good (a value its column cannot hold) joins the
- * checkpoint's dead letters, named by what it was made from: the source
- * record of a raw row, the window of a window partial. It never stops the
- * stream, and every other row is written.
+ * A row the sink refuses for good (a value its column cannot hold) becomes a
+ * dead letter, named by what it was made from: the source record of a raw
+ * row, the window of a window partial. It never stops the stream, and every
+ * other row is written.
  *
  * Throws (retriably) at the first step that fails; calling again with the same
  * progress object resumes at that step.
  */
 export async function commitCheckpoint(checkpoint: Checkpoint, ports: CheckpointPorts, progress: CheckpointProgress): Promise<void> {
+  const committing = checkpoint.offsets.length > 0;
   for (const [table, { rows, origins, positions }] of checkpoint.rows) {
     if (progress.tables.has(table) || rows.length === 0) continue;
-    const refused = await ports.sink.write(table, rows, positions);
-    for (const refusal of refused) checkpoint.deadLetters.push(refusedRow(table, rows[refusal.index]!, origins[refusal.index]!, refusal));
+    const refused = (await ports.sink.write(table, rows, positions))
+      .filter((r) => !publishedBefore(origins[r.index]!, checkpoint))
+      .map((r) => refusedRow(table, rows[r.index]!, origins[r.index]!, r));
+    if (committing) checkpoint.deadLetters.push(...refused);
+    else if (refused.length > 0) ports.defer(refused, checkpoint.partitions);
     progress.tables.add(table);
   }
-  if (!progress.deadLetters) for (const part of chunks(checkpoint.deadLetters)) await ports.side.deadLetters(part);
-  progress.deadLetters = true;
-  if (!progress.late) for (const part of chunks(checkpoint.late)) await ports.side.late(part);
-  progress.late = true;
   if (!progress.snapshots && ports.snapshots && checkpoint.snapshots.length > 0) await ports.snapshots.save(checkpoint.snapshots);
   progress.snapshots = true;
-  if (!progress.committed && checkpoint.offsets.length > 0) await ports.commit(checkpoint.offsets);
+  if (!progress.committed && committing) await ports.commit(partitionCommits(checkpoint, ports.side));
   progress.committed = true;
+}
+
+/** Each partition's offset with the side records of its own records and windows. */
+function partitionCommits(checkpoint: Checkpoint, side: SideOutputs): PartitionCommit[] {
+  const byPartition = new Map<number, { deadLetters: DeadLetter[]; late: LateEvent[] }>();
+  const of = (p: number) => byPartition.get(p) ?? byPartition.set(p, { deadLetters: [], late: [] }).get(p)!;
+  for (const d of checkpoint.deadLetters) of(d.source.partition).deadLetters.push(d);
+  for (const l of checkpoint.late) of(l.source.partition).late.push(l);
+  return checkpoint.offsets.map((o) => {
+    const outputs = byPartition.get(o.partition);
+    return { ...o, records: outputs ? side.records(outputs.deadLetters, outputs.late) : [] };
+  });
+}
+
+/** The row was made while records before the committed offset were processed again: its dead letter was published then. */
+function publishedBefore(origin: RowOrigin, checkpoint: Checkpoint): boolean {
+  if (origin instanceof WindowRowOrigin) return origin.republished;
+  const published = checkpoint.partitions.get(origin.partition)?.publishedBefore;
+  return published !== undefined && BigInt(origin.offset) < published;
 }
 
 /** The error class of rows the sink refused; such dead letters cannot be redriven into the source topic as they are. */

@@ -1,3 +1,4 @@
+import type { SideRecord } from '../kafka/group';
 import type { RecordMeta, Row } from './definition';
 
 /**
@@ -48,6 +49,12 @@ export interface LateEvent {
 
 /** A window's partial result, as a row's origin: which partition's windows emitted it. */
 export class WindowRowOrigin {
+  /**
+   * Emitted while records before the committed offset were processed again (a restore from an older
+   * snapshot): this emission happened before, and what it caused (a dead letter) was published then.
+   */
+  republished = false;
+
   constructor(
     readonly topic: string,
     readonly partition: number,
@@ -76,7 +83,11 @@ export interface RowSink {
   write(table: string, rows: Row[], position: { topic: string; partition: number; fromOffset: string; toOffset: string }[]): Promise<RowRefusal[]>;
 }
 
-export interface SidePublisher {
-  deadLetters(entries: DeadLetter[]): Promise<void>;
-  late(entries: LateEvent[]): Promise<void>;
+/**
+ * How dead letters and late events become side-topic records (`<topic>.dlq`, `<topic>.late`, with
+ * their headers). The runtime writes them, with the offsets they cover, in one Kafka transaction per
+ * input partition.
+ */
+export interface SideOutputs {
+  records(deadLetters: DeadLetter[], late: LateEvent[]): SideRecord[];
 }

@@ -1,12 +1,13 @@
 import { SpanKind } from '@opentelemetry/api';
 import { systemClock, type Cancel, type Clock } from '../clock';
 import { describeError, SluiceError } from '../errors';
-import { CommitFencedError, type Assignment, type BatchControl, type CommittedOffset, type GroupAdmin, type GroupConsumer, type StreamKafka } from '../kafka/group';
+import { CommitFencedError, type Assignment, type BatchControl, type CommittedOffset, type GroupAdmin, type GroupConsumer, type PartitionTransactions, type StreamKafka } from '../kafka/group';
 import type { ConsumedRecord } from '../kafka';
-import { StateLostError, type SnapshotStore } from '../state';
+import { randomBytes } from 'node:crypto';
+import { offsetOfSnapshot, snapshotId, snapshotsOf, StateLostError, stateMetadata, type PartitionSnapshot, type SnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
 import { failSpan, producerLinks, tracer } from '../telemetry/tracing';
-import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress } from './checkpoint';
+import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress, type PartitionCommit } from './checkpoint';
 import type { RecordMeta, StreamDefinition } from './definition';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
 
@@ -71,7 +72,7 @@ export interface RunSummary extends StreamCounters {
 }
 
 /** The ports a runner writes through; snapshots are absent for streams without windows. */
-export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots'> & { snapshots?: SnapshotStore };
+export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots' | 'defer'> & { snapshots?: SnapshotStore };
 
 /**
  * Records per processing step: one dedup round trip each, and small enough
@@ -82,9 +83,6 @@ const CHUNK_RECORDS = 500;
 
 /** How often an otherwise quiet runner asks Redis whether it restarted (and may have lost state) since the restore. */
 const STATE_CHECK_INTERVAL_MS = 5000;
-
-/** Commit metadata saying that window state of `epoch` was saved for the committed offset. */
-export const stateMetadata = (epoch: number) => `sluice-state:${epoch}`;
 
 /** The partition's window state is gone from Redis and no older snapshot is left: starting empty would be wrong. */
 export class StateMissingError extends SluiceError {
@@ -114,6 +112,7 @@ export class StateMissingError extends SluiceError {
 export class StreamRunner<E> {
   private consumer?: GroupConsumer;
   private admin?: GroupAdmin;
+  private transactions?: PartitionTransactions;
   private readonly topic: string;
   private assignment = new Set<number>();
   private memberId?: string;
@@ -124,6 +123,8 @@ export class StreamRunner<E> {
   /** Per partition: the committed offset as this member last knew it (restore, or its own commit since). */
   private readonly knownCommitted = new Map<number, string | undefined>();
   private readonly paused = new Set<number>();
+  /** Partitions whose last commit did not land while the runner was stopping: a bounded run goes back to them. */
+  private readonly lostWhileStopping = new Set<number>();
   private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress; commit: boolean };
   private checkpointing?: Promise<void>;
   /** The pending checkpoint failed at least once and has not committed since: consumption stays paused. */
@@ -174,6 +175,7 @@ export class StreamRunner<E> {
       const offsets = await this.admin.topicOffsets(this.topic);
       this.endOffsets = new Map([...offsets].map(([p, o]) => [p, BigInt(o.high)]));
     }
+    this.transactions = this.kafka.transactions({ groupId: this.options.groupId, topic: this.topic });
     const consumer = this.kafka.consumer({ groupId: this.options.groupId, topic: this.topic, sessionTimeoutMs: this.options.sessionTimeoutMs });
     this.consumer = consumer;
     await consumer.start({
@@ -226,6 +228,7 @@ export class StreamRunner<E> {
     this.paused.delete(partition);
     this.knownCommitted.delete(partition);
     this.ports.snapshots?.forget({ topic: this.topic, partition });
+    void this.transactions?.release(partition);
   }
 
   /**
@@ -258,19 +261,27 @@ export class StreamRunner<E> {
     this.restoring.set(partition, ticket);
     try {
       const { committed, offset, snapshot } = await this.retrying(`restore partition ${partition}`, async () => {
+        // Taking the partition's transactions over first fences every earlier owner and completes its
+        // last transaction, so the committed offset read next is final.
+        await this.transactions!.fence(partition);
         const committed: CommittedOffset | undefined = (await this.admin!.committedOffsets(this.options.groupId, this.topic)).get(partition);
         const offset = committed?.offset ?? (await this.admin!.topicOffsets(this.topic)).get(partition)!.low;
         const snapshots = this.ports.snapshots;
-        const snapshot = snapshots ? await snapshots.load(ref, offset) : undefined;
-        if (snapshots && !snapshot && this.definition.windowed && !this.stateExpected(committed)) {
-          // A partition starting without state saves that empty state first: should Redis later lose
-          // the first snapshot committed after it, this one is the fallback (else there would be none).
-          await snapshots.save([{ ref, snapshot: { offset, savedAt: this.clock.now(), watermark: null, windows: undefined } }]);
+        if (!snapshots || !this.definition.windowed) return { committed, offset, snapshot: undefined };
+        const named = this.options.epoch === undefined ? undefined : snapshotsOf(committed?.metadata, this.options.epoch);
+        if (named) {
+          const snapshot = await snapshots.load(ref, named);
+          if (!snapshot) throw new StateMissingError(this.topic, partition, offset);
+          return { committed, offset, snapshot };
         }
-        return { committed, offset, snapshot };
+        // A partition starting without state saves that empty state first: should Redis later lose
+        // the first snapshot committed after it, this one is the fallback (else there would be none).
+        const empty: PartitionSnapshot = { id: snapshotId(offset, this.clock.now(), randomBytes(3).toString('hex')), offset, savedAt: this.clock.now(), watermark: null, windows: undefined };
+        await snapshots.load(ref, []); // watches this Redis run for the partition, as a restore does
+        await snapshots.save([{ ref, snapshot: empty }]);
+        return { committed, offset, snapshot: empty };
       });
       if (this.restoring.get(partition) !== ticket || !this.assignment.has(partition)) return;
-      if (this.stateExpected(committed) && this.definition.windowed && !snapshot) throw new StateMissingError(this.topic, partition, offset);
       const resumeAt = this.task.assign(this.topic, partition, offset, snapshot);
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);
@@ -282,11 +293,6 @@ export class StreamRunner<E> {
     } finally {
       if (this.restoring.get(partition) === ticket) this.restoring.delete(partition);
     }
-  }
-
-  /** The committed offset says window state of this epoch was saved for it. */
-  private stateExpected(committed: CommittedOffset | undefined): boolean {
-    return this.options.epoch !== undefined && committed?.metadata === stateMetadata(this.options.epoch);
   }
 
   private failUnlessStopping(err: unknown): void {
@@ -440,19 +446,20 @@ export class StreamRunner<E> {
 
   /**
    * Commits the pending checkpoint, or takes a new one and commits it: `commit` saves window state and
-   * commits offsets, `flush` only writes outputs, `auto` commits once the commit interval has passed.
+   * commits offsets with their side records, `flush` only writes rows, `side` commits without saving
+   * window state, `auto` commits once the commit interval has passed.
    * On failure the checkpoint is kept for the next attempt.
    */
-  private async runCheckpoint(mode: 'commit' | 'flush' | 'auto'): Promise<void> {
+  private async runCheckpoint(mode: 'commit' | 'flush' | 'side' | 'auto'): Promise<void> {
     if (!this.pending) {
       const now = this.clock.now();
-      const committing = mode === 'commit' || (mode === 'auto' && now - this.lastCommitAt >= this.options.commitIntervalMs);
+      const committing = mode === 'commit' || mode === 'side' || (mode === 'auto' && now - this.lastCommitAt >= this.options.commitIntervalMs);
       if (this.task.idle(committing)) {
         this.lastCheckpointAt = now;
         if (committing) this.lastCommitAt = now;
         return;
       }
-      this.pending = { checkpoint: this.task.takeCheckpoint(committing), progress: newProgress(), commit: committing };
+      this.pending = { checkpoint: this.task.takeCheckpoint(committing, mode !== 'side'), progress: newProgress(), commit: committing };
       // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
       if (!this.failing) this.resumePaused();
     }
@@ -468,6 +475,10 @@ export class StreamRunner<E> {
     } catch (err) {
       if (err instanceof StateLostError) {
         if (!this.stopping) this.restoreAll(err);
+        else {
+          this.pending = undefined;
+          for (const p of this.assignment) this.lostWhileStopping.add(p);
+        }
         return;
       }
       if (err instanceof SluiceError && !err.retriable) {
@@ -496,7 +507,8 @@ export class StreamRunner<E> {
       snapshots: snapshots && {
         save: (entries: Checkpoint['snapshots']) => snapshots.save(entries.filter((e) => this.owns(e.ref.partition, e.incarnation))),
       },
-      commit: (offsets) => this.commitOffsets(offsets),
+      commit: (partitions) => this.commitPartitions(partitions),
+      defer: (deadLetters, partitions) => this.task.defer(deadLetters, partitions),
     };
   }
 
@@ -504,28 +516,41 @@ export class StreamRunner<E> {
     return this.assignment.has(partition) && this.task.isCurrent(this.topic, partition, incarnation);
   }
 
-  /** Commits only partitions this member still owns, in the incarnation the checkpoint was taken in. */
-  private async commitOffsets(offsets: Checkpoint['offsets']): Promise<void> {
-    const owned = offsets.filter((o) => this.owns(o.partition, o.incarnation));
-    if (owned.length === 0 || !this.consumer) return;
-    const metadata = this.ports.snapshots && this.options.epoch !== undefined && this.definition.windowed ? stateMetadata(this.options.epoch) : undefined;
-    try {
-      await this.consumer.commit(owned.map((o) => ({ partition: o.partition, offset: o.offset, metadata })));
-    } catch (err) {
-      if (err instanceof CommitFencedError) {
-        // The partitions' new owners redo the work from the old offsets, and partitions this member
-        // keeps are committed again by its next checkpoint.
-        this.log.info({ err: describeError(err) }, 'commit fenced by a rebalance; new owners resume from the last commit');
-        for (const o of owned) this.task.commitLost(o.topic, o.partition);
-        return;
-      }
-      throw new SluiceError('KAFKA_COMMIT_FAILED', `cannot commit offsets: ${describeError(err)}`, { retriable: true, cause: err });
-    }
-    for (const o of owned) {
-      if (!this.owns(o.partition, o.incarnation)) continue;
-      this.task.committed(o.topic, o.partition, o.offset);
-      this.knownCommitted.set(o.partition, o.offset);
-    }
+  /**
+   * Commits each partition this member still owns, in the incarnation the checkpoint was taken in:
+   * its side records and offset in one transaction. A partition whose transaction fails (fenced by
+   * another member, or an outcome Kafka did not report) is restored from what Kafka has committed,
+   * and its work since then done again; the other partitions are unaffected.
+   */
+  private async commitPartitions(partitions: PartitionCommit[]): Promise<void> {
+    const owned = partitions.filter((o) => this.owns(o.partition, o.incarnation));
+    const withState = this.ports.snapshots && this.options.epoch !== undefined && this.definition.windowed;
+    await Promise.all(
+      owned.map(async (o) => {
+        // The restore point, then the one before it (the fallback if Redis loses the first).
+        const named = [o.snapshot, ...this.task.committedSnapshots(o.topic, o.partition).filter((s) => s !== o.snapshot).slice(0, 1)].filter((s): s is string => s !== undefined);
+        const metadata = withState ? stateMetadata(this.options.epoch!, named) : undefined;
+        try {
+          await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });
+        } catch (err) {
+          if (!this.owns(o.partition, o.incarnation)) return;
+          if (this.stopping) {
+            this.lostWhileStopping.add(o.partition);
+            return;
+          }
+          const fenced = err instanceof CommitFencedError;
+          this.log[fenced ? 'info' : 'warn']({ partition: o.partition, err: describeError(err) }, 'commit did not land: restoring the partition from its committed offset');
+          this.release(o.partition);
+          this.ready.set(o.partition, this.restore(o.partition));
+          return;
+        }
+        if (!this.owns(o.partition, o.incarnation)) return;
+        this.task.committed(o.topic, o.partition, o.offset, o.snapshot);
+        this.knownCommitted.set(o.partition, o.offset);
+        // Only now, having committed, may this member drop older snapshots; failing to is harmless.
+        if (withState && named.length > 0) void this.ports.snapshots!.prune({ topic: o.topic, partition: o.partition }, offsetOfSnapshot(named[named.length - 1]!)).catch(() => undefined);
+      }),
+    );
   }
 
   private checkBoundedEnd(): void {
@@ -549,15 +574,39 @@ export class StreamRunner<E> {
     try {
       await this.quiesce();
       await this.flushAll(Number.POSITIVE_INFINITY);
+      if (this.goBackToLost()) return;
       if (this.options.closeWindowsAtEnd !== false) {
         this.task.closeAllWindows();
         await this.flushAll(Number.POSITIVE_INFINITY, 'flush');
+        // Rows ClickHouse refused among them are dead letters: commit those (at the same offsets)
+        // without saving the closed windows.
+        await this.flushAll(Number.POSITIVE_INFINITY, 'side');
+        if (this.goBackToLost()) return;
       }
       await this.close();
       this.finish(this.summary());
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /**
+   * A bounded run exits 0 only once everything it processed is committed. When a final commit did not
+   * land (a transaction failed, Redis restarted), the partitions it covered are restored and processed
+   * to the end again, and the run finishes once they are.
+   */
+  private goBackToLost(): boolean {
+    if (this.lostWhileStopping.size === 0) return false;
+    const lost = [...this.lostWhileStopping];
+    this.lostWhileStopping.clear();
+    this.log.warn({ partitions: lost }, 'a final commit did not land: processing those partitions to the end again');
+    this.stopping = false;
+    for (const p of lost) {
+      this.release(p);
+      this.ready.set(p, this.restore(p));
+    }
+    this.consumer?.resume([...this.assignment]);
+    return true;
   }
 
   /**
@@ -570,11 +619,11 @@ export class StreamRunner<E> {
     await this.checkpointing;
   }
 
-  /** Commits (or with `flush`, writes the outputs) until nothing is pending, retrying for up to `timeoutMs`. */
-  private async flushAll(timeoutMs: number, mode: 'commit' | 'flush' = 'commit'): Promise<void> {
+  /** Commits (or with `flush`, writes the rows) until nothing is pending, retrying for up to `timeoutMs`. */
+  private async flushAll(timeoutMs: number, mode: 'commit' | 'flush' | 'side' = 'commit'): Promise<void> {
     const deadline = this.clock.now() + timeoutMs;
     await this.checkpointing;
-    while (this.pending || !this.task.idle(mode === 'commit')) {
+    while (this.pending || !this.task.idle(mode !== 'flush')) {
       if (this.fatal) throw this.fatal;
       if (this.clock.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
       await this.runCheckpoint(mode);
@@ -602,6 +651,7 @@ export class StreamRunner<E> {
 
   private async close(): Promise<void> {
     this.cancelTick?.();
+    await this.transactions?.close().catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
   }

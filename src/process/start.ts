@@ -1,6 +1,6 @@
 import type { SluiceConfig } from '../config';
 import { connectRedisDedupStore } from '../dedup';
-import { DeadLetterPublisher } from '../dlq';
+import { SideRecords } from '../dlq';
 import { createKafka } from '../kafka';
 import { kafkajsStreamKafka } from '../kafka/kafkajs-group';
 import { createRedis } from '../redis';
@@ -13,7 +13,7 @@ import { instrumentRowSink } from '../telemetry/sink';
 import type { SinkStats } from '../sink/clickhouse/sink';
 import type { AggregationSpec, GroupFields } from '../window';
 import type { Row, StreamDefinition } from './definition';
-import type { RowSink, SidePublisher } from './ports';
+import type { RowSink, SideOutputs } from './ports';
 import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
 import { StreamTask } from './task';
 import { StreamWindows } from './windows';
@@ -124,9 +124,8 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   // While a shadow replay swaps partitions in, inserts wait (as if ClickHouse were down): none may land between its copy and its swap.
   const hold = options.sinkHold === false ? undefined : new SinkHold(stateRedis, config.redis.keyPrefix, definition.name);
   const held: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;
-  const side = new DeadLetterPublisher(kafka, { stream: definition.name });
 
-  const sideOutputs: SidePublisher = options.sideOutputs === false ? { deadLetters: async () => undefined, late: async () => undefined } : side;
+  const sideOutputs: SideOutputs = options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: definition.name });
 
   const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
   const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows);
@@ -148,7 +147,6 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   const closeResources = async () => {
     if (closed) return;
     closed = true;
-    await side.disconnect().catch(() => undefined);
     await sink.close().catch(() => undefined);
     dedup?.close();
     stateRedis.disconnect();

@@ -70,7 +70,7 @@ describe('StreamTask', () => {
       ['12', 'ValidationError', '{"id":"b"}'],
       ['13', 'TombstoneRecord', null],
     ]);
-    expect(cp.offsets).toEqual([{ topic: 'in', partition: 0, offset: '15', incarnation: 1 }]);
+    expect(cp.offsets).toEqual([{ topic: 'in', partition: 0, offset: '15', incarnation: 1, snapshot: undefined }]);
   });
 
   it('drops duplicates but lets a redelivered record that owns its mark through again', async () => {
@@ -92,7 +92,7 @@ describe('StreamTask', () => {
     expect(task.nextOffset('in', 0)).toBe('10');
     dedup.down = false;
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    expect(task.takeCheckpoint().offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1 }]);
+    expect(task.takeCheckpoint().offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined }]);
   });
 
   it('ignores records it already processed when a paused partition is fetched again', async () => {
@@ -101,30 +101,30 @@ describe('StreamTask', () => {
     expect(task.takeCheckpoint().rows.get('raw')!.rows.map((r) => r.id)).toEqual(['a', 'b', 'c']);
   });
 
-  it('hands over outputs without committing, and commits later from where it last committed', async () => {
+  it('hands over rows without committing, and side records and offsets with the next commit', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, 'bad')]);
     const flush = task.takeCheckpoint(false);
     expect(flush.rows.get('raw')).toMatchObject({ rows: [{ id: 'a', offset: '10' }], positions: [{ topic: 'in', partition: 0, fromOffset: '10', toOffset: '12' }] });
-    expect(flush.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
-    expect([flush.offsets, flush.snapshots]).toEqual([[], []]);
+    // Dead letters go in the same transaction as the offsets they cover: not before the commit.
+    expect([flush.deadLetters, flush.offsets, flush.snapshots]).toEqual([[], [], []]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, false]);
 
     await task.processBatch('in', 0, [record(12, '{"id":"b","n":1}')]);
     const commit = task.takeCheckpoint(true);
-    // Rows start where the flush left off; the offset covers everything processed.
+    // Rows start where the flush left off; the offset and the dead letters cover everything processed.
     expect(commit.rows.get('raw')).toMatchObject({ rows: [{ id: 'b', offset: '12' }], positions: [{ topic: 'in', partition: 0, fromOffset: '12', toOffset: '13' }] });
-    expect(commit.deadLetters).toEqual([]);
-    expect(commit.offsets).toEqual([{ topic: 'in', partition: 0, offset: '13', incarnation: 1 }]);
+    expect(commit.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
+    expect(commit.offsets).toEqual([{ topic: 'in', partition: 0, offset: '13', incarnation: 1, snapshot: undefined }]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
   });
 
   it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1 }]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined }]);
     expect(task.idle()).toBe(true);
     task.commitLost('in', 0);
     expect(task.idle()).toBe(false);
-    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1 }]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined }]);
   });
 
   it('discards the uncommitted work of a revoked partition', async () => {

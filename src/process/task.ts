@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { SluiceError, describeError } from '../errors';
-import type { PartitionSnapshot } from '../state';
+import { snapshotId, type PartitionSnapshot } from '../state';
 import type { RecordMeta, Row, StreamDefinition } from './definition';
-import type { DeadLetter, Decoder, Deduplicator, LateEvent, RowOrigin } from './ports';
+import { WindowRowOrigin, type DeadLetter, type Decoder, type Deduplicator, type LateEvent, type RowOrigin } from './ports';
 import type { StreamWindows } from './windows';
 import type { AggregationSpec, GroupFields } from '../window';
 
@@ -25,6 +26,8 @@ interface PartitionState {
   nextOffset: string;
   /** The offset Kafka holds as committed (consumption started there, or a commit since was acknowledged). */
   committedOffset: string;
+  /** The snapshot the last commit named as the restore point, and the one before it: never pruned. */
+  committedSnapshots: string[];
   /** Outputs before this offset were handed to a checkpoint: where the next checkpoint's rows start. */
   flushedOffset: string;
   /**
@@ -57,14 +60,18 @@ export interface PartitionIncarnation {
 
 /**
  * The outputs of a stretch of processing, and the offsets they cover. Committed by `commitCheckpoint`.
- * A checkpoint that does not commit (see `takeCheckpoint`) carries outputs only: no snapshots, no offsets.
+ * A checkpoint that does not commit (see `takeCheckpoint`) carries rows only: no side records, no
+ * snapshots, no offsets.
  */
 export interface Checkpoint {
   rows: Map<string, TableRows & { positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }>;
   deadLetters: DeadLetter[];
   late: LateEvent[];
-  snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; committed: string; incarnation: number }[];
-  offsets: (PartitionIncarnation & { offset: string })[];
+  snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; incarnation: number }[];
+  /** Each partition's new offset, and the snapshot that commit makes the restore point (absent without windows). */
+  offsets: (PartitionIncarnation & { offset: string; snapshot?: string })[];
+  /** Per partition whose rows it carries: the incarnation they were made in, and the first offset whose side records are unpublished. */
+  partitions: Map<number, { incarnation: number; publishedBefore: bigint }>;
 }
 
 export interface TaskPorts {
@@ -123,9 +130,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
 
   /**
    * Takes a partition over: `committedOffset` is what Kafka holds as committed, and processing
-   * resumes at the snapshot's offset when one is given (the snapshot saved for the committed offset,
-   * or an older one when that one is lost: then the records in between are processed again, without
+   * resumes at the snapshot's offset when one is given (the snapshot the last commit named, or the
+   * one before it when that one is lost: then the records in between are processed again, without
    * publishing their side records again), else at the committed offset with empty windows.
+   * `snapshot` is the restore point the next commit names as the one before it.
    * Returns the offset processing resumes at.
    */
   assign(topic: string, partition: number, committedOffset: string, snapshot?: PartitionSnapshot): string {
@@ -140,6 +148,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       partition,
       nextOffset: resumeAt,
       committedOffset,
+      committedSnapshots: snapshot ? [snapshot.id] : [],
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -156,6 +165,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   /** True while `incarnation` is the partition's current taking-over (it was not revoked or restored since). */
   isCurrent(topic: string, partition: number, incarnation: number): boolean {
     return this.partitions.get(StreamTask.id(topic, partition))?.incarnation === incarnation;
+  }
+
+  /** The snapshots the partition's last commit named (restore point first), which a commit keeps. */
+  committedSnapshots(topic: string, partition: number): string[] {
+    return this.partitions.get(StreamTask.id(topic, partition))?.committedSnapshots ?? [];
   }
 
   /** The offset Kafka held as committed when this member last knew (assignment, or its own commit since). */
@@ -301,7 +315,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (rows.length === 0 || !this.windows) return;
     const state = [...this.partitions.values()].find((s) => s.partition === partition);
     if (!state) return;
-    for (const { row, origin } of rows) this.push(state, this.windows.table, row, origin);
+    const republished = BigInt(state.nextOffset) < state.publishedBefore;
+    for (const { row, origin } of rows) {
+      if (republished && origin instanceof WindowRowOrigin) origin.republished = true;
+      this.push(state, this.windows.table, row, origin);
+    }
     this.counters.windowRows += rows.length;
     state.dirty = true;
   }
@@ -329,29 +347,35 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
 
   /**
    * True when a checkpoint would have nothing to do: with `commit`, nothing
-   * changed since the last committing checkpoint; without, no outputs wait.
+   * changed since the last committing checkpoint; without, no rows wait.
    */
   idle(commit = true): boolean {
-    return [...this.partitions.values()].every((s) => (commit ? !s.dirty : !hasOutputs(s)));
+    return [...this.partitions.values()].every((s) => (commit ? !s.dirty : !hasRows(s)));
   }
 
   /**
    * Hands over everything produced since the last checkpoint and starts new
    * buffers. Synchronous, so it cannot interleave with a batch's apply phase.
    *
-   * With `commit` false the checkpoint carries only the outputs (rows, dead
-   * letters, late events): they reach ClickHouse and the side topics without
-   * saving window state or committing offsets. Committing is what costs in
-   * proportion to the open window state (a full snapshot per partition), so
-   * the runner does it less often than it flushes rows. A crash between two
-   * commits redoes the work since the last one, and its outputs again, which
+   * With `commit` false the checkpoint carries only rows: they reach
+   * ClickHouse without saving window state, publishing side records or
+   * committing offsets. Committing is what costs in proportion to the open
+   * window state (a full snapshot per partition), and side records must be
+   * written in the same Kafka transaction as the offsets they cover, so the
+   * runner does both less often than it flushes rows. A crash between two
+   * commits redoes the work since the last one, and its rows again, which
    * row identity makes harmless (see `commitCheckpoint`).
+   *
+   * With `saveState` false a committing checkpoint saves no window state: the
+   * snapshot saved for the same offset before stays the one to restore (the
+   * end of a bounded run, whose force-closed windows must not be saved closed).
    */
-  takeCheckpoint(commit = true): Checkpoint {
-    const checkpoint: Checkpoint = { rows: new Map(), deadLetters: [], late: [], snapshots: [], offsets: [] };
+  takeCheckpoint(commit = true, saveState = true): Checkpoint {
+    const checkpoint: Checkpoint = { rows: new Map(), deadLetters: [], late: [], snapshots: [], offsets: [], partitions: new Map() };
     const now = this.ports.now();
     for (const state of this.partitions.values()) {
-      if (commit ? !state.dirty : !hasOutputs(state)) continue;
+      if (commit ? !state.dirty : !hasRows(state)) continue;
+      checkpoint.partitions.set(state.partition, { incarnation: state.incarnation, publishedBefore: state.publishedBefore });
       const position = { topic: state.topic, partition: state.partition, fromOffset: state.flushedOffset, toOffset: state.nextOffset };
       for (const [table, { rows, origins }] of state.rows) {
         const entry = checkpoint.rows.get(table);
@@ -363,33 +387,49 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
           entry.positions.push(position);
         } else checkpoint.rows.set(table, { rows, origins, positions: [position] });
       }
-      checkpoint.deadLetters.push(...state.deadLetters);
-      checkpoint.late.push(...state.late);
       state.rows = new Map();
-      state.deadLetters = [];
-      state.late = [];
       state.flushedOffset = state.nextOffset;
       if (!commit) continue;
-      if (this.windows) {
+      checkpoint.deadLetters.push(...state.deadLetters);
+      checkpoint.late.push(...state.late);
+      state.deadLetters = [];
+      state.late = [];
+      let snapshot: string | undefined;
+      if (this.windows && saveState) {
+        snapshot = snapshotId(state.nextOffset, now, randomBytes(3).toString('hex'));
         checkpoint.snapshots.push({
           ref: { topic: state.topic, partition: state.partition },
-          snapshot: { offset: state.nextOffset, savedAt: now, ...this.windows.snapshot(state.partition) },
-          // Only snapshots older than the offset already committed may go: until this
-          // checkpoint's commit lands, a restart resumes from that one.
-          committed: state.committedOffset,
+          snapshot: { id: snapshot, offset: state.nextOffset, savedAt: now, ...this.windows.snapshot(state.partition) },
           incarnation: state.incarnation,
         });
       }
-      checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset, incarnation: state.incarnation });
+      // Without a new snapshot (the end of a bounded run) the commit names the restore point it already has.
+      checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset, incarnation: state.incarnation, snapshot: snapshot ?? state.committedSnapshots[0] });
       state.dirty = false;
     }
     return checkpoint;
   }
 
-  /** Kafka has `offset` as the partition's committed offset: older snapshots may go from now on. */
-  committed(topic: string, partition: number, offset: string): void {
+  /**
+   * Dead letters found after their checkpoint was taken (rows the sink refused in a checkpoint that
+   * did not commit) join the partition's next commit, if the partition is still in that incarnation
+   * (else its new owner redoes the work and finds them again).
+   */
+  defer(deadLetters: DeadLetter[], incarnations: Checkpoint['partitions']): void {
+    for (const d of deadLetters) {
+      const state = this.partitions.get(StreamTask.id(d.source.topic, d.source.partition));
+      if (!state || state.incarnation !== incarnations.get(d.source.partition)?.incarnation) continue;
+      state.deadLetters.push(d);
+      state.dirty = true;
+    }
+  }
+
+  /** Kafka has `offset` as the partition's committed offset, with `snapshot` as its restore point: older snapshots may go from now on. */
+  committed(topic: string, partition: number, offset: string, snapshot: string | undefined): void {
     const state = this.partitions.get(StreamTask.id(topic, partition));
-    if (state && BigInt(offset) > BigInt(state.committedOffset)) state.committedOffset = offset;
+    if (!state || BigInt(offset) < BigInt(state.committedOffset)) return;
+    state.committedOffset = offset;
+    if (snapshot !== undefined && snapshot !== state.committedSnapshots[0]) state.committedSnapshots = [snapshot, ...state.committedSnapshots.slice(0, 1)];
   }
 
   /**
@@ -412,6 +452,6 @@ function recordTime(meta: RecordMeta): number | undefined {
   return Number.isFinite(t) && t > 0 ? t : undefined;
 }
 
-function hasOutputs(state: PartitionState): boolean {
-  return state.rows.size > 0 || state.deadLetters.length > 0 || state.late.length > 0;
+function hasRows(state: PartitionState): boolean {
+  return state.rows.size > 0;
 }

@@ -23,6 +23,8 @@ export interface PartitionOffsets {
   high: bigint;
   /** The group's committed offset (the next record it will process); null when it has none. */
   committed: bigint | null;
+  /** The metadata stored with it (a stream's commits name the window-state snapshots to restore). */
+  metadata: string | null;
 }
 
 /** Refused because a group still has members: changing its offsets or replaying under it would race them. */
@@ -74,11 +76,12 @@ export async function partitionOffsets(admin: Admin, groupId: string, topic: str
     throw new SluiceError('TOPIC_NOT_FOUND', `cannot read offsets of topic '${topic}': ${(err as Error).message}; check the name with 'sluice topics list'`);
   });
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
+  const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p]));
   return ends
     .map((e) => {
       const c = byPartition.get(e.partition);
-      return { partition: e.partition, low: BigInt(e.low), high: BigInt(e.high), committed: c === undefined || c === '-1' ? null : BigInt(c) };
+      const offset = c === undefined || c.offset === '-1' ? null : BigInt(c.offset);
+      return { partition: e.partition, low: BigInt(e.low), high: BigInt(e.high), committed: offset, metadata: offset === null ? null : (c?.metadata ?? null) };
     })
     .sort((a, b) => a.partition - b.partition);
 }

@@ -1,6 +1,7 @@
 import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config';
+import { snapshotsOf } from '../state';
 import { partitionOffsets } from './groups';
 
 export interface PartitionLag {
@@ -25,8 +26,8 @@ export interface LagReport {
 
 /**
  * A group's lag on a topic, and (for a windowed stream) its event-time
- * watermark as saved in the window-state snapshot that matches each
- * committed offset: what a restarted processor would resume with.
+ * watermark as saved in the window-state snapshot each committed offset
+ * names: what a restarted processor would resume with.
  */
 export async function lagReport(
   admin: Admin,
@@ -40,9 +41,10 @@ export async function lagReport(
     const lag = p.high - (p.committed ?? p.low);
     total += lag > 0n ? lag : 0n;
     let watermark: number | null = null;
-    if (state && p.committed !== null) {
+    const snapshot = state ? snapshotsOf(p.metadata, state.epoch)?.[0] : undefined;
+    if (state && snapshot !== undefined) {
       const key = `${state.config.redis.keyPrefix}state:${state.stream}:${state.epoch}:${target.topic}:${p.partition}`;
-      const raw = await state.redis.hget(key, p.committed.toString());
+      const raw = await state.redis.hget(key, snapshot);
       const max = raw ? (JSON.parse(raw) as { watermark?: { maxEventTimeMs?: number | null } }).watermark?.maxEventTimeMs : null;
       if (typeof max === 'number') watermark = max - state.outOfOrdernessMs;
     }

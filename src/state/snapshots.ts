@@ -6,6 +6,8 @@ import { ServiceError, SluiceError } from '../errors';
  * `offset`: the state to restore when consumption resumes at `offset`.
  */
 export interface PartitionSnapshot {
+  /** Unique per save: commits name the snapshot they make the restore point (and the one before). */
+  id: string;
   offset: string;
   /** The partition's watermark tracker state. */
   watermark: unknown;
@@ -41,18 +43,17 @@ export interface SnapshotRef {
 }
 
 /**
- * Snapshots are keyed by the offset they belong to, so the snapshot restored
- * is always one that matches a committed position: a crash after saving a
- * snapshot but before committing its offset finds the previous snapshot still
- * there, and it matches the (older) committed offset.
+ * Window-state snapshots, each saved under an id of its own. A commit names,
+ * in its offset metadata, the snapshot it makes the restore point and the
+ * one before it; restore loads the first of those two that exists. (A
+ * snapshot is not keyed by its offset alone: the state at one offset depends
+ * on when it was taken, since windows also close on a timer, and a snapshot
+ * whose commit failed must never replace the committed one.)
  *
  * Redis may lose its last writes (AOF `everysec` loses up to a second on a
  * crash; a failover loses what the replica had not received). So:
- * - `load` returns the newest snapshot at or before the committed offset: when
- *   the one for the committed offset is lost, an older one is restored and the
- *   records in between are processed again;
- * - `save` never prunes the snapshot that such a fallback needs (the newest
- *   one at or below the committed offset);
+ * - the snapshot before the committed one is kept: when the committed one is
+ *   lost, the older one is restored and the records since processed again;
  * - a Redis that restarted since a partition was restored may have lost dedup
  *   marks and snapshots written before its crash: `save` and `check` then
  *   throw StateLostError, and the runtime restores every partition it owns
@@ -61,18 +62,36 @@ export interface SnapshotRef {
  *   written before it survived too.
  */
 export interface SnapshotStore {
+  /** Saves each snapshot (one round trip). Throws StateLostError when Redis restarted since a saved partition was restored. */
+  save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot }[]): Promise<void>;
   /**
-   * Saves each snapshot and drops the ones older than `committed` for that partition, keeping the
-   * newest one at or below it (one round trip). Throws StateLostError when Redis restarted since a
-   * saved partition was restored.
+   * Drops the partition's snapshots taken before `offset`. Called after a commit landed, with the
+   * offset of the older of the two snapshots that commit names: only a member that could commit
+   * prunes, and never what a later owner saved (its snapshots are at later offsets).
    */
-  save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot; committed?: string }[]): Promise<void>;
-  /** The newest snapshot at or before `offset`, remembering which Redis it was read from. */
-  load(ref: SnapshotRef, offset: string): Promise<PartitionSnapshot | undefined>;
+  prune(ref: SnapshotRef, offset: string): Promise<void>;
+  /** The first of the snapshots `ids` (in that order) that exists, remembering which Redis it was read from. */
+  load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined>;
   /** Throws StateLostError when Redis restarted since any partition was restored. */
   check(): Promise<void>;
   /** The partition is no longer this process's: stop watching it. */
   forget(ref: SnapshotRef): void;
+}
+
+/**
+ * Commit metadata naming the window-state snapshots of `epoch` to restore from: the one taken for
+ * the committed offset, then the one before it (the fallback when Redis lost the first).
+ */
+export function stateMetadata(epoch: number, snapshots: string[]): string {
+  return `sluice-state:${epoch}:${snapshots.join(':')}`;
+}
+
+/** The snapshots a commit's metadata names, if it names any of this epoch. */
+export function snapshotsOf(metadata: string | null | undefined, epoch: number): string[] | undefined {
+  const prefix = `sluice-state:${epoch}:`;
+  if (!metadata?.startsWith(prefix)) return undefined;
+  const ids = metadata.slice(prefix.length).split(':').filter(Boolean);
+  return ids.length > 0 ? ids : undefined;
 }
 
 /** Redis restarted (and may have lost recent writes) since these partitions were restored: restore them again. */
@@ -85,21 +104,14 @@ export class StateLostError extends SluiceError {
   }
 }
 
-/** The offsets (hash fields) to prune: those below `committed`, except the newest of them when none equals it. */
-export function prunable(fields: string[], committed: string): string[] {
-  const limit = BigInt(committed);
-  const below = fields.filter((f) => BigInt(f) < limit);
-  if (fields.some((f) => BigInt(f) === limit) || below.length === 0) return below;
-  const newest = below.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b));
-  return below.filter((f) => f !== newest);
+/** A new snapshot's id: its offset first (pruning reads it back), then what makes it unique. */
+export function snapshotId(offset: string, savedAt: number, tag: string): string {
+  return `${offset}.${savedAt.toString(36)}.${tag}`;
 }
 
-/** The newest field at or before `offset`, if any. */
-function newestAtOrBefore(fields: string[], offset: string): string | undefined {
-  const limit = BigInt(offset);
-  let best: string | undefined;
-  for (const f of fields) if (BigInt(f) <= limit && (best === undefined || BigInt(f) > BigInt(best))) best = f;
-  return best;
+/** The offset a snapshot id starts with. */
+export function offsetOfSnapshot(id: string): string {
+  return id.slice(0, id.indexOf('.'));
 }
 
 /** The `run_id` line of `INFO server`: a new one at every start of the Redis process (or after a failover). */
@@ -123,35 +135,30 @@ export class RedisSnapshotStore implements SnapshotStore {
     return `${this.keyPrefix}${ref.topic}:${ref.partition}`;
   }
 
-  async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot; committed?: string }[]): Promise<void> {
+  async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot }[]): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const { ref, snapshot } of entries) pipeline.hset(this.key(ref), snapshot.offset, snapshotText(snapshot));
-    // Which older snapshots can go is only known after reading the fields; that read is cheap and in the same trip.
-    for (const { ref } of entries) pipeline.hkeys(this.key(ref));
+    for (const { ref, snapshot } of entries) pipeline.hset(this.key(ref), snapshot.id, snapshotText(snapshot));
     // Read after the writes: if Redis is still the run the partitions were restored from, nothing written before them was lost.
     pipeline.info('server');
     const results = await this.exec(pipeline, 'save window state to');
-    this.throwIfRestarted(runIdOf(results[2 * entries.length]));
-    const stale = this.redis.pipeline();
-    let any = false;
-    entries.forEach(({ ref, committed }, i) => {
-      if (committed === undefined) return;
-      const old = prunable((results[entries.length + i] as string[]) ?? [], committed);
-      if (old.length > 0) {
-        stale.hdel(this.key(ref), ...old);
-        any = true;
-      }
-    });
-    if (any) await this.exec(stale, 'save window state to');
+    this.throwIfRestarted(runIdOf(results[entries.length]));
   }
 
-  async load(ref: SnapshotRef, offset: string): Promise<PartitionSnapshot | undefined> {
-    const [fields, info] = await this.exec(this.redis.pipeline().hkeys(this.key(ref)).info('server'), 'load window state from');
-    const field = newestAtOrBefore((fields as string[]) ?? [], offset);
-    const raw = field === undefined ? null : (await this.exec(this.redis.pipeline().hget(this.key(ref), field), 'load window state from'))[0];
-    this.restoredUnder.set(this.key(ref), { ref, runId: runIdOf(info) });
-    return raw === null || raw === undefined ? undefined : (JSON.parse(raw as string) as PartitionSnapshot);
+  async prune(ref: SnapshotRef, offset: string): Promise<void> {
+    const [fields] = await this.exec(this.redis.pipeline().hkeys(this.key(ref)), 'prune window state in');
+    const old = ((fields as string[]) ?? []).filter((f) => BigInt(offsetOfSnapshot(f)) < BigInt(offset));
+    if (old.length > 0) await this.exec(this.redis.pipeline().hdel(this.key(ref), ...old), 'prune window state in');
+  }
+
+  async load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.key(ref), id);
+    pipeline.info('server');
+    const results = await this.exec(pipeline, 'load window state from');
+    this.restoredUnder.set(this.key(ref), { ref, runId: runIdOf(results[ids.length]) });
+    const raw = results.slice(0, ids.length).find((r) => r !== null && r !== undefined);
+    return raw === undefined ? undefined : (JSON.parse(raw as string) as PartitionSnapshot);
   }
 
   async check(): Promise<void> {
@@ -187,20 +194,24 @@ export class RedisSnapshotStore implements SnapshotStore {
 export class MemorySnapshotStore implements SnapshotStore {
   private readonly data = new Map<string, Map<string, string>>();
 
-  async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot; committed?: string }[]): Promise<void> {
-    for (const { ref, snapshot, committed } of entries) {
+  async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot }[]): Promise<void> {
+    for (const { ref, snapshot } of entries) {
       const key = `${ref.topic}:${ref.partition}`;
       const fields = this.data.get(key) ?? new Map<string, string>();
-      fields.set(snapshot.offset, snapshotText(snapshot));
-      if (committed !== undefined) for (const f of prunable([...fields.keys()], committed)) fields.delete(f);
+      fields.set(snapshot.id, snapshotText(snapshot));
       this.data.set(key, fields);
     }
   }
 
-  async load(ref: SnapshotRef, offset: string): Promise<PartitionSnapshot | undefined> {
+  async prune(ref: SnapshotRef, offset: string): Promise<void> {
     const fields = this.data.get(`${ref.topic}:${ref.partition}`);
-    const field = fields && newestAtOrBefore([...fields.keys()], offset);
-    return field === undefined ? undefined : (JSON.parse(fields!.get(field)!) as PartitionSnapshot);
+    for (const f of [...(fields?.keys() ?? [])]) if (BigInt(offsetOfSnapshot(f)) < BigInt(offset)) fields!.delete(f);
+  }
+
+  async load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined> {
+    const fields = this.data.get(`${ref.topic}:${ref.partition}`);
+    const raw = ids.map((id) => fields?.get(id)).find((r) => r !== undefined);
+    return raw === undefined ? undefined : (JSON.parse(raw) as PartitionSnapshot);
   }
 
   async check(): Promise<void> {}

@@ -75,27 +75,28 @@ describe('the Redis model', () => {
     expect(got.model).toEqual(expected);
   });
 
-  const snapshot = (offset: string): PartitionSnapshot => ({ offset, savedAt: 0, watermark: { maxEventTimeMs: Number(offset) }, windows: [] });
+  const snapshot = (id: string, offset: string): PartitionSnapshot => ({ id, offset, savedAt: 0, watermark: { maxEventTimeMs: Number(offset) }, windows: [] });
   const ref = { topic: 'events', partition: 0 };
 
-  /** Saves at 10 (committed 0), 20 (committed 10), 30 (committed 20 is lost: only 10 exists at or below it), then loads. */
+  /** Saves snapshots at offsets 10, 20 and 20 again, prunes below 20 (as a commit naming 20 then 20 would), loads by the names a commit's metadata gives. */
   async function snapshots(store: RedisSnapshotStore, run: <T>(p: Promise<T>) => Promise<T>): Promise<unknown[]> {
-    await run(store.load(ref, '0'));
-    await run(store.save([{ ref, snapshot: snapshot('10'), committed: '0' }]));
-    await run(store.save([{ ref, snapshot: snapshot('20'), committed: '10' }]));
-    const at15 = await run(store.load(ref, '15')); // newest at or before 15: 10
-    await run(store.save([{ ref, snapshot: snapshot('30'), committed: '25' }])); // 10 stays: the newest at or below 25
-    const at25 = await run(store.load(ref, '25')); // 20
-    const at5 = await run(store.load(ref, '5')); // none
-    return [at15?.offset, at25?.offset, at5];
+    await run(store.load(ref, []));
+    await run(store.save([{ ref, snapshot: snapshot('10.a', '10') }]));
+    await run(store.save([{ ref, snapshot: snapshot('20.b', '20') }]));
+    const first = await run(store.load(ref, ['30.x', '10.a'])); // 30.x was never saved: the fallback 10.a
+    await run(store.save([{ ref, snapshot: snapshot('20.c', '20') }])); // beside 20.b, at the same offset
+    await run(store.prune(ref, '20'));
+    const named = await run(store.load(ref, ['20.b', '20.c'])); // the first named that exists: 20.b, not 20.c
+    const gone = await run(store.load(ref, ['10.a'])); // pruned
+    return [first?.id, named?.id, gone];
   }
 
-  it('keeps and restores window-state snapshots as Redis does: the newest at or before the committed offset', async () => {
+  it('keeps and restores window-state snapshots as Redis does: by the names a commit gives, pruning older ones', async () => {
     const real = await snapshots(new RedisSnapshotStore(ctx.redis, `${ctx.config.redis.keyPrefix}state:`), (p) => p);
     const scheduler = new Scheduler(0);
     const model = new SimRedis(scheduler, new SeededRandom(1));
     const simulated = await snapshots(new RedisSnapshotStore(model.client(new Owner('p')), 'x:state:'), (p) => settle(scheduler, p));
-    expect(real).toEqual(['10', '20', undefined]);
+    expect(real).toEqual(['10.a', '20.b', undefined]);
     expect(simulated).toEqual(real);
   });
 
@@ -123,27 +124,27 @@ describe('the Redis model', () => {
       const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 500) });
       client.on('error', () => undefined);
       const real = new RedisSnapshotStore(client, 'p:');
-      await real.load(ref, '0');
-      await real.save([{ ref, snapshot: snapshot('10') }]);
+      await real.load(ref, []);
+      await real.save([{ ref, snapshot: snapshot('10.s', '10') }]);
       await sleep(1500); // past the AOF's one-second fsync: this snapshot survives the kill
       server!.kill('SIGKILL');
       await new Promise((r) => server!.once('exit', r));
       await startServer();
       await waitFor('the client to reconnect', async () => (await client.ping().catch(() => '')) === 'PONG', 20_000);
-      const realError = await real.save([{ ref, snapshot: snapshot('20') }]).catch((e: unknown) => e);
-      const realAfter = await real.load(ref, '15');
+      const realError = await real.save([{ ref, snapshot: snapshot('20.s', '20') }]).catch((e: unknown) => e);
+      const realAfter = await real.load(ref, ['10.s']);
       client.disconnect();
 
       const scheduler = new Scheduler(0);
       const model = new SimRedis(scheduler, new SeededRandom(1));
       const simulated = new RedisSnapshotStore(model.client(new Owner('p')), 'p:');
-      await settle(scheduler, simulated.load(ref, '0'));
-      await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('10') }]));
+      await settle(scheduler, simulated.load(ref, []));
+      await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('10.s', '10') }]));
       await scheduler.runUntil(scheduler.now() + 1500);
       model.crash(1000);
       model.restart();
-      const modelError = await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('20') }])).catch((e: unknown) => e);
-      const modelAfter = await settle(scheduler, simulated.load(ref, '15'));
+      const modelError = await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('20.s', '20') }])).catch((e: unknown) => e);
+      const modelAfter = await settle(scheduler, simulated.load(ref, ['10.s']));
 
       expect(realError).toBeInstanceOf(StateLostError);
       expect(modelError).toBeInstanceOf(StateLostError);
@@ -200,7 +201,7 @@ describe('the Kafka model', () => {
     await producer.connect();
     await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `v${i}` })) });
     await producer.disconnect();
-    const real = await rejoin(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, sleep);
+    const real = await rejoin(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, (ms) => sleep(ms).then(() => undefined));
 
     const scheduler = new Scheduler(0);
     const world = new Owner('world');
@@ -248,7 +249,7 @@ describe('the Kafka model', () => {
     await producer.connect();
     await producer.send({ topic, messages: [{ value: 'x' }, { value: 'y' }] });
     await producer.disconnect();
-    const real = await expelled(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, sleep);
+    const real = await expelled(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, (ms) => sleep(ms).then(() => undefined));
 
     const scheduler = new Scheduler(0);
     const world = new Owner('world');

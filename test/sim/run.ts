@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   let failed = 0;
   for (const seed of seeds) {
-    const result = await runScenario(seed, { records: Number(opts.records), without });
+    const result = await runScenario(seed, { records: Number(opts.records), without }).catch((err: Error) => ({ seed, failures: [`the run threw: ${err.message}`], events: [] as string[], stats: undefined }));
     if (opts.seed) for (const e of result.events) console.log(`  ${e}`);
     if (result.failures.length > 0) {
       failed += 1;

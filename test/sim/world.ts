@@ -1,9 +1,9 @@
 import pino from 'pino';
 import { RedisDedupStore } from '../../src/dedup';
-import { deadLetterMessage, lateMessage } from '../../src/dlq';
+import { SideRecords } from '../../src/dlq';
 import { SeededRandom } from '../../src/generator';
 import { filteredSink, StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
-import type { RowSink, SidePublisher } from '../../src/process/ports';
+import type { RowSink, SideOutputs } from '../../src/process/ports';
 import { RegistryError, type RegistryClient } from '../../src/schema/client';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { ClickHouseSink, featuresFromVersion, MIGRATIONS, type ServerFeatures } from '../../src/sink/clickhouse';
@@ -76,42 +76,6 @@ export class SimRegistry {
   }
 }
 
-/** A side publisher writing to the Kafka model with the same records the real one builds. */
-class SimSidePublisher implements SidePublisher {
-  /** Set by faults: a call fails after writing this many records (some side records are written twice on the retry). */
-  failAfter?: number;
-
-  constructor(
-    private readonly world: World,
-    private readonly owner: Owner,
-  ) {}
-
-  deadLetters(entries: Parameters<SidePublisher['deadLetters']>[0]): Promise<void> {
-    const now = new Date(this.world.scheduler.now());
-    return this.publish(entries.map((e) => deadLetterMessage(e, stream.name, now)));
-  }
-
-  late(entries: Parameters<SidePublisher['late']>[0]): Promise<void> {
-    return this.publish(entries.map(lateMessage));
-  }
-
-  private publish(messages: ReturnType<typeof lateMessage>[]): Promise<void> {
-    return this.world.kafka.request(this.owner, () => {
-      const limit = this.world.faults.sideFailAfter();
-      messages.forEach(([topic, m], i) => {
-        if (limit !== undefined && i >= limit) throw new Error(`side topic write failed after ${limit} records`);
-        this.world.kafka.createTopic(topic, 1);
-        this.world.kafka.produce(topic, 0, {
-          timestamp: this.world.scheduler.now(),
-          key: (m.key as Buffer | null) ?? null,
-          value: (m.value as Buffer | null) ?? null,
-          headers: m.headers ?? {},
-        });
-      });
-    });
-  }
-}
-
 /** Fault switches the scenario flips; the world and its processes consult them. */
 export class Faults {
   /** ClickHouse inserts fail (retriably) until this time. */
@@ -120,14 +84,6 @@ export class Faults {
   sinkLatencyMs = 5;
   /** Event types whose rows ClickHouse refuses as data it cannot hold. */
   readonly refusedEventTypes = new Set<string>();
-  /** Side-topic writes fail part-way, with this probability. */
-  sidePartialFailure = 0;
-
-  constructor(private readonly random: SeededRandom) {}
-
-  sideFailAfter(): number | undefined {
-    return this.sidePartialFailure > 0 && this.random.chance(this.sidePartialFailure) ? this.random.int(3) : undefined;
-  }
 }
 
 /** What sets a replay's run apart from a live member. */
@@ -180,7 +136,8 @@ export class World {
     this.kafka = new SimKafka(this.scheduler, this.root);
     this.kafka.createTopic(TOPIC, partitions);
     this.redis = new SimRedis(this.scheduler, this.random);
-    this.faults = new Faults(this.random);
+    this.faults = new Faults();
+    this.kafka.random = () => this.random.next();
     // Half the seeds see a current server (insert tokens), half 18.16 (row identity alone).
     this.features = featuresFromVersion(this.random.chance(0.5) ? '26.7.1.1' : '18.16.1');
     this.clickhouse = new ClickHouseModel({ atomic: this.features.major >= 20 });
@@ -233,7 +190,7 @@ export class World {
     const hold = options.sinkHold === false ? undefined : this.hold(owner);
     const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
     const rowSink: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;
-    const side: SidePublisher = options.sideOutputs === false ? { deadLetters: async () => undefined, late: async () => undefined } : new SimSidePublisher(this, owner);
+    const side: SideOutputs = options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: stream.name, now: () => new Date(this.scheduler.now()) });
     const task = new StreamTask(definition, { decoder, dedup, now: clock.now }, definition.windowed ? new StreamWindows(definition.windowed, TOPIC) : undefined);
     const runner = new StreamRunner(
       this.kafka.client(owner),

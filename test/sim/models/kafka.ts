@@ -7,6 +7,8 @@ import {
   type GroupConsumer,
   type GroupConsumerOptions,
   type GroupHandlers,
+  type PartitionTransactions,
+  type SideRecord,
   type StreamKafka,
 } from '../../../src/kafka/group';
 import type { Owner, Scheduler } from '../scheduler';
@@ -25,7 +27,14 @@ import type { Owner, Scheduler } from '../scheduler';
  *   its commits are refused from then on, and it joins again under a new
  *   member id when it next talks to the coordinator;
  * - every join re-assigns every partition (eager protocol), and batches of
- *   the old generation are told they are stale.
+ *   the old generation are told they are stale;
+ * - transactions: each transactional id has an epoch; taking the id over
+ *   bumps it, and a producer of an older epoch is refused (fenced). A
+ *   transaction appends its records and commits its offset atomically (a
+ *   `read_committed` reader never sees an aborted one, so the model keeps
+ *   committed transactions only); `transactionFailure` makes some fail before
+ *   they apply, or apply and lose their answer (an outcome the producer does
+ *   not learn).
  */
 
 export interface SimRecord {
@@ -64,6 +73,12 @@ export class SimKafka {
   private memberSeq = 0;
   /** How often the coordinator looks for members whose session expired. */
   sessionTimeoutCheckMs = 1000;
+  /** Per transactional id: the epoch of its current holder. */
+  private readonly epochs = new Map<string, number>();
+  /** Probability that a transaction fails; half of the failures apply before the answer is lost. */
+  transactionFailure = 0;
+  /** Draws for transactionFailure (the world's seeded random). */
+  random: () => number = () => 1;
 
   constructor(
     readonly scheduler: Scheduler,
@@ -129,7 +144,48 @@ export class SimKafka {
         return consumer;
       },
       admin: async () => this.admin(owner),
+      transactions: ({ groupId, topic }) => this.transactions(owner, groupId, topic),
     };
+  }
+
+  private transactions(owner: Owner, groupId: string, topic: string): PartitionTransactions {
+    const held = new Map<number, { id: string; epoch: number }>();
+    return {
+      fence: (partition) =>
+        this.request(owner, () => {
+          const id = `${groupId}.${topic}.${partition}`;
+          const epoch = (this.epochs.get(id) ?? 0) + 1;
+          this.epochs.set(id, epoch);
+          held.set(partition, { id, epoch });
+        }),
+      commit: (partition, records, offset) =>
+        this.request(owner, () => {
+          const producer = held.get(partition);
+          if (!producer || this.epochs.get(producer.id) !== producer.epoch) {
+            held.delete(partition);
+            throw new CommitFencedError(`the transactions of ${topic}/${partition} were taken over`);
+          }
+          const failure = this.random() < this.transactionFailure ? (this.random() < 0.5 ? 'before' : 'after') : undefined;
+          if (failure === 'after') this.applyTransaction(groupId, topic, partition, records, offset);
+          if (failure) {
+            held.delete(partition);
+            throw new Error(`transaction of ${topic}/${partition} failed ${failure === 'after' ? 'after it applied' : 'before it applied'}`);
+          }
+          this.applyTransaction(groupId, topic, partition, records, offset);
+        }),
+      release: async (partition) => {
+        held.delete(partition);
+      },
+      close: async () => held.clear(),
+    };
+  }
+
+  private applyTransaction(groupId: string, topic: string, partition: number, records: SideRecord[], offset: { offset: string; metadata?: string }): void {
+    for (const r of records) {
+      this.createTopic(r.topic, 1);
+      this.produce(r.topic, 0, { timestamp: this.scheduler.now(), key: r.key, value: r.value, headers: r.headers });
+    }
+    this.group(groupId, topic).committed.set(partition, { offset: offset.offset, metadata: offset.metadata ?? null });
   }
 
   private admin(owner: Owner): GroupAdmin {

@@ -1,0 +1,126 @@
+import { LATE_HEADERS, headerString } from '../../src/dlq';
+import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
+import { DATABASE, TOPIC, World } from './world';
+import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
+
+/**
+ * Edge paths of the runtime, each as one deterministic scenario on the
+ * simulation's models (the seeded runs in sim.test.ts find such paths by
+ * chance; these pin them down).
+ */
+
+const START = Date.UTC(2026, 0, 1, 12, 0, 0);
+const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const event = (n: number, t: number): SimEvent => ({
+  event_id: uuid(n),
+  event_type: 'view',
+  user_id: `u${n}`,
+  campaign_id: 'c1',
+  ad_id: null,
+  event_time: t,
+  amount: null,
+  properties: {},
+  channel: 'web',
+});
+
+function world(partitions: number): World {
+  const w = new World(1, START, partitions);
+  w.registry.register(SCHEMA_ID, readerSchema);
+  return w;
+}
+
+/** Produces `e` to `partition` at simulated time START + atMs (its record timestamp). */
+function produceAt(w: World, partition: number, atMs: number, e: SimEvent): void {
+  w.scheduler.at(w.root, atMs, () => {
+    w.kafka.produce(TOPIC, partition, { timestamp: w.scheduler.now(), key: Buffer.from(e.event_id), value: encode(e, SCHEMA_ID), headers: {} });
+  });
+}
+
+const lateOf = (w: World, partition: number) => (w.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []).filter((r) => headerString(r.headers, LATE_HEADERS.sourcePartition) === String(partition));
+const partialEvents = (w: World, partition: number, windowStart: number) =>
+  w.clickhouse
+    .final(DATABASE, EVENT_COUNTS_PARTIAL.name)
+    .filter((r) => Number(r.source_partition) === partition && Number(r.window_start) * 1000 === windowStart)
+    .reduce((n, r) => n + Number(r.events), 0);
+
+/** Stops every live member and runs a bounded run to the end, as the seeded scenarios end. */
+async function finish(w: World): Promise<void> {
+  for (const p of w.processes.filter((q) => q.owner.alive)) await w.drive(w.stop(p));
+  const bounded = await w.drive(w.start({ bounded: true }));
+  const outcome = await w.drive(bounded.done);
+  if (outcome instanceof Error) throw outcome;
+}
+
+describe('edge paths of the runtime, on simulated time', () => {
+  it('an event judged late after an idle release, then a crash before the commit, ends in .late or in its window, never both', async () => {
+    for (const eAt of [120_100, 120_700, 121_500, 123_000]) {
+      const w = world(2);
+      // Partition 0 moves on in event time; partition 1 has one event of [12:00, 12:01), then is idle
+      // (its window is released at the stream watermark), then gets a second event of that window.
+      for (let s = 1; s <= 180; s++) produceAt(w, 0, s * 1000, event(1000 + s, START + s * 1000));
+      produceAt(w, 1, 1000, event(1, START + 1000));
+      produceAt(w, 1, eAt, event(2, START + 50_000));
+      const p1 = await w.drive(w.start());
+      // SIGKILL right after the member processed the second event, before anything committed it.
+      const watch = () => {
+        const committed = Number(w.kafka.committed('sluice.event-counts').get(1)?.offset ?? 0);
+        if (p1.runner.status().positions[1] === '2' && committed < 2) {
+          w.kill(p1);
+          void w.start();
+          return;
+        }
+        if (w.scheduler.now() < START + eAt + 10_000) w.scheduler.at(w.root, 1, watch);
+      };
+      w.scheduler.at(w.root, eAt, watch);
+      await w.scheduler.runUntil(START + 240_000);
+      await finish(w);
+      const late = lateOf(w, 1).length;
+      const counted = partialEvents(w, 1, START);
+      expect({ eAt, verdict: late === 1 ? 'late' : counted === 2 ? 'counted' : `neither or both (late ${late}, counted ${counted})` }).toEqual({
+        eAt,
+        verdict: late === 1 && counted === 1 ? 'late' : late === 0 && counted === 2 ? 'counted' : 'invalid',
+      });
+    }
+  });
+
+  it('a bounded run whose final commit meets a Redis restart processes those partitions again and finishes, exact', async () => {
+    const w = world(2);
+    for (let i = 0; i < 40; i++) w.kafka.produce(TOPIC, i % 2, { timestamp: START, key: Buffer.from(uuid(i)), value: encode(event(i, START - 60_000 + i * 1000), SCHEMA_ID), headers: {} });
+    const bounded = await w.drive(w.start({ bounded: true }));
+    let restarted = false;
+    const watch = () => {
+      if (bounded.runner.status().stopping && !restarted) {
+        w.redis.crash(0);
+        w.redis.restart();
+        restarted = true;
+      }
+      if (!restarted) w.scheduler.at(w.root, 1, watch);
+    };
+    w.scheduler.at(w.root, 1, watch);
+    const outcome = await w.drive(bounded.done, 60_000); // before: it retried the same step forever
+    expect(outcome).not.toBeInstanceOf(Error);
+    expect(restarted).toBe(true);
+    expect([...w.kafka.committed('sluice.event-counts')].map(([p, c]) => [p, c.offset])).toEqual([
+      [0, '20'],
+      [1, '20'],
+    ]);
+    expect(partialEvents(w, 0, START - 60_000) + partialEvents(w, 1, START - 60_000)).toBe(40); // 11:59:00..11:59:39
+    expect(partialEvents(w, 0, START - 120_000)).toBe(0);
+  });
+
+  it('a live run after a bounded run of the same group counts the on-time events of windows the bounded run closed at its end', async () => {
+    const w = world(1);
+    // The bounded run reads up to 12:00:40 in event time: [12:00, 12:01) is open at its end, and it closes it anyway.
+    for (let s = 0; s < 40; s++) w.kafka.produce(TOPIC, 0, { timestamp: START + s * 1000, key: Buffer.from(uuid(s)), value: encode(event(s, START + s * 1000), SCHEMA_ID), headers: {} });
+    const bounded = await w.drive(w.start({ bounded: true }));
+    expect(await w.drive(bounded.done)).not.toBeInstanceOf(Error);
+    expect(partialEvents(w, 0, START)).toBe(40);
+    // More events of that window arrive, on time for the stream (its watermark is at 12:00:09).
+    for (let s = 40; s < 60; s++) produceAt(w, 0, 60_000 + s * 10, event(s, START + s * 1000));
+    await w.drive(w.start());
+    await w.scheduler.runUntil(START + 90_000);
+    await finish(w);
+    expect(lateOf(w, 0)).toHaveLength(0); // before: all 20 went to .late, the bounded run having committed the window closed
+    expect(partialEvents(w, 0, START)).toBe(60);
+  });
+});
