@@ -11,7 +11,7 @@ export const SCALE: FaultScale = process.env.SLUICE_FAULTS_SCALE === 'full' ? 'f
 export interface FaultSizes {
   kills: { events: number; segments: number; kills: number; minGapMs: number; maxGapMs: number };
   storm: { events: number; segments: number; changes: number; minGapMs: number; maxGapMs: number; maxMembers: number };
-  /** Records before and during each outage, and how long each service stays down. */
+  /** Records before and during each outage, and how long each service stays down at least (longer while the processor has not paused). */
   outages: { before: number; during: number; kafkaMs: number; redisMs: number; clickhouseMs: number };
   /** Records before and at the start of the slow period (more follow while little waits unread), the delay per response and how long it lasts at least. */
   slowSink: { before: number; during: number; delayMs: number; slowForMs: number };

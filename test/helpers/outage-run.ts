@@ -14,21 +14,41 @@ const HOUR_MS = 3_600_000;
 const RESENDS = 200;
 /** The runner's row budget in these tests; with this, the sink checkpoints often and the bound below means something. */
 export const MAX_PENDING_ROWS = 5000;
+/** After every partition paused, in-flight batches may finish for this long; from then on nothing may be read. */
+const SETTLE_MS = 5000;
+/**
+ * How long past the requested outage the service stays down while the processor has not paused yet.
+ * The runtime learns that Kafka is gone only when a checkpoint's dead letters or late events cannot be
+ * written, once the producer has used up its retries (about 20 s): as long as the outage asked for.
+ */
+const PAUSE_LIMIT_MS = 120_000;
+/**
+ * Rows the processor must hold for the next checkpoint when Kafka or Redis is stopped: that checkpoint
+ * needs the service (Redis: the sink's write lease and the window state; Kafka: at the workload's 0.6%
+ * of dead letters and late events, these rows come with some, which go to Kafka).
+ */
+const MID_STREAM_ROWS = 2000;
 
 /** What the run measured while the service was down and after it came back. */
 export interface OutageFigures {
   service: PrivateService;
   outageMs: number;
-  /** From stopping the service until every partition was paused. */
+  /** From stopping the service until every partition was paused (-1: never, within the outage and its limit). */
   pausedAfterMs: number;
+  /** Records in the topic the processor had not read when the service was stopped (Kafka: it was mid-stream). */
+  unreadAtStop: number;
+  /** Rows the processor held for its next checkpoint when the service was stopped. */
+  pendingRowsAtStop: number;
   /** Records produced while the service was down. */
   producedDuringOutage: number;
   /** Records processed while the service was down (the input read before consumption paused). */
   processedDuringOutage: number;
   /** Records processed in the last part of the outage, after the pause had settled: must be 0. */
   processedWhilePaused: number;
-  /** Offsets committed while the service was down: must be 0 (-1: not measurable, Kafka itself was down). */
+  /** Offsets committed while the service was down: must be 0 for ClickHouse (-1: not measurable, Kafka itself was down). */
   committedDuringOutage: number;
+  /** Offsets committed in the last part of the outage, after the pause had settled: must be 0 (-1: Kafka was down). */
+  committedWhilePaused: number;
   maxPendingRows: number;
   rssMbBefore: number;
   rssMbMax: number;
@@ -71,15 +91,26 @@ const processed = (running: RunningStream) => sum(Object.values(running.runner.s
 
 /**
  * Produces `before` records of the reference workload, has an unbounded
- * processor catch up with them, stops `service` for `outageMs` while `during`
- * more records (a second workload, plus re-sends of first-half records) arrive, starts it again, lets the
+ * processor catch up with them, stops `service` while `during` more records
+ * (a second workload, plus re-sends of first-half records) arrive, starts it again, lets the
  * processor catch up, stops it (SIGTERM path), and finishes with a bounded
  * run, as after any crash. Returns what it measured and the comparison of
  * ClickHouse, .dlq and .late with the generator's answer.
  *
- * Kafka cannot take input while it is down: for a Kafka outage the second
- * workload is produced just before the stop (so the processor is busy with it
- * when Kafka goes) and the re-sends after the restart.
+ * The service stays down for `outageMs`, and in any case until the processor
+ * has paused and stayed paused for a while: the pause is what the scenario
+ * tests, and how soon the runtime notices an outage is its own business
+ * (up to PAUSE_LIMIT_MS more; then the figures say it never paused).
+ *
+ * Kafka and Redis are stopped once the processor is seen mid-stream (the
+ * second workload produced just before, part of it processed, more unread,
+ * rows waiting for a checkpoint that needs the service), so a checkpoint
+ * fails and the pause holds: a processor idle when Redis goes only finds out
+ * batch by batch, pausing and resuming each partition again and again. The
+ * re-sends arrive during a Redis outage and after a Kafka one (Kafka cannot
+ * take input while it is down). ClickHouse is stopped while the processor is
+ * idle, and all the input arrives during the outage: the processor reads it
+ * until its checkpoint fails, and nothing may be committed meanwhile.
  *
  * Each label gets its own database and key prefix, so scenarios can share a stack.
  */
@@ -102,7 +133,7 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     const firstEnd = await endOffsets(stack, topic);
     await waitFor('the first half processed and committed', async () => (await committedOffsets(stack, group, topic)) === firstEnd, 90_000);
 
-    const committedBefore = await committedOffsets(stack, group, topic);
+    let committedBefore = await committedOffsets(stack, group, topic);
     const memoryBefore = process.memoryUsage();
 
     // The input keeps arriving while the service is down: a second workload hours later, then re-sends
@@ -126,41 +157,61 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
       for (const e of resends) log.push({ seq: seq++, kind: 'duplicate', key: e.key, eventId: e.eventId, event: e.event, duplicateOf: e.seq });
     };
     const kafkaDown = service === 'kafka';
-    if (kafkaDown) {
-      // Kafka goes down while the processor is busy: it is stopped (as an operator restarts it) while the
-      // second workload arrives, and Kafka is stopped once a quarter of that workload was processed.
+    const midStream = service !== 'clickhouse';
+    let end = firstEnd;
+    if (midStream) {
+      // The service goes while the processor is busy: it is stopped (as an operator restarts it) while the
+      // second workload arrives, and the service is stopped once a quarter of that workload was processed,
+      // more is unread, and rows wait for the next checkpoint.
       await running.stop();
       await produceSecond();
       running = await start();
       const target = firstEnd + Math.floor(options.during / 4);
-      await waitFor('a quarter of the second workload processed', async () => processed(running) >= target, 90_000);
+      end = await endOffsets(stack, topic);
+      // Polled here rather than with waitFor: nothing may run between the last look and the stop.
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        committedBefore = await committedOffsets(stack, group, topic); // read first: the stop follows the check at once
+        if (processed(running) >= target && processed(running) < end && running.runner.status().pendingRows >= MID_STREAM_ROWS) break;
+        if (Date.now() > deadline) {
+          throw new Error(`the processor was never seen mid-stream (a quarter of the second workload processed, more unread, ${MID_STREAM_ROWS} rows waiting): end offset ${end}; runner status: ${JSON.stringify(running.runner.status())}`);
+        }
+        await sleep(100);
+      }
     }
+    // Synchronous from the last look (above) to the stop signal (sent as stack.stop begins).
     const processedBefore = processed(running);
+    const unreadAtStop = end - processedBefore;
+    const pendingRowsAtStop = running.runner.status().pendingRows;
     const stoppedAt = Date.now();
     await stack.stop(service);
-    if (!kafkaDown) {
-      await produceSecond();
-      await produceResends();
-    }
+    if (!midStream) await produceSecond();
+    if (!kafkaDown) await produceResends();
     const endDuringOutage = kafkaDown ? undefined : await endOffsets(stack, topic);
 
-    // While it is down: sample how far consumption got, what was committed and how much is held in memory.
+    // While it is down: sample how far consumption got, what was committed and how much is held in memory,
+    // for the outage asked for and until every partition has been paused for SETTLE_MS and two samples more.
     let pausedAt: number | undefined;
     let maxPendingRows = 0;
     let rssMax = 0;
     let heapMax = 0;
     let committedMax = committedBefore;
     const settled: number[] = [];
-    while (Date.now() - stoppedAt < options.outageMs) {
+    const committedSettled: number[] = [];
+    const pausedLongEnough = () => pausedAt !== undefined && Date.now() - pausedAt >= SETTLE_MS + 1000;
+    while (Date.now() - stoppedAt < options.outageMs || (!pausedLongEnough() && Date.now() - stoppedAt < options.outageMs + PAUSE_LIMIT_MS)) {
       const status = running.runner.status();
       const memory = process.memoryUsage();
       maxPendingRows = Math.max(maxPendingRows, status.pendingRows);
       rssMax = Math.max(rssMax, memory.rss);
       heapMax = Math.max(heapMax, memory.heapUsed);
-      if (!kafkaDown) committedMax = Math.max(committedMax, await committedOffsets(stack, group, topic));
+      const committed = kafkaDown ? -1 : await committedOffsets(stack, group, topic);
+      committedMax = Math.max(committedMax, committed);
       if (pausedAt === undefined && status.assigned.length > 0 && status.paused.length === status.assigned.length) pausedAt = Date.now();
-      // Allow in-flight batches 5 s to finish after the pause; from then on nothing may be read.
-      if (pausedAt !== undefined && Date.now() - pausedAt > 5000) settled.push(processed(running));
+      if (pausedAt !== undefined && Date.now() - pausedAt > SETTLE_MS) {
+        settled.push(processed(running));
+        committedSettled.push(committed);
+      }
       await sleep(500);
     }
     const outageMs = Date.now() - stoppedAt;
@@ -196,10 +247,13 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
         service,
         outageMs,
         pausedAfterMs: pausedAt === undefined ? -1 : pausedAt - stoppedAt,
+        unreadAtStop,
+        pendingRowsAtStop,
         producedDuringOutage: (endDuringOutage ?? finalEnd) - firstEnd,
         processedDuringOutage: processedAtRestart - processedBefore,
         processedWhilePaused: settled.length > 0 ? settled[settled.length - 1]! - settled[0]! : -1,
         committedDuringOutage: kafkaDown ? -1 : committedMax - committedBefore,
+        committedWhilePaused: kafkaDown || committedSettled.length === 0 ? -1 : Math.max(...committedSettled) - committedSettled[0]!,
         maxPendingRows,
         rssMbBefore: mb(memoryBefore.rss),
         rssMbMax: mb(rssMax),
@@ -219,21 +273,26 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
 export const PENDING_ROWS_BOUND = 2 * MAX_PENDING_ROWS + 6 * 2 * 5000;
 
 /**
- * What every outage must show: bounded memory, no unchecked events, resumed
- * by itself, and afterwards exactly the generator's answer. With Redis or
- * ClickHouse down (Kafka up, input arriving) also: paused, and nothing read
- * or committed once paused.
+ * What every outage must show: every partition paused, nothing read once
+ * paused, bounded memory, no unchecked events, resumed by itself, and
+ * afterwards exactly the generator's answer. With Kafka or Redis down: it
+ * went while the processor was mid-stream; with Redis down nothing committed
+ * once paused, with ClickHouse down (processor idle when it went) nothing
+ * committed at all.
  */
 export function expectOutageHandled({ figures, report, expected, requestedOutageMs }: OutageResult): void {
   console.log(JSON.stringify(figures));
   expect(figures.outageMs).toBeGreaterThanOrEqual(requestedOutageMs);
-  if (figures.service !== 'kafka') {
-    expect(figures.pausedAfterMs).toBeGreaterThanOrEqual(0); // every partition was paused
-    // Consumption stopped before the input ran out, and nothing more was read once it had paused.
-    expect(figures.processedDuringOutage).toBeLessThan(figures.producedDuringOutage);
-    expect(figures.processedWhilePaused).toBe(0);
-    expect(figures.committedDuringOutage).toBe(0);
+  expect(figures.pausedAfterMs).toBeGreaterThanOrEqual(0); // every partition was paused
+  // Consumption stopped before the input ran out, and nothing more was read once it had paused.
+  expect(figures.processedDuringOutage).toBeLessThan(figures.producedDuringOutage);
+  expect(figures.processedWhilePaused).toBe(0);
+  if (figures.service !== 'clickhouse') {
+    expect(figures.unreadAtStop).toBeGreaterThan(0); // the processor was mid-stream when the service went
+    expect(figures.pendingRowsAtStop).toBeGreaterThanOrEqual(MID_STREAM_ROWS);
   }
+  if (figures.service === 'redis') expect(figures.committedWhilePaused).toBe(0);
+  if (figures.service === 'clickhouse') expect(figures.committedDuringOutage).toBe(0);
   expect(figures.maxPendingRows).toBeLessThanOrEqual(PENDING_ROWS_BOUND);
   expect(figures.dedupFailOpen).toBe(0);
   expectExactAnswer(report, expected);
