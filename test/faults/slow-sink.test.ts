@@ -15,7 +15,7 @@ import {
   setUpScenario,
   waitForNoLag,
 } from './harness';
-import { InputFeeder } from './feeder';
+import { InputFeeder } from '../helpers/input-feeder';
 import { recordScenario } from './results';
 import { SCALE, sizes } from './scale';
 
@@ -90,7 +90,7 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
         const positions = Object.values(running.runner.status().positions).reduce((n, p) => n + Number(p), 0);
         return end < 0 ? -1 : end - positions;
       };
-      feeder = new InputFeeder(workload, { first: during, next: Math.ceil(during / 4), floor: BACKLOG_FLOOR, unread });
+      feeder = new InputFeeder((count) => workload.produce(count), { first: during, next: Math.ceil(during / 4), floor: BACKLOG_FLOOR, unread });
       let maxPendingRows = 0;
       let heapMax = 0;
       let liveHeapMbMax = liveHeapMbBefore;

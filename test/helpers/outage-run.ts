@@ -4,6 +4,7 @@ import { startStream, type RunningStream } from '../../src/process';
 import { createLogger } from '../../src/telemetry';
 import eventCounts from '../../streams/event-counts';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
+import { InputFeeder } from './input-feeder';
 import { scopeOf, type PrivateService, type PrivateStack } from './private-stack';
 import { sleep, waitFor } from './processes';
 import { compareWithExpected, expectExactAnswer, type ReferenceReport } from './reference';
@@ -18,10 +19,10 @@ export const MAX_PENDING_ROWS = 5000;
 const SETTLE_MS = 5000;
 /**
  * How long past the requested outage the service stays down while the processor has not paused yet.
- * The runtime learns that Kafka is gone only when a checkpoint's dead letters or late events cannot be
- * written, once the producer has used up its retries (about 20 s): as long as the outage asked for.
+ * A checkpoint that needs Kafka fails only once its producer has used up its retries (10-20 s after
+ * Kafka went): as long as a short outage asked for.
  */
-const PAUSE_LIMIT_MS = 120_000;
+const PAUSE_LIMIT_MS = 60_000;
 /**
  * Rows the processor must hold for the next checkpoint when Kafka or Redis is stopped: that checkpoint
  * needs the service (Redis: the sink's write lease and the window state; Kafka: at the workload's 0.6%
@@ -45,11 +46,17 @@ export interface OutageFigures {
   processedDuringOutage: number;
   /** Records processed in the last part of the outage, after the pause had settled: must be 0. */
   processedWhilePaused: number;
+  /** Fewest records waiting unread in the last part of the outage, after the pause had settled (-1: Kafka was down). */
+  unreadWhilePaused: number;
+  /** Workloads produced while ClickHouse was down (the second, and more whenever little waited unread). */
+  workloadsDuringOutage: number;
   /** Offsets committed while the service was down: must be 0 for ClickHouse (-1: not measurable, Kafka itself was down). */
   committedDuringOutage: number;
   /** Offsets committed in the last part of the outage, after the pause had settled: must be 0 (-1: Kafka was down). */
   committedWhilePaused: number;
   maxPendingRows: number;
+  /** Most assigned partitions the processor held no position for while the service was down: given up, to be restored. */
+  restoringPartitionsMax: number;
   rssMbBefore: number;
   rssMbMax: number;
   heapMbBefore: number;
@@ -87,7 +94,10 @@ async function committedOffsets(stack: PrivateStack, group: string, topic: strin
   }
 }
 
-const processed = (running: RunningStream) => sum(Object.values(running.runner.status().positions).map(Number));
+/** Per partition the processor holds, the next offset it reads: how far it got. */
+const positions = (running: RunningStream) => sum(Object.values(running.runner.status().positions).map(Number));
+/** Records the processor has processed (counted again when processed again): positions vanish with partitions given up. */
+const processed = (running: RunningStream) => running.runner.status().counters.recordsIn;
 
 /**
  * Produces `before` records of the reference workload, has an unbounded
@@ -109,8 +119,9 @@ const processed = (running: RunningStream) => sum(Object.values(running.runner.s
  * batch by batch, pausing and resuming each partition again and again. The
  * re-sends arrive during a Redis outage and after a Kafka one (Kafka cannot
  * take input while it is down). ClickHouse is stopped while the processor is
- * idle, and all the input arrives during the outage: the processor reads it
- * until its checkpoint fails, and nothing may be committed meanwhile.
+ * idle, and all the input arrives during the outage (the second workload,
+ * then more whenever little waits unread): the processor reads it until its
+ * checkpoint fails, and nothing may be committed meanwhile.
  *
  * Each label gets its own database and key prefix, so scenarios can share a stack.
  */
@@ -129,6 +140,7 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
   const start = () => startStream(eventCounts, config, { groupId: group, topic, flushIntervalMs: 500, maxPendingRows: MAX_PENDING_ROWS, sessionTimeoutMs: 10_000 }, logger);
   let running = await start();
   let stopped = false;
+  let feeder: InputFeeder | undefined;
   try {
     const firstEnd = await endOffsets(stack, topic);
     await waitFor('the first half processed and committed', async () => (await committedOffsets(stack, group, topic)) === firstEnd, 90_000);
@@ -139,10 +151,13 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     // The input keeps arriving while the service is down: a second workload hours later, then re-sends
     // of first-half records (read only after the service is back, if the pause works).
     let seq = options.before;
-    const produceSecond = async () => {
-      const second = await produceWorkload({ config, topic, count: options.during, seed: 8, startTime: DEFAULT_START_TIME + 3 * HOUR_MS, keepLog: true });
-      for (const e of second.log!) log.push({ ...e, seq: seq++ });
+    let workloads = 1;
+    // Each workload starts 3 hours of event time after the one before, so none of its events is late for their windows.
+    const produceWorkloadAfter = async (count: number) => {
+      const next = await produceWorkload({ config, topic, count, seed: 7 + workloads, startTime: DEFAULT_START_TIME + 3 * HOUR_MS * workloads++, keepLog: true });
+      for (const e of next.log!) log.push({ ...e, seq: seq++ });
     };
+    const produceSecond = () => produceWorkloadAfter(options.during);
     const produceResends = async () => {
       const encode = createEventEncoder(first.schemaId);
       const resends = first.log!.filter((e) => e.kind === 'valid').slice(0, RESENDS);
@@ -172,7 +187,7 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
       const deadline = Date.now() + 90_000;
       for (;;) {
         committedBefore = await committedOffsets(stack, group, topic); // read first: the stop follows the check at once
-        if (processed(running) >= target && processed(running) < end && running.runner.status().pendingRows >= MID_STREAM_ROWS) break;
+        if (positions(running) >= target && positions(running) < end && running.runner.status().pendingRows >= MID_STREAM_ROWS) break;
         if (Date.now() > deadline) {
           throw new Error(`the processor was never seen mid-stream (a quarter of the second workload processed, more unread, ${MID_STREAM_ROWS} rows waiting): end offset ${end}; runner status: ${JSON.stringify(running.runner.status())}`);
         }
@@ -181,28 +196,32 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     }
     // Synchronous from the last look (above) to the stop signal (sent as stack.stop begins).
     const processedBefore = processed(running);
-    const unreadAtStop = end - processedBefore;
+    const unreadAtStop = end - positions(running);
     const pendingRowsAtStop = running.runner.status().pendingRows;
     const stoppedAt = Date.now();
     await stack.stop(service);
-    if (!midStream) await produceSecond();
-    if (!kafkaDown) await produceResends();
-    const endDuringOutage = kafkaDown ? undefined : await endOffsets(stack, topic);
+    // Records in the topic the processor has not read (-1 while Kafka cannot say).
+    const unread = async () => endOffsets(stack, topic).then((n) => n - positions(running), () => -1);
+    // Input that outlasts what the processor may take in before its checkpoint fails, however fast it is.
+    if (!midStream) feeder = new InputFeeder((count) => produceWorkloadAfter(count), { first: options.during, next: Math.ceil(options.during / 4), floor: 2 * MAX_PENDING_ROWS, unread });
 
     // While it is down: sample how far consumption got, what was committed and how much is held in memory,
     // for the outage asked for and until every partition has been paused for SETTLE_MS and two samples more.
     let pausedAt: number | undefined;
     let maxPendingRows = 0;
+    let restoringPartitionsMax = 0;
     let rssMax = 0;
     let heapMax = 0;
     let committedMax = committedBefore;
     const settled: number[] = [];
     const committedSettled: number[] = [];
+    const unreadSettled: number[] = [];
     const pausedLongEnough = () => pausedAt !== undefined && Date.now() - pausedAt >= SETTLE_MS + 1000;
     while (Date.now() - stoppedAt < options.outageMs || (!pausedLongEnough() && Date.now() - stoppedAt < options.outageMs + PAUSE_LIMIT_MS)) {
       const status = running.runner.status();
       const memory = process.memoryUsage();
       maxPendingRows = Math.max(maxPendingRows, status.pendingRows);
+      restoringPartitionsMax = Math.max(restoringPartitionsMax, status.assigned.filter((p) => status.positions[p] === undefined).length);
       rssMax = Math.max(rssMax, memory.rss);
       heapMax = Math.max(heapMax, memory.heapUsed);
       const committed = kafkaDown ? -1 : await committedOffsets(stack, group, topic);
@@ -211,9 +230,14 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
       if (pausedAt !== undefined && Date.now() - pausedAt > SETTLE_MS) {
         settled.push(processed(running));
         committedSettled.push(committed);
+        if (!kafkaDown) unreadSettled.push(await unread());
       }
       await sleep(500);
     }
+    // Still down: the feeder's last records and the re-sends (Kafka is up) arrive before the service returns.
+    const fed = await feeder?.stop();
+    if (!kafkaDown) await produceResends();
+    const endDuringOutage = kafkaDown ? undefined : await endOffsets(stack, topic);
     const outageMs = Date.now() - stoppedAt;
     const processedAtRestart = processed(running);
 
@@ -252,9 +276,12 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
         producedDuringOutage: (endDuringOutage ?? finalEnd) - firstEnd,
         processedDuringOutage: processedAtRestart - processedBefore,
         processedWhilePaused: settled.length > 0 ? settled[settled.length - 1]! - settled[0]! : -1,
+        unreadWhilePaused: unreadSettled.length > 0 ? Math.min(...unreadSettled) : -1,
+        workloadsDuringOutage: fed?.segments ?? 0,
         committedDuringOutage: kafkaDown ? -1 : committedMax - committedBefore,
         committedWhilePaused: kafkaDown || committedSettled.length === 0 ? -1 : Math.max(...committedSettled) - committedSettled[0]!,
         maxPendingRows,
+        restoringPartitionsMax,
         rssMbBefore: mb(memoryBefore.rss),
         rssMbMax: mb(rssMax),
         heapMbBefore: mb(memoryBefore.heapUsed),
@@ -265,6 +292,7 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
       },
     };
   } finally {
+    await feeder?.stop().catch(() => undefined);
     if (!stopped) await running.stop().catch(() => undefined);
   }
 }
@@ -291,6 +319,7 @@ export function expectOutageHandled({ figures, report, expected, requestedOutage
     expect(figures.unreadAtStop).toBeGreaterThan(0); // the processor was mid-stream when the service went
     expect(figures.pendingRowsAtStop).toBeGreaterThanOrEqual(MID_STREAM_ROWS);
   }
+  if (figures.service !== 'kafka') expect(figures.unreadWhilePaused).toBeGreaterThan(0); // input waited while it was paused
   if (figures.service === 'redis') expect(figures.committedWhilePaused).toBe(0);
   if (figures.service === 'clickhouse') expect(figures.committedDuringOutage).toBe(0);
   expect(figures.maxPendingRows).toBeLessThanOrEqual(PENDING_ROWS_BOUND);

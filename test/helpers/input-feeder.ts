@@ -1,5 +1,4 @@
-import { sleep } from '../helpers/processes';
-import type { SegmentedWorkload } from './harness';
+import { sleep } from './processes';
 
 /**
  * Keeps input arriving for as long as a scenario needs it: `first` records at
@@ -14,7 +13,8 @@ export class InputFeeder {
   private readonly done: Promise<void>;
 
   constructor(
-    private readonly workload: SegmentedWorkload,
+    /** Sends `count` more records (one call at a time). */
+    private readonly send: (count: number) => Promise<void>,
     private readonly options: { first: number; next: number; floor: number; unread: () => Promise<number> },
   ) {
     this.done = this.run();
@@ -22,7 +22,7 @@ export class InputFeeder {
   }
 
   private async produce(count: number): Promise<void> {
-    await this.workload.produce(count);
+    await this.send(count);
     this.produced += count;
     this.segments += 1;
   }
