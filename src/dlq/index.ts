@@ -14,5 +14,6 @@ export {
   type RetryRoute,
 } from './retry';
 export { readTopic, type TopicRecord } from './reader';
+export { SideTopicCounter } from './count';
 export { bytesSnippet, firstDeadLetters, formatDeadLetter, summarizeDeadLetters, type DeadLetterSummary } from './inspect';
 export { redrive, redriveGroup, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';

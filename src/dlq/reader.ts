@@ -10,12 +10,6 @@ export interface ReadOptions {
   from?: Map<number, bigint>;
   limit?: number;
   timeoutMs?: number;
-  /**
-   * Read as this consumer group and, once everything is read, commit the end
-   * offsets in it if `beforeCommit` resolves true. Without it, a throwaway
-   * group is used and deleted, and nothing is committed.
-   */
-  commitAs?: { groupId: string; beforeCommit(): Promise<boolean> };
 }
 
 /**
@@ -31,7 +25,8 @@ export async function readTopic(
 ): Promise<Map<number, bigint>> {
   const admin = kafka.admin();
   await admin.connect();
-  const groupId = options.commitAs?.groupId ?? `sluice.reader.${randomBytes(6).toString('hex')}`;
+  // A throwaway group, deleted afterwards: reading commits nothing.
+  const groupId = `sluice.reader.${randomBytes(6).toString('hex')}`;
   // read_committed (kafkajs' default, stated): records of aborted transactions are never seen, so counts are exact.
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 2 }, readUncommitted: false });
   let joined = false;
@@ -49,7 +44,7 @@ export async function readTopic(
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const finished = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ServiceError('kafka', `reading ${topic} did not finish within ${options.timeoutMs ?? 30_000} ms: is the broker up?`, { retriable: true })), options.timeoutMs ?? 30_000);
+      const timer = setTimeout(() => reject(new ServiceError('kafka', `reading ${topic} did not finish within ${options.timeoutMs ?? 30_000} ms: is the broker up? (a transaction left open on it holds readers back until Kafka aborts it)`, { retriable: true })), options.timeoutMs ?? 30_000);
       const done = () => {
         clearTimeout(timer);
         resolve();
@@ -77,16 +72,12 @@ export async function readTopic(
     });
     for (const p of remaining) consumer.seek({ topic, partition: p, offset: start.get(p)!.toString() });
     await finished;
-    // Committed as a member of the group, while still joined (kafkajs' admin.setOffsets would join a second time and takes seconds).
-    if (options.commitAs && (await options.commitAs.beforeCommit())) {
-      await consumer.commitOffsets([...end].map(([partition, offset]) => ({ topic, partition, offset: offset.toString() })));
-    }
     return end;
   } finally {
     // Deleting a group that never existed makes kafkajs retry for seconds: only clean up what was created.
     if (joined) {
       await consumer.disconnect().catch(() => undefined);
-      if (!options.commitAs) await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
     }
     await admin.disconnect().catch(() => undefined);
   }

@@ -1,6 +1,7 @@
-import type { Admin, Kafka, Message } from 'kafkajs';
+import { CompressionTypes, type Admin, type Kafka, type Message } from 'kafkajs';
+import { ServiceError } from '../errors';
 import { DLQ_HEADERS, headerString, REDRIVE_HEADERS, withoutHeaders } from './headers';
-import { byTopic, SideTopicProducer } from './producer';
+import { byTopic } from './producer';
 import { readTopic, type TopicRecord } from './reader';
 import { baseTopic } from './topics';
 
@@ -52,19 +53,29 @@ const classOf = (r: TopicRecord) => headerString(r.headers, DLQ_HEADERS.errorCla
 /**
  * Re-produces dead letters to their source topic with their original key,
  * value and headers (Sluice's dlq headers removed, redrive provenance added),
- * then commits the redrive group's offsets so they are not redriven twice.
+ * and moves the redrive group past them, in one Kafka transaction: a
+ * `read_committed` reader of the source topic sees each redriven record once,
+ * however often a redrive is interrupted and run again.
  *
  * Bookkeeping: an unfiltered redrive commits `sluice.redrive.<dlq>`; one
  * filtered by class X commits `sluice.redrive.<dlq>.class.X`. A record counts
  * as already redriven if it lies below the unfiltered group's offset, or
  * below its own class group's offset, so mixing filtered and unfiltered runs
- * never sends a record twice. A crash between producing and committing can
- * send a batch again (at least once); the stream's dedup by event id absorbs that.
+ * never sends a record twice. The group's name is also the transactional id:
+ * a redrive starts by taking it over, which aborts an earlier run's
+ * transaction left open (or waits for one being completed) before the
+ * group's offsets are read, and two redrives of one group never both commit.
  */
 export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
   const admin = kafka.admin();
   await admin.connect();
+  const group = redriveGroup(dlqTopic, options.errorClass);
+  const producer = options.dryRun ? undefined : kafka.producer({ transactionalId: group, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   try {
+    if (producer) {
+      await producer.connect();
+      await (await producer.transaction()).abort(); // takes the transactional id over (InitProducerId)
+    }
     const allGroup = redriveGroup(dlqTopic);
     const classPrefix = `${allGroup}.class.`;
     const classGroups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(classPrefix));
@@ -77,23 +88,9 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       for (const [p, o] of byClassGroup.get(options.errorClass) ?? new Map<number, bigint>()) if (o > (from.get(p) ?? 0n)) from.set(p, o);
     }
 
-    const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, notRedrivable: 0, byClass: {}, byTarget: {}, group: redriveGroup(dlqTopic, options.errorClass) };
+    const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, notRedrivable: 0, byClass: {}, byTarget: {}, group };
     const chosen: TopicRecord[] = [];
     const now = (options.now ?? (() => new Date()))();
-    const produceChosen = async (): Promise<boolean> => {
-      const messages = byTopic(chosen, (r) => redrivenMessage(r, dlqTopic, now));
-      for (const r of chosen) result.byClass[classOf(r)] = (result.byClass[classOf(r)] ?? 0) + 1;
-      for (const [topic, list] of messages) result.byTarget[topic] = list.length;
-      result.redriven = chosen.length;
-      if (options.dryRun) return false;
-      const producer = new SideTopicProducer(kafka);
-      try {
-        await producer.send(messages);
-      } finally {
-        await producer.disconnect();
-      }
-      return true; // only now may the redrive group move past these records
-    };
     const ends = await admin.fetchTopicOffsets(dlqTopic);
     const total = ends.reduce((sum, p) => sum + BigInt(p.high) - (from.get(p.partition) ?? BigInt(p.low)), 0n);
     const onRecord = (r: TopicRecord) => {
@@ -111,12 +108,29 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       }
       chosen.push(r);
     };
-    // A dry run reads as a throwaway group, so not even the redrive group's membership changes.
-    await readTopic(kafka, dlqTopic, onRecord, { from, commitAs: options.dryRun ? undefined : { groupId: result.group, beforeCommit: produceChosen } });
-    if (options.dryRun) await produceChosen();
+    const readUpTo = await readTopic(kafka, dlqTopic, onRecord, { from });
+    const messages = byTopic(chosen, (r) => redrivenMessage(r, dlqTopic, now));
+    for (const r of chosen) result.byClass[classOf(r)] = (result.byClass[classOf(r)] ?? 0) + 1;
+    for (const [topic, list] of messages) result.byTarget[topic] = list.length;
+    result.redriven = chosen.length;
+    if (producer) {
+      const transaction = await producer.transaction();
+      try {
+        for (const [topic, list] of messages) await transaction.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: list });
+        await transaction.sendOffsets({
+          consumerGroupId: group,
+          topics: [{ topic: dlqTopic, partitions: [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })) }],
+        });
+        await transaction.commit();
+      } catch (err) {
+        await transaction.abort().catch(() => undefined);
+        throw new ServiceError('kafka', `redrive of ${dlqTopic} did not commit (nothing was redriven; run it again): ${(err as Error).message}`, { retriable: true, cause: err });
+      }
+    }
     options.onProgress?.(BigInt(result.scanned), BigInt(result.scanned));
     return result;
   } finally {
+    await producer?.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
   }
 }

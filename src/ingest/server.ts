@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { SluiceConfig } from '../config';
 import { ConfigError, ServiceError, describeError } from '../errors';
+import { dlqTopic, SideTopicCounter } from '../dlq';
 import { createKafka } from '../kafka';
 import type { StreamDefinition } from '../process';
 import { createEventProducer } from '../produce';
@@ -92,7 +95,9 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
   const streams = options.streams ?? streamsReading(settings.topic);
   const rules = streams.length > 0 ? streamRules(settings.schema, streams) : undefined;
 
-  const producer = createEventProducer<Record<string, unknown>>({ config, topic: settings.topic, schema: settings.schema });
+  // Each request's events in one transaction: a request is visible to the stream whole or not at all.
+  const transactionalId = `${config.kafka.clientId}.ingest.${hostname()}.${randomBytes(4).toString('hex')}`;
+  const producer = createEventProducer<Record<string, unknown>>({ config, topic: settings.topic, schema: settings.schema, transactionalId });
   // Commands fail fast while Redis is down (503 to the client) instead of queueing without bound.
   const redis = createRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
@@ -118,7 +123,8 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     await answers('Redis', () => redis.ping());
     await answers('Kafka', () => admin.describeCluster());
   });
-  const observability = ingestObservability({ topic: settings.topic, admin, ready });
+  const dlq = new SideTopicCounter(createKafka(config, { retry: { retries: 0 } }), dlqTopic(settings.topic));
+  const observability = ingestObservability({ topic: settings.topic, admin, ready, deadLetters: () => dlq.count() });
   const app = createIngestApp({
     settings,
     producer,

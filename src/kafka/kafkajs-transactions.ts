@@ -12,6 +12,9 @@ function isFenced(err: unknown): boolean {
   return false;
 }
 
+/** How long Kafka lets a partition's transaction stay open before aborting it. */
+export const TRANSACTION_TIMEOUT_MS = 10_000;
+
 /** The transactional id of one input partition of one group. */
 export const partitionTransactionalId = (groupId: string, topic: string, partition: number) => `${groupId}.${topic}.${partition}`;
 
@@ -43,6 +46,9 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // A transaction here lasts one commit (rows were written before it): one left open by a process that
+      // died is aborted by Kafka after this, so read_committed readers of the side topics wait at most that long.
+      transactionTimeout: TRANSACTION_TIMEOUT_MS,
     });
     try {
       await producer.connect();

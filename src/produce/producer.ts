@@ -40,6 +40,12 @@ export interface EventProducerOptions<T> {
   compression?: ProducerCompression;
   /** Fields the schema does not know are an error (default), rather than silently dropped. */
   rejectUnknownFields?: boolean;
+  /**
+   * Makes each `send`/`sendBatch` call all-or-nothing for `read_committed` readers (Sluice's
+   * processors): its events are written in one Kafka transaction (with those of other calls waiting
+   * at the same time), under this transactional id, unique per producing process.
+   */
+  transactionalId?: string;
 }
 
 /** Where Kafka stored one event. */
@@ -80,6 +86,8 @@ interface Pending {
   message: Message;
   key: string;
   bytes: number;
+  /** The send call it came from: a transactional producer never splits one across transactions. */
+  unit: number;
   resolve(sent: SentEvent): void;
   reject(err: unknown): void;
 }
@@ -137,6 +145,7 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     maxInFlightBytes = 32 * 1024 * 1024,
     compression = 'gzip',
     rejectUnknownFields = true,
+    transactionalId,
   } = options;
   if (maxInFlightEvents < 1 || maxBatchEvents < 1 || maxInFlightBytes < 1) {
     throw new SluiceError('PRODUCER_OPTIONS_INVALID', 'maxInFlightEvents, maxBatchEvents and maxInFlightBytes must be at least 1');
@@ -162,6 +171,7 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
   let produceRequests = 0;
   /** True while the drain loop runs; there is never more than one produce request in flight. */
   let draining = false;
+  let units = 0;
   let drained: Promise<void> = Promise.resolve();
   let lingerTimer: NodeJS.Timeout | undefined;
   /** `send` calls waiting for room, in arrival order. */
@@ -190,6 +200,9 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         createPartitioner: recordingPartitioner(chosen),
+        // A transaction left open by a process that died holds back read_committed readers of the topic
+        // (the stream) until Kafka aborts it: keep that short.
+        ...(transactionalId ? { transactionalId, transactionTimeout: 10_000 } : {}),
       });
       await producer.connect();
     })().catch((err) => {
@@ -214,6 +227,11 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
             bytes += queue[take]!.bytes;
             take++;
           }
+          // In a transaction a call's events go together, whatever the batch bounds.
+          while (transactionalId && take < queue.length && queue[take]!.unit === queue[take - 1]!.unit) {
+            bytes += queue[take]!.bytes;
+            take++;
+          }
           const batch = queue.slice(0, take);
           queue = queue.slice(take);
           queuedBytes -= bytes;
@@ -230,12 +248,18 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     const bytes = batch.reduce((n, p) => n + p.bytes, 0);
     produceRequests++;
     try {
-      const metadata = await producer!.send({
-        topic,
-        acks: -1,
-        compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        messages: batch.map((p) => p.message),
-      });
+      const record = { topic, acks: -1, compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None, messages: batch.map((p) => p.message) };
+      let metadata: Awaited<ReturnType<Producer['send']>>;
+      if (transactionalId) {
+        const transaction = await producer!.transaction();
+        try {
+          metadata = await transaction.send(record);
+          await transaction.commit();
+        } catch (err) {
+          await transaction.abort().catch(() => undefined);
+          throw err;
+        }
+      } else metadata = await producer!.send(record);
       // Offsets: each partition's base offset plus the record's place among that partition's records in this request.
       const base = new Map(metadata.map((m) => [m.partition, BigInt(m.baseOffset ?? m.offset ?? '0')]));
       const seen = new Map<number, bigint>();
@@ -271,26 +295,61 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
    * acknowledgement: boxed, because an async function cannot resolve to a promise.
    */
   async function admit(event: T): Promise<{ acked: Promise<SentEvent> }> {
-    const key = String((event as Record<string, unknown>)[keyField]);
-    const value = await codec!.encode(schemaId!, event);
-    const bytes = value.length + Buffer.byteLength(key);
-    while (!hasRoom(bytes)) await new Promise<void>((resolve) => waiting.push(resolve));
-    inFlightEvents++;
-    inFlightBytes += bytes;
-    peakInFlightEvents = Math.max(peakInFlightEvents, inFlightEvents);
-    queuedBytes += bytes;
-    const acked = new Promise<SentEvent>((resolve, reject) => {
-      // The active span's W3C trace context travels in the record headers, so the processor's spans can link to it.
-      queue.push({ message: { key, value, headers: traceHeaders() }, key, bytes, resolve, reject });
-    });
-    acked.catch(() => undefined); // the caller awaits it; this only stops an unhandled-rejection warning meanwhile
+    return (await admitUnit([event]))[0]!;
+  }
+
+  /**
+   * Encodes the events of one send call and waits until the in-flight bound has room for them
+   * (all of them at once for a transactional producer, which must queue a call whole; one at a
+   * time otherwise); resolves, once they are queued, to (boxes around) the promises of their
+   * acknowledgements: boxed, because an async function cannot resolve to a promise.
+   */
+  async function admitUnit(events: readonly T[]): Promise<{ acked: Promise<SentEvent> }[]> {
+    const unit = ++units;
+    const encoded: { key: string; value: Buffer; bytes: number }[] = [];
+    const out: { acked: Promise<SentEvent> }[] = [];
+    const enqueue = ({ key, value, bytes }: { key: string; value: Buffer; bytes: number }) => {
+      inFlightEvents++;
+      inFlightBytes += bytes;
+      peakInFlightEvents = Math.max(peakInFlightEvents, inFlightEvents);
+      queuedBytes += bytes;
+      const acked = new Promise<SentEvent>((resolve, reject) => {
+        // The active span's W3C trace context travels in the record headers, so the processor's spans can link to it.
+        queue.push({ message: { key, value, headers: traceHeaders() }, key, bytes, unit, resolve, reject });
+      });
+      acked.catch(() => undefined); // the caller awaits it; this only stops an unhandled-rejection warning meanwhile
+      out.push({ acked });
+    };
+    for (const event of events) {
+      const key = String((event as Record<string, unknown>)[keyField]);
+      const value = await codec!.encode(schemaId!, event);
+      const e = { key, value, bytes: value.length + Buffer.byteLength(key) };
+      if (transactionalId) {
+        encoded.push(e);
+        continue;
+      }
+      // One event at a time waits for room, so a batch larger than the bound holds only the bound in encoded form.
+      while (!hasRoom(e.bytes)) await new Promise<void>((resolve) => waiting.push(resolve));
+      enqueue(e);
+      kick();
+    }
+    if (transactionalId) {
+      const bytes = encoded.reduce((n, e) => n + e.bytes, 0);
+      const fits = () => inFlightEvents === 0 || (inFlightEvents + encoded.length <= maxInFlightEvents && inFlightBytes + bytes <= maxInFlightBytes);
+      while (!fits()) await new Promise<void>((resolve) => waiting.push(resolve));
+      for (const e of encoded) enqueue(e);
+      kick();
+    }
+    return out;
+  }
+
+  /** Sends a full batch now, else after the linger; while a request is in flight the drain loop picks the queue up when it returns. */
+  function kick(): void {
     if (queue.length >= maxBatchEvents || queuedBytes >= maxBatchBytes) {
-      // A full batch goes now; while a request is in flight the drain loop picks the queue up when it returns.
       if (!draining) void drain();
     } else if (!draining) {
       lingerTimer ??= setTimeout(() => void drain(), lingerMs);
     }
-    return { acked };
   }
 
   /** A PRODUCER span around a send, active while its records are queued (their headers carry it). */
@@ -326,12 +385,7 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       if (issues.length > 0) throw new EventValidationError(name, issues);
       if (closed) throw closedError();
       await connect();
-      return traced(`send ${topic}`, events.length, async () => {
-        const acks: Promise<SentEvent>[] = [];
-        // One event at a time waits for room, so a batch larger than the bound holds only the bound in encoded form.
-        for (const e of events) acks.push((await admit(e)).acked);
-        return Promise.all(acks);
-      });
+      return traced(`send ${topic}`, events.length, async () => Promise.all((await admitUnit(events)).map((a) => a.acked)));
     },
     stats: () => ({ inFlightEvents, inFlightBytes, peakInFlightEvents, sentEvents, produceRequests }),
     async close() {

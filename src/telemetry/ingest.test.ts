@@ -11,11 +11,11 @@ import { ingestObservability } from './ingest';
  * they are asked, not what they answer.
  */
 describe('ingest status', () => {
-  const calls = { ready: 0, offsets: 0 };
+  const calls = { ready: 0, offsets: 0, deadLetters: 0 };
   const admin = {
-    async fetchTopicOffsets(topic: string) {
+    async fetchTopicOffsets() {
       calls.offsets += 1;
-      return [{ partition: 0, offset: '0', high: topic.endsWith('.dlq') ? '2' : '7', low: '0' }];
+      return [{ partition: 0, offset: '0', high: '7', low: '0' }];
     },
   } as unknown as Admin;
   let server: Server;
@@ -25,6 +25,10 @@ describe('ingest status', () => {
     const observability = ingestObservability({
       topic: 'events',
       admin,
+      deadLetters: async () => {
+        calls.deadLetters += 1;
+        return 2;
+      },
       ready: async () => {
         calls.ready += 1;
       },
@@ -43,7 +47,7 @@ describe('ingest status', () => {
   it('is worked out once for any number of requests within its TTL, at once or one after another', async () => {
     const first = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(url)).json()));
     for (let i = 0; i < 20; i++) await (await fetch(url)).json();
-    expect(calls).toEqual({ ready: 1, offsets: 2 });
+    expect(calls).toEqual({ ready: 1, offsets: 1, deadLetters: 1 });
     expect(first[0]).toMatchObject({ kind: 'ingest', ready: true, partitions: [{ partition: 0, endOffset: '7' }], sideTopics: { 'events.dlq': 2 } });
   });
 });

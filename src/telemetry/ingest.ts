@@ -36,6 +36,8 @@ export interface IngestObservability {
 export interface IngestObservabilityOptions {
   topic: string;
   admin: Admin;
+  /** Records in the topic's dead-letter topic (as a read_committed reader sees them); rejects when it does not exist. */
+  deadLetters(): Promise<number>;
   ready(): Promise<void>;
   /** How long one look at Kafka and Redis serves every status request (default 2 s). */
   statusTtlMs?: number;
@@ -114,8 +116,7 @@ export function ingestObservability(options: IngestObservabilityOptions): Ingest
     const sideTopics: Record<string, number | null> = {};
     try {
       partitions = (await options.admin.fetchTopicOffsets(options.topic)).map((o) => ({ partition: o.partition, endOffset: o.high })).sort((a, b) => a.partition - b.partition);
-      const dlq = await options.admin.fetchTopicOffsets(dlqTopic(options.topic)).catch(() => undefined);
-      sideTopics[dlqTopic(options.topic)] = dlq ? dlq.reduce((sum, o) => sum + Number(BigInt(o.high) - BigInt(o.low)), 0) : null;
+      sideTopics[dlqTopic(options.topic)] = await options.deadLetters().catch(() => null);
     } catch (err) {
       checks.push({ name: 'topic', ok: false, detail: describeError(err) });
     }

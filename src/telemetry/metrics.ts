@@ -132,7 +132,7 @@ export function streamGauges(registry: Registry = register): StreamGauges {
     sinkRetries: counter('sluice_sink_retries_total', 'INSERT attempts retried after a retriable failure', ['stream']),
     sinkFailures: counter('sluice_sink_failures_total', 'INSERT attempts that failed', ['stream']),
     breaker: gauge('sluice_sink_circuit_state', '1 for the ClickHouse circuit breaker state in force (closed, open, half-open)', ['stream', 'state']),
-    sideTopicRecords: gauge('sluice_side_topic_records', 'Records in the stream dead-letter and late topics (end minus start offsets)', ['stream', 'topic']),
+    sideTopicRecords: gauge('sluice_side_topic_records', 'Records in the stream dead-letter and late topics, as a read_committed reader sees them', ['stream', 'topic']),
     dependencyUp: gauge('sluice_dependency_up', '1 when the last health probe of a dependency (kafka, redis, clickhouse) succeeded', ['stream', 'dependency']),
     dependencyLatency: metric(
       registry,

@@ -1,8 +1,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config';
-import { dlqTopic, lateTopic } from '../dlq';
+import { dlqTopic, lateTopic, SideTopicCounter } from '../dlq';
 import { describeError } from '../errors';
 import { createKafka } from '../kafka';
 import type { RunnerStatus } from '../process/runner';
@@ -79,6 +79,8 @@ export interface StreamStatusReport {
 export class StreamMonitor {
   private readonly gauges: StreamGauges;
   private readonly admin: Admin;
+  private readonly kafka: Kafka;
+  private readonly sideCounters = new Map<string, SideTopicCounter>();
   private readonly redis: Redis;
   private readonly clickhouse: ClickHouseClient;
   private readonly started = Date.now();
@@ -107,7 +109,8 @@ export class StreamMonitor {
     this.pollMs = options.pollMs ?? 2000;
     this.stuckAfterMs = options.stuckAfterMs ?? 120_000;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 2000;
-    this.admin = createKafka(config, { retry: { retries: 0 } }).admin();
+    this.kafka = createKafka(config, { retry: { retries: 0 } });
+    this.admin = this.kafka.admin();
     this.redis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: this.probeTimeoutMs });
     this.redis.on('error', () => undefined); // reported by the probe
     this.clickhouse = createClickHouse(config.clickhouse);
@@ -216,8 +219,8 @@ export class StreamMonitor {
   private async pollSideTopics(topic: string): Promise<void> {
     for (const side of [dlqTopic(topic), lateTopic(topic)]) {
       try {
-        const offsets = await this.admin.fetchTopicOffsets(side);
-        const count = offsets.reduce((sum, o) => sum + Number(BigInt(o.high) - BigInt(o.low)), 0);
+        const counter = this.sideCounters.get(side) ?? this.sideCounters.set(side, new SideTopicCounter(this.kafka, side)).get(side)!;
+        const count = await counter.count();
         this.sideTopics[side] = count;
         this.gauges.sideTopicRecords.set({ stream: this.stream.name, topic: side }, count);
       } catch {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { createKafka } from '../../src/kafka';
-import { DeadLetterPublisher, RetryRouter, redrive, redriveGroup, type DeadLetterEntry, type SourceRecord } from '../../src/dlq';
+import { CompressionTypes } from 'kafkajs';
+import { DeadLetterPublisher, readTopic, RetryRouter, redrive, redriveGroup, type DeadLetterEntry, type SourceRecord, type TopicRecord } from '../../src/dlq';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -45,6 +46,12 @@ async function consume(topic: string, count: number): Promise<KafkaMessage[]> {
 }
 
 const high = async (topic: string) => (await ctx.admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+/** Records a read_committed reader sees (a topic written in transactions also holds commit markers, which have offsets). */
+async function committedRecords(topic: string): Promise<TopicRecord[]> {
+  const seen: TopicRecord[] = [];
+  await readTopic(createKafka(ctx.config), topic, (r) => seen.push(r));
+  return seen;
+}
 const str = (headers: IHeaders | undefined, name: string) => headers?.[name]?.toString();
 
 const binaryValue = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0xfe, 0x80, 0x00, 0x41]);
@@ -195,7 +202,33 @@ describe('sluice dlq list | show | redrive', () => {
     expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({ redriven: 0 });
     expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 2, alreadyRedriven: 2, byClass: { DecodeError: 1, SinkTimeout: 1 } });
     expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0, scanned: 0 });
-    expect(await high(base)).toBe(4);
+    expect(await committedRecords(base)).toHaveLength(4);
+  });
+
+  it('a redrive interrupted before its commit and run again redrives each record once', async () => {
+    const source = await ctx.createTopic('interrupted', 1);
+    const dlq = await ctx.createTopic('interrupted.dlq', 1);
+    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
+    try {
+      await publisher.send([0, 1, 2].map((n) => ({ source: { topic: source, partition: 0, offset: String(n), timestamp: '1', key: Buffer.from(`k${n}`), value: binaryValue, headers: {} }, errorClass: 'ValidationError', message: 'bad', attempt: 1 })));
+    } finally {
+      await publisher.disconnect();
+    }
+    // A redrive that wrote its records in its transaction and died before committing it.
+    const kafka = createKafka(ctx.config);
+    const crashed = kafka.producer({ transactionalId: redriveGroup(dlq), idempotent: true, maxInFlightRequests: 1 });
+    await crashed.connect();
+    const transaction = await crashed.transaction();
+    await transaction.send({ topic: source, compression: CompressionTypes.GZIP, messages: [0, 1, 2].map((n) => ({ key: `k${n}`, value: binaryValue })) });
+    // (no commit: the process is gone; its producer connection is simply dropped)
+    await crashed.disconnect();
+
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 3 });
+    const seen = await committedRecords(source);
+    // The crashed run's records were never committed: the new run's taking over its transactional id aborted them.
+    expect(seen.map((r) => r.key!.toString()).sort()).toEqual(['k0', 'k1', 'k2']);
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0 });
+    expect(await committedRecords(source)).toHaveLength(3);
   });
 
   it('rejects an unsupported filter with a one-line usage hint', () => {

@@ -19,7 +19,7 @@ describe('helm chart', () => {
   it('lints, renders and validates; processors probe /healthz and /readyz and outlive their final flush', () => {
     const run = spawnSync('bash', [join(ROOT, 'scripts', 'helm-check.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 540_000 });
     if (run.status !== 0) throw new Error(`helm-check failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
-    expect(run.stdout).toMatch(/Valid: 19, Invalid: 0, Errors: 0/);
+    expect(run.stdout).toMatch(/Valid: 21, Invalid: 0, Errors: 0/);
 
     const docs = parseAllDocuments(readFileSync(join(ROOT, '.sluice', 'helm', 'full.yaml'), 'utf8'))
       .map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> } | null)
@@ -47,6 +47,10 @@ describe('helm chart', () => {
     expect(docs.filter((d) => d.kind === 'PodDisruptionBudget')).toHaveLength(3);
     expect(docs.filter((d) => d.kind === 'ServiceMonitor')).toHaveLength(1);
     expect(docs.find((d) => d.metadata.name === 'sluice-dashboard')).toBeDefined();
+    // The ingest API's status page and metrics: on a ClusterIP Service of their own, never on the public one.
+    const service = (name: string) => docs.find((d) => d.kind === 'Service' && d.metadata.name === name) as { spec: { type: string; ports: { name: string }[] } } | undefined;
+    expect(service('sluice-ingest-metrics')?.spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'metrics' }] });
+    expect(service('sluice-ingest')!.spec.ports.map((p) => p.name)).toEqual(['http']);
   }, 600_000);
 
   it('the Grafana dashboard (chart and docker-compose) queries only metrics Sluice exports', () => {
