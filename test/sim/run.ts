@@ -11,10 +11,12 @@ const program = new Command()
   .option('--from <seed>', 'first seed', '1')
   .option('--seed <seed>', 'run one seed and print what happened in it')
   .option('--records <n>', 'records per scenario', '300')
+  .option('--log', 'print the runtime log of every process (with --seed)')
   .option('--without <kinds>', `fault kinds to leave out, comma-separated (${FAULT_KINDS.join(', ')})`, '')
   .parse();
 
-const opts = program.opts<{ seeds: string; from: string; seed?: string; records: string; without: string }>();
+const opts = program.opts<{ seeds: string; from: string; seed?: string; records: string; without: string; log?: boolean }>();
+if (opts.log) process.env.SLUICE_SIM_LOG = 'info';
 const without = new Set(opts.without.split(',').filter(Boolean) as FaultKind[]);
 
 async function main(): Promise<void> {

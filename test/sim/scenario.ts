@@ -169,9 +169,16 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   world.faults.sinkLatencyMs = 5;
   world.kafka.transactionFailure = 0;
   if (!world.redis.up) world.redis.restart();
+  // The operator redrives once the stream has committed everything: dead letters are visible from their commit on.
+  const caughtUp = () => world.kafka.partitions(TOPIC).every((log, p) => world.kafka.committed(`sluice.${stream.name}`).get(p)?.offset === String(log.length));
+  const catchUp = async () => {
+    for (let waited = 0; waited < 5 * 60_000 && alive().length > 0 && !caughtUp(); waited += 5000) await world.scheduler.runUntil(world.scheduler.now() + 5000);
+  };
   if (enabled('redrive')) {
+    await catchUp();
     redrive();
     await world.scheduler.runUntil(world.scheduler.now() + 30_000);
+    await catchUp();
   }
 
   // Every live member stops (SIGTERM); a bounded run processes what is left and closes every window.

@@ -128,7 +128,7 @@ export class World {
 
   constructor(
     readonly seed: number,
-    startMs: number,
+    private readonly startMs: number,
     partitions: number,
   ) {
     this.random = new SeededRandom(seed);
@@ -146,8 +146,12 @@ export class World {
     this.clickhouse.beforeInsert = async (_table, rows) => {
       await this.scheduler.sleep(this.root, this.faults.sinkLatencyMs);
       if (this.scheduler.now() < this.faults.sinkDownUntil) throw Object.assign(new Error('Code: 210. DB::NetException: Connection refused'), { code: '210' });
-      const refused = rows.find((r) => this.faults.refusedEventTypes.has(String(r.event_type)));
-      if (refused) throw Object.assign(new Error(`Code: 131. DB::Exception: Too large value for FixedString: ${String(refused.event_type)}`), { code: '131' });
+      // As ClickHouse words it, naming the row it stopped at (1-based); the sink relies on that when it can.
+      const refused = rows.findIndex((r) => this.faults.refusedEventTypes.has(String(r.event_type)));
+      if (refused >= 0) {
+        const at = this.random.chance(0.5) ? `: (at row ${refused + 1})` : ''; // and sometimes without, so the bisection runs too
+        throw Object.assign(new Error(`Code: 131. DB::Exception: Too large value for FixedString(2): (while read the value of key event_type)${at}`), { code: '131' });
+      }
     };
     this.registry = new SimRegistry(this.scheduler);
     this.holdBackend = new MemoryHoldBackend(this.scheduler.clockFor(this.root));
@@ -209,7 +213,8 @@ export class World {
         endOffsets: options.endOffsets,
         closeWindowsAtEnd: options.closeWindowsAtEnd,
       },
-      pino({ level: 'silent' }),
+      // SLUICE_SIM_LOG=info (npm run test:sim -- --seed N --log) prints each process's runtime log, stamped with simulated time.
+      pino({ level: process.env.SLUICE_SIM_LOG ?? 'silent', base: { process: name }, timestamp: () => `,"t":${((this.scheduler.now() - this.startMs) / 1000).toFixed(3)}` }),
       clock,
     );
     const done = runner.done.then(

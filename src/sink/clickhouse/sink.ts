@@ -183,14 +183,18 @@ export class ClickHouseSink {
     return rejected.sort((a, b) => a.index - b.index);
   }
 
-  /** Inserts `rows[indexes]`; when the server refuses the block for its data, finds the refused rows by halving it. */
+  /** Inserts `rows[indexes]`; when the server refuses the block for its data, finds the refused rows (by the row it names, else by halving the block). */
   private async insertOrBisect(table: string, rows: Row[], indexes: number[], positions: SinkPosition[]): Promise<RowRejection[]> {
     try {
       await this.insertWithRetry(table, indexes.length === rows.length ? rows : indexes.map((i) => rows[i]!), positions);
       return [];
     } catch (err) {
       if (!(err instanceof ServiceError) || err.retriable || !isDataError(err)) throw err;
-      if (indexes.length === 1) return [{ index: indexes[0]!, row: rows[indexes[0]!]!, problems: [`ClickHouse refused it: ${err.message}`] }];
+      const refused = (i: number) => ({ index: indexes[i]!, row: rows[indexes[i]!]!, problems: [`ClickHouse refused it: ${err.message}`] });
+      if (indexes.length === 1) return [refused(0)];
+      // ClickHouse names the row it stopped at ("(at row 3)", 1-based): one insert per refused row, not a bisection.
+      const at = Number(/\(at row (\d+)\)/.exec(err.message)?.[1] ?? 0) - 1;
+      if (at >= 0 && at < indexes.length) return [refused(at), ...(await this.insertOrBisect(table, rows, indexes.filter((_, i) => i !== at), positions))];
       const half = Math.ceil(indexes.length / 2);
       return [...(await this.insertOrBisect(table, rows, indexes.slice(0, half), positions)), ...(await this.insertOrBisect(table, rows, indexes.slice(half), positions))];
     }
