@@ -428,7 +428,7 @@ async function measureSluice(
     const verdict = combine(
       await verifyWindows(ch, 'event_counts_1m', expected),
       await verifyRawEvents(ch, 'events_raw', expected, true),
-      await verifySideTopics(admin, `${names.topic}.dlq`, `${names.topic}.late`, expected),
+      await verifySideTopics(kafka, `${names.topic}.dlq`, `${names.topic}.late`, expected),
     );
     await admin.disconnect();
     const profile = profileSummary(profileDir);
@@ -525,7 +525,7 @@ async function measureKafkaStreams(
     const verdict = combine(
       await verifyWindows(ch, 'event_counts_1m', expected),
       await verifyRawEvents(ch, 'events_raw', expected, false),
-      await verifySideTopics(admin, `${names.topic}.kstreams.dlq`, `${names.topic}.kstreams.late`, expected),
+      await verifySideTopics(createKafka(config), `${names.topic}.kstreams.dlq`, `${names.topic}.kstreams.late`, expected),
     );
     await admin.disconnect();
     return {

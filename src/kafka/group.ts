@@ -30,6 +30,11 @@ export interface Assignment {
 export interface BatchControl {
   /** The offset the client fetched this batch from: its position for the partition when it fetched. */
   fetchedOffset: string;
+  /**
+   * The batch's last offset, which can be past its last record: a transactional topic holds commit
+   * markers (and records of aborted transactions), which take offsets but are never delivered.
+   */
+  lastOffset: string;
   /** The records before and at `offset` are processed: the next fetch of the partition starts after it. */
   resolve(offset: string): void;
   /** Keeps the membership alive during a long batch. */
@@ -47,6 +52,8 @@ export interface GroupHandlers {
   onBatch(partition: number, records: ConsumedRecord[], control: BatchControl): Promise<void>;
   /** The client stopped for good (it will not restart by itself). */
   onCrash(err: unknown): void;
+  /** The client read offsets `from` up to (not including) `to` of a partition, none of them a record (markers, aborted records). */
+  onSkip?(partition: number, from: string, to: string): void;
 }
 
 export interface GroupConsumerOptions {

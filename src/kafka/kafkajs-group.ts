@@ -38,6 +38,11 @@ class KafkajsGroupConsumer implements GroupConsumer {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => handlers.onAssignment({ partitions: payload.memberAssignment[topic] ?? [], memberId: payload.memberId }));
+    // kafkajs never hands a batch of only commit markers or aborted records to eachBatch: it moves past
+    // it on its own. The runner must hear of it, or a partition ending in a marker never looks finished.
+    consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize === 0 && payload.firstOffset != null) handlers.onSkip?.(payload.partition, String(payload.firstOffset), String(BigInt(payload.lastOffset) + 1n));
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) handlers.onCrash(payload.error);
     });
@@ -62,6 +67,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
         return handlers.onBatch(batch.partition, records, {
           // Set by kafkajs on every batch (the offset it asked the broker for), though its typings omit it.
           fetchedOffset: String((batch as unknown as { fetchedOffset: string }).fetchedOffset),
+          lastOffset: batch.lastOffset(),
           resolve: resolveOffset,
           heartbeat,
           pause: () => void pause(),

@@ -188,6 +188,10 @@ export class StreamRunner<E> {
         return run;
       },
       onCrash: (err) => this.fail(err),
+      onSkip: (partition, from, to) => {
+        this.task.skip(this.topic, partition, from, this.boundedTo(partition, to));
+        this.checkBoundedEnd();
+      },
     });
     this.cancelTick = this.clock.setInterval(() => void this.tick(), Math.max(50, Math.floor(this.options.flushIntervalMs / 2)));
     this.log.info({ group: this.options.groupId, topic: this.topic, bounded: this.options.bounded }, 'stream started');
@@ -242,8 +246,7 @@ export class StreamRunner<E> {
       const offset = committed.get(p)?.offset;
       if (offset !== this.knownCommitted.get(p)) {
         this.log.warn({ partition: p, committed: offset, expected: this.knownCommitted.get(p) }, 'a kept partition was committed by another member meanwhile: restoring it');
-        this.release(p);
-        this.ready.set(p, this.restore(p));
+        this.restoreAgain(p);
       } else {
         // The client may go back to the committed offset after a rebalance: read on where the task is.
         this.consumer?.seek(p, this.task.nextOffset(this.topic, p)!);
@@ -317,10 +320,18 @@ export class StreamRunner<E> {
     this.log.warn({ err: describeError(err) }, 'Redis restarted and may have lost recent state: restoring every partition');
     this.pending = undefined;
     this.failing = false;
-    const partitions = [...this.assignment];
-    for (const p of partitions) this.release(p);
-    for (const p of partitions) this.ready.set(p, this.restore(p));
-    this.consumer?.resume(partitions);
+    for (const p of [...this.assignment]) this.restoreAgain(p);
+  }
+
+  /**
+   * Drops what a partition holds and restores it from what Kafka and Redis have. It is read again from
+   * the restored offset: a pause the client kept for it is lifted (onBatch pauses it again if the sink is
+   * still behind), or a partition paused during an outage would stay unread for good, and look idle.
+   */
+  private restoreAgain(partition: number): void {
+    this.release(partition);
+    this.ready.set(partition, this.restore(partition));
+    this.consumer?.resume([partition]);
   }
 
   private async onBatch(partition: number, batch: ConsumedRecord[], control: BatchControl): Promise<void> {
@@ -343,8 +354,8 @@ export class StreamRunner<E> {
       return;
     }
     const end = this.endOffsets?.get(partition);
-    const last = batch.at(-1);
-    const records: RecordMeta[] = end === undefined || (last && BigInt(last.offset) < end) ? batch : batch.filter((m) => BigInt(m.offset) < end);
+    const lastFetched = batch.at(-1);
+    const records: RecordMeta[] = end === undefined || (lastFetched && BigInt(lastFetched.offset) < end) ? batch : batch.filter((m) => BigInt(m.offset) < end);
     for (let i = 0; i < records.length; i += CHUNK_RECORDS) {
       const chunk = records.slice(i, i + CHUNK_RECORDS);
       // Partitions we paused are not idle, only unread: keep their clocks running, or the window close
@@ -365,8 +376,17 @@ export class StreamRunner<E> {
       await control.heartbeat();
       if (this.stopping || !control.isCurrent() || !this.task.has(this.topic, partition)) return;
     }
+    // Markers after the last record (a transactional topic) are past too: the next offset follows the batch.
+    const last = records.at(-1)?.offset;
+    if (last !== undefined && BigInt(control.lastOffset) > BigInt(last)) this.task.skip(this.topic, partition, (BigInt(last) + 1n).toString(), this.boundedTo(partition, (BigInt(control.lastOffset) + 1n).toString()));
     this.maybeCheckpoint();
     this.checkBoundedEnd();
+  }
+
+  /** A bounded run never moves a partition past its end offset. */
+  private boundedTo(partition: number, offset: string): string {
+    const end = this.endOffsets?.get(partition);
+    return end !== undefined && BigInt(offset) > end ? end.toString() : offset;
   }
 
   /** A CONSUMER span per chunk, linked to the producer spans named in the records' trace headers. */
@@ -540,8 +560,7 @@ export class StreamRunner<E> {
           }
           const fenced = err instanceof CommitFencedError;
           this.log[fenced ? 'info' : 'warn']({ partition: o.partition, err: describeError(err) }, 'commit did not land: restoring the partition from its committed offset');
-          this.release(o.partition);
-          this.ready.set(o.partition, this.restore(o.partition));
+          this.restoreAgain(o.partition);
           return;
         }
         if (!this.owns(o.partition, o.incarnation)) return;
@@ -601,10 +620,7 @@ export class StreamRunner<E> {
     this.lostWhileStopping.clear();
     this.log.warn({ partitions: lost }, 'a final commit did not land: processing those partitions to the end again');
     this.stopping = false;
-    for (const p of lost) {
-      this.release(p);
-      this.ready.set(p, this.restore(p));
-    }
+    for (const p of lost) this.restoreAgain(p);
     this.consumer?.resume([...this.assignment]);
     return true;
   }

@@ -178,6 +178,18 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /**
+   * Moves a partition past offsets that hold no records (transaction markers, aborted records) when
+   * they follow the last record processed: the next commit covers them, and a bounded run whose end
+   * offset lies past them sees the partition finished.
+   */
+  skip(topic: string, partition: number, from: string, to: string): void {
+    const state = this.partitions.get(StreamTask.id(topic, partition));
+    if (!state || BigInt(state.nextOffset) < BigInt(from) || BigInt(to) <= BigInt(state.nextOffset)) return;
+    state.nextOffset = to;
+    state.dirty = true;
+  }
+
+  /**
    * Gives a partition up, discarding what it produced since the last
    * checkpoint: its new owner starts from the committed offset and the
    * matching snapshot, so it redoes exactly that work.

@@ -63,9 +63,12 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   world.registry.register(LATE_SCHEMA_ID, readerSchema, lateSchemaAt);
   if (hostile) world.faults.refusedEventTypes.add(REFUSED_TYPE);
 
+  // Producers that write in transactions (the ingest API does) leave a commit marker after their records.
+  const transactional = r.chance(0.5);
   for (const p of produced) {
     world.scheduler.at(world.root, p.at - START, () => {
       p.offset = world.kafka.produce(TOPIC, p.partition, { timestamp: p.at, key: p.key, value: p.value, headers: {} });
+      if (transactional && r.chance(0.3)) world.kafka.produceMarker(TOPIC, p.partition);
     });
   }
 

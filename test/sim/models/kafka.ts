@@ -43,6 +43,8 @@ export interface SimRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers: IHeaders;
+  /** A transaction's commit marker: it takes an offset, and no reader ever receives it. */
+  marker?: boolean;
 }
 
 interface Member {
@@ -99,6 +101,11 @@ export class SimKafka {
     const t = this.topics.get(topic);
     if (!t) throw new Error(`no topic ${topic} in the model`);
     return t;
+  }
+
+  /** Appends a commit marker (what a transactional producer's commit leaves in each partition it wrote to). */
+  produceMarker(topic: string, partition: number): void {
+    this.produce(topic, partition, { timestamp: this.scheduler.now(), key: null, value: null, headers: {}, marker: true });
   }
 
   /** Appends a record; returns its offset. */
@@ -339,19 +346,30 @@ export class SimGroupConsumer implements GroupConsumer {
         const position = this.positions.get(p) ?? 0;
         const log = this.kafka.partitions(this.options.topic)[p]!;
         if (position >= log.length) continue;
-        const records: ConsumedRecord[] = log.slice(position, position + MAX_BATCH).map((r) => ({
-          topic: this.options.topic,
-          partition: p,
-          offset: String(r.offset),
-          timestamp: String(r.timestamp),
-          key: r.key,
-          value: r.value,
-          headers: r.headers,
-        }));
+        const slice = log.slice(position, position + MAX_BATCH);
+        const lastOffset = String(slice[slice.length - 1]!.offset);
+        const records: ConsumedRecord[] = slice
+          .filter((r) => !r.marker)
+          .map((r) => ({
+            topic: this.options.topic,
+            partition: p,
+            offset: String(r.offset),
+            timestamp: String(r.timestamp),
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+          }));
+        if (records.length === 0) {
+          // As kafkajs does: a batch of markers only is never delivered; the position moves past it.
+          this.positions.set(p, Number(lastOffset) + 1);
+          this.handlers!.onSkip?.(p, String(position), String(Number(lastOffset) + 1));
+          continue;
+        }
         fetched += records.length;
         batches.push(
           this.handlers!.onBatch(p, records, {
             fetchedOffset: String(position),
+            lastOffset,
             resolve: (offset) => {
               if (this.generation === generation) this.positions.set(p, Number(offset) + 1);
             },
