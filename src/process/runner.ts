@@ -52,6 +52,7 @@ export interface RunnerStatus {
   group: string;
   topic: string;
   assigned: number[];
+  /** Assigned partitions not being read: paused (a failing checkpoint, piled-up rows) or being restored (e.g. after a commit that did not land). */
   paused: number[];
   /** Per partition: the first offset not yet processed. */
   positions: Record<number, string>;
@@ -682,7 +683,7 @@ export class StreamRunner<E> {
       group: this.options.groupId,
       topic: this.topic,
       assigned: [...this.assignment].sort((a, b) => a - b),
-      paused: [...this.paused].sort((a, b) => a - b),
+      paused: [...this.assignment].filter((p) => this.paused.has(p) || !this.task.has(this.topic, p)).sort((a, b) => a - b),
       positions,
       checkpointPending: this.failing,
       lastCheckpointAt: this.lastCheckpointAt,
