@@ -1,6 +1,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { readSettingFile, settingName, type SluiceConfig } from '../../config';
 import { ServiceError } from '../../errors';
+import { chdbConnection, chdbTarget } from './chdb';
 
 export type ClickHouseSettings = Pick<SluiceConfig['clickhouse'], 'url' | 'username' | 'password'> & Partial<Pick<SluiceConfig['clickhouse'], 'tls'>>;
 
@@ -17,13 +18,18 @@ export function clickHouseTlsOptions(settings: ClickHouseSettings): ClickHouseCl
   };
 }
 
+/**
+ * The one place a ClickHouse client is built. An http(s):// URL (the
+ * default, and what deployments use) talks to a server; a `chdb:///dir` URL
+ * runs the engine as a library instead (./chdb.ts: how, and what it lacks),
+ * which is how the tests run the project's SQL on current releases.
+ */
 export function createClickHouse(settings: ClickHouseSettings, database?: string): ClickHouseClient {
+  const embedded = chdbTarget(settings.url);
   return createClient({
-    url: settings.url,
-    username: settings.username,
-    password: settings.password,
-    database,
-    tls: clickHouseTlsOptions(settings),
+    ...(embedded
+      ? { connection: chdbConnection(embedded, database) }
+      : { url: settings.url, username: settings.username, password: settings.password, database, tls: clickHouseTlsOptions(settings) }),
     request_timeout: 30_000,
     // ClickHouse 18.16 rejects settings it does not know; send none by default.
     clickhouse_settings: {},
