@@ -20,6 +20,14 @@ const config: Config = {
       testMatch: ['<rootDir>/test/sim/**/*.test.ts'],
     },
     {
+      // The project's ClickHouse SQL on a current engine: chdb (npm, 26.x) inside the jest process,
+      // no services. `npm run test:clickhouse-matrix` runs the same specs on 24.8, 25.8 and 26.9.
+      displayName: 'clickhouse',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/clickhouse/**/*.test.ts'],
+    },
+    {
       displayName: 'integration',
       testEnvironment: 'node',
       transform,
