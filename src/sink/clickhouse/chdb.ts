@@ -32,6 +32,8 @@ import { assertIdentifier } from './migrations';
  *   next insert, which the engine would then drop: settings go into the
  *   statement's own `SETTINGS` clause instead (INSERT and SELECT), and
  *   settings of the HTTP interface alone are dropped;
+ * - 64-bit integers come in JSON as numbers unless told otherwise, where a
+ *   server quotes them: each session is set to the server's default (SERVER_DEFAULTS);
  * - credentials are ignored; `async_insert` defaults to 1 on chdb 26.x (the
  *   sink turns it off per insert, as on any server that has it).
  */
@@ -67,8 +69,8 @@ export function chdbTarget(url: string): ChdbTarget | undefined {
 /** A connection for `createClient({ connection })` to the engine `target` names, with `database` as its default database. */
 export function chdbConnection(target: ChdbTarget, database?: string): Connection {
   if (database !== undefined) assertIdentifier('database', database);
-  if (target.python) return new StatementConnection(new BridgeConnection(target, database), undefined);
-  return new StatementConnection(inProcessConnection(target), database);
+  if (target.python) return new StatementConnection(new BridgeConnection(target, database), undefined, false);
+  return new StatementConnection(inProcessConnection(target), database, true);
 }
 
 function inProcessConnection(target: ChdbTarget): Connection {
@@ -86,6 +88,15 @@ function inProcessConnection(target: ChdbTarget): Connection {
     throw new ConfigError(`clickhouse.url chdb://${target.dir}: ${(err as Error).message.split('\n')[0]} (chdb opens one data directory per process)`);
   }
 }
+
+/**
+ * Where chdb's defaults differ from a server's in what the project reads:
+ * a server sends 64-bit integers in JSON as strings, chdb as numbers, and
+ * code that passed on numbers could fail on strings. (async_insert, 1 on
+ * chdb 26.x and 0 on servers, is left as it is: the sink must not depend on it.)
+ * The bridge runs the same statements (chdb_bridge.py).
+ */
+export const SERVER_DEFAULTS = ['SET output_format_json_quote_64bit_integers = 1'];
 
 /** Settings of ClickHouse's HTTP interface: an embedded engine has no such layer and would refuse them. */
 const HTTP_ONLY_SETTINGS = new Set([
@@ -130,17 +141,18 @@ class StatementConnection implements Connection {
   constructor(
     private readonly inner: Connection,
     private readonly database: string | undefined,
+    /** The connection is a session of its own (npm chdb), to be set up like a server's; the bridge sets up its one session itself. */
+    private readonly session: boolean,
   ) {}
 
   private ready(): Promise<void> {
-    if (!this.database) return Promise.resolve();
-    this.using ??= this.inner.command({ query: `USE ${this.database}` }).then(
-      () => undefined,
-      (err: unknown) => {
-        this.using = undefined; // e.g. the database is created later: the next statement tries again
-        throw err;
-      },
-    );
+    this.using ??= (async () => {
+      if (this.session) for (const statement of SERVER_DEFAULTS) await this.inner.command({ query: statement });
+      if (this.database) await this.inner.command({ query: `USE ${this.database}` });
+    })().catch((err: unknown) => {
+      this.using = undefined; // e.g. the database is created later: the next statement tries again
+      throw err;
+    });
     return this.using;
   }
 

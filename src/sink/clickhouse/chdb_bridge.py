@@ -33,6 +33,8 @@ def main():
     from chdb import session
 
     sess = session.Session(path)
+    # A server's default where chdb's differs (SERVER_DEFAULTS in chdb.ts): 64-bit integers quoted in JSON.
+    sess.query("SET output_format_json_quote_64bit_integers = 1")
     out = os.fdopen(3, "w", buffering=1)
     out.write(json.dumps({"id": 0, "ok": True, "version": sess.query("SELECT version()", "TSV").bytes().decode().strip()}) + "\n")
     # The session's current database: the Node side sends each statement's
