@@ -255,21 +255,26 @@ describe('shadow swaps on the reference tables', () => {
     const s = new ClickHouseSink({ settings, database: db, maxDelayMs: 60_000 });
     await s.write('event_counts_1m_partial', [partial(D2, 'click', 'c2', 0, ['u1'], 0, 1, 5)], [from(1)]);
     const [shadow] = await createShadowTables(ch, db, ['event_counts_1m_partial'], 'one');
-    // The rebuilt day: one partial recomputed (a higher version), one the live table never had.
+    // The rebuilt day: one partial recomputed (a higher version), one the live table never had, and one
+    // older than its live row (the version column, read from this engine's engine_full, keeps the live one).
     await ch.insert({
       table: `${db}.${shadow!.rebuilt}`,
-      values: [partial(DAY + 3600, 'view', 'c1', 1, ['u3', 'u4', 'u9'], 0, 1, 9), partial(DAY + 7200, 'click', 'c1', 0, ['u2'], 0, 1, 9)],
+      values: [
+        partial(DAY + 3600, 'view', 'c1', 1, ['u3', 'u4', 'u9'], 0, 1, 9),
+        partial(DAY + 7200, 'click', 'c1', 0, ['u2'], 0, 1, 9),
+        partial(DAY + 3660, 'view', 'c1', 0, ['u7', 'u8'], 0, 1, 1),
+      ],
       format: 'JSONEachRow',
     });
     const { swaps } = await swap(db, ch, shadow!, 'one');
     await s.close();
-    expect(swaps[0]).toMatchObject({ strategy: 'replace-partition', partitions: ['20260101'], rowsRebuilt: 2, rowsKept: 4, liveNewer: 0 });
+    expect(swaps[0]).toMatchObject({ strategy: 'replace-partition', partitions: ['20260101'], rowsRebuilt: 3, rowsKept: 4, liveNewer: 1 });
     const view = await readWindowRows(ch);
     expect(view.map((r) => `${new Date(r.window_start).toISOString().slice(5, 16)} ${r.event_type} ${r.campaign_id} ${r.events}/${r.distinct_users}`)).toEqual([
       '01-01T01:00 purchase  1/1',
       '01-01T01:00 view c1 6/5', // u1 u2 u3 (partition 0) + u3 u4 u9 (rebuilt partition 1)
       '01-01T01:01 purchase  2/2',
-      '01-01T01:01 view c1 1/1',
+      '01-01T01:01 view c1 1/1', // the live partial, newer than its rebuilt one
       '01-01T02:00 click c1 1/1',
       '01-02T00:00 click c2 1/1', // the other day's partition, untouched
     ]);
