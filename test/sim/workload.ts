@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SeededRandom } from '../../src/generator';
+import type { Event } from '../../streams/event-counts';
 import { loadAvroSchema, parseAvroType } from '../../src/schema';
 
 /**
@@ -30,17 +31,8 @@ import { loadAvroSchema, parseAvroType } from '../../src/schema';
 
 export type Kind = 'valid' | 'duplicate' | 'late' | 'ahead' | 'far-ahead' | 'poison' | 'refused' | 'late-schema';
 
-export interface SimEvent {
-  event_id: string;
-  event_type: string;
-  user_id: string;
-  campaign_id: string | null;
-  ad_id: string | null;
-  event_time: number;
-  amount: number | null;
-  properties: Record<string, string>;
-  channel: string;
-}
+/** The reference stream's event, as the workload writes it. */
+export type SimEvent = Event;
 
 export interface Produced {
   seq: number;
