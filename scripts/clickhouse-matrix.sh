@@ -6,7 +6,11 @@
 # `chdb:///dir?python=...` (src/sink/clickhouse/chdb.ts starts
 # chdb_bridge.py in that interpreter). The npm package's engine (26.7, what
 # `npm test` uses) runs last, in process. Prints one line per engine; exits
-# non-zero if any failed. Extra arguments go to jest (e.g. -t migrations).
+# non-zero if any failed.
+#   --stream   also the reference stream end to end on each engine
+#              (test/integration/event-counts-clickhouse-current.test.ts; it
+#              brings the local stack up for Kafka, Redis and the registry)
+# Other arguments go to jest (e.g. -t migrations).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
@@ -26,14 +30,21 @@ failed=0
 run() { # label, log name, env...
   local label=$1 log=.sluice/logs/clickhouse-matrix-$2.log
   shift 2
-  env "$@" npx jest --selectProjects clickhouse --ci "${JEST_ARGS[@]}" >"$log" 2>&1
+  env "$@" npx jest --ci "${SELECT[@]}" "${JEST_ARGS[@]}" >"$log" 2>&1
   local rc=$?
   local engine summary
-  engine=$(grep -o 'ClickHouse [0-9][0-9.]*' "$log" | head -1)
+  engine=$(grep -o 'ClickHouse [0-9][0-9.]* (chdb:' "$log" | head -1 | sed 's/ (chdb://')
   summary=$(grep -E '^Tests:' "$log" | tail -1 | sed 's/^Tests: *//')
   results+=("$(printf '%-22s %-20s %-40s %s' "$label" "${engine:-?}" "${summary:-no result}" "$log")")
   [ $rc -eq 0 ] || failed=1
 }
+SELECT=(--selectProjects clickhouse)
+WHAT='test/clickhouse specs'
+if [ "${1:-}" = --stream ]; then
+  shift
+  SELECT=(--runInBand --selectProjects clickhouse integration --testPathPatterns 'test/clickhouse/|event-counts-clickhouse-current')
+  WHAT='test/clickhouse + the stream end to end'
+fi
 JEST_ARGS=("$@")
 
 for entry in "${MATRIX[@]}"; do
@@ -54,6 +65,6 @@ echo "[matrix] ClickHouse 26.x (npm chdb, in process)" >&2
 run "npm chdb $(node -p "require('chdb/package.json').version")" npm SLUICE_CHDB_PYTHON=
 
 echo
-printf '%-22s %-20s %-40s %s\n' 'engine from' 'version' 'test/clickhouse specs' 'log'
+printf '%-22s %-20s %-40s %s\n' 'engine from' 'version' "$WHAT" 'log'
 printf '%s\n' "${results[@]}"
 exit $failed
