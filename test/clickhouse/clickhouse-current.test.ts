@@ -5,7 +5,17 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { readWindowRows } from '../../src/generator';
 import { createShadowTables, dropShadowTables, SqlShadowTables } from '../../src/replay/shadow';
 import { swapShadows, type ShadowTable } from '../../src/replay/swap';
-import { ClickHouseSink, createClickHouse, detectServerFeatures, featuresFromVersion, formatMigrationReport, migrate, MIGRATIONS, type Row, type ServerFeatures } from '../../src/sink/clickhouse';
+import {
+  ClickHouseSink,
+  createClickHouse,
+  detectServerFeatures,
+  featuresFromVersion,
+  formatMigrationReport,
+  migrate,
+  MIGRATIONS,
+  type Row,
+  type ServerFeatures,
+} from '../../src/sink/clickhouse';
 import { SinkHold } from '../../src/sink/hold';
 import { MemoryHoldBackend } from '../../src/sink/hold-memory';
 import eventCounts from '../../streams/event-counts';
@@ -27,8 +37,10 @@ let version: string;
 /** The analyzer's switch (`enable_analyzer` since 24.3, `allow_experimental_analyzer` before) and its default. */
 let analyzer: { name: string; value: string };
 
-const rows = async <T>(client: ClickHouseClient, query: string): Promise<T[]> => (await client.query({ query, format: 'JSONEachRow' })).json<T>();
-const scalar = async (query: string): Promise<number> => Number(Object.values((await rows<Record<string, unknown>>(ch, query))[0]!)[0]);
+const rows = async <T>(client: ClickHouseClient, query: string): Promise<T[]> =>
+  (await client.query({ query, format: 'JSONEachRow' })).json<T>();
+const scalar = async (query: string): Promise<number> =>
+  Number(Object.values((await rows<Record<string, unknown>>(ch, query))[0]!)[0]);
 
 beforeAll(async () => {
   root = createClickHouse(settings);
@@ -75,7 +87,16 @@ function rawRow(i: number, at: number = DAY + i * 150): Row {
 }
 
 /** One window partial, as the reference stream writes it for a Kafka partition. */
-function partial(start: number, type: string, campaign: string, source: number, users: string[], amount: number, final: 0 | 1, version: number): Row {
+function partial(
+  start: number,
+  type: string,
+  campaign: string,
+  source: number,
+  users: string[],
+  amount: number,
+  final: 0 | 1,
+  version: number,
+): Row {
   return {
     window_start: start,
     window_end: start + 60,
@@ -94,7 +115,13 @@ function partial(start: number, type: string, campaign: string, source: number, 
 describe('the engine', () => {
   it('is a current release, and feature detection reads what it has from its system tables, as the version table says', async () => {
     expect(features.major).toBeGreaterThanOrEqual(24);
-    expect(features).toMatchObject({ insertDeduplicationToken: true, nonReplicatedDeduplicationWindow: true, asyncInsert: true, dateTime64: true, tableComments: true });
+    expect(features).toMatchObject({
+      insertDeduplicationToken: true,
+      nonReplicatedDeduplicationWindow: true,
+      asyncInsert: true,
+      dateTime64: true,
+      tableComments: true,
+    });
     expect(features).toEqual(featuresFromVersion(version));
   });
 
@@ -112,15 +139,33 @@ describe('migrations', () => {
       skipped: [],
       createdTables: ['event_counts_1m_partial', 'event_counts_1m', 'event_counts_1h'],
     });
-    const schema = async () => rows<{ name: string; q: string }>(root, `SELECT name, create_table_query AS q FROM system.tables WHERE database = '${db}' ORDER BY name`);
+    const schema = async () =>
+      rows<{ name: string; q: string }>(
+        root,
+        `SELECT name, create_table_query AS q FROM system.tables WHERE database = '${db}' ORDER BY name`,
+      );
     const before = await schema();
-    expect(before.map((t) => t.name)).toEqual(['event_counts_1h', 'event_counts_1m', 'event_counts_1m_partial', 'events_raw', 'sluice_migrations']);
+    expect(before.map((t) => t.name)).toEqual([
+      'event_counts_1h',
+      'event_counts_1m',
+      'event_counts_1m_partial',
+      'events_raw',
+      'sluice_migrations',
+    ]);
     expect(before.find((t) => t.name === 'events_raw')!.q).toMatch(/non_replicated_deduplication_window = 1000/);
-    const [comment] = await rows<{ comment: string }>(root, `SELECT comment FROM system.columns WHERE database = '${db}' AND table = 'events_raw' AND name = 'event_id'`);
+    const [comment] = await rows<{ comment: string }>(
+      root,
+      `SELECT comment FROM system.columns WHERE database = '${db}' AND table = 'events_raw' AND name = 'event_id'`,
+    );
     expect(comment?.comment).toBe('producer uuid; the row identity a replay replaces');
 
     const second = await migrate(root, db, { features, tables: eventCounts.tables });
-    expect(second).toMatchObject({ createdDatabase: false, applied: [], alreadyApplied: MIGRATIONS.map((m) => m.id), createdTables: [] });
+    expect(second).toMatchObject({
+      createdDatabase: false,
+      applied: [],
+      alreadyApplied: MIGRATIONS.map((m) => m.id),
+      createdTables: [],
+    });
     expect(second.existingTables).toEqual(first.createdTables);
     expect(formatMigrationReport(second)).toContain('nothing to do: schema is up to date');
     expect(await schema()).toEqual(before);
@@ -136,7 +181,8 @@ describe('the sink', () => {
   it('writes a block once: the same block retried with its dedup token is dropped by the engine, a different block is not', async () => {
     // No merges: a count without FINAL then shows every block that landed, folded or not.
     await ch.command({ query: `SYSTEM STOP MERGES ${db}.events_raw` });
-    const parts = () => scalar(`SELECT count() FROM system.parts WHERE database = '${db}' AND table = 'events_raw' AND active`);
+    const parts = () =>
+      scalar(`SELECT count() FROM system.parts WHERE database = '${db}' AND table = 'events_raw' AND active`);
     const s = sink();
     try {
       expect(await s.write('events_raw', block, [position])).toEqual([]);
@@ -144,13 +190,21 @@ describe('the sink', () => {
       expect(await parts()).toBe(1);
 
       // The process died after the insert, before its commit: the same records, mapped again (a newer ingest time).
-      expect(await s.write('events_raw', block.map((r) => ({ ...r, ingested_at: Number(r.ingested_at) + 60 })), [position])).toEqual([]);
+      expect(
+        await s.write(
+          'events_raw',
+          block.map((r) => ({ ...r, ingested_at: Number(r.ingested_at) + 60 })),
+          [position],
+        ),
+      ).toEqual([]);
       expect(await scalar(`SELECT count() FROM ${db}.events_raw`)).toBe(40);
       expect(await parts()).toBe(1);
       expect(s.stats()).toMatchObject({ inserts: 2, rowsWritten: 80, failures: 0 });
 
       // Other records (another offset range) are another block, even with the same rows.
-      expect(await s.write('events_raw', block.slice(0, 5), [{ ...position, fromOffset: '40', toOffset: '44' }])).toEqual([]);
+      expect(
+        await s.write('events_raw', block.slice(0, 5), [{ ...position, fromOffset: '40', toOffset: '44' }]),
+      ).toEqual([]);
       expect(await scalar(`SELECT count() FROM ${db}.events_raw`)).toBe(45);
       expect(await scalar(`SELECT count() FROM ${db}.events_raw FINAL`)).toBe(40);
     } finally {
@@ -169,10 +223,16 @@ describe('the sink', () => {
   });
 
   it('returns the rows the engine refuses for their data and writes the rest', async () => {
-    await ch.command({ query: `CREATE TABLE ${db}.codes (code FixedString(2), n UInt32) ENGINE = MergeTree ORDER BY n` });
+    await ch.command({
+      query: `CREATE TABLE ${db}.codes (code FixedString(2), n UInt32) ENGINE = MergeTree ORDER BY n`,
+    });
     const s = sink();
     try {
-      const refused = await s.write('codes', Array.from({ length: 6 }, (_, n) => ({ code: n === 4 ? 'abc' : 'ok', n })), [position]);
+      const refused = await s.write(
+        'codes',
+        Array.from({ length: 6 }, (_, n) => ({ code: n === 4 ? 'abc' : 'ok', n })),
+        [position],
+      );
       expect(refused.map((r) => r.index)).toEqual([4]);
       expect(await scalar(`SELECT count() FROM ${db}.codes`)).toBe(5);
     } finally {
@@ -199,17 +259,57 @@ describe('the window tables and views', () => {
       await s.close();
     }
     expect(await readWindowRows(ch)).toEqual([
-      { window_start: M * 1000, window_end: (M + 60) * 1000, event_type: 'purchase', campaign_id: '', events: 1, distinct_users: 1, sum_amount: 12.5 },
-      { window_start: M * 1000, window_end: (M + 60) * 1000, event_type: 'view', campaign_id: 'c1', events: 5, distinct_users: 4, sum_amount: 0 },
-      { window_start: (M + 60) * 1000, window_end: (M + 120) * 1000, event_type: 'purchase', campaign_id: '', events: 2, distinct_users: 2, sum_amount: 7.25 },
-      { window_start: (M + 60) * 1000, window_end: (M + 120) * 1000, event_type: 'view', campaign_id: 'c1', events: 1, distinct_users: 1, sum_amount: 0 },
+      {
+        window_start: M * 1000,
+        window_end: (M + 60) * 1000,
+        event_type: 'purchase',
+        campaign_id: '',
+        events: 1,
+        distinct_users: 1,
+        sum_amount: 12.5,
+      },
+      {
+        window_start: M * 1000,
+        window_end: (M + 60) * 1000,
+        event_type: 'view',
+        campaign_id: 'c1',
+        events: 5,
+        distinct_users: 4,
+        sum_amount: 0,
+      },
+      {
+        window_start: (M + 60) * 1000,
+        window_end: (M + 120) * 1000,
+        event_type: 'purchase',
+        campaign_id: '',
+        events: 2,
+        distinct_users: 2,
+        sum_amount: 7.25,
+      },
+      {
+        window_start: (M + 60) * 1000,
+        window_end: (M + 120) * 1000,
+        event_type: 'view',
+        campaign_id: 'c1',
+        events: 1,
+        distinct_users: 1,
+        sum_amount: 0,
+      },
     ]);
-    expect(await rows(ch, `SELECT toUnixTimestamp(window_start) AS start, final FROM event_counts_1m WHERE event_type = 'purchase' ORDER BY start`)).toEqual([
+    expect(
+      await rows(
+        ch,
+        `SELECT toUnixTimestamp(window_start) AS start, final FROM event_counts_1m WHERE event_type = 'purchase' ORDER BY start`,
+      ),
+    ).toEqual([
       { start: M, final: 1 },
       { start: M + 60, final: 0 },
     ]);
     // The hour's distinct users are distinct over the whole hour, not a sum of minutes.
-    const hours = await rows<Record<string, string | number>>(ch, `SELECT toUnixTimestamp(hour) AS hour, event_type, campaign_id, events, distinct_users, amount FROM event_counts_1h ORDER BY event_type`);
+    const hours = await rows<Record<string, string | number>>(
+      ch,
+      `SELECT toUnixTimestamp(hour) AS hour, event_type, campaign_id, events, distinct_users, amount FROM event_counts_1h ORDER BY event_type`,
+    );
     // 64-bit integers are JSON strings, as a server sends them (the chdb connection asks for that).
     expect(hours).toEqual([
       { hour: DAY + 3600, event_type: 'purchase', campaign_id: '', events: '3', distinct_users: '2', amount: 19.75 },
@@ -233,7 +333,10 @@ describe('docs/analysts.md', () => {
     'block %i (%s) answers with rows, the same with the new analyzer and the old one where it exists',
     async (_, __, sql) => {
       // As sorted lines: a block without ORDER BY may answer in any order.
-      const answer = async (on: 0 | 1) => (await rows<Record<string, unknown>>(ch, `${sql}\nSETTINGS ${analyzer.name} = ${on}`)).map((r) => JSON.stringify(r)).sort();
+      const answer = async (on: 0 | 1) =>
+        (await rows<Record<string, unknown>>(ch, `${sql}\nSETTINGS ${analyzer.name} = ${on}`))
+          .map((r) => JSON.stringify(r))
+          .sort();
       const current = await answer(1);
       expect(current.length).toBeGreaterThan(0);
       // The old query analysis is gone from 26.9 on (disabling the analyzer is an error there).
@@ -248,7 +351,12 @@ describe('shadow swaps on the reference tables', () => {
   const swap = (database: string, client: ClickHouseClient, shadow: ShadowTable, tag: string) =>
     swapShadows(new SqlShadowTables(client, database), hold(), [shadow], tag, { holdTimeoutMs: 5000 });
   const eventsOf = async (client: ClickHouseClient, database: string) =>
-    (await rows<{ event_id: string; amount: number | null }>(client, `SELECT event_id, amount FROM ${database}.events_raw FINAL ORDER BY event_id`)).map((r) => `${r.event_id.slice(-4)}=${r.amount}`);
+    (
+      await rows<{ event_id: string; amount: number | null }>(
+        client,
+        `SELECT event_id, amount FROM ${database}.events_raw FINAL ORDER BY event_id`,
+      )
+    ).map((r) => `${r.event_id.slice(-4)}=${r.amount}`);
 
   it('one partition: REPLACE PARTITION puts the rebuilt window rows in and leaves the other days alone', async () => {
     const D2 = DAY + 86_400;
@@ -268,9 +376,20 @@ describe('shadow swaps on the reference tables', () => {
     });
     const { swaps } = await swap(db, ch, shadow!, 'one');
     await s.close();
-    expect(swaps[0]).toMatchObject({ strategy: 'replace-partition', partitions: ['20260101'], rowsRebuilt: 3, rowsKept: 4, liveNewer: 1 });
+    expect(swaps[0]).toMatchObject({
+      strategy: 'replace-partition',
+      partitions: ['20260101'],
+      rowsRebuilt: 3,
+      rowsKept: 4,
+      liveNewer: 1,
+    });
     const view = await readWindowRows(ch);
-    expect(view.map((r) => `${new Date(r.window_start).toISOString().slice(5, 16)} ${r.event_type} ${r.campaign_id} ${r.events}/${r.distinct_users}`)).toEqual([
+    expect(
+      view.map(
+        (r) =>
+          `${new Date(r.window_start).toISOString().slice(5, 16)} ${r.event_type} ${r.campaign_id} ${r.events}/${r.distinct_users}`,
+      ),
+    ).toEqual([
       '01-01T01:00 purchase  1/1',
       '01-01T01:00 view c1 6/5', // u1 u2 u3 (partition 0) + u3 u4 u9 (rebuilt partition 1)
       '01-01T01:01 purchase  2/2',
@@ -289,17 +408,31 @@ describe('shadow swaps on the reference tables', () => {
     // A fix recomputed an event of January and one of December: two monthly partitions.
     await ch.insert({
       table: `${db}.${shadow!.rebuilt}`,
-      values: [{ ...rawRow(3), amount: 99.5 }, { ...rawRow(1000, DAY - 86_400), amount: 1.5 }],
+      values: [
+        { ...rawRow(3), amount: 99.5 },
+        { ...rawRow(1000, DAY - 86_400), amount: 1.5 },
+      ],
       format: 'JSONEachRow',
     });
     const { swaps } = await swap(db, ch, shadow!, 'many');
-    expect(swaps[0]).toMatchObject({ strategy: 'exchange-tables', partitions: ['202512', '202601'], rowsRebuilt: 2, rowsKept: 41, liveNewer: 0 });
+    expect(swaps[0]).toMatchObject({
+      strategy: 'exchange-tables',
+      partitions: ['202512', '202601'],
+      rowsRebuilt: 2,
+      rowsKept: 41,
+      liveNewer: 0,
+    });
     const after = await eventsOf(ch, db);
     expect(after).toEqual([...before.map((e) => (e.startsWith('0003=') ? '0003=99.5' : e)), '1000=1.5'].sort());
     // The insert dedup window is a setting of the table, and the swapped-in table has it too.
-    expect((await rows<{ q: string }>(ch, `SELECT create_table_query AS q FROM system.tables WHERE database = '${db}' AND name = 'events_raw'`))[0]!.q).toMatch(
-      /non_replicated_deduplication_window = 1000/,
-    );
+    expect(
+      (
+        await rows<{ q: string }>(
+          ch,
+          `SELECT create_table_query AS q FROM system.tables WHERE database = '${db}' AND name = 'events_raw'`,
+        )
+      )[0]!.q,
+    ).toMatch(/non_replicated_deduplication_window = 1000/);
     await dropShadowTables(ch, db, [shadow!], 'many');
   });
 
@@ -316,15 +449,34 @@ describe('shadow swaps on the reference tables', () => {
     const client = createClickHouse(settings, ordinary);
     try {
       await migrate(client, ordinary, { features, tables: eventCounts.tables });
-      await client.insert({ table: `${ordinary}.events_raw`, values: [rawRow(1), rawRow(2), rawRow(3, DAY - 86_400)], format: 'JSONEachRow' });
+      await client.insert({
+        table: `${ordinary}.events_raw`,
+        values: [rawRow(1), rawRow(2), rawRow(3, DAY - 86_400)],
+        format: 'JSONEachRow',
+      });
       expect(await new SqlShadowTables(client, ordinary).canExchange()).toBe(false);
       const [shadow] = await createShadowTables(client, ordinary, ['events_raw'], 'ren');
-      await client.insert({ table: `${ordinary}.${shadow!.rebuilt}`, values: [{ ...rawRow(1), amount: 5 }, { ...rawRow(3, DAY - 86_400), amount: 7 }], format: 'JSONEachRow' });
+      await client.insert({
+        table: `${ordinary}.${shadow!.rebuilt}`,
+        values: [
+          { ...rawRow(1), amount: 5 },
+          { ...rawRow(3, DAY - 86_400), amount: 7 },
+        ],
+        format: 'JSONEachRow',
+      });
       const { swaps } = await swap(ordinary, client, shadow!, 'ren');
-      expect(swaps[0]).toMatchObject({ strategy: 'rename-tables', partitions: ['202512', '202601'], rowsRebuilt: 2, rowsKept: 1 });
+      expect(swaps[0]).toMatchObject({
+        strategy: 'rename-tables',
+        partitions: ['202512', '202601'],
+        rowsRebuilt: 2,
+        rowsKept: 1,
+      });
       expect(await eventsOf(client, ordinary)).toEqual(['0001=5', '0002=null', '0003=7']);
       await dropShadowTables(client, ordinary, [shadow!], 'ren');
-      const left = await rows<{ name: string }>(client, `SELECT name FROM system.tables WHERE database = '${ordinary}' AND name LIKE 'events_raw%' ORDER BY name`);
+      const left = await rows<{ name: string }>(
+        client,
+        `SELECT name FROM system.tables WHERE database = '${ordinary}' AND name LIKE 'events_raw%' ORDER BY name`,
+      );
       expect(left.map((r) => r.name)).toEqual(['events_raw']);
     } finally {
       await client.close();

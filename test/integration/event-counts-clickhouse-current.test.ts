@@ -57,15 +57,24 @@ describe('reference stream event-counts on a current ClickHouse, bounded run', (
   });
 
   it('writes each distinct event once, the exact window rows, every poison record to .dlq and every late event to .late', async () => {
-    const running = await startStream(eventCounts, config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+    const running = await startStream(
+      eventCounts,
+      config,
+      { bounded: true, groupId: ctx.group, topic },
+      createLogger('warn'),
+    );
     const summary = await running.done;
     expect(summary.recordsIn).toBe(expected.records);
 
     ch = createClickHouse(config.clickhouse, ctx.id);
-    const [{ v }] = (await (await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>()) as [{ v: string }];
+    const [{ v }] = (await (
+      await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })
+    ).json<{ v: string }>()) as [{ v: string }];
     expect(Number(v.split('.')[0])).toBeGreaterThanOrEqual(24);
     const report = await compareWithExpected(ch, createKafka(ctx.config), topic, expected);
-    console.log(`ClickHouse ${v}: ${report.foundEvents} events, ${report.windowRowsFound} window rows, ${report.deadLetters.length} dead letters, ${report.late.length} late`);
+    console.log(
+      `ClickHouse ${v}: ${report.foundEvents} events, ${report.windowRowsFound} window rows, ${report.deadLetters.length} dead letters, ${report.late.length} late`,
+    );
     expect(report.foundEvents).toBe(expected.eventIds.size);
     expectExactAnswer(report, expected);
   }, 300_000);
@@ -74,16 +83,32 @@ describe('reference stream event-counts on a current ClickHouse, bounded run', (
     // The workload's events span its first 200 s of event time (100 a second): replay the second minute.
     const from = DEFAULT_START_TIME + 60_000;
     const to = DEFAULT_START_TIME + 120_000;
-    const definition = { ...eventCounts, source: { ...eventCounts.source, topic } } as unknown as Parameters<typeof planReplay>[2];
-    const plan = await planReplay(ctx.admin, ch, definition, { from: { kind: 'time', ms: from }, to: { kind: 'time', ms: to }, group: ctx.group, shadow: true });
+    const definition = { ...eventCounts, source: { ...eventCounts.source, topic } } as unknown as Parameters<
+      typeof planReplay
+    >[2];
+    const plan = await planReplay(ctx.admin, ch, definition, {
+      from: { kind: 'time', ms: from },
+      to: { kind: 'time', ms: to },
+      group: ctx.group,
+      shadow: true,
+    });
 
     // The planner's figures, against the same counts taken here.
-    const count = async (sql: string) => Number((await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+    const count = async (sql: string) =>
+      Number((await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
     const [raw, windows] = [plan.tables.find((t) => t.kind === 'raw')!, plan.tables.find((t) => t.kind === 'windows')!];
     expect(raw).toMatchObject({ table: 'events_raw', partitions: ['202601'] });
-    expect(raw.rowsInRange).toBe(await count(`SELECT count() AS n FROM events_raw FINAL WHERE event_time >= ${from / 1000} AND event_time < ${to / 1000}`));
+    expect(raw.rowsInRange).toBe(
+      await count(
+        `SELECT count() AS n FROM events_raw FINAL WHERE event_time >= ${from / 1000} AND event_time < ${to / 1000}`,
+      ),
+    );
     expect(windows).toMatchObject({ table: 'event_counts_1m_partial', partitions: ['20260101'] });
-    expect(windows.rowsInRange).toBe(await count(`SELECT count() AS n FROM event_counts_1m_partial FINAL WHERE window_start >= ${from / 1000} AND window_end <= ${to / 1000}`));
+    expect(windows.rowsInRange).toBe(
+      await count(
+        `SELECT count() AS n FROM event_counts_1m_partial FINAL WHERE window_start >= ${from / 1000} AND window_end <= ${to / 1000}`,
+      ),
+    );
     expect(raw.rowsInRange).toBeGreaterThan(1000); // about 6000 events a minute
 
     const result = await executeReplay(config, definition, plan, createLogger('warn'), { holdTimeoutMs: 10_000 });
@@ -93,7 +118,12 @@ describe('reference stream event-counts on a current ClickHouse, bounded run', (
     ]);
     expect(result.swaps![0]!.rowsRebuilt).toBe(raw.rowsInRange);
     expectExactAnswer(await compareWithExpected(ch, createKafka(ctx.config), topic, expected), expected);
-    const left = await (await ch.query({ query: `SELECT name FROM system.tables WHERE database = '${ctx.id}' AND name LIKE '%\\_\\_%'`, format: 'JSONEachRow' })).json();
+    const left = await (
+      await ch.query({
+        query: `SELECT name FROM system.tables WHERE database = '${ctx.id}' AND name LIKE '%\\_\\_%'`,
+        format: 'JSONEachRow',
+      })
+    ).json();
     expect(left).toEqual([]);
   }, 300_000);
 });

@@ -59,10 +59,13 @@ export function chdbTarget(url: string): ChdbTarget | undefined {
   const parsed = new URL(url);
   const dir = decodeURIComponent(parsed.pathname);
   if (parsed.host !== '' || !isAbsolute(dir) || dir === '/') {
-    throw new ConfigError(`clickhouse.url '${url}': a chdb URL names an absolute data directory, as chdb:///var/lib/sluice-chdb`);
+    throw new ConfigError(
+      `clickhouse.url '${url}': a chdb URL names an absolute data directory, as chdb:///var/lib/sluice-chdb`,
+    );
   }
   const python = parsed.searchParams.get('python') ?? undefined;
-  if (python !== undefined && !isAbsolute(python)) throw new ConfigError(`clickhouse.url '${url}': python= must be an absolute path to an interpreter`);
+  if (python !== undefined && !isAbsolute(python))
+    throw new ConfigError(`clickhouse.url '${url}': python= must be an absolute path to an interpreter`);
   return { dir, python };
 }
 
@@ -80,12 +83,16 @@ function inProcessConnection(target: ChdbTarget): Connection {
     // (Typed here: the package's types sit behind an `exports` map this project's module resolution does not read.)
     module = require('chdb/connection') as typeof module;
   } catch (err) {
-    throw new ConfigError(`clickhouse.url chdb://${target.dir} needs the npm package chdb (npm install chdb): ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(
+      `clickhouse.url chdb://${target.dir} needs the npm package chdb (npm install chdb): ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   try {
     return module.createChdbConnection({ path: target.dir }) as Connection;
   } catch (err) {
-    throw new ConfigError(`clickhouse.url chdb://${target.dir}: ${(err as Error).message.split('\n')[0]} (chdb opens one data directory per process)`);
+    throw new ConfigError(
+      `clickhouse.url chdb://${target.dir}: ${(err as Error).message.split('\n')[0]} (chdb opens one data directory per process)`,
+    );
   }
 }
 
@@ -122,12 +129,18 @@ function settingValue(value: unknown): string {
  * client builds) take it right before FORMAT; other statements get none.
  */
 export function withStatementSettings(query: string, settings: Record<string, unknown> | undefined): string {
-  const entries = Object.entries(settings ?? {}).filter(([name, value]) => value !== undefined && !HTTP_ONLY_SETTINGS.has(name));
+  const entries = Object.entries(settings ?? {}).filter(
+    ([name, value]) => value !== undefined && !HTTP_ONLY_SETTINGS.has(name),
+  );
   if (entries.length === 0) return query;
-  for (const [name] of entries) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid ClickHouse setting name '${name}'`);
+  for (const [name] of entries)
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid ClickHouse setting name '${name}'`);
   const clause = `SETTINGS ${entries.map(([name, value]) => `${name} = ${settingValue(value)}`).join(', ')}`;
   const format = /\s+FORMAT\s+[A-Za-z0-9_]+\s*$/.exec(query);
-  if (!format) throw new Error(`settings ${entries.map(([n]) => n).join(', ')} cannot be sent with this statement to chdb (only INSERT/SELECT ... FORMAT take a SETTINGS clause here)`);
+  if (!format)
+    throw new Error(
+      `settings ${entries.map(([n]) => n).join(', ')} cannot be sent with this statement to chdb (only INSERT/SELECT ... FORMAT take a SETTINGS clause here)`,
+    );
   return `${query.slice(0, format.index)} ${clause}${query.slice(format.index)}`;
 }
 
@@ -157,7 +170,11 @@ class StatementConnection implements Connection {
   }
 
   private statement<P extends QueryParams>(params: P): P {
-    return { ...params, query: withStatementSettings(params.query, params.clickhouse_settings), clickhouse_settings: {} };
+    return {
+      ...params,
+      query: withStatementSettings(params.query, params.clickhouse_settings),
+      clickhouse_settings: {},
+    };
   }
 
   async query(params: QueryParams) {
@@ -233,7 +250,9 @@ class Bridge {
   private constructor(private readonly target: ChdbTarget) {
     // Requests on fd 4, answers on fd 3; stdin is empty: the engine reads an INSERT's data from
     // stdin when it can (as clickhouse-local does), which would swallow the requests.
-    this.child = spawn(target.python!, ['-u', join(__dirname, 'chdb_bridge.py'), target.dir], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+    this.child = spawn(target.python!, ['-u', join(__dirname, 'chdb_bridge.py'), target.dir], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    });
     this.requests = this.child.stdio[4] as Writable;
     this.requests.on('error', () => undefined); // a child that died is reported by its 'exit'
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
@@ -254,7 +273,9 @@ class Bridge {
       }
     });
     const fail = (reason: string) => {
-      this.exited ??= new Error(`the chdb engine of ${target.python} (data ${target.dir}) ${reason}: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      this.exited ??= new Error(
+        `the chdb engine of ${target.python} (data ${target.dir}) ${reason}: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      );
       rejectStarted(this.exited);
       for (const [id, settle] of this.pending) settle({ id, ok: false, error: this.exited.message });
       this.pending.clear();
@@ -272,7 +293,9 @@ class Bridge {
     this.requests.write(`${JSON.stringify({ id, ...statement })}\n`);
     // An aborted statement still runs to its end in the engine, as one a server has received would.
     const aborted = signal
-      ? new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))
+      ? new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+        )
       : undefined;
     const settled = await (aborted ? Promise.race([answer, aborted]) : answer);
     if (!settled.ok) throw parseError(settled.error ?? 'chdb failed');
@@ -294,7 +317,8 @@ class Bridge {
 async function bodyOf(values: string | Readable): Promise<string> {
   if (typeof values === 'string') return values;
   let body = '';
-  for await (const chunk of values) body += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+  for await (const chunk of values)
+    body += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
   return body;
 }
 
@@ -362,7 +386,11 @@ class BridgeConnection implements Connection {
   async exec(params: ExecParams) {
     const body = params.values ? await bodyOf(params.values) : '';
     const answer = await this.run(params, body.trim() === '' ? params.query : `${params.query}\n${body}`);
-    return { ...this.base(params), stream: readable(Buffer.from(answer.data ?? '', 'base64')), summary: summaryOf(answer, false) };
+    return {
+      ...this.base(params),
+      stream: readable(Buffer.from(answer.data ?? '', 'base64')),
+      summary: summaryOf(answer, false),
+    };
   }
 
   async ping(params: PingParams) {
