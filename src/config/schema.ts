@@ -171,7 +171,8 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
         .default({ url: `redis://127.0.0.1:${stack.redisPort}`, keyPrefix: 'sluice:' }),
       clickhouse: z
         .object({
-          url: url(['http:', 'https:']).default(`http://127.0.0.1:${stack.clickhouseHttpPort}`),
+          // chdb:///dir runs a current ClickHouse engine in the process (src/sink/clickhouse/chdb.ts): for trying the SQL, not for production.
+          url: url(['http:', 'https:', 'chdb:']).default(`http://127.0.0.1:${stack.clickhouseHttpPort}`),
           username: z.string().min(1).default('sluice'),
           password: z.string().default('sluice'),
           database: identifier.default('sluice'),
