@@ -24,7 +24,7 @@ export async function setUpScenario(label: string): Promise<Scenario> {
   const topic = await ctx.createTopic('events', PARTITIONS);
   await ctx.createTopic('events.dlq', 1);
   await ctx.createTopic('events.late', 1);
-  // Info level: assignments and restores, shown only when a scenario fails.
+  // Info level: assignments and restores, shown only when a scenario fails (and read by ProcessorPool.joined).
   const env = ctx.childEnv(process.env.SLUICE_FAULTS_LOG_LEVEL ?? 'info');
   return { ctx, topic, env };
 }
@@ -147,6 +147,21 @@ export class ProcessorPool {
     const child = this.take(index);
     child.process.kill('SIGKILL');
     await child.exited;
+  }
+
+  /**
+   * Whether the member has joined the group (it logs its assignment at info level, the scenarios' default):
+   * before that it may not even handle signals yet, and a SIGTERM kills it like SIGKILL.
+   */
+  static joined(child: Child): boolean {
+    return child.output.join('').includes('"msg":"partitions assigned"');
+  }
+
+  /** Indexes of the members that have joined the group, once at least one has (waits up to `timeoutMs`). */
+  async joinedMembers(timeoutMs = 60_000): Promise<number[]> {
+    const joined = () => this.members.map((c, i) => (ProcessorPool.joined(c) ? i : -1)).filter((i) => i >= 0);
+    await waitFor('a member that has joined the group', async () => joined().length > 0, timeoutMs);
+    return joined();
   }
 
   /** SIGTERM without waiting for the exit (awaited by `stopAll`). */

@@ -97,7 +97,10 @@ describe(`reference stream under processor faults (${SCALE} scale)`, () => {
           pool.spawn();
           joins += 1;
         } else {
-          pool.terminate(Math.floor(random() * size)); // leaves cleanly: flushes, commits, leaves the group
+          // Leaves cleanly (flushes, commits, leaves the group): a member that has joined, since one still
+          // starting up may not handle SIGTERM yet and would die of it, a crash rather than a leave.
+          const joined = await pool.joinedMembers();
+          pool.terminate(joined[Math.floor(random() * joined.length)]!);
           leaves += 1;
         }
         largest = Math.max(largest, pool.members.length);
