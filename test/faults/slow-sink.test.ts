@@ -15,7 +15,7 @@ import {
   setUpScenario,
   waitForNoLag,
 } from './harness';
-import { InputFeeder } from '../helpers/input-feeder';
+import { InputFeeder, unreadOf } from '../helpers/input-feeder';
 import { recordScenario } from './results';
 import { SCALE, sizes } from './scale';
 
@@ -84,12 +84,7 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
 
       proxy.setDelay(delayMs);
       const slowFrom = Date.now();
-      // Records in the topic the processor has not read yet (-1 while Kafka cannot say).
-      const unread = async () => {
-        const end = await s.ctx.admin.fetchTopicOffsets(s.topic).then((o) => o.reduce((n, p) => n + Number(p.high), 0), () => -1);
-        const positions = Object.values(running.runner.status().positions).reduce((n, p) => n + Number(p), 0);
-        return end < 0 ? -1 : end - positions;
-      };
+      const unread = () => unreadOf(s.ctx.admin, s.topic, running.runner.status().positions);
       feeder = new InputFeeder((count) => workload.produce(count), { first: during, next: Math.ceil(during / 4), floor: BACKLOG_FLOOR, unread });
       let maxPendingRows = 0;
       let heapMax = 0;

@@ -1,3 +1,4 @@
+import type { Admin } from 'kafkajs';
 import { sleep } from './processes';
 
 /**
@@ -42,5 +43,20 @@ export class InputFeeder {
     this.stopping = true;
     await this.done;
     return { produced: this.produced, segments: this.segments };
+  }
+}
+
+/**
+ * Records waiting unread in the partitions the processor holds: per partition, the end offset minus its
+ * position (partitions it holds no position for, e.g. while restoring them, count 0); -1 while Kafka cannot say.
+ * Positions are read first, so a record arriving meanwhile counts as unread, as it is.
+ */
+export async function unreadOf(admin: Admin, topic: string, positions: Record<number, string>): Promise<number> {
+  const held = Object.entries(positions);
+  try {
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+    return held.reduce((n, [p, position]) => n + (ends.get(Number(p)) ?? 0) - Number(position), 0);
+  } catch {
+    return -1;
   }
 }

@@ -4,7 +4,7 @@ import { startStream, type RunningStream } from '../../src/process';
 import { createLogger } from '../../src/telemetry';
 import eventCounts from '../../streams/event-counts';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
-import { InputFeeder } from './input-feeder';
+import { InputFeeder, unreadOf } from './input-feeder';
 import { scopeOf, type PrivateService, type PrivateStack } from './private-stack';
 import { sleep, waitFor } from './processes';
 import { compareWithExpected, expectExactAnswer, type ReferenceReport } from './reference';
@@ -200,8 +200,7 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     const pendingRowsAtStop = running.runner.status().pendingRows;
     const stoppedAt = Date.now();
     await stack.stop(service);
-    // Records in the topic the processor has not read (-1 while Kafka cannot say).
-    const unread = async () => endOffsets(stack, topic).then((n) => n - positions(running), () => -1);
+    const unread = () => unreadOf(stack.admin, topic, running.runner.status().positions);
     // Input that outlasts what the processor may take in before its checkpoint fails, however fast it is.
     if (!midStream) feeder = new InputFeeder((count) => produceWorkloadAfter(count), { first: options.during, next: Math.ceil(options.during / 4), floor: 2 * MAX_PENDING_ROWS, unread });
 
