@@ -14,6 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
+scripts/ensure-chdb.sh
 
 # chdb package version on PyPI -> the ClickHouse release it embeds.
 MATRIX=("3.0.1 24.8" "3.7.2 25.8" "4.4.0 26.9")

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
+scripts/ensure-chdb.sh
 node bin/sluice.js stack up
 npx tsc --noEmit
 # A breaking change to an Avro schema fails here, before any service is involved.
