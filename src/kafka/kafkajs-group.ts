@@ -14,9 +14,22 @@ function isFenced(err: unknown): boolean {
   return false;
 }
 
-/** A consumer-group member on kafkajs (eager rebalancing: every join re-assigns every partition). */
+/** How long to wait before building a new consumer after kafkajs gave one up, at most. */
+const REBUILD_MAX_DELAY_MS = 10_000;
+
+/**
+ * A consumer-group member on kafkajs (eager rebalancing: every join re-assigns every partition).
+ *
+ * It outlives Kafka outages: calls into the consumer while kafkajs restarts it (it throws "Consumer
+ * group was not initialized") are dropped, since every restore seeks and resumes again; and when
+ * kafkajs gives a consumer up for good (a crash it will not restart from, e.g. "Failed to find group
+ * coordinator" after the brokers return) a new one joins the group in its place, as a new member, so
+ * the runner restores every partition.
+ */
 class KafkajsGroupConsumer implements GroupConsumer {
   private consumer?: Consumer;
+  private stopped = false;
+  private rebuilds = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -37,14 +50,16 @@ class KafkajsGroupConsumer implements GroupConsumer {
       retry: { retries: 8 },
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => handlers.onAssignment({ partitions: payload.memberAssignment[topic] ?? [], memberId: payload.memberId }));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (this.consumer === consumer) handlers.onAssignment({ partitions: payload.memberAssignment[topic] ?? [], memberId: payload.memberId });
+    });
     // kafkajs never hands a batch of only commit markers or aborted records to eachBatch: it moves past
     // it on its own. The runner must hear of it, or a partition ending in a marker never looks finished.
     consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
       if (payload.batchSize === 0 && payload.firstOffset != null) handlers.onSkip?.(payload.partition, String(payload.firstOffset), String(BigInt(payload.lastOffset) + 1n));
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) handlers.onCrash(payload.error);
+      if (!payload.restart && this.consumer === consumer) void this.rebuild(consumer, handlers);
     });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -71,22 +86,50 @@ class KafkajsGroupConsumer implements GroupConsumer {
           resolve: resolveOffset,
           heartbeat,
           pause: () => void pause(),
-          isCurrent: () => isRunning() && !isStale(),
+          isCurrent: () => this.consumer === consumer && isRunning() && !isStale(),
         });
       },
     });
   }
 
+  /** Replaces a consumer kafkajs gave up, retrying (with a growing delay) until a new one runs. */
+  private async rebuild(dead: Consumer, handlers: GroupHandlers): Promise<void> {
+    this.consumer = undefined;
+    await dead.disconnect().catch(() => undefined);
+    while (!this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(REBUILD_MAX_DELAY_MS, 500 * 2 ** Math.min(this.rebuilds++, 5))));
+      if (this.stopped) return;
+      try {
+        await this.start(handlers);
+        return;
+      } catch {
+        const failed = this.consumer as Consumer | undefined;
+        this.consumer = undefined;
+        await failed?.disconnect().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Calls into kafkajs, which throws while it restarts its consumer: the runner's next restore seeks and resumes again. */
+  private guarded(call: (consumer: Consumer) => void): void {
+    if (!this.consumer) return;
+    try {
+      call(this.consumer);
+    } catch {
+      /* the consumer is between runs: nothing to pause, resume or seek now */
+    }
+  }
+
   pause(partitions: number[]): void {
-    if (partitions.length > 0) this.consumer?.pause([{ topic: this.options.topic, partitions }]);
+    if (partitions.length > 0) this.guarded((c) => c.pause([{ topic: this.options.topic, partitions }]));
   }
 
   resume(partitions: number[]): void {
-    if (partitions.length > 0) this.consumer?.resume([{ topic: this.options.topic, partitions }]);
+    if (partitions.length > 0) this.guarded((c) => c.resume([{ topic: this.options.topic, partitions }]));
   }
 
   seek(partition: number, offset: string): void {
-    this.consumer?.seek({ topic: this.options.topic, partition, offset });
+    this.guarded((c) => c.seek({ topic: this.options.topic, partition, offset }));
   }
 
   async commit(offsets: { partition: number; offset: string; metadata?: string }[]): Promise<void> {
@@ -100,6 +143,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   async disconnect(): Promise<void> {
+    this.stopped = true;
     await this.consumer?.disconnect();
   }
 }

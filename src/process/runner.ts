@@ -124,6 +124,9 @@ export class StreamRunner<E> {
   /** Per partition: the committed offset as this member last knew it (restore, or its own commit since). */
   private readonly knownCommitted = new Map<number, string | undefined>();
   private readonly paused = new Set<number>();
+  /** Consecutive batches a dependency (Redis, the registry) failed, and when reading may be tried again. */
+  private dependencyFailures = 0;
+  private retryReadsAt = 0;
   /** Partitions whose last commit did not land while the runner was stopping: a bounded run goes back to them. */
   private readonly lostWhileStopping = new Set<number>();
   private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress; commit: boolean };
@@ -365,9 +368,13 @@ export class StreamRunner<E> {
       if (this.paused.size > 0) this.task.resumeClock(this.clock.now());
       try {
         await this.processTraced(partition, chunk);
+        this.dependencyFailures = 0;
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) {
-          this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
+          // Redis or the registry is down: read on only after a growing delay, not at the next tick.
+          this.dependencyFailures += 1;
+          this.retryReadsAt = this.clock.now() + Math.min(5000, 250 * 2 ** Math.min(this.dependencyFailures, 5));
+          if (this.dependencyFailures === 1) this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
           this.pauseForRetry(partition, control);
           return;
         }
@@ -417,7 +424,7 @@ export class StreamRunner<E> {
 
   /** Resumes every paused partition at its first unprocessed offset. */
   private resumePaused(): void {
-    if (!this.consumer || this.paused.size === 0 || this.stopping) return;
+    if (!this.consumer || this.paused.size === 0 || this.stopping || this.clock.now() < this.retryReadsAt) return;
     const partitions = [...this.paused];
     this.paused.clear();
     for (const p of partitions) {
