@@ -1,5 +1,5 @@
 /**
- * The benchmark (DESIGN §5, bench/README.md): on one freshly loaded topic,
+ * The benchmark (docs/design.md §5, bench/README.md): on one freshly loaded topic,
  * side by side, each from a fresh consumer group —
  *   1. kcat reading everything (librdkafka: the floor of reading the topic),
  *   2. kafkajs reading everything and doing nothing,

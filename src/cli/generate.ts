@@ -65,7 +65,7 @@ function printSummary(result: ProduceResult, log: string | undefined): void {
   if (log) printLine(`  log written to ${log}`);
 }
 
-/** `sluice generate`: the reference workload (DESIGN.md §4) into a topic, with its log. */
+/** `sluice generate`: the reference workload (docs/design.md §4) into a topic, with its log. */
 export function registerGenerateCommand(program: Command): void {
   program
     .command('generate')

@@ -1,5 +1,5 @@
 /**
- * Deduplication by event id that cannot lose events (DESIGN §3.4).
+ * Deduplication by event id that cannot lose events (docs/design.md §3.4).
  *
  * A naive `SET id NX` loses an event when the process dies after marking the
  * id and before the sink has the row: the redelivered record is then skipped

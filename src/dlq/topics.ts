@@ -1,4 +1,4 @@
-/** Companion topic names (DESIGN §3.2): `<topic>.dlq`, `<topic>.retry.<n>`, `<topic>.late`. */
+/** Companion topic names (docs/design.md §3.2): `<topic>.dlq`, `<topic>.retry.<n>`, `<topic>.late`. */
 export const dlqTopic = (topic: string) => `${baseTopic(topic)}.dlq`;
 export const lateTopic = (topic: string) => `${baseTopic(topic)}.late`;
 export const retryTopic = (topic: string, attempt: number) => `${baseTopic(topic)}.retry.${attempt}`;

@@ -1,5 +1,5 @@
 /**
- * The reference workload (DESIGN.md §4): a seeded generator of analytics
+ * The reference workload (docs/design.md §4): a seeded generator of analytics
  * events with duplicates, disorder, late and poison records; its log; the
  * expected results computed from that log alone; and the reference
  * validator the stream shares with it.

@@ -44,7 +44,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 3)),
       maxWaitTimeInMs: 200,
       // Every assigned partition must fit in one fetch: a partition left out of the first fetches
-      // holds the stream watermark at -Infinity while the others run ahead (docs/design.md, event time).
+      // holds the stream watermark at -Infinity while the others run ahead (docs/design.md §3.5).
       maxBytesPerPartition: 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
       retry: { retries: 8 },

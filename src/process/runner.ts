@@ -13,7 +13,7 @@ import type { Checkpoint, StreamCounters, StreamTask } from './task';
 
 export interface RunnerOptions {
   groupId: string;
-  /** Stop at the end offsets captured at start, closing every open window (docs/design.md, bounded runs). */
+  /** Stop at the end offsets captured at start, closing every open window (docs/design.md §3.10). */
   bounded: boolean;
   /** Checkpoint at least this often (ClickHouse prefers about one insert per second per table). */
   flushIntervalMs: number;

@@ -13,7 +13,7 @@ export type ProducerCompression = 'gzip' | 'none';
 export interface EventProducerOptions<T> {
   config: SluiceConfig;
   topic: string;
-  /** Registry subject; `<topic>-value` by default (DESIGN §3.1). */
+  /** Registry subject; `<topic>-value` by default (docs/design.md §3.1). */
   subject?: string;
   /** The writer schema: its JSON, or the name of a file in `avro/` (e.g. `analytics_event`). */
   schema: object | string;

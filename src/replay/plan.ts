@@ -55,7 +55,7 @@ export interface ReplayPlan {
 const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
- * Decides what a replay reads and what it rewrites (DESIGN §3.9).
+ * Decides what a replay reads and what it rewrites (docs/design.md §3.9).
  *
  * Start: for a time, the first offset whose Kafka timestamp is at or after
  * (range start − clock skew). Kafka timestamps are producer or broker clock

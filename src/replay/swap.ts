@@ -4,7 +4,7 @@ import { assertIdentifier } from '../sink/clickhouse/migrations';
 import type { HeldWrites, SinkHold } from '../sink/hold';
 
 /**
- * The swap of a shadow replay (DESIGN §3.9), over a small port to the
+ * The swap of a shadow replay (docs/design.md §3.9), over a small port to the
  * tables (ShadowTables: SQL on ClickHouse in ./shadow.ts, a model in
  * test/sim/models/clickhouse.ts), with the live writes held (SinkHold).
  *

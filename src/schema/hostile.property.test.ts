@@ -6,10 +6,10 @@ import { DecodeError, EncodeError, SchemaCodec, WIRE_HEADER_BYTES } from './code
 import { startMemoryRegistry, type RunningRegistry } from './registry';
 
 /**
- * Garbage fed to the decoder a processor runs on every record value (DESIGN
- * §3.1, §3.7): whatever the bytes, decoding either yields a value of the
- * reader schema or rejects with a non-retriable DecodeError, within a time
- * bound, and never reaches Object.prototype. What the reference stream's
+ * Garbage fed to the decoder a processor runs on every record value
+ * (docs/design.md §3.1, §3.7): whatever the bytes, decoding either yields a
+ * value of the reader schema or rejects with a non-retriable DecodeError,
+ * within a time bound, and never reaches Object.prototype. What the reference stream's
  * validator then accepts must be an event the reader schema accepts too.
  */
 

@@ -88,7 +88,7 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
    * partition's windows hold only its own events, and its own watermark
    * depends only on its own record order. So the verdicts are the same however
    * the consumer interleaves partitions, and the same after a crash, restart or
-   * rebalance as in a run without one (DESIGN §3.3). The stream watermark
+   * rebalance as in a run without one (docs/design.md §3.3). The stream watermark
    * still releases idle partitions (see `close`).
    *
    * `recordTimeMs`, the record's Kafka timestamp when it has one, bounds how

@@ -26,7 +26,7 @@ export const eventCountWindows = defineWindows({
 });
 
 /**
- * The reference pipeline (DESIGN §4): events -> dedup by event id ->
+ * The reference pipeline (docs/design.md §4): events -> dedup by event id ->
  * events_raw, and 1-minute windows -> event_counts_1m (with an hourly rollup).
  */
 export default defineStream({

@@ -5,7 +5,7 @@ import { recordScenario } from './results';
 import { SCALE, sizes } from './scale';
 
 /**
- * DESIGN §3.4 and §3.8 on one private stack (the shared one is never
+ * docs/design.md §3.4 and §3.8 on one private stack (the shared one is never
  * stopped): Kafka, Redis (restarted from its AOF) and ClickHouse each stopped
  * mid-run while the reference stream works, then started again. Each
  * scenario has its own topic, group, database and key prefix. The processor

@@ -15,7 +15,7 @@ const BASE = Date.UTC(2026, 0, 1, 10, 0, 0);
 const WINDOW = { start: BASE, end: BASE + 60_000 };
 
 /**
- * DESIGN §3.5 / issue 5: a partition with no traffic does not stop windows
+ * docs/design.md §3.5 / issue 5: a partition with no traffic does not stop windows
  * from closing once the idle timeout passes. An unbounded run on a
  * 3-partition topic: partition 0 keeps receiving events far past the
  * window, partition 1 receives a few events in the window and then nothing,
