@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { listStreams, loadStream, startStream } from '../process';
-import { createLogger, DEFAULT_HTTP_PORT, serveStream, startTracing, tracingFromEnv } from '../telemetry';
+import { DEFAULT_HTTP_PORT, serveStream } from '../process/monitor';
+import { createLogger, startTracing, tracingFromEnv } from '../telemetry';
 import { printLine } from './output';
 
 interface RunOpts {

@@ -11,7 +11,7 @@ import type { StreamDefinition } from '../process';
 import { createEventProducer } from '../produce';
 import { createRedis } from '../redis';
 import { createLogger, type Logger } from '../telemetry';
-import { ingestObservability } from '../telemetry/ingest';
+import { ingestObservability } from './monitor';
 import { createAdminApp } from './admin';
 import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';

@@ -9,7 +9,7 @@ import { ClickHouseSink, createClickHouse, detectServerFeatures, explainClickHou
 import { SinkHold } from '../sink/hold';
 import { RedisSnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
-import { instrumentRowSink } from '../telemetry/sink';
+import { instrumentRowSink } from './monitor';
 import type { SinkStats } from '../sink/clickhouse/sink';
 import type { AggregationSpec, GroupFields } from '../window';
 import type { Row, StreamDefinition } from './definition';

@@ -5,11 +5,18 @@ import { register, type Registry } from 'prom-client';
 import { ConfigError } from '../errors';
 import { STATUS_PAGE_HTML } from './status-page';
 
+/** One line of a readiness answer and of the status page's checks table. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
 export interface ObservabilityRoutes {
   /** Body of `/status.json`; `fresh` asks the source to poll first. */
   status(fresh: boolean): Promise<unknown> | unknown;
   /** `/readyz`; when absent the router serves no health endpoints (the host app has its own). */
-  readiness?(): { ready: boolean; checks: unknown[] };
+  readiness?(): { ready: boolean; checks: Check[] };
   registry?: Registry;
   /** Brings values read from the runtime up to date right before a scrape. */
   beforeScrape?(): void;

@@ -55,7 +55,7 @@ describe('helm chart', () => {
 
   it('the Grafana dashboard (chart and docker-compose) queries only metrics Sluice exports', () => {
     const dashboard = readFileSync(join(ROOT, 'helm', 'sluice', 'dashboards', 'sluice.json'), 'utf8');
-    const declared = ['metrics.ts', 'ingest.ts'].map((f) => readFileSync(join(ROOT, 'src', 'telemetry', f), 'utf8')).join('\n');
+    const declared = [['process', 'monitor', 'metrics.ts'], ['ingest', 'monitor.ts']].map((f) => readFileSync(join(ROOT, 'src', ...f), 'utf8')).join('\n');
     const queried = [...new Set([...dashboard.matchAll(/sluice_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')))];
     expect(queried.length).toBeGreaterThanOrEqual(10);
     for (const name of queried) expect(declared).toContain(`'${name}'`);

@@ -3,7 +3,7 @@ import { createKafka } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
 import type { RunnerStatus } from '../../src/process';
 import { createServer, type Server } from 'node:http';
-import { DEFAULT_HTTP_PORT, StreamMonitor } from '../../src/telemetry';
+import { DEFAULT_HTTP_PORT, StreamMonitor } from '../../src/process/monitor';
 import { sleep, spawnSluice, waitFor, type Child } from '../helpers/processes';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
 import { readTopic } from '../helpers/topics';

@@ -3,10 +3,8 @@ import type { Admin } from 'kafkajs';
 import { Counter, Histogram, register } from 'prom-client';
 import { dlqTopic } from '../dlq';
 import { describeError } from '../errors';
-import { cachedFor } from '../ingest/cached';
-import { observabilityRouter } from './http';
-import { recentProblems, type RecentProblem } from './recent';
-import type { Check } from './stream-monitor';
+import { observabilityRouter, recentProblems, type Check, type RecentProblem } from '../telemetry';
+import { cachedFor } from './cached';
 
 /** What `/status.json` serves for the ingest API. */
 export interface IngestStatusReport {

@@ -1,6 +1,5 @@
-import type { SluiceConfig } from '../config';
-import type { Logger } from './logger';
-import { observabilityRouter, startObservabilityServer } from './http';
+import type { SluiceConfig } from '../../config';
+import { observabilityRouter, startObservabilityServer, type Logger } from '../../telemetry';
 import { StreamMonitor, type MonitoredStream, type StreamMonitorOptions } from './stream-monitor';
 
 export const DEFAULT_HTTP_PORT = 9464;

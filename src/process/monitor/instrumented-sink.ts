@@ -1,7 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
-import type { RowSink } from '../process/ports';
+import { failSpan, tracer } from '../../telemetry';
+import type { RowSink } from '../ports';
 import { sinkObservations } from './metrics';
-import { failSpan, tracer } from './tracing';
 
 /**
  * Wraps the stream's row sink: every checkpoint batch observes its size,

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Admin } from 'kafkajs';
-import { ingestObservability } from './ingest';
+import { ingestObservability } from './monitor';
 
 /**
  * The status of the ingest API costs a Redis ping and Kafka admin calls:

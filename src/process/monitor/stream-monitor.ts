@@ -1,17 +1,17 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import type { SluiceConfig } from '../config';
-import { dlqTopic, lateTopic, SideTopicCounter } from '../dlq';
-import { describeError } from '../errors';
-import { createKafka } from '../kafka';
-import type { RunnerStatus } from '../process/runner';
-import { createRedis } from '../redis';
-import { createClickHouse } from '../sink/clickhouse/client';
-import type { SinkStats } from '../sink/clickhouse/sink';
+import type { SluiceConfig } from '../../config';
+import { dlqTopic, lateTopic, SideTopicCounter } from '../../dlq';
+import { describeError } from '../../errors';
+import { createKafka } from '../../kafka';
+import { createRedis } from '../../redis';
+import { createClickHouse } from '../../sink/clickhouse/client';
+import type { SinkStats } from '../../sink/clickhouse/sink';
+import { recentProblems, type Check, type RecentProblem } from '../../telemetry';
+import { withTimeout } from '../../timeout';
+import type { RunnerStatus } from '../runner';
 import { streamGauges, STREAM_COUNTERS, type StreamCounterName, type StreamGauges } from './metrics';
-import { recentProblems, type RecentProblem } from './recent';
-import { withTimeout } from '../timeout';
 
 export interface MonitoredStream {
   name: string;
@@ -25,12 +25,6 @@ export interface StreamMonitorOptions {
   /** Not ready once partitions have stayed paused this long while their lag grew. */
   stuckAfterMs?: number;
   probeTimeoutMs?: number;
-}
-
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
 }
 
 export interface PartitionStatus {
