@@ -1,9 +1,9 @@
 import type { NextFunction, Request, Response, Router } from 'express';
 import type { Admin } from 'kafkajs';
-import { Counter, Histogram, register } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { dlqTopic } from '../dlq';
 import { describeError } from '../errors';
-import { observabilityRouter, recentProblems, type Check, type RecentProblem } from '../telemetry';
+import { observabilityRouter, recentProblems, registeredMetric, type Check, type RecentProblem } from '../telemetry';
 import { cachedFor } from './cached';
 
 /** What `/status.json` serves for the ingest API. */
@@ -44,25 +44,21 @@ export interface IngestObservabilityOptions {
 /** The status page polls every second; its Kafka and Redis figures may be this old. */
 const STATUS_TTL_MS = 2000;
 
-function metric<T>(name: string, create: () => T): T {
-  return (register.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 /**
  * Metrics and the status page of the ingest API: requests by status code,
  * events accepted (what Kafka acknowledged), request latency, and the
  * topic's end offsets, so an operator sees events arrive.
  */
 export function ingestObservability(options: IngestObservabilityOptions): IngestObservability {
-  const requests = metric(
+  const requests = registeredMetric(
     'sluice_ingest_requests_total',
     () => new Counter({ name: 'sluice_ingest_requests_total', help: 'POST /v1/events requests by HTTP status code', labelNames: ['code'] }),
   );
-  const accepted = metric(
+  const accepted = registeredMetric(
     'sluice_ingest_events_accepted_total',
     () => new Counter({ name: 'sluice_ingest_events_accepted_total', help: 'Events Kafka acknowledged (202 answers)' }),
   );
-  const latency = metric(
+  const latency = registeredMetric(
     'sluice_ingest_request_duration_seconds',
     () =>
       new Histogram({
