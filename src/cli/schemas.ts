@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { AVRO_DIR, RegistryClient, RegistryError, canonicalSchemaText, checkCatalog, loadCatalog } from '../schema';
+import { AVRO_DIR, RegistryClient, checkCatalog, formatRegistration, loadCatalog, registerSchemas } from '../schema';
 import { printLine } from './output';
 
 interface DirOption {
@@ -45,26 +45,7 @@ export function registerSchemasCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  sluice schemas register\n  SLUICE_REGISTRY_URL=https://registry.example.com sluice schemas register')
     .action(async (opts: DirOption & { prefix: string }) => {
       const client = new RegistryClient(loadConfig().registry.url);
-      for (const family of loadCatalog(opts.dir)) {
-        if (family.subject === undefined) {
-          printLine(`skip  ${family.name}: not mapped to a subject in subjects.json`);
-          continue;
-        }
-        const subject = `${opts.prefix}${family.subject}`;
-        // The level first, so the registry checks these very registrations under it.
-        await client.setCompatibility(subject, family.compatibility);
-        const ids: string[] = [];
-        for (const version of family.versions) {
-          const id = await client.register(subject, canonicalSchemaText(version.schema)).catch((err: unknown) => {
-            if (err instanceof RegistryError && err.errorCode === 409) {
-              throw new RegistryError(err.status, err.errorCode, `${version.file}.avsc is incompatible with what ${subject} already has: ${err.message}`);
-            }
-            throw err;
-          });
-          ids.push(`${version.file} id ${id}`);
-        }
-        printLine(`ok    ${subject} (${family.compatibility}): ${ids.join(', ')}`);
-      }
+      await registerSchemas(client, loadCatalog(opts.dir), { subjectPrefix: opts.prefix, onFamily: (done) => printLine(formatRegistration(done)) });
     });
 
   schemas

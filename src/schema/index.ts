@@ -17,3 +17,4 @@ export {
 } from './compatibility';
 export { startRegistry, startMemoryRegistry, DEFAULT_SCHEMAS_TOPIC, type RunningRegistry } from './registry';
 export { loadCatalog, checkCatalog, SUBJECTS_FILE, type SchemaFamily, type SchemaVersionFile, type FamilyCheck } from './catalog';
+export { registerSchemas, formatRegistration, type FamilyRegistration, type RegisterSchemasOptions } from './register';
