@@ -5,8 +5,11 @@ import { readTopic } from '../dlq';
 import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { loadStream, startStream } from '../process';
+import { formatRegistration, loadCatalog, RegistryClient, registerSchemas } from '../schema';
 import { createClickHouse } from '../sink/clickhouse';
+import { stackUp } from '../stack';
 import { createLogger } from '../telemetry';
+import { applyPlan, formatPlan, loadTopicDeclarations, planTopics } from '../topics';
 import { printLine } from './output';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -18,12 +21,22 @@ const DEMO_EPOCH = Date.UTC(2026, 0, 1);
  */
 const DEMO_SEED_BASE = 1_000_000;
 
-/** Runs one `sluice` command in this process, as an operator would type it, and echoes it first. */
-async function sluice(args: string[]): Promise<void> {
-  printLine(`\n$ sluice ${args.join(' ')}`);
-  // Loaded here: the CLI's main module registers this one.
-  const { buildProgram } = require('./main') as typeof import('./main');
-  await buildProgram().parseAsync(['node', 'sluice', ...args]);
+/** Echoes the command an operator would type for the step that follows. */
+function echo(command: string): void {
+  printLine(`\n$ sluice ${command}`);
+}
+
+/** What `sluice topics apply` does with its defaults: the declarations in topics/ made true on the cluster. */
+async function applyTopics(config: SluiceConfig): Promise<void> {
+  const admin = createKafka(config, { retry: { retries: 2 } }).admin();
+  await admin.connect();
+  try {
+    const plan = await planTopics(admin, loadTopicDeclarations('topics'));
+    await applyPlan(admin, plan);
+    for (const line of formatPlan(plan, false)) printLine(line);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 async function endOffsets(config: SluiceConfig, topic: string): Promise<Map<number, bigint>> {
@@ -43,9 +56,12 @@ async function endOffsets(config: SluiceConfig, topic: string): Promise<Map<numb
  * generator's own answer.
  */
 export async function runDemo(config: SluiceConfig, events: number): Promise<void> {
-  await sluice(['stack', 'up']);
-  await sluice(['topics', 'apply']);
-  await sluice(['schemas', 'register']);
+  echo('stack up');
+  await stackUp(config, printLine);
+  echo('topics apply');
+  await applyTopics(config);
+  echo('schemas register');
+  await registerSchemas(new RegistryClient(config.registry.url), loadCatalog(), { onFamily: (done) => printLine(formatRegistration(done)) });
 
   const redis = createRedis(config);
   await redis.connect();
