@@ -61,7 +61,9 @@ export async function runDemo(config: SluiceConfig, events: number): Promise<voi
   echo('topics apply');
   await applyTopics(config);
   echo('schemas register');
-  await registerSchemas(new RegistryClient(config.registry.url), loadCatalog(), { onFamily: (done) => printLine(formatRegistration(done)) });
+  await registerSchemas(new RegistryClient(config.registry.url), loadCatalog(), {
+    onFamily: (done) => printLine(formatRegistration(done)),
+  });
 
   const redis = createRedis(config);
   await redis.connect();
@@ -75,14 +77,31 @@ export async function runDemo(config: SluiceConfig, events: number): Promise<voi
   const dlqBefore = await endOffsets(config, `${topic}.dlq`);
   const lateBefore = await endOffsets(config, `${topic}.late`);
 
-  printLine(`\n$ sluice generate --events ${events} --seed ${seed} --start ${new Date(start).toISOString()} --rate 200`);
+  printLine(
+    `\n$ sluice generate --events ${events} --seed ${seed} --start ${new Date(start).toISOString()} --rate 200`,
+  );
   const expected = new ExpectedAnswerBuilder();
-  const produced = await produceWorkload({ config, topic, count: events, seed, startTime: start, ratePerSecond: 200, onLogEntry: (e) => expected.add(e) });
+  const produced = await produceWorkload({
+    config,
+    topic,
+    count: events,
+    seed,
+    startTime: start,
+    ratePerSecond: 200,
+    onLogEntry: (e) => expected.add(e),
+  });
   const answer = expected.result();
-  printLine(`produced ${produced.records} records in ${produced.seconds.toFixed(1)} s: valid ${answer.byKind.valid}, duplicate ${answer.byKind.duplicate}, late ${answer.byKind.late}, poison ${answer.byKind.poison}`);
+  printLine(
+    `produced ${produced.records} records in ${produced.seconds.toFixed(1)} s: valid ${answer.byKind.valid}, duplicate ${answer.byKind.duplicate}, late ${answer.byKind.late}, poison ${answer.byKind.poison}`,
+  );
 
   printLine(`\n$ sluice run event-counts --bounded`);
-  const running = await startStream(stream, config, { bounded: true }, createLogger(config.log.level === 'info' ? 'warn' : config.log.level));
+  const running = await startStream(
+    stream,
+    config,
+    { bounded: true },
+    createLogger(config.log.level === 'info' ? 'warn' : config.log.level),
+  );
   const summary = await running.done;
   printLine(
     `processed ${summary.recordsIn} records in ${summary.seconds.toFixed(1)} s (${Math.round(summary.recordsIn / summary.seconds)}/s): ` +
@@ -96,10 +115,15 @@ export async function runDemo(config: SluiceConfig, events: number): Promise<voi
   const from = Math.floor(start / 1000);
   const to = Math.floor((start + DAY_MS) / 1000);
   const [raw] = await (
-    await ch.query({ query: `SELECT count() AS n FROM events_raw FINAL WHERE event_time >= ${from} AND event_time < ${to}`, format: 'JSONEachRow' })
+    await ch.query({
+      query: `SELECT count() AS n FROM events_raw FINAL WHERE event_time >= ${from} AND event_time < ${to}`,
+      format: 'JSONEachRow',
+    })
   ).json<{ n: string }>();
   const windowQuery = `SELECT count() AS n, sum(events) AS events FROM event_counts_1m WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})`;
-  const [windows] = await (await ch.query({ query: windowQuery, format: 'JSONEachRow' })).json<{ n: string; events: string }>();
+  const [windows] = await (
+    await ch.query({ query: windowQuery, format: 'JSONEachRow' })
+  ).json<{ n: string; events: string }>();
   // Records a read_committed reader sees since the run began (offsets would count commit markers too).
   const sideCount = async (name: string, before: Map<number, bigint>) => {
     let n = 0;
@@ -116,8 +140,9 @@ export async function runDemo(config: SluiceConfig, events: number): Promise<voi
     ['records in events.dlq', answer.deadLetters.length, dlq],
     ['records in events.late', answer.lateEventIds.size, late],
   ];
-  printLine('\ncheck against the generator\'s own answer:');
-  for (const [what, want, got] of checks) printLine(`  ${want === got ? 'ok  ' : 'FAIL'} ${what}: expected ${want}, found ${got}`);
+  printLine("\ncheck against the generator's own answer:");
+  for (const [what, want, got] of checks)
+    printLine(`  ${want === got ? 'ok  ' : 'FAIL'} ${what}: expected ${want}, found ${got}`);
 
   const sample = `SELECT window_start, event_type, campaign_id, events, distinct_users, round(amount, 2) AS amount
 FROM ${db}.event_counts_1m
@@ -130,14 +155,19 @@ LIMIT 8`;
   printLine(header.join('\t'));
   for (const r of rows) printLine(header.map((h) => String(r[h])).join('\t'));
   await ch.close();
-  if (checks.some(([, want, got]) => want !== got)) throw new Error('the pipeline result differs from the generator\'s answer (see above)');
-  printLine(`\nrun ${run} done: results for ${new Date(start).toISOString().slice(0, 10)} are in ClickHouse database '${db}' (see docs/analysts.md).`);
+  if (checks.some(([, want, got]) => want !== got))
+    throw new Error("the pipeline result differs from the generator's answer (see above)");
+  printLine(
+    `\nrun ${run} done: results for ${new Date(start).toISOString().slice(0, 10)} are in ClickHouse database '${db}' (see docs/analysts.md).`,
+  );
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('the reference pipeline end to end on the local stack: stack up, topics, schemas, generator, stream, results')
+    .description(
+      'the reference pipeline end to end on the local stack: stack up, topics, schemas, generator, stream, results',
+    )
     .option('--events <n>', 'records to generate', '50000')
     .addHelpText('after', '\nExamples:\n  sluice demo\n  sluice demo --events 200000')
     .action(async (opts: { events: string }) => {

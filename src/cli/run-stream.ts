@@ -32,10 +32,17 @@ export function registerRunCommand(program: Command): void {
     .option('--commit-interval <ms>', 'save window state and commit offsets at least this often', '5000')
     .option('--max-pending-rows <n>', 'checkpoint as soon as this many rows wait for the sink', '20000')
     .option('--json', 'print the summary as JSON')
-    .option('--http-port <port>', `serve /metrics, /healthz, /readyz and the status page on this port (0: a free one; default ${DEFAULT_HTTP_PORT})`)
+    .option(
+      '--http-port <port>',
+      `serve /metrics, /healthz, /readyz and the status page on this port (0: a free one; default ${DEFAULT_HTTP_PORT})`,
+    )
     .option('--http-host <host>', 'address to serve them on (0.0.0.0 in a container)', '127.0.0.1')
     .option('--shutdown-timeout <ms>', 'on SIGTERM, how long the final flush and commit may take', '20000')
-    .option('--stuck-after <seconds>', '/readyz fails once partitions stayed paused this long while their lag grew', '120')
+    .option(
+      '--stuck-after <seconds>',
+      '/readyz fails once partitions stayed paused this long while their lag grew',
+      '120',
+    )
     .addHelpText(
       'after',
       `\nStreams: ${listStreams().join(', ') || 'none'}\n\nExamples:\n  sluice run event-counts\n  sluice run event-counts --bounded --json\n\nSIGTERM or Ctrl-C flushes, commits and exits.`,
@@ -57,16 +64,21 @@ export function registerRunCommand(program: Command): void {
       };
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
-      const running = await startStream(definition, config, {
-        bounded: opts.bounded ?? false,
-        groupId: opts.group,
-        topic: opts.topic,
-        sessionTimeoutMs: Number(opts.sessionTimeout),
-        flushIntervalMs: Number(opts.flushInterval),
-        commitIntervalMs: Number(opts.commitInterval),
-        maxPendingRows: Number(opts.maxPendingRows),
-        shutdownTimeoutMs: Number(opts.shutdownTimeout),
-      }, log);
+      const running = await startStream(
+        definition,
+        config,
+        {
+          bounded: opts.bounded ?? false,
+          groupId: opts.group,
+          topic: opts.topic,
+          sessionTimeoutMs: Number(opts.sessionTimeout),
+          flushIntervalMs: Number(opts.flushInterval),
+          commitIntervalMs: Number(opts.commitInterval),
+          maxPendingRows: Number(opts.maxPendingRows),
+          shutdownTimeoutMs: Number(opts.shutdownTimeout),
+        },
+        log,
+      );
       const served = await serveStream(
         { name: definition.name, status: () => running.runner.status(), sinkStats: () => running.sinkStats() },
         config,
@@ -88,6 +100,12 @@ export function registerRunCommand(program: Command): void {
         await served.close();
         await tracing?.shutdown();
       });
-      printLine(opts.json ? JSON.stringify(summary) : Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(' '));
+      printLine(
+        opts.json
+          ? JSON.stringify(summary)
+          : Object.entries(summary)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' '),
+      );
     });
 }

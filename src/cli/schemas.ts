@@ -18,13 +18,17 @@ export function registerSchemasCommands(program: Command): void {
 
   schemas
     .command('check')
-    .description('check every schema version against the earlier ones under its compatibility level (no registry needed); exit 1 on a breaking change')
+    .description(
+      'check every schema version against the earlier ones under its compatibility level (no registry needed); exit 1 on a breaking change',
+    )
     .option('--dir <dir>', 'folder with the .avsc files', AVRO_DIR)
     .addHelpText('after', '\nExamples:\n  sluice schemas check\n  sluice schemas check --dir ./avro')
     .action((opts: DirOption) => {
       let failed = false;
       for (const { family, problems } of checkCatalog(loadCatalog(opts.dir))) {
-        const where = family.subject ? `${family.subject}, ${family.compatibility}` : `no subject in subjects.json, ${family.compatibility}`;
+        const where = family.subject
+          ? `${family.subject}, ${family.compatibility}`
+          : `no subject in subjects.json, ${family.compatibility}`;
         const versions = family.versions.map((v) => `v${v.version}`).join(' ');
         if (problems.length === 0) {
           printLine(`ok    ${family.name} (${where}): ${versions}`);
@@ -42,10 +46,16 @@ export function registerSchemasCommands(program: Command): void {
     .description('register every version of every mapped schema under its subject, oldest first (idempotent)')
     .option('--dir <dir>', 'folder with the .avsc files', AVRO_DIR)
     .option('--prefix <prefix>', 'put this before every subject name (e.g. a test or staging namespace)', '')
-    .addHelpText('after', '\nExamples:\n  sluice schemas register\n  SLUICE_REGISTRY_URL=https://registry.example.com sluice schemas register')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sluice schemas register\n  SLUICE_REGISTRY_URL=https://registry.example.com sluice schemas register',
+    )
     .action(async (opts: DirOption & { prefix: string }) => {
       const client = new RegistryClient(loadConfig().registry.url);
-      await registerSchemas(client, loadCatalog(opts.dir), { subjectPrefix: opts.prefix, onFamily: (done) => printLine(formatRegistration(done)) });
+      await registerSchemas(client, loadCatalog(opts.dir), {
+        subjectPrefix: opts.prefix,
+        onFamily: (done) => printLine(formatRegistration(done)),
+      });
     });
 
   schemas
@@ -60,7 +70,9 @@ export function registerSchemasCommands(program: Command): void {
         const versions = await Promise.all((await client.versions(subject)).map((v) => client.version(subject, v)));
         const compatibility = await client.compatibility(subject);
         if (opts.json) {
-          printLine(JSON.stringify({ subject, compatibility, versions: versions.map(({ version, id }) => ({ version, id })) }));
+          printLine(
+            JSON.stringify({ subject, compatibility, versions: versions.map(({ version, id }) => ({ version, id })) }),
+          );
         } else {
           printLine(`${subject}  ${compatibility}  ${versions.map((v) => `v${v.version}=id ${v.id}`).join(', ')}`);
         }

@@ -48,6 +48,11 @@ describe('ingest status', () => {
     const first = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(url)).json()));
     for (let i = 0; i < 20; i++) await (await fetch(url)).json();
     expect(calls).toEqual({ ready: 1, offsets: 1, deadLetters: 1 });
-    expect(first[0]).toMatchObject({ kind: 'ingest', ready: true, partitions: [{ partition: 0, endOffset: '7' }], sideTopics: { 'events.dlq': 2 } });
+    expect(first[0]).toMatchObject({
+      kind: 'ingest',
+      ready: true,
+      partitions: [{ partition: 0, endOffset: '7' }],
+      sideTopics: { 'events.dlq': 2 },
+    });
   });
 });

@@ -52,7 +52,12 @@ const STATUS_TTL_MS = 2000;
 export function ingestObservability(options: IngestObservabilityOptions): IngestObservability {
   const requests = registeredMetric(
     'sluice_ingest_requests_total',
-    () => new Counter({ name: 'sluice_ingest_requests_total', help: 'POST /v1/events requests by HTTP status code', labelNames: ['code'] }),
+    () =>
+      new Counter({
+        name: 'sluice_ingest_requests_total',
+        help: 'POST /v1/events requests by HTTP status code',
+        labelNames: ['code'],
+      }),
   );
   const accepted = registeredMetric(
     'sluice_ingest_events_accepted_total',
@@ -77,7 +82,12 @@ export function ingestObservability(options: IngestObservabilityOptions): Ingest
     const json = res.json.bind(res);
     // The handler answers 202 with { accepted: n }: the count Kafka acknowledged.
     res.json = (body: unknown) => {
-      if (res.statusCode === 202 && body && typeof body === 'object' && typeof (body as { accepted?: unknown }).accepted === 'number') {
+      if (
+        res.statusCode === 202 &&
+        body &&
+        typeof body === 'object' &&
+        typeof (body as { accepted?: unknown }).accepted === 'number'
+      ) {
         const n = (body as { accepted: number }).accepted;
         accepted.inc(n);
         totals.accepted += n;
@@ -109,7 +119,9 @@ export function ingestObservability(options: IngestObservabilityOptions): Ingest
     let partitions: IngestStatusReport['partitions'] = [];
     const sideTopics: Record<string, number | null> = {};
     try {
-      partitions = (await options.admin.fetchTopicOffsets(options.topic)).map((o) => ({ partition: o.partition, endOffset: o.high })).sort((a, b) => a.partition - b.partition);
+      partitions = (await options.admin.fetchTopicOffsets(options.topic))
+        .map((o) => ({ partition: o.partition, endOffset: o.high }))
+        .sort((a, b) => a.partition - b.partition);
       sideTopics[dlqTopic(options.topic)] = await options.deadLetters().catch(() => null);
     } catch (err) {
       checks.push({ name: 'topic', ok: false, detail: describeError(err) });
@@ -121,7 +133,8 @@ export function ingestObservability(options: IngestObservabilityOptions): Ingest
     const { ready, checks, partitions, sideTopics } = await probe();
     const now = Date.now();
     // One sample a second at most, so the rate's memory does not grow with the request rate.
-    if (samples.length === 0 || now - samples[samples.length - 1]!.at >= 1000) samples.push({ at: now, accepted: totals.accepted });
+    if (samples.length === 0 || now - samples[samples.length - 1]!.at >= 1000)
+      samples.push({ at: now, accepted: totals.accepted });
     while (samples.length > 2 && now - samples[0]!.at > 10_000) samples.shift();
     const oldest = samples[0]!;
     const seconds = (now - oldest.at) / 1000;

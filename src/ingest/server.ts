@@ -83,13 +83,18 @@ function stop(server: Server): Promise<void> {
  * listens can accept. Events are checked against the schema and against the
  * rules of the streams that read the topic (see stream-rules.ts).
  */
-export async function startIngestServer(config: SluiceConfig, options: IngestServerOptions = {}): Promise<RunningIngestServer> {
+export async function startIngestServer(
+  config: SluiceConfig,
+  options: IngestServerOptions = {},
+): Promise<RunningIngestServer> {
   const adminPort = options.settings?.adminPort ?? (options.settings?.port === 0 ? 0 : config.ingest.adminPort);
   const settings = { ...config.ingest, ...options.settings, adminPort };
   const logger = options.logger ?? createLogger(config.log.level, { component: 'ingest' });
   const apiKeyHashes = loadApiKeyHashes(settings);
   if (apiKeyHashes.size === 0) {
-    throw new ConfigError('no API keys configured: set ingest.apiKeys or SLUICE_INGEST_API_KEYS to sha256 hashes (`sluice serve hash-key <key>` prints one)');
+    throw new ConfigError(
+      'no API keys configured: set ingest.apiKeys or SLUICE_INGEST_API_KEYS to sha256 hashes (`sluice serve hash-key <key>` prints one)',
+    );
   }
   // No stream reads the topic: the schema check alone applies.
   const streams = options.streams ?? streamsReading(settings.topic);
@@ -97,7 +102,12 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
 
   // Each request's events in one transaction: a request is visible to the stream whole or not at all.
   const transactionalId = `${config.kafka.clientId}.ingest.${hostname()}.${randomBytes(4).toString('hex')}`;
-  const producer = createEventProducer<Record<string, unknown>>({ config, topic: settings.topic, schema: settings.schema, transactionalId });
+  const producer = createEventProducer<Record<string, unknown>>({
+    config,
+    topic: settings.topic,
+    schema: settings.schema,
+    transactionalId,
+  });
   // Commands fail fast while Redis is down (503 to the client) instead of queueing without bound.
   const redis = createRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
@@ -108,14 +118,19 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     await admin.connect();
     const topics = await admin.listTopics();
     if (!topics.includes(settings.topic)) {
-      throw new ConfigError(`topic ${settings.topic} does not exist: create it with \`sluice topics apply\` (or set ingest.topic)`);
+      throw new ConfigError(
+        `topic ${settings.topic} does not exist: create it with \`sluice topics apply\` (or set ingest.topic)`,
+      );
     }
   } catch (err) {
     await producer.close().catch(() => undefined);
     redis.disconnect();
     await admin.disconnect().catch(() => undefined);
     if (err instanceof ConfigError || err instanceof ServiceError) throw err;
-    throw new ServiceError('ingest', `cannot start the ingest API: ${(err as Error).message}`, { retriable: true, cause: err });
+    throw new ServiceError('ingest', `cannot start the ingest API: ${(err as Error).message}`, {
+      retriable: true,
+      cause: err,
+    });
   }
 
   // Anyone who can reach /readyz can ask: the probe runs at most once a second, however often it is asked.
@@ -130,7 +145,9 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
     producer,
     apiKeyHashes,
     rateLimiter: createRateLimiter(redis, config.redis.keyPrefix, settings.rateLimitPerSecond),
-    duplicates: settings.rejectDuplicates ? createDuplicateGuard(redis, config.redis.keyPrefix, settings.duplicateTtlSeconds) : undefined,
+    duplicates: settings.rejectDuplicates
+      ? createDuplicateGuard(redis, config.redis.keyPrefix, settings.duplicateTtlSeconds)
+      : undefined,
     logger,
     idField: 'event_id',
     ready,
@@ -141,7 +158,14 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
   const servers: Server[] = [];
   try {
     servers.push(await listen(app, settings.host, settings.port, '--port (ingest.port)'));
-    servers.push(await listen(createAdminApp(observability.router), settings.adminHost, settings.adminPort, 'ingest.adminPort (SLUICE_INGEST_ADMIN_PORT)'));
+    servers.push(
+      await listen(
+        createAdminApp(observability.router),
+        settings.adminHost,
+        settings.adminPort,
+        'ingest.adminPort (SLUICE_INGEST_ADMIN_PORT)',
+      ),
+    );
   } catch (err) {
     await Promise.all(servers.map(stop));
     await producer.close().catch(() => undefined);
@@ -155,7 +179,14 @@ export async function startIngestServer(config: SluiceConfig, options: IngestSer
   const url = urlOf(settings.host, port);
   const adminUrl = urlOf(settings.adminHost, actualAdminPort);
   logger.info(
-    { url, adminUrl, topic: settings.topic, streams: rules ? streams.map((s) => s.name) : [], keys: apiKeyHashes.size, rejectDuplicates: settings.rejectDuplicates },
+    {
+      url,
+      adminUrl,
+      topic: settings.topic,
+      streams: rules ? streams.map((s) => s.name) : [],
+      keys: apiKeyHashes.size,
+      rejectDuplicates: settings.rejectDuplicates,
+    },
     'ingest API listening',
   );
 

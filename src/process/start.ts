@@ -5,7 +5,13 @@ import { createKafka } from '../kafka';
 import { kafkajsStreamKafka } from '../kafka/kafkajs-group';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
-import { ClickHouseSink, createClickHouse, detectServerFeatures, explainClickHouseError, migrate } from '../sink/clickhouse';
+import {
+  ClickHouseSink,
+  createClickHouse,
+  detectServerFeatures,
+  explainClickHouseError,
+  migrate,
+} from '../sink/clickhouse';
 import { SinkHold } from '../sink/hold';
 import { RedisSnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
@@ -48,7 +54,11 @@ export function filteredSink(sink: RowSink, keep: (table: string, row: Row) => b
     write: async (table, rows, positions) => {
       const kept = rows.map((_, i) => i).filter((i) => keep(table, rows[i]!));
       if (kept.length === 0) return [];
-      const refused = await sink.write(table, kept.length === rows.length ? rows : kept.map((i) => rows[i]!), positions);
+      const refused = await sink.write(
+        table,
+        kept.length === rows.length ? rows : kept.map((i) => rows[i]!),
+        positions,
+      );
       // Refusals name rows by their index in what the sink was given: map them back to the caller's.
       return kept.length === rows.length ? refused : refused.map((r) => ({ ...r, index: kept[r.index]! }));
     },
@@ -56,7 +66,8 @@ export function filteredSink(sink: RowSink, keep: (table: string, row: Row) => b
 }
 
 export const groupIdOf = (definition: { name: string }) => `sluice.${definition.name}`;
-export const epochKeyOf = (config: SluiceConfig, definition: { name: string }) => `${config.redis.keyPrefix}epoch:${definition.name}`;
+export const epochKeyOf = (config: SluiceConfig, definition: { name: string }) =>
+  `${config.redis.keyPrefix}epoch:${definition.name}`;
 
 /** The current epoch of a stream's dedup marks and window state; a replay moves it on. */
 export async function readEpoch(config: SluiceConfig, definition: { name: string }): Promise<number> {
@@ -70,7 +81,10 @@ export async function readEpoch(config: SluiceConfig, definition: { name: string
 }
 
 /** Creates the stream's ClickHouse tables (idempotent). */
-export async function migrateStream(config: SluiceConfig, definition: StreamDefinition<never> | { tables: StreamDefinition<unknown>['tables'] }) {
+export async function migrateStream(
+  config: SluiceConfig,
+  definition: StreamDefinition<never> | { tables: StreamDefinition<unknown>['tables'] },
+) {
   const client = createClickHouse(config.clickhouse);
   try {
     const features = await detectServerFeatures(client);
@@ -100,7 +114,8 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   const codec = SchemaCodec.fromConfig(config);
   const reader = loadAvroSchema(definition.source.schema);
   const decoder = {
-    decode: (value: Buffer) => codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value),
+    decode: (value: Buffer) =>
+      codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value),
   };
 
   const dedup = definition.dedup
@@ -118,14 +133,22 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   const snapshots = new RedisSnapshotStore(stateRedis, `${config.redis.keyPrefix}state:${definition.name}:${epoch}:`);
 
   // One insert per table per checkpoint (up to maxPendingRows rows): ClickHouse writes a part per insert.
-  const sink = new ClickHouseSink({ settings: config.clickhouse, database: config.clickhouse.database, maxRows: 50_000 });
+  const sink = new ClickHouseSink({
+    settings: config.clickhouse,
+    database: config.clickhouse.database,
+    maxRows: 50_000,
+  });
   const kafka = createKafka(config);
   const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
   // While a shadow replay swaps partitions in, inserts wait (as if ClickHouse were down): none may land between its copy and its swap.
-  const hold = options.sinkHold === false ? undefined : new SinkHold(stateRedis, config.redis.keyPrefix, definition.name);
-  const held: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;
+  const hold =
+    options.sinkHold === false ? undefined : new SinkHold(stateRedis, config.redis.keyPrefix, definition.name);
+  const held: RowSink = hold
+    ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) }
+    : filtered;
 
-  const sideOutputs: SideOutputs = options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: definition.name });
+  const sideOutputs: SideOutputs =
+    options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: definition.name });
 
   const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
   const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows);
@@ -141,7 +164,14 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     endOffsets: options.endOffsets,
     closeWindowsAtEnd: options.closeWindowsAtEnd,
   };
-  const runner = new StreamRunner(kafkajsStreamKafka(kafka), definition, task, { sink: instrumentRowSink(held, definition.name), side: sideOutputs, snapshots }, runnerOptions, log.child({ stream: definition.name }));
+  const runner = new StreamRunner(
+    kafkajsStreamKafka(kafka),
+    definition,
+    task,
+    { sink: instrumentRowSink(held, definition.name), side: sideOutputs, snapshots },
+    runnerOptions,
+    log.child({ stream: definition.name }),
+  );
 
   let closed = false;
   const closeResources = async () => {

@@ -65,7 +65,9 @@ export async function startObservabilityServer(router: Router, host: string, por
   app.disable('x-powered-by');
   app.use(router);
   app.use((_req, res) => {
-    res.status(404).json({ error: 'not_found', message: 'no such endpoint: GET /, /status.json, /metrics, /healthz, /readyz' });
+    res
+      .status(404)
+      .json({ error: 'not_found', message: 'no such endpoint: GET /, /status.json, /metrics, /healthz, /readyz' });
   });
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -76,7 +78,9 @@ export async function startObservabilityServer(router: Router, host: string, por
       resolve();
     });
   }).catch((err: Error) => {
-    throw new ConfigError(`cannot serve metrics and health on ${host}:${port} (${err.message}): choose another --http-port (0 picks a free one)`);
+    throw new ConfigError(
+      `cannot serve metrics and health on ${host}:${port} (${err.message}): choose another --http-port (0 picks a free one)`,
+    );
   });
   const actual = (server.address() as AddressInfo).port;
   return {

@@ -1,6 +1,21 @@
 export { createLogger, scrubSecrets, REDACTED_PATHS, type Logger } from './logger';
 export { recentProblems, type RecentProblem } from './recent';
 export { registeredMetric } from './metrics';
-export { observabilityRouter, startObservabilityServer, type Check, type ObservabilityRoutes, type RunningHttpServer } from './http';
+export {
+  observabilityRouter,
+  startObservabilityServer,
+  type Check,
+  type ObservabilityRoutes,
+  type RunningHttpServer,
+} from './http';
 export { STATUS_PAGE_HTML } from './status-page';
-export { startTracing, tracingFromEnv, traceHeaders, producerLinks, failSpan, tracer, type Tracing, type TracingOptions } from './tracing';
+export {
+  startTracing,
+  tracingFromEnv,
+  traceHeaders,
+  producerLinks,
+  failSpan,
+  tracer,
+  type Tracing,
+  type TracingOptions,
+} from './tracing';

@@ -35,20 +35,33 @@ describe('tracing', () => {
     exporter = new InMemorySpanExporter();
     tracing = startTracing({ serviceName: 'test', sampleRatio: 1, exporter, immediate: true });
     const chunks: string[] = [];
-    const log = createLogger('info', {}, new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c.toString()), done()) }));
+    const log = createLogger(
+      'info',
+      {},
+      new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c.toString()), done()) }),
+    );
     log.info('outside');
     const ids = tracer().startActiveSpan('work', (span) => {
       log.info('inside');
       span.end();
       return span.spanContext();
     });
-    const [outside, inside] = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [outside, inside] = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(outside).not.toHaveProperty('trace_id');
     expect(inside).toMatchObject({ trace_id: ids.traceId, span_id: ids.spanId });
   });
 
   it('is configured from the standard OTLP variables', () => {
     expect(tracingFromEnv('sluice', {})).toBeUndefined();
-    expect(tracingFromEnv('sluice', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_SAMPLER_ARG: '0.1' })).toEqual({ serviceName: 'sluice', sampleRatio: 0.1 });
+    expect(
+      tracingFromEnv('sluice', {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_TRACES_SAMPLER_ARG: '0.1',
+      }),
+    ).toEqual({ serviceName: 'sluice', sampleRatio: 0.1 });
   });
 });

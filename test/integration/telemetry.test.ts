@@ -23,7 +23,16 @@ describe('processor metrics and health', () => {
     topic = await ctx.createTopic('events', 3);
     await ctx.createTopic('events.dlq', 1);
     await ctx.createTopic('events.late', 1);
-    const produced = await produceWorkload({ config: ctx.config, topic, count: 6000, seed: 11, duplicateRatio: 0.03, lateRatio: 0.01, poisonRatio: 0.01, keepLog: true });
+    const produced = await produceWorkload({
+      config: ctx.config,
+      topic,
+      count: 6000,
+      seed: 11,
+      duplicateRatio: 0.03,
+      lateRatio: 0.01,
+      poisonRatio: 0.01,
+      keepLog: true,
+    });
     expected = computeExpected(produced.log!);
   }, 40_000);
 
@@ -37,7 +46,10 @@ describe('processor metrics and health', () => {
 
   it('serves counts equal to ClickHouse, .dlq and .late, per-partition lag, and health', async () => {
     const env = ctx.childEnv('info');
-    child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
+    child = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'],
+      env,
+    );
     const url = await observabilityUrl(child);
 
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
@@ -73,13 +85,19 @@ describe('processor metrics and health', () => {
     const kafka = createKafka(ctx.config);
     const [dlq, late] = await Promise.all([readTopic(kafka, `${topic}.dlq`), readTopic(kafka, `${topic}.late`)]);
     const rawRows = Number(
-      ((await (await ctx.clickhouse.query({ query: 'SELECT count() AS n FROM events_raw FINAL', format: 'JSONEachRow' })).json()) as { n: string }[])[0]!.n,
+      (
+        (await (
+          await ctx.clickhouse.query({ query: 'SELECT count() AS n FROM events_raw FINAL', format: 'JSONEachRow' })
+        ).json()) as { n: string }[]
+      )[0]!.n,
     );
 
     // Per partition: positions equal the end offsets, three partitions labelled.
     for (const p of [0, 1, 2]) {
       const labels = { topic, partition: String(p) };
-      expect(metricValue(text, 'sluice_consumer_position', labels)).toBe(metricValue(text, 'sluice_consumer_end_offset', labels));
+      expect(metricValue(text, 'sluice_consumer_position', labels)).toBe(
+        metricValue(text, 'sluice_consumer_end_offset', labels),
+      );
     }
     expect(metricValue(text, 'sluice_consumer_end_offset', { topic })).toBe(expected.records);
     expect(metricValue(text, 'sluice_partitions_assigned')).toBe(3);
@@ -91,7 +109,9 @@ describe('processor metrics and health', () => {
     expect(metricValue(text, 'sluice_records_deduplicated_total')).toBe(expected.suppressedDuplicates);
     expect(metricValue(text, 'sluice_rows_raw_total')).toBe(rawRows);
     expect(rawRows).toBe(expected.eventIds.size);
-    expect(metricValue(text, 'sluice_sink_rows_written_total')).toBe(metricValue(text, 'sluice_rows_raw_total') + metricValue(text, 'sluice_rows_window_total'));
+    expect(metricValue(text, 'sluice_sink_rows_written_total')).toBe(
+      metricValue(text, 'sluice_rows_raw_total') + metricValue(text, 'sluice_rows_window_total'),
+    );
     expect(metricValue(text, 'sluice_side_topic_records', { topic: `${topic}.dlq` })).toBe(dlq.length);
     expect(metricValue(text, 'sluice_sink_circuit_state', { state: 'closed' })).toBe(1);
     expect(metricValue(text, 'sluice_sink_insert_duration_seconds_count', { table: 'events_raw' })).toBeGreaterThan(0);
@@ -104,7 +124,11 @@ describe('processor metrics and health', () => {
     expect(ready.status).toBe(200);
     expect(body.checks.map((c) => c.name)).toEqual(['partitions', 'kafka', 'redis', 'clickhouse', 'progress']);
 
-    const status = (await (await fetch(`${url}/status.json`)).json()) as { partitions: unknown[]; counters: { recordsIn: number }; sideTopics: Record<string, number> };
+    const status = (await (await fetch(`${url}/status.json`)).json()) as {
+      partitions: unknown[];
+      counters: { recordsIn: number };
+      sideTopics: Record<string, number>;
+    };
     expect(status.partitions).toHaveLength(3);
     expect(status.counters.recordsIn).toBe(expected.records);
     expect(status.sideTopics[`${topic}.late`]).toBe(late.length);
@@ -130,17 +154,46 @@ describe('readiness', () => {
   it('is not ready without partitions, nor while paused partitions fall further behind for longer than the threshold', async () => {
     const topic = await ctx.createTopic('events', 2);
     const status: RunnerStatus = {
-      group: ctx.group, topic, assigned: [], paused: [], positions: {}, checkpointPending: false, lastCheckpointAt: Date.now(), checkpoints: 0,
-      counters: { recordsIn: 0, decoded: 0, deduplicated: 0, deadLettered: 0, late: 0, rawRows: 0, windowRows: 0, dedupFailOpen: 0 },
-      watermark: null, openWindows: 0, pendingRows: 0, stopping: false,
+      group: ctx.group,
+      topic,
+      assigned: [],
+      paused: [],
+      positions: {},
+      checkpointPending: false,
+      lastCheckpointAt: Date.now(),
+      checkpoints: 0,
+      counters: {
+        recordsIn: 0,
+        decoded: 0,
+        deduplicated: 0,
+        deadLettered: 0,
+        late: 0,
+        rawRows: 0,
+        windowRows: 0,
+        dedupFailOpen: 0,
+      },
+      watermark: null,
+      openWindows: 0,
+      pendingRows: 0,
+      stopping: false,
     };
-    const monitor = new StreamMonitor({ name: 'readiness-test', status: () => status }, ctx.config, { pollMs: 60_000, stuckAfterMs: 300 });
+    const monitor = new StreamMonitor({ name: 'readiness-test', status: () => status }, ctx.config, {
+      pollMs: 60_000,
+      stuckAfterMs: 300,
+    });
     const producer = createKafka(ctx.config).producer();
     await producer.connect();
-    const produce = (n: number) => producer.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition: i % 2, value: Buffer.from(`r${i}`) })) });
+    const produce = (n: number) =>
+      producer.send({
+        topic,
+        messages: Array.from({ length: n }, (_, i) => ({ partition: i % 2, value: Buffer.from(`r${i}`) })),
+      });
     try {
       await monitor.refresh();
-      expect(monitor.readiness().checks.find((c) => c.name === 'partitions')).toMatchObject({ ok: false, detail: 'no partitions assigned' });
+      expect(monitor.readiness().checks.find((c) => c.name === 'partitions')).toMatchObject({
+        ok: false,
+        detail: 'no partitions assigned',
+      });
       expect(monitor.ready).toBe(false);
 
       status.assigned = [0, 1];

@@ -20,10 +20,16 @@ describe('instrumented row sink: the ClickHouse insert span', () => {
     tracing = startTracing({ serviceName: 'test', sampleRatio: 0, exporter, immediate: true });
     const sink = instrumentRowSink(okSink, 's');
     for (let i = 0; i < 20; i++) await sink.write('events_raw', [{ a: i }], position);
-    await expect(instrumentRowSink(failingSink, 's').write('events_raw', [{ a: 1 }], position)).rejects.toThrow('unreachable');
+    await expect(instrumentRowSink(failingSink, 's').write('events_raw', [{ a: 1 }], position)).rejects.toThrow(
+      'unreachable',
+    );
     const spans = exporter.getFinishedSpans();
     expect(spans).toHaveLength(1);
-    expect(spans[0]).toMatchObject({ name: 'INSERT events_raw', kind: SpanKind.CLIENT, status: { code: 2, message: 'ClickHouse unreachable' } });
+    expect(spans[0]).toMatchObject({
+      name: 'INSERT events_raw',
+      kind: SpanKind.CLIENT,
+      status: { code: 2, message: 'ClickHouse unreachable' },
+    });
     expect(spans[0]!.attributes).toMatchObject({ 'db.system': 'clickhouse', 'db.operation.batch.size': 1 });
   });
 

@@ -16,7 +16,13 @@ export function instrumentRowSink(sink: RowSink, stream: string): RowSink {
         `INSERT ${table}`,
         {
           kind: SpanKind.CLIENT,
-          attributes: { 'db.system': 'clickhouse', 'db.operation.name': 'INSERT', 'db.collection.name': table, 'db.operation.batch.size': rows.length, 'sluice.stream': stream },
+          attributes: {
+            'db.system': 'clickhouse',
+            'db.operation.name': 'INSERT',
+            'db.collection.name': table,
+            'db.operation.batch.size': rows.length,
+            'sluice.stream': stream,
+          },
         },
         async (span) => {
           metrics.batchRows.observe({ stream, table }, rows.length);

@@ -22,7 +22,12 @@ export interface ServedStream {
  * port already taken (several processors on one machine), it falls back to a
  * free port and says so; in a pod each processor has the port to itself.
  */
-export async function serveStream(stream: MonitoredStream, config: SluiceConfig, options: StreamHttpOptions, log: Logger): Promise<ServedStream> {
+export async function serveStream(
+  stream: MonitoredStream,
+  config: SluiceConfig,
+  options: StreamHttpOptions,
+  log: Logger,
+): Promise<ServedStream> {
   const monitor = new StreamMonitor(stream, config, options);
   monitor.start();
   const router = observabilityRouter({

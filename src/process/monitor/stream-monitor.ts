@@ -90,7 +90,9 @@ export class StreamMonitor {
   private readyNow = false;
   /** Since when some partition has been paused, and the total lag then: growing lag while paused means stuck. */
   private pausedSince?: { at: number; lag: number };
-  private readonly exported: Partial<Record<StreamCounterName | 'checkpoints' | 'sinkRows' | 'sinkInserts' | 'sinkRetries' | 'sinkFailures', number>> = {};
+  private readonly exported: Partial<
+    Record<StreamCounterName | 'checkpoints' | 'sinkRows' | 'sinkInserts' | 'sinkRetries' | 'sinkFailures', number>
+  > = {};
   private readonly samples: { at: number; recordsIn: number }[] = [];
   private readonly labelledPartitions = new Set<number>();
 
@@ -105,7 +107,11 @@ export class StreamMonitor {
     this.probeTimeoutMs = options.probeTimeoutMs ?? 2000;
     this.kafka = createKafka(config, { retry: { retries: 0 } });
     this.admin = this.kafka.admin();
-    this.redis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: this.probeTimeoutMs });
+    this.redis = createRedis(config, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: this.probeTimeoutMs,
+    });
     this.redis.on('error', () => undefined); // reported by the probe
     this.clickhouse = createClickHouse(config.clickhouse);
   }
@@ -186,12 +192,20 @@ export class StreamMonitor {
     const current = this.stream.status();
     if (current.paused.length > 0 && lag !== null) this.pausedSince ??= { at: now, lag };
     else this.pausedSince = undefined;
-    const stuck = this.pausedSince !== undefined && lag !== null && now - this.pausedSince.at > this.stuckAfterMs && lag > this.pausedSince.lag;
+    const stuck =
+      this.pausedSince !== undefined &&
+      lag !== null &&
+      now - this.pausedSince.at > this.stuckAfterMs &&
+      lag > this.pausedSince.lag;
     this.checks = [
       {
         name: 'partitions',
         ok: current.assigned.length > 0 && !current.stopping,
-        detail: current.stopping ? 'stopping' : current.assigned.length > 0 ? `assigned ${current.assigned.join(',')}` : 'no partitions assigned',
+        detail: current.stopping
+          ? 'stopping'
+          : current.assigned.length > 0
+            ? `assigned ${current.assigned.join(',')}`
+            : 'no partitions assigned',
       },
       kafka,
       redis,
@@ -213,7 +227,8 @@ export class StreamMonitor {
   private async pollSideTopics(topic: string): Promise<void> {
     for (const side of [dlqTopic(topic), lateTopic(topic)]) {
       try {
-        const counter = this.sideCounters.get(side) ?? this.sideCounters.set(side, new SideTopicCounter(this.kafka, side)).get(side)!;
+        const counter =
+          this.sideCounters.get(side) ?? this.sideCounters.set(side, new SideTopicCounter(this.kafka, side)).get(side)!;
         const count = await counter.count();
         this.sideTopics[side] = count;
         this.gauges.sideTopicRecords.set({ stream: this.stream.name, topic: side }, count);
@@ -250,7 +265,11 @@ export class StreamMonitor {
   }
 
   /** Brings a monotonic Prometheus counter up to the runtime's own total. */
-  private catchUp(key: keyof StreamMonitor['exported'], counter: { inc(labels: { stream: string }, value: number): void }, total: number): void {
+  private catchUp(
+    key: keyof StreamMonitor['exported'],
+    counter: { inc(labels: { stream: string }, value: number): void },
+    total: number,
+  ): void {
     const delta = total - (this.exported[key] ?? 0);
     counter.inc({ stream: this.stream.name }, Math.max(0, delta)); // also publishes a series still at zero
     this.exported[key] = Math.max(total, this.exported[key] ?? 0);
@@ -264,7 +283,8 @@ export class StreamMonitor {
   private export(status: RunnerStatus): void {
     const stream = this.stream.name;
     const g = this.gauges;
-    for (const key of Object.keys(STREAM_COUNTERS) as StreamCounterName[]) this.catchUp(key, g.counters[key], status.counters[key]);
+    for (const key of Object.keys(STREAM_COUNTERS) as StreamCounterName[])
+      this.catchUp(key, g.counters[key], status.counters[key]);
     this.catchUp('checkpoints', g.checkpoints, status.checkpoints);
     const sink = this.stream.sinkStats?.();
     if (sink) {
@@ -272,12 +292,14 @@ export class StreamMonitor {
       this.catchUp('sinkInserts', g.sinkInserts, sink.inserts);
       this.catchUp('sinkRetries', g.sinkRetries, sink.retries);
       this.catchUp('sinkFailures', g.sinkFailures, sink.failures);
-      for (const state of ['closed', 'open', 'half-open']) g.breaker.set({ stream, state }, sink.breaker === state ? 1 : 0);
+      for (const state of ['closed', 'open', 'half-open'])
+        g.breaker.set({ stream, state }, sink.breaker === state ? 1 : 0);
     }
     // Partitions this member lost keep no stale series.
     for (const p of this.labelledPartitions) {
       if (!status.assigned.includes(p)) {
-        for (const gauge of [g.position, g.endOffset, g.lag, g.paused]) gauge.remove({ stream, topic: status.topic, partition: String(p) });
+        for (const gauge of [g.position, g.endOffset, g.lag, g.paused])
+          gauge.remove({ stream, topic: status.topic, partition: String(p) });
         this.labelledPartitions.delete(p);
       }
     }
