@@ -52,6 +52,7 @@ const STAGES: [RegExp, string][] = [
   [/src\/window\/|src\/process\/windows\.ts/, 'window updates (assign, aggregate, close)'],
   [/node_modules\/@clickhouse\/|src\/sink\//, 'sink: ClickHouse (rows, JSON, HTTP)'],
   [/src\/dlq\//, 'dead letters / late'],
+  [/src\/process\/monitor\/|src\/ingest\/monitor\.ts/, 'logging + telemetry'],
   [/src\/process\//, 'runtime: task + runner + checkpoint'],
   [/node_modules\/pino|src\/telemetry\//, 'logging + telemetry'],
   [/node_modules\//, 'other packages'],
