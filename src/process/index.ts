@@ -5,3 +5,4 @@ export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } 
 export { commitCheckpoint } from './checkpoint';
 export { startStream, filteredSink, migrateStream, readEpoch, groupIdOf, epochKeyOf, type StartOptions, type RunningStream } from './start';
 export { loadStream, listStreams, STREAMS_DIR } from './load';
+export { PROCESSING_OPTIONS, SERVING_OPTIONS, RUN_OPTIONS, resolveOptions, type ProcessingOptions, type ServingOptions } from './options';
