@@ -9,25 +9,14 @@ import type { Logger } from '../telemetry';
 import { failSpan, producerLinks, tracer } from '../telemetry/tracing';
 import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress, type PartitionCommit } from './checkpoint';
 import type { RecordMeta, StreamDefinition } from './definition';
+import type { ProcessingOptions } from './options';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
 
-export interface RunnerOptions {
+/** The runner's tunables are declared with their defaults and bounds in ./options (PROCESSING_OPTIONS). */
+export interface RunnerOptions extends ProcessingOptions {
   groupId: string;
   /** Stop at the end offsets captured at start, closing every open window (docs/design.md §3.10). */
   bounded: boolean;
-  /** Checkpoint at least this often (ClickHouse prefers about one insert per second per table). */
-  flushIntervalMs: number;
-  /**
-   * Save window state and commit offsets at least this often; the checkpoints in between only write
-   * outputs. A commit snapshots every dirty partition's whole window state, so its cost grows with the
-   * open windows, not with the records since the last one (cf. Kafka Streams' commit.interval.ms).
-   */
-  commitIntervalMs: number;
-  /** ... or as soon as this many rows wait for the sink. */
-  maxPendingRows: number;
-  /** SIGTERM: how long the final flush and commit may take before giving up. */
-  shutdownTimeoutMs: number;
-  sessionTimeoutMs: number;
   /**
    * The dedup and window-state epoch. Commits name it in their metadata, so a restore knows that a
    * snapshot of this epoch must exist for the committed offset (or an older one), and refuses to
@@ -81,9 +70,6 @@ export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots' | 'defer'
  * one partition running far ahead of the others within a fetch.
  */
 const CHUNK_RECORDS = 500;
-
-/** How often an otherwise quiet runner asks Redis whether it restarted (and may have lost state) since the restore. */
-const STATE_CHECK_INTERVAL_MS = 5000;
 
 /** The partition's window state is gone from Redis and no older snapshot is left: starting empty would be wrong. */
 export class StateMissingError extends SluiceError {
@@ -314,7 +300,7 @@ export class StreamRunner<E> {
       } catch (err) {
         if ((err instanceof SluiceError && !err.retriable) || this.stopping) throw err;
         this.log.warn({ err: describeError(err) }, `cannot ${what} yet; retrying`);
-        await this.clock.sleep(Math.min(5000, 200 * 2 ** attempt));
+        await this.clock.sleep(Math.min(this.options.retryBackoffMaxMs, this.options.restoreRetryBackoffMs * 2 ** attempt));
       }
     }
   }
@@ -373,7 +359,7 @@ export class StreamRunner<E> {
         if (err instanceof SluiceError && err.retriable) {
           // Redis or the registry is down: read on only after a growing delay, not at the next tick.
           this.dependencyFailures += 1;
-          this.retryReadsAt = this.clock.now() + Math.min(5000, 250 * 2 ** Math.min(this.dependencyFailures, 5));
+          this.retryReadsAt = this.clock.now() + Math.min(this.options.retryBackoffMaxMs, this.options.readRetryBackoffMs * 2 ** Math.min(this.dependencyFailures, 5));
           if (this.dependencyFailures === 1) this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
           this.pauseForRetry(partition, control);
           return;
@@ -450,7 +436,7 @@ export class StreamRunner<E> {
   /** A member with nothing to commit still learns of a Redis restart: its partitions' marks may be lost too. */
   private async checkState(): Promise<void> {
     const snapshots = this.ports.snapshots;
-    if (!snapshots || this.checkpointing || this.clock.now() - this.lastStateCheckAt < STATE_CHECK_INTERVAL_MS) return;
+    if (!snapshots || this.checkpointing || this.clock.now() - this.lastStateCheckAt < this.options.stateCheckIntervalMs) return;
     this.lastStateCheckAt = this.clock.now();
     try {
       await snapshots.check();
@@ -522,7 +508,7 @@ export class StreamRunner<E> {
         for (const p of this.assignment) this.paused.add(p);
         this.consumer.pause([...this.assignment]);
       }
-      await this.clock.sleep(500);
+      await this.clock.sleep(this.options.checkpointRetryBackoffMs);
     }
   }
 

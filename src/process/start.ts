@@ -20,6 +20,7 @@ import type { SinkStats } from '../sink/clickhouse/sink';
 import type { AggregationSpec, GroupFields } from '../window';
 import type { Row, StreamDefinition } from './definition';
 import type { RowSink, SideOutputs } from './ports';
+import { PROCESSING_OPTIONS, resolveOptions } from './options';
 import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
 import { StreamTask } from './task';
 import { StreamWindows } from './windows';
@@ -107,6 +108,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   options: StartOptions,
   log: Logger,
 ): Promise<RunningStream> {
+  const tuning = resolveOptions(PROCESSING_OPTIONS, options);
   if (options.topic) definition = { ...definition, source: { ...definition.source, topic: options.topic } };
   await migrateStream(config, definition);
   const epoch = options.epoch ?? (await readEpoch(config, definition));
@@ -127,7 +129,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
       })
     : undefined;
 
-  const stateRedis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const stateRedis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: tuning.stateTimeoutMs });
   stateRedis.on('error', () => undefined); // surfaced through failed checkpoints, which pause and retry
   await stateRedis.connect();
   const snapshots = new RedisSnapshotStore(stateRedis, `${config.redis.keyPrefix}state:${definition.name}:${epoch}:`);
@@ -155,11 +157,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   const runnerOptions: RunnerOptions = {
     groupId: options.groupId ?? groupIdOf(definition),
     bounded: options.bounded ?? false,
-    flushIntervalMs: options.flushIntervalMs ?? 1000,
-    commitIntervalMs: options.commitIntervalMs ?? 5000,
-    maxPendingRows: options.maxPendingRows ?? 20_000,
-    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 20_000,
-    sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
+    ...tuning,
     epoch,
     endOffsets: options.endOffsets,
     closeWindowsAtEnd: options.closeWindowsAtEnd,

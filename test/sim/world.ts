@@ -2,7 +2,7 @@ import pino from 'pino';
 import { RedisDedupStore } from '../../src/dedup';
 import { SideRecords } from '../../src/dlq';
 import { SeededRandom } from '../../src/generator';
-import { filteredSink, StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
+import { filteredSink, PROCESSING_OPTIONS, resolveOptions, StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
 import type { RowSink, SideOutputs } from '../../src/process/ports';
 import { RegistryError, type RegistryClient } from '../../src/schema/client';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
@@ -204,11 +204,7 @@ export class World {
       {
         groupId: options.groupId ?? `sluice.${stream.name}`,
         bounded: options.bounded ?? false,
-        flushIntervalMs: 1000,
-        commitIntervalMs: 5000,
-        maxPendingRows: 20_000,
-        shutdownTimeoutMs: 20_000,
-        sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+        ...resolveOptions(PROCESSING_OPTIONS, { sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000 }),
         epoch,
         endOffsets: options.endOffsets,
         closeWindowsAtEnd: options.closeWindowsAtEnd,
