@@ -20,7 +20,7 @@ function sourceFiles(dir: string): string[] {
 
 /** The top-level unit a file belongs to: its folder under src/, or the file itself at the root. */
 function unitOf(path: string): string {
-  const [first, second] = relative(root, path).split('/');
+  const [first = '', second] = relative(root, path).split('/');
   return second === undefined ? first.replace(/\.ts$/, '') : first;
 }
 
@@ -33,7 +33,7 @@ export function folderGraph(): Map<string, Set<string>> {
     const edges = graph.get(from) ?? new Set<string>();
     graph.set(from, edges);
     for (const match of readFileSync(file, 'utf8').matchAll(importPattern)) {
-      const target = resolve(dirname(file), match[1]);
+      const target = resolve(dirname(file), match[1] ?? '');
       if (!target.startsWith(root + '/')) continue;
       const to = unitOf(target.endsWith('.ts') ? target : `${target}.ts`);
       if (to !== from) edges.add(to);

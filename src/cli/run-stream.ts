@@ -1,53 +1,35 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { listStreams, loadStream, startStream } from '../process';
-import { DEFAULT_HTTP_PORT, serveStream } from '../process/monitor';
+import { listStreams, loadStream, PROCESSING_OPTIONS, RUN_OPTIONS, SERVING_OPTIONS, startStream } from '../process';
+import { serveStream } from '../process/monitor';
 import { createLogger, startTracing, tracingFromEnv } from '../telemetry';
+import { addOptionFlags, readOptionFlags } from './option-flags';
 import { printLine } from './output';
 
-interface RunOpts {
+interface RunFlags {
   bounded?: boolean;
   group?: string;
   topic?: string;
-  sessionTimeout: string;
-  flushInterval: string;
-  commitInterval: string;
-  maxPendingRows: string;
   json?: boolean;
-  httpPort?: string;
-  httpHost: string;
-  stuckAfter: string;
-  shutdownTimeout: string;
 }
 
 export function registerRunCommand(program: Command): void {
-  program
+  const command = program
     .command('run <stream>')
     .description('run a stream from streams/<stream> as a member of its consumer group')
     .option('--bounded', 'process up to the end offsets seen at start, close every window, commit and exit 0')
     .option('--group <id>', 'consumer group (default sluice.<stream>)')
     .option('--topic <name>', "read this topic instead of the stream's own (same schema)")
-    .option('--session-timeout <ms>', 'consumer group session timeout', '30000')
-    .option('--flush-interval <ms>', 'write rows, dead letters and late events at least this often', '1000')
-    .option('--commit-interval <ms>', 'save window state and commit offsets at least this often', '5000')
-    .option('--max-pending-rows <n>', 'checkpoint as soon as this many rows wait for the sink', '20000')
-    .option('--json', 'print the summary as JSON')
-    .option(
-      '--http-port <port>',
-      `serve /metrics, /healthz, /readyz and the status page on this port (0: a free one; default ${DEFAULT_HTTP_PORT})`,
-    )
-    .option('--http-host <host>', 'address to serve them on (0.0.0.0 in a container)', '127.0.0.1')
-    .option('--shutdown-timeout <ms>', 'on SIGTERM, how long the final flush and commit may take', '20000')
-    .option(
-      '--stuck-after <seconds>',
-      '/readyz fails once partitions stayed paused this long while their lag grew',
-      '120',
-    )
+    .option('--json', 'print the summary as JSON');
+  addOptionFlags(command, RUN_OPTIONS);
+  command
     .addHelpText(
       'after',
       `\nStreams: ${listStreams().join(', ') || 'none'}\n\nExamples:\n  sluice run event-counts\n  sluice run event-counts --bounded --json\n\nSIGTERM or Ctrl-C flushes, commits and exits.`,
     )
-    .action(async (name: string, opts: RunOpts) => {
+    .action(async (name: string, opts: RunFlags) => {
+      const processing = readOptionFlags(command, PROCESSING_OPTIONS).values;
+      const serving = readOptionFlags(command, SERVING_OPTIONS);
       const config = loadConfig();
       const log = createLogger(config.log.level);
       // Redacted by the logger (passwords by path, credentials in URLs): safe to show at debug level.
@@ -71,11 +53,7 @@ export function registerRunCommand(program: Command): void {
           bounded: opts.bounded ?? false,
           groupId: opts.group,
           topic: opts.topic,
-          sessionTimeoutMs: Number(opts.sessionTimeout),
-          flushIntervalMs: Number(opts.flushInterval),
-          commitIntervalMs: Number(opts.commitInterval),
-          maxPendingRows: Number(opts.maxPendingRows),
-          shutdownTimeoutMs: Number(opts.shutdownTimeout),
+          ...processing,
         },
         log,
       );
@@ -83,10 +61,10 @@ export function registerRunCommand(program: Command): void {
         { name: definition.name, status: () => running.runner.status(), sinkStats: () => running.sinkStats() },
         config,
         {
-          host: opts.httpHost,
-          port: opts.httpPort === undefined ? DEFAULT_HTTP_PORT : Number(opts.httpPort),
-          portExplicit: opts.httpPort !== undefined,
-          stuckAfterMs: Number(opts.stuckAfter) * 1000,
+          host: serving.values.httpHost,
+          port: serving.values.httpPort,
+          portExplicit: serving.given.has('httpPort'),
+          stuckAfterMs: serving.values.stuckAfterSeconds * 1000,
         },
         log,
       );

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { DEFAULT_HTTP_PORT } from '../telemetry';
+import { DEFAULT_HTTP_PORT } from './monitor/serve-stream';
 
 /**
  * The runtime options of a stream process, declared once: the flags of `sluice run`, their parsing and
