@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config';
 import { hashApiKey } from '../src/ingest';
 import { createKafka } from '../src/kafka';
-import { createEventProducer, type AnalyticsEvent, type ProducerCompression } from '../src/produce';
+import { createEventProducer, type ProducerCompression } from '../src/produce';
+import type { AnalyticsEvent } from '../streams/event-counts/event';
 
 const SDK_EVENTS = Number(process.env.SDK_EVENTS ?? 200_000);
 const HTTP_EVENTS = Number(process.env.HTTP_EVENTS ?? 50_000);

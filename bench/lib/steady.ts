@@ -7,7 +7,7 @@
  */
 import type { SluiceConfig } from '../../src/config';
 import { createEventEncoder, generateWorkload, toLogEntry, type WorkloadLogEntry } from '../../src/generator';
-import { ANALYTICS_EVENT_SCHEMA } from '../../src/generator/event';
+import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
 import { partitionForKey } from '../../src/generator/partition';
 import { createKafka } from '../../src/kafka';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';

@@ -1,6 +1,6 @@
 import { loadAvroSchema, parseAvroType } from '../schema';
 import { createEventEncoder } from './encode';
-import type { AnalyticsEvent } from './event';
+import type { AnalyticsEvent } from '../../streams/event-counts/event';
 
 describe('createEventEncoder', () => {
   const type = parseAvroType(loadAvroSchema('analytics_event'));

@@ -1,5 +1,5 @@
 import { MAGIC_BYTE, WIRE_HEADER_BYTES, loadAvroSchema, parseAvroType } from '../schema';
-import { ANALYTICS_EVENT_SCHEMA } from './event';
+import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
 import type { EncodeEvent } from './workload';
 
 /**

@@ -1,6 +1,6 @@
 import { computeExpected, computeExpectedFromLog, type ExpectedWindowRow } from './expected';
 import { createEventEncoder } from './encode';
-import type { AnalyticsEvent } from './event';
+import type { AnalyticsEvent } from '../../streams/event-counts/event';
 import { toLogEntry, type WorkloadLogEntry } from './log';
 import { generateWorkload } from './workload';
 

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { AnalyticsEvent } from './event';
+import type { AnalyticsEvent } from '../../streams/event-counts/event';
 import type { PoisonReason, RecordKind, WorkloadRecord } from './workload';
 
 /**

@@ -5,7 +5,7 @@ import { createKafka } from '../kafka';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { createEventEncoder } from './encode';
 import { partitionForKey } from './partition';
-import { ANALYTICS_EVENT_SCHEMA } from './event';
+import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
 import { LogWriter, toLogEntry, type WorkloadLogEntry } from './log';
 import { WorkloadTally, type WorkloadSummary } from './summary';
 import { WorkloadOptionsError, generateWorkload, resolveWorkloadOptions, type WorkloadOptions, type WorkloadRecord } from './workload';

@@ -4,7 +4,7 @@ import type { Type } from 'avsc';
 import { loadAvroSchema, parseAvroType } from '../schema';
 import { createEventEncoder } from './encode';
 import { formatLogLine, toLogEntry } from './log';
-import { validateAnalyticsEvent } from './validation';
+import { validateAnalyticsEvent } from '../../streams/event-counts/validate';
 import {
   DUPLICATE_LOOKBACK,
   INVALID_REASONS,

@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors';
-import type { AnalyticsEvent } from './event';
+import type { AnalyticsEvent } from '../../streams/event-counts/event';
 import { SeededRandom } from './random';
 
 /**
@@ -14,7 +14,7 @@ export const RECORD_KINDS: readonly RecordKind[] = ['valid', 'duplicate', 'late'
 
 /** Poison that the stream cannot decode (Confluent framing or Avro body broken). */
 export const UNDECODABLE_REASONS = ['random-bytes', 'wrong-magic-byte', 'truncated-avro', 'unknown-schema-id'] as const;
-/** Poison that decodes but breaks a rule of `validateAnalyticsEvent`. */
+/** Poison that decodes but breaks a rule of `validateAnalyticsEvent` (streams/event-counts). */
 export const INVALID_REASONS = [
   'empty-event-type',
   'event-id-not-uuid',

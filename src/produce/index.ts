@@ -8,4 +8,3 @@ export {
   type SentEvent,
 } from './producer';
 export { validateEvent, EventValidationError, type FieldIssue } from './validate';
-export type { AnalyticsEvent } from './events';

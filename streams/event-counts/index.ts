@@ -1,10 +1,11 @@
 import { defineStream } from '../../src/process';
-import { validateAnalyticsEvent, type AnalyticsEvent } from '../../src/generator';
 import { count, defineWindows, distinct, sum, tumbling } from '../../src/window';
+import { ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEventV2 } from './event';
 import { EVENT_COUNTS_1H, EVENT_COUNTS_1M, EVENT_COUNTS_PARTIAL } from './tables';
+import { validateAnalyticsEventV2 } from './validate';
 
-/** The reference event as the stream sees it: v1 fields plus v2's channel ('unknown' from v1 writers). */
-export type Event = AnalyticsEvent & { channel: string };
+export { ANALYTICS_EVENT_SCHEMA, ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEvent, type AnalyticsEventV2 } from './event';
+export { validateAnalyticsEvent, validateAnalyticsEventV2 } from './validate';
 
 const MINUTE = 60_000;
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -13,13 +14,13 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
 export const eventCountWindows = defineWindows({
   assigner: tumbling(MINUTE),
   groupBy: {
-    key: (e: Event) => `${e.event_type}\u0000${e.campaign_id ?? ''}`,
-    fields: (e: Event) => ({ event_type: e.event_type, campaign_id: e.campaign_id ?? '' }),
+    key: (e: AnalyticsEventV2) => `${e.event_type}\u0000${e.campaign_id ?? ''}`,
+    fields: (e: AnalyticsEventV2) => ({ event_type: e.event_type, campaign_id: e.campaign_id ?? '' }),
   },
   aggregate: {
-    events: count<Event>(),
-    users: distinct((e: Event) => e.user_id),
-    amount: sum((e: Event) => e.amount),
+    events: count<AnalyticsEventV2>(),
+    users: distinct((e: AnalyticsEventV2) => e.user_id),
+    amount: sum((e: AnalyticsEventV2) => e.amount),
   },
   // Events may arrive up to 30 s out of order (the watermark trails by that) and 30 s more is grace.
   allowedLatenessMs: 30_000,
@@ -31,20 +32,13 @@ export const eventCountWindows = defineWindows({
  */
 export default defineStream({
   name: 'event-counts',
-  source: { topic: 'events', schema: 'analytics_event.v2' },
-  validate(value) {
-    const result = validateAnalyticsEvent(value);
-    if (!result.ok) return result;
-    // The validator's event is a fresh object: completing it in place saves a copy of every field per event.
-    const event = result.event as Event;
-    event.channel = typeof value.channel === 'string' ? value.channel : 'unknown';
-    return { ok: true, event };
-  },
-  eventTime: (e: Event) => e.event_time,
-  dedup: { id: (e: Event) => e.event_id, ttlSeconds: 24 * 60 * 60, onUnavailable: 'pause' },
+  source: { topic: 'events', schema: ANALYTICS_EVENT_V2_SCHEMA },
+  validate: validateAnalyticsEventV2,
+  eventTime: (e: AnalyticsEventV2) => e.event_time,
+  dedup: { id: (e: AnalyticsEventV2) => e.event_id, ttlSeconds: 24 * 60 * 60, onUnavailable: 'pause' },
   raw: {
     table: 'events_raw',
-    toRow: (e: Event, meta) => ({
+    toRow: (e: AnalyticsEventV2, meta) => ({
       event_id: e.event_id,
       event_type: e.event_type,
       user_id: e.user_id,

@@ -11,10 +11,10 @@ import {
   DEFAULT_START_TIME,
   UNKNOWN_SCHEMA_ID,
   produceWorkload,
-  validateAnalyticsEvent,
   type ProduceResult,
   type RecordKind,
 } from '../../src/generator';
+import { validateAnalyticsEvent } from '../../streams/event-counts';
 
 interface Consumed {
   partition: number;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
-import { ANALYTICS_EVENT_SCHEMA, createEventEncoder, type AnalyticsEvent } from '../../src/generator';
+import { createEventEncoder } from '../../src/generator';
 import { createKafka } from '../../src/kafka';
 import { startStream, type RunningStream } from '../../src/process';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
-import eventCounts from '../../streams/event-counts';
+import eventCounts, { ANALYTICS_EVENT_SCHEMA, type AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { sleep, waitFor } from '../helpers/processes';
 

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import type { AnalyticsEvent } from '../../src/generator';
 import { hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
 import { createKafka } from '../../src/kafka';
 import { startStream } from '../../src/process';
 import { createLogger } from '../../src/telemetry';
-import eventCounts from '../../streams/event-counts';
+import eventCounts, { type AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { readTopic } from '../helpers/topics';
 

@@ -11,7 +11,7 @@ import { createTestContext, type TestContext } from '../helpers/context';
 import { createKafka } from '../../src/kafka';
 import { createRateLimiter, hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
 import { loadAvroSchema, SchemaCodec } from '../../src/schema';
-import type { AnalyticsEvent } from '../../src/produce';
+import type { AnalyticsEvent } from '../../streams/event-counts';
 
 const KEY = 'ingest-test-key-1';
 const OTHER_KEY = 'ingest-test-key-2';

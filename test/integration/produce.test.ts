@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { readTopic as readToEnd } from '../helpers/topics';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { createKafka } from '../../src/kafka';
-import { createEventProducer, EventValidationError, type AnalyticsEvent, type SentEvent } from '../../src/produce';
+import { createEventProducer, EventValidationError, type SentEvent } from '../../src/produce';
+import type { AnalyticsEvent, AnalyticsEventV2 } from '../../streams/event-counts';
 import { loadAvroSchema, SchemaCodec } from '../../src/schema';
 import { ensureDebianPackages } from '../../src/stack/packages';
 
@@ -89,8 +90,8 @@ describe('event producer SDK', () => {
 
   it('v2 events are readable with the v1 reader (the new field is dropped)', async () => {
     const topic = await ctx.createTopic('v2', 3);
-    const producer = createEventProducer<AnalyticsEvent>({ config: ctx.config, topic, schema: 'analytics_event.v2' });
-    const events = makeEvents(30, { channel: 'ios' });
+    const producer = createEventProducer<AnalyticsEventV2>({ config: ctx.config, topic, schema: 'analytics_event.v2' });
+    const events: AnalyticsEventV2[] = makeEvents(30).map((e) => ({ ...e, channel: 'ios' }));
     try {
       await producer.sendBatch(events);
     } finally {
@@ -101,7 +102,7 @@ describe('event producer SDK', () => {
     for (const record of await readToEnd(createKafka(ctx.config), topic)) {
       const original = byId.get(record.key!.toString())!;
       expect((await reader.decode(record.value!, V2)).value).toEqual(original);
-      const withoutChannel = { ...original };
+      const withoutChannel: Partial<AnalyticsEventV2> = { ...original };
       delete withoutChannel.channel;
       expect((await reader.decode(record.value!, V1)).value).toEqual(withoutChannel);
     }

@@ -3,7 +3,7 @@ import autocannon from 'autocannon';
 import pino from 'pino';
 import { createKafka } from '../../src/kafka';
 import { hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
-import type { AnalyticsEvent } from '../../src/produce';
+import type { AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { readTopic } from '../helpers/topics';
 

@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/errors';
-import type { AnalyticsEvent } from '../../src/generator';
 import { createKafka } from '../../src/kafka';
 import { defineStream, loadStream, startStream } from '../../src/process';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { ClickHouseSink, InvalidIdentifierError, detectServerFeatures, fetchColumns, migrate, type ServerFeatures } from '../../src/sink/clickhouse';
 import { createLogger } from '../../src/telemetry';
-import eventCounts from '../../streams/event-counts';
+import eventCounts, { type AnalyticsEvent } from '../../streams/event-counts';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 

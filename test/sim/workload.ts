@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SeededRandom } from '../../src/generator';
-import type { Event } from '../../streams/event-counts';
+import type { AnalyticsEventV2 } from '../../streams/event-counts';
 import { loadAvroSchema, parseAvroType } from '../../src/schema';
 
 /**
@@ -32,7 +32,7 @@ import { loadAvroSchema, parseAvroType } from '../../src/schema';
 export type Kind = 'valid' | 'duplicate' | 'late' | 'ahead' | 'far-ahead' | 'poison' | 'refused' | 'late-schema';
 
 /** The reference stream's event, as the workload writes it. */
-export type SimEvent = Event;
+export type SimEvent = AnalyticsEventV2;
 
 export interface Produced {
   seq: number;

@@ -19,7 +19,7 @@ import org.apache.avro.io.DecoderFactory;
 /**
  * Confluent wire format (magic 0, int32 schema id, Avro body) decoded with
  * Apache Avro; writer schemas fetched from the registry by id and cached.
- * Then the reference validator's rules (src/generator/validation.ts),
+ * Then the reference validator's rules (streams/event-counts/validate.ts),
  * re-stated in Java.
  */
 final class EventDecoder {

@@ -1,43 +1,5 @@
-import type { AnalyticsEvent } from './event';
-
-/**
- * The reference stream's validator for decoded `AnalyticsEvent` values.
- *
- * The generator's decodable-but-invalid poison records break exactly these
- * rules, and the reference stream calls this same function, so the generator
- * and the stream agree on what is invalid by construction. The result has the
- * shape of `Validation<E>` in src/process, without importing it: the
- * generator depends on nothing of the stream.
- *
- * Rules (every broken rule is reported, not only the first):
- *  1. `event_id` is a UUID in lowercase canonical form (8-4-4-4-12 hex digits,
- *     any version). Lowercase only, because the id is the dedup key: the same
- *     UUID spelled in two cases must not count as two events.
- *  2. `event_type` is 1-64 characters of `[a-z0-9_]` starting with a letter.
- *     It is a group key of `event_counts_1m`, so an empty or free-form value
- *     would create junk groups.
- *  3. `user_id` is a non-empty string of at most 256 characters.
- *  4. `campaign_id` and `ad_id` are null or a non-empty string of at most 256
- *     characters. Empty strings are refused because ClickHouse stores "no
- *     campaign" as '' (no Nullable in ORDER BY): '' would merge with null.
- *  5. `event_time` is an integer number of epoch milliseconds in
- *     [2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z). Negative or absurd times
- *     would wrap or clamp in ClickHouse `DateTime`. The bounds are fixed, not
- *     relative to the wall clock, so a replay years later validates the same
- *     way. (A `Date` or a safe `bigint` is accepted too, in case a codec maps
- *     the `timestamp-millis` logical type or longs that way.)
- *  6. `amount` is null or a finite number >= 0: NaN or infinities would poison
- *     every sum they enter, and refunds are not part of this schema. It is at
- *     most MAX_AMOUNT (1e12): two amounts near the largest double add up to
- *     Infinity, which ClickHouse refuses, while 1e12 needs more than 1e296
- *     events in one window to overflow, and still carries its cents (1e14
- *     cents is below 2^53).
- *  7. `properties` is an object whose values are all strings.
- * Absent optional fields count as their Avro defaults (null, {}).
- * Fields the rules do not name (e.g. v2's `channel`) are ignored and not
- * copied into the returned event.
- */
-export type EventValidation = { ok: true; event: AnalyticsEvent } | { ok: false; errors: string[] };
+import type { Validation } from '../../src/process';
+import type { AnalyticsEvent, AnalyticsEventV2 } from './event';
 
 export const EVENT_TIME_MIN_MS = Date.UTC(2000, 0, 1);
 export const EVENT_TIME_MAX_MS = Date.UTC(2100, 0, 1); // exclusive
@@ -70,7 +32,43 @@ function eventTimeMillis(value: unknown): number | undefined {
 
 const isIdString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH;
 
-export function validateAnalyticsEvent(value: Record<string, unknown>): EventValidation {
+/**
+ * The reference stream's validator for decoded `AnalyticsEvent` values.
+ *
+ * The generator's decodable-but-invalid poison records break exactly these
+ * rules, and the stream (through `validateAnalyticsEventV2`) and the HTTP
+ * ingest API (through the stream definition) call this same function, so
+ * all three agree on what is invalid by construction.
+ *
+ * Rules (every broken rule is reported, not only the first):
+ *  1. `event_id` is a UUID in lowercase canonical form (8-4-4-4-12 hex digits,
+ *     any version). Lowercase only, because the id is the dedup key: the same
+ *     UUID spelled in two cases must not count as two events.
+ *  2. `event_type` is 1-64 characters of `[a-z0-9_]` starting with a letter.
+ *     It is a group key of `event_counts_1m`, so an empty or free-form value
+ *     would create junk groups.
+ *  3. `user_id` is a non-empty string of at most 256 characters.
+ *  4. `campaign_id` and `ad_id` are null or a non-empty string of at most 256
+ *     characters. Empty strings are refused because ClickHouse stores "no
+ *     campaign" as '' (no Nullable in ORDER BY): '' would merge with null.
+ *  5. `event_time` is an integer number of epoch milliseconds in
+ *     [2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z). Negative or absurd times
+ *     would wrap or clamp in ClickHouse `DateTime`. The bounds are fixed, not
+ *     relative to the wall clock, so a replay years later validates the same
+ *     way. (A `Date` or a safe `bigint` is accepted too, in case a codec maps
+ *     the `timestamp-millis` logical type or longs that way.)
+ *  6. `amount` is null or a finite number >= 0: NaN or infinities would poison
+ *     every sum they enter, and refunds are not part of this schema. It is at
+ *     most MAX_AMOUNT (1e12): two amounts near the largest double add up to
+ *     Infinity, which ClickHouse refuses, while 1e12 needs more than 1e296
+ *     events in one window to overflow, and still carries its cents (1e14
+ *     cents is below 2^53).
+ *  7. `properties` is an object whose values are all strings.
+ * Absent optional fields count as their Avro defaults (null, {}).
+ * Fields the rules do not name (e.g. v2's `channel`) are ignored and not
+ * copied into the returned event.
+ */
+export function validateAnalyticsEvent(value: Record<string, unknown>): Validation<AnalyticsEvent> {
   const errors: string[] = [];
   const { event_id, event_type, user_id, event_time } = value;
   // Absent optional fields take their Avro defaults (null, {}), as a decoder would fill them in.
@@ -124,4 +122,17 @@ export function validateAnalyticsEvent(value: Record<string, unknown>): EventVal
       properties: properties as Record<string, string>,
     },
   };
+}
+
+/**
+ * The stream's validator: the rules above on a value read with the v2
+ * schema, with its `channel` kept ('unknown' when the value has none).
+ */
+export function validateAnalyticsEventV2(value: Record<string, unknown>): Validation<AnalyticsEventV2> {
+  const result = validateAnalyticsEvent(value);
+  if (!result.ok) return result;
+  // The validator's event is a fresh object: completing it in place saves a copy of every field per event.
+  const event = result.event as AnalyticsEventV2;
+  event.channel = typeof value.channel === 'string' ? value.channel : 'unknown';
+  return { ok: true, event };
 }

@@ -1,4 +1,4 @@
-import { validateAnalyticsEvent } from './validation';
+import { validateAnalyticsEvent } from './validate';
 
 const good = {
   event_id: '0b6b1c0e-3f7a-4c2e-9d51-2f1f4a0c9e11',

@@ -1,7 +1,8 @@
 /**
  * The reference event as the generator writes it and the validator returns
  * it: the fields of `avro/analytics_event.avsc` (v1) with their decoded
- * JavaScript types.
+ * JavaScript types. A producer may leave the optional fields out (the schema
+ * defaults fill them); once decoded, every field is present.
  */
 export interface AnalyticsEvent {
   /** Lowercase canonical UUID; the dedup key and the Kafka record key. */
@@ -17,5 +18,17 @@ export interface AnalyticsEvent {
   properties: Record<string, string>;
 }
 
-/** The Avro schema file (in `avro/`, without `.avsc`) the reference workload is written with. */
+/**
+ * The event as the stream reads it, with `avro/analytics_event.v2.avsc`:
+ * v1's fields plus `channel`, which the reader fills with 'unknown' for
+ * events v1 writers wrote.
+ */
+export interface AnalyticsEventV2 extends AnalyticsEvent {
+  channel: string;
+}
+
+/** The Avro schema file (in `avro/`, without `.avsc`) of `AnalyticsEvent`: what the reference workload writes. */
 export const ANALYTICS_EVENT_SCHEMA = 'analytics_event';
+
+/** The Avro schema file of `AnalyticsEventV2`: the stream's reader schema. */
+export const ANALYTICS_EVENT_V2_SCHEMA = 'analytics_event.v2';
