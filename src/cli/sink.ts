@@ -3,7 +3,7 @@ import { loadConfig } from '../config';
 import { SluiceError } from '../errors';
 import { createClickHouse, detectServerFeatures, formatMigrationReport, migrate } from '../sink/clickhouse';
 import { classifyClickHouseError } from '../sink/clickhouse/errors';
-import { loadStream } from '../process';
+import { clickHouseSchemaOf, loadStream } from '../process';
 import { printLine } from './output';
 
 export function registerSinkCommands(program: Command): void {
@@ -11,7 +11,7 @@ export function registerSinkCommands(program: Command): void {
 
   sink
     .command('migrate [streams...]')
-    .description("create the database, Sluice's tables and the named streams' tables (idempotent; prints what it did)")
+    .description("create the database, the migration ledger and the named streams' tables (idempotent; prints what it did)")
     .option('--database <name>', 'database to migrate (default: clickhouse.database, SLUICE_CLICKHOUSE_DATABASE)')
     .addHelpText('after', '\nExamples:\n  sluice sink migrate\n  sluice sink migrate event-counts\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice sink migrate --database analytics')
     .action(async (streams: string[], opts: { database?: string }) => {
@@ -24,8 +24,8 @@ export function registerSinkCommands(program: Command): void {
         };
         const features = await detectServerFeatures(client).catch(explain);
         printLine(`server ClickHouse ${features.version}: insert_deduplication_token ${features.insertDeduplicationToken ? 'yes' : 'no'}`);
-        const tables = streams.flatMap((name) => loadStream(name).tables);
-        const report = await migrate(client, database, { features, tables }).catch(explain);
+        const schema = clickHouseSchemaOf(streams.map((name) => loadStream(name)));
+        const report = await migrate(client, database, { features, ...schema }).catch(explain);
         for (const line of formatMigrationReport(report)) printLine(line);
       } finally {
         await client.close();

@@ -1,7 +1,7 @@
 import type { AggregateResults, AggregationSpec, GroupFields, WindowDefinition, WindowResult } from '../window';
 import type { ConsumedRecord } from '../kafka';
 import { SluiceError } from '../errors';
-import { assertIdentifier } from '../sink/clickhouse/migrations';
+import { assertIdentifier, type Migration } from '../sink/clickhouse/migrations';
 
 /** Where a record came from; every output row and dead letter can name it. */
 export type RecordMeta = ConsumedRecord;
@@ -63,6 +63,27 @@ export interface StreamDefinition<E, K extends GroupFields = GroupFields, A exte
   raw?: { table: string; toRow(event: E, meta: RecordMeta): Row };
   windowed?: WindowOutput<E, K, A>;
   tables: TableDefinition[];
+  /**
+   * Schema changes run once per database (recorded in `sluice_migrations`),
+   * before `tables`: what a CREATE ... IF NOT EXISTS cannot say, such as a
+   * setting only some server versions take.
+   */
+  migrations?: readonly Migration[];
+}
+
+/**
+ * What `migrate` must create for these streams. A migration two streams share
+ * (one definition spread into another) runs once; two different migrations
+ * under one id are left for `migrate` to refuse.
+ */
+export function clickHouseSchemaOf(definitions: readonly Pick<StreamDefinition<never>, 'tables' | 'migrations'>[]): {
+  tables: TableDefinition[];
+  migrations: Migration[];
+} {
+  return {
+    tables: definitions.flatMap((d) => d.tables),
+    migrations: [...new Set(definitions.flatMap((d) => d.migrations ?? []))],
+  };
 }
 
 export function defineStream<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>>(

@@ -1,4 +1,4 @@
-export { defineStream, type StreamDefinition, type WindowOutput, type RecordMeta, type Row, type TableDefinition, type Validation } from './definition';
+export { defineStream, clickHouseSchemaOf, type StreamDefinition, type WindowOutput, type RecordMeta, type Row, type TableDefinition, type Validation } from './definition';
 export { StreamTask, type StreamCounters, type Checkpoint } from './task';
 export { StreamWindows } from './windows';
 export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } from './runner';

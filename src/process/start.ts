@@ -18,7 +18,7 @@ import type { Logger } from '../telemetry';
 import { instrumentRowSink } from './monitor';
 import type { SinkStats } from '../sink/clickhouse/sink';
 import type { AggregationSpec, GroupFields } from '../window';
-import type { Row, StreamDefinition } from './definition';
+import { clickHouseSchemaOf, type Row, type StreamDefinition } from './definition';
 import type { RowSink, SideOutputs } from './ports';
 import { PROCESSING_OPTIONS, resolveOptions } from './options';
 import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
@@ -81,15 +81,12 @@ export async function readEpoch(config: SluiceConfig, definition: { name: string
   }
 }
 
-/** Creates the stream's ClickHouse tables (idempotent). */
-export async function migrateStream(
-  config: SluiceConfig,
-  definition: StreamDefinition<never> | { tables: StreamDefinition<unknown>['tables'] },
-) {
+/** Runs the stream's ClickHouse migrations and creates its tables (idempotent). */
+export async function migrateStream(config: SluiceConfig, definition: Pick<StreamDefinition<never>, 'tables' | 'migrations'>) {
   const client = createClickHouse(config.clickhouse);
   try {
     const features = await detectServerFeatures(client);
-    return await migrate(client, config.clickhouse.database, { features, tables: definition.tables });
+    return await migrate(client, config.clickhouse.database, { features, ...clickHouseSchemaOf([definition]) });
   } catch (err) {
     throw explainClickHouseError(config.clickhouse, err);
   } finally {

@@ -1,4 +1,45 @@
 import type { TableDefinition } from '../../src/process';
+import type { Migration } from '../../src/sink/clickhouse';
+
+const EVENTS_RAW = `CREATE TABLE IF NOT EXISTS {db}.events_raw
+(
+    event_id String COMMENT 'producer uuid; the row identity a replay replaces',
+    event_type String,
+    user_id String,
+    campaign_id String COMMENT 'empty string = no campaign (no Nullable in keys on 18.16)',
+    ad_id String COMMENT 'empty string = no ad',
+    event_time DateTime COMMENT 'event time, UTC, second precision',
+    event_time_ms UInt64 COMMENT 'event time in epoch milliseconds',
+    amount Nullable(Float64),
+    property_keys Array(String) COMMENT 'properties map, keys; values at the same index in property_values',
+    property_values Array(String),
+    channel String,
+    kafka_topic String,
+    kafka_partition UInt16,
+    kafka_offset UInt64,
+    ingested_at DateTime,
+    version UInt64 COMMENT 'ReplacingMergeTree keeps the row with the largest version per event_id'
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(event_time)
+ORDER BY event_id`;
+
+/**
+ * The stream's raw table: one row per distinct event. Migrations rather than
+ * a table definition, because its dedup window is set only on servers that
+ * support it (and then once), and because databases that exist have these
+ * ids in their `sluice_migrations` ledger already: the ids must never change.
+ * Append only.
+ */
+export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
+  { id: '0001_events_raw', statements: [EVENTS_RAW] },
+  {
+    // Lets insert_deduplication_token drop a retried block on a non-replicated table (Replicated* tables dedup by default).
+    id: '0002_events_raw_insert_dedup_window',
+    statements: ['ALTER TABLE {db}.events_raw MODIFY SETTING non_replicated_deduplication_window = 1000'],
+    when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
+  },
+];
 
 /**
  * The reference stream's window tables. Each Kafka partition closes its own

@@ -12,13 +12,14 @@ import {
   featuresFromVersion,
   formatMigrationReport,
   migrate,
-  MIGRATIONS,
   type Row,
   type ServerFeatures,
 } from '../../src/sink/clickhouse';
 import { SinkHold } from '../../src/sink/hold';
 import { MemoryHoldBackend } from '../../src/sink/hold-memory';
+import { clickHouseSchemaOf } from '../../src/process';
 import eventCounts from '../../streams/event-counts';
+import { EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
 import { chdbSettings } from '../helpers/chdb';
 
 /**
@@ -132,10 +133,10 @@ describe('the engine', () => {
 
 describe('migrations', () => {
   it('create the database, events_raw with its dedup window and column comments, and the stream tables; a second run changes nothing', async () => {
-    const first = await migrate(root, db, { features, tables: eventCounts.tables });
+    const first = await migrate(root, db, { features, ...clickHouseSchemaOf([eventCounts]) });
     expect(first).toMatchObject({
       createdDatabase: true,
-      applied: MIGRATIONS.map((m) => m.id),
+      applied: EVENTS_RAW_MIGRATIONS.map((m) => m.id),
       skipped: [],
       createdTables: ['event_counts_1m_partial', 'event_counts_1m', 'event_counts_1h'],
     });
@@ -159,17 +160,17 @@ describe('migrations', () => {
     );
     expect(comment?.comment).toBe('producer uuid; the row identity a replay replaces');
 
-    const second = await migrate(root, db, { features, tables: eventCounts.tables });
+    const second = await migrate(root, db, { features, ...clickHouseSchemaOf([eventCounts]) });
     expect(second).toMatchObject({
       createdDatabase: false,
       applied: [],
-      alreadyApplied: MIGRATIONS.map((m) => m.id),
+      alreadyApplied: EVENTS_RAW_MIGRATIONS.map((m) => m.id),
       createdTables: [],
     });
     expect(second.existingTables).toEqual(first.createdTables);
     expect(formatMigrationReport(second)).toContain('nothing to do: schema is up to date');
     expect(await schema()).toEqual(before);
-    expect(await scalar(`SELECT count() FROM ${db}.sluice_migrations`)).toBe(MIGRATIONS.length);
+    expect(await scalar(`SELECT count() FROM ${db}.sluice_migrations`)).toBe(EVENTS_RAW_MIGRATIONS.length);
   });
 });
 
@@ -448,7 +449,7 @@ describe('shadow swaps on the reference tables', () => {
     }
     const client = createClickHouse(settings, ordinary);
     try {
-      await migrate(client, ordinary, { features, tables: eventCounts.tables });
+      await migrate(client, ordinary, { features, ...clickHouseSchemaOf([eventCounts]) });
       await client.insert({
         table: `${ordinary}.events_raw`,
         values: [rawRow(1), rawRow(2), rawRow(3, DAY - 86_400)],

@@ -10,6 +10,7 @@ import {
   type ServerFeatures,
 } from '../../src/sink/clickhouse';
 import { ServiceError } from '../../src/errors';
+import { EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -18,7 +19,8 @@ let features: ServerFeatures;
 beforeAll(async () => {
   ctx = await createTestContext('sink');
   features = await detectServerFeatures(ctx.clickhouse);
-  await migrate(ctx.clickhouse, ctx.id, { features });
+  // The reference stream's raw table: the rows below are its rows.
+  await migrate(ctx.clickhouse, ctx.id, { features, migrations: EVENTS_RAW_MIGRATIONS });
 });
 afterAll(async () => {
   await ctx.cleanup();
@@ -61,7 +63,7 @@ describe('feature detection', () => {
 describe('migrate', () => {
   it('is idempotent: a second run applies nothing and leaves tables and the ledger unchanged', async () => {
     const tablesBefore = await query<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`);
-    const again = await migrate(ctx.clickhouse, ctx.id, { features });
+    const again = await migrate(ctx.clickhouse, ctx.id, { features, migrations: EVENTS_RAW_MIGRATIONS });
     expect(again.applied).toEqual([]);
     expect(again.createdDatabase).toBe(false);
     expect(again.alreadyApplied).toContain('0001_events_raw');
@@ -73,7 +75,7 @@ describe('migrate', () => {
   it('skips migrations this server cannot run (the dedup window on 18.16), and records only what ran', async () => {
     const fresh = `${ctx.id}_m`;
     try {
-      const report = await migrate(ctx.clickhouse, fresh, { features });
+      const report = await migrate(ctx.clickhouse, fresh, { features, migrations: EVENTS_RAW_MIGRATIONS });
       expect(report.createdDatabase).toBe(true);
       expect(report.applied).toEqual(['0001_events_raw']);
       expect(report.skipped).toEqual(features.insertDeduplicationToken ? [] : ['0002_events_raw_insert_dedup_window']);
@@ -82,7 +84,7 @@ describe('migrate', () => {
     }
   });
 
-  it('appends caller migrations and table definitions, and reports what it created', async () => {
+  it('runs caller migrations and table definitions, and reports what it created', async () => {
     const tables = [{ name: 'extra_t', create: ['CREATE TABLE IF NOT EXISTS {db}.extra_t (k String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY k'] }];
     const migrations = [{ id: '9001_extra_view', statements: ['CREATE VIEW IF NOT EXISTS {db}.extra_v AS SELECT k FROM {db}.extra_t'] }];
     // the view reads extra_t, so tables must exist first: run tables, then migrations on a second pass
@@ -224,15 +226,15 @@ describe('ClickHouseSink', () => {
 });
 
 describe('sluice sink migrate', () => {
-  it('creates the schema, then reports that there is nothing to do', () => {
+  it('creates the streams\' schema (a migration two streams share runs once), then reports that there is nothing to do', () => {
     const env = { SLUICE_CLICKHOUSE_DATABASE: `${ctx.id}_cli` };
     {
-      const first = runCli(['sink', 'migrate'], env);
+      const first = runCli(['sink', 'migrate', 'event-counts', 'events-raw'], env);
       expect(first.stderr).toBe('');
       expect(first.status).toBe(0);
       expect(first.stdout).toMatch(/database \S+_cli: created/);
       expect(first.stdout).toMatch(/applied\s+0001_events_raw/);
-      const second = runCli(['sink', 'migrate'], env);
+      const second = runCli(['sink', 'migrate', 'event-counts', 'events-raw'], env);
       expect(second.status).toBe(0);
       expect(second.stdout).toMatch(/nothing to do/);
       expect(second.stdout).not.toMatch(/^(applied|created)/m);

@@ -6,12 +6,12 @@ import { filteredSink, PROCESSING_OPTIONS, resolveOptions, StreamRunner, StreamT
 import type { RowSink, SideOutputs } from '../../src/process/ports';
 import { RegistryError, type RegistryClient } from '../../src/schema/client';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
-import { ClickHouseSink, featuresFromVersion, MIGRATIONS, type ServerFeatures } from '../../src/sink/clickhouse';
+import { ClickHouseSink, featuresFromVersion, type ServerFeatures } from '../../src/sink/clickhouse';
 import { SinkHold } from '../../src/sink/hold';
 import { MemoryHoldBackend } from '../../src/sink/hold-memory';
 import { RedisSnapshotStore } from '../../src/state';
 import eventCounts from '../../streams/event-counts';
-import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
+import { EVENT_COUNTS_PARTIAL, EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
 import { ClickHouseModel, type ModelTableSpec } from './models/clickhouse';
 import { SimKafka } from './models/kafka';
 import { SimRedis } from './models/redis';
@@ -49,7 +49,7 @@ function tableOf(ddl: string): { columns: Record<string, string>; spec: ModelTab
   return { columns, spec: { key: order, version, partition } };
 }
 
-const RAW = tableOf(MIGRATIONS[0]!.statements[0]!);
+const RAW = tableOf(EVENTS_RAW_MIGRATIONS[0]!.statements[0]!);
 const PARTIAL = tableOf(EVENT_COUNTS_PARTIAL.create[0]!);
 
 /** The schema registry: ids known from a time on (a schema registered late is unknown before). */

@@ -5,7 +5,6 @@ export {
   formatMigrationReport,
   InvalidIdentifierError,
   migrate,
-  MIGRATIONS,
   type Migration,
   type MigrationReport,
   type TableDefinition,

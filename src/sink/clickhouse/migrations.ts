@@ -7,7 +7,8 @@ import type { ServerFeatures } from './features';
  * One schema change, applied once per database and recorded in
  * `sluice_migrations`. Statements use `{db}` for the database name. A migration
  * whose `when` is false on this server is skipped and not recorded, so it runs
- * after the server is upgraded.
+ * after the server is upgraded. The sink declares none of its own: streams
+ * declare theirs beside their tables.
  */
 export interface Migration {
   id: string;
@@ -33,40 +34,6 @@ export function assertIdentifier(kind: 'database' | 'table' | 'column', name: st
   if (!identifier.safeParse(name).success) throw new InvalidIdentifierError(kind, name);
   return name;
 }
-
-const RAW_EVENTS = `CREATE TABLE IF NOT EXISTS {db}.events_raw
-(
-    event_id String COMMENT 'producer uuid; the row identity a replay replaces',
-    event_type String,
-    user_id String,
-    campaign_id String COMMENT 'empty string = no campaign (no Nullable in keys on 18.16)',
-    ad_id String COMMENT 'empty string = no ad',
-    event_time DateTime COMMENT 'event time, UTC, second precision',
-    event_time_ms UInt64 COMMENT 'event time in epoch milliseconds',
-    amount Nullable(Float64),
-    property_keys Array(String) COMMENT 'properties map, keys; values at the same index in property_values',
-    property_values Array(String),
-    channel String,
-    kafka_topic String,
-    kafka_partition UInt16,
-    kafka_offset UInt64,
-    ingested_at DateTime,
-    version UInt64 COMMENT 'ReplacingMergeTree keeps the row with the largest version per event_id'
-)
-ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(event_time)
-ORDER BY event_id`;
-
-/** Sluice's own tables, in order. Append only: an applied id must never change meaning. */
-export const MIGRATIONS: readonly Migration[] = [
-  { id: '0001_events_raw', statements: [RAW_EVENTS] },
-  {
-    // Lets insert_deduplication_token drop a retried block on a non-replicated table (Replicated* tables dedup by default).
-    id: '0002_events_raw_insert_dedup_window',
-    statements: ['ALTER TABLE {db}.events_raw MODIFY SETTING non_replicated_deduplication_window = 1000'],
-    when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
-  },
-];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS {db}.sluice_migrations
 (
@@ -96,9 +63,10 @@ async function exists(client: ClickHouseClient, sql: string): Promise<boolean> {
 }
 
 /**
- * Creates the database, Sluice's tables and the caller's tables, idempotently:
- * a second run changes nothing and says so. Table definitions are re-run every
- * time (they are IF NOT EXISTS) so a dropped table comes back; migrations run once.
+ * Creates the database, the migration ledger and the caller's migrations and
+ * tables, idempotently: a second run changes nothing and says so. Table
+ * definitions are re-run every time (they are IF NOT EXISTS) so a dropped
+ * table comes back; migrations run once, in the order given, before the tables.
  */
 export async function migrate(
   client: ClickHouseClient,
@@ -108,7 +76,7 @@ export async function migrate(
   assertIdentifier('database', database);
   const tables = options.tables ?? [];
   tables.forEach((t) => assertIdentifier('table', t.name));
-  const migrations = [...MIGRATIONS, ...(options.migrations ?? [])];
+  const migrations = options.migrations ?? [];
   const ids = new Set<string>();
   for (const m of migrations) {
     if (ids.has(m.id)) throw new SluiceError('MIGRATION_DUPLICATE', `migration id '${m.id}' is declared twice: ids must be unique`);
