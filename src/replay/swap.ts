@@ -20,7 +20,7 @@ import type { HeldWrites, SinkHold } from '../sink/hold';
  * the higher version of the live and the rebuilt one (ReplacingMergeTree's
  * own rule, so a live row written after the replay read its input is not
  * replaced by an older result), and on equal versions the rebuilt row. Equal
- * versions mean nothing orders the two: events_raw writes version 0 for
+ * versions mean nothing orders the two: a raw table may write version 0 for
  * every row, and there a replay exists precisely to replace what the live
  * stream wrote with what the fixed code computes. Window partials carry
  * their emission time, so a rebuilt partial beats the first pass's and a

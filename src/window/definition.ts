@@ -121,7 +121,7 @@ export function defineWindows<E, K extends GroupFields, A extends AggregationSpe
  * grouping callbacks need no annotations (TypeScript cannot infer the event
  * type from one property for the callbacks of another):
  *
- *   windowsOver<AnalyticsEvent>()({ assigner: tumbling(60_000), groupBy: groupByFields((e) => ({ event_type: e.event_type })),
+ *   windowsOver<PageView>()({ assigner: tumbling(60_000), groupBy: groupByFields((e) => ({ event_type: e.event_type })),
  *     aggregate: { events: count(), users: distinct((e) => e.user_id) }, allowedLatenessMs: 30_000 })
  */
 export function windowsOver<E>(): <K extends GroupFields, A extends AggregationSpec<E>>(

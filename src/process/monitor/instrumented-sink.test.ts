@@ -19,14 +19,14 @@ describe('instrumented row sink: the ClickHouse insert span', () => {
     exporter = new InMemorySpanExporter();
     tracing = startTracing({ serviceName: 'test', sampleRatio: 0, exporter, immediate: true });
     const sink = instrumentRowSink(okSink, 's');
-    for (let i = 0; i < 20; i++) await sink.write('events_raw', [{ a: i }], position);
-    await expect(instrumentRowSink(failingSink, 's').write('events_raw', [{ a: 1 }], position)).rejects.toThrow(
+    for (let i = 0; i < 20; i++) await sink.write('page_views', [{ a: i }], position);
+    await expect(instrumentRowSink(failingSink, 's').write('page_views', [{ a: 1 }], position)).rejects.toThrow(
       'unreachable',
     );
     const spans = exporter.getFinishedSpans();
     expect(spans).toHaveLength(1);
     expect(spans[0]).toMatchObject({
-      name: 'INSERT events_raw',
+      name: 'INSERT page_views',
       kind: SpanKind.CLIENT,
       status: { code: 2, message: 'ClickHouse unreachable' },
     });
@@ -37,7 +37,7 @@ describe('instrumented row sink: the ClickHouse insert span', () => {
     exporter = new InMemorySpanExporter();
     tracing = startTracing({ serviceName: 'test', sampleRatio: 1, exporter, immediate: true });
     const sink = instrumentRowSink(okSink, 's');
-    for (let i = 0; i < 5; i++) await sink.write('events_raw', [{ a: i }], position);
+    for (let i = 0; i < 5; i++) await sink.write('page_views', [{ a: i }], position);
     expect(exporter.getFinishedSpans()).toHaveLength(5);
   });
 });
