@@ -1,7 +1,8 @@
 export { DLQ_HEADERS, LATE_HEADERS, REDRIVE_HEADERS, RETRY_HEADERS, headerString } from './headers';
 export { dlqTopic, lateTopic, retryTopic, baseTopic, isRetryTopic } from './topics';
 export type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
-export { DeadLetterPublisher, SideRecords, deadLetterMessage, lateMessage, originOf } from './publisher';
+export { DeadLetterPublisher, SideRecords } from './publisher';
+export { deadLetterMessage, lateMessage, originOf, retryMessage, sideMessage } from './side-record';
 export {
   attemptOf,
   DEFAULT_RETRY_POLICY,
@@ -15,5 +16,11 @@ export {
 } from './retry';
 export { readTopic, type TopicRecord } from './reader';
 export { SideTopicCounter } from './count';
-export { bytesSnippet, firstDeadLetters, formatDeadLetter, summarizeDeadLetters, type DeadLetterSummary } from './inspect';
+export {
+  bytesSnippet,
+  firstDeadLetters,
+  formatDeadLetter,
+  summarizeDeadLetters,
+  type DeadLetterSummary,
+} from './inspect';
 export { redrive, redriveGroup, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';

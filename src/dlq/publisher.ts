@@ -1,72 +1,10 @@
 import { gzipSync } from 'node:zlib';
-import type { Kafka, Message } from 'kafkajs';
-import { DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
+import type { Kafka } from 'kafkajs';
+import { DLQ_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
-import { dlqTopic, isRetryTopic, lateTopic } from './topics';
+import { deadLetterMessage, lateMessage } from './side-record';
 import type { SideRecord } from '../kafka/group';
-import type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
-
-/**
- * Where a record really came from: a record consumed from a retry topic names its origin in headers.
- * Only there: on any other topic those headers are whatever its producer wrote, and are not believed.
- */
-export function originOf(source: SourceRecord): { topic: string; partition: string; offset: string; timestamp: string } {
-  if (!isRetryTopic(source.topic)) return { topic: source.topic, partition: String(source.partition), offset: source.offset, timestamp: source.timestamp };
-  const h = source.headers;
-  return {
-    topic: headerString(h, RETRY_HEADERS.originTopic) ?? source.topic,
-    partition: headerString(h, RETRY_HEADERS.originPartition) ?? String(source.partition),
-    offset: headerString(h, RETRY_HEADERS.originOffset) ?? source.offset,
-    timestamp: headerString(h, RETRY_HEADERS.originTimestamp) ?? source.timestamp,
-  };
-}
-
-/** The dead-letter message: the original key, value and headers untouched, plus Sluice's headers (which replace older values of the same names). */
-export function deadLetterMessage(entry: DeadLetterEntry, stream: string, now: Date): [string, Message] {
-  const origin = originOf(entry.source);
-  return [
-    dlqTopic(origin.topic),
-    {
-      key: entry.source.key,
-      value: entry.source.value,
-      headers: {
-        ...entry.source.headers,
-        [DLQ_HEADERS.sourceTopic]: origin.topic,
-        [DLQ_HEADERS.sourcePartition]: origin.partition,
-        [DLQ_HEADERS.sourceOffset]: origin.offset,
-        [DLQ_HEADERS.sourceTimestamp]: origin.timestamp,
-        [DLQ_HEADERS.stream]: stream,
-        [DLQ_HEADERS.errorClass]: entry.errorClass,
-        [DLQ_HEADERS.errorMessage]: headerText(entry.message),
-        [DLQ_HEADERS.attempt]: String(entry.attempt),
-        [DLQ_HEADERS.failedAt]: now.toISOString(),
-        ...entry.headers,
-      },
-    },
-  ];
-}
-
-export function lateMessage(entry: LateEntry): [string, Message] {
-  const origin = originOf(entry.source);
-  return [
-    lateTopic(origin.topic),
-    {
-      key: entry.source.key,
-      value: entry.source.value,
-      headers: {
-        ...entry.source.headers,
-        [LATE_HEADERS.windowStart]: new Date(entry.windowStart).toISOString(),
-        [LATE_HEADERS.windowEnd]: new Date(entry.windowEnd).toISOString(),
-        [LATE_HEADERS.watermark]: new Date(entry.watermark).toISOString(),
-        [LATE_HEADERS.eventTime]: new Date(entry.eventTime).toISOString(),
-        [LATE_HEADERS.reason]: entry.reason ?? 'after-allowed-lateness',
-        [LATE_HEADERS.sourceTopic]: origin.topic,
-        [LATE_HEADERS.sourcePartition]: origin.partition,
-        [LATE_HEADERS.sourceOffset]: origin.offset,
-      },
-    },
-  ];
-}
+import type { DeadLetterEntry, LateEntry } from './types';
 
 /**
  * Dead letters as `<topic>.dlq` records and late events as `<topic>.late`
@@ -79,16 +17,17 @@ export class SideRecords {
   records(deadLetters: DeadLetterEntry[], late: LateEntry[]): SideRecord[] {
     const now = (this.options.now ?? (() => new Date()))();
     const limit = this.options.maxRecordBytes ?? MAX_SIDE_RECORD_BYTES;
-    return [...deadLetters.map((e) => deadLetterMessage(e, this.options.stream, now)), ...late.map(lateMessage)].map(([topic, m]) =>
-      fitted(
-        {
-          topic,
-          key: (m.key as Buffer | null | undefined) ?? null,
-          value: (m.value as Buffer | null | undefined) ?? null,
-          headers: (m.headers ?? {}) as Record<string, string | Buffer>,
-        },
-        limit,
-      ),
+    return [...deadLetters.map((e) => deadLetterMessage(e, this.options.stream, now)), ...late.map(lateMessage)].map(
+      ([topic, m]) =>
+        fitted(
+          {
+            topic,
+            key: (m.key as Buffer | null | undefined) ?? null,
+            value: (m.value as Buffer | null | undefined) ?? null,
+            headers: (m.headers ?? {}) as Record<string, string | Buffer>,
+          },
+          limit,
+        ),
     );
   }
 }
@@ -108,9 +47,17 @@ export const MAX_SIDE_RECORD_BYTES = 1_000_000;
  * stream, and the original stays readable in the source topic at that offset until retention.
  */
 function fitted(record: SideRecord, limit: number): SideRecord {
-  const size = (record.key?.length ?? 0) + (record.value?.length ?? 0) + Object.entries(record.headers).reduce((n, [k, v]) => n + k.length + v.length, 0);
-  if (size <= limit || !record.value || gzipSync(record.value).length + size - record.value.length <= limit) return record;
-  return { ...record, value: null, headers: { ...record.headers, [DLQ_HEADERS.valueOmitted]: String(record.value.length) } };
+  const size =
+    (record.key?.length ?? 0) +
+    (record.value?.length ?? 0) +
+    Object.entries(record.headers).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  if (size <= limit || !record.value || gzipSync(record.value).length + size - record.value.length <= limit)
+    return record;
+  return {
+    ...record,
+    value: null,
+    headers: { ...record.headers, [DLQ_HEADERS.valueOmitted]: String(record.value.length) },
+  };
 }
 
 /**

@@ -1,8 +1,7 @@
 import type { IHeaders, Kafka, Message } from 'kafkajs';
-import { headerString, headerText, RETRY_HEADERS } from './headers';
+import { headerString, RETRY_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
-import { deadLetterMessage, originOf } from './publisher';
-import { retryTopic } from './topics';
+import { deadLetterMessage, retryMessage } from './side-record';
 import type { DeadLetterEntry } from './types';
 
 export interface RetryPolicy {
@@ -19,7 +18,11 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 2, baseDelayMs: 
  * jitter" — half fixed, half random — so retries of many records spread out
  * but each still waits at least half the nominal backoff.
  */
-export function retryDelayMs(attempt: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
+export function retryDelayMs(
+  attempt: number,
+  policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+  random: () => number = Math.random,
+): number {
   const nominal = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(nominal / 2 + random() * (nominal / 2));
 }
@@ -31,32 +34,19 @@ export type RetryRoute = { topic: string; kind: 'retry' | 'dlq'; message: Messag
  * attempts made so far: attempts 1..maxAttempts go to `.retry.<attempt>`
  * with a not-before time; a record failing after that goes to the DLQ.
  */
-export function routeRetry(entry: DeadLetterEntry, policy: RetryPolicy, stream: string, now: Date, random: () => number = Math.random): RetryRoute {
+export function routeRetry(
+  entry: DeadLetterEntry,
+  policy: RetryPolicy,
+  stream: string,
+  now: Date,
+  random: () => number = Math.random,
+): RetryRoute {
   if (entry.attempt > policy.maxAttempts) {
     const [topic, message] = deadLetterMessage(entry, stream, now);
     return { topic, kind: 'dlq', message };
   }
-  const origin = originOf(entry.source);
-  const notBefore = now.getTime() + retryDelayMs(entry.attempt, policy, random);
-  return {
-    topic: retryTopic(origin.topic, entry.attempt),
-    kind: 'retry',
-    message: {
-      key: entry.source.key,
-      value: entry.source.value,
-      headers: {
-        ...entry.source.headers,
-        [RETRY_HEADERS.notBefore]: String(notBefore),
-        [RETRY_HEADERS.attempt]: String(entry.attempt),
-        [RETRY_HEADERS.originTopic]: origin.topic,
-        [RETRY_HEADERS.originPartition]: origin.partition,
-        [RETRY_HEADERS.originOffset]: origin.offset,
-        [RETRY_HEADERS.originTimestamp]: origin.timestamp,
-        [RETRY_HEADERS.errorClass]: entry.errorClass,
-        [RETRY_HEADERS.errorMessage]: headerText(entry.message),
-      },
-    },
-  };
+  const [topic, message] = retryMessage(entry, now.getTime() + retryDelayMs(entry.attempt, policy, random));
+  return { topic, kind: 'retry', message };
 }
 
 /** Sends transient failures to their next retry topic, or to the DLQ after the last attempt. */
@@ -65,7 +55,12 @@ export class RetryRouter {
 
   constructor(
     kafka: Kafka,
-    private readonly options: { stream: string; policy?: Partial<RetryPolicy>; now?: () => Date; random?: () => number },
+    private readonly options: {
+      stream: string;
+      policy?: Partial<RetryPolicy>;
+      now?: () => Date;
+      random?: () => number;
+    },
   ) {
     this.producer = new SideTopicProducer(kafka);
   }
