@@ -1,13 +1,36 @@
 import { SpanKind } from '@opentelemetry/api';
 import { systemClock, type Cancel, type Clock } from '../clock';
 import { describeError, SluiceError } from '../errors';
-import { CommitFencedError, type Assignment, type BatchControl, type CommittedOffset, type GroupAdmin, type GroupConsumer, type PartitionTransactions, type StreamKafka } from '../kafka/group';
+import {
+  CommitFencedError,
+  type Assignment,
+  type BatchControl,
+  type CommittedOffset,
+  type GroupAdmin,
+  type GroupConsumer,
+  type PartitionTransactions,
+  type StreamKafka,
+} from '../kafka/group';
 import type { ConsumedRecord } from '../kafka';
 import { randomBytes } from 'node:crypto';
-import { offsetOfSnapshot, snapshotId, snapshotsOf, StateLostError, stateMetadata, type PartitionSnapshot, type SnapshotStore } from '../state';
+import {
+  offsetOfSnapshot,
+  snapshotId,
+  snapshotsOf,
+  StateLostError,
+  stateMetadata,
+  type PartitionSnapshot,
+  type SnapshotStore,
+} from '../state';
 import type { Logger } from '../telemetry';
-import { failSpan, producerLinks, tracer } from '../telemetry/tracing';
-import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress, type PartitionCommit } from './checkpoint';
+import { producerLinks, withSpan } from '../telemetry/tracing';
+import {
+  commitCheckpoint,
+  newProgress,
+  type CheckpointPorts,
+  type CheckpointProgress,
+  type PartitionCommit,
+} from './checkpoint';
 import type { RecordMeta, StreamDefinition } from './definition';
 import type { ProcessingOptions } from './options';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
@@ -166,7 +189,11 @@ export class StreamRunner<E> {
       this.endOffsets = new Map([...offsets].map(([p, o]) => [p, BigInt(o.high)]));
     }
     this.transactions = this.kafka.transactions({ groupId: this.options.groupId, topic: this.topic });
-    const consumer = this.kafka.consumer({ groupId: this.options.groupId, topic: this.topic, sessionTimeoutMs: this.options.sessionTimeoutMs });
+    const consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      topic: this.topic,
+      sessionTimeoutMs: this.options.sessionTimeoutMs,
+    });
     this.consumer = consumer;
     await consumer.start({
       onAssignment: (assignment) => this.onAssignment(assignment),
@@ -183,7 +210,10 @@ export class StreamRunner<E> {
         this.checkBoundedEnd();
       },
     });
-    this.cancelTick = this.clock.setInterval(() => void this.tick(), Math.max(50, Math.floor(this.options.flushIntervalMs / 2)));
+    this.cancelTick = this.clock.setInterval(
+      () => void this.tick(),
+      Math.max(50, Math.floor(this.options.flushIntervalMs / 2)),
+    );
     this.log.info({ group: this.options.groupId, topic: this.topic, bounded: this.options.bounded }, 'stream started');
   }
 
@@ -211,7 +241,11 @@ export class StreamRunner<E> {
     this.consumer?.resume(gained);
     // Nothing was read while the group rebalanced: that time is not idleness of the partitions we kept.
     this.task.resumeClock(this.clock.now());
-    if (expelled) this.log.warn({ memberId }, 'this member was expelled from the group and joined again: restoring every partition');
+    if (expelled)
+      this.log.warn(
+        { memberId },
+        'this member was expelled from the group and joined again: restoring every partition',
+      );
     this.log.info({ partitions: [...next].sort((a, b) => a - b) }, 'partitions assigned');
   }
 
@@ -230,12 +264,17 @@ export class StreamRunner<E> {
    * them meanwhile; one that was committed elsewhere is restored from that commit.
    */
   private async checkKept(partitions: number[]): Promise<void> {
-    const committed = await this.retrying('check the committed offsets of kept partitions', () => this.admin!.committedOffsets(this.options.groupId, this.topic));
+    const committed = await this.retrying('check the committed offsets of kept partitions', () =>
+      this.admin!.committedOffsets(this.options.groupId, this.topic),
+    );
     for (const p of partitions) {
       if (!this.assignment.has(p) || !this.task.has(this.topic, p)) continue;
       const offset = committed.get(p)?.offset;
       if (offset !== this.knownCommitted.get(p)) {
-        this.log.warn({ partition: p, committed: offset, expected: this.knownCommitted.get(p) }, 'a kept partition was committed by another member meanwhile: restoring it');
+        this.log.warn(
+          { partition: p, committed: offset, expected: this.knownCommitted.get(p) },
+          'a kept partition was committed by another member meanwhile: restoring it',
+        );
         this.restoreAgain(p);
       } else {
         // The client may go back to the committed offset after a rebalance: read on where the task is.
@@ -257,11 +296,14 @@ export class StreamRunner<E> {
         // Taking the partition's transactions over first fences every earlier owner and completes its
         // last transaction, so the committed offset read next is final.
         await this.transactions!.fence(partition);
-        const committed: CommittedOffset | undefined = (await this.admin!.committedOffsets(this.options.groupId, this.topic)).get(partition);
+        const committed: CommittedOffset | undefined = (
+          await this.admin!.committedOffsets(this.options.groupId, this.topic)
+        ).get(partition);
         const offset = committed?.offset ?? (await this.admin!.topicOffsets(this.topic)).get(partition)!.low;
         const snapshots = this.ports.snapshots;
         if (!snapshots || !this.definition.windowed) return { committed, offset, snapshot: undefined };
-        const named = this.options.epoch === undefined ? undefined : snapshotsOf(committed?.metadata, this.options.epoch);
+        const named =
+          this.options.epoch === undefined ? undefined : snapshotsOf(committed?.metadata, this.options.epoch);
         if (named) {
           const snapshot = await snapshots.load(ref, named);
           if (!snapshot) throw new StateMissingError(this.topic, partition, offset);
@@ -269,7 +311,13 @@ export class StreamRunner<E> {
         }
         // A partition starting without state saves that empty state first: should Redis later lose
         // the first snapshot committed after it, this one is the fallback (else there would be none).
-        const empty: PartitionSnapshot = { id: snapshotId(offset, this.clock.now(), randomBytes(3).toString('hex')), offset, savedAt: this.clock.now(), watermark: null, windows: undefined };
+        const empty: PartitionSnapshot = {
+          id: snapshotId(offset, this.clock.now(), randomBytes(3).toString('hex')),
+          offset,
+          savedAt: this.clock.now(),
+          watermark: null,
+          windows: undefined,
+        };
         await snapshots.load(ref, []); // watches this Redis run for the partition, as a restore does
         await snapshots.save([{ ref, snapshot: empty }]);
         return { committed, offset, snapshot: empty };
@@ -279,7 +327,10 @@ export class StreamRunner<E> {
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);
       if (resumeAt !== offset) {
-        this.log.warn({ partition, committed: offset, resumeAt }, 'the window state for the committed offset is lost (Redis lost recent writes): restored an older snapshot, processing the records since again');
+        this.log.warn(
+          { partition, committed: offset, resumeAt },
+          'the window state for the committed offset is lost (Redis lost recent writes): restored an older snapshot, processing the records since again',
+        );
       } else this.log.info({ partition, offset, restored: snapshot !== undefined }, 'partition restored');
     } catch (err) {
       this.failUnlessStopping(err);
@@ -307,7 +358,10 @@ export class StreamRunner<E> {
 
   /** Redis restarted since the partitions were restored: restore them all again from what it kept. */
   private restoreAll(err: StateLostError): void {
-    this.log.warn({ err: describeError(err) }, 'Redis restarted and may have lost recent state: restoring every partition');
+    this.log.warn(
+      { err: describeError(err) },
+      'Redis restarted and may have lost recent state: restoring every partition',
+    );
     this.pending = undefined;
     this.failing = false;
     for (const p of [...this.assignment]) this.restoreAgain(p);
@@ -334,7 +388,10 @@ export class StreamRunner<E> {
     const next = this.task.nextOffset(this.topic, partition)!;
     if (BigInt(control.fetchedOffset) > BigInt(next)) {
       // The client read on from a position past the task's (records in between would be skipped): go back.
-      this.log.warn({ partition, fetchedOffset: control.fetchedOffset, nextOffset: next }, 'the fetch position is past the partition’s next record: seeking back');
+      this.log.warn(
+        { partition, fetchedOffset: control.fetchedOffset, nextOffset: next },
+        'the fetch position is past the partition’s next record: seeking back',
+      );
       this.consumer?.seek(partition, next);
       return;
     }
@@ -345,7 +402,10 @@ export class StreamRunner<E> {
     }
     const end = this.endOffsets?.get(partition);
     const lastFetched = batch.at(-1);
-    const records: RecordMeta[] = end === undefined || (lastFetched && BigInt(lastFetched.offset) < end) ? batch : batch.filter((m) => BigInt(m.offset) < end);
+    const records: RecordMeta[] =
+      end === undefined || (lastFetched && BigInt(lastFetched.offset) < end)
+        ? batch
+        : batch.filter((m) => BigInt(m.offset) < end);
     for (let i = 0; i < records.length; i += CHUNK_RECORDS) {
       const chunk = records.slice(i, i + CHUNK_RECORDS);
       // Partitions we paused are not idle, only unread: keep their clocks running, or the window close
@@ -372,7 +432,13 @@ export class StreamRunner<E> {
     }
     // Markers after the last record (a transactional topic) are past too: the next offset follows the batch.
     const last = records.at(-1)?.offset;
-    if (last !== undefined && BigInt(control.lastOffset) > BigInt(last)) this.task.skip(this.topic, partition, (BigInt(last) + 1n).toString(), this.boundedTo(partition, (BigInt(control.lastOffset) + 1n).toString()));
+    if (last !== undefined && BigInt(control.lastOffset) > BigInt(last))
+      this.task.skip(
+        this.topic,
+        partition,
+        (BigInt(last) + 1n).toString(),
+        this.boundedTo(partition, (BigInt(control.lastOffset) + 1n).toString()),
+      );
     this.maybeCheckpoint();
     this.checkBoundedEnd();
   }
@@ -385,20 +451,20 @@ export class StreamRunner<E> {
 
   /** A CONSUMER span per chunk, linked to the producer spans named in the records' trace headers. */
   private processTraced(partition: number, chunk: RecordMeta[]): Promise<void> {
-    return tracer().startActiveSpan(
+    return withSpan(
       `process ${this.topic}`,
-      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.partition.id': String(partition), 'messaging.batch.message_count': chunk.length } },
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.partition.id': String(partition),
+          'messaging.batch.message_count': chunk.length,
+        },
+      },
       async (span) => {
         // Reading links costs a header parse per record: only for spans that are recorded.
         if (span.isRecording()) span.addLinks(producerLinks(chunk));
-        try {
-          await this.task.processBatch(this.topic, partition, chunk);
-        } catch (err) {
-          failSpan(span, err);
-          throw err;
-        } finally {
-          span.end();
-        }
+        await this.task.processBatch(this.topic, partition, chunk);
       },
     );
   }
@@ -428,7 +494,8 @@ export class StreamRunner<E> {
     this.maybeCheckpoint(true);
     // Partitions paused because rows piled up resume as soon as a checkpoint has taken the rows over,
     // not only once it is done: waiting for its inserts as well left the stream idle for seconds.
-    if (!this.failing && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows)) this.resumePaused();
+    if (!this.failing && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows))
+      this.resumePaused();
     this.checkBoundedEnd();
     await this.checkState();
   }
@@ -467,13 +534,20 @@ export class StreamRunner<E> {
   private async runCheckpoint(mode: 'commit' | 'flush' | 'side' | 'auto'): Promise<void> {
     if (!this.pending) {
       const now = this.clock.now();
-      const committing = mode === 'commit' || mode === 'side' || (mode === 'auto' && now - this.lastCommitAt >= this.options.commitIntervalMs);
+      const committing =
+        mode === 'commit' ||
+        mode === 'side' ||
+        (mode === 'auto' && now - this.lastCommitAt >= this.options.commitIntervalMs);
       if (this.task.idle(committing)) {
         this.lastCheckpointAt = now;
         if (committing) this.lastCommitAt = now;
         return;
       }
-      this.pending = { checkpoint: this.task.takeCheckpoint(committing, mode !== 'side'), progress: newProgress(), commit: committing };
+      this.pending = {
+        checkpoint: this.task.takeCheckpoint(committing, mode !== 'side'),
+        progress: newProgress(),
+        commit: committing,
+      };
       // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
       if (!this.failing) this.resumePaused();
     }
@@ -519,7 +593,8 @@ export class StreamRunner<E> {
       sink: this.ports.sink,
       side: this.ports.side,
       snapshots: snapshots && {
-        save: (entries: Checkpoint['snapshots']) => snapshots.save(entries.filter((e) => this.owns(e.ref.partition, e.incarnation))),
+        save: (entries: Checkpoint['snapshots']) =>
+          snapshots.save(entries.filter((e) => this.owns(e.ref.partition, e.incarnation))),
       },
       commit: (partitions) => this.commitPartitions(partitions),
       defer: (deadLetters, partitions) => this.task.defer(deadLetters, partitions),
@@ -542,7 +617,13 @@ export class StreamRunner<E> {
     await Promise.all(
       owned.map(async (o) => {
         // The restore point, then the one before it (the fallback if Redis loses the first).
-        const named = [o.snapshot, ...this.task.committedSnapshots(o.topic, o.partition).filter((s) => s !== o.snapshot).slice(0, 1)].filter((s): s is string => s !== undefined);
+        const named = [
+          o.snapshot,
+          ...this.task
+            .committedSnapshots(o.topic, o.partition)
+            .filter((s) => s !== o.snapshot)
+            .slice(0, 1),
+        ].filter((s): s is string => s !== undefined);
         const metadata = withState ? stateMetadata(this.options.epoch!, named) : undefined;
         try {
           await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });
@@ -553,7 +634,10 @@ export class StreamRunner<E> {
             return;
           }
           const fenced = err instanceof CommitFencedError;
-          this.log[fenced ? 'info' : 'warn']({ partition: o.partition, err: describeError(err) }, 'commit did not land: restoring the partition from its committed offset');
+          this.log[fenced ? 'info' : 'warn'](
+            { partition: o.partition, err: describeError(err) },
+            'commit did not land: restoring the partition from its committed offset',
+          );
           this.restoreAgain(o.partition);
           return;
         }
@@ -561,7 +645,10 @@ export class StreamRunner<E> {
         this.task.committed(o.topic, o.partition, o.offset, o.snapshot);
         this.knownCommitted.set(o.partition, o.offset);
         // Only now, having committed, may this member drop older snapshots; failing to is harmless.
-        if (withState && named.length > 0) void this.ports.snapshots!.prune({ topic: o.topic, partition: o.partition }, offsetOfSnapshot(named[named.length - 1]!)).catch(() => undefined);
+        if (withState && named.length > 0)
+          void this.ports
+            .snapshots!.prune({ topic: o.topic, partition: o.partition }, offsetOfSnapshot(named[named.length - 1]!))
+            .catch(() => undefined);
       }),
     );
   }
@@ -635,7 +722,8 @@ export class StreamRunner<E> {
     await this.checkpointing;
     while (this.pending || !this.task.idle(mode !== 'flush')) {
       if (this.fatal) throw this.fatal;
-      if (this.clock.now() > deadline) throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
+      if (this.clock.now() > deadline)
+        throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
       await this.runCheckpoint(mode);
     }
     if (this.fatal) throw this.fatal;
@@ -676,7 +764,9 @@ export class StreamRunner<E> {
       group: this.options.groupId,
       topic: this.topic,
       assigned: [...this.assignment].sort((a, b) => a - b),
-      paused: [...this.assignment].filter((p) => this.paused.has(p) || !this.task.has(this.topic, p)).sort((a, b) => a - b),
+      paused: [...this.assignment]
+        .filter((p) => this.paused.has(p) || !this.task.has(this.topic, p))
+        .sort((a, b) => a - b),
       positions,
       checkpointPending: this.failing,
       lastCheckpointAt: this.lastCheckpointAt,

@@ -5,7 +5,7 @@ import { ServiceError, SluiceError } from '../errors';
 import { createKafka } from '../kafka';
 import { SchemaCodec, loadAvroSchema, parseAvroType } from '../schema';
 import { SpanKind } from '@opentelemetry/api';
-import { failSpan, traceHeaders, tracer } from '../telemetry/tracing';
+import { traceHeaders, withSpan } from '../telemetry/tracing';
 import { EventValidationError, logicalTypeChecks, validateEvent, type FieldIssue } from './validate';
 
 export type ProducerCompression = 'gzip' | 'none';
@@ -148,7 +148,10 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     transactionalId,
   } = options;
   if (maxInFlightEvents < 1 || maxBatchEvents < 1 || maxInFlightBytes < 1) {
-    throw new SluiceError('PRODUCER_OPTIONS_INVALID', 'maxInFlightEvents, maxBatchEvents and maxInFlightBytes must be at least 1');
+    throw new SluiceError(
+      'PRODUCER_OPTIONS_INVALID',
+      'maxInFlightEvents, maxBatchEvents and maxInFlightBytes must be at least 1',
+    );
   }
   const schemaJson = typeof options.schema === 'string' ? loadAvroSchema(options.schema) : options.schema;
   const type: Type = parseAvroType(schemaJson);
@@ -194,7 +197,8 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       if (!codec) {
         codec = SchemaCodec.fromConfig(config);
       }
-      schemaId = options.schemaId === 'latest' ? await codec.latestId(subject) : await codec.register(subject, schemaJson);
+      schemaId =
+        options.schemaId === 'latest' ? await codec.latestId(subject) : await codec.register(subject, schemaJson);
       producer = createKafka(config).producer({
         idempotent: true,
         maxInFlightRequests: 1,
@@ -223,7 +227,11 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
         while (queue.length > 0) {
           let take = 0;
           let bytes = 0;
-          while (take < queue.length && take < maxBatchEvents && (take === 0 || bytes + queue[take]!.bytes <= maxBatchBytes)) {
+          while (
+            take < queue.length &&
+            take < maxBatchEvents &&
+            (take === 0 || bytes + queue[take]!.bytes <= maxBatchBytes)
+          ) {
             bytes += queue[take]!.bytes;
             take++;
           }
@@ -248,7 +256,12 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     const bytes = batch.reduce((n, p) => n + p.bytes, 0);
     produceRequests++;
     try {
-      const record = { topic, acks: -1, compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None, messages: batch.map((p) => p.message) };
+      const record = {
+        topic,
+        acks: -1,
+        compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        messages: batch.map((p) => p.message),
+      };
       let metadata: Awaited<ReturnType<Producer['send']>>;
       if (transactionalId) {
         const transaction = await producer!.transaction();
@@ -335,7 +348,9 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     }
     if (transactionalId) {
       const bytes = encoded.reduce((n, e) => n + e.bytes, 0);
-      const fits = () => inFlightEvents === 0 || (inFlightEvents + encoded.length <= maxInFlightEvents && inFlightBytes + bytes <= maxInFlightBytes);
+      const fits = () =>
+        inFlightEvents === 0 ||
+        (inFlightEvents + encoded.length <= maxInFlightEvents && inFlightBytes + bytes <= maxInFlightBytes);
       while (!fits()) await new Promise<void>((resolve) => waiting.push(resolve));
       for (const e of encoded) enqueue(e);
       kick();
@@ -354,16 +369,18 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
 
   /** A PRODUCER span around a send, active while its records are queued (their headers carry it). */
   function traced<R>(spanName: string, count: number, work: () => Promise<R>): Promise<R> {
-    return tracer().startActiveSpan(spanName, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.batch.message_count': count } }, async (span) => {
-      try {
-        return await work();
-      } catch (err) {
-        failSpan(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
-    });
+    return withSpan(
+      spanName,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.name': topic,
+          'messaging.batch.message_count': count,
+        },
+      },
+      work,
+    );
   }
 
   return {
@@ -385,7 +402,9 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       if (issues.length > 0) throw new EventValidationError(name, issues);
       if (closed) throw closedError();
       await connect();
-      return traced(`send ${topic}`, events.length, async () => Promise.all((await admitUnit(events)).map((a) => a.acked)));
+      return traced(`send ${topic}`, events.length, async () =>
+        Promise.all((await admitUnit(events)).map((a) => a.acked)),
+      );
     },
     stats: () => ({ inFlightEvents, inFlightBytes, peakInFlightEvents, sentEvents, produceRequests }),
     async close() {

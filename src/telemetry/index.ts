@@ -16,6 +16,7 @@ export {
   producerLinks,
   failSpan,
   tracer,
+  withSpan,
   type Tracing,
   type TracingOptions,
 } from './tracing';

@@ -1,4 +1,14 @@
-import { context, propagation, trace, TraceFlags, type Context, type Link, type Span as ApiSpan, type SpanContext } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  trace,
+  TraceFlags,
+  type Context,
+  type Link,
+  type Span as ApiSpan,
+  type SpanContext,
+  type SpanOptions,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import {
@@ -36,10 +46,16 @@ export interface Tracing {
  * OTEL_TRACES_SAMPLER_ARG (default 1).
  */
 export function tracingFromEnv(serviceName: string, env: NodeJS.ProcessEnv = process.env): TracingOptions | undefined {
-  const on = env.SLUICE_TRACING === '1' || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT) || Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const on =
+    env.SLUICE_TRACING === '1' ||
+    Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT) ||
+    Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   if (!on) return undefined;
   const ratio = env.OTEL_TRACES_SAMPLER_ARG === undefined ? 1 : Number(env.OTEL_TRACES_SAMPLER_ARG);
-  return { serviceName: env.OTEL_SERVICE_NAME ?? serviceName, sampleRatio: Number.isFinite(ratio) ? Math.min(1, Math.max(0, ratio)) : 1 };
+  return {
+    serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
+    sampleRatio: Number.isFinite(ratio) ? Math.min(1, Math.max(0, ratio)) : 1,
+  };
 }
 
 /**
@@ -55,7 +71,11 @@ class RecordAlwaysSampler implements Sampler {
     const parent = trace.getSpanContext(ctx);
     // A sampled parent (e.g. from the producer's traceparent) keeps the whole trace.
     if (parent && parent.traceFlags & TraceFlags.SAMPLED) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
-    const decision = (this.ratio.shouldSample as (c: Context, t: string, ...r: unknown[]) => SamplingResult)(ctx, traceId, ...rest).decision;
+    const decision = (this.ratio.shouldSample as (c: Context, t: string, ...r: unknown[]) => SamplingResult)(
+      ctx,
+      traceId,
+      ...rest,
+    ).decision;
     return { decision: decision === SamplingDecision.RECORD_AND_SAMPLED ? decision : SamplingDecision.RECORD };
   }
   toString(): string {
@@ -74,7 +94,12 @@ class KeepErrorsProcessor implements SpanProcessor {
     if (context.traceFlags & TraceFlags.SAMPLED) return this.inner.onEnd(span);
     if (span.status.code !== SpanStatusCode.ERROR) return;
     const sampled: SpanContext = { ...context, traceFlags: context.traceFlags | TraceFlags.SAMPLED };
-    this.inner.onEnd(new Proxy(span, { get: (target, key, receiver) => (key === 'spanContext' ? () => sampled : Reflect.get(target, key, receiver) as unknown) }));
+    this.inner.onEnd(
+      new Proxy(span, {
+        get: (target, key, receiver) =>
+          key === 'spanContext' ? () => sampled : (Reflect.get(target, key, receiver) as unknown),
+      }),
+    );
   }
   forceFlush(): Promise<void> {
     return this.inner.forceFlush();
@@ -141,4 +166,22 @@ export function producerLinks(records: { headers?: Record<string, HeaderValue> }
 export function failSpan(span: ApiSpan, err: unknown): void {
   span.recordException(err instanceof Error ? err : new Error(String(err)));
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+}
+
+/**
+ * Runs `work` inside a span that is active while it runs (so log lines and records produced meanwhile
+ * carry its trace) and ends when it settles; a failure marks the span failed and is rethrown.
+ * A no-op span while tracing is off.
+ */
+export function withSpan<R>(name: string, options: SpanOptions, work: (span: ApiSpan) => Promise<R>): Promise<R> {
+  return tracer().startActiveSpan(name, options, async (span) => {
+    try {
+      return await work(span);
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
 }

@@ -1,5 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
-import { failSpan, tracer } from '../../telemetry';
+import { withSpan } from '../../telemetry';
 import type { RowSink } from '../ports';
 import { sinkObservations } from './metrics';
 
@@ -12,7 +12,7 @@ export function instrumentRowSink(sink: RowSink, stream: string): RowSink {
   const metrics = sinkObservations();
   return {
     write(table, rows, positions) {
-      return tracer().startActiveSpan(
+      return withSpan(
         `INSERT ${table}`,
         {
           kind: SpanKind.CLIENT,
@@ -24,7 +24,7 @@ export function instrumentRowSink(sink: RowSink, stream: string): RowSink {
             'sluice.stream': stream,
           },
         },
-        async (span) => {
+        async () => {
           metrics.batchRows.observe({ stream, table }, rows.length);
           const end = metrics.insertSeconds.startTimer({ stream, table });
           try {
@@ -33,10 +33,7 @@ export function instrumentRowSink(sink: RowSink, stream: string): RowSink {
             return refused;
           } catch (err) {
             metrics.writeFailures.inc({ stream, table });
-            failSpan(span, err);
             throw err;
-          } finally {
-            span.end();
           }
         },
       );
