@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { sleep } from '../src/clock';
 import { loadConfig } from '../src/config';
 import { hashApiKey } from '../src/ingest';
 import { createKafka } from '../src/kafka';
@@ -89,7 +90,7 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`ingest API at ${url} not ready after ${timeoutMs} ms`);
 }
@@ -97,23 +98,28 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
 async function benchHttp(topic: string): Promise<void> {
   const key = randomBytes(16).toString('hex');
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const server = spawn(process.execPath, [join(__dirname, '..', 'bin', 'sluice.js'), 'serve', '--port', String(port), '--topic', topic], {
-    env: {
-      ...process.env,
-      SLUICE_INGEST_API_KEYS: hashApiKey(key),
-      SLUICE_INGEST_RATE_LIMIT_PER_SECOND: '0',
-      SLUICE_INGEST_MAX_EVENTS_PER_REQUEST: String(HTTP_BATCH),
-      SLUICE_INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024),
-      SLUICE_LOG_LEVEL: 'warn',
+  const server = spawn(
+    process.execPath,
+    [join(__dirname, '..', 'bin', 'sluice.js'), 'serve', '--port', String(port), '--topic', topic],
+    {
+      env: {
+        ...process.env,
+        SLUICE_INGEST_API_KEYS: hashApiKey(key),
+        SLUICE_INGEST_RATE_LIMIT_PER_SECOND: '0',
+        SLUICE_INGEST_MAX_EVENTS_PER_REQUEST: String(HTTP_BATCH),
+        SLUICE_INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024),
+        SLUICE_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitReady(url, 30_000);
     const bodies: string[] = [];
     const all = events(HTTP_EVENTS);
-    for (let i = 0; i < all.length; i += HTTP_BATCH) bodies.push(JSON.stringify({ events: all.slice(i, i + HTTP_BATCH) }));
+    for (let i = 0; i < all.length; i += HTTP_BATCH)
+      bodies.push(JSON.stringify({ events: all.slice(i, i + HTTP_BATCH) }));
     const latencies: number[] = [];
     let next = 0;
     const started = process.hrtime.bigint();
@@ -122,7 +128,11 @@ async function benchHttp(topic: string): Promise<void> {
         while (next < bodies.length) {
           const body = bodies[next++]!;
           const t = process.hrtime.bigint();
-          const res = await fetch(`${url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+          const res = await fetch(`${url}/v1/events`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body,
+          });
           if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
           await res.arrayBuffer();
           latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
@@ -131,7 +141,8 @@ async function benchHttp(topic: string): Promise<void> {
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1));
+    const pct = (p: number) =>
+      Number(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1));
     emit({
       client: 'http',
       events: HTTP_EVENTS,
@@ -152,9 +163,16 @@ async function benchHttp(topic: string): Promise<void> {
 async function main(): Promise<void> {
   const admin = createKafka(config).admin();
   await admin.connect();
-  const topics = { gzip: `bench.produce.${runId}.sdk-gzip`, none: `bench.produce.${runId}.sdk-none`, http: `bench.produce.${runId}.http` };
+  const topics = {
+    gzip: `bench.produce.${runId}.sdk-gzip`,
+    none: `bench.produce.${runId}.sdk-none`,
+    http: `bench.produce.${runId}.http`,
+  };
   const subjects = Object.values(topics).map((t) => `${t}-value`);
-  await admin.createTopics({ waitForLeaders: true, topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })),
+  });
   try {
     await benchSdk(topics.gzip, 'gzip');
     await benchSdk(topics.none, 'none');

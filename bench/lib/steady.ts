@@ -11,6 +11,7 @@ import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
 import { partitionForKey } from '../../src/generator/partition';
 import { createKafka } from '../../src/kafka';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
+import { sleep } from '../../src/clock';
 
 export interface SteadyOptions {
   config: SluiceConfig;
@@ -99,7 +100,7 @@ export async function produceSteady(o: SteadyOptions): Promise<SteadyResult> {
         for (const e of entries) o.onLogEntry(e);
       }
       // Behind schedule (a full batch went out): send the next at once; on schedule: wait for the next tick.
-      if (batchSize < MAX_BATCH) await new Promise((r) => setTimeout(r, TICK_MS));
+      if (batchSize < MAX_BATCH) await sleep(TICK_MS);
     }
   } finally {
     await producer.disconnect();

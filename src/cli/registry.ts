@@ -4,6 +4,7 @@ import { SluiceError, describeError } from '../errors';
 import { DEFAULT_SCHEMAS_TOPIC, startRegistry, type RunningRegistry } from '../schema';
 import { createLogger } from '../telemetry';
 import { printLine } from './output';
+import { sleep } from '../clock';
 
 export function registerRegistryCommands(program: Command): void {
   const registry = program.command('registry').description('the embedded Confluent-compatible schema registry');
@@ -15,7 +16,10 @@ export function registerRegistryCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--topic <topic>', 'compacted topic holding the schemas', DEFAULT_SCHEMAS_TOPIC)
     .option('--wait <seconds>', 'keep retrying this long while Kafka is unreachable (used by `stack up`)', '0')
-    .addHelpText('after', '\nExamples:\n  sluice registry serve\n  sluice registry serve --port 18081 --topic _schemas_staging')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sluice registry serve\n  sluice registry serve --port 18081 --topic _schemas_staging',
+    )
     .action(async (opts: { port?: string; host: string; topic: string; wait: string }) => {
       const config = loadConfig();
       const port = opts.port === undefined ? config.stack.registryPort : Number(opts.port);
@@ -30,7 +34,7 @@ export function registerRegistryCommands(program: Command): void {
           // Only an unreachable Kafka is worth waiting for; a taken port or bad config fails now.
           if (!(err instanceof SluiceError && err.retriable) || Date.now() >= deadline) throw err;
           logger.info(`waiting for Kafka: ${describeError(err)}`);
-          await new Promise((r) => setTimeout(r, 1000));
+          await sleep(1000);
         }
       }
       printLine(`schema registry listening on ${running.url} (topic ${running.topic})`);

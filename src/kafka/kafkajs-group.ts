@@ -1,14 +1,32 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { describeError } from '../errors';
-import { CommitFencedError, type CommittedOffset, type GroupAdmin, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers, type StreamKafka } from './group';
+import {
+  CommitFencedError,
+  type CommittedOffset,
+  type GroupAdmin,
+  type GroupConsumer,
+  type GroupConsumerOptions,
+  type GroupHandlers,
+  type StreamKafka,
+} from './group';
 import { kafkajsPartitionTransactions } from './kafkajs-transactions';
 import type { ConsumedRecord } from './record';
+import { sleep } from '../clock';
 
 /** Protocol errors that mean "your generation is over", whatever the message says. */
-const FENCED_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+const FENCED_TYPES = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'FENCED_INSTANCE_ID',
+]);
 
 function isFenced(err: unknown): boolean {
-  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.originalError ?? e.cause) as typeof e) {
+  for (
+    let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined;
+    e;
+    e = (e.originalError ?? e.cause) as typeof e
+  ) {
     if (e.type && FENCED_TYPES.has(e.type)) return true;
   }
   return false;
@@ -51,12 +69,14 @@ class KafkajsGroupConsumer implements GroupConsumer {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (this.consumer === consumer) handlers.onAssignment({ partitions: payload.memberAssignment[topic] ?? [], memberId: payload.memberId });
+      if (this.consumer === consumer)
+        handlers.onAssignment({ partitions: payload.memberAssignment[topic] ?? [], memberId: payload.memberId });
     });
     // kafkajs never hands a batch of only commit markers or aborted records to eachBatch: it moves past
     // it on its own. The runner must hear of it, or a partition ending in a marker never looks finished.
     consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
-      if (payload.batchSize === 0 && payload.firstOffset != null) handlers.onSkip?.(payload.partition, String(payload.firstOffset), String(BigInt(payload.lastOffset) + 1n));
+      if (payload.batchSize === 0 && payload.firstOffset != null)
+        handlers.onSkip?.(payload.partition, String(payload.firstOffset), String(BigInt(payload.lastOffset) + 1n));
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart && this.consumer === consumer) void this.rebuild(consumer, handlers);
@@ -97,7 +117,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
     this.consumer = undefined;
     await dead.disconnect().catch(() => undefined);
     while (!this.stopped) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(REBUILD_MAX_DELAY_MS, 500 * 2 ** Math.min(this.rebuilds++, 5))));
+      await sleep(Math.min(REBUILD_MAX_DELAY_MS, 500 * 2 ** Math.min(this.rebuilds++, 5)));
       if (this.stopped) return;
       try {
         await this.start(handlers);
@@ -135,7 +155,14 @@ class KafkajsGroupConsumer implements GroupConsumer {
   async commit(offsets: { partition: number; offset: string; metadata?: string }[]): Promise<void> {
     if (!this.consumer) throw new CommitFencedError('the consumer is not running');
     try {
-      await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.options.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? null })));
+      await this.consumer.commitOffsets(
+        offsets.map((o) => ({
+          topic: this.options.topic,
+          partition: o.partition,
+          offset: o.offset,
+          metadata: o.metadata ?? null,
+        })),
+      );
     } catch (err) {
       if (isFenced(err)) throw new CommitFencedError(describeError(err), err);
       throw err;
@@ -155,7 +182,8 @@ async function kafkajsAdmin(kafka: Kafka): Promise<GroupAdmin> {
     async committedOffsets(groupId, topic) {
       const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
       const out = new Map<number, CommittedOffset>();
-      for (const p of result?.partitions ?? []) if (p.offset !== '-1') out.set(p.partition, { offset: p.offset, metadata: p.metadata ?? null });
+      for (const p of result?.partitions ?? [])
+        if (p.offset !== '-1') out.set(p.partition, { offset: p.offset, metadata: p.metadata ?? null });
       return out;
     },
     async topicOffsets(topic) {

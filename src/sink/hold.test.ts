@@ -2,6 +2,7 @@ import { ServiceError } from '../errors';
 import { insertAttempt, SinkHeldError, SinkHold, SinkLeaseLostError, type HoldBackend } from './hold';
 import { MemoryHoldBackend } from './hold-memory';
 import { ManualClock } from './manual-clock';
+import { sleep } from '../clock';
 
 /** A backend whose calls can be made to fail, as Redis being away. */
 function flaky(inner: HoldBackend) {
@@ -75,10 +76,12 @@ describe('SinkHold on simulated time (in-memory backend)', () => {
   it('a write whose lease is gone (a renewal finds it expired or removed) is aborted at that renewal', async () => {
     const hold = new SinkHold(backend, 's', { clock, leaseTtlMs: 8000 });
     let signal!: AbortSignal;
-    void hold.write((s) => {
-      signal = s;
-      return new Promise<never>(() => undefined);
-    }).catch(() => undefined);
+    void hold
+      .write((s) => {
+        signal = s;
+        return new Promise<never>(() => undefined);
+      })
+      .catch(() => undefined);
     await clock.advance(500);
     backend.forget(); // Redis lost its data
     await clock.advance(499);
@@ -113,7 +116,7 @@ describe('SinkHold on simulated time (in-memory backend)', () => {
   it('outside any write lease (a replay writing its rebuild tables), an insert attempt is still bounded', async () => {
     const attempt = insertAttempt(20);
     expect(attempt.cut()).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 40));
+    await sleep(40); // the process's own clock: no lease, no manual clock
     expect(attempt.cut()).toBeInstanceOf(ServiceError);
     expect(attempt.cut()!.retriable).toBe(true);
     attempt.end();

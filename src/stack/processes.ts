@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { StackError } from '../errors';
+import { sleep } from '../clock';
 
 /**
  * Background processes of the local stack: started detached with their output
@@ -56,8 +57,6 @@ export function startDetached(
   writeFileSync(paths.pidFile, String(child.pid));
   return child.pid;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
 export async function stopProcess(paths: ServicePaths, graceMs = 20_000): Promise<boolean> {

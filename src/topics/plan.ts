@@ -1,6 +1,7 @@
 import { ConfigResourceTypes, ConfigSource, type Admin } from 'kafkajs';
 import { ServiceError } from '../errors';
 import type { TopicSpec } from './declarations';
+import { sleep } from '../clock';
 
 /** One config that apply will change: `from`/`to` undefined means "not set on the topic" (broker default). */
 export interface ConfigChange {
@@ -87,10 +88,14 @@ export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<Topi
       specs.map((s) => s.name).filter((n) => existing.has(n)),
     );
   } catch (err) {
-    throw new ServiceError('kafka', `cannot read topics from Kafka (${(err as Error).message}): is the cluster up? ('sluice stack status')`, {
-      retriable: true,
-      cause: err,
-    });
+    throw new ServiceError(
+      'kafka',
+      `cannot read topics from Kafka (${(err as Error).message}): is the cluster up? ('sluice stack status')`,
+      {
+        retriable: true,
+        cause: err,
+      },
+    );
   }
   const plan: TopicPlan = { actions: [], drift: [], unchanged: [] };
   for (const spec of specs) {
@@ -101,7 +106,13 @@ export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<Topi
     }
     let changed = false;
     if (spec.partitions > current.partitions) {
-      plan.actions.push({ kind: 'addPartitions', topic: spec.name, from: current.partitions, to: spec.partitions, spec });
+      plan.actions.push({
+        kind: 'addPartitions',
+        topic: spec.name,
+        from: current.partitions,
+        to: spec.partitions,
+        spec,
+      });
       changed = true;
     } else if (spec.partitions < current.partitions) {
       plan.drift.push({
@@ -118,7 +129,8 @@ export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<Topi
         setting: 'replicationFactor',
         declared: spec.replicationFactor,
         actual: current.replicationFactor,
-        reason: 'changing replication needs a partition reassignment (kafka-reassign-partitions), which apply does not do',
+        reason:
+          'changing replication needs a partition reassignment (kafka-reassign-partitions), which apply does not do',
       });
     }
     const changes = configChanges(spec, current);
@@ -182,11 +194,15 @@ async function waitUntilApplied(admin: Admin, specs: TopicSpec[], timeoutMs = 15
     const pending = (await planTopics(admin, specs)).actions;
     if (pending.length === 0) return;
     if (Date.now() > deadline) {
-      throw new ServiceError('kafka', `the cluster did not show the applied topic changes within ${timeoutMs / 1000} s (${pending.map((a) => a.topic).join(', ')}): run apply again`, {
-        retriable: true,
-      });
+      throw new ServiceError(
+        'kafka',
+        `the cluster did not show the applied topic changes within ${timeoutMs / 1000} s (${pending.map((a) => a.topic).join(', ')}): run apply again`,
+        {
+          retriable: true,
+        },
+      );
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 
@@ -199,15 +215,21 @@ export function formatPlan(plan: TopicPlan, dryRun: boolean): string[] {
       const cfg = Object.entries(a.spec.config)
         .map(([k, v]) => `${k}=${v}`)
         .join(' ');
-      lines.push(`+ create ${a.topic}: partitions ${a.spec.partitions}, replication ${a.spec.replicationFactor}, ${cfg}`);
+      lines.push(
+        `+ create ${a.topic}: partitions ${a.spec.partitions}, replication ${a.spec.replicationFactor}, ${cfg}`,
+      );
     } else if (a.kind === 'addPartitions') {
       lines.push(`~ partitions ${a.topic}: ${a.from} -> ${a.to}`);
     } else {
-      lines.push(`~ config ${a.topic}: ${a.changes.map((c) => `${c.name} ${show(c.from)} -> ${show(c.to)}`).join(', ')}`);
+      lines.push(
+        `~ config ${a.topic}: ${a.changes.map((c) => `${c.name} ${show(c.from)} -> ${show(c.to)}`).join(', ')}`,
+      );
     }
   }
   for (const d of plan.drift) {
-    lines.push(`! drift ${d.topic}: ${d.setting} declared ${d.declared}, actual ${d.actual} (not changed: ${d.reason})`);
+    lines.push(
+      `! drift ${d.topic}: ${d.setting} declared ${d.declared}, actual ${d.actual} (not changed: ${d.reason})`,
+    );
   }
   for (const t of plan.unchanged) lines.push(`= ${t} up to date`);
   const creates = plan.actions.filter((a) => a.kind === 'create').length;

@@ -3,7 +3,8 @@ import type { SluiceConfig } from '../../src/config';
 import { DEFAULT_START_TIME, ExpectedAnswerBuilder, produceWorkload, type ExpectedAnswer } from '../../src/generator';
 import { createKafka } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { sleep, spawnSluice, waitFor, type Child } from '../helpers/processes';
+import { spawnSluice, waitFor, type Child } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 import { compareWithExpected, type ReferenceReport } from '../helpers/reference';
 
 export const PARTITIONS = 6;
@@ -35,7 +36,19 @@ export async function setUpScenario(label: string): Promise<Scenario> {
  * free port for its status server (several run side by side).
  */
 export const processorArgs = (s: Scenario, extra: string[] = [], flushIntervalMs = 500) => [
-  'run', 'event-counts', '--topic', s.topic, '--group', s.ctx.group, '--session-timeout', '6000', '--flush-interval', String(flushIntervalMs), '--http-port', '0', ...extra,
+  'run',
+  'event-counts',
+  '--topic',
+  s.topic,
+  '--group',
+  s.ctx.group,
+  '--session-timeout',
+  '6000',
+  '--flush-interval',
+  String(flushIntervalMs),
+  '--http-port',
+  '0',
+  ...extra,
 ];
 
 /**
@@ -50,7 +63,11 @@ export class SegmentedWorkload {
   private startTime = DEFAULT_START_TIME;
   private segments = 0;
 
-  constructor(private readonly config: SluiceConfig, private readonly topic: string, private readonly seed: number) {}
+  constructor(
+    private readonly config: SluiceConfig,
+    private readonly topic: string,
+    private readonly seed: number,
+  ) {}
 
   get produced(): number {
     return this.seqBase;
@@ -62,7 +79,14 @@ export class SegmentedWorkload {
     this.seqBase += count;
     this.startTime += Math.ceil(count / EVENT_RATE) * 1000 + 3 * HOUR_MS;
     const seed = this.seed + this.segments++;
-    await produceWorkload({ config: this.config, topic: this.topic, count, seed, startTime, onLogEntry: (e) => this.builder.add({ ...e, seq: base + e.seq }) });
+    await produceWorkload({
+      config: this.config,
+      topic: this.topic,
+      count,
+      seed,
+      startTime,
+      onLogEntry: (e) => this.builder.add({ ...e, seq: base + e.seq }),
+    });
   }
 
   /** The answer for everything produced (produce nothing after). */
@@ -75,7 +99,10 @@ export class SegmentedWorkload {
  * Produces `events` records as `segments` segments, one after another with
  * `gapMs` between them, so input keeps arriving while the scenario does its damage.
  */
-export async function produceSegments(workload: SegmentedWorkload, options: { events: number; segments: number; gapMs: number }): Promise<void> {
+export async function produceSegments(
+  workload: SegmentedWorkload,
+  options: { events: number; segments: number; gapMs: number },
+): Promise<void> {
   const perSegment = Math.ceil(options.events / options.segments);
   for (let i = 0; workload.produced < options.events; i++) {
     if (i > 0) await sleep(options.gapMs);
@@ -104,13 +131,19 @@ export async function lagOf(admin: Admin, group: string, topic: string): Promise
 export async function waitForNoLag(s: Scenario, timeoutMs: number, pool?: ProcessorPool): Promise<number> {
   const from = Date.now();
   try {
-    await waitFor('the group to commit every record', async () => (await lagOf(s.ctx.admin, s.ctx.group, s.topic)) === 0, timeoutMs);
+    await waitFor(
+      'the group to commit every record',
+      async () => (await lagOf(s.ctx.admin, s.ctx.group, s.topic)) === 0,
+      timeoutMs,
+    );
   } catch (err) {
     const ends = await s.ctx.admin.fetchTopicOffsets(s.topic).catch(() => []);
     const [committed] = await s.ctx.admin.fetchOffsets({ groupId: s.ctx.group, topics: [s.topic] }).catch(() => []);
     const group = (await s.ctx.admin.describeGroups([s.ctx.group]).catch(() => undefined))?.groups[0];
     const members = group?.members.map((m) => `${m.clientHost}/${m.memberId.slice(-8)}`);
-    const outputs = (pool?.members ?? []).map((c, i) => `--- member ${i} (pid ${c.process.pid}):\n${c.output.join('').slice(-3000)}`);
+    const outputs = (pool?.members ?? []).map(
+      (c, i) => `--- member ${i} (pid ${c.process.pid}):\n${c.output.join('').slice(-3000)}`,
+    );
     throw new Error(
       `${(err as Error).message}: ends ${JSON.stringify(ends.map((e) => [e.partition, e.high]))}, committed ${JSON.stringify(committed?.partitions.map((p) => [p.partition, p.offset]))}, ` +
         `group ${group?.state} members ${JSON.stringify(members)}\n${outputs.join('\n')}`,
@@ -127,7 +160,10 @@ export class ProcessorPool {
   private readonly leaving: Promise<number | null>[] = [];
   started = 0;
 
-  constructor(private readonly args: string[], private readonly env: NodeJS.ProcessEnv) {}
+  constructor(
+    private readonly args: string[],
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
 
   spawn(): Child {
     const child = spawnSluice(this.args, this.env);
@@ -168,10 +204,12 @@ export class ProcessorPool {
   terminate(index: number): void {
     const child = this.take(index);
     child.process.kill('SIGTERM');
-    this.leaving.push(child.exited.then((code) => {
-      if (code !== 0) console.error(`a leaving processor exited ${code}:\n${child.output.join('')}`);
-      return code;
-    }));
+    this.leaving.push(
+      child.exited.then((code) => {
+        if (code !== 0) console.error(`a leaving processor exited ${code}:\n${child.output.join('')}`);
+        return code;
+      }),
+    );
   }
 
   /** Stops every member with SIGTERM; returns the exit codes of all members ever stopped that way. */

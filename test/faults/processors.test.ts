@@ -1,6 +1,17 @@
-import { seededRandom, sleep, waitFor } from '../helpers/processes';
+import { seededRandom, waitFor } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 import { countsOf, expectExactAnswer } from '../helpers/reference';
-import { finishAndCompare, lagOf, processorArgs, ProcessorPool, produceSegments, SegmentedWorkload, setUpScenario, waitForNoLag, type Scenario } from './harness';
+import {
+  finishAndCompare,
+  lagOf,
+  processorArgs,
+  ProcessorPool,
+  produceSegments,
+  SegmentedWorkload,
+  setUpScenario,
+  waitForNoLag,
+  type Scenario,
+} from './harness';
 import { recordScenario } from './results';
 import { SCALE, sizes } from './scale';
 
@@ -24,7 +35,16 @@ describe(`reference stream under processor faults (${SCALE} scale)`, () => {
    */
   async function runChaos(
     label: string,
-    options: { scenario: string; events: number; segments: number; acts: number; minGapMs: number; maxGapMs: number; initial: number; seed: number },
+    options: {
+      scenario: string;
+      events: number;
+      segments: number;
+      acts: number;
+      minGapMs: number;
+      maxGapMs: number;
+      initial: number;
+      seed: number;
+    },
     act: (pool: ProcessorPool, random: () => number, s: Scenario) => Promise<void>,
     figures: () => Record<string, number | string | boolean>,
   ): Promise<void> {
@@ -64,72 +84,91 @@ describe(`reference stream under processor faults (${SCALE} scale)`, () => {
     }
   }
 
-  it(`survives ${sizes.kills.kills} SIGKILLs at random moments, two processors in the group, each restarted`, async () => {
-    const { kills } = sizes.kills;
-    let killsWithLag = 0;
-    let uncommittedAtKills = 0;
-    await runChaos(
-      'f_kill',
-      { ...sizes.kills, scenario: `SIGKILL x${kills}, 2 processors`, acts: kills, initial: 2, seed },
-      async (pool, random, s) => {
-        const lag = await lagOf(s.ctx.admin, s.ctx.group, s.topic);
-        if (lag > 0) killsWithLag += 1;
-        uncommittedAtKills += Math.max(0, lag);
-        await pool.kill(random() < 0.5 ? 0 : 1);
-        pool.spawn();
-      },
-      () => ({ kills, killsWithLag, uncommittedAtKills }),
-    );
-    expect(killsWithLag).toBeGreaterThan(0); // the kills hit a stream with work in hand
-  }, sizes.timeoutMs);
-
-  it(`stays exact through a rebalance storm (${sizes.storm.changes} joins and leaves)`, async () => {
-    const { changes, maxMembers } = sizes.storm;
-    let joins = 0;
-    let leaves = 0;
-    let largest = 1;
-    await runChaos(
-      'f_storm',
-      { ...sizes.storm, scenario: `rebalance storm, ${changes} changes`, acts: changes, initial: 1, seed: seed + 1 },
-      async (pool, random) => {
-        const size = pool.members.length;
-        if (size <= 1 || (size < maxMembers && random() < 0.5)) {
+  it(
+    `survives ${sizes.kills.kills} SIGKILLs at random moments, two processors in the group, each restarted`,
+    async () => {
+      const { kills } = sizes.kills;
+      let killsWithLag = 0;
+      let uncommittedAtKills = 0;
+      await runChaos(
+        'f_kill',
+        { ...sizes.kills, scenario: `SIGKILL x${kills}, 2 processors`, acts: kills, initial: 2, seed },
+        async (pool, random, s) => {
+          const lag = await lagOf(s.ctx.admin, s.ctx.group, s.topic);
+          if (lag > 0) killsWithLag += 1;
+          uncommittedAtKills += Math.max(0, lag);
+          await pool.kill(random() < 0.5 ? 0 : 1);
           pool.spawn();
-          joins += 1;
-        } else {
-          // Leaves cleanly (flushes, commits, leaves the group): a member that has joined, since one still
-          // starting up may not handle SIGTERM yet and would die of it, a crash rather than a leave.
-          const joined = await pool.joinedMembers();
-          pool.terminate(joined[Math.floor(random() * joined.length)]!);
-          leaves += 1;
-        }
-        largest = Math.max(largest, pool.members.length);
-      },
-      () => ({ joins, leaves, largestGroup: largest }),
-    );
-  }, sizes.timeoutMs);
+        },
+        () => ({ kills, killsWithLag, uncommittedAtKills }),
+      );
+      expect(killsWithLag).toBeGreaterThan(0); // the kills hit a stream with work in hand
+    },
+    sizes.timeoutMs,
+  );
 
-  it('loses nothing when the process dies after writing dedup marks and before the sink has the events', async () => {
-    const s = await setUpScenario('f_markdeath');
-    // No checkpoint is due for a long time: records are processed (marks written) but nothing reaches ClickHouse.
-    const pool = new ProcessorPool(processorArgs(s, ['--max-pending-rows', '1000000'], 600_000), s.env);
-    const started = Date.now();
-    try {
-      const workload = new SegmentedWorkload(s.ctx.config, s.topic, 7);
-      await workload.produce(20_000);
-      pool.spawn();
-      const marks = () => s.ctx.redis.keys(`${s.ctx.config.redis.keyPrefix}dedup:*`);
-      await waitFor('dedup marks of the first records', async () => (await marks()).length >= 5000, 90_000);
-      await pool.kill(0);
-      const [raw] = await (await s.ctx.clickhouse.query({ query: 'SELECT count() AS n FROM events_raw', format: 'JSONEachRow' })).json<{ n: string }>();
-      expect(Number(raw!.n)).toBe(0); // the precondition: marked, not sunk
-      const expected = workload.expected();
-      const report = await finishAndCompare(s, expected);
-      recordScenario({ scenario: 'SIGKILL between dedup marks and sink', ...countsOf(report, expected), seconds: (Date.now() - started) / 1000, figures: {} });
-      expectExactAnswer(report, expected);
-    } finally {
-      pool.killAll();
-      await s.ctx.cleanup();
-    }
-  }, sizes.timeoutMs);
+  it(
+    `stays exact through a rebalance storm (${sizes.storm.changes} joins and leaves)`,
+    async () => {
+      const { changes, maxMembers } = sizes.storm;
+      let joins = 0;
+      let leaves = 0;
+      let largest = 1;
+      await runChaos(
+        'f_storm',
+        { ...sizes.storm, scenario: `rebalance storm, ${changes} changes`, acts: changes, initial: 1, seed: seed + 1 },
+        async (pool, random) => {
+          const size = pool.members.length;
+          if (size <= 1 || (size < maxMembers && random() < 0.5)) {
+            pool.spawn();
+            joins += 1;
+          } else {
+            // Leaves cleanly (flushes, commits, leaves the group): a member that has joined, since one still
+            // starting up may not handle SIGTERM yet and would die of it, a crash rather than a leave.
+            const joined = await pool.joinedMembers();
+            pool.terminate(joined[Math.floor(random() * joined.length)]!);
+            leaves += 1;
+          }
+          largest = Math.max(largest, pool.members.length);
+        },
+        () => ({ joins, leaves, largestGroup: largest }),
+      );
+    },
+    sizes.timeoutMs,
+  );
+
+  it(
+    'loses nothing when the process dies after writing dedup marks and before the sink has the events',
+    async () => {
+      const s = await setUpScenario('f_markdeath');
+      // No checkpoint is due for a long time: records are processed (marks written) but nothing reaches ClickHouse.
+      const pool = new ProcessorPool(processorArgs(s, ['--max-pending-rows', '1000000'], 600_000), s.env);
+      const started = Date.now();
+      try {
+        const workload = new SegmentedWorkload(s.ctx.config, s.topic, 7);
+        await workload.produce(20_000);
+        pool.spawn();
+        const marks = () => s.ctx.redis.keys(`${s.ctx.config.redis.keyPrefix}dedup:*`);
+        await waitFor('dedup marks of the first records', async () => (await marks()).length >= 5000, 90_000);
+        await pool.kill(0);
+        const [raw] = await (
+          await s.ctx.clickhouse.query({ query: 'SELECT count() AS n FROM events_raw', format: 'JSONEachRow' })
+        ).json<{ n: string }>();
+        expect(Number(raw!.n)).toBe(0); // the precondition: marked, not sunk
+        const expected = workload.expected();
+        const report = await finishAndCompare(s, expected);
+        recordScenario({
+          scenario: 'SIGKILL between dedup marks and sink',
+          ...countsOf(report, expected),
+          seconds: (Date.now() - started) / 1000,
+          figures: {},
+        });
+        expectExactAnswer(report, expected);
+      } finally {
+        pool.killAll();
+        await s.ctx.cleanup();
+      }
+    },
+    sizes.timeoutMs,
+  );
 });

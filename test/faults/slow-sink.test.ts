@@ -2,7 +2,8 @@ import { startStream } from '../../src/process';
 import { createLogger } from '../../src/telemetry';
 import eventCounts from '../../streams/event-counts';
 import { MAX_PENDING_ROWS, PENDING_ROWS_BOUND } from '../helpers/outage-run';
-import { sleep, spawnSluice, waitFor } from '../helpers/processes';
+import { spawnSluice, waitFor } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 import { countsOf, expectExactAnswer, unexpectedLate } from '../helpers/reference';
 import { startSlowProxy } from '../helpers/slow-proxy';
 import { liveHeapMb } from '../helpers/live-heap';
@@ -85,7 +86,12 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
       proxy.setDelay(delayMs);
       const slowFrom = Date.now();
       const unread = () => unreadOf(s.ctx.admin, s.topic, running.runner.status().positions);
-      feeder = new InputFeeder((count) => workload.produce(count), { first: during, next: Math.ceil(during / 4), floor: BACKLOG_FLOOR, unread });
+      feeder = new InputFeeder((count) => workload.produce(count), {
+        first: during,
+        next: Math.ceil(during / 4),
+        floor: BACKLOG_FLOOR,
+        unread,
+      });
       let maxPendingRows = 0;
       let heapMax = 0;
       let liveHeapMbMax = liveHeapMbBefore;
@@ -96,7 +102,10 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
       /** Samples in which the processor had paused partitions while input waited for it in Kafka: backpressure. */
       let pausedWithInputWaiting = 0;
       // Slow for slowForMs, and in any case until backpressure was seen (or its limit passed: the figures then say so).
-      while (Date.now() - slowFrom < slowForMs || (pausedWithInputWaiting === 0 && Date.now() - slowFrom < slowForMs + BACKPRESSURE_LIMIT_MS)) {
+      while (
+        Date.now() - slowFrom < slowForMs ||
+        (pausedWithInputWaiting === 0 && Date.now() - slowFrom < slowForMs + BACKPRESSURE_LIMIT_MS)
+      ) {
         const status = running.runner.status();
         const memory = process.memoryUsage();
         maxPendingRows = Math.max(maxPendingRows, status.pendingRows);
@@ -168,7 +177,12 @@ describe(`the reference stream with a slow sink (${SCALE} scale)`, () => {
         segmentsWhileSlow,
         checkpointsWhileSlow,
         ...(handOver
-          ? { pausedBeforeMove, visitorExit: String(visitorExit), windowMismatches: report.windowMismatches.length, unexpectedLate: unexpectedLate(report, expected) }
+          ? {
+              pausedBeforeMove,
+              visitorExit: String(visitorExit),
+              windowMismatches: report.windowMismatches.length,
+              unexpectedLate: unexpectedLate(report, expected),
+            }
           : {}),
         maxPendingRows,
         pendingRowsBound: PENDING_ROWS_BOUND,

@@ -1,5 +1,5 @@
 import type { Admin } from 'kafkajs';
-import { sleep } from './processes';
+import { sleep } from '../../src/clock';
 
 /**
  * Keeps input arriving for as long as a scenario needs it: `first` records at

@@ -1,4 +1,11 @@
-import { DEFAULT_START_TIME, computeExpected, createEventEncoder, produceWorkload, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
+import {
+  DEFAULT_START_TIME,
+  computeExpected,
+  createEventEncoder,
+  produceWorkload,
+  type ExpectedAnswer,
+  type WorkloadLogEntry,
+} from '../../src/generator';
 import { partitionForKey } from '../../src/generator/partition';
 import { startStream, type RunningStream } from '../../src/process';
 import { createLogger } from '../../src/telemetry';
@@ -6,7 +13,8 @@ import eventCounts from '../../streams/event-counts';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { InputFeeder, unreadOf } from './input-feeder';
 import { scopeOf, type PrivateService, type PrivateStack } from './private-stack';
-import { sleep, waitFor } from './processes';
+import { waitFor } from './processes';
+import { sleep } from '../../src/clock';
 import { compareWithExpected, expectExactAnswer, type ReferenceReport } from './reference';
 
 const PARTITIONS = 6;
@@ -125,7 +133,11 @@ const processed = (running: RunningStream) => running.runner.status().counters.r
  *
  * Each label gets its own database and key prefix, so scenarios can share a stack.
  */
-export async function runOutage(stack: PrivateStack, service: PrivateService, options: { label: string; before: number; during: number; outageMs: number }): Promise<OutageResult> {
+export async function runOutage(
+  stack: PrivateStack,
+  service: PrivateService,
+  options: { label: string; before: number; during: number; outageMs: number },
+): Promise<OutageResult> {
   const { config } = await scopeOf(stack, options.label);
   const topic = `${options.label}.events`;
   const group = `${options.label}.group`;
@@ -137,13 +149,23 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
   const log: WorkloadLogEntry[] = [...first.log!];
 
   const logger = createLogger(process.env.SLUICE_TEST_LOG_LEVEL ?? 'error');
-  const start = () => startStream(eventCounts, config, { groupId: group, topic, flushIntervalMs: 500, maxPendingRows: MAX_PENDING_ROWS, sessionTimeoutMs: 10_000 }, logger);
+  const start = () =>
+    startStream(
+      eventCounts,
+      config,
+      { groupId: group, topic, flushIntervalMs: 500, maxPendingRows: MAX_PENDING_ROWS, sessionTimeoutMs: 10_000 },
+      logger,
+    );
   let running = await start();
   let stopped = false;
   let feeder: InputFeeder | undefined;
   try {
     const firstEnd = await endOffsets(stack, topic);
-    await waitFor('the first half processed and committed', async () => (await committedOffsets(stack, group, topic)) === firstEnd, 90_000);
+    await waitFor(
+      'the first half processed and committed',
+      async () => (await committedOffsets(stack, group, topic)) === firstEnd,
+      90_000,
+    );
 
     let committedBefore = await committedOffsets(stack, group, topic);
     const memoryBefore = process.memoryUsage();
@@ -154,7 +176,14 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     let workloads = 1;
     // Each workload starts 3 hours of event time after the one before, so none of its events is late for their windows.
     const produceWorkloadAfter = async (count: number) => {
-      const next = await produceWorkload({ config, topic, count, seed: 7 + workloads, startTime: DEFAULT_START_TIME + 3 * HOUR_MS * workloads++, keepLog: true });
+      const next = await produceWorkload({
+        config,
+        topic,
+        count,
+        seed: 7 + workloads,
+        startTime: DEFAULT_START_TIME + 3 * HOUR_MS * workloads++,
+        keepLog: true,
+      });
       for (const e of next.log!) log.push({ ...e, seq: seq++ });
     };
     const produceSecond = () => produceWorkloadAfter(options.during);
@@ -166,10 +195,15 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
       await producer.send({
         topic,
         acks: -1,
-        messages: resends.map((e) => ({ key: e.key, value: encode(e.event!), partition: partitionForKey(Buffer.from(e.key!), PARTITIONS) })),
+        messages: resends.map((e) => ({
+          key: e.key,
+          value: encode(e.event!),
+          partition: partitionForKey(Buffer.from(e.key!), PARTITIONS),
+        })),
       });
       await producer.disconnect();
-      for (const e of resends) log.push({ seq: seq++, kind: 'duplicate', key: e.key, eventId: e.eventId, event: e.event, duplicateOf: e.seq });
+      for (const e of resends)
+        log.push({ seq: seq++, kind: 'duplicate', key: e.key, eventId: e.eventId, event: e.event, duplicateOf: e.seq });
     };
     const kafkaDown = service === 'kafka';
     const midStream = service !== 'clickhouse';
@@ -187,9 +221,16 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
       const deadline = Date.now() + 90_000;
       for (;;) {
         committedBefore = await committedOffsets(stack, group, topic); // read first: the stop follows the check at once
-        if (positions(running) >= target && positions(running) < end && running.runner.status().pendingRows >= MID_STREAM_ROWS) break;
+        if (
+          positions(running) >= target &&
+          positions(running) < end &&
+          running.runner.status().pendingRows >= MID_STREAM_ROWS
+        )
+          break;
         if (Date.now() > deadline) {
-          throw new Error(`the processor was never seen mid-stream (a quarter of the second workload processed, more unread, ${MID_STREAM_ROWS} rows waiting): end offset ${end}; runner status: ${JSON.stringify(running.runner.status())}`);
+          throw new Error(
+            `the processor was never seen mid-stream (a quarter of the second workload processed, more unread, ${MID_STREAM_ROWS} rows waiting): end offset ${end}; runner status: ${JSON.stringify(running.runner.status())}`,
+          );
         }
         await sleep(100);
       }
@@ -202,7 +243,13 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     await stack.stop(service);
     const unread = () => unreadOf(stack.admin, topic, running.runner.status().positions);
     // Input that outlasts what the processor may take in before its checkpoint fails, however fast it is.
-    if (!midStream) feeder = new InputFeeder((count) => produceWorkloadAfter(count), { first: options.during, next: Math.ceil(options.during / 4), floor: 2 * MAX_PENDING_ROWS, unread });
+    if (!midStream)
+      feeder = new InputFeeder((count) => produceWorkloadAfter(count), {
+        first: options.during,
+        next: Math.ceil(options.during / 4),
+        floor: 2 * MAX_PENDING_ROWS,
+        unread,
+      });
 
     // While it is down: sample how far consumption got, what was committed and how much is held in memory,
     // for the outage asked for and until every partition has been paused for SETTLE_MS and two samples more.
@@ -216,16 +263,23 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     const committedSettled: number[] = [];
     const unreadSettled: number[] = [];
     const pausedLongEnough = () => pausedAt !== undefined && Date.now() - pausedAt >= SETTLE_MS + 1000;
-    while (Date.now() - stoppedAt < options.outageMs || (!pausedLongEnough() && Date.now() - stoppedAt < options.outageMs + PAUSE_LIMIT_MS)) {
+    while (
+      Date.now() - stoppedAt < options.outageMs ||
+      (!pausedLongEnough() && Date.now() - stoppedAt < options.outageMs + PAUSE_LIMIT_MS)
+    ) {
       const status = running.runner.status();
       const memory = process.memoryUsage();
       maxPendingRows = Math.max(maxPendingRows, status.pendingRows);
-      restoringPartitionsMax = Math.max(restoringPartitionsMax, status.assigned.filter((p) => status.positions[p] === undefined).length);
+      restoringPartitionsMax = Math.max(
+        restoringPartitionsMax,
+        status.assigned.filter((p) => status.positions[p] === undefined).length,
+      );
       rssMax = Math.max(rssMax, memory.rss);
       heapMax = Math.max(heapMax, memory.heapUsed);
       const committed = kafkaDown ? -1 : await committedOffsets(stack, group, topic);
       committedMax = Math.max(committedMax, committed);
-      if (pausedAt === undefined && status.assigned.length > 0 && status.paused.length === status.assigned.length) pausedAt = Date.now();
+      if (pausedAt === undefined && status.assigned.length > 0 && status.paused.length === status.assigned.length)
+        pausedAt = Date.now();
       if (pausedAt !== undefined && Date.now() - pausedAt > SETTLE_MS) {
         settled.push(processed(running));
         committedSettled.push(committed);
@@ -243,13 +297,23 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
     const restartedAt = Date.now();
     const checkpointsBefore = running.runner.status().checkpoints;
     await stack.start(service);
-    await waitFor('a checkpoint after the service returned', async () => running.runner.status().checkpoints > checkpointsBefore, 60_000).catch((err: Error) => {
-      throw new Error(`${err.message}; runner status: ${JSON.stringify(running.runner.status())}; sink: ${JSON.stringify(running.sinkStats())}`);
+    await waitFor(
+      'a checkpoint after the service returned',
+      async () => running.runner.status().checkpoints > checkpointsBefore,
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; runner status: ${JSON.stringify(running.runner.status())}; sink: ${JSON.stringify(running.sinkStats())}`,
+      );
     });
     const resumedAfterMs = Date.now() - restartedAt;
     if (kafkaDown) await produceResends();
     const finalEnd = await endOffsets(stack, topic);
-    await waitFor('every record processed and committed', async () => (await committedOffsets(stack, group, topic)) === finalEnd, 90_000);
+    await waitFor(
+      'every record processed and committed',
+      async () => (await committedOffsets(stack, group, topic)) === finalEnd,
+      90_000,
+    );
     const caughtUpAfterMs = Date.now() - restartedAt;
 
     const dedupFailOpen = running.runner.status().counters.dedupFailOpen;
@@ -278,7 +342,8 @@ export async function runOutage(stack: PrivateStack, service: PrivateService, op
         unreadWhilePaused: unreadSettled.length > 0 ? Math.min(...unreadSettled) : -1,
         workloadsDuringOutage: fed?.segments ?? 0,
         committedDuringOutage: kafkaDown ? -1 : committedMax - committedBefore,
-        committedWhilePaused: kafkaDown || committedSettled.length === 0 ? -1 : Math.max(...committedSettled) - committedSettled[0]!,
+        committedWhilePaused:
+          kafkaDown || committedSettled.length === 0 ? -1 : Math.max(...committedSettled) - committedSettled[0]!,
         maxPendingRows,
         restoringPartitionsMax,
         rssMbBefore: mb(memoryBefore.rss),

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { sleep } from '../../src/clock';
 
 /** A `sluice` child process (a real processor), with its output kept for failure messages. */
 export interface Child {
@@ -19,8 +20,6 @@ export function spawnSluice(args: string[], env: NodeJS.ProcessEnv): Child {
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { process: child, output, exited };
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until true or the deadline; the message names what was awaited. */
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

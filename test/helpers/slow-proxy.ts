@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { sleep } from '../../src/clock';
 
 /**
  * A TCP proxy on loopback that can hold back everything the upstream sends
@@ -38,7 +39,7 @@ export async function startSlowProxy(upstream: { host: string; port: number }, i
       const due = Date.now() + delayMs;
       previous = previous.then(async () => {
         const wait = due - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (wait > 0) await sleep(wait);
         if (!client.destroyed) {
           client.write(chunk);
           forwarded += 1;

@@ -1,8 +1,15 @@
 import type { Redis } from 'ioredis';
 import { ServiceError } from '../../src/errors';
 import { createRedis } from '../../src/redis';
-import { connectRedisDedupStore, MemoryDedupStore, RedisDedupStore, type DedupRecord, type DedupStore } from '../../src/dedup';
+import {
+  connectRedisDedupStore,
+  MemoryDedupStore,
+  RedisDedupStore,
+  type DedupRecord,
+  type DedupStore,
+} from '../../src/dedup';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { sleep } from '../../src/clock';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -12,13 +19,22 @@ afterAll(async () => {
   await ctx.cleanup();
 });
 
-const rec = (id: string, offset: number, partition = 0, topic = 'events'): DedupRecord => ({ id, topic, partition, offset: String(offset) });
+const rec = (id: string, offset: number, partition = 0, topic = 'events'): DedupRecord => ({
+  id,
+  topic,
+  partition,
+  offset: String(offset),
+});
 
 let scopeCounter = 0;
 /** Every contract case gets a fresh namespace, so cases cannot see each other's marks. */
 const implementations: [string, (epoch?: number, namespace?: string) => DedupStore][] = [
   ['memory', () => new MemoryDedupStore()],
-  ['redis', (epoch = 0, namespace = `ns${scopeCounter++}`) => new RedisDedupStore(ctx.redis, { keyPrefix: ctx.config.redis.keyPrefix, namespace, epoch })],
+  [
+    'redis',
+    (epoch = 0, namespace = `ns${scopeCounter++}`) =>
+      new RedisDedupStore(ctx.redis, { keyPrefix: ctx.config.redis.keyPrefix, namespace, epoch }),
+  ],
 ];
 
 describe.each(implementations)('DedupStore contract: %s', (_name, make) => {
@@ -30,7 +46,13 @@ describe.each(implementations)('DedupStore contract: %s', (_name, make) => {
 
   it('within one batch, the first occurrence of an id wins', async () => {
     const store = make();
-    expect(await store.claim([rec('x', 0), rec('y', 1), rec('x', 2), rec('x', 3), rec('y', 4)])).toEqual([true, true, false, false, false]);
+    expect(await store.claim([rec('x', 0), rec('y', 1), rec('x', 2), rec('x', 3), rec('y', 4)])).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('lets a redelivery of the record that claimed the id through again (crash after the mark, before the sink)', async () => {
@@ -101,7 +123,7 @@ describe('RedisDedupStore', () => {
         if (source === address) seen.push(args.slice(0, 2).join(' ').toLowerCase());
       });
       const waitFor = async (entry: string) => {
-        for (let i = 0; i < 300 && !seen.includes(entry); i++) await new Promise((r) => setTimeout(r, 10));
+        for (let i = 0; i < 300 && !seen.includes(entry); i++) await sleep(10);
       };
       for (let i = 0; i < 300 && !seen.includes('ping m1'); i++) await conn.ping('m1'); // until MONITOR is live
       const batch = Array.from({ length: 500 }, (_, i) => rec(`rt-${i}`, i));
@@ -131,17 +153,29 @@ describe('RedisDedupStore', () => {
 
   it('rejects with a retriable ServiceError when Redis is unreachable', async () => {
     const unreachable = { redis: { url: 'redis://127.0.0.1:1', keyPrefix: 'x:' } };
-    const redis = createRedis(unreachable, { enableOfflineQueue: false, retryStrategy: () => null, disconnectTimeout: 100 });
+    const redis = createRedis(unreachable, {
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+      disconnectTimeout: 100,
+    });
     redis.on('error', () => undefined);
-    const err = await new RedisDedupStore(redis, { keyPrefix: 'x:', namespace: 'down' }).claim([rec('a', 0)]).catch((e: unknown) => e);
+    const err = await new RedisDedupStore(redis, { keyPrefix: 'x:', namespace: 'down' })
+      .claim([rec('a', 0)])
+      .catch((e: unknown) => e);
     redis.disconnect();
     expect(err).toBeInstanceOf(ServiceError);
     expect((err as ServiceError).retriable).toBe(true);
-    await expect(connectRedisDedupStore(unreachable, { namespace: 'down' })).rejects.toMatchObject({ retriable: true, service: 'redis' });
+    await expect(connectRedisDedupStore(unreachable, { namespace: 'down' })).rejects.toMatchObject({
+      retriable: true,
+      service: 'redis',
+    });
   });
 
   it('fail-open answers all-true when Redis is unreachable, and counts it', async () => {
-    const { store: s, close } = await connectRedisDedupStore({ redis: { url: 'redis://127.0.0.1:1', keyPrefix: 'x:' } }, { namespace: 'down-open', failOpen: true, commandTimeoutMs: 500 });
+    const { store: s, close } = await connectRedisDedupStore(
+      { redis: { url: 'redis://127.0.0.1:1', keyPrefix: 'x:' } },
+      { namespace: 'down-open', failOpen: true, commandTimeoutMs: 500 },
+    );
     try {
       expect(await s.claim([rec('a', 0), rec('a', 1), rec('b', 2)])).toEqual([true, true, true]);
       expect(s.failOpenCount).toBe(3);

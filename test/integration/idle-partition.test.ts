@@ -7,7 +7,8 @@ import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
 import eventCounts, { ANALYTICS_EVENT_SCHEMA, type AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { sleep, waitFor } from '../helpers/processes';
+import { waitFor } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 
 /** The reference stream's idle timeout: a partition without records for this long stops holding the stream watermark. */
 const IDLE_MS = eventCounts.windowed!.idleTimeoutMs;
@@ -38,7 +39,12 @@ describe('idle partitions release the stream watermark', () => {
     await ctx.createTopic('events.late', 1);
     const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
     encode = createEventEncoder(await SchemaCodec.fromConfig(ctx.config).register(`${topic}-value`, schema), schema);
-    producer = createKafka(ctx.config).producer({ createPartitioner: () => ({ message }) => message.partition ?? 0 });
+    producer = createKafka(ctx.config).producer({
+      createPartitioner:
+        () =>
+        ({ message }) =>
+          message.partition ?? 0,
+    });
     await producer.connect();
   });
   afterAll(async () => {
@@ -72,12 +78,21 @@ describe('idle partitions release the stream watermark', () => {
     return new Map(rows.map((r) => [Number(r.source_partition), { events: Number(r.events), users: r.users }]));
   }
 
-  it('closes the quiet partition\'s window after the idle timeout and not before', async () => {
-    running = await startStream(eventCounts, ctx.config, { groupId: ctx.group, topic, flushIntervalMs: 300 }, createLogger('warn'));
+  it("closes the quiet partition's window after the idle timeout and not before", async () => {
+    running = await startStream(
+      eventCounts,
+      ctx.config,
+      { groupId: ctx.group, topic, flushIntervalMs: 300 },
+      createLogger('warn'),
+    );
     await waitFor('all three partitions assigned', async () => running!.runner.status().assigned.length === 3, 30_000);
 
     // Partition 0: events in the window, then a tick every 500 ms far past it, until the test ends: it never goes idle.
-    const p0Events = [event(WINDOW.start + 1000, 'u1'), event(WINDOW.start + 2000, 'u2'), event(WINDOW.start + 3000, 'u9')];
+    const p0Events = [
+      event(WINDOW.start + 1000, 'u1'),
+      event(WINDOW.start + 2000, 'u2'),
+      event(WINDOW.start + 3000, 'u9'),
+    ];
     await send(0, p0Events);
     let ticking = true;
     const ticker = (async () => {
@@ -88,7 +103,12 @@ describe('idle partitions release the stream watermark', () => {
     })();
 
     // Partition 1: a few events in the window, then silence. Partition 2: nothing, ever.
-    const p1Events = [event(WINDOW.start + 10_000, 'u1'), event(WINDOW.start + 20_000, 'u3'), event(WINDOW.start + 30_000, 'u4'), event(WINDOW.start + 40_000, 'u3')];
+    const p1Events = [
+      event(WINDOW.start + 10_000, 'u1'),
+      event(WINDOW.start + 20_000, 'u3'),
+      event(WINDOW.start + 30_000, 'u4'),
+      event(WINDOW.start + 40_000, 'u3'),
+    ];
     // Partition 1 is last active when it processes these, which cannot be before they are sent.
     const quietSince = Date.now();
     await send(1, p1Events);
@@ -96,7 +116,7 @@ describe('idle partitions release the stream watermark', () => {
     try {
       // Partition 0's own watermark closes its partial at once; partition 1's must wait for the timeout.
       let checksBeforeTimeout = 0;
-      await waitFor('partition 0\'s partial of the window', async () => (await partials()).has(0), 30_000);
+      await waitFor("partition 0's partial of the window", async () => (await partials()).has(0), 30_000);
       for (;;) {
         const found = await partials();
         if (Date.now() >= quietSince + IDLE_MS) break;
@@ -106,9 +126,11 @@ describe('idle partitions release the stream watermark', () => {
       }
       expect(checksBeforeTimeout).toBeGreaterThan(0);
 
-      await waitFor('partition 1\'s partial of the window', async () => (await partials()).has(1), IDLE_MS + 30_000);
+      await waitFor("partition 1's partial of the window", async () => (await partials()).has(1), IDLE_MS + 30_000);
       const closedAfterMs = Date.now() - quietSince;
-      console.log(JSON.stringify({ idleTimeoutMs: IDLE_MS, checksBeforeTimeout, partition1ClosedAfterMs: closedAfterMs }));
+      console.log(
+        JSON.stringify({ idleTimeoutMs: IDLE_MS, checksBeforeTimeout, partition1ClosedAfterMs: closedAfterMs }),
+      );
       expect(closedAfterMs).toBeGreaterThanOrEqual(IDLE_MS);
 
       // The merged row is the window computed from the events sent, and nothing reached the side topics.

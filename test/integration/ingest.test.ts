@@ -12,6 +12,7 @@ import { createKafka } from '../../src/kafka';
 import { createRateLimiter, hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
 import { loadAvroSchema, SchemaCodec } from '../../src/schema';
 import type { AnalyticsEvent } from '../../streams/event-counts';
+import { sleep } from '../../src/clock';
 
 const KEY = 'ingest-test-key-1';
 const OTHER_KEY = 'ingest-test-key-2';
@@ -45,7 +46,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
   for (;;) {
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -69,7 +70,14 @@ describe('HTTP ingestion API', () => {
     const quiet = { logger: pino({ level: 'silent' }) };
     server = await startIngestServer(ctx.config, {
       ...quiet,
-      settings: { port: 0, topic, apiKeys, rateLimitPerSecond: 100_000, maxBodyBytes: 16 * 1024, maxEventsPerRequest: 50 },
+      settings: {
+        port: 0,
+        topic,
+        apiKeys,
+        rateLimitPerSecond: 100_000,
+        maxBodyBytes: 16 * 1024,
+        maxEventsPerRequest: 50,
+      },
     });
     // Its own Redis prefix: another deployment, so its rate budgets are not shared with the first server's.
     strictConfig = { ...ctx.config, redis: { ...ctx.config.redis, keyPrefix: `${ctx.config.redis.keyPrefix}strict:` } };
@@ -101,22 +109,38 @@ describe('HTTP ingestion API', () => {
     const admin = server.adminUrl;
     expect(admin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(admin).not.toBe(server.url);
-    const status = (await (await fetch(`${admin}/status.json`)).json()) as { kind: string; topic: string; ready: boolean };
+    const status = (await (await fetch(`${admin}/status.json`)).json()) as {
+      kind: string;
+      topic: string;
+      ready: boolean;
+    };
     expect(status).toMatchObject({ kind: 'ingest', topic, ready: true });
     expect(await (await fetch(`${admin}/`)).text()).toMatch(/<html/i);
     expect(await (await fetch(`${admin}/metrics`)).text()).toMatch(/^sluice_ingest_events_accepted_total \d+$/m);
     // The API itself is not served there.
-    expect((await fetch(`${admin}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` } })).status).toBe(404);
+    expect(
+      (await fetch(`${admin}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` } })).status,
+    ).toBe(404);
   });
 
   it('/readyz answers 503 once Redis is unreachable', async () => {
     // A private Redis this test may stop (the shared one is never touched).
     const [port] = await freePorts(1);
     const dir = mkdtempSync(join(tmpdir(), 'sluice-ingest-redis-'));
-    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
     try {
       await waitFor(async () => {
-        const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+        const probe = new Redis({
+          port,
+          host: '127.0.0.1',
+          lazyConnect: true,
+          retryStrategy: () => null,
+          maxRetriesPerRequest: 0,
+        });
         probe.on('error', () => undefined);
         try {
           await probe.connect();
@@ -126,7 +150,10 @@ describe('HTTP ingestion API', () => {
         }
       });
       const config = { ...ctx.config, redis: { ...ctx.config.redis, url: `redis://127.0.0.1:${port}` } };
-      const own = await startIngestServer(config, { logger: pino({ level: 'silent' }), settings: { port: 0, adminPort: 0, topic, apiKeys: [hashApiKey(KEY)] } });
+      const own = await startIngestServer(config, {
+        logger: pino({ level: 'silent' }),
+        settings: { port: 0, adminPort: 0, topic, apiKeys: [hashApiKey(KEY)] },
+      });
       try {
         expect((await fetch(`${own.url}/readyz`)).status).toBe(200);
         redis.kill('SIGKILL');
@@ -141,7 +168,10 @@ describe('HTTP ingestion API', () => {
         expect(await down.json()).toEqual({ error: 'not_ready', message: 'not ready to accept events: retry later' });
         const adminUrl = own.adminUrl;
         await waitFor(async () => {
-          const status = (await (await fetch(`${adminUrl}/status.json`)).json()) as { ready: boolean; checks: { ok: boolean; detail: string }[] };
+          const status = (await (await fetch(`${adminUrl}/status.json`)).json()) as {
+            ready: boolean;
+            checks: { ok: boolean; detail: string }[];
+          };
           return !status.ready && status.checks.some((c) => !c.ok && /Redis/.test(c.detail));
         });
         expect((await fetch(`${own.url}/healthz`)).status).toBe(200); // alive, just not ready
@@ -189,8 +219,12 @@ describe('HTTP ingestion API', () => {
     ]);
     const single = await post(server, { ...makeEvent(10), event_id: 'not-a-uuid' });
     expect(single.status).toBe(400);
-    expect(single.body.issues).toEqual([{ path: 'event_id', reason: 'expected a UUID string, got string "not-a-uuid"' }]);
-    expect((await post(server, 42)).body.issues).toEqual([{ path: '(event)', reason: 'expected a JSON object, got number 42' }]);
+    expect(single.body.issues).toEqual([
+      { path: 'event_id', reason: 'expected a UUID string, got string "not-a-uuid"' },
+    ]);
+    expect((await post(server, 42)).body.issues).toEqual([
+      { path: '(event)', reason: 'expected a JSON object, got number 42' },
+    ]);
     expect((await post(server, [])).status).toBe(400);
   });
 
@@ -286,11 +320,17 @@ describe('HTTP ingestion API', () => {
     const malformed = await post(strict, '{"event_id": ', { authorization: `Bearer ${OTHER_KEY}` });
     expect(malformed.status).toBe(429);
     expect(malformed.body.error).toBe('rate_limited');
-    const huge = await post(strict, { events: [{ ...makeEvent(40), properties: { blob: 'x'.repeat(2 * 1024 * 1024) } }] }, { authorization: `Bearer ${OTHER_KEY}` });
+    const huge = await post(
+      strict,
+      { events: [{ ...makeEvent(40), properties: { blob: 'x'.repeat(2 * 1024 * 1024) } }] },
+      { authorization: `Bearer ${OTHER_KEY}` },
+    );
     expect(huge.status).toBe(429);
     // The key and the content type are still checked first.
     expect((await post(strict, '{', { authorization: 'Bearer not-a-key' })).status).toBe(401);
-    expect((await post(strict, '{', { authorization: `Bearer ${OTHER_KEY}`, 'content-type': 'text/plain' })).status).toBe(415);
+    expect(
+      (await post(strict, '{', { authorization: `Bearer ${OTHER_KEY}`, 'content-type': 'text/plain' })).status,
+    ).toBe(415);
     expect(await ctx.redis.get(rateKey)).toBe('10');
   });
 
@@ -299,7 +339,9 @@ describe('HTTP ingestion API', () => {
     const rateKey = `${strictConfig.redis.keyPrefix}ingest:rate:${client}`;
     await ctx.redis.set(rateKey, '7', 'PX', 30_000);
     // 7 used of 10: one unit is taken before parsing (8), the other three would make 11.
-    const batch = await post(strict, [makeEvent(41), makeEvent(42), makeEvent(43), makeEvent(44)], { authorization: `Bearer ${OTHER_KEY}` });
+    const batch = await post(strict, [makeEvent(41), makeEvent(42), makeEvent(43), makeEvent(44)], {
+      authorization: `Bearer ${OTHER_KEY}`,
+    });
     expect(batch.status).toBe(429);
     expect(await ctx.redis.get(rateKey)).toBe('8');
     const two = [makeEvent(45), makeEvent(46)];

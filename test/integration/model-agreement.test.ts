@@ -8,7 +8,7 @@ import { MemoryHoldBackend } from '../../src/sink/hold-memory';
 import { ManualClock } from '../../src/sink/manual-clock';
 import { ClickHouseModel } from '../sim/models/clickhouse';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { sleep } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 
 /**
  * The simulation's models (test/sim) against the services they stand for:
@@ -74,7 +74,14 @@ describe('the simulation models agree with the real services', () => {
       [r('1', 'b', 22, 1)], // same version as b's first row: the later insert wins
       [r('1', 'f', 6, 7), r('2', 'g', 7, 5)],
     ];
-    const liveFinal = ['2026-01-01/a=11@3', '2026-01-01/b=22@1', '2026-01-01/f=6@7', '2026-01-02/c=3@1', '2026-01-02/g=7@5', '2026-01-03/e=5@1'];
+    const liveFinal = [
+      '2026-01-01/a=11@3',
+      '2026-01-01/b=22@1',
+      '2026-01-01/f=6@7',
+      '2026-01-02/c=3@1',
+      '2026-01-02/g=7@5',
+      '2026-01-03/e=5@1',
+    ];
 
     const cases: { name: string; rebuilt: Row[][]; final: string[]; report: Partial<SwapReport> }[] = [
       {
@@ -84,7 +91,15 @@ describe('the simulation models agree with the real services', () => {
           [r('1', 'a', 100, 2), r('1', 'b', 200, 1), r('1', 'f', 600, 9), r('1', 'h', 800, 1)],
           [r('1', 'h', 801, 1)],
         ],
-        final: ['2026-01-01/a=11@3', '2026-01-01/b=200@1', '2026-01-01/f=600@9', '2026-01-01/h=801@1', '2026-01-02/c=3@1', '2026-01-02/g=7@5', '2026-01-03/e=5@1'],
+        final: [
+          '2026-01-01/a=11@3',
+          '2026-01-01/b=200@1',
+          '2026-01-01/f=600@9',
+          '2026-01-01/h=801@1',
+          '2026-01-02/c=3@1',
+          '2026-01-02/g=7@5',
+          '2026-01-03/e=5@1',
+        ],
         report: { strategy: 'replace-partition', partitions: ['20260101'], rowsRebuilt: 5, rowsKept: 1, liveNewer: 1 },
       },
       {
@@ -93,12 +108,26 @@ describe('the simulation models agree with the real services', () => {
           // b: equal, rebuilt; c: live newer (1 > 0); g: rebuilt newer (6 > 5); 2026-01-03 is not rebuilt
           [r('1', 'b', 200, 1), r('2', 'c', 300, 0), r('2', 'g', 700, 6)],
         ],
-        final: ['2026-01-01/a=11@3', '2026-01-01/b=200@1', '2026-01-01/f=6@7', '2026-01-02/c=3@1', '2026-01-02/g=700@6', '2026-01-03/e=5@1'],
-        report: { strategy: 'rename-tables', partitions: ['20260101', '20260102'], rowsRebuilt: 3, rowsKept: 4, liveNewer: 1 },
+        final: [
+          '2026-01-01/a=11@3',
+          '2026-01-01/b=200@1',
+          '2026-01-01/f=6@7',
+          '2026-01-02/c=3@1',
+          '2026-01-02/g=700@6',
+          '2026-01-03/e=5@1',
+        ],
+        report: {
+          strategy: 'rename-tables',
+          partitions: ['20260101', '20260102'],
+          rowsRebuilt: 3,
+          rowsKept: 4,
+          liveNewer: 1,
+        },
       },
     ];
 
-    const show = (rows: Row[]) => rows.map((x) => `${String(x.d)}/${String(x.k)}=${String(x.v)}@${String(x.ver)}`).sort();
+    const show = (rows: Row[]) =>
+      rows.map((x) => `${String(x.d)}/${String(x.k)}=${String(x.v)}@${String(x.ver)}`).sort();
 
     it.each(cases.map((c, i) => [c.name, i] as const))('%s', async (_name, i) => {
       const c = cases[i]!;
@@ -111,17 +140,36 @@ describe('the simulation models agree with the real services', () => {
       await ctx.clickhouse.command({
         query: `CREATE TABLE ${ctx.id}.${table} (d Date, k String, v UInt64, ver UInt64) ENGINE = ReplacingMergeTree(ver) PARTITION BY toYYYYMMDD(d) ORDER BY (d, k)`,
       });
-      const realSink = new ClickHouseSink({ settings: ctx.config.clickhouse, database: ctx.id, columns: declared, features });
+      const realSink = new ClickHouseSink({
+        settings: ctx.config.clickhouse,
+        database: ctx.id,
+        columns: declared,
+        features,
+      });
       const realTables: ShadowTables = new SqlShadowTables(ctx.clickhouse, ctx.id);
-      const readReal = async (t: string) => (await (await ctx.clickhouse.query({ query: `SELECT d, k, v, ver FROM ${ctx.id}.${t} FINAL`, format: 'JSONEachRow' })).json<Row>());
+      const readReal = async (t: string) =>
+        await (
+          await ctx.clickhouse.query({ query: `SELECT d, k, v, ver FROM ${ctx.id}.${t} FINAL`, format: 'JSONEachRow' })
+        ).json<Row>();
 
       // The model, fed the same way: the sink with the model as its client.
       const model = new ClickHouseModel();
       model.createTable(ctx.id, table, { key: ['d', 'k'], version: 'ver', partition });
-      const modelSink = new ClickHouseSink({ settings: ctx.config.clickhouse, database: ctx.id, columns: declared, features, client: model.asClient() });
+      const modelSink = new ClickHouseSink({
+        settings: ctx.config.clickhouse,
+        database: ctx.id,
+        columns: declared,
+        features,
+        client: model.asClient(),
+      });
       const modelTables = model.shadowTables(ctx.id);
 
-      const run = async (sink: ClickHouseSink, tables: ShadowTables, hold: SinkHold, read: (t: string) => Promise<Row[]>) => {
+      const run = async (
+        sink: ClickHouseSink,
+        tables: ShadowTables,
+        hold: SinkHold,
+        read: (t: string) => Promise<Row[]>,
+      ) => {
         for (const rows of liveInserts) await sink.write(table, rows, []);
         const before = show(await read(table));
         const shadows = await createShadows(tables, [table], tag);
@@ -133,8 +181,15 @@ describe('the simulation models agree with the real services', () => {
         const { strategy, partitions, rowsRebuilt, rowsKept, liveNewer } = swaps[0]!;
         return { before, after, report: { strategy, partitions, rowsRebuilt, rowsKept, liveNewer } };
       };
-      const real = await run(realSink, realTables, new SinkHold(new RedisHoldBackend(ctx.redis, ctx.config.redis.keyPrefix, table), table), readReal);
-      const modelled = await run(modelSink, modelTables, new SinkHold(new MemoryHoldBackend(), table), async (t) => model.final(ctx.id, t));
+      const real = await run(
+        realSink,
+        realTables,
+        new SinkHold(new RedisHoldBackend(ctx.redis, ctx.config.redis.keyPrefix, table), table),
+        readReal,
+      );
+      const modelled = await run(modelSink, modelTables, new SinkHold(new MemoryHoldBackend(), table), async (t) =>
+        model.final(ctx.id, t),
+      );
 
       expect(real.before).toEqual(liveFinal);
       expect(real.after).toEqual(c.final);
@@ -148,12 +203,20 @@ describe('the simulation models agree with the real services', () => {
     const spec = { key: ['k'], version: 'ver', partition: () => 'all' };
     const tokenFeatures = (f: ServerFeatures): ServerFeatures => ({ ...f, insertDeduplicationToken: true });
 
-    it('drops an insert whose dedup token is among the table\'s last N, as ClickHouse 22.2+ does', async () => {
+    it("drops an insert whose dedup token is among the table's last N, as ClickHouse 22.2+ does", async () => {
       const model = new ClickHouseModel({ dedupWindow: 2 });
       model.createTable('db', 't', spec);
-      const sink = new ClickHouseSink({ settings: ctx.config.clickhouse, database: 'db', columns: { t: { k: 'String', ver: 'UInt64' } }, features: tokenFeatures(features), client: model.asClient() });
+      const sink = new ClickHouseSink({
+        settings: ctx.config.clickhouse,
+        database: 'db',
+        columns: { t: { k: 'String', ver: 'UInt64' } },
+        features: tokenFeatures(features),
+        client: model.asClient(),
+      });
       const batch = (k: string) => [{ k, ver: 1 }];
-      const at = (offset: number) => [{ topic: 'x', partition: 0, fromOffset: String(offset), toOffset: String(offset) }];
+      const at = (offset: number) => [
+        { topic: 'x', partition: 0, fromOffset: String(offset), toOffset: String(offset) },
+      ];
       await sink.write('t', batch('a'), at(1));
       await sink.write('t', batch('a'), at(1)); // a retry: same token, dropped
       await sink.write('t', batch('b'), at(2));
@@ -174,8 +237,13 @@ describe('the simulation models agree with the real services', () => {
         if (calls === 3) await clock.sleep(60 * 60_000); // stuck until cut
       };
       const sink = new ClickHouseSink({
-        settings: ctx.config.clickhouse, database: 'db', columns: { t: { k: 'String', ver: 'UInt64' } }, features, client: model.asClient(),
-        retry: { retries: 3, baseMs: 1, capMs: 1 }, attemptTimeoutMs: 10 * 60_000,
+        settings: ctx.config.clickhouse,
+        database: 'db',
+        columns: { t: { k: 'String', ver: 'UInt64' } },
+        features,
+        client: model.asClient(),
+        retry: { retries: 3, baseMs: 1, capMs: 1 },
+        attemptTimeoutMs: 10 * 60_000,
       });
       await sink.write('t', [{ k: 'retried', ver: 1 }], []);
       expect(model.rows('db', 't').map((x) => x.k)).toEqual(['retried']);
@@ -183,7 +251,9 @@ describe('the simulation models agree with the real services', () => {
 
       const backend = new MemoryHoldBackend(clock);
       const hold = new SinkHold(backend, 's', { clock, leaseTtlMs: 120_000 });
-      const writing = hold.write(() => sink.write('t', [{ k: 'stuck', ver: 1 }], [])).catch((err: { code: string }) => err.code);
+      const writing = hold
+        .write(() => sink.write('t', [{ k: 'stuck', ver: 1 }], []))
+        .catch((err: { code: string }) => err.code);
       await clock.advance(20_000);
       backend.forget(); // the lease is gone: the next renewal (at 30 s) finds out
       await clock.advance(10_000);

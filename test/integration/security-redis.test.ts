@@ -14,8 +14,12 @@ import { createTestContext, type TestContext } from '../helpers/context';
 import { freePorts } from '../helpers/private-stack';
 import { spawnSluice, waitFor } from '../helpers/processes';
 import { compareWithExpected, expectExactAnswer } from '../helpers/reference';
+import { sleep } from '../../src/clock';
 
-const withUrl = (config: SluiceConfig, url: string, tls?: SluiceConfig['redis']['tls']): SluiceConfig => ({ ...config, redis: { ...config.redis, url, tls } });
+const withUrl = (config: SluiceConfig, url: string, tls?: SluiceConfig['redis']['tls']): SluiceConfig => ({
+  ...config,
+  redis: { ...config.redis, url, tls },
+});
 
 /**
  * Redis with an ACL user restricted to the test's key prefix (on the shared
@@ -34,7 +38,19 @@ describe('Redis ACL user and TLS', () => {
   beforeAll(async () => {
     ctx = await createTestContext('sec_redis');
     // Only the test's keys, and no admin or dangerous commands (INFO is allowed for ioredis's ready check).
-    await ctx.redis.call('ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, `~${ctx.config.redis.keyPrefix}*`, '+@all', '-@admin', '-@dangerous', '+info');
+    await ctx.redis.call(
+      'ACL',
+      'SETUSER',
+      user,
+      'reset',
+      'on',
+      `>${password}`,
+      `~${ctx.config.redis.keyPrefix}*`,
+      '+@all',
+      '-@admin',
+      '-@dangerous',
+      '+info',
+    );
     const url = new URL(ctx.config.redis.url);
     url.username = user;
     url.password = password;
@@ -56,9 +72,21 @@ describe('Redis ACL user and TLS', () => {
     const topic = await ctx.createTopic('events', 2);
     await ctx.createTopic('events.dlq', 1);
     await ctx.createTopic('events.late', 1);
-    const produced = await produceWorkload({ config: ctx.config, topic, count: 3000, seed: 17, duplicateRatio: 0.05, keepLog: true });
+    const produced = await produceWorkload({
+      config: ctx.config,
+      topic,
+      count: 3000,
+      seed: 17,
+      duplicateRatio: 0.05,
+      keepLog: true,
+    });
     const expected = computeExpected(produced.log!);
-    const running = await startStream(eventCounts, aclConfig, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+    const running = await startStream(
+      eventCounts,
+      aclConfig,
+      { bounded: true, groupId: ctx.group, topic },
+      createLogger('warn'),
+    );
     const summary = await running.done;
     expect(summary.recordsIn).toBe(expected.records);
     const report = await compareWithExpected(ctx.clickhouse, createKafka(ctx.config), topic, expected);
@@ -75,25 +103,33 @@ describe('Redis ACL user and TLS', () => {
     let attempts = 0;
     redis.on('error', () => attempts++);
     const started = Date.now();
-    const failure = await redis.connect().then(() => undefined, (err: unknown) => err);
+    const failure = await redis.connect().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(failure).toBeInstanceOf(ServiceError);
     expect((failure as ServiceError).retriable).toBe(false);
     expect(Date.now() - started).toBeLessThan(2000);
     // It stopped reconnecting: no retry loop against a password that cannot work (ioredis would retry every 50-2000 ms).
     const attemptsAtFailure = attempts;
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     expect(attempts).toBe(attemptsAtFailure);
 
     const spawned = Date.now();
-    const child = spawnSluice(['run', 'event-counts', '--topic', ctx.topic('events'), '--group', `${ctx.group}.refused`, '--http-port', '0'], {
-      SLUICE_CLICKHOUSE_DATABASE: ctx.id,
-      SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
-      SLUICE_REDIS_URL: url.toString(),
-    });
+    const child = spawnSluice(
+      ['run', 'event-counts', '--topic', ctx.topic('events'), '--group', `${ctx.group}.refused`, '--http-port', '0'],
+      {
+        SLUICE_CLICKHOUSE_DATABASE: ctx.id,
+        SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
+        SLUICE_REDIS_URL: url.toString(),
+      },
+    );
     const code = await child.exited;
     const exitedAfterMs = Date.now() - spawned;
     const output = child.output.join('');
-    console.log(`wrong Redis password: sluice run exited ${code} after ${exitedAfterMs} ms (start-up included), printing: ${output.trim()}`);
+    console.log(
+      `wrong Redis password: sluice run exited ${code} after ${exitedAfterMs} ms (start-up included), printing: ${output.trim()}`,
+    );
     expect(code).toBe(1);
     expect(exitedAfterMs).toBeLessThan(30_000);
     expect(output.trim().split('\n')).toEqual([
@@ -111,19 +147,54 @@ describe('Redis ACL user and TLS', () => {
       [port] = (await freePorts(1)) as [number];
       server = spawn(
         'redis-server',
-        ['--port', '0', '--bind', '127.0.0.1', '--tls-port', String(port), '--tls-cert-file', certs.serverCertFile, '--tls-key-file', certs.serverKeyFile,
-          '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'yes', '--save', '', '--appendonly', 'no', '--requirepass', password],
+        [
+          '--port',
+          '0',
+          '--bind',
+          '127.0.0.1',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certs.serverCertFile,
+          '--tls-key-file',
+          certs.serverKeyFile,
+          '--tls-ca-cert-file',
+          certs.caFile,
+          '--tls-auth-clients',
+          'yes',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--requirepass',
+          password,
+        ],
         { stdio: 'ignore' },
       );
-      const probe = withUrl(ctx.config, `rediss://:${password}@127.0.0.1:${port}`, { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile, rejectUnauthorized: true });
-      await waitFor('the TLS redis-server', async () => {
-        const redis = createRedis(probe, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
-        redis.on('error', () => undefined);
-        const ok = await redis.connect().then(() => redis.ping()).then((pong) => pong === 'PONG', () => false);
-        if (ok) await redis.quit();
-        else redis.disconnect();
-        return ok;
-      }, 20_000);
+      const probe = withUrl(ctx.config, `rediss://:${password}@127.0.0.1:${port}`, {
+        caFile: certs.caFile,
+        certFile: certs.clientCertFile,
+        keyFile: certs.clientKeyFile,
+        rejectUnauthorized: true,
+      });
+      await waitFor(
+        'the TLS redis-server',
+        async () => {
+          const redis = createRedis(probe, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
+          redis.on('error', () => undefined);
+          const ok = await redis
+            .connect()
+            .then(() => redis.ping())
+            .then(
+              (pong) => pong === 'PONG',
+              () => false,
+            );
+          if (ok) await redis.quit();
+          else redis.disconnect();
+          return ok;
+        },
+        20_000,
+      );
     });
     afterAll(async () => {
       const exited = new Promise((resolve) => server.once('exit', resolve));
@@ -132,22 +203,38 @@ describe('Redis ACL user and TLS', () => {
     });
 
     it('rediss:// with the CA and a client certificate works for dedup; without the certificate or with another CA it is refused', async () => {
-      const tlsConfig = withUrl(ctx.config, `rediss://:${password}@127.0.0.1:${port}`, { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile, rejectUnauthorized: true });
+      const tlsConfig = withUrl(ctx.config, `rediss://:${password}@127.0.0.1:${port}`, {
+        caFile: certs.caFile,
+        certFile: certs.clientCertFile,
+        keyFile: certs.clientKeyFile,
+        rejectUnauthorized: true,
+      });
       const { store, close } = await connectRedisDedupStore(tlsConfig, { namespace: 'tls' });
       const records = ['a', 'b', 'a'].map((id, i) => ({ id, topic: 't', partition: 0, offset: String(i) }));
       expect(await store.claim(records)).toEqual([true, true, false]);
       close();
 
       // The server demands a client certificate (tls-auth-clients yes).
-      const noCert = createRedis(withUrl(ctx.config, tlsConfig.redis.url, { caFile: certs.caFile, rejectUnauthorized: true }), { retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      const noCert = createRedis(
+        withUrl(ctx.config, tlsConfig.redis.url, { caFile: certs.caFile, rejectUnauthorized: true }),
+        { retryStrategy: () => null, maxRetriesPerRequest: 0 },
+      );
       noCert.on('error', () => undefined);
       await expect(noCert.connect().then(() => noCert.ping())).rejects.toThrow();
       noCert.disconnect();
 
-      const otherCa = createRedis(withUrl(ctx.config, tlsConfig.redis.url, { ...tlsConfig.redis.tls!, caFile: certs.otherCaFile }), { retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      const failure = await otherCa.connect().then(() => undefined, (err: unknown) => err);
+      const otherCa = createRedis(
+        withUrl(ctx.config, tlsConfig.redis.url, { ...tlsConfig.redis.tls!, caFile: certs.otherCaFile }),
+        { retryStrategy: () => null, maxRetriesPerRequest: 0 },
+      );
+      const failure = await otherCa.connect().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       otherCa.disconnect();
-      expect((failure as Error).message).toMatch(/TLS handshake failed .*: check redis\.tls\.caFile \(SLUICE_REDIS_TLS_CA_FILE\)$/);
+      expect((failure as Error).message).toMatch(
+        /TLS handshake failed .*: check redis\.tls\.caFile \(SLUICE_REDIS_TLS_CA_FILE\)$/,
+      );
       expect((failure as Error).message).not.toContain(password);
     }, 30_000);
   });

@@ -4,7 +4,7 @@ import { ClickHouseSink, detectServerFeatures, type ServerFeatures } from '../..
 import { createShadowTables, dropShadowTables, SqlShadowTables } from '../../src/replay/shadow';
 import { swapShadows, type ShadowTable, type ShadowTables } from '../../src/replay/swap';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { sleep } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 
 /**
  * The two pieces of a shadow replay on the real services: the Redis hold
@@ -72,10 +72,16 @@ describe('shadow replay building blocks', () => {
     const W = 'lease_target';
     beforeEach(async () => {
       await ctx.clickhouse.command({ query: `DROP TABLE IF EXISTS ${ctx.id}.${W}` });
-      await ctx.clickhouse.command({ query: `CREATE TABLE ${ctx.id}.${W} (k String, v UInt64) ENGINE = MergeTree ORDER BY k` });
+      await ctx.clickhouse.command({
+        query: `CREATE TABLE ${ctx.id}.${W} (k String, v UInt64) ENGINE = MergeTree ORDER BY k`,
+      });
     });
     const landed = async () =>
-      (await (await ctx.clickhouse.query({ query: `SELECT k FROM ${ctx.id}.${W} ORDER BY k`, format: 'JSONEachRow' })).json<{ k: string }>()).map((r) => r.k);
+      (
+        await (
+          await ctx.clickhouse.query({ query: `SELECT k FROM ${ctx.id}.${W} ORDER BY k`, format: 'JSONEachRow' })
+        ).json<{ k: string }>()
+      ).map((r) => r.k);
     const proxiedSink = (port: number) =>
       new ClickHouseSink({
         settings: { ...ctx.config.clickhouse, url: `http://127.0.0.1:${port}` },
@@ -105,7 +111,9 @@ describe('shadow replay building blocks', () => {
         const sink = proxiedSink(proxy.port);
         const hold = holdOf('slow-insert', { leaseTtlMs: 800 });
         const events: string[] = [];
-        const writing = hold.write(() => sink.write(W, [{ k: 'slow', v: 1 }], [])).then(() => events.push('write finished'));
+        const writing = hold
+          .write(() => sink.write(W, [{ k: 'slow', v: 1 }], []))
+          .then(() => events.push('write finished'));
         await sleep(1000); // past the lease TTL, the insert still in flight
         const held = await hold.hold(5000);
         events.push('held');
@@ -146,24 +154,40 @@ describe('shadow replay building blocks', () => {
     const T = 'swap_target';
     const q = (query: string) => ctx.clickhouse.command({ query });
     const content = async (table: string) =>
-      (await (await ctx.clickhouse.query({ query: `SELECT d, k, v FROM ${ctx.id}.${table} FINAL ORDER BY d, k`, format: 'JSONEachRow' })).json<{ d: string; k: string; v: string }>()).map(
-        (r) => `${r.d}/${r.k}=${r.v}`,
-      );
-    const swap = (tables: ShadowTables, shadow: ShadowTable, tag: string, stream = 'swap-stream') => swapShadows(tables, holdOf(stream), [shadow], tag, { holdTimeoutMs: 5000 });
+      (
+        await (
+          await ctx.clickhouse.query({
+            query: `SELECT d, k, v FROM ${ctx.id}.${table} FINAL ORDER BY d, k`,
+            format: 'JSONEachRow',
+          })
+        ).json<{ d: string; k: string; v: string }>()
+      ).map((r) => `${r.d}/${r.k}=${r.v}`);
+    const swap = (tables: ShadowTables, shadow: ShadowTable, tag: string, stream = 'swap-stream') =>
+      swapShadows(tables, holdOf(stream), [shadow], tag, { holdTimeoutMs: 5000 });
     let sql: SqlShadowTables;
 
     beforeEach(async () => {
       sql = new SqlShadowTables(ctx.clickhouse, ctx.id);
       await q(`DROP TABLE IF EXISTS ${ctx.id}.${T}`);
-      await q(`CREATE TABLE ${ctx.id}.${T} (d Date, k String, v UInt64, ver UInt64) ENGINE = ReplacingMergeTree(ver) PARTITION BY toYYYYMMDD(d) ORDER BY (d, k)`);
-      await q(`INSERT INTO ${ctx.id}.${T} VALUES ('2026-01-01','a',1,1),('2026-01-01','b',2,1),('2026-01-02','c',3,1),('2026-01-03','e',5,1)`);
+      await q(
+        `CREATE TABLE ${ctx.id}.${T} (d Date, k String, v UInt64, ver UInt64) ENGINE = ReplacingMergeTree(ver) PARTITION BY toYYYYMMDD(d) ORDER BY (d, k)`,
+      );
+      await q(
+        `INSERT INTO ${ctx.id}.${T} VALUES ('2026-01-01','a',1,1),('2026-01-01','b',2,1),('2026-01-02','c',3,1),('2026-01-03','e',5,1)`,
+      );
     });
 
     it('one partition: REPLACE PARTITION keeps the live rows the rebuild did not produce and leaves other partitions alone', async () => {
       const [shadow] = await createShadowTables(ctx.clickhouse, ctx.id, [T], 'one');
       await q(`INSERT INTO ${ctx.id}.${shadow!.rebuilt} VALUES ('2026-01-01','a',10,2)`);
       const { swaps } = await swap(sql, shadow!, 'one');
-      expect(swaps[0]).toMatchObject({ strategy: 'replace-partition', partitions: ['20260101'], rowsRebuilt: 1, rowsKept: 1, liveNewer: 0 });
+      expect(swaps[0]).toMatchObject({
+        strategy: 'replace-partition',
+        partitions: ['20260101'],
+        rowsRebuilt: 1,
+        rowsKept: 1,
+        liveNewer: 0,
+      });
       expect(await content(T)).toEqual(['2026-01-01/a=10', '2026-01-01/b=2', '2026-01-02/c=3', '2026-01-03/e=5']);
       await dropShadowTables(ctx.clickhouse, ctx.id, [shadow!], 'one');
     });
@@ -172,10 +196,18 @@ describe('shadow replay building blocks', () => {
       await q(`INSERT INTO ${ctx.id}.${T} VALUES ('2026-01-01','f',6,7)`);
       const [shadow] = await createShadowTables(ctx.clickhouse, ctx.id, [T], 'newer');
       // a: rebuilt newer (2 > 1); b: equal (1 = 1), rebuilt wins; f: live newer (7 > 3).
-      await q(`INSERT INTO ${ctx.id}.${shadow!.rebuilt} VALUES ('2026-01-01','a',10,2),('2026-01-01','b',20,1),('2026-01-01','f',60,3)`);
+      await q(
+        `INSERT INTO ${ctx.id}.${shadow!.rebuilt} VALUES ('2026-01-01','a',10,2),('2026-01-01','b',20,1),('2026-01-01','f',60,3)`,
+      );
       const { swaps } = await swap(sql, shadow!, 'newer');
       expect(swaps[0]).toMatchObject({ strategy: 'replace-partition', rowsRebuilt: 3, rowsKept: 1, liveNewer: 1 });
-      expect(await content(T)).toEqual(['2026-01-01/a=10', '2026-01-01/b=20', '2026-01-01/f=6', '2026-01-02/c=3', '2026-01-03/e=5']);
+      expect(await content(T)).toEqual([
+        '2026-01-01/a=10',
+        '2026-01-01/b=20',
+        '2026-01-01/f=6',
+        '2026-01-02/c=3',
+        '2026-01-03/e=5',
+      ]);
       await dropShadowTables(ctx.clickhouse, ctx.id, [shadow!], 'newer');
     });
 
@@ -191,18 +223,36 @@ describe('shadow replay building blocks', () => {
 
     it('several partitions: the whole table is staged and renamed in, with every untouched row kept', async () => {
       const [shadow] = await createShadowTables(ctx.clickhouse, ctx.id, [T], 'many');
-      await q(`INSERT INTO ${ctx.id}.${shadow!.rebuilt} VALUES ('2026-01-01','b',20,2),('2026-01-02','c',30,2),('2026-01-02','d',40,2)`);
+      await q(
+        `INSERT INTO ${ctx.id}.${shadow!.rebuilt} VALUES ('2026-01-01','b',20,2),('2026-01-02','c',30,2),('2026-01-02','d',40,2)`,
+      );
       await q(`CREATE VIEW ${ctx.id}.swap_view AS SELECT sum(v) AS total FROM ${ctx.id}.${T} FINAL`);
       const { swaps } = await swap(sql, shadow!, 'many');
-      expect(swaps[0]).toMatchObject({ strategy: 'rename-tables', partitions: ['20260101', '20260102'], rowsRebuilt: 3, rowsKept: 2 });
-      expect(await content(T)).toEqual(['2026-01-01/a=1', '2026-01-01/b=20', '2026-01-02/c=30', '2026-01-02/d=40', '2026-01-03/e=5']);
+      expect(swaps[0]).toMatchObject({
+        strategy: 'rename-tables',
+        partitions: ['20260101', '20260102'],
+        rowsRebuilt: 3,
+        rowsKept: 2,
+      });
+      expect(await content(T)).toEqual([
+        '2026-01-01/a=1',
+        '2026-01-01/b=20',
+        '2026-01-02/c=30',
+        '2026-01-02/d=40',
+        '2026-01-03/e=5',
+      ]);
       // Views resolve the table by name: they read the swapped-in table.
-      const [view] = await (await ctx.clickhouse.query({ query: `SELECT total FROM ${ctx.id}.swap_view`, format: 'JSONEachRow' })).json<{ total: string }>();
+      const [view] = await (
+        await ctx.clickhouse.query({ query: `SELECT total FROM ${ctx.id}.swap_view`, format: 'JSONEachRow' })
+      ).json<{ total: string }>();
       expect(Number(view!.total)).toBe(1 + 20 + 30 + 40 + 5);
       await dropShadowTables(ctx.clickhouse, ctx.id, [shadow!], 'many');
       await q(`DROP TABLE ${ctx.id}.swap_view`);
       const left = await (
-        await ctx.clickhouse.query({ query: `SELECT name FROM system.tables WHERE database = '${ctx.id}' AND name LIKE 'swap%' ORDER BY name`, format: 'JSONEachRow' })
+        await ctx.clickhouse.query({
+          query: `SELECT name FROM system.tables WHERE database = '${ctx.id}' AND name LIKE 'swap%' ORDER BY name`,
+          format: 'JSONEachRow',
+        })
       ).json<{ name: string }>();
       expect(left.map((r) => r.name)).toEqual(['swap_target']);
     });
@@ -217,7 +267,10 @@ describe('shadow replay building blocks', () => {
         },
       });
       const hold = holdOf('slow-copy', { holdTtlMs: 600 });
-      const swapping = swapShadows(slowCopy, hold, [shadow!], 'slow', { holdTimeoutMs: 5000 }).then((r) => ({ end: Date.now(), heldMs: r.heldMs }));
+      const swapping = swapShadows(slowCopy, hold, [shadow!], 'slow', { holdTimeoutMs: 5000 }).then((r) => ({
+        end: Date.now(),
+        heldMs: r.heldMs,
+      }));
       // A live writer, as the runtime: inserts into the swapped partition under a lease, retries while held.
       const accepted: { key: string; began: number }[] = [];
       let writing = true;
@@ -262,7 +315,9 @@ describe('shadow replay building blocks', () => {
         },
       });
       const before = await content(T);
-      await expect(swapShadows(losing, holdOf('lost-hold'), [shadow!], 'lost', { holdTimeoutMs: 5000 })).rejects.toMatchObject({
+      await expect(
+        swapShadows(losing, holdOf('lost-hold'), [shadow!], 'lost', { holdTimeoutMs: 5000 }),
+      ).rejects.toMatchObject({
         code: 'SHADOW_SWAP_ABORTED',
         message: expect.stringMatching(/hold .* was lost.*left unchanged: swap_target/),
       });
@@ -280,8 +335,16 @@ describe('shadow replay building blocks', () => {
           return staged;
         },
       });
-      await expect(swapShadows(leaky, holdOf('slip'), [shadow!], 'slip', { holdTimeoutMs: 5000 })).rejects.toThrow(/inserted into swap_target after its staging copy began/);
-      expect(await content(T)).toEqual(['2026-01-01/a=1', '2026-01-01/b=2', '2026-01-01/slipped=9', '2026-01-02/c=3', '2026-01-03/e=5']);
+      await expect(swapShadows(leaky, holdOf('slip'), [shadow!], 'slip', { holdTimeoutMs: 5000 })).rejects.toThrow(
+        /inserted into swap_target after its staging copy began/,
+      );
+      expect(await content(T)).toEqual([
+        '2026-01-01/a=1',
+        '2026-01-01/b=2',
+        '2026-01-01/slipped=9',
+        '2026-01-02/c=3',
+        '2026-01-03/e=5',
+      ]);
       await dropShadowTables(ctx.clickhouse, ctx.id, [shadow!], 'slip');
     });
   });

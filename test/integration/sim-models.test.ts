@@ -14,7 +14,8 @@ import { SimRedis } from '../sim/models/redis';
 import { Owner, Scheduler } from '../sim/scheduler';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { freePorts } from '../helpers/private-stack';
-import { sleep, waitFor } from '../helpers/processes';
+import { waitFor } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 
 /**
  * The simulation's models of Redis and Kafka (test/sim/models) against the
@@ -75,7 +76,13 @@ describe('the Redis model', () => {
     expect(got.model).toEqual(expected);
   });
 
-  const snapshot = (id: string, offset: string): PartitionSnapshot => ({ id, offset, savedAt: 0, watermark: { maxEventTimeMs: Number(offset) }, windows: [] });
+  const snapshot = (id: string, offset: string): PartitionSnapshot => ({
+    id,
+    offset,
+    savedAt: 0,
+    watermark: { maxEventTimeMs: Number(offset) },
+    windows: [],
+  });
   const ref = { topic: 'events', partition: 0 };
 
   /** Saves snapshots at offsets 10, 20 and 20 again, prunes below 20 (as a commit naming 20 then 20 would), loads by the names a commit's metadata gives. */
@@ -95,7 +102,9 @@ describe('the Redis model', () => {
     const real = await snapshots(new RedisSnapshotStore(ctx.redis, `${ctx.config.redis.keyPrefix}state:`), (p) => p);
     const scheduler = new Scheduler(0);
     const model = new SimRedis(scheduler, new SeededRandom(1));
-    const simulated = await snapshots(new RedisSnapshotStore(model.client(new Owner('p')), 'x:state:'), (p) => settle(scheduler, p));
+    const simulated = await snapshots(new RedisSnapshotStore(model.client(new Owner('p')), 'x:state:'), (p) =>
+      settle(scheduler, p),
+    );
     expect(real).toEqual(['10.a', '20.b', undefined]);
     expect(simulated).toEqual(real);
   });
@@ -105,9 +114,40 @@ describe('the Redis model', () => {
     let port: number;
     let server: ChildProcess | undefined;
     const startServer = async () => {
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', ''], { stdio: 'ignore' });
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      await waitFor('the private Redis to answer', async () => (await probe.connect().then(() => probe.ping()).catch(() => '')) === 'PONG', 20_000);
+      server = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'everysec',
+          '--save',
+          '',
+        ],
+        { stdio: 'ignore' },
+      );
+      const probe = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      await waitFor(
+        'the private Redis to answer',
+        async () =>
+          (await probe
+            .connect()
+            .then(() => probe.ping())
+            .catch(() => '')) === 'PONG',
+        20_000,
+      );
       probe.disconnect();
     };
     beforeAll(async () => {
@@ -121,7 +161,12 @@ describe('the Redis model', () => {
     });
 
     it('reports a new run_id after a kill -9, and the store says its state may be lost, as the model does', async () => {
-      const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 500) });
+      const client = new Redis({
+        port,
+        host: '127.0.0.1',
+        maxRetriesPerRequest: 1,
+        retryStrategy: (n) => Math.min(n * 100, 500),
+      });
       client.on('error', () => undefined);
       const real = new RedisSnapshotStore(client, 'p:');
       await real.load(ref, []);
@@ -143,7 +188,9 @@ describe('the Redis model', () => {
       await scheduler.runUntil(scheduler.now() + 1500);
       model.crash(1000);
       model.restart();
-      const modelError = await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('20.s', '20') }])).catch((e: unknown) => e);
+      const modelError = await settle(scheduler, simulated.save([{ ref, snapshot: snapshot('20.s', '20') }])).catch(
+        (e: unknown) => e,
+      );
       const modelAfter = await settle(scheduler, simulated.load(ref, ['10.s']));
 
       expect(realError).toBeInstanceOf(StateLostError);
@@ -161,7 +208,12 @@ describe('the Kafka model', () => {
    * next fetch of each partition start? Returns (partition -> fetched offset) of the batches seen
    * after the second join, and the member id each join reported.
    */
-  async function rejoin(kafka: StreamKafka, topic: string, group: string, wait: (ms: number) => Promise<void>): Promise<{ fetched: Map<number, string>; joins: Assignment[] }> {
+  async function rejoin(
+    kafka: StreamKafka,
+    topic: string,
+    group: string,
+    wait: (ms: number) => Promise<void>,
+  ): Promise<{ fetched: Map<number, string>; joins: Assignment[] }> {
     const joins: Assignment[] = [];
     const fetched = new Map<number, string>();
     let phase: 'first' | 'second' = 'first';
@@ -199,16 +251,23 @@ describe('the Kafka model', () => {
     const topic = await ctx.createTopic('rejoin', 2);
     const producer = createKafka(ctx.config).producer();
     await producer.connect();
-    await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `v${i}` })) });
+    await producer.send({
+      topic,
+      messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `v${i}` })),
+    });
     await producer.disconnect();
-    const real = await rejoin(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, (ms) => sleep(ms).then(() => undefined));
+    const real = await rejoin(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, sleep);
 
     const scheduler = new Scheduler(0);
     const world = new Owner('world');
     const model = new SimKafka(scheduler, world);
     model.createTopic('t', 2);
-    for (let i = 0; i < 20; i++) model.produce('t', i % 2, { timestamp: 0, key: null, value: Buffer.from(`v${i}`), headers: {} });
-    const simulated = await settle(scheduler, rejoin(model.client(new Owner('p')), 't', 'g', (ms) => scheduler.sleep(world, ms)));
+    for (let i = 0; i < 20; i++)
+      model.produce('t', i % 2, { timestamp: 0, key: null, value: Buffer.from(`v${i}`), headers: {} });
+    const simulated = await settle(
+      scheduler,
+      rejoin(model.client(new Owner('p')), 't', 'g', (ms) => scheduler.sleep(world, ms)),
+    );
 
     // The member keeps one partition of the two: whichever, its next fetch starts at 3, not at 10.
     expect([...real.fetched.values()]).toEqual(['3']);
@@ -220,7 +279,12 @@ describe('the Kafka model', () => {
   }, 60_000);
 
   /** A member whose batch runs past its session timeout without a heartbeat: is its commit refused, and does it join again as someone else? */
-  async function expelled(kafka: StreamKafka, topic: string, group: string, wait: (ms: number) => Promise<void>): Promise<{ commit: unknown; joins: string[] }> {
+  async function expelled(
+    kafka: StreamKafka,
+    topic: string,
+    group: string,
+    wait: (ms: number) => Promise<void>,
+  ): Promise<{ commit: unknown; joins: string[] }> {
     const joins: string[] = [];
     let commit: unknown = 'not tried';
     let stalled = false;
@@ -249,14 +313,17 @@ describe('the Kafka model', () => {
     await producer.connect();
     await producer.send({ topic, messages: [{ value: 'x' }, { value: 'y' }] });
     await producer.disconnect();
-    const real = await expelled(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, (ms) => sleep(ms).then(() => undefined));
+    const real = await expelled(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, sleep);
 
     const scheduler = new Scheduler(0);
     const world = new Owner('world');
     const model = new SimKafka(scheduler, world);
     model.createTopic('t', 1);
     model.produce('t', 0, { timestamp: 0, key: null, value: Buffer.from('x'), headers: {} });
-    const simulated = await settle(scheduler, expelled(model.client(new Owner('p')), 't', 'g', (ms) => scheduler.sleep(world, ms)));
+    const simulated = await settle(
+      scheduler,
+      expelled(model.client(new Owner('p')), 't', 'g', (ms) => scheduler.sleep(world, ms)),
+    );
 
     for (const outcome of [real, simulated]) {
       expect(outcome.commit).toBeInstanceOf(CommitFencedError);

@@ -4,7 +4,8 @@ import { createTestContext, type TestContext } from '../helpers/context';
 import type { RunnerStatus } from '../../src/process';
 import { createServer, type Server } from 'node:http';
 import { DEFAULT_HTTP_PORT, StreamMonitor } from '../../src/process/monitor';
-import { sleep, spawnSluice, waitFor, type Child } from '../helpers/processes';
+import { spawnSluice, waitFor, type Child } from '../helpers/processes';
+import { sleep } from '../../src/clock';
 import { metricValue, observabilityUrl } from '../helpers/telemetry';
 import { readTopic } from '../helpers/topics';
 

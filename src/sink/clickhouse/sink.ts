@@ -8,6 +8,7 @@ import { insertAttempt } from '../hold';
 import { assertIdentifier } from './migrations';
 import { fetchColumns, rowProblems, type TableColumns } from './rows';
 import { insertDedupToken, type Row, type SinkPosition } from './token';
+import { sleep } from '../../clock';
 
 export type { Row, SinkPosition } from './token';
 
@@ -65,8 +66,6 @@ interface TableBuffer {
   positions: SinkPosition[];
   timer?: NodeJS.Timeout;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Buffers rows per table and inserts them with JSONEachRow.
@@ -142,7 +141,11 @@ export class ClickHouseSink {
     const accepted = bad.size === 0 ? rows : rows.filter((_, i) => !bad.has(i));
     const limit = this.options.maxBufferedRows ?? 20 * (this.options.maxRows ?? 5000);
     if (this.pendingRows() + accepted.length > limit) {
-      throw new ServiceError('clickhouse', `the ClickHouse sink buffer is full (${this.pendingRows()} rows waiting): pause consumption until a flush succeeds`, { retriable: true });
+      throw new ServiceError(
+        'clickhouse',
+        `the ClickHouse sink buffer is full (${this.pendingRows()} rows waiting): pause consumption until a flush succeeds`,
+        { retriable: true },
+      );
     }
     if (accepted.length === 0) return { accepted: 0, rejected };
     const buffer = this.buffers.get(table) ?? { rows: [], positions: [] };
@@ -184,19 +187,44 @@ export class ClickHouseSink {
   }
 
   /** Inserts `rows[indexes]`; when the server refuses the block for its data, finds the refused rows (by the row it names, else by halving the block). */
-  private async insertOrBisect(table: string, rows: Row[], indexes: number[], positions: SinkPosition[]): Promise<RowRejection[]> {
+  private async insertOrBisect(
+    table: string,
+    rows: Row[],
+    indexes: number[],
+    positions: SinkPosition[],
+  ): Promise<RowRejection[]> {
     try {
-      await this.insertWithRetry(table, indexes.length === rows.length ? rows : indexes.map((i) => rows[i]!), positions);
+      await this.insertWithRetry(
+        table,
+        indexes.length === rows.length ? rows : indexes.map((i) => rows[i]!),
+        positions,
+      );
       return [];
     } catch (err) {
       if (!(err instanceof ServiceError) || err.retriable || !isDataError(err)) throw err;
-      const refused = (i: number) => ({ index: indexes[i]!, row: rows[indexes[i]!]!, problems: [`ClickHouse refused it: ${err.message}`] });
+      const refused = (i: number) => ({
+        index: indexes[i]!,
+        row: rows[indexes[i]!]!,
+        problems: [`ClickHouse refused it: ${err.message}`],
+      });
       if (indexes.length === 1) return [refused(0)];
       // ClickHouse names the row it stopped at ("(at row 3)", 1-based): one insert per refused row, not a bisection.
       const at = Number(/\(at row (\d+)\)/.exec(err.message)?.[1] ?? 0) - 1;
-      if (at >= 0 && at < indexes.length) return [refused(at), ...(await this.insertOrBisect(table, rows, indexes.filter((_, i) => i !== at), positions))];
+      if (at >= 0 && at < indexes.length)
+        return [
+          refused(at),
+          ...(await this.insertOrBisect(
+            table,
+            rows,
+            indexes.filter((_, i) => i !== at),
+            positions,
+          )),
+        ];
       const half = Math.ceil(indexes.length / 2);
-      return [...(await this.insertOrBisect(table, rows, indexes.slice(0, half), positions)), ...(await this.insertOrBisect(table, rows, indexes.slice(half), positions))];
+      return [
+        ...(await this.insertOrBisect(table, rows, indexes.slice(0, half), positions)),
+        ...(await this.insertOrBisect(table, rows, indexes.slice(half), positions)),
+      ];
     }
   }
 
@@ -259,7 +287,8 @@ export class ClickHouseSink {
         if (bound.cut()) throw bound.cut();
         // Inside the attempt: an unreachable server fails here first, and that must count for the breaker too.
         const features = await this.serverFeatures();
-        if (features.insertDeduplicationToken) token ??= insertDedupToken(table, rows, positions, this.options.volatileColumns);
+        if (features.insertDeduplicationToken)
+          token ??= insertDedupToken(table, rows, positions, this.options.volatileColumns);
         await this.client.insert({
           table: `${this.options.database}.${table}`,
           values: rows,
@@ -325,7 +354,10 @@ export class ClickHouseSink {
         (c) => {
           if (c.size === 0) {
             this.columns.delete(table);
-            throw new ServiceError('clickhouse', `table ${this.options.database}.${table} does not exist: run 'sluice sink migrate'`);
+            throw new ServiceError(
+              'clickhouse',
+              `table ${this.options.database}.${table} does not exist: run 'sluice sink migrate'`,
+            );
           }
           return c;
         },

@@ -94,7 +94,11 @@ export class SimKafka {
   }
 
   createTopic(name: string, partitions: number): void {
-    if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, () => []));
+    if (!this.topics.has(name))
+      this.topics.set(
+        name,
+        Array.from({ length: partitions }, () => []),
+      );
   }
 
   partitions(topic: string): SimRecord[][] {
@@ -105,7 +109,13 @@ export class SimKafka {
 
   /** Appends a commit marker (what a transactional producer's commit leaves in each partition it wrote to). */
   produceMarker(topic: string, partition: number): void {
-    this.produce(topic, partition, { timestamp: this.scheduler.now(), key: null, value: null, headers: {}, marker: true });
+    this.produce(topic, partition, {
+      timestamp: this.scheduler.now(),
+      key: null,
+      value: null,
+      headers: {},
+      marker: true,
+    });
   }
 
   /** Appends a record; returns its offset. */
@@ -172,11 +182,14 @@ export class SimKafka {
             held.delete(partition);
             throw new CommitFencedError(`the transactions of ${topic}/${partition} were taken over`);
           }
-          const failure = this.random() < this.transactionFailure ? (this.random() < 0.5 ? 'before' : 'after') : undefined;
+          const failure =
+            this.random() < this.transactionFailure ? (this.random() < 0.5 ? 'before' : 'after') : undefined;
           if (failure === 'after') this.applyTransaction(groupId, topic, partition, records, offset);
           if (failure) {
             held.delete(partition);
-            throw new Error(`transaction of ${topic}/${partition} failed ${failure === 'after' ? 'after it applied' : 'before it applied'}`);
+            throw new Error(
+              `transaction of ${topic}/${partition} failed ${failure === 'after' ? 'after it applied' : 'before it applied'}`,
+            );
           }
           this.applyTransaction(groupId, topic, partition, records, offset);
         }),
@@ -187,7 +200,13 @@ export class SimKafka {
     };
   }
 
-  private applyTransaction(groupId: string, topic: string, partition: number, records: SideRecord[], offset: { offset: string; metadata?: string }): void {
+  private applyTransaction(
+    groupId: string,
+    topic: string,
+    partition: number,
+    records: SideRecord[],
+    offset: { offset: string; metadata?: string },
+  ): void {
     for (const r of records) {
       this.createTopic(r.topic, 1);
       this.produce(r.topic, 0, { timestamp: this.scheduler.now(), key: r.key, value: r.value, headers: r.headers });
@@ -198,7 +217,11 @@ export class SimKafka {
   private admin(owner: Owner): GroupAdmin {
     return {
       committedOffsets: (groupId) => this.request(owner, () => this.committed(groupId)),
-      topicOffsets: (topic) => this.request(owner, () => new Map(this.partitions(topic).map((log, p) => [p, { low: '0', high: String(log.length) }]))),
+      topicOffsets: (topic) =>
+        this.request(
+          owner,
+          () => new Map(this.partitions(topic).map((log, p) => [p, { low: '0', high: String(log.length) }])),
+        ),
       disconnect: async () => undefined,
     };
   }
@@ -246,13 +269,20 @@ export class SimKafka {
     return { generation: g.generation, partitions: g.assignment.get(memberId) ?? [] };
   }
 
-  commit(groupId: string, memberId: string, generation: number, offsets: { partition: number; offset: string; metadata?: string }[]): void {
+  commit(
+    groupId: string,
+    memberId: string,
+    generation: number,
+    offsets: { partition: number; offset: string; metadata?: string }[],
+  ): void {
     const g = this.groups.get(groupId);
     const m = g?.members.get(memberId);
     if (!g || !m) throw new CommitFencedError(`UNKNOWN_MEMBER_ID: ${memberId} is not a member of ${groupId}`);
-    if (m.generation !== g.generation || generation !== g.generation) throw new CommitFencedError(`ILLEGAL_GENERATION: ${generation} is not ${g.generation}`);
+    if (m.generation !== g.generation || generation !== g.generation)
+      throw new CommitFencedError(`ILLEGAL_GENERATION: ${generation} is not ${g.generation}`);
     for (const o of offsets) {
-      if (!(g.assignment.get(memberId) ?? []).includes(o.partition)) throw new CommitFencedError(`partition ${o.partition} is not assigned to ${memberId}`);
+      if (!(g.assignment.get(memberId) ?? []).includes(o.partition))
+        throw new CommitFencedError(`partition ${o.partition} is not assigned to ${memberId}`);
       g.committed.set(o.partition, { offset: o.offset, metadata: o.metadata ?? null });
     }
   }
@@ -325,11 +355,15 @@ export class SimGroupConsumer implements GroupConsumer {
   }
 
   private async loop(): Promise<void> {
-    const sleep = (ms: number) => new Promise<void>((resolve) => this.kafka.scheduler.at(this.owner, ms, resolve));
+    // Simulated time: the scheduler's sleep, which never resolves for a process that died meanwhile.
+    const sleep = (ms: number) => this.kafka.scheduler.sleep(this.owner, ms);
     while (this.running && this.owner.alive) {
       const now = this.kafka.scheduler.now();
       this.heartbeat(now);
-      const pending = this.memberId && now >= this.silentUntil ? this.kafka.pendingJoin(this.options.groupId, this.memberId) : undefined;
+      const pending =
+        this.memberId && now >= this.silentUntil
+          ? this.kafka.pendingJoin(this.options.groupId, this.memberId)
+          : undefined;
       if (pending) {
         this.generation = pending.generation;
         this.assigned = pending.partitions;
