@@ -8,6 +8,7 @@
  * Prints one JSON line per measurement. Events are generated before the clock
  * starts, so only the engine is measured. Not a test: timed numbers live here.
  */
+import { SeededRandom } from '../generator/random';
 import { count, distinct, sum, tumbling, windowsOver, PartitionWindows, WindowOperator } from './index';
 
 interface BenchEvent {
@@ -18,23 +19,13 @@ interface BenchEvent {
   event_time: number;
 }
 
-/** mulberry32: a small seeded PRNG, so every run measures the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const EVENT_TYPES = ['view', 'click', 'purchase', 'signup', 'share', 'scroll'];
 const OUT_OF_ORDER_MS = 30_000;
 
 function generate(n: number): BenchEvent[] {
-  const random = prng(42);
+  // Seeded, so every run measures the same events.
+  const seeded = new SeededRandom(42);
+  const random = () => seeded.next();
   const campaigns = Array.from({ length: 50 }, (_, i) => (i === 0 ? null : `campaign-${i}`));
   const start = Date.UTC(2026, 0, 1);
   // 1M events over 2 hours of event time (~140 events/s), shuffled within the out-of-order spread.

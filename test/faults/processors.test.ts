@@ -1,4 +1,5 @@
-import { seededRandom, waitFor } from '../helpers/processes';
+import { waitFor } from '../helpers/processes';
+import { SeededRandom } from '../../src/generator/random';
 import { sleep } from '../../src/clock';
 import { countsOf, expectExactAnswer } from '../helpers/reference';
 import {
@@ -53,7 +54,8 @@ describe(`reference stream under processor faults (${SCALE} scale)`, () => {
     const pool = new ProcessorPool(processorArgs(s), s.env);
     const started = Date.now();
     try {
-      const random = seededRandom(options.seed);
+      const seeded = new SeededRandom(options.seed);
+      const random = () => seeded.next();
       const workload = new SegmentedWorkload(s.ctx.config, s.topic, options.seed % 1000);
       // Production is spread over about the time the damage takes, so every act lands on a live stream.
       const gapMs = Math.round((acts * (minGapMs + maxGapMs)) / 2 / segments);

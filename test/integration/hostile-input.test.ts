@@ -13,7 +13,7 @@ import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
 import eventCounts, { type AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { seededRandom } from '../helpers/processes';
+import { SeededRandom } from '../../src/generator/random';
 import { readTopic, type ReadRecord } from '../helpers/topics';
 
 const run = promisify(execFile);
@@ -48,7 +48,8 @@ describe('hostile input through the producer path and the HTTP API', () => {
   let v1Id: number;
   let api: RunningIngestServer;
   let dir: string;
-  const random = seededRandom(9);
+  const seeded = new SeededRandom(9);
+  const random = () => seeded.next();
 
   /** Every valid event sent, by id: what ClickHouse must hold, exactly. */
   const valid = new Map<string, AnalyticsEvent>();
@@ -88,7 +89,13 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await producer.connect();
     api = await startIngestServer(ctx.config, {
       logger: pino({ level: 'silent' }),
-      settings: { port: 0, topic, apiKeys: [hashApiKey(API_KEY)], rateLimitPerSecond: 100_000, maxBodyBytes: 256 * 1024 },
+      settings: {
+        port: 0,
+        topic,
+        apiKeys: [hashApiKey(API_KEY)],
+        rateLimitPerSecond: 100_000,
+        maxBodyBytes: 256 * 1024,
+      },
     });
     dir = mkdtempSync(join(tmpdir(), 'sluice-hostile-'));
   });
@@ -99,8 +106,7 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await ctx.cleanup();
   });
 
-  const uuid = () =>
-    'xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx'.replace(/x/g, () => Math.floor(random() * 16).toString(16));
+  const uuid = () => 'xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx'.replace(/x/g, () => Math.floor(random() * 16).toString(16));
   /** A valid event; times increase in the order events are made, so no valid event is ever late. */
   function makeEvent(overrides: Partial<AnalyticsEvent> = {}): AnalyticsEvent {
     seq += 1;
@@ -120,8 +126,16 @@ describe('hostile input through the producer path and the HTTP API', () => {
   const encode = (event: object) => codec.encode(v1Id, event);
 
   async function sendKafka(name: string, message: Message, errorClass: string): Promise<void> {
-    await producer.send({ topic, acks: -1, messages: [{ partition: nextPartition(), ...message, headers: { [CASE]: name } }] });
-    deadLetters.set(name, { errorClass, value: (message.value as Buffer | null) ?? null, key: (message.key as string | null) ?? null });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ partition: nextPartition(), ...message, headers: { [CASE]: name } }],
+    });
+    deadLetters.set(name, {
+      errorClass,
+      value: (message.value as Buffer | null) ?? null,
+      key: (message.key as string | null) ?? null,
+    });
   }
 
   /**
@@ -129,8 +143,25 @@ describe('hostile input through the producer path and the HTTP API', () => {
    * or line, so an empty value goes as `key:` on stdin (`-K:`), which `-Z`
    * turns into a null value: a tombstone.
    */
-  async function sendKcat(name: string, value: Buffer, options: { key?: string; errorClass?: string } = {}): Promise<void> {
-    const args = ['-P', '-b', ctx.config.kafka.brokers[0]!, '-t', topic, '-p', String(nextPartition()), '-H', `${CASE}=${name}`, '-Z', '-X', 'acks=all'];
+  async function sendKcat(
+    name: string,
+    value: Buffer,
+    options: { key?: string; errorClass?: string } = {},
+  ): Promise<void> {
+    const args = [
+      '-P',
+      '-b',
+      ctx.config.kafka.brokers[0]!,
+      '-t',
+      topic,
+      '-p',
+      String(nextPartition()),
+      '-H',
+      `${CASE}=${name}`,
+      '-Z',
+      '-X',
+      'acks=all',
+    ];
     if (value.length === 0) {
       const child = execFile(KCAT, [...args, '-K', ':'], { timeout: 30_000 });
       child.stdin!.end(`${options.key}:\n`);
@@ -142,7 +173,12 @@ describe('hostile input through the producer path and the HTTP API', () => {
       writeFileSync(file, value);
       await run(KCAT, [...args, file], { timeout: 30_000 });
     }
-    if (options.errorClass) deadLetters.set(name, { errorClass: options.errorClass, value: value.length === 0 ? null : value, key: options.key ?? null });
+    if (options.errorClass)
+      deadLetters.set(name, {
+        errorClass: options.errorClass,
+        value: value.length === 0 ? null : value,
+        key: options.key ?? null,
+      });
   }
 
   async function sendValid(how: 'kafkajs' | 'kcat' | 'http', count = 1): Promise<void> {
@@ -153,22 +189,42 @@ describe('hostile input through the producer path and the HTTP API', () => {
     } else if (how === 'kcat') {
       for (const e of events) await sendKcat(`valid-${e.event_id}`, await encode(e), { key: e.event_id });
     } else {
-      const messages = await Promise.all(events.map(async (e) => ({ key: e.event_id, value: await encode(e), partition: nextPartition() })));
+      const messages = await Promise.all(
+        events.map(async (e) => ({ key: e.event_id, value: await encode(e), partition: nextPartition() })),
+      );
       await producer.send({ topic, acks: -1, messages });
     }
     for (const e of events) valid.set(e.event_id, e);
   }
 
-  async function post(body: string | Buffer, contentType: string | null = 'application/json', extra: Record<string, string> = {}) {
+  async function post(
+    body: string | Buffer,
+    contentType: string | null = 'application/json',
+    extra: Record<string, string> = {},
+  ) {
     const headers: Record<string, string> = { authorization: `Bearer ${API_KEY}`, ...extra };
     if (contentType !== null) headers['content-type'] = contentType;
-    const res = await fetch(`${api.url}/v1/events`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${api.url}/v1/events`, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
     const text = await res.text();
-    return { status: res.status, body: JSON.parse(text) as { error?: string; message?: string; issues?: { path: string; reason: string }[] } };
+    return {
+      status: res.status,
+      body: JSON.parse(text) as { error?: string; message?: string; issues?: { path: string; reason: string }[] },
+    };
   }
 
   /** An HTTP case the API must refuse: the status, the error code, and the message or an issue naming the problem. */
-  async function refused(name: string, body: string | Buffer, expected: { status: number; error: string | RegExp; names: RegExp }, contentType?: string | null, extra?: Record<string, string>) {
+  async function refused(
+    name: string,
+    body: string | Buffer,
+    expected: { status: number; error: string | RegExp; names: RegExp },
+    contentType?: string | null,
+    extra?: Record<string, string>,
+  ) {
     const res = await post(body, contentType === undefined ? 'application/json' : contentType, extra);
     const said = `${res.body.message ?? ''} ${(res.body.issues ?? []).map((i) => `${i.path}: ${i.reason}`).join('; ')}`;
     expect({ name, status: res.status, error: res.body.error }).toEqual({
@@ -197,14 +253,27 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await sendKcat('wrong-magic-byte', wrongMagic, { key: 'hostile-magic', errorClass: 'WIRE_FORMAT_INVALID' });
     await sendValid('kcat', 2);
     const whole = await encode(makeEvent());
-    await sendKcat('truncated-avro', whole.subarray(0, whole.length - 7), { key: 'hostile-truncated', errorClass: 'AVRO_INVALID' });
+    await sendKcat('truncated-avro', whole.subarray(0, whole.length - 7), {
+      key: 'hostile-truncated',
+      errorClass: 'AVRO_INVALID',
+    });
     const unknownId = await encode(makeEvent());
     unknownId.writeInt32BE(987_654_321, 1);
     await sendKcat('unknown-schema-id', unknownId, { key: 'hostile-unknown-id', errorClass: 'SCHEMA_UNKNOWN' });
-    const otherId = await codec.register(`${ctx.id}.other-value`, { type: 'record', name: 'Invoice', fields: [{ name: 'total', type: 'long' }] });
-    await sendKcat('other-subject-schema-id', await codec.encode(otherId, { total: 42 }), { key: 'hostile-other-subject', errorClass: 'SCHEMA_INCOMPATIBLE' });
+    const otherId = await codec.register(`${ctx.id}.other-value`, {
+      type: 'record',
+      name: 'Invoice',
+      fields: [{ name: 'total', type: 'long' }],
+    });
+    await sendKcat('other-subject-schema-id', await codec.encode(otherId, { total: 42 }), {
+      key: 'hostile-other-subject',
+      errorClass: 'SCHEMA_INCOMPATIBLE',
+    });
     await sendKcat('tombstone', Buffer.alloc(0), { key: 'hostile-tombstone', errorClass: 'TombstoneRecord' });
-    await sendKcat('json-not-avro', Buffer.from(JSON.stringify(makeEvent())), { key: 'hostile-json', errorClass: 'WIRE_FORMAT_INVALID' });
+    await sendKcat('json-not-avro', Buffer.from(JSON.stringify(makeEvent())), {
+      key: 'hostile-json',
+      errorClass: 'WIRE_FORMAT_INVALID',
+    });
     await sendValid('kafkajs', 3);
 
     // Over the size limit: the broker refuses it, so nothing reaches the topic; both clients say why.
@@ -214,98 +283,312 @@ describe('hostile input through the producer path and the HTTP API', () => {
       (err: { stderr?: string; code?: number }) => `${err.code} ${err.stderr ?? ''}`,
     );
     expect(kcatOversize).toMatch(/too large/i);
-    await expect(producer.send({ topic, acks: -1, messages: [{ key: 'hostile-oversize', value: oversize, headers: { [CASE]: 'oversize-kafkajs' } }] })).rejects.toThrow(
-      /larger than the max message size|too large/i,
-    );
+    await expect(
+      producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: 'hostile-oversize', value: oversize, headers: { [CASE]: 'oversize-kafkajs' } }],
+      }),
+    ).rejects.toThrow(/larger than the max message size|too large/i);
 
     await sendKafka('empty-value', { key: 'hostile-empty', value: Buffer.alloc(0) }, 'WIRE_FORMAT_INVALID');
-    await sendKafka('header-only', { key: 'hostile-header-only', value: (await encode(makeEvent())).subarray(0, 5) }, 'AVRO_INVALID');
-    await sendKafka('trailing-bytes', { key: 'hostile-trailing', value: Buffer.concat([await encode(makeEvent()), Buffer.from([1, 2, 3])]) }, 'AVRO_INVALID');
+    await sendKafka(
+      'header-only',
+      { key: 'hostile-header-only', value: (await encode(makeEvent())).subarray(0, 5) },
+      'AVRO_INVALID',
+    );
+    await sendKafka(
+      'trailing-bytes',
+      { key: 'hostile-trailing', value: Buffer.concat([await encode(makeEvent()), Buffer.from([1, 2, 3])]) },
+      'AVRO_INVALID',
+    );
     await sendKafka('null-key-garbage', { key: null, value: Buffer.from('not avro at all') }, 'WIRE_FORMAT_INVALID');
     await sendKafka('null-key-null-value', { key: null, value: null }, 'TombstoneRecord');
     // A valid event without a key is just a valid event.
     const keyless = makeEvent();
-    await producer.send({ topic, acks: -1, messages: [{ key: null, value: await encode(keyless), partition: nextPartition(), headers: { [CASE]: 'keyless-valid' } }] });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        { key: null, value: await encode(keyless), partition: nextPartition(), headers: { [CASE]: 'keyless-valid' } },
+      ],
+    });
     valid.set(keyless.event_id, keyless);
 
     // Missing event time: written with a schema that lacks it (same record name, its own subject).
-    const noClock = { ...(V1 as { fields: { name: string }[] }), fields: (V1 as { fields: { name: string }[] }).fields.filter((f) => f.name !== 'event_time') };
+    const noClock = {
+      ...(V1 as { fields: { name: string }[] }),
+      fields: (V1 as { fields: { name: string }[] }).fields.filter((f) => f.name !== 'event_time'),
+    };
     const noClockId = await codec.register(`${ctx.id}.no-clock-value`, noClock);
     const { event_time: _dropped, ...clockless } = makeEvent();
     expect(_dropped).toBeGreaterThan(0);
-    await sendKafka('missing-event-time', { key: 'hostile-no-time', value: await codec.encode(noClockId, clockless) }, 'SCHEMA_INCOMPATIBLE');
-    await sendKafka('event-time-negative', { key: 'hostile-negative-time', value: await encode(makeEvent({ event_time: -1 })) }, 'ValidationError');
-    await sendKafka('event-time-epoch-zero', { key: 'hostile-zero-time', value: await encode(makeEvent({ event_time: 0 })) }, 'ValidationError');
-    await sendKafka('event-time-far-future', { key: 'hostile-future-time', value: await encode(makeEvent({ event_time: Date.UTC(9999, 11, 31) })) }, 'ValidationError');
+    await sendKafka(
+      'missing-event-time',
+      { key: 'hostile-no-time', value: await codec.encode(noClockId, clockless) },
+      'SCHEMA_INCOMPATIBLE',
+    );
+    await sendKafka(
+      'event-time-negative',
+      { key: 'hostile-negative-time', value: await encode(makeEvent({ event_time: -1 })) },
+      'ValidationError',
+    );
+    await sendKafka(
+      'event-time-epoch-zero',
+      { key: 'hostile-zero-time', value: await encode(makeEvent({ event_time: 0 })) },
+      'ValidationError',
+    );
+    await sendKafka(
+      'event-time-far-future',
+      { key: 'hostile-future-time', value: await encode(makeEvent({ event_time: Date.UTC(9999, 11, 31) })) },
+      'ValidationError',
+    );
     // 2^62 ms: a long avsc will neither write nor read (JS cannot hold it exactly): zigzag varint, 9 bytes of 0x80 then 0x01.
-    await sendKafka('event-time-beyond-2^53', { key: 'hostile-huge-time', value: await withEventTimeVarint([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]) }, 'AVRO_INVALID');
-    await sendKafka('amount-nan', { key: 'hostile-nan', value: await encode(makeEvent({ amount: Number.NaN })) }, 'ValidationError');
+    await sendKafka(
+      'event-time-beyond-2^53',
+      {
+        key: 'hostile-huge-time',
+        value: await withEventTimeVarint([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+      },
+      'AVRO_INVALID',
+    );
+    await sendKafka(
+      'amount-nan',
+      { key: 'hostile-nan', value: await encode(makeEvent({ amount: Number.NaN })) },
+      'ValidationError',
+    );
     await sendValid('kafkajs', 3);
-    await sendKafka('huge-event-type', { key: 'hostile-huge-type', value: await encode(makeEvent({ event_type: 'x'.repeat(300_000) })) }, 'ValidationError');
+    await sendKafka(
+      'huge-event-type',
+      { key: 'hostile-huge-type', value: await encode(makeEvent({ event_type: 'x'.repeat(300_000) })) },
+      'ValidationError',
+    );
     const badUtf8 = await encode(makeEvent({ user_id: 'user-\u00e9' }));
     badUtf8[badUtf8.indexOf(Buffer.from('user-\u00e9')) + 5] = 0xff; // the first byte of é becomes one no UTF-8 sequence starts with
     await sendKafka('invalid-utf8', { key: 'hostile-utf8', value: badUtf8 }, 'AVRO_INVALID');
     // Two invalid records of 600 KB each: their dead letters together exceed what one request to the DLQ may carry.
-    await sendKafka('big-invalid-1', { key: 'hostile-big-1', value: await encode(makeEvent({ user_id: 'u'.repeat(600_000) })) }, 'ValidationError');
+    await sendKafka(
+      'big-invalid-1',
+      { key: 'hostile-big-1', value: await encode(makeEvent({ user_id: 'u'.repeat(600_000) })) },
+      'ValidationError',
+    );
     partitionTurn -= 1; // the same partition: both in one checkpoint
-    await sendKafka('big-invalid-2', { key: 'hostile-big-2', value: await encode(makeEvent({ user_id: 'v'.repeat(600_000) })) }, 'ValidationError');
+    await sendKafka(
+      'big-invalid-2',
+      { key: 'hostile-big-2', value: await encode(makeEvent({ user_id: 'v'.repeat(600_000) })) },
+      'ValidationError',
+    );
     // Valid but unusual: a __proto__ map key and a 200 KB property value are data, stored as sent.
-    const protoKey = makeEvent({ properties: JSON.parse('{"__proto__":"not a prototype","constructor":"x"}') as Record<string, string> });
+    const protoKey = makeEvent({
+      properties: JSON.parse('{"__proto__":"not a prototype","constructor":"x"}') as Record<string, string>,
+    });
     const bigProperty = makeEvent({ properties: { blob: 'b'.repeat(200_000) } });
     for (const e of [protoKey, bigProperty]) {
-      await producer.send({ topic, acks: -1, messages: [{ key: e.event_id, value: await encode(e), partition: nextPartition() }] });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: e.event_id, value: await encode(e), partition: nextPartition() }],
+      });
       valid.set(e.event_id, e);
     }
 
     // ---- HTTP API ----------------------------------------------------------------------------
     await sendValid('http', 4);
-    const refuse = (name: string, body: string | Buffer, status: number, error: string | RegExp, names: RegExp, contentType?: string | null, extra?: Record<string, string>) =>
-      refused(name, body, { status, error, names }, contentType, extra);
+    const refuse = (
+      name: string,
+      body: string | Buffer,
+      status: number,
+      error: string | RegExp,
+      names: RegExp,
+      contentType?: string | null,
+      extra?: Record<string, string>,
+    ) => refused(name, body, { status, error, names }, contentType, extra);
     const refusedEvent = (overrides: Record<string, unknown>) => {
       const e = { ...makeEvent(), ...overrides };
       refusedIds.push(e.event_id as string);
       return e;
     };
     await refuse('random bytes', garbage, 400, /malformed_(json|utf8)/, /not valid (JSON|UTF-8)/);
-    await refuse('Avro bytes sent as JSON (wrong magic byte, truncated Avro, unknown schema id)', wrongMagic, 400, /malformed_(json|utf8)/, /not valid (JSON|UTF-8)/);
-    await refuse('Avro bytes as octet-stream', whole, 415, 'unsupported_media_type', /application\/json/, 'application/octet-stream');
-    await refuse('truncated JSON', JSON.stringify(refusedEvent({})).slice(0, 60), 400, 'malformed_json', /not valid JSON/);
+    await refuse(
+      'Avro bytes sent as JSON (wrong magic byte, truncated Avro, unknown schema id)',
+      wrongMagic,
+      400,
+      /malformed_(json|utf8)/,
+      /not valid (JSON|UTF-8)/,
+    );
+    await refuse(
+      'Avro bytes as octet-stream',
+      whole,
+      415,
+      'unsupported_media_type',
+      /application\/json/,
+      'application/octet-stream',
+    );
+    await refuse(
+      'truncated JSON',
+      JSON.stringify(refusedEvent({})).slice(0, 60),
+      400,
+      'malformed_json',
+      /not valid JSON/,
+    );
     await refuse('malformed JSON', "{event_id: 'x', }", 400, 'malformed_json', /not valid JSON/);
-    await refuse('over the size limit', JSON.stringify(refusedEvent({ properties: { blob: 'x'.repeat(300 * 1024) } })), 413, 'body_too_large', /larger than 262144 bytes/);
-    await refuse('no event id (the key)', JSON.stringify({ ...refusedEvent({}), event_id: undefined }), 400, 'invalid_events', /event_id: required string is missing/);
+    await refuse(
+      'over the size limit',
+      JSON.stringify(refusedEvent({ properties: { blob: 'x'.repeat(300 * 1024) } })),
+      413,
+      'body_too_large',
+      /larger than 262144 bytes/,
+    );
+    await refuse(
+      'no event id (the key)',
+      JSON.stringify({ ...refusedEvent({}), event_id: undefined }),
+      400,
+      'invalid_events',
+      /event_id: required string is missing/,
+    );
     await refuse('null body (a tombstone)', 'null', 400, 'invalid_events', /expected a JSON object, got null/);
     await refuse('empty batch', '[]', 400, 'invalid_events', /no events/);
-    await refuse('missing event time', JSON.stringify({ ...refusedEvent({}), event_time: undefined }), 400, 'invalid_events', /event_time: required long/);
-    await refuse('negative event time', JSON.stringify(refusedEvent({ event_time: -1 })), 400, 'invalid_events', /event_time: expected epoch milliseconds between 1970/);
-    await refuse('far-future event time', JSON.stringify(refusedEvent({ event_time: Date.UTC(9999, 0, 1) })), 400, 'invalid_events', /event_time: expected epoch milliseconds/);
-    await refuse('NaN event time', JSON.stringify(refusedEvent({ event_time: 'NaN' })), 400, 'invalid_events', /event_time: expected long, got string "NaN"/);
-    await refuse('infinite event time', `${JSON.stringify(refusedEvent({})).slice(0, -1)},"event_time":1e400}`, 400, 'invalid_events', /event_time: expected long/);
-    await refuse('fractional event time', JSON.stringify(refusedEvent({ event_time: BASE + 0.5 })), 400, 'invalid_events', /event_time: expected long/);
+    await refuse(
+      'missing event time',
+      JSON.stringify({ ...refusedEvent({}), event_time: undefined }),
+      400,
+      'invalid_events',
+      /event_time: required long/,
+    );
+    await refuse(
+      'negative event time',
+      JSON.stringify(refusedEvent({ event_time: -1 })),
+      400,
+      'invalid_events',
+      /event_time: expected epoch milliseconds between 1970/,
+    );
+    await refuse(
+      'far-future event time',
+      JSON.stringify(refusedEvent({ event_time: Date.UTC(9999, 0, 1) })),
+      400,
+      'invalid_events',
+      /event_time: expected epoch milliseconds/,
+    );
+    await refuse(
+      'NaN event time',
+      JSON.stringify(refusedEvent({ event_time: 'NaN' })),
+      400,
+      'invalid_events',
+      /event_time: expected long, got string "NaN"/,
+    );
+    await refuse(
+      'infinite event time',
+      `${JSON.stringify(refusedEvent({})).slice(0, -1)},"event_time":1e400}`,
+      400,
+      'invalid_events',
+      /event_time: expected long/,
+    );
+    await refuse(
+      'fractional event time',
+      JSON.stringify(refusedEvent({ event_time: BASE + 0.5 })),
+      400,
+      'invalid_events',
+      /event_time: expected long/,
+    );
     const invalidUtf8 = Buffer.from(JSON.stringify(refusedEvent({ user_id: 'user-\u00e9' })));
     invalidUtf8[invalidUtf8.indexOf(Buffer.from('user-\u00e9')) + 5] = 0xff;
     await refuse('invalid UTF-8', invalidUtf8, 400, 'malformed_utf8', /not valid UTF-8/);
-    await refuse('lone surrogate', JSON.stringify(refusedEvent({ user_id: 'user-\ud800' })), 400, 'invalid_events', /user_id: string holds a lone UTF-16 surrogate/);
+    await refuse(
+      'lone surrogate',
+      JSON.stringify(refusedEvent({ user_id: 'user-\ud800' })),
+      400,
+      'invalid_events',
+      /user_id: string holds a lone UTF-16 surrogate/,
+    );
     const deep = `${JSON.stringify({ ...refusedEvent({}), properties: undefined }).slice(0, -1)},"properties":{"a":${'['.repeat(60_000)}${']'.repeat(60_000)}}}`;
     await refuse('deeply nested JSON', deep, 400, 'invalid_events', /properties\.a: expected string, got array/);
-    await refuse('__proto__ as a field', `${JSON.stringify(refusedEvent({})).slice(0, -1)},"__proto__":{"polluted":"yes"}}`, 400, 'invalid_events', /__proto__: unknown field/);
-    await refuse('__proto__ map key with an object', `${JSON.stringify({ ...refusedEvent({}), properties: undefined }).slice(0, -1)},"properties":{"__proto__":{"polluted":"yes"}}}`, 400, 'invalid_events', /properties.__proto__: expected string/);
+    await refuse(
+      '__proto__ as a field',
+      `${JSON.stringify(refusedEvent({})).slice(0, -1)},"__proto__":{"polluted":"yes"}}`,
+      400,
+      'invalid_events',
+      /__proto__: unknown field/,
+    );
+    await refuse(
+      '__proto__ map key with an object',
+      `${JSON.stringify({ ...refusedEvent({}), properties: undefined }).slice(0, -1)},"properties":{"__proto__":{"polluted":"yes"}}}`,
+      400,
+      'invalid_events',
+      /properties.__proto__: expected string/,
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    await refuse('text/plain', JSON.stringify(refusedEvent({})), 415, 'unsupported_media_type', /got text\/plain/, 'text/plain');
+    await refuse(
+      'text/plain',
+      JSON.stringify(refusedEvent({})),
+      415,
+      'unsupported_media_type',
+      /got text\/plain/,
+      'text/plain',
+    );
     // A Buffer body: fetch labels a string body text/plain by itself.
-    await refuse('no content type', Buffer.from(JSON.stringify(refusedEvent({}))), 415, 'unsupported_media_type', /got none/, null);
-    await refuse('latin1 JSON', JSON.stringify(refusedEvent({})), 415, 'unsupported_media_type', /charset/, 'application/json; charset=latin1');
-    await refuse('gzip that is not gzip', garbage, 400, 'malformed_encoding', /not valid gzip data/, 'application/json', { 'content-encoding': 'gzip' });
+    await refuse(
+      'no content type',
+      Buffer.from(JSON.stringify(refusedEvent({}))),
+      415,
+      'unsupported_media_type',
+      /got none/,
+      null,
+    );
+    await refuse(
+      'latin1 JSON',
+      JSON.stringify(refusedEvent({})),
+      415,
+      'unsupported_media_type',
+      /charset/,
+      'application/json; charset=latin1',
+    );
+    await refuse(
+      'gzip that is not gzip',
+      garbage,
+      400,
+      'malformed_encoding',
+      /not valid gzip data/,
+      'application/json',
+      { 'content-encoding': 'gzip' },
+    );
     // A decompression bomb: 10 KB of gzip that inflates to 10 MB; the byte limit applies to the inflated body.
-    await refuse('gzip bomb', gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20)), 413, 'body_too_large', /larger than 262144 bytes/, 'application/json', { 'content-encoding': 'gzip' });
-    await refuse('truncated gzip', gzipSync(JSON.stringify(refusedEvent({}))).subarray(0, 20), 400, 'malformed_encoding', /not valid gzip data/, 'application/json', { 'content-encoding': 'gzip' });
-    await refuse('unknown content encoding', gzipSync(JSON.stringify(refusedEvent({}))), 415, 'unsupported_media_type', /encoding/, 'application/json', { 'content-encoding': 'br-but-not' });
+    await refuse(
+      'gzip bomb',
+      gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20)),
+      413,
+      'body_too_large',
+      /larger than 262144 bytes/,
+      'application/json',
+      { 'content-encoding': 'gzip' },
+    );
+    await refuse(
+      'truncated gzip',
+      gzipSync(JSON.stringify(refusedEvent({}))).subarray(0, 20),
+      400,
+      'malformed_encoding',
+      /not valid gzip data/,
+      'application/json',
+      { 'content-encoding': 'gzip' },
+    );
+    await refuse(
+      'unknown content encoding',
+      gzipSync(JSON.stringify(refusedEvent({}))),
+      415,
+      'unsupported_media_type',
+      /encoding/,
+      'application/json',
+      { 'content-encoding': 'br-but-not' },
+    );
     await sendValid('http', 2);
 
     // Accepted by the API (they fit the schema), refused by the stream's stricter rules: dead letters, by key.
     const after2100 = { ...makeEvent(), event_time: Date.UTC(2101, 0, 1) };
     const longType = { ...makeEvent(), event_type: 't'.repeat(100_000) };
     const protoField = makeEvent({ properties: JSON.parse('{"__proto__":"x"}') as Record<string, string> });
-    for (const [name, e] of [['http-event-time-after-2100', after2100], ['http-huge-event-type', longType]] as const) {
+    for (const [name, e] of [
+      ['http-event-time-after-2100', after2100],
+      ['http-huge-event-type', longType],
+    ] as const) {
       expect((await post(JSON.stringify(e))).status).toBe(202);
       deadLetters.set(name, { errorClass: 'ValidationError', value: null, key: e.event_id });
     }
@@ -315,14 +598,22 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await sendValid('kafkajs', 4);
 
     // ---- The reference stream over it all (bounded) --------------------------------------------
-    const running = await startStream(eventCounts, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+    const running = await startStream(
+      eventCounts,
+      ctx.config,
+      { bounded: true, groupId: ctx.group, topic },
+      createLogger('warn'),
+    );
     const summary = await running.done;
-    console.log(JSON.stringify({ summary, valid: valid.size, deadLetters: deadLetters.size, refusedByApi: refusedIds.length }));
+    console.log(
+      JSON.stringify({ summary, valid: valid.size, deadLetters: deadLetters.size, refusedByApi: refusedIds.length }),
+    );
 
     // Every record in the topic is accounted for: a valid event or an expected hostile record, nothing the API refused.
     const inTopic = await readTopic(createKafka(ctx.config), topic);
     expect(summary.recordsIn).toBe(inTopic.length);
-    const identity = (r: ReadRecord) => (r.headers[CASE] && !r.headers[CASE]!.startsWith('valid-') ? r.headers[CASE]! : `key:${r.key?.toString()}`);
+    const identity = (r: ReadRecord) =>
+      r.headers[CASE] && !r.headers[CASE]!.startsWith('valid-') ? r.headers[CASE]! : `key:${r.key?.toString()}`;
     const expectedIdentities = [...valid.keys()].map((id) => (id === keyless.event_id ? 'keyless-valid' : `key:${id}`));
     for (const [name, d] of deadLetters) expectedIdentities.push(name.startsWith('http-') ? `key:${d.key}` : name);
     expect(inTopic.map(identity).sort()).toEqual(expectedIdentities.sort());
@@ -331,7 +622,10 @@ describe('hostile input through the producer path and the HTTP API', () => {
 
     // ClickHouse: exactly the valid events, stored as sent, and the windows they make.
     const rows = await (
-      await ctx.clickhouse.query({ query: 'SELECT event_id, user_id, property_keys, property_values FROM events_raw FINAL', format: 'JSONEachRow' })
+      await ctx.clickhouse.query({
+        query: 'SELECT event_id, user_id, property_keys, property_values FROM events_raw FINAL',
+        format: 'JSONEachRow',
+      })
     ).json<{ event_id: string; user_id: string; property_keys: string[]; property_values: string[] }>();
     expect(rows.map((r) => r.event_id).sort()).toEqual([...valid.keys()].sort());
     for (const row of rows) {
@@ -342,7 +636,8 @@ describe('hostile input through the producer path and the HTTP API', () => {
     }
     const windows = await (
       await ctx.clickhouse.query({
-        query: 'SELECT toUnixTimestamp(window_start) AS ws, event_type, campaign_id, events, distinct_users FROM event_counts_1m',
+        query:
+          'SELECT toUnixTimestamp(window_start) AS ws, event_type, campaign_id, events, distinct_users FROM event_counts_1m',
         format: 'JSONEachRow',
       })
     ).json<{ ws: number; event_type: string; campaign_id: string; events: string; distinct_users: string }>();
@@ -354,7 +649,9 @@ describe('hostile input through the producer path and the HTTP API', () => {
       w.users.add(e.user_id);
       expectedWindows.set(key, w);
     }
-    const found = Object.fromEntries(windows.map((w) => [`${w.ws}|${w.event_type}|${w.campaign_id}`, [Number(w.events), Number(w.distinct_users)]]));
+    const found = Object.fromEntries(
+      windows.map((w) => [`${w.ws}|${w.event_type}|${w.campaign_id}`, [Number(w.events), Number(w.distinct_users)]]),
+    );
     expect(found).toEqual(Object.fromEntries([...expectedWindows].map(([k, w]) => [k, [w.events, w.users.size]])));
 
     // Dead letters: one per hostile record, with its reason and its source, the original bytes untouched.
@@ -362,12 +659,26 @@ describe('hostile input through the producer path and the HTTP API', () => {
     const byCase = new Map<string, ReadRecord>();
     for (const l of letters) byCase.set(l.headers[CASE] ?? `key:${l.key?.toString()}`, l);
     expect(letters).toHaveLength(deadLetters.size);
-    const outcome = (l: ReadRecord | undefined) => l && { errorClass: l.headers['sluice.dlq.error.class'], topic: l.headers['sluice.dlq.source.topic'], stream: l.headers['sluice.dlq.stream'] };
+    const outcome = (l: ReadRecord | undefined) =>
+      l && {
+        errorClass: l.headers['sluice.dlq.error.class'],
+        topic: l.headers['sluice.dlq.source.topic'],
+        stream: l.headers['sluice.dlq.stream'],
+      };
     for (const [name, expected] of deadLetters) {
       const letter = byCase.get(name) ?? byCase.get(`key:${expected.key}`);
-      expect({ name, ...outcome(letter) }).toEqual({ name, errorClass: expected.errorClass, topic, stream: 'event-counts' });
+      expect({ name, ...outcome(letter) }).toEqual({
+        name,
+        errorClass: expected.errorClass,
+        topic,
+        stream: 'event-counts',
+      });
       expect(letter!.headers['sluice.dlq.error.message']!.length).toBeGreaterThan(10);
-      if (REASONS[name]) expect({ name, message: letter!.headers['sluice.dlq.error.message'] }).toEqual({ name, message: expect.stringMatching(REASONS[name]!) });
+      if (REASONS[name])
+        expect({ name, message: letter!.headers['sluice.dlq.error.message'] }).toEqual({
+          name,
+          message: expect.stringMatching(REASONS[name]!),
+        });
       expect(letter!.headers['sluice.dlq.error.message']!.length).toBeLessThanOrEqual(1000);
       expect(Number(letter!.headers['sluice.dlq.source.offset'])).toBeGreaterThanOrEqual(0);
       expect(letter!.key?.toString() ?? null).toBe(expected.key);
