@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { sleep } from '../src/clock';
 import { loadConfig } from '../src/config';
 import { hashApiKey } from '../src/ingest';
-import { createKafka } from '../src/kafka';
+import { createKafka, endOffsetSum } from '../src/kafka';
 import { createEventProducer, type ProducerCompression } from '../src/produce';
 import type { AnalyticsEvent } from '../streams/event-counts/event';
 
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
       [topics.none, SDK_EVENTS],
       [topics.http, HTTP_EVENTS],
     ] as const) {
-      const stored = (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
+      const stored = await endOffsetSum(admin, topic);
       if (stored !== expected) throw new Error(`${topic} holds ${stored} records, expected ${expected}`);
     }
   } finally {

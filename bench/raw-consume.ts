@@ -10,16 +10,13 @@
  * difference to Sluice is the work, not the fetching.
  */
 import { loadConfig } from '../src/config';
-import { createKafka } from '../src/kafka';
+import { createKafka, endOffsets, withAdmin } from '../src/kafka';
 
 async function main(): Promise<void> {
   const [topic, groupId] = process.argv.slice(2);
   if (!topic || !groupId) throw new Error('usage: raw-consume.ts <topic> <group>');
   const kafka = createKafka(loadConfig());
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
-  await admin.disconnect();
+  const ends = await withAdmin(kafka, (admin) => endOffsets(admin, topic));
   const remaining = new Set([...ends].filter(([, end]) => end > 0n).map(([p]) => p));
 
   const consumer = kafka.consumer({

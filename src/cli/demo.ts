@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig, type SluiceConfig } from '../config';
 import { ExpectedAnswerBuilder, produceWorkload } from '../generator';
 import { readTopic } from '../dlq';
-import { createKafka } from '../kafka';
+import { createKafka, endOffsets, withAdmin } from '../kafka';
 import { createRedis } from '../redis';
 import { loadStream, startStream } from '../process';
 import { formatRegistration, loadCatalog, RegistryClient, registerSchemas } from '../schema';
@@ -39,16 +39,6 @@ async function applyTopics(config: SluiceConfig): Promise<void> {
   }
 }
 
-async function endOffsets(config: SluiceConfig, topic: string): Promise<Map<number, bigint>> {
-  const admin = createKafka(config).admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 /**
  * The main job: the reference pipeline end to end on the local stack. Each
  * run writes a new day of event time (day N for the N-th run), so runs never
@@ -74,8 +64,9 @@ export async function runDemo(config: SluiceConfig, events: number): Promise<voi
 
   const stream = loadStream('event-counts');
   const topic = stream.source.topic;
-  const dlqBefore = await endOffsets(config, `${topic}.dlq`);
-  const lateBefore = await endOffsets(config, `${topic}.late`);
+  const [dlqBefore, lateBefore] = await withAdmin(createKafka(config), (admin) =>
+    Promise.all([endOffsets(admin, `${topic}.dlq`), endOffsets(admin, `${topic}.late`)]),
+  );
 
   printLine(
     `\n$ sluice generate --events ${events} --seed ${seed} --start ${new Date(start).toISOString()} --rate 200`,

@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import { topicOffsets, withAdmin } from '../kafka';
 import { readTopic } from './reader';
 
 /**
@@ -19,15 +20,8 @@ export class SideTopicCounter {
   ) {}
 
   async count(): Promise<number> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    let lows: Map<number, bigint>;
-    try {
-      lows = new Map((await admin.fetchTopicOffsets(this.topic)).map((o) => [o.partition, BigInt(o.low)]));
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-    if ([...lows].some(([p, low]) => low > (this.upTo.get(p) ?? 0n))) {
+    const offsets = await withAdmin(this.kafka, (admin) => topicOffsets(admin, this.topic));
+    if ([...offsets].some(([p, { low }]) => low > (this.upTo.get(p) ?? 0n))) {
       this.counted = 0;
       this.upTo.clear();
     }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { ServiceError } from '../errors';
 import type { ConsumedRecord } from '../kafka';
+import { topicOffsets } from '../kafka';
 
 export type TopicRecord = ConsumedRecord;
 
@@ -31,11 +32,17 @@ export async function readTopic(
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 2 }, readUncommitted: false });
   let joined = false;
   try {
-    const offsets = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
-      throw new ServiceError('kafka', `cannot read topic ${topic} (${(err as Error).message}): check the name with 'sluice topics apply --dry-run'`, { cause: err });
+    const offsets = await topicOffsets(admin, topic).catch((err: unknown) => {
+      throw new ServiceError(
+        'kafka',
+        `cannot read topic ${topic} (${(err as Error).message}): check the name with 'sluice topics apply --dry-run'`,
+        { cause: err },
+      );
     });
-    const end = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-    const start = new Map(offsets.map((o) => [o.partition, [BigInt(o.low), options.from?.get(o.partition) ?? 0n].reduce((a, b) => (a > b ? a : b))]));
+    const end = new Map([...offsets].map(([p, o]) => [p, o.high]));
+    const start = new Map(
+      [...offsets].map(([p, o]) => [p, [o.low, options.from?.get(p) ?? 0n].reduce((a, b) => (a > b ? a : b))]),
+    );
     const remaining = new Set([...end].filter(([p, e]) => start.get(p)! < e).map(([p]) => p));
     if (remaining.size === 0 || options.limit === 0) return end;
 
@@ -44,7 +51,17 @@ export async function readTopic(
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const finished = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ServiceError('kafka', `reading ${topic} did not finish within ${options.timeoutMs ?? 30_000} ms: is the broker up? (a transaction left open on it holds readers back until Kafka aborts it)`, { retriable: true })), options.timeoutMs ?? 30_000);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new ServiceError(
+              'kafka',
+              `reading ${topic} did not finish within ${options.timeoutMs ?? 30_000} ms: is the broker up? (a transaction left open on it holds readers back until Kafka aborts it)`,
+              { retriable: true },
+            ),
+          ),
+        options.timeoutMs ?? 30_000,
+      );
       const done = () => {
         clearTimeout(timer);
         resolve();
@@ -60,12 +77,25 @@ export async function readTopic(
             if (offset >= end.get(p)!) break;
             if (options.limit !== undefined && seen >= options.limit) break;
             seen += 1;
-            onRecord({ topic, partition: p, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
+            onRecord({
+              topic,
+              partition: p,
+              offset: m.offset,
+              timestamp: m.timestamp,
+              key: m.key,
+              value: m.value,
+              headers: m.headers ?? {},
+            });
             if (offset + 1n >= end.get(p)!) remaining.delete(p);
           }
           // Transactional topics end with control records (commit markers), which carry offsets but are
           // never delivered as records: the batch's last offset, not its last record, says how far it got.
-          if (remaining.has(p) && BigInt(batch.lastOffset()) + 1n >= end.get(p)! && (options.limit === undefined || seen < options.limit)) remaining.delete(p);
+          if (
+            remaining.has(p) &&
+            BigInt(batch.lastOffset()) + 1n >= end.get(p)! &&
+            (options.limit === undefined || seen < options.limit)
+          )
+            remaining.delete(p);
           if (remaining.size === 0 || (options.limit !== undefined && seen >= options.limit)) done();
         },
       });

@@ -1,7 +1,7 @@
 import type { Admin } from 'kafkajs';
 import type { SluiceConfig } from '../../src/config';
 import { DEFAULT_START_TIME, ExpectedAnswerBuilder, produceWorkload, type ExpectedAnswer } from '../../src/generator';
-import { createKafka } from '../../src/kafka';
+import { createKafka, groupLag } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { spawnSluice, waitFor, type Child } from '../helpers/processes';
 import { sleep } from '../../src/clock';
@@ -113,10 +113,7 @@ export async function produceSegments(
 /** Records in the topic not yet committed by the group (-1 while Kafka cannot say). */
 export async function lagOf(admin: Admin, group: string, topic: string): Promise<number> {
   try {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    const byPartition = new Map(committed!.partitions.map((p) => [p.partition, Math.max(0, Number(p.offset))]));
-    return ends.reduce((lag, e) => lag + Number(e.high) - (byPartition.get(e.partition) ?? 0), 0);
+    return await groupLag(admin, group, topic);
   } catch {
     return -1;
   }

@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
 import { sleep } from '../../src/clock';
+import { endOffsets } from '../../src/kafka';
 
 /**
  * Keeps input arriving for as long as a scenario needs it: `first` records at
@@ -54,8 +55,8 @@ export class InputFeeder {
 export async function unreadOf(admin: Admin, topic: string, positions: Record<number, string>): Promise<number> {
   const held = Object.entries(positions);
   try {
-    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
-    return held.reduce((n, [p, position]) => n + (ends.get(Number(p)) ?? 0) - Number(position), 0);
+    const ends = await endOffsets(admin, topic);
+    return held.reduce((n, [p, position]) => n + Number(ends.get(Number(p)) ?? 0n) - Number(position), 0);
   } catch {
     return -1;
   }

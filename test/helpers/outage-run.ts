@@ -16,6 +16,7 @@ import { scopeOf, type PrivateService, type PrivateStack } from './private-stack
 import { waitFor } from './processes';
 import { sleep } from '../../src/clock';
 import { compareWithExpected, expectExactAnswer, type ReferenceReport } from './reference';
+import { endOffsetSum } from '../../src/kafka';
 
 const PARTITIONS = 6;
 const HOUR_MS = 3_600_000;
@@ -88,10 +89,6 @@ export interface OutageResult {
 const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
 const mb = (bytes: number) => Math.round(bytes / 1048576);
 
-async function endOffsets(stack: PrivateStack, topic: string): Promise<number> {
-  return sum((await stack.admin.fetchTopicOffsets(topic)).map((o) => Number(o.high)));
-}
-
 /** Committed offsets of the group, summed; -1 while they cannot be read (Kafka down). */
 async function committedOffsets(stack: PrivateStack, group: string, topic: string): Promise<number> {
   try {
@@ -160,7 +157,7 @@ export async function runOutage(
   let stopped = false;
   let feeder: InputFeeder | undefined;
   try {
-    const firstEnd = await endOffsets(stack, topic);
+    const firstEnd = await endOffsetSum(stack.admin, topic);
     await waitFor(
       'the first half processed and committed',
       async () => (await committedOffsets(stack, group, topic)) === firstEnd,
@@ -216,7 +213,7 @@ export async function runOutage(
       await produceSecond();
       running = await start();
       const target = firstEnd + Math.floor(options.during / 4);
-      end = await endOffsets(stack, topic);
+      end = await endOffsetSum(stack.admin, topic);
       // Polled here rather than with waitFor: nothing may run between the last look and the stop.
       const deadline = Date.now() + 90_000;
       for (;;) {
@@ -290,7 +287,7 @@ export async function runOutage(
     // Still down: the feeder's last records and the re-sends (Kafka is up) arrive before the service returns.
     const fed = await feeder?.stop();
     if (!kafkaDown) await produceResends();
-    const endDuringOutage = kafkaDown ? undefined : await endOffsets(stack, topic);
+    const endDuringOutage = kafkaDown ? undefined : await endOffsetSum(stack.admin, topic);
     const outageMs = Date.now() - stoppedAt;
     const processedAtRestart = processed(running);
 
@@ -308,7 +305,7 @@ export async function runOutage(
     });
     const resumedAfterMs = Date.now() - restartedAt;
     if (kafkaDown) await produceResends();
-    const finalEnd = await endOffsets(stack, topic);
+    const finalEnd = await endOffsetSum(stack.admin, topic);
     await waitFor(
       'every record processed and committed',
       async () => (await committedOffsets(stack, group, topic)) === finalEnd,

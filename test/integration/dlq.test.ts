@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import { createKafka } from '../../src/kafka';
+import { createKafka, endOffsetSum } from '../../src/kafka';
 import { CompressionTypes } from 'kafkajs';
-import { DeadLetterPublisher, readTopic, RetryRouter, redrive, redriveGroup, type DeadLetterEntry, type SourceRecord, type TopicRecord } from '../../src/dlq';
+import {
+  DeadLetterPublisher,
+  readTopic,
+  RetryRouter,
+  redrive,
+  redriveGroup,
+  type DeadLetterEntry,
+  type SourceRecord,
+  type TopicRecord,
+} from '../../src/dlq';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -22,7 +31,10 @@ afterAll(async () => {
 
 /** An independent reader (plain kafkajs): every record of `topic` once `count` have arrived. */
 async function consume(topic: string, count: number): Promise<KafkaMessage[]> {
-  const consumer = createKafka(ctx.config).consumer({ groupId: `${ctx.id}.check.${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+  const consumer = createKafka(ctx.config).consumer({
+    groupId: `${ctx.id}.check.${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 100,
+  });
   const seen: KafkaMessage[] = [];
   await consumer.connect();
   try {
@@ -45,7 +57,7 @@ async function consume(topic: string, count: number): Promise<KafkaMessage[]> {
   }
 }
 
-const high = async (topic: string) => (await ctx.admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+const high = (topic: string) => endOffsetSum(ctx.admin, topic);
 /** Records a read_committed reader sees (a topic written in transactions also holds commit markers, which have offsets). */
 async function committedRecords(topic: string): Promise<TopicRecord[]> {
   const seen: TopicRecord[] = [];
@@ -72,7 +84,12 @@ describe('DeadLetterPublisher', () => {
     const originalKey = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
     try {
       await publisher.send([
-        { source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }), errorClass: 'DecodeError', message: 'unknown magic byte 7\nat offset 0', attempt: 1 },
+        {
+          source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }),
+          errorClass: 'DecodeError',
+          message: 'unknown magic byte 7\nat offset 0',
+          attempt: 1,
+        },
       ]);
     } finally {
       await publisher.disconnect();
@@ -80,7 +97,9 @@ describe('DeadLetterPublisher', () => {
     const [m] = await consume(`${base}.dlq`, 1);
     expect(Buffer.compare(m!.key!, originalKey)).toBe(0);
     expect(Buffer.compare(m!.value!, binaryValue)).toBe(0);
-    const headers = Object.fromEntries(Object.entries(m!.headers!).map(([k, v]) => [k, k === 'bin' ? v : v!.toString()]));
+    const headers = Object.fromEntries(
+      Object.entries(m!.headers!).map(([k, v]) => [k, k === 'bin' ? v : v!.toString()]),
+    );
     expect(headers).toEqual({
       trace: 'abc',
       bin: Buffer.from([1, 2, 255]),
@@ -99,7 +118,15 @@ describe('DeadLetterPublisher', () => {
   it('writes late events to <topic>.late with the window, watermark, event time and reason', async () => {
     const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts' });
     try {
-      await publisher.late([{ source: source(9, null), windowStart: Date.UTC(2026, 0, 1, 0, 0), windowEnd: Date.UTC(2026, 0, 1, 0, 1), watermark: Date.UTC(2026, 0, 1, 0, 3), eventTime: Date.UTC(2026, 0, 1, 0, 0, 30) }]);
+      await publisher.late([
+        {
+          source: source(9, null),
+          windowStart: Date.UTC(2026, 0, 1, 0, 0),
+          windowEnd: Date.UTC(2026, 0, 1, 0, 1),
+          watermark: Date.UTC(2026, 0, 1, 0, 3),
+          eventTime: Date.UTC(2026, 0, 1, 0, 0, 30),
+        },
+      ]);
     } finally {
       await publisher.disconnect();
     }
@@ -118,17 +145,37 @@ describe('DeadLetterPublisher', () => {
 describe('RetryRouter', () => {
   it('routes attempt 1 to .retry.1 with a not-before, and a record failing after the last retry to the DLQ naming its origin', async () => {
     const now = new Date('2026-05-01T00:00:00.000Z');
-    const router = new RetryRouter(createKafka(ctx.config), { stream: 'event-counts', policy: { maxAttempts: 2, baseDelayMs: 2000, maxDelayMs: 10_000 }, now: () => now, random: () => 0 });
+    const router = new RetryRouter(createKafka(ctx.config), {
+      stream: 'event-counts',
+      policy: { maxAttempts: 2, baseDelayMs: 2000, maxDelayMs: 10_000 },
+      now: () => now,
+      random: () => 0,
+    });
     try {
-      const first: DeadLetterEntry = { source: source(50, Buffer.from('k50')), errorClass: 'SinkTimeout', message: 'slow', attempt: 1 };
+      const first: DeadLetterEntry = {
+        source: source(50, Buffer.from('k50')),
+        errorClass: 'SinkTimeout',
+        message: 'slow',
+        attempt: 1,
+      };
       const [r1] = await router.route([first]);
       expect(r1!.topic).toBe(`${base}.retry.1`);
       const [m1] = await consume(`${base}.retry.1`, 1);
       expect(str(m1!.headers, 'sluice.retry.not-before')).toBe(String(now.getTime() + 1000));
       expect(str(m1!.headers, 'sluice.retry.attempt')).toBe('1');
       // the same record, consumed from .retry.2, fails a third time
-      const fromRetry: SourceRecord = { topic: `${base}.retry.2`, partition: 0, offset: '0', timestamp: m1!.timestamp, key: m1!.key, value: m1!.value, headers: m1!.headers! };
-      const [r3] = await router.route([{ source: fromRetry, errorClass: 'SinkTimeout', message: 'still slow', attempt: 3 }]);
+      const fromRetry: SourceRecord = {
+        topic: `${base}.retry.2`,
+        partition: 0,
+        offset: '0',
+        timestamp: m1!.timestamp,
+        key: m1!.key,
+        value: m1!.value,
+        headers: m1!.headers!,
+      };
+      const [r3] = await router.route([
+        { source: fromRetry, errorClass: 'SinkTimeout', message: 'still slow', attempt: 3 },
+      ]);
       expect(r3!.kind).toBe('dlq');
     } finally {
       await router.disconnect();
@@ -149,7 +196,12 @@ describe('sluice dlq list | show | redrive', () => {
     try {
       await publisher.send([
         { source: source(100, Buffer.from('a')), errorClass: 'ValidationError', message: 'amount < 0', attempt: 1 },
-        { source: source(101, Buffer.from('b'), { trace: 'keep-me' }), errorClass: 'ValidationError', message: 'no user', attempt: 1 },
+        {
+          source: source(101, Buffer.from('b'), { trace: 'keep-me' }),
+          errorClass: 'ValidationError',
+          message: 'no user',
+          attempt: 1,
+        },
       ]);
     } finally {
       await publisher.disconnect();
@@ -174,9 +226,14 @@ describe('sluice dlq list | show | redrive', () => {
     expect(dry.stdout).toContain('would redrive 2');
     expect(dry.stdout).toContain('dry run: nothing was produced or committed');
     // Not a terminal: progress as plain lines on stderr, the last one at 100 %.
-    expect(dry.stderr.trim().split('\n').pop()).toMatch(new RegExp(`^redrive ${dlq.replace(/\./g, '\\.')}: 4/4 events \\(100%\\)`));
+    expect(dry.stderr.trim().split('\n').pop()).toMatch(
+      new RegExp(`^redrive ${dlq.replace(/\./g, '\\.')}: 4/4 events \\(100%\\)`),
+    );
     expect(await high(base)).toBe(0);
-    const [notCommitted] = await ctx.admin.fetchOffsets({ groupId: redriveGroup(dlq, 'ValidationError'), topics: [dlq] });
+    const [notCommitted] = await ctx.admin.fetchOffsets({
+      groupId: redriveGroup(dlq, 'ValidationError'),
+      topics: [dlq],
+    });
     expect(notCommitted!.partitions.every((p) => p.offset === '-1')).toBe(true);
 
     const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError', '--yes', '--json']);
@@ -193,14 +250,22 @@ describe('sluice dlq list | show | redrive', () => {
     expect(str(redriven.find((m) => m.key!.toString() === 'b')!.headers, 'trace')).toBe('keep-me');
     // the redrive offsets name DLQ records that really are those two
     const dlqRecords = await consume(dlq, 4);
-    const fromOffsets = redriven.map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`).sort();
-    const expected = dlqRecords.filter((m) => str(m.headers, 'sluice.dlq.error.class') === 'ValidationError').map((m) => m.offset);
+    const fromOffsets = redriven
+      .map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`)
+      .sort();
+    const expected = dlqRecords
+      .filter((m) => str(m.headers, 'sluice.dlq.error.class') === 'ValidationError')
+      .map((m) => m.offset);
     expect(fromOffsets.map((o) => o.split('/')[1]).sort()).toEqual(expected.sort());
 
     // the library behind the CLI (each CLI start costs seconds): nothing is redriven twice, filtered or not
     const kafka = createKafka(ctx.config);
     expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({ redriven: 0 });
-    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 2, alreadyRedriven: 2, byClass: { DecodeError: 1, SinkTimeout: 1 } });
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({
+      redriven: 2,
+      alreadyRedriven: 2,
+      byClass: { DecodeError: 1, SinkTimeout: 1 },
+    });
     expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0, scanned: 0 });
     expect(await committedRecords(base)).toHaveLength(4);
   });
@@ -210,7 +275,22 @@ describe('sluice dlq list | show | redrive', () => {
     const dlq = await ctx.createTopic('interrupted.dlq', 1);
     const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
     try {
-      await publisher.send([0, 1, 2].map((n) => ({ source: { topic: source, partition: 0, offset: String(n), timestamp: '1', key: Buffer.from(`k${n}`), value: binaryValue, headers: {} }, errorClass: 'ValidationError', message: 'bad', attempt: 1 })));
+      await publisher.send(
+        [0, 1, 2].map((n) => ({
+          source: {
+            topic: source,
+            partition: 0,
+            offset: String(n),
+            timestamp: '1',
+            key: Buffer.from(`k${n}`),
+            value: binaryValue,
+            headers: {},
+          },
+          errorClass: 'ValidationError',
+          message: 'bad',
+          attempt: 1,
+        })),
+      );
     } finally {
       await publisher.disconnect();
     }
@@ -219,7 +299,11 @@ describe('sluice dlq list | show | redrive', () => {
     const crashed = kafka.producer({ transactionalId: redriveGroup(dlq), idempotent: true, maxInFlightRequests: 1 });
     await crashed.connect();
     const transaction = await crashed.transaction();
-    await transaction.send({ topic: source, compression: CompressionTypes.GZIP, messages: [0, 1, 2].map((n) => ({ key: `k${n}`, value: binaryValue })) });
+    await transaction.send({
+      topic: source,
+      compression: CompressionTypes.GZIP,
+      messages: [0, 1, 2].map((n) => ({ key: `k${n}`, value: binaryValue })),
+    });
     // (no commit: the process is gone; its producer connection is simply dropped)
     await crashed.disconnect();
 
