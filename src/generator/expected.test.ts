@@ -7,7 +7,14 @@ import { generateWorkload } from './workload';
 const T0 = Date.UTC(2026, 0, 1); // 1767225600000, a minute boundary
 const MIN = 60_000;
 
-const ev = (id: string, type: string, user: string, campaign: string | null, time: number, amount: number | null = null): AnalyticsEvent => ({
+const ev = (
+  id: string,
+  type: string,
+  user: string,
+  campaign: string | null,
+  time: number,
+  amount: number | null = null,
+): AnalyticsEvent => ({
   event_id: id,
   event_type: type,
   user_id: user,
@@ -39,7 +46,15 @@ const log: WorkloadLogEntry[] = [
   { ...entry(7, 'duplicate', E), duplicateOf: 6 }, // a re-sent late event: a dedup hit, not late twice
   entry(8, 'valid', ev('f', 'view', 'u1', 'c1', T0 + 30_000)),
   entry(9, 'valid', ev('g', 'purchase', 'u1', null, T0 + 5_000, 0.1)),
-  { seq: 10, kind: 'poison', key: 'k1', eventId: 'h0', event: ev('h0', '', 'u1', null, T0), poisonReason: 'empty-event-type', value: 'AA==' },
+  {
+    seq: 10,
+    kind: 'poison',
+    key: 'k1',
+    eventId: 'h0',
+    event: ev('h0', '', 'u1', null, T0),
+    poisonReason: 'empty-event-type',
+    value: 'AA==',
+  },
   entry(11, 'duplicate', ev('h', 'view', 'u4', 'c2', T0 + 61_000)), // its original is not in the log: counts once
 ];
 
@@ -47,10 +62,42 @@ describe('computeExpected', () => {
   it('computes the answer of a hand-written log', () => {
     const expected = computeExpected(log);
     const windows: ExpectedWindowRow[] = [
-      { window_start: T0, window_end: T0 + MIN, event_type: 'purchase', campaign_id: '', events: 2, distinct_users: 1, sum_amount: 10.35 },
-      { window_start: T0, window_end: T0 + MIN, event_type: 'view', campaign_id: 'c1', events: 3, distinct_users: 2, sum_amount: 0 },
-      { window_start: T0 + MIN, window_end: T0 + 2 * MIN, event_type: 'purchase', campaign_id: '', events: 1, distinct_users: 1, sum_amount: 5.5 },
-      { window_start: T0 + MIN, window_end: T0 + 2 * MIN, event_type: 'view', campaign_id: 'c2', events: 1, distinct_users: 1, sum_amount: 0 },
+      {
+        window_start: T0,
+        window_end: T0 + MIN,
+        event_type: 'purchase',
+        campaign_id: '',
+        events: 2,
+        distinct_users: 1,
+        sum_amount: 10.35,
+      },
+      {
+        window_start: T0,
+        window_end: T0 + MIN,
+        event_type: 'view',
+        campaign_id: 'c1',
+        events: 3,
+        distinct_users: 2,
+        sum_amount: 0,
+      },
+      {
+        window_start: T0 + MIN,
+        window_end: T0 + 2 * MIN,
+        event_type: 'purchase',
+        campaign_id: '',
+        events: 1,
+        distinct_users: 1,
+        sum_amount: 5.5,
+      },
+      {
+        window_start: T0 + MIN,
+        window_end: T0 + 2 * MIN,
+        event_type: 'view',
+        campaign_id: 'c2',
+        events: 1,
+        distinct_users: 1,
+        sum_amount: 0,
+      },
     ];
     expect(expected.windows).toEqual(windows);
     expect(expected.records).toBe(12);
@@ -63,6 +110,8 @@ describe('computeExpected', () => {
       { seq: 4, key: null, reason: 'random-bytes', value: 'AQID' },
       { seq: 10, key: 'k1', reason: 'empty-event-type', value: 'AA==' },
     ]);
+    // From the late event an hour before to just after the last on-time one (d, in the second window).
+    expect(expected.eventTimeSpan).toEqual({ from: T0 - 3_600_000, to: T0 + 61_001 });
   });
 
   it('counts an id once even when its first record comes after a re-send in the log order', () => {

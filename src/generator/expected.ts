@@ -60,6 +60,8 @@ export interface ExpectedAnswer {
   windows: ExpectedWindowRow[];
   /** Expected in `<topic>.dlq`, in production order. */
   deadLetters: ExpectedDeadLetter[];
+  /** Event time (epoch ms) of the events in `eventIds`: from the earliest, to just after the latest; null without events. */
+  eventTimeSpan: { from: number; to: number } | null;
 }
 
 export const ONE_MINUTE_MS = 60_000;
@@ -81,6 +83,8 @@ export class ExpectedAnswerBuilder {
   private readonly windows = new Map<string, WindowAccumulator>();
   private readonly deadLetters: ExpectedDeadLetter[] = [];
   private lastSeq = -1;
+  private earliest = Infinity;
+  private latest = -Infinity;
 
   constructor(private readonly windowMs: number = ONE_MINUTE_MS) {}
 
@@ -102,6 +106,8 @@ export class ExpectedAnswerBuilder {
       return;
     }
     this.eventIds.add(id);
+    this.earliest = Math.min(this.earliest, event.event_time);
+    this.latest = Math.max(this.latest, event.event_time);
     if (entry.kind === 'late') {
       this.late.add(id);
       return;
@@ -114,7 +120,13 @@ export class ExpectedAnswerBuilder {
     let acc = this.windows.get(key);
     if (!acc) {
       acc = {
-        row: { window_start: windowStart, window_end: windowStart + this.windowMs, event_type: event.event_type, campaign_id: campaign, events: 0 },
+        row: {
+          window_start: windowStart,
+          window_end: windowStart + this.windowMs,
+          event_type: event.event_type,
+          campaign_id: campaign,
+          events: 0,
+        },
         users: new Set(),
         cents: 0,
       };
@@ -145,6 +157,7 @@ export class ExpectedAnswerBuilder {
       suppressedDuplicates: this.suppressed,
       windows,
       deadLetters: [...this.deadLetters],
+      eventTimeSpan: this.eventIds.size > 0 ? { from: this.earliest, to: this.latest + 1 } : null,
     };
   }
 }

@@ -40,3 +40,4 @@ export {
 export { produceWorkload, type ProduceWorkloadOptions, type ProduceResult } from './produce';
 export { SeededRandom } from './random';
 export { readWindowRows } from './results';
+export { checkRun, type CheckedFigure, type OutputScope, type RunCheck, type RunOutputs } from './check';

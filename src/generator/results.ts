@@ -5,14 +5,22 @@ import type { ExpectedWindowRow } from './expected';
  * The window rows a run left in ClickHouse, in the shape of the expected
  * answer, so tests and the benchmark compare like with like. `view` has one
  * row per (window, event_type, campaign_id) with events, distinct_users and
- * amount (the reference stream's `event_counts_1m`).
+ * amount (the reference stream's `event_counts_1m`). With `overlapping`
+ * (epoch ms, [from, to)), only the windows that overlap that span of event time.
  */
-export async function readWindowRows(clickhouse: ClickHouseClient, view = 'event_counts_1m'): Promise<ExpectedWindowRow[]> {
+export async function readWindowRows(
+  clickhouse: ClickHouseClient,
+  view = 'event_counts_1m',
+  overlapping?: { from: number; to: number },
+): Promise<ExpectedWindowRow[]> {
+  const where = overlapping
+    ? `WHERE toUnixTimestamp(window_end) * 1000 > ${overlapping.from} AND toUnixTimestamp(window_start) * 1000 < ${overlapping.to}`
+    : '';
   const rows = await (
     await clickhouse.query({
       query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
                      event_type, campaign_id, events, distinct_users, amount
-              FROM ${view} ORDER BY window_start, event_type, campaign_id`,
+              FROM ${view} ${where} ORDER BY window_start, event_type, campaign_id`,
       format: 'JSONEachRow',
     })
   ).json<Record<string, string | number>>();

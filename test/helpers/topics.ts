@@ -1,5 +1,5 @@
 import type { IHeaders, Kafka } from 'kafkajs';
-import { readTopic as readRecords } from '../../src/dlq';
+import { readTopic as readRecords, type TopicRecord } from '../../src/dlq';
 
 /** A record as specs compare it: headers as strings. */
 export interface ReadRecord {
@@ -18,6 +18,14 @@ function headerStrings(headers: IHeaders | undefined): Record<string, string> {
   }
   return out;
 }
+
+export const toReadRecord = (r: TopicRecord): ReadRecord => ({
+  partition: r.partition,
+  offset: r.offset,
+  key: r.key,
+  value: r.value,
+  headers: headerStrings(r.headers),
+});
 
 /** Reads a topic from the beginning up to its current end offsets, as a read_committed reader sees it. */
 export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {

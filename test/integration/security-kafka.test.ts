@@ -64,8 +64,15 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     await stack.start('registry');
     // SCRAM credentials through the admin API (AlterUserScramCredentials), as an operator would with kafka-configs.
     runKafkaTool(stack.config, 'kafka.admin.ConfigCommand', [
-      '--bootstrap-server', stack.config.kafka.brokers[0]!, '--alter', '--entity-type', 'users', '--entity-name', USER,
-      '--add-config', `SCRAM-SHA-512=[iterations=4096,password=${PASSWORD}]`,
+      '--bootstrap-server',
+      stack.config.kafka.brokers[0]!,
+      '--alter',
+      '--entity-type',
+      'users',
+      '--entity-name',
+      USER,
+      '--add-config',
+      `SCRAM-SHA-512=[iterations=4096,password=${PASSWORD}]`,
     ]);
     const scope = await scopeOf(stack, 'sasl_run');
     env = {
@@ -85,22 +92,35 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     const topic = 'sasl.events';
     const admin = createKafka(config, { retry: { retries: 2 } }).admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })) });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })),
+    });
     await admin.disconnect();
 
     // The reference workload without poison (the SDK validates, so it cannot send poison), through the producer SDK.
-    const producer = createEventProducer<AnalyticsEvent>({ config, topic, schema: 'analytics_event', keyField: 'event_id' });
+    const producer = createEventProducer<AnalyticsEvent>({
+      config,
+      topic,
+      schema: 'analytics_event',
+      keyField: 'event_id',
+    });
     await producer.connect();
-    const records = [...generateWorkload({ count: 2000, seed: 91, poisonRatio: 0 }, createEventEncoder(producer.schemaId!))];
+    const records = [
+      ...generateWorkload({ count: 2000, seed: 91, poisonRatio: 0 }, createEventEncoder(producer.schemaId!)),
+    ];
     const sent = await producer.sendBatch(records.map((r) => r.event!));
     await producer.close();
     expect(sent).toHaveLength(records.length);
     const expected: ExpectedAnswer = computeExpected(records.map(toLogEntry));
 
-    const run = spawnSluice(['run', 'event-counts', '--bounded', '--json', '--topic', topic, '--group', 'sasl.group', '--http-port', '0'], {
-      ...env,
-      SLUICE_LOG_LEVEL: 'debug',
-    });
+    const run = spawnSluice(
+      ['run', 'event-counts', '--bounded', '--json', '--topic', topic, '--group', 'sasl.group', '--http-port', '0'],
+      {
+        ...env,
+        SLUICE_LOG_LEVEL: 'debug',
+      },
+    );
     const code = await run.exited;
     const output = run.output.join('');
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
@@ -109,8 +129,8 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     const clickhouse = createClickHouse(config.clickhouse, config.clickhouse.database);
     const report = await compareWithExpected(clickhouse, createKafka(config), topic, expected);
     await clickhouse.close();
-    expect(report.foundEvents).toBe(expected.eventIds.size);
-    expectExactAnswer(report, expected);
+    expect(report.rawEvents.distinct).toBe(expected.eventIds.size);
+    expectExactAnswer(report);
   }, 120_000);
 
   it('the ingest API produces over SASL_SSL, and neither it nor the processor shows the password or the API key', async () => {
@@ -118,17 +138,44 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     const apiKey = `sk-${randomBytes(12).toString('hex')}`;
     const admin = createKafka(config).admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })) });
-    const secretsEnv = { ...env, SLUICE_LOG_LEVEL: 'debug', SLUICE_INGEST_API_KEYS: hashApiKey(apiKey), SLUICE_INGEST_TOPIC: topic };
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })),
+    });
+    const secretsEnv = {
+      ...env,
+      SLUICE_LOG_LEVEL: 'debug',
+      SLUICE_INGEST_API_KEYS: hashApiKey(apiKey),
+      SLUICE_INGEST_TOPIC: topic,
+    };
     const ingest = spawnSluice(['serve', '--port', '0'], secretsEnv);
-    const processor = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', 'sasl.ingest.group', '--flush-interval', '300', '--http-port', '0'], secretsEnv);
+    const processor = spawnSluice(
+      [
+        'run',
+        'event-counts',
+        '--topic',
+        topic,
+        '--group',
+        'sasl.ingest.group',
+        '--flush-interval',
+        '300',
+        '--http-port',
+        '0',
+      ],
+      secretsEnv,
+    );
     try {
       const ingestAt = await ingestUrl(ingest);
       const ids = [randomUUID(), randomUUID()];
       for (const id of ids) expect((await postEvents(ingestAt, apiKey, sampleEvent(id))).status).toBe(202);
       expect((await postEvents(ingestAt, `${apiKey}-x`, sampleEvent(randomUUID()))).status).toBe(401);
       const processorUrl = await observabilityUrl(processor);
-      await waitFor('the ingested events processed', async () => metricValue(await (await fetch(`${processorUrl}/metrics`)).text(), 'sluice_records_in_total') === ids.length, 30_000);
+      await waitFor(
+        'the ingested events processed',
+        async () =>
+          metricValue(await (await fetch(`${processorUrl}/metrics`)).text(), 'sluice_records_in_total') === ids.length,
+        30_000,
+      );
       const pages = (await publishedPages(await ingestAdminUrl(ingest))) + (await publishedPages(processorUrl));
       const output = (await stopChild(ingest)) + (await stopChild(processor));
       expect((await readTopic(createKafka(config), topic)).map((r) => r.key!.toString())).toEqual(ids);
@@ -154,7 +201,10 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     // In process, with kafkajs's default retries: refused at once, not after a retry loop.
     const admin = createKafka(loadConfig({ ...env, SLUICE_KAFKA_SASL_PASSWORD: wrong })).admin();
     const started = Date.now();
-    const failure = await admin.connect().then(() => undefined, (err: unknown) => err);
+    const failure = await admin.connect().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     const refusedAfterMs = Date.now() - started;
     await admin.disconnect();
     expect(failure).toBeInstanceOf(ServiceError);
@@ -163,27 +213,41 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
 
     // The processor a user would start: exits 1 with the one line, no stack trace, no secret.
     const spawned = Date.now();
-    const child = spawnSluice(['run', 'event-counts', '--topic', 'sasl.events', '--group', 'sasl.refused', '--http-port', '0'], {
-      ...env,
-      SLUICE_KAFKA_SASL_PASSWORD: wrong,
-    });
+    const child = spawnSluice(
+      ['run', 'event-counts', '--topic', 'sasl.events', '--group', 'sasl.refused', '--http-port', '0'],
+      {
+        ...env,
+        SLUICE_KAFKA_SASL_PASSWORD: wrong,
+      },
+    );
     const code = await child.exited;
     const exitedAfterMs = Date.now() - spawned;
     const output = child.output.join('');
-    console.log(`wrong SASL password: refused in process after ${refusedAfterMs} ms; sluice run exited ${code} after ${exitedAfterMs} ms (start-up included), printing: ${output.trim()}`);
+    console.log(
+      `wrong SASL password: refused in process after ${refusedAfterMs} ms; sluice run exited ${code} after ${exitedAfterMs} ms (start-up included), printing: ${output.trim()}`,
+    );
     expect(code).toBe(1);
     // Start-up (tsx, ClickHouse migration, Redis) included; a retry loop would not end at all.
     expect(exitedAfterMs).toBeLessThan(30_000);
     expect(output.trim().split('\n')).toEqual([
-      expect.stringMatching(/refused the SCRAM-SHA-512 login of user 'sluice-app' \(.*invalid credentials.*\): check kafka\.sasl\.password \(SLUICE_KAFKA_SASL_PASSWORD\)/),
+      expect.stringMatching(
+        /refused the SCRAM-SHA-512 login of user 'sluice-app' \(.*invalid credentials.*\): check kafka\.sasl\.password \(SLUICE_KAFKA_SASL_PASSWORD\)/,
+      ),
     ]);
     expect(output).not.toContain(wrong);
     expect(output).not.toContain(PASSWORD);
 
     // The ingest API refuses to start the same way.
-    const serve = spawnSluice(['serve', '--port', '0'], { ...env, SLUICE_KAFKA_SASL_PASSWORD: wrong, SLUICE_INGEST_API_KEYS: hashApiKey('k'), SLUICE_INGEST_TOPIC: 'sasl.events' });
+    const serve = spawnSluice(['serve', '--port', '0'], {
+      ...env,
+      SLUICE_KAFKA_SASL_PASSWORD: wrong,
+      SLUICE_INGEST_API_KEYS: hashApiKey('k'),
+      SLUICE_INGEST_TOPIC: 'sasl.events',
+    });
     expect(await serve.exited).toBe(1);
-    expect(serve.output.join('')).toMatch(/^sluice: Kafka at .* refused the SCRAM-SHA-512 login of user 'sluice-app' .*: check kafka\.sasl\.password \(SLUICE_KAFKA_SASL_PASSWORD\).*\n$/);
+    expect(serve.output.join('')).toMatch(
+      /^sluice: Kafka at .* refused the SCRAM-SHA-512 login of user 'sluice-app' .*: check kafka\.sasl\.password \(SLUICE_KAFKA_SASL_PASSWORD\).*\n$/,
+    );
     expect(serve.output.join('')).not.toContain(wrong);
   }, 60_000);
 });
