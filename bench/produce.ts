@@ -16,6 +16,7 @@ import { sleep } from '../src/clock';
 import { loadConfig } from '../src/config';
 import { hashApiKey } from '../src/ingest';
 import { createKafka, endOffsetSum } from '../src/kafka';
+import { deleteSubject } from './lib/cleanup';
 import { createEventProducer, type ProducerCompression } from '../src/produce';
 import type { AnalyticsEvent } from '../streams/event-counts/event';
 
@@ -189,10 +190,7 @@ async function main(): Promise<void> {
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
-    for (const s of subjects) {
-      await fetch(`${config.registry.url}/subjects/${s}`, { method: 'DELETE' }).catch(() => undefined);
-      await fetch(`${config.registry.url}/subjects/${s}?permanent=true`, { method: 'DELETE' }).catch(() => undefined);
-    }
+    for (const s of subjects) await deleteSubject(config, s);
   }
 }
 

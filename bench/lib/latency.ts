@@ -1,0 +1,295 @@
+/**
+ * The latency and soak runs (bench/README.md, steps 5 and 6): Sluice running
+ * unbounded on a fresh topic while a generator produces in real time at a
+ * steady rate; when each window's rows become visible in ClickHouse, measured
+ * from the moment the window had to close, and the processor's RSS over time.
+ */
+import { createServer, type AddressInfo } from 'node:net';
+import { sleep } from '../../src/clock';
+import type { SluiceConfig } from '../../src/config';
+import { ExpectedAnswerBuilder, type ExpectedAnswer } from '../../src/generator';
+import { createKafka } from '../../src/kafka';
+import { createClickHouse } from '../../src/sink/clickhouse/client';
+import { deleteRedisKeys, deleteSubject } from './cleanup';
+import { SLUICE_BIN } from './consume';
+import { createBenchTopics, OUT_OF_ORDER_MS, PARTITIONS } from './load';
+import { round, rssMb, runMeasured, type ChildResult } from './measure';
+import type { BenchOptions } from './options';
+import { ROOT } from './report';
+import { produceSteady } from './steady';
+
+/** When a window's row must be in ClickHouse at the earliest: end + out-of-orderness + allowed lateness. */
+const CLOSE_DELAY_MS = 30_000 + 30_000;
+
+/**
+ * Sluice running unbounded while a generator produces in real time at
+ * `rate`; every 100 ms the window rows in ClickHouse are polled. A row's
+ * latency = when it first showed its complete, final count minus the wall
+ * time at which its window end + out-of-orderness + allowed lateness passed.
+ * The processor's RSS is sampled throughout (the soak's flatness figure).
+ */
+export async function steadyRun(
+  config: SluiceConfig,
+  options: BenchOptions,
+  runHex: string,
+  name: 'latency' | 'soak',
+  rate: number,
+  seconds: number,
+): Promise<Record<string, unknown>> {
+  const id = `${runHex}${name === 'soak' ? 's' : 'l'}`;
+  const topic = `bench.${id}.events`;
+  const db = `bench_${id}_sluice`;
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  const root = createClickHouse(config.clickhouse);
+  await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  await createBenchTopics(config, topic);
+  const ch = createClickHouse(config.clickhouse, db);
+  const builder = new ExpectedAnswerBuilder();
+  let pid: number | undefined;
+  const rss: { t: number; mb: number }[] = [];
+  const seen = new Map<string, Seen[]>();
+  let slowestPollMs = 0;
+  let polling = true;
+  let pollError: Error | undefined;
+  let child: Promise<ChildResult> | undefined;
+  let exited = false;
+  const httpPort = await freePort();
+  let openWindowsPeak = 0;
+  try {
+    child = runMeasured(
+      process.execPath,
+      [
+        options.sluiceHeapFlag,
+        SLUICE_BIN,
+        'run',
+        'event-counts',
+        '--topic',
+        topic,
+        '--group',
+        `bench.${id}.sluice`,
+        '--json',
+        '--http-port',
+        String(httpPort),
+      ],
+      {
+        timeoutMs: (seconds + 180) * 1000,
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          SLUICE_CLICKHOUSE_DATABASE: db,
+          SLUICE_REDIS_KEY_PREFIX: `bench:${id}:`,
+          SLUICE_LOG_LEVEL: 'warn',
+        },
+        onPid: (p) => (pid = p),
+      },
+    );
+    void child.then(() => (exited = true));
+    const rssTimer = setInterval(() => {
+      const mb = pid ? rssMb(pid) : undefined;
+      if (mb !== undefined) rss.push({ t: Date.now(), mb });
+      // Open (window, group key, partition) partials, from the processor's own gauge: what its memory holds.
+      void fetch(`http://127.0.0.1:${httpPort}/metrics`)
+        .then((r) => r.text())
+        .then((text) => {
+          const open = Number(/^sluice_open_windows\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+          openWindowsPeak = Math.max(openWindowsPeak, open);
+        })
+        .catch(() => undefined);
+    }, 1000);
+    // Let the processor join its group before the clock starts (event time = wall time from here on).
+    await sleep(8_000);
+    const poller = (async () => {
+      while (polling) {
+        try {
+          const asked = Date.now();
+          const rows = await (
+            await ch.query({
+              // version = the processing time (ms) at which a partition emitted its partial: max = the last close.
+              query: `SELECT toUnixTimestamp(window_start) * 1000 AS w, event_type, campaign_id, sum(events) AS events, min(final) AS final,
+                             max(version) AS emitted
+                      FROM event_counts_1m_partial FINAL GROUP BY w, event_type, campaign_id`,
+              format: 'JSONEachRow',
+            })
+          ).json<{
+            w: string;
+            event_type: string;
+            campaign_id: string;
+            events: string;
+            final: number;
+            emitted: string;
+          }>();
+          const at = Date.now();
+          slowestPollMs = Math.max(slowestPollMs, at - asked);
+          for (const r of rows) {
+            const key = `${Number(r.w)}|${r.event_type}|${r.campaign_id}`;
+            const history = seen.get(key) ?? [];
+            const last = history.at(-1);
+            if (!last || last.events !== Number(r.events) || last.final !== Number(r.final)) {
+              // Visible when the poll that saw it began (ClickHouse reads the parts present at query start):
+              // the query's own duration, seconds on a saturated machine, is not the pipeline's latency.
+              history.push({ events: Number(r.events), final: Number(r.final), at: asked, emitted: Number(r.emitted) });
+              seen.set(key, history);
+            }
+          }
+        } catch (err) {
+          // The tables appear once the processor has migrated; anything else is reported.
+          if (!/doesn't exist|UNKNOWN_TABLE/i.test((err as Error).message)) pollError = err as Error;
+        }
+        await sleep(100);
+      }
+    })();
+    const produced = await produceSteady({
+      config,
+      topic,
+      partitions: PARTITIONS,
+      ratePerSecond: rate,
+      seconds,
+      seed: options.seed + 1,
+      outOfOrderMs: OUT_OF_ORDER_MS,
+      campaigns: options.campaigns,
+      onLogEntry: (e) => builder.add(e),
+    });
+    const expected = builder.result();
+    // Windows that must close before the run ends: their end + close delay is behind the last event's head
+    // (every partition's newest event time is within a few ms of the head at these rates; 5 s of margin).
+    const closable = expected.windows.filter((w) => w.window_end + CLOSE_DELAY_MS + 5_000 <= produced.lastHead);
+    const lastClose = Math.max(...closable.map((w) => w.window_end + CLOSE_DELAY_MS), Date.now());
+    const waitUntil = Math.max(lastClose, Date.now()) + 15_000;
+    while (Date.now() < waitUntil) {
+      const done = closable.every(
+        (w) => visibleAt(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events) !== undefined,
+      );
+      if (done) break;
+      await sleep(200);
+    }
+    polling = false;
+    await poller;
+    clearInterval(rssTimer);
+    // A processor that died on its own (out of memory, a crash) is the finding: say so with its last words.
+    const diedEarly = exited;
+    if (pid && !exited) process.kill(pid, 'SIGTERM');
+    const result = await child;
+
+    const latencies: number[] = [];
+    let missing = 0;
+    for (const w of closable) {
+      const at = visibleAt(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events);
+      if (at === undefined) missing += 1;
+      else latencies.push(at - (w.window_end + CLOSE_DELAY_MS));
+    }
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number) =>
+      latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! : null;
+    const half = rss.filter((s) => s.t >= rss[0]!.t + (rss.at(-1)!.t - rss[0]!.t) / 2);
+    const firstHalf = rss.filter((s) => !half.includes(s));
+    const maxOf = (xs: { mb: number }[]) => (xs.length ? Math.max(...xs.map((s) => s.mb)) : null);
+    const problems: string[] = [];
+    if (diedEarly)
+      problems.push(`the processor exited during the run (code ${result.code}): ${result.stderr.slice(-2000)}`);
+    if (missing > 0)
+      problems.push(`${missing} of ${closable.length} closable window rows never showed their expected count`);
+    if (pollError) problems.push(`polling ClickHouse failed: ${pollError.message}`);
+    if (closable.length === 0) problems.push('no window closed during the run: make it longer (--latency-seconds)');
+    return {
+      bench: name,
+      name,
+      rate_per_s: rate,
+      seconds,
+      events: produced.records,
+      producer_max_lag_ms: produced.maxLagMs,
+      campaigns: options.campaigns,
+      open_windows_peak: openWindowsPeak,
+      windows_closed: new Set(closable.map((w) => w.window_start)).size,
+      latency_ms_per_window: perWindowLatency(closable, seen, (v, w) => v.at - (w.window_end + CLOSE_DELAY_MS)),
+      // The part of it before the rows were handed to the sink: when the processor closed the window.
+      closed_after_ms_per_window: perWindowLatency(
+        closable,
+        seen,
+        (v, w) => v.emitted - (w.window_end + CLOSE_DELAY_MS),
+      ),
+      slowest_poll_ms: slowestPollMs,
+      window_rows: closable.length,
+      p50_ms: pct(0.5),
+      p99_ms: pct(0.99),
+      max_ms: latencies.at(-1) ?? null,
+      min_ms: latencies[0] ?? null,
+      peak_rss_mb: result.peakRssMb,
+      cpu_seconds: result.cpuSeconds,
+      rss_max_first_half_mb: maxOf(firstHalf),
+      rss_max_second_half_mb: maxOf(half),
+      rss_growth_pct:
+        maxOf(firstHalf) && maxOf(half)
+          ? round((100 * (maxOf(half)! - maxOf(firstHalf)!)) / maxOf(firstHalf)!, 1)
+          : null,
+      rss_samples_mb: name === 'soak' ? rss.filter((_, i) => i % 30 === 0).map((s) => s.mb) : undefined,
+      valid: problems.length === 0,
+      ...(problems.length ? { problems } : {}),
+    };
+  } finally {
+    polling = false;
+    // On failure too: the unbounded processor must not outlive the run.
+    if (child && !exited && pid) {
+      process.kill(pid, 'SIGTERM');
+      await child;
+    }
+    await ch.close();
+    if (!options.keep) {
+      await root.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
+      await admin.deleteTopics({ topics: [topic, `${topic}.dlq`, `${topic}.late`] }).catch(() => undefined);
+      await admin.deleteGroups([`bench.${id}.sluice`]).catch(() => undefined);
+      await deleteRedisKeys(config, `bench:${id}:`);
+      await deleteSubject(config, `${topic}-value`);
+    }
+    await root.close();
+    await admin.disconnect();
+  }
+}
+
+/** One change of a window row seen by the poller: its merged count, whether every partial is final, when. */
+interface Seen {
+  events: number;
+  final: number;
+  /** Wall time the poll that saw it was sent (it was not visible to the poll before, at most ~100 ms plus that poll's duration earlier). */
+  at: number;
+  /** The newest partial's version: the processing time its partition emitted it. */
+  emitted: number;
+}
+
+/** Per window (the worst of its rows): `measure` of the moment its rows were first complete and final. */
+function perWindowLatency(
+  closable: ExpectedAnswer['windows'],
+  seen: Map<string, Seen[]>,
+  measure: (visible: Seen, w: ExpectedAnswer['windows'][number]) => number,
+): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const w of closable) {
+    const key = new Date(w.window_start).toISOString().slice(11, 16);
+    const visible = visibleEntry(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events);
+    const latency = visible === undefined ? null : measure(visible, w);
+    out[key] = out[key] === null || latency === null ? null : Math.max(out[key] ?? -Infinity, latency);
+  }
+  return out;
+}
+
+/** The first entry of a row's history that shows `events` with final = 1. */
+function visibleEntry(history: Seen[] | undefined, events: number): Seen | undefined {
+  return history?.find((h) => h.events === events && h.final === 1);
+}
+
+/** When a row's history first shows `events` with final = 1. */
+function visibleAt(history: Seen[] | undefined, events: number): number | undefined {
+  return visibleEntry(history, events)?.at;
+}
+
+/** A TCP port free on loopback right now (the processor serves its metrics there). */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
