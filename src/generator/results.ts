@@ -13,14 +13,15 @@ export async function readWindowRows(
   view = 'event_counts_1m',
   overlapping?: { from: number; to: number },
 ): Promise<ExpectedWindowRow[]> {
-  const where = overlapping
-    ? `WHERE toUnixTimestamp(window_end) * 1000 > ${overlapping.from} AND toUnixTimestamp(window_start) * 1000 < ${overlapping.to}`
-    : '';
+  // The times are selected in epoch ms under the columns' own names: filter them outside, in those units.
+  const where = overlapping ? `WHERE window_end > ${overlapping.from} AND window_start < ${overlapping.to}` : '';
   const rows = await (
     await clickhouse.query({
-      query: `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
-                     event_type, campaign_id, events, distinct_users, amount
-              FROM ${view} ${where} ORDER BY window_start, event_type, campaign_id`,
+      query: `SELECT * FROM (
+                SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
+                       event_type, campaign_id, events, distinct_users, amount
+                FROM ${view}
+              ) ${where} ORDER BY window_start, event_type, campaign_id`,
       format: 'JSONEachRow',
     })
   ).json<Record<string, string | number>>();
