@@ -266,7 +266,7 @@ export function* generateWorkload(options: WorkloadOptions, encode: EncodeEvent)
   const encodeFramed = (event: AnalyticsEvent): Buffer => {
     const value = encode(event);
     if (value.length < 6 || value[0] !== 0) {
-      throw new SluiceError('ENCODER_NOT_CONFLUENT', 'the event encoder must return Confluent wire format (0x00, schema id, Avro body)');
+      throw new SluiceError('ENCODER_OUTPUT_INVALID', 'the event encoder must return Confluent wire format (0x00, schema id, Avro body)');
     }
     return value;
   };

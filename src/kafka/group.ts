@@ -136,7 +136,7 @@ export interface StreamKafka {
 /** A commit refused because this member's generation is over: the partitions' next owners resume from the last commit. */
 export class CommitFencedError extends SluiceError {
   constructor(message: string, cause?: unknown) {
-    super('KAFKA_COMMIT_FENCED', `commit fenced by a rebalance: ${message}`, { retriable: false, cause });
+    super('COMMIT_FENCED', `commit fenced by a rebalance: ${message}`, { retriable: false, cause });
     this.name = 'CommitFencedError';
   }
 }

@@ -1,4 +1,4 @@
-import { SluiceError } from '../errors';
+import { ServiceError } from '../errors';
 import { defineStream, type RecordMeta } from './definition';
 import type { DedupClaim, Deduplicator } from './ports';
 import { StreamTask } from './task';
@@ -22,7 +22,7 @@ const definition = defineStream<Ev>({
 /** Decodes JSON; bytes starting with '!' stand for a registry outage. */
 const decoder = {
   async decode(value: Buffer) {
-    if (value[0] === 0x21) throw new SluiceError('REGISTRY_DOWN', 'registry down', { retriable: true });
+    if (value[0] === 0x21) throw new ServiceError('registry', 'registry down', { retriable: true });
     return JSON.parse(value.toString()) as Record<string, unknown>;
   },
 };
@@ -32,7 +32,7 @@ class FakeDedup implements Deduplicator {
   owners = new Map<string, string>();
   down = false;
   async claim(records: DedupClaim[]): Promise<boolean[]> {
-    if (this.down) throw new SluiceError('REDIS_DOWN', 'redis down', { retriable: true });
+    if (this.down) throw new ServiceError('redis', 'redis down', { retriable: true });
     return records.map((r) => {
       const me = `${r.topic}/${r.partition}/${r.offset}`;
       const owner = this.owners.get(r.id);

@@ -31,7 +31,7 @@ export interface PartitionOffsets {
 export class LiveMembersError extends SluiceError {
   constructor(group: string, members: GroupMember[]) {
     const who = members.map((m) => `${m.clientId}@${m.host} (${m.memberId})`).join(', ');
-    super('GROUP_HAS_LIVE_MEMBERS', `group '${group}' has ${members.length} live member(s): ${who}; stop them first (SIGTERM the sluice run processes), then retry`);
+    super('GROUP_ACTIVE', `group '${group}' has ${members.length} live member(s): ${who}; stop them first (SIGTERM the sluice run processes), then retry`);
   }
 }
 
@@ -73,7 +73,7 @@ export async function groupTopics(admin: Admin, groupId: string): Promise<string
 
 export async function partitionOffsets(admin: Admin, groupId: string, topic: string): Promise<PartitionOffsets[]> {
   const ends = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
-    throw new SluiceError('TOPIC_NOT_FOUND', `cannot read offsets of topic '${topic}': ${(err as Error).message}; check the name with 'sluice topics list'`);
+    throw new SluiceError('TOPIC_MISSING', `cannot read offsets of topic '${topic}': ${(err as Error).message}; check the name with 'sluice topics list'`);
   });
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p]));

@@ -110,7 +110,7 @@ export class SqlShadowTables implements ShadowTables {
       `SELECT DISTINCT partition_id AS id FROM system.parts WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND active ORDER BY id`,
     );
     return found.map((r) => {
-      if (!PARTITION_ID.test(r.id)) throw new SluiceError('SHADOW_PARTITION_ID', `unexpected partition id '${r.id}' in ${this.db}.${table}`);
+      if (!PARTITION_ID.test(r.id)) throw new SluiceError('SHADOW_PARTITION_INVALID', `unexpected partition id '${r.id}' in ${this.db}.${table}`);
       return r.id;
     });
   }
@@ -198,7 +198,7 @@ export class SqlShadowTables implements ShadowTables {
   }
 
   private partitionId(partition: string): string {
-    if (!PARTITION_ID.test(partition)) throw new SluiceError('SHADOW_PARTITION_ID', `unexpected partition id '${partition}'`);
+    if (!PARTITION_ID.test(partition)) throw new SluiceError('SHADOW_PARTITION_INVALID', `unexpected partition id '${partition}'`);
     return partition;
   }
 
@@ -206,8 +206,8 @@ export class SqlShadowTables implements ShadowTables {
     const [meta] = await this.rows<{ engine: string; engine_full: string; partition_key: string; sorting_key: string }>(
       `SELECT engine, engine_full, partition_key, sorting_key FROM system.tables WHERE database = '${this.db}' AND name = '${assertIdentifier('table', table)}'`,
     );
-    if (!meta) throw new SluiceError('SHADOW_NO_TABLE', `${this.db}.${table} does not exist`);
-    if (!meta.sorting_key) throw new SluiceError('SHADOW_NO_KEY', `${this.db}.${table} has no sorting key: rows cannot be matched to their rebuilt version`);
+    if (!meta) throw new SluiceError('SHADOW_TABLE_MISSING', `${this.db}.${table} does not exist`);
+    if (!meta.sorting_key) throw new SluiceError('SHADOW_KEY_MISSING', `${this.db}.${table} has no sorting key: rows cannot be matched to their rebuilt version`);
     return {
       engine: meta.engine,
       partitionKey: meta.partition_key,
@@ -223,7 +223,7 @@ export class SqlShadowTables implements ShadowTables {
     const [value] = await this.rows<{ partition: string }>(
       `SELECT any(partition) AS partition FROM system.parts WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND partition_id = '${this.partitionId(partition)}' AND active`,
     );
-    if (!value?.partition) throw new SluiceError('SHADOW_PARTITION_ID', `partition ${partition} of ${this.db}.${table} has no active part`);
+    if (!value?.partition) throw new SluiceError('SHADOW_PARTITION_INVALID', `partition ${partition} of ${this.db}.${table} has no active part`);
     return `(${facts.partitionKey}) = ${value.partition}`;
   }
 }

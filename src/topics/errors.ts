@@ -11,7 +11,7 @@ export class TopicDeclarationError extends SluiceError {
 /** Drift was found and the caller asked to fail on it (`--fail-on-drift`). */
 export class TopicDriftError extends SluiceError {
   constructor(message: string) {
-    super('TOPIC_DRIFT', message);
+    super('TOPIC_DRIFTED', message);
     this.name = 'TopicDriftError';
   }
 }
