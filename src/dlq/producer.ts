@@ -1,5 +1,6 @@
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { ServiceError } from '../errors';
+import { sendFailure } from '../kafka/kafkajs-errors';
 
 /**
  * The producer behind every side topic: idempotent with acks=all, so a
@@ -28,9 +29,9 @@ export class SideTopicProducer {
     } catch (err) {
       this.connected = undefined;
       const text = (err as Error).message;
-      // kafkajs words MESSAGE_TOO_LARGE as "...a message larger than the max message size...".
-      const tooLarge = /too large|larger than the max message size|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i.test(text);
-      const missing = /does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION|not present in metadata/i.test(text);
+      const failure = sendFailure(err);
+      const tooLarge = failure === 'too-large';
+      const missing = failure === 'topic-missing';
       const topics = [...messages.keys()].join(', ');
       throw new ServiceError(
         'kafka',

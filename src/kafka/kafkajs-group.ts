@@ -1,36 +1,10 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { describeError } from '../errors';
-import {
-  CommitFencedError,
-  type CommittedOffset,
-  type GroupAdmin,
-  type GroupConsumer,
-  type GroupConsumerOptions,
-  type GroupHandlers,
-  type StreamKafka,
-} from './group';
+import { CommitFencedError, type CommittedOffset, type GroupAdmin, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers, type StreamKafka } from './group';
+import { GENERATION_OVER, hasProtocolError } from './kafkajs-errors';
 import { kafkajsPartitionTransactions } from './kafkajs-transactions';
 import type { ConsumedRecord } from './record';
 import { sleep } from '../clock';
-
-/** Protocol errors that mean "your generation is over", whatever the message says. */
-const FENCED_TYPES = new Set([
-  'REBALANCE_IN_PROGRESS',
-  'ILLEGAL_GENERATION',
-  'UNKNOWN_MEMBER_ID',
-  'FENCED_INSTANCE_ID',
-]);
-
-function isFenced(err: unknown): boolean {
-  for (
-    let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined;
-    e;
-    e = (e.originalError ?? e.cause) as typeof e
-  ) {
-    if (e.type && FENCED_TYPES.has(e.type)) return true;
-  }
-  return false;
-}
 
 /** How long to wait before building a new consumer after kafkajs gave one up, at most. */
 const REBUILD_MAX_DELAY_MS = 10_000;
@@ -164,7 +138,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
         })),
       );
     } catch (err) {
-      if (isFenced(err)) throw new CommitFencedError(describeError(err), err);
+      if (hasProtocolError(err, GENERATION_OVER)) throw new CommitFencedError(describeError(err), err);
       throw err;
     }
   }

@@ -1,16 +1,7 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import { describeError, ServiceError } from '../errors';
 import { CommitFencedError, type PartitionTransactions, type SideRecord } from './group';
-
-/** Protocol errors that mean "another producer holds this transactional id now". */
-const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
-
-function isFenced(err: unknown): boolean {
-  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.originalError ?? e.cause) as typeof e) {
-    if (e.type && FENCED_TYPES.has(e.type)) return true;
-  }
-  return false;
-}
+import { PRODUCER_FENCED, hasProtocolError } from './kafkajs-errors';
 
 /** How long Kafka lets a partition's transaction stay open before aborting it. */
 export const TRANSACTION_TIMEOUT_MS = 10_000;
@@ -85,7 +76,7 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
       // Whatever went wrong, this producer is done: fenced, or in a state (a commit whose outcome is
       // unknown) that only taking the identity over again resolves.
       await this.release(partition);
-      if (isFenced(err)) throw new CommitFencedError(`the transactions of ${this.topic}/${partition} were taken over by another member`, err);
+      if (hasProtocolError(err, PRODUCER_FENCED)) throw new CommitFencedError(`the transactions of ${this.topic}/${partition} were taken over by another member`, err);
       throw new ServiceError('kafka', `transaction of ${this.topic}/${partition} failed, outcome unknown: ${describeError(err)}`, { retriable: true, cause: err });
     }
   }

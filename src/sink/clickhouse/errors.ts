@@ -80,3 +80,16 @@ export function isDataError(err: unknown): boolean {
   const code = clickHouseErrorCode((err as { cause?: unknown }).cause ?? err) ?? clickHouseErrorCode(err);
   return code !== undefined && DATA_CODES.has(code);
 }
+
+/** Server error codes that mean the table or one of its columns is not what the sink read before: its cached columns are stale. */
+const SCHEMA_CODES = new Set([
+  16, // NO_SUCH_COLUMN_IN_TABLE
+  60, // UNKNOWN_TABLE
+]);
+
+export function isSchemaError(err: unknown): boolean {
+  const code = clickHouseErrorCode((err as { cause?: unknown }).cause ?? err) ?? clickHouseErrorCode(err);
+  if (code !== undefined && SCHEMA_CODES.has(code)) return true;
+  // Servers that name the error without its number.
+  return /UNKNOWN_TABLE|NO_SUCH_COLUMN/.test((err as Error)?.message ?? '');
+}

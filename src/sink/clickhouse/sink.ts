@@ -2,9 +2,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ServiceError } from '../../errors';
 import { CircuitBreaker, type BreakerState } from './breaker';
 import { createClickHouse, type ClickHouseSettings } from './client';
-import { classifyClickHouseError, isDataError, SinkUnavailableError } from './errors';
+import { classifyClickHouseError, isDataError, isSchemaError, SinkUnavailableError } from './errors';
 import { detectServerFeatures, type ServerFeatures } from './features';
-import { insertAttempt } from '../hold';
+import { insertAttempt, SinkLeaseLostError } from '../hold';
 import { assertIdentifier } from './migrations';
 import { fetchColumns, rowProblems, type TableColumns } from './rows';
 import { insertDedupToken, type Row, type SinkPosition } from './token';
@@ -307,11 +307,11 @@ export class ClickHouseSink {
       } catch (err) {
         bound.end();
         const cut = bound.cut();
-        if (cut?.code === 'SINK_LEASE_LOST') throw cut; // not ClickHouse's failure; the runtime retries the write under a new lease
+        if (cut instanceof SinkLeaseLostError) throw cut; // not ClickHouse's failure; the runtime retries the write under a new lease
         const error = cut ?? classifyClickHouseError(this.options.settings, err);
         this.counters.failures += 1;
         if (!error.retriable) {
-          if (/Code: 60\b|Code: 16\b|UNKNOWN_TABLE|NO_SUCH_COLUMN/.test(error.message)) this.columns.delete(table);
+          if (isSchemaError(error)) this.columns.delete(table);
           throw error;
         }
         this.breaker.failure();
