@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type SluiceConfig } from '../config';
+import { SluiceError } from '../errors';
 import { checkRun, ExpectedAnswerBuilder, produceWorkload } from '../generator';
 import { createKafka, endOffsets, withAdmin } from '../kafka';
 import { createRedis } from '../redis';
@@ -136,7 +137,7 @@ LIMIT 8`;
   printLine(header.join('\t'));
   for (const r of rows) printLine(header.map((h) => String(r[h])).join('\t'));
   await ch.close();
-  if (!check.valid) throw new Error("the pipeline result differs from the generator's answer (see above)");
+  if (!check.valid) throw new SluiceError('RESULT_MISMATCH', "the pipeline result differs from the generator's answer (see above)");
   printLine(
     `\nrun ${run} done: results for ${new Date(start).toISOString().slice(0, 10)} are in ClickHouse database '${db}' (see docs/analysts.md).`,
   );

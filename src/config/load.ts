@@ -85,9 +85,10 @@ function readFile(path: string): Tree {
   try {
     const parsed: unknown = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
     if (parsed === null || parsed === undefined) return {};
-    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be a mapping');
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} (SLUICE_CONFIG) is not valid: top level must be a mapping`);
     return parsed as Tree;
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`config file ${path} (SLUICE_CONFIG) is not valid: ${(err as Error).message}`);
   }
 }

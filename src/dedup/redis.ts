@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config';
-import { ServiceError } from '../errors';
+import { ServiceError, SluiceError } from '../errors';
 import { createRedis } from '../redis';
 import { dedupFailOpenCounter } from './metrics';
 import {
@@ -57,7 +57,7 @@ export class RedisDedupStore implements DedupStore {
   ) {
     this.prefix = dedupKeyPrefix(options.keyPrefix, options);
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_DEDUP_TTL_SECONDS;
-    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) throw new Error(`dedup TTL must be a positive number of seconds, got ${this.ttlSeconds}`);
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) throw new SluiceError('DEDUP_OPTIONS_INVALID', `dedup TTL must be a positive number of seconds, got ${this.ttlSeconds}`);
     // defineCommand sends EVALSHA and falls back to EVAL once if the script is not cached yet.
     if (!('sluiceDedupClaim' in redis)) redis.defineCommand('sluiceDedupClaim', { lua: CLAIM_SCRIPT });
   }

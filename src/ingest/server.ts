@@ -63,7 +63,7 @@ async function answers(what: string, call: () => Promise<unknown>): Promise<void
   try {
     await withTimeout(call(), 2000, what);
   } catch (err) {
-    throw new Error(`${what} unavailable: ${describeError(err)}`, { cause: err });
+    throw new ServiceError(what, `${what} unavailable: ${describeError(err)}`, { retriable: true, cause: err });
   }
 }
 

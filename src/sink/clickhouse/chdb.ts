@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { parseError, type ClickHouseClientConfigOptions } from '@clickhouse/client';
-import { ConfigError } from '../../errors';
+import { ConfigError, ServiceError } from '../../errors';
 import { assertIdentifier } from './migrations';
 
 /**
@@ -134,12 +134,12 @@ export function withStatementSettings(query: string, settings: Record<string, un
   );
   if (entries.length === 0) return query;
   for (const [name] of entries)
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid ClickHouse setting name '${name}'`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invariant: invalid ClickHouse setting name '${name}'`);
   const clause = `SETTINGS ${entries.map(([name, value]) => `${name} = ${settingValue(value)}`).join(', ')}`;
   const format = /\s+FORMAT\s+[A-Za-z0-9_]+\s*$/.exec(query);
   if (!format)
     throw new Error(
-      `settings ${entries.map(([n]) => n).join(', ')} cannot be sent with this statement to chdb (only INSERT/SELECT ... FORMAT take a SETTINGS clause here)`,
+      `invariant: settings ${entries.map(([n]) => n).join(', ')} cannot be sent with this statement to chdb (only INSERT/SELECT ... FORMAT take a SETTINGS clause here)`,
     );
   return `${query.slice(0, format.index)} ${clause}${query.slice(format.index)}`;
 }
@@ -273,7 +273,8 @@ class Bridge {
       }
     });
     const fail = (reason: string) => {
-      this.exited ??= new Error(
+      this.exited ??= new ServiceError(
+        'clickhouse',
         `the chdb engine of ${target.python} (data ${target.dir}) ${reason}: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`,
       );
       rejectStarted(this.exited);
@@ -356,7 +357,7 @@ class BridgeConnection implements Connection {
   }
 
   private run(params: QueryParams, sql: string, format?: string) {
-    if (this.closed) throw new Error('the chdb connection is closed');
+    if (this.closed) throw new Error('invariant: the chdb connection is used after close');
     const bound = params.query_params && Object.keys(params.query_params).length > 0 ? params.query_params : undefined;
     return this.bridge.run({ db: this.database ?? null, sql, format, params: bound }, params.abort_signal);
   }

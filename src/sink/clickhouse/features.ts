@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { SluiceError } from '../../errors';
 
 /**
  * What the connected ClickHouse server can do, for SQL that must run on 18.16
@@ -24,7 +25,7 @@ export interface ServerFeatures {
 
 export function parseVersion(version: string): { major: number; minor: number } {
   const match = /^(\d+)\.(\d+)/.exec(version.trim());
-  if (!match) throw new Error(`cannot parse ClickHouse version '${version}'`);
+  if (!match) throw new SluiceError('SERVICE_ANSWER_INVALID', `cannot parse ClickHouse version '${version}'`);
   return { major: Number(match[1]), minor: Number(match[2]) };
 }
 
@@ -54,7 +55,7 @@ export async function detectServerFeatures(client: ClickHouseClient): Promise<Se
     format: 'JSONEachRow',
   });
   const [row] = await result.json<{ version: string; settings: string[]; window: string | number; table_comment: string | number }>();
-  if (!row) throw new Error('SELECT version() returned no row');
+  if (!row) throw new SluiceError('SERVICE_ANSWER_INVALID', 'ClickHouse answered SELECT version() with no row');
   return {
     ...featuresFromVersion(row.version),
     insertDeduplicationToken: row.settings.includes('insert_deduplication_token'),
