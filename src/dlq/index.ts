@@ -1,6 +1,6 @@
 export { DLQ_HEADERS, LATE_HEADERS, REDRIVE_HEADERS, RETRY_HEADERS, headerString } from './headers';
 export { dlqTopic, lateTopic, retryTopic, baseTopic, isRetryTopic } from './topics';
-export type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
+export type { DeadLetter, LateEvent } from './types';
 export { DeadLetterPublisher, SideRecords } from './publisher';
 export { deadLetterMessage, lateMessage, originOf, retryMessage, sideMessage } from './side-record';
 export {
@@ -14,7 +14,7 @@ export {
   type RetryPolicy,
   type RetryRoute,
 } from './retry';
-export { readTopic, type TopicRecord } from './reader';
+export { readTopic } from './reader';
 export { SideTopicCounter } from './count';
 export {
   bytesSnippet,

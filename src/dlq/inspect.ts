@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import { DLQ_HEADERS, headerString } from './headers';
-import { readTopic, type TopicRecord } from './reader';
+import type { ConsumedRecord } from '../kafka';
+import { readTopic } from './reader';
 
 export interface DeadLetterSummary {
   topic: string;
@@ -20,8 +21,8 @@ export async function summarizeDeadLetters(kafka: Kafka, topic: string): Promise
   return { topic, total, byClass: [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) };
 }
 
-export async function firstDeadLetters(kafka: Kafka, topic: string, limit: number): Promise<TopicRecord[]> {
-  const records: TopicRecord[] = [];
+export async function firstDeadLetters(kafka: Kafka, topic: string, limit: number): Promise<ConsumedRecord[]> {
+  const records: ConsumedRecord[] = [];
   await readTopic(kafka, topic, (r) => records.push(r), { limit });
   // Several partitions arrive interleaved; show them in a stable order.
   return records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
@@ -37,7 +38,7 @@ export function bytesSnippet(bytes: Buffer | null, max = 64): string {
   return printable ? `${JSON.stringify(text)}${more}` : `hex ${head.toString('hex').replace(/(..)/g, '$1 ').trim()}${more} | utf8 ${JSON.stringify(text.replace(/[^\x20-\x7E]/g, '.'))}`;
 }
 
-export function formatDeadLetter(r: TopicRecord): string[] {
+export function formatDeadLetter(r: ConsumedRecord): string[] {
   const lines = [`${r.topic}[${r.partition}]@${r.offset}  timestamp ${new Date(Number(r.timestamp)).toISOString()}`];
   lines.push(`  key    ${bytesSnippet(r.key)}`);
   lines.push(`  value  ${r.value === null ? 'null' : `${r.value.length} bytes: `}${r.value === null ? '' : bytesSnippet(r.value)}`);

@@ -4,7 +4,7 @@ import { DLQ_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
 import { deadLetterMessage, lateMessage } from './side-record';
 import type { SideRecord } from '../kafka/group';
-import type { DeadLetterEntry, LateEntry } from './types';
+import type { DeadLetter, LateEvent } from './types';
 
 /**
  * Dead letters as `<topic>.dlq` records and late events as `<topic>.late`
@@ -14,7 +14,7 @@ import type { DeadLetterEntry, LateEntry } from './types';
 export class SideRecords {
   constructor(private readonly options: { stream: string; now?: () => Date; maxRecordBytes?: number }) {}
 
-  records(deadLetters: DeadLetterEntry[], late: LateEntry[]): SideRecord[] {
+  records(deadLetters: DeadLetter[], late: LateEvent[]): SideRecord[] {
     const now = (this.options.now ?? (() => new Date()))();
     const limit = this.options.maxRecordBytes ?? MAX_SIDE_RECORD_BYTES;
     return [...deadLetters.map((e) => deadLetterMessage(e, this.options.stream, now)), ...late.map(lateMessage)].map(
@@ -77,16 +77,16 @@ export class DeadLetterPublisher {
     this.producer = new SideTopicProducer(kafka);
   }
 
-  send(entries: DeadLetterEntry[]): Promise<void> {
+  send(entries: DeadLetter[]): Promise<void> {
     const now = (this.options.now ?? (() => new Date()))();
     return this.producer.send(byTopic(entries, (e) => deadLetterMessage(e, this.options.stream, now)));
   }
 
-  deadLetters(entries: DeadLetterEntry[]): Promise<void> {
+  deadLetters(entries: DeadLetter[]): Promise<void> {
     return this.send(entries);
   }
 
-  late(entries: LateEntry[]): Promise<void> {
+  late(entries: LateEvent[]): Promise<void> {
     return this.producer.send(byTopic(entries, lateMessage));
   }
 

@@ -4,8 +4,6 @@ import { ServiceError } from '../errors';
 import type { ConsumedRecord } from '../kafka';
 import { topicOffsets } from '../kafka';
 
-export type TopicRecord = ConsumedRecord;
-
 export interface ReadOptions {
   /** Start per partition (default: the earliest retained offset). */
   from?: Map<number, bigint>;
@@ -21,7 +19,7 @@ export interface ReadOptions {
 export async function readTopic(
   kafka: Kafka,
   topic: string,
-  onRecord: (record: TopicRecord) => void,
+  onRecord: (record: ConsumedRecord) => void,
   options: ReadOptions = {},
 ): Promise<Map<number, bigint>> {
   const admin = kafka.admin();

@@ -2,7 +2,8 @@ import { CompressionTypes, type Admin, type Kafka, type Message } from 'kafkajs'
 import { ServiceError } from '../errors';
 import { DLQ_HEADERS, headerString, REDRIVE_HEADERS, withoutHeaders } from './headers';
 import { byTopic } from './producer';
-import { readTopic, type TopicRecord } from './reader';
+import type { ConsumedRecord } from '../kafka';
+import { readTopic } from './reader';
 import { baseTopic } from './topics';
 
 /** Headers a redriven record carries to say which record it is a copy of (for people: the runtime claims dedup ids as the copy itself). */
@@ -48,7 +49,7 @@ async function committed(admin: Admin, groupId: string, topic: string): Promise<
   return new Map((result?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
 }
 
-const classOf = (r: TopicRecord) => headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
+const classOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
 
 /**
  * Re-produces dead letters to their source topic with their original key,
@@ -89,11 +90,11 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     }
 
     const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, notRedrivable: 0, byClass: {}, byTarget: {}, group };
-    const chosen: TopicRecord[] = [];
+    const chosen: ConsumedRecord[] = [];
     const now = (options.now ?? (() => new Date()))();
     const ends = await admin.fetchTopicOffsets(dlqTopic);
     const total = ends.reduce((sum, p) => sum + BigInt(p.high) - (from.get(p.partition) ?? BigInt(p.low)), 0n);
-    const onRecord = (r: TopicRecord) => {
+    const onRecord = (r: ConsumedRecord) => {
       result.scanned += 1;
       options.onProgress?.(BigInt(result.scanned), total);
       const cls = classOf(r);
@@ -136,7 +137,7 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
 }
 
 /** The original record again: Sluice's dlq headers removed, where it was redriven from (and its original coordinates) added. */
-export function redrivenMessage(r: TopicRecord, dlqTopic: string, now: Date): [string, Message] {
+export function redrivenMessage(r: ConsumedRecord, dlqTopic: string, now: Date): [string, Message] {
   const target = headerString(r.headers, DLQ_HEADERS.sourceTopic) ?? baseTopic(dlqTopic);
   return [
     target,

@@ -2,7 +2,7 @@ import type { IHeaders, Kafka, Message } from 'kafkajs';
 import { headerString, RETRY_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
 import { deadLetterMessage, retryMessage } from './side-record';
-import type { DeadLetterEntry } from './types';
+import type { DeadLetter } from './types';
 
 export interface RetryPolicy {
   /** Retry topics `<topic>.retry.1..maxAttempts`; after the last one the record goes to `<topic>.dlq`. */
@@ -35,7 +35,7 @@ export type RetryRoute = { topic: string; kind: 'retry' | 'dlq'; message: Messag
  * with a not-before time; a record failing after that goes to the DLQ.
  */
 export function routeRetry(
-  entry: DeadLetterEntry,
+  entry: DeadLetter,
   policy: RetryPolicy,
   stream: string,
   now: Date,
@@ -70,7 +70,7 @@ export class RetryRouter {
   }
 
   /** Resolves once every record is acknowledged; returns where each went, in order. */
-  async route(entries: DeadLetterEntry[]): Promise<RetryRoute[]> {
+  async route(entries: DeadLetter[]): Promise<RetryRoute[]> {
     const now = (this.options.now ?? (() => new Date()))();
     const routes = entries.map((e) => routeRetry(e, this.policy, this.options.stream, now, this.options.random));
     await this.producer.send(byTopic(routes, (r) => [r.topic, r.message]));

@@ -1,13 +1,14 @@
 import type { Message } from 'kafkajs';
 import { DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
 import { dlqTopic, isRetryTopic, lateTopic, retryTopic } from './topics';
-import type { DeadLetterEntry, LateEntry, SourceRecord } from './types';
+import type { ConsumedRecord } from '../kafka';
+import type { DeadLetter, LateEvent } from './types';
 
 /**
  * Where a record really came from: a record consumed from a retry topic names its origin in headers.
  * Only there: on any other topic those headers are whatever its producer wrote, and are not believed.
  */
-export function originOf(source: SourceRecord): {
+export function originOf(source: ConsumedRecord): {
   topic: string;
   partition: string;
   offset: string;
@@ -35,12 +36,12 @@ export function originOf(source: SourceRecord): {
  * Sluice's headers, which replace older values of the same names (a record failing again on a retry
  * topic carries the newer attempt).
  */
-export function sideMessage(topic: string, source: SourceRecord, headers: Record<string, string>): [string, Message] {
+export function sideMessage(topic: string, source: ConsumedRecord, headers: Record<string, string>): [string, Message] {
   return [topic, { key: source.key, value: source.value, headers: { ...source.headers, ...headers } }];
 }
 
 /** The dead letter of a record, in `<origin topic>.dlq`; `entry.headers` describe a dead letter that is not a source record. */
-export function deadLetterMessage(entry: DeadLetterEntry, stream: string, now: Date): [string, Message] {
+export function deadLetterMessage(entry: DeadLetter, stream: string, now: Date): [string, Message] {
   const origin = originOf(entry.source);
   return sideMessage(dlqTopic(origin.topic), entry.source, {
     [DLQ_HEADERS.sourceTopic]: origin.topic,
@@ -57,7 +58,7 @@ export function deadLetterMessage(entry: DeadLetterEntry, stream: string, now: D
 }
 
 /** A record for a window that had closed, in `<origin topic>.late`. */
-export function lateMessage(entry: LateEntry): [string, Message] {
+export function lateMessage(entry: LateEvent): [string, Message] {
   const origin = originOf(entry.source);
   return sideMessage(lateTopic(origin.topic), entry.source, {
     [LATE_HEADERS.windowStart]: new Date(entry.windowStart).toISOString(),
@@ -72,7 +73,7 @@ export function lateMessage(entry: LateEntry): [string, Message] {
 }
 
 /** A transiently failed record in `<origin topic>.retry.<attempt>`, not to be processed before `notBefore` (epoch ms). */
-export function retryMessage(entry: DeadLetterEntry, notBefore: number): [string, Message] {
+export function retryMessage(entry: DeadLetter, notBefore: number): [string, Message] {
   const origin = originOf(entry.source);
   return sideMessage(retryTopic(origin.topic, entry.attempt), entry.source, {
     [RETRY_HEADERS.notBefore]: String(notBefore),

@@ -1,12 +1,10 @@
 import type { ConsumedRecord } from '../kafka';
-
-/** The consumed record a side-topic entry refers to. */
-export type SourceRecord = ConsumedRecord;
+import type { Lateness } from '../window';
 
 /** A record that goes to `<topic>.dlq`, or through a retry topic first. */
-export interface DeadLetterEntry {
-  source: SourceRecord;
-  /** A stable name for the kind of failure (e.g. DecodeError, ValidationError), used to filter redrives. */
+export interface DeadLetter {
+  source: ConsumedRecord;
+  /** What went wrong, as an error code (e.g. EVENT_INVALID, WIRE_FORMAT_INVALID): `dlq list` counts by it and redrives filter on it. */
   errorClass: string;
   message: string;
   /** Attempts made so far, this one included (1 = failed once). */
@@ -16,12 +14,8 @@ export interface DeadLetterEntry {
 }
 
 /** An event that arrived after its window closed; goes to `<topic>.late`. */
-export interface LateEntry {
-  source: SourceRecord;
-  windowStart: number;
-  windowEnd: number;
-  watermark: number;
-  eventTime: number;
+export interface LateEvent extends Lateness {
+  source: ConsumedRecord;
   /** Defaults to `after-allowed-lateness`. */
   reason?: string;
 }

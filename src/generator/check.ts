@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
-import { readTopic, type TopicRecord } from '../dlq';
+import { readTopic } from '../dlq';
+import type { ConsumedRecord } from '../kafka';
 import type { ExpectedAnswer, ExpectedWindowRow } from './expected';
 import { readWindowRows } from './results';
 
@@ -65,8 +66,8 @@ export interface RunCheck {
     /** Rows missing, different or unexpected: each expected row beside what was found for its key. */
     mismatches: { expected?: ExpectedWindowRow; found?: ExpectedWindowRow }[];
   };
-  deadLetters: TopicRecord[];
-  late: TopicRecord[];
+  deadLetters: ConsumedRecord[];
+  late: ConsumedRecord[];
 }
 
 /** How many examples a difference names. */
@@ -200,8 +201,8 @@ async function checkWindows(
 }
 
 /** Records, not offsets: a side topic written in transactions holds commit markers, which take offsets too. */
-async function readSide(kafka: Kafka, topic: string, from: Map<number, bigint> | undefined): Promise<TopicRecord[]> {
-  const records: TopicRecord[] = [];
+async function readSide(kafka: Kafka, topic: string, from: Map<number, bigint> | undefined): Promise<ConsumedRecord[]> {
+  const records: ConsumedRecord[] = [];
   await readTopic(kafka, topic, (r) => records.push(r), { from, timeoutMs: 60_000 });
   return records;
 }
@@ -210,8 +211,8 @@ async function readSide(kafka: Kafka, topic: string, from: Map<number, bigint> |
 function sideProblems(
   outputs: RunOutputs,
   expected: ExpectedAnswer,
-  deadLetters: TopicRecord[],
-  late: TopicRecord[],
+  deadLetters: ConsumedRecord[],
+  late: ConsumedRecord[],
 ): string[] {
   const problems: string[] = [];
   // Values are known when the log kept them (a log read back from a file may not).

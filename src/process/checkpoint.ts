@@ -1,6 +1,7 @@
 import type { SideRecord } from '../kafka/group';
 import type { SnapshotStore } from '../state';
-import { WindowRowOrigin, type DeadLetter, type LateEvent, type RowOrigin, type RowRefusal, type RowSink, type SideOutputs } from './ports';
+import type { DeadLetter, LateEvent } from '../dlq';
+import { WindowRowOrigin, type RowOrigin, type RowRefusal, type RowSink, type SideOutputs } from './ports';
 import type { Checkpoint, PartitionIncarnation } from './task';
 
 /** One partition's part of a commit: its new offset, and the side records of the work it covers. */

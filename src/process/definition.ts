@@ -1,22 +1,12 @@
 import type { AggregateResults, AggregationSpec, GroupFields, WindowDefinition, WindowResult } from '../window';
 import type { ConsumedRecord } from '../kafka';
 import { SluiceError } from '../errors';
-import { assertIdentifier, type Migration } from '../sink/clickhouse/migrations';
-
-/** Where a record came from; every output row and dead letter can name it. */
-export type RecordMeta = ConsumedRecord;
+import { assertIdentifier, type Migration, type TableDefinition } from '../sink/clickhouse/migrations';
 
 /** Outcome of validating one decoded record: the typed event, or every reason it is invalid. */
 export type Validation<E> = { ok: true; event: E } | { ok: false; errors: string[] };
 
 export type Row = Record<string, unknown>;
-
-/** A ClickHouse table the stream writes, with the statements that create it (idempotent, run by `sink migrate`). */
-export interface TableDefinition {
-  name: string;
-  /** `CREATE ... IF NOT EXISTS` statements; `{db}` is replaced by the database name. */
-  create: string[];
-}
 
 /**
  * A windowed aggregation of the stream. The window engine (src/window) does
@@ -60,7 +50,7 @@ export interface StreamDefinition<E, K extends GroupFields = GroupFields, A exte
     /** `pause` (default) stops consuming while Redis is down; `fail-open` lets events through and counts them. */
     onUnavailable: 'pause' | 'fail-open';
   };
-  raw?: { table: string; toRow(event: E, meta: RecordMeta): Row };
+  raw?: { table: string; toRow(event: E, meta: ConsumedRecord): Row };
   windowed?: WindowOutput<E, K, A>;
   tables: TableDefinition[];
   /**

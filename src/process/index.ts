@@ -1,4 +1,6 @@
-export { defineStream, clickHouseSchemaOf, type StreamDefinition, type WindowOutput, type RecordMeta, type Row, type TableDefinition, type Validation } from './definition';
+export { defineStream, clickHouseSchemaOf, type StreamDefinition, type WindowOutput, type Row, type Validation } from './definition';
+export type { ConsumedRecord } from '../kafka';
+export type { TableDefinition } from '../sink/clickhouse';
 export { StreamTask, type StreamCounters, type Checkpoint } from './task';
 export { StreamWindows } from './windows';
 export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } from './runner';

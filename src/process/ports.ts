@@ -1,5 +1,7 @@
 import type { SideRecord } from '../kafka/group';
-import type { RecordMeta, Row } from './definition';
+import type { DeadLetter, LateEvent } from '../dlq';
+import type { ConsumedRecord } from '../kafka';
+import type { Row } from './definition';
 
 /**
  * What the stream task needs from the outside, as small interfaces, so the
@@ -28,25 +30,6 @@ export interface Deduplicator {
   claim(records: DedupClaim[]): Promise<boolean[]>;
 }
 
-/** A record that goes to `<topic>.dlq` with its original bytes and the reason. */
-export interface DeadLetter {
-  source: RecordMeta;
-  errorClass: string;
-  message: string;
-  attempt: number;
-  /** Headers that describe what the dead letter is, when it is not a source record (a refused window partial). */
-  headers?: Record<string, string>;
-}
-
-/** An event that arrived after its window closed; goes to `<topic>.late`. */
-export interface LateEvent {
-  source: RecordMeta;
-  windowStart: number;
-  windowEnd: number;
-  watermark: number;
-  eventTime: number;
-}
-
 /** A window's partial result, as a row's origin: which partition's windows emitted it. */
 export class WindowRowOrigin {
   /**
@@ -66,7 +49,7 @@ export class WindowRowOrigin {
 }
 
 /** What a row was made from: the record it stands for (raw rows), or a window partial. */
-export type RowOrigin = RecordMeta | WindowRowOrigin;
+export type RowOrigin = ConsumedRecord | WindowRowOrigin;
 
 /** A row the sink will never accept (a value its column cannot hold), by its index in the batch. */
 export interface RowRefusal {

@@ -31,7 +31,7 @@ import {
   type CheckpointProgress,
   type PartitionCommit,
 } from './checkpoint';
-import type { RecordMeta, StreamDefinition } from './definition';
+import type { StreamDefinition } from './definition';
 import type { ProcessingOptions } from './options';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
 
@@ -402,7 +402,7 @@ export class StreamRunner<E> {
     }
     const end = this.endOffsets?.get(partition);
     const lastFetched = batch.at(-1);
-    const records: RecordMeta[] =
+    const records: ConsumedRecord[] =
       end === undefined || (lastFetched && BigInt(lastFetched.offset) < end)
         ? batch
         : batch.filter((m) => BigInt(m.offset) < end);
@@ -450,7 +450,7 @@ export class StreamRunner<E> {
   }
 
   /** A CONSUMER span per chunk, linked to the producer spans named in the records' trace headers. */
-  private processTraced(partition: number, chunk: RecordMeta[]): Promise<void> {
+  private processTraced(partition: number, chunk: ConsumedRecord[]): Promise<void> {
     return withSpan(
       `process ${this.topic}`,
       {

@@ -1,5 +1,6 @@
 import { ServiceError } from '../errors';
-import { defineStream, type RecordMeta } from './definition';
+import type { ConsumedRecord } from '../kafka';
+import { defineStream } from './definition';
 import type { DedupClaim, Deduplicator } from './ports';
 import { StreamTask } from './task';
 
@@ -42,7 +43,7 @@ class FakeDedup implements Deduplicator {
   }
 }
 
-const record = (offset: number, value: string | null): RecordMeta => ({
+const record = (offset: number, value: string | null): ConsumedRecord => ({
   topic: 'in',
   partition: 0,
   offset: String(offset),

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { SluiceError, describeError } from '../errors';
 import { snapshotId, type PartitionSnapshot } from '../state';
-import type { RecordMeta, Row, StreamDefinition } from './definition';
-import { WindowRowOrigin, type DeadLetter, type Decoder, type Deduplicator, type LateEvent, type RowOrigin } from './ports';
+import type { ConsumedRecord } from '../kafka';
+import type { Row, StreamDefinition } from './definition';
+import type { DeadLetter, LateEvent } from '../dlq';
+import { WindowRowOrigin, type Decoder, type Deduplicator, type RowOrigin } from './ports';
 import type { StreamWindows } from './windows';
 import type { AggregationSpec, GroupFields } from '../window';
 
@@ -204,7 +206,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    * SluiceError (and changes nothing) when a dependency is down: the caller
    * pauses the partition and offers the same records again later.
    */
-  async processBatch(topic: string, partition: number, records: RecordMeta[]): Promise<void> {
+  async processBatch(topic: string, partition: number, records: ConsumedRecord[]): Promise<void> {
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state || records.length === 0) return;
     // Records before nextOffset were already processed (a re-fetch after a pause). Offsets ascend
@@ -214,7 +216,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (fresh.length === 0) return;
 
     // Asynchronous phase: nothing is changed until every round trip succeeded.
-    type Outcome = { meta: RecordMeta; event?: E; error?: { errorClass: string; message: string } };
+    type Outcome = { meta: ConsumedRecord; event?: E; error?: { errorClass: string; message: string } };
     const outcomes: Outcome[] = [];
     for (const meta of fresh) {
       if (meta.value === null) {
@@ -294,7 +296,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /** The dead-letter reason when the event's time is too far ahead of its record's timestamp (see WindowOutput.maxEventTimeAheadMs). */
-  private aheadOfRecord(event: E, meta: RecordMeta): { errorClass: string; message: string } | undefined {
+  private aheadOfRecord(event: E, meta: ConsumedRecord): { errorClass: string; message: string } | undefined {
     const limit = this.definition.windowed?.maxEventTimeAheadMs;
     if (limit === undefined) return undefined;
     const eventTime = this.definition.eventTime(event);
@@ -459,7 +461,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
  * The record's Kafka timestamp, when it has a usable one. It bounds how far the record's event
  * time may move its partition's watermark (see WindowOperator.add).
  */
-function recordTime(meta: RecordMeta): number | undefined {
+function recordTime(meta: ConsumedRecord): number | undefined {
   const t = Number(meta.timestamp);
   return Number.isFinite(t) && t > 0 ? t : undefined;
 }

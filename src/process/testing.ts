@@ -2,8 +2,10 @@ import { MemoryDedupStore } from '../dedup';
 import { SluiceError } from '../errors';
 import { loadAvroSchema, parseAvroType } from '../schema';
 import type { AggregationSpec, GroupFields } from '../window';
-import type { RecordMeta, Row, StreamDefinition } from './definition';
-import type { DeadLetter, Decoder, LateEvent } from './ports';
+import type { ConsumedRecord } from '../kafka';
+import type { Row, StreamDefinition } from './definition';
+import type { DeadLetter, LateEvent } from '../dlq';
+import type { Decoder } from './ports';
 import { StreamTask } from './task';
 import { StreamWindows } from './windows';
 
@@ -79,7 +81,7 @@ export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends 
     const timestamp = String(options.timestamp ?? this.clock);
     const offset = this.offsets.get(partition);
     if (offset === undefined) throw new Error(`partition ${partition} is not one of the driver's partitions`);
-    const metas: RecordMeta[] = records.map((r, i) => ({
+    const metas: ConsumedRecord[] = records.map((r, i) => ({
       topic: this.definition.source.topic,
       partition,
       offset: String(offset + i),

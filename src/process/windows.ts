@@ -3,7 +3,7 @@ import {
   type AggregateResults,
   type AggregationSpec,
   type GroupFields,
-  type LateWindowEvent,
+  type Lateness,
   type PartitionEmission,
   type WindowOperatorSnapshot,
 } from '../window';
@@ -50,7 +50,7 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     this.operator.resumeClock(now);
   }
 
-  add(partition: number, event: E, eventTime: number, now: number, recordTime?: number): LateWindowEvent | undefined {
+  add(partition: number, event: E, eventTime: number, now: number, recordTime?: number): Lateness | undefined {
     return this.operator.add(partition, event, eventTime, now, recordTime);
   }
 

@@ -52,5 +52,5 @@ export {
   type WatermarkSettings,
   type PartitionWatermarkSnapshot,
 } from './watermark';
-export { WindowOperator, type LateWindowEvent, type PartitionEmission, type WindowOperatorSnapshot } from './operator';
+export { WindowOperator, type Lateness, type PartitionEmission, type WindowOperatorSnapshot } from './operator';
 export { WindowDefinitionError, WindowStateError, EventTimeError } from './errors';

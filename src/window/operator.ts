@@ -4,8 +4,8 @@ import { WindowStateError } from './errors';
 import { PartitionWindows, type PartitionWindowsSnapshot, type WindowResult } from './partition-windows';
 import { WatermarkTracker, type PartitionWatermarkSnapshot, type WatermarkSettings } from './watermark';
 
-/** An event that arrived after all its windows closed; it changed nothing and belongs in `<topic>.late`. */
-export interface LateWindowEvent {
+/** How an event was late: it arrived after all its windows closed, changed nothing and belongs in `<topic>.late`. */
+export interface Lateness {
   windowStart: number;
   windowEnd: number;
   watermark: number;
@@ -98,7 +98,7 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
    * time. One event stamped an hour ahead would otherwise make every on-time
    * event of its partition late for an hour.
    */
-  add(partition: number, event: E, eventTimeMs: number, nowMs: number, recordTimeMs?: number): LateWindowEvent | undefined {
+  add(partition: number, event: E, eventTimeMs: number, nowMs: number, recordTimeMs?: number): Lateness | undefined {
     const windows = this.windowsOf(partition);
     this.tracker.observe(partition, recordTimeMs !== undefined && recordTimeMs < eventTimeMs ? recordTimeMs : eventTimeMs, nowMs);
     const outcome = windows.add(event, eventTimeMs, this.tracker.partitionWatermark(partition));

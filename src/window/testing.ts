@@ -1,17 +1,12 @@
 import type { AggregateResults, AggregationSpec } from './aggregations';
 import type { GroupFields, WindowDefinition } from './definition';
-import { WindowOperator, type LateWindowEvent, type WindowOperatorSnapshot } from './operator';
+import { WindowOperator, type Lateness, type WindowOperatorSnapshot } from './operator';
 import type { WindowResult } from './partition-windows';
 import type { WatermarkSettings } from './watermark';
 
 /** A window row as the driver saw it emitted, with the partition that emitted it. */
 export interface EmittedWindow<K extends GroupFields, R> extends WindowResult<K, R> {
   partition: number;
-}
-
-export interface LateRecord<E> extends LateWindowEvent {
-  partition: number;
-  event: E;
 }
 
 export interface WindowTestDriverOptions extends WatermarkSettings {
@@ -35,7 +30,7 @@ export class WindowTestDriver<E, K extends GroupFields, A extends AggregationSpe
   private operator: WindowOperator<E, K, A>;
   private now: number;
   private output: EmittedWindow<K, AggregateResults<A>>[] = [];
-  private late: LateRecord<E>[] = [];
+  private late: (Lateness & { partition: number; event: E })[] = [];
 
   constructor(
     readonly definition: WindowDefinition<E, K, A>,
@@ -56,9 +51,9 @@ export class WindowTestDriver<E, K extends GroupFields, A extends AggregationSpe
   }
 
   /** One event read from `partition` at the current processing time. Returns its late record if it was late. */
-  pipe(partition: number, event: E, eventTimeMs: number): LateRecord<E> | undefined {
+  pipe(partition: number, event: E, eventTimeMs: number): (Lateness & { partition: number; event: E }) | undefined {
     const late = this.operator.add(partition, event, eventTimeMs, this.now);
-    let record: LateRecord<E> | undefined;
+    let record: (Lateness & { partition: number; event: E }) | undefined;
     if (late) {
       record = { ...late, partition, event };
       this.late.push(record);
@@ -101,7 +96,7 @@ export class WindowTestDriver<E, K extends GroupFields, A extends AggregationSpe
   }
 
   /** Late events since the last read. */
-  readLate(): LateRecord<E>[] {
+  readLate(): (Lateness & { partition: number; event: E })[] {
     const out = this.late;
     this.late = [];
     return out;

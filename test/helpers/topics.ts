@@ -1,5 +1,6 @@
 import type { IHeaders, Kafka } from 'kafkajs';
-import { readTopic as readRecords, type TopicRecord } from '../../src/dlq';
+import { readTopic as readRecords } from '../../src/dlq';
+import type { ConsumedRecord } from '../../src/kafka';
 
 /** A record as specs compare it: headers as strings. */
 export interface ReadRecord {
@@ -19,7 +20,7 @@ function headerStrings(headers: IHeaders | undefined): Record<string, string> {
   return out;
 }
 
-export const toReadRecord = (r: TopicRecord): ReadRecord => ({
+export const toReadRecord = (r: ConsumedRecord): ReadRecord => ({
   partition: r.partition,
   offset: r.offset,
   key: r.key,

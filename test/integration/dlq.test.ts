@@ -8,10 +8,9 @@ import {
   RetryRouter,
   redrive,
   redriveGroup,
-  type DeadLetterEntry,
-  type SourceRecord,
-  type TopicRecord,
+  type DeadLetter,
 } from '../../src/dlq';
+import type { ConsumedRecord } from '../../src/kafka';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -59,15 +58,15 @@ async function consume(topic: string, count: number): Promise<KafkaMessage[]> {
 
 const high = (topic: string) => endOffsetSum(ctx.admin, topic);
 /** Records a read_committed reader sees (a topic written in transactions also holds commit markers, which have offsets). */
-async function committedRecords(topic: string): Promise<TopicRecord[]> {
-  const seen: TopicRecord[] = [];
+async function committedRecords(topic: string): Promise<ConsumedRecord[]> {
+  const seen: ConsumedRecord[] = [];
   await readTopic(createKafka(ctx.config), topic, (r) => seen.push(r));
   return seen;
 }
 const str = (headers: IHeaders | undefined, name: string) => headers?.[name]?.toString();
 
 const binaryValue = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0xfe, 0x80, 0x00, 0x41]);
-const source = (offset: number, key: Buffer | null, headers: IHeaders = {}): SourceRecord => ({
+const source = (offset: number, key: Buffer | null, headers: IHeaders = {}): ConsumedRecord => ({
   topic: base,
   partition: 2,
   offset: String(offset),
@@ -152,7 +151,7 @@ describe('RetryRouter', () => {
       random: () => 0,
     });
     try {
-      const first: DeadLetterEntry = {
+      const first: DeadLetter = {
         source: source(50, Buffer.from('k50')),
         errorClass: 'SinkTimeout',
         message: 'slow',
@@ -164,7 +163,7 @@ describe('RetryRouter', () => {
       expect(str(m1!.headers, 'sluice.retry.not-before')).toBe(String(now.getTime() + 1000));
       expect(str(m1!.headers, 'sluice.retry.attempt')).toBe('1');
       // the same record, consumed from .retry.2, fails a third time
-      const fromRetry: SourceRecord = {
+      const fromRetry: ConsumedRecord = {
         topic: `${base}.retry.2`,
         partition: 0,
         offset: '0',

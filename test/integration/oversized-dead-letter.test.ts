@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DLQ_HEADERS, headerString, readTopic, type TopicRecord } from '../../src/dlq';
+import { DLQ_HEADERS, headerString, readTopic } from '../../src/dlq';
+import type { ConsumedRecord } from '../../src/kafka';
 import { createKafka } from '../../src/kafka';
 import { loadStream, startStream, type StreamDefinition } from '../../src/process';
 import { createEventProducer } from '../../src/produce';
@@ -42,7 +43,7 @@ describe('a dead letter larger than its side topic takes uncompressed', () => {
 
     const committed = await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] });
     expect(committed[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)).toBe(2);
-    const dead: TopicRecord[] = [];
+    const dead: ConsumedRecord[] = [];
     await readTopic(createKafka(ctx.config), `${topic}.dlq`, (r) => dead.push(r));
     expect(dead).toHaveLength(1);
     expect(headerString(dead[0]!.headers, DLQ_HEADERS.errorClass)).toBe('ValidationError');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { DLQ_HEADERS, headerString, readTopic, type TopicRecord } from '../../src/dlq';
+import { DLQ_HEADERS, headerString, readTopic } from '../../src/dlq';
+import type { ConsumedRecord } from '../../src/kafka';
 import { createKafka } from '../../src/kafka';
 import { defineStream, startStream } from '../../src/process';
 import { loadAvroSchema, SchemaCodec } from '../../src/schema';
@@ -66,10 +67,10 @@ describe('rows the sink refuses', () => {
       ['view', 60, 1],
     ]);
 
-    const dead: TopicRecord[] = [];
+    const dead: ConsumedRecord[] = [];
     await readTopic(createKafka(ctx.config), dlq, (r) => dead.push(r));
     expect(dead).toHaveLength(1);
-    const [partial] = dead as [TopicRecord];
+    const [partial] = dead as [ConsumedRecord];
     expect(headerString(partial.headers, DLQ_HEADERS.errorClass)).toBe('SinkRowRefused');
     expect(headerString(partial.headers, 'sluice.dlq.kind')).toBe('window-partial');
     expect(headerString(partial.headers, 'sluice.dlq.table')).toBe('event_counts_1m_partial');

@@ -16,9 +16,10 @@ export interface Migration {
   when?: (features: ServerFeatures) => boolean;
 }
 
-/** A table a stream writes (same shape as the stream definition's): idempotent CREATE ... IF NOT EXISTS statements. */
+/** A ClickHouse table a stream writes, with the statements that create it (idempotent, run by `sink migrate`). */
 export interface TableDefinition {
   name: string;
+  /** `CREATE ... IF NOT EXISTS` statements; `{db}` is replaced by the database name. */
   create: string[];
 }
 
