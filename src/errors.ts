@@ -76,8 +76,6 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-export const isErrorCode = (value: string): value is ErrorCode => Object.hasOwn(ERROR_CODES, value);
-
 /**
  * One error root for everything a user can hit. `code` is stable (scripts and
  * tests match on it), `retriable` is the only thing retry logic reads, and the

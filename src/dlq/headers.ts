@@ -1,4 +1,5 @@
 import type { IHeaders } from 'kafkajs';
+import type { ErrorCode } from '../errors';
 
 /** Header names Sluice adds to side-topic records. Values are always UTF-8 strings. */
 export const DLQ_HEADERS = {
@@ -44,6 +45,29 @@ export const REDRIVE_HEADERS = {
   fromOffset: 'sluice.redrive.from.offset',
   at: 'sluice.redrive.at',
 } as const;
+
+/**
+ * Error classes of dead letters written before classes were error codes. They
+ * are read as the code they became, so `dlq list` counts both spellings as one
+ * class and a redrive filtered by either name takes both.
+ */
+const LEGACY_ERROR_CLASSES: Readonly<Record<string, ErrorCode>> = {
+  TombstoneRecord: 'VALUE_MISSING',
+  DecodeError: 'VALUE_UNDECODABLE',
+  ValidationError: 'EVENT_INVALID',
+  EventTimeAhead: 'EVENT_TIME_AHEAD',
+  SinkRowRefused: 'SINK_ROW_REFUSED',
+};
+
+/** An error class, as a header or a filter names it, under its current name. */
+export function currentErrorClass(name: string): string {
+  return Object.hasOwn(LEGACY_ERROR_CLASSES, name) ? LEGACY_ERROR_CLASSES[name]! : name;
+}
+
+/** A dead letter's error class under its current name, `unknown` when the header is missing. */
+export function errorClassOf(headers: IHeaders | undefined): string {
+  return currentErrorClass(headerString(headers, DLQ_HEADERS.errorClass) ?? 'unknown');
+}
 
 /** A header's value as a string (first value if repeated), or undefined. */
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {

@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { DLQ_HEADERS, headerString } from './headers';
+import { errorClassOf, headerString } from './headers';
 import type { ConsumedRecord } from '../kafka';
 import { readTopic } from './reader';
 
@@ -15,7 +15,7 @@ export async function summarizeDeadLetters(kafka: Kafka, topic: string): Promise
   let total = 0;
   await readTopic(kafka, topic, (r) => {
     total += 1;
-    const cls = headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
+    const cls = errorClassOf(r.headers);
     counts.set(cls, (counts.get(cls) ?? 0) + 1);
   });
   return { topic, total, byClass: [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) };

@@ -1,6 +1,6 @@
 import { CompressionTypes, type Admin, type Kafka, type Message } from 'kafkajs';
 import { ServiceError } from '../errors';
-import { DLQ_HEADERS, headerString, REDRIVE_HEADERS, withoutHeaders } from './headers';
+import { currentErrorClass, DLQ_HEADERS, errorClassOf, headerString, REDRIVE_HEADERS, withoutHeaders } from './headers';
 import { byTopic } from './producer';
 import type { ConsumedRecord } from '../kafka';
 import { readTopic } from './reader';
@@ -14,7 +14,7 @@ export const REDRIVE_ORIGIN_HEADERS = {
 } as const;
 
 export interface RedriveOptions {
-  /** Only records whose `sluice.dlq.error.class` equals this. */
+  /** Only records whose `sluice.dlq.error.class` equals this (a class's former name counts as its current one). */
   errorClass?: string;
   /** Report what would be redriven; produce and commit nothing. */
   dryRun: boolean;
@@ -49,7 +49,7 @@ async function committed(admin: Admin, groupId: string, topic: string): Promise<
   return new Map((result?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
 }
 
-const classOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
+const writtenClassOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
 
 /**
  * Re-produces dead letters to their source topic with their original key,
@@ -62,15 +62,19 @@ const classOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADERS.error
  * filtered by class X commits `sluice.redrive.<dlq>.class.X`. A record counts
  * as already redriven if it lies below the unfiltered group's offset, or
  * below its own class group's offset, so mixing filtered and unfiltered runs
- * never sends a record twice. The group's name is also the transactional id:
- * a redrive starts by taking it over, which aborts an earlier run's
- * transaction left open (or waits for one being completed) before the
- * group's offsets are read, and two redrives of one group never both commit.
+ * never sends a record twice. Class groups bear a class's current name; one
+ * an older Sluice committed under a former name (ValidationError) still
+ * counts for the records written under that name. The group's name is also
+ * the transactional id: a redrive starts by taking it over, which aborts an
+ * earlier run's transaction left open (or waits for one being completed)
+ * before the group's offsets are read, and two redrives of one group never
+ * both commit.
  */
 export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
   const admin = kafka.admin();
   await admin.connect();
-  const group = redriveGroup(dlqTopic, options.errorClass);
+  const errorClass = options.errorClass === undefined ? undefined : currentErrorClass(options.errorClass);
+  const group = redriveGroup(dlqTopic, errorClass);
   const producer = options.dryRun ? undefined : kafka.producer({ transactionalId: group, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   try {
     if (producer) {
@@ -85,9 +89,14 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     for (const g of classGroups) byClassGroup.set(g.slice(classPrefix.length), await committed(admin, g, dlqTopic));
 
     const from = new Map(all);
-    if (options.errorClass) {
-      for (const [p, o] of byClassGroup.get(options.errorClass) ?? new Map<number, bigint>()) if (o > (from.get(p) ?? 0n)) from.set(p, o);
+    if (errorClass) {
+      for (const [p, o] of byClassGroup.get(errorClass) ?? new Map<number, bigint>()) if (o > (from.get(p) ?? 0n)) from.set(p, o);
     }
+    const classRedrivenBefore = (written: string, partition: number) => {
+      const current = byClassGroup.get(currentErrorClass(written))?.get(partition) ?? 0n;
+      const former = byClassGroup.get(written)?.get(partition) ?? 0n;
+      return current > former ? current : former;
+    };
 
     const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, notRedrivable: 0, byClass: {}, byTarget: {}, group };
     const chosen: ConsumedRecord[] = [];
@@ -97,13 +106,13 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     const onRecord = (r: ConsumedRecord) => {
       result.scanned += 1;
       options.onProgress?.(BigInt(result.scanned), total);
-      const cls = classOf(r);
-      if (options.errorClass && cls !== options.errorClass) return;
+      const cls = errorClassOf(r.headers);
+      if (errorClass && cls !== errorClass) return;
       if (headerString(r.headers, WINDOW_PARTIAL_KIND.header) === WINDOW_PARTIAL_KIND.value) {
         result.notRedrivable += 1;
         return;
       }
-      if (!options.errorClass && BigInt(r.offset) < (byClassGroup.get(cls)?.get(r.partition) ?? 0n)) {
+      if (BigInt(r.offset) < classRedrivenBefore(writtenClassOf(r), r.partition)) {
         result.alreadyRedriven += 1;
         return;
       }
@@ -111,7 +120,7 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     };
     const readUpTo = await readTopic(kafka, dlqTopic, onRecord, { from });
     const messages = byTopic(chosen, (r) => redrivenMessage(r, dlqTopic, now));
-    for (const r of chosen) result.byClass[classOf(r)] = (result.byClass[classOf(r)] ?? 0) + 1;
+    for (const r of chosen) result.byClass[errorClassOf(r.headers)] = (result.byClass[errorClassOf(r.headers)] ?? 0) + 1;
     for (const [topic, list] of messages) result.byTarget[topic] = list.length;
     result.redriven = chosen.length;
     if (producer) {

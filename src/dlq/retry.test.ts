@@ -14,7 +14,7 @@ describe('retry backoff', () => {
 describe('routeRetry', () => {
   const now = new Date('2026-01-01T00:00:00.000Z');
   it('sends attempt n to <topic>.retry.<n> with not-before and origin headers, original bytes untouched', () => {
-    const route = routeRetry({ source: source({ trace: 't1' }), errorClass: 'Timeout', message: 'sink\nslow', attempt: 1 }, policy, 'counts', now, () => 0.5);
+    const route = routeRetry({ source: source({ trace: 't1' }), errorClass: 'SERVICE_UNAVAILABLE', message: 'sink\nslow', attempt: 1 }, policy, 'counts', now, () => 0.5);
     expect(route.kind).toBe('retry');
     expect(route.topic).toBe('events.retry.1');
     expect(route.message.value).toEqual(Buffer.from([0, 1, 2]));
@@ -26,14 +26,14 @@ describe('routeRetry', () => {
       [RETRY_HEADERS.originPartition]: '4',
       [RETRY_HEADERS.originOffset]: '77',
       [RETRY_HEADERS.originTimestamp]: '1700000000000',
-      [RETRY_HEADERS.errorClass]: 'Timeout',
+      [RETRY_HEADERS.errorClass]: 'SERVICE_UNAVAILABLE',
       [RETRY_HEADERS.errorMessage]: 'sink | slow',
     });
   });
 
   it('after the last attempt, goes to the DLQ of the ORIGINAL topic naming the original record', () => {
     const fromRetry = { ...source({ [RETRY_HEADERS.originTopic]: 'events', [RETRY_HEADERS.originPartition]: '1', [RETRY_HEADERS.originOffset]: '5', [RETRY_HEADERS.originTimestamp]: '1' }), topic: 'events.retry.2', offset: '3' };
-    const route = routeRetry({ source: fromRetry, errorClass: 'Timeout', message: 'again', attempt: 3 }, policy, 'counts', now);
+    const route = routeRetry({ source: fromRetry, errorClass: 'SERVICE_UNAVAILABLE', message: 'again', attempt: 3 }, policy, 'counts', now);
     expect(route.kind).toBe('dlq');
     expect(route.topic).toBe('events.dlq');
     expect(route.message.headers).toMatchObject({ 'sluice.dlq.source.topic': 'events', 'sluice.dlq.source.partition': '1', 'sluice.dlq.source.offset': '5', 'sluice.dlq.attempt': '3' });

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors';
 import type { ConsumedRecord } from '../kafka';
 import type { Lateness } from '../window';
 
@@ -5,7 +6,7 @@ import type { Lateness } from '../window';
 export interface DeadLetter {
   source: ConsumedRecord;
   /** What went wrong, as an error code (e.g. EVENT_INVALID, WIRE_FORMAT_INVALID): `dlq list` counts by it and redrives filter on it. */
-  errorClass: string;
+  errorClass: ErrorCode;
   message: string;
   /** Attempts made so far, this one included (1 = failed once). */
   attempt: number;

@@ -100,7 +100,7 @@ function publishedBefore(origin: RowOrigin, checkpoint: Checkpoint): boolean {
 }
 
 /** The error class of rows the sink refused; such dead letters cannot be redriven into the source topic as they are. */
-export const REFUSED_ROW_CLASS = 'SinkRowRefused';
+export const REFUSED_ROW_CLASS = 'SINK_ROW_REFUSED';
 
 /**
  * The dead letter of a refused row. A raw row's is its source record,

@@ -22,7 +22,7 @@ export interface WindowOutput<E, K extends GroupFields = GroupFields, A extends 
   idleTimeoutMs: number;
   /**
    * An event whose time is further than this ahead of its Kafka record
-   * timestamp goes to `.dlq` (EventTimeAhead) instead of the windows: one
+   * timestamp goes to `.dlq` (EVENT_TIME_AHEAD) instead of the windows: one
    * such event would move its partition's watermark into the future for
    * good and make every later event of the partition late. Judged against
    * the record timestamp, not the wall clock, so a replay decides the same.

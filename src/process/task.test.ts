@@ -67,9 +67,9 @@ describe('StreamTask', () => {
     const cp = task.takeCheckpoint();
     expect(cp.rows.get('raw')!.rows).toEqual([{ id: 'a', offset: '10' }, { id: 'c', offset: '14' }]);
     expect(cp.deadLetters.map((d) => [d.source.offset, d.errorClass, d.source.value?.toString() ?? null])).toEqual([
-      ['11', 'DecodeError', 'not json'],
-      ['12', 'ValidationError', '{"id":"b"}'],
-      ['13', 'TombstoneRecord', null],
+      ['11', 'VALUE_UNDECODABLE', 'not json'],
+      ['12', 'EVENT_INVALID', '{"id":"b"}'],
+      ['13', 'VALUE_MISSING', null],
     ]);
     expect(cp.offsets).toEqual([{ topic: 'in', partition: 0, offset: '15', incarnation: 1, snapshot: undefined }]);
   });

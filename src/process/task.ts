@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SluiceError, describeError } from '../errors';
+import { SluiceError, describeError, type ErrorCode } from '../errors';
 import { snapshotId, type PartitionSnapshot } from '../state';
 import type { ConsumedRecord } from '../kafka';
 import type { Row, StreamDefinition } from './definition';
@@ -216,11 +216,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (fresh.length === 0) return;
 
     // Asynchronous phase: nothing is changed until every round trip succeeded.
-    type Outcome = { meta: ConsumedRecord; event?: E; error?: { errorClass: string; message: string } };
+    type Outcome = { meta: ConsumedRecord; event?: E; error?: { errorClass: ErrorCode; message: string } };
     const outcomes: Outcome[] = [];
     for (const meta of fresh) {
       if (meta.value === null) {
-        outcomes.push({ meta, error: { errorClass: 'TombstoneRecord', message: 'record has no value (tombstone)' } });
+        outcomes.push({ meta, error: { errorClass: 'VALUE_MISSING', message: 'record has no value (tombstone)' } });
         continue;
       }
       let value: Record<string, unknown>;
@@ -229,12 +229,12 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         value = decoded instanceof Promise ? await decoded : decoded;
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) throw err;
-        outcomes.push({ meta, error: { errorClass: err instanceof SluiceError ? err.code : 'DecodeError', message: describeError(err) } });
+        outcomes.push({ meta, error: { errorClass: err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE', message: describeError(err) } });
         continue;
       }
       const validation = this.definition.validate(value);
       if (!validation.ok) {
-        outcomes.push({ meta, error: { errorClass: 'ValidationError', message: validation.errors.join('; ') } });
+        outcomes.push({ meta, error: { errorClass: 'EVENT_INVALID', message: validation.errors.join('; ') } });
         continue;
       }
       const ahead = this.aheadOfRecord(validation.event, meta);
@@ -296,14 +296,14 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /** The dead-letter reason when the event's time is too far ahead of its record's timestamp (see WindowOutput.maxEventTimeAheadMs). */
-  private aheadOfRecord(event: E, meta: ConsumedRecord): { errorClass: string; message: string } | undefined {
+  private aheadOfRecord(event: E, meta: ConsumedRecord): { errorClass: ErrorCode; message: string } | undefined {
     const limit = this.definition.windowed?.maxEventTimeAheadMs;
     if (limit === undefined) return undefined;
     const eventTime = this.definition.eventTime(event);
     const recordTime = Number(meta.timestamp);
     if (!(eventTime - recordTime > limit)) return undefined;
     return {
-      errorClass: 'EventTimeAhead',
+      errorClass: 'EVENT_TIME_AHEAD',
       message: `event time ${new Date(eventTime).toISOString()} is more than ${limit} ms ahead of the record timestamp ${new Date(recordTime).toISOString()}`,
     };
   }

@@ -50,7 +50,7 @@ describe('event-counts (test driver)', () => {
       ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     );
     expect(driver.readLate().map((l) => [l.eventTime, l.windowStart, l.windowEnd])).toEqual([[s(30), s(0), s(60)]]);
-    expect(driver.readDeadLetters().map((d) => d.errorClass).sort()).toEqual(['ValidationError', 'WIRE_FORMAT_INVALID']);
+    expect(driver.readDeadLetters().map((d) => d.errorClass).sort()).toEqual(['EVENT_INVALID', 'WIRE_FORMAT_INVALID']);
     expect(driver.readRows('events_raw').map((r) => r.event_id)).toEqual([1, 2, 3, 4, 5, 6].map((i) => event(i, 'x', 'x', null, 0).event_id));
     expect(driver.counters.deduplicated).toBe(1);
 
@@ -83,7 +83,7 @@ describe('event-counts (test driver)', () => {
       event(2, 'view', 'u2', 'c1', 2 * 3600), // two hours ahead of its record timestamp (T0)
       event(3, 'view', 'u3', 'c1', 20), // not late: the watermark did not jump
     ]);
-    expect(driver.readDeadLetters().map((d) => [d.errorClass, d.source.offset])).toEqual([['EventTimeAhead', '1']]);
+    expect(driver.readDeadLetters().map((d) => [d.errorClass, d.source.offset])).toEqual([['EVENT_TIME_AHEAD', '1']]);
     expect(driver.readDeadLetters()[0]!.message).toMatch(/more than 300000 ms ahead of the record timestamp/);
     expect(driver.readLate()).toEqual([]);
     driver.endOfInput();

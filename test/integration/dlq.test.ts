@@ -2,14 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { createKafka, endOffsetSum } from '../../src/kafka';
 import { CompressionTypes } from 'kafkajs';
-import {
-  DeadLetterPublisher,
-  readTopic,
-  RetryRouter,
-  redrive,
-  redriveGroup,
-  type DeadLetter,
-} from '../../src/dlq';
+import { DeadLetterPublisher, readTopic, RetryRouter, redrive, redriveGroup, type DeadLetter } from '../../src/dlq';
+import type { ErrorCode } from '../../src/errors';
 import type { ConsumedRecord } from '../../src/kafka';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
@@ -65,6 +59,9 @@ async function committedRecords(topic: string): Promise<ConsumedRecord[]> {
 }
 const str = (headers: IHeaders | undefined, name: string) => headers?.[name]?.toString();
 
+/** An error class as dead letters written before classes were error codes name it. */
+const formerClass = (name: string) => name as ErrorCode;
+
 const binaryValue = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0xfe, 0x80, 0x00, 0x41]);
 const source = (offset: number, key: Buffer | null, headers: IHeaders = {}): ConsumedRecord => ({
   topic: base,
@@ -83,12 +80,7 @@ describe('DeadLetterPublisher', () => {
     const originalKey = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
     try {
       await publisher.send([
-        {
-          source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }),
-          errorClass: 'DecodeError',
-          message: 'unknown magic byte 7\nat offset 0',
-          attempt: 1,
-        },
+        { source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }), errorClass: 'WIRE_FORMAT_INVALID', message: 'unknown magic byte 7\nat offset 0', attempt: 1 },
       ]);
     } finally {
       await publisher.disconnect();
@@ -107,7 +99,7 @@ describe('DeadLetterPublisher', () => {
       'sluice.dlq.source.offset': '41',
       'sluice.dlq.source.timestamp': '1700000000123',
       'sluice.dlq.stream': 'event-counts',
-      'sluice.dlq.error.class': 'DecodeError',
+      'sluice.dlq.error.class': 'WIRE_FORMAT_INVALID',
       'sluice.dlq.error.message': 'unknown magic byte 7 | at offset 0',
       'sluice.dlq.attempt': '1',
       'sluice.dlq.failed.at': '2026-03-04T05:06:07.089Z',
@@ -151,30 +143,15 @@ describe('RetryRouter', () => {
       random: () => 0,
     });
     try {
-      const first: DeadLetter = {
-        source: source(50, Buffer.from('k50')),
-        errorClass: 'SinkTimeout',
-        message: 'slow',
-        attempt: 1,
-      };
+      const first: DeadLetter = { source: source(50, Buffer.from('k50')), errorClass: 'SERVICE_UNAVAILABLE', message: 'slow', attempt: 1 };
       const [r1] = await router.route([first]);
       expect(r1!.topic).toBe(`${base}.retry.1`);
       const [m1] = await consume(`${base}.retry.1`, 1);
       expect(str(m1!.headers, 'sluice.retry.not-before')).toBe(String(now.getTime() + 1000));
       expect(str(m1!.headers, 'sluice.retry.attempt')).toBe('1');
       // the same record, consumed from .retry.2, fails a third time
-      const fromRetry: ConsumedRecord = {
-        topic: `${base}.retry.2`,
-        partition: 0,
-        offset: '0',
-        timestamp: m1!.timestamp,
-        key: m1!.key,
-        value: m1!.value,
-        headers: m1!.headers!,
-      };
-      const [r3] = await router.route([
-        { source: fromRetry, errorClass: 'SinkTimeout', message: 'still slow', attempt: 3 },
-      ]);
+      const fromRetry: ConsumedRecord = { topic: `${base}.retry.2`, partition: 0, offset: '0', timestamp: m1!.timestamp, key: m1!.key, value: m1!.value, headers: m1!.headers! };
+      const [r3] = await router.route([{ source: fromRetry, errorClass: 'SERVICE_UNAVAILABLE', message: 'still slow', attempt: 3 }]);
       expect(r3!.kind).toBe('dlq');
     } finally {
       await router.disconnect();
@@ -191,16 +168,12 @@ describe('sluice dlq list | show | redrive', () => {
   it('lists per class, shows records, and redrives each dead letter exactly once with its original bytes', async () => {
     const dlq = `${base}.dlq`;
     const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
-    const before = await high(dlq); // two from the tests above (DecodeError, SinkTimeout)
+    const before = await high(dlq); // two from the tests above (WIRE_FORMAT_INVALID, SERVICE_UNAVAILABLE)
     try {
       await publisher.send([
-        { source: source(100, Buffer.from('a')), errorClass: 'ValidationError', message: 'amount < 0', attempt: 1 },
-        {
-          source: source(101, Buffer.from('b'), { trace: 'keep-me' }),
-          errorClass: 'ValidationError',
-          message: 'no user',
-          attempt: 1,
-        },
+        { source: source(100, Buffer.from('a')), errorClass: 'EVENT_INVALID', message: 'amount < 0', attempt: 1 },
+        // the same class, as an older Sluice named it
+        { source: source(101, Buffer.from('b'), { trace: 'keep-me' }), errorClass: formerClass('ValidationError'), message: 'no user', attempt: 1 },
       ]);
     } finally {
       await publisher.disconnect();
@@ -210,9 +183,9 @@ describe('sluice dlq list | show | redrive', () => {
     const list = runCli(['dlq', 'list', base]);
     expect(list.stderr).toBe('');
     expect(list.stdout).toContain(`${dlq}: 4 record(s)`);
-    expect(list.stdout).toMatch(/ValidationError\s+2/);
-    expect(list.stdout).toMatch(/DecodeError\s+1/);
-    expect(list.stdout).toMatch(/SinkTimeout\s+1/);
+    expect(list.stdout).toMatch(/EVENT_INVALID\s+2/);
+    expect(list.stdout).toMatch(/WIRE_FORMAT_INVALID\s+1/);
+    expect(list.stdout).toMatch(/SERVICE_UNAVAILABLE\s+1/);
 
     const show = runCli(['dlq', 'show', dlq, '--limit', '1']);
     expect(show.status).toBe(0);
@@ -220,7 +193,7 @@ describe('sluice dlq list | show | redrive', () => {
     expect(show.stdout).toContain('header sluice.dlq.error.class = ');
     expect(show.stdout).toContain('10 bytes: hex 00 00 00 00 07 ff fe 80 00 41');
 
-    const dry = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError']);
+    const dry = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError']); // a former name still filters
     expect(dry.status).toBe(0);
     expect(dry.stdout).toContain('would redrive 2');
     expect(dry.stdout).toContain('dry run: nothing was produced or committed');
@@ -229,15 +202,12 @@ describe('sluice dlq list | show | redrive', () => {
       new RegExp(`^redrive ${dlq.replace(/\./g, '\\.')}: 4/4 events \\(100%\\)`),
     );
     expect(await high(base)).toBe(0);
-    const [notCommitted] = await ctx.admin.fetchOffsets({
-      groupId: redriveGroup(dlq, 'ValidationError'),
-      topics: [dlq],
-    });
+    const [notCommitted] = await ctx.admin.fetchOffsets({ groupId: redriveGroup(dlq, 'EVENT_INVALID'), topics: [dlq] });
     expect(notCommitted!.partitions.every((p) => p.offset === '-1')).toBe(true);
 
-    const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=ValidationError', '--yes', '--json']);
+    const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=EVENT_INVALID', '--yes', '--json']);
     expect(real.stderr).toBe(''); // --json: no progress output
-    expect(JSON.parse(real.stdout)).toMatchObject({ dryRun: false, redriven: 2, byClass: { ValidationError: 2 } });
+    expect(JSON.parse(real.stdout)).toMatchObject({ dryRun: false, redriven: 2, byClass: { EVENT_INVALID: 2 } });
     const redriven = await consume(base, 2);
     expect(redriven.map((m) => m.key!.toString()).sort()).toEqual(['a', 'b']);
     for (const m of redriven) {
@@ -249,22 +219,14 @@ describe('sluice dlq list | show | redrive', () => {
     expect(str(redriven.find((m) => m.key!.toString() === 'b')!.headers, 'trace')).toBe('keep-me');
     // the redrive offsets name DLQ records that really are those two
     const dlqRecords = await consume(dlq, 4);
-    const fromOffsets = redriven
-      .map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`)
-      .sort();
-    const expected = dlqRecords
-      .filter((m) => str(m.headers, 'sluice.dlq.error.class') === 'ValidationError')
-      .map((m) => m.offset);
+    const fromOffsets = redriven.map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`).sort();
+    const expected = dlqRecords.filter((m) => ['EVENT_INVALID', 'ValidationError'].includes(str(m.headers, 'sluice.dlq.error.class')!)).map((m) => m.offset);
     expect(fromOffsets.map((o) => o.split('/')[1]).sort()).toEqual(expected.sort());
 
     // the library behind the CLI (each CLI start costs seconds): nothing is redriven twice, filtered or not
     const kafka = createKafka(ctx.config);
-    expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({ redriven: 0 });
-    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({
-      redriven: 2,
-      alreadyRedriven: 2,
-      byClass: { DecodeError: 1, SinkTimeout: 1 },
-    });
+    expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({ redriven: 0, group: redriveGroup(dlq, 'EVENT_INVALID') });
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 2, alreadyRedriven: 2, byClass: { WIRE_FORMAT_INVALID: 1, SERVICE_UNAVAILABLE: 1 } });
     expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0, scanned: 0 });
     expect(await committedRecords(base)).toHaveLength(4);
   });
@@ -274,22 +236,7 @@ describe('sluice dlq list | show | redrive', () => {
     const dlq = await ctx.createTopic('interrupted.dlq', 1);
     const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
     try {
-      await publisher.send(
-        [0, 1, 2].map((n) => ({
-          source: {
-            topic: source,
-            partition: 0,
-            offset: String(n),
-            timestamp: '1',
-            key: Buffer.from(`k${n}`),
-            value: binaryValue,
-            headers: {},
-          },
-          errorClass: 'ValidationError',
-          message: 'bad',
-          attempt: 1,
-        })),
-      );
+      await publisher.send([0, 1, 2].map((n) => ({ source: { topic: source, partition: 0, offset: String(n), timestamp: '1', key: Buffer.from(`k${n}`), value: binaryValue, headers: {} }, errorClass: 'EVENT_INVALID', message: 'bad', attempt: 1 })));
     } finally {
       await publisher.disconnect();
     }
@@ -312,6 +259,22 @@ describe('sluice dlq list | show | redrive', () => {
     expect(seen.map((r) => r.key!.toString()).sort()).toEqual(['k0', 'k1', 'k2']);
     expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0 });
     expect(await committedRecords(source)).toHaveLength(3);
+  });
+
+  it('counts a class group an older Sluice committed under a former class name', async () => {
+    const source = await ctx.createTopic('former', 1);
+    const dlq = await ctx.createTopic('former.dlq', 1);
+    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
+    try {
+      await publisher.send([0, 1, 2].map((n) => ({ source: { topic: source, partition: 0, offset: String(n), timestamp: '1', key: Buffer.from(`k${n}`), value: binaryValue, headers: {} }, errorClass: formerClass('ValidationError'), message: 'bad', attempt: 1 })));
+    } finally {
+      await publisher.disconnect();
+    }
+    // An older Sluice redrove the first record, filtered by the class's former name.
+    await ctx.admin.setOffsets({ groupId: redriveGroup(dlq, 'ValidationError'), topic: dlq, partitions: [{ partition: 0, offset: '1' }] });
+    const kafka = createKafka(ctx.config);
+    expect(await redrive(kafka, dlq, { errorClass: 'EVENT_INVALID', dryRun: true })).toMatchObject({ redriven: 2, alreadyRedriven: 1, byClass: { EVENT_INVALID: 2 } });
+    expect(await redrive(kafka, dlq, { dryRun: true })).toMatchObject({ redriven: 2, alreadyRedriven: 1 });
   });
 
   it('rejects an unsupported filter with a one-line usage hint', () => {

@@ -46,7 +46,7 @@ describe('a dead letter larger than its side topic takes uncompressed', () => {
     const dead: ConsumedRecord[] = [];
     await readTopic(createKafka(ctx.config), `${topic}.dlq`, (r) => dead.push(r));
     expect(dead).toHaveLength(1);
-    expect(headerString(dead[0]!.headers, DLQ_HEADERS.errorClass)).toBe('ValidationError');
+    expect(headerString(dead[0]!.headers, DLQ_HEADERS.errorClass)).toBe('EVENT_INVALID');
     expect(dead[0]!.value!.length).toBeGreaterThan(3 * 1024 * 1024);
   }, 120_000);
 });

@@ -71,7 +71,7 @@ describe('rows the sink refuses', () => {
     await readTopic(createKafka(ctx.config), dlq, (r) => dead.push(r));
     expect(dead).toHaveLength(1);
     const [partial] = dead as [ConsumedRecord];
-    expect(headerString(partial.headers, DLQ_HEADERS.errorClass)).toBe('SinkRowRefused');
+    expect(headerString(partial.headers, DLQ_HEADERS.errorClass)).toBe('SINK_ROW_REFUSED');
     expect(headerString(partial.headers, 'sluice.dlq.kind')).toBe('window-partial');
     expect(headerString(partial.headers, 'sluice.dlq.table')).toBe('event_counts_1m_partial');
     expect(headerString(partial.headers, 'sluice.dlq.window.start')).toBe(new Date(t0).toISOString());

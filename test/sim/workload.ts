@@ -17,7 +17,7 @@ import { loadAvroSchema, parseAvroType } from '../../src/schema';
  * - `ahead`: stamped four minutes after its record was written (inside the
  *   stream's bound): counted in its own future window, and must not make
  *   any other event late;
- * - `far-ahead`: stamped an hour ahead: `.dlq` (EventTimeAhead);
+ * - `far-ahead`: stamped an hour ahead: `.dlq` (EVENT_TIME_AHEAD);
  * - `poison`: random bytes or an invalid event: `.dlq`;
  * - `refused`: its rows are refused by ClickHouse (a value the columns
  *   cannot hold, injected by the model): its raw record and its window's
@@ -195,7 +195,7 @@ export function expectedOf(produced: Produced[]): Expected {
       continue;
     }
     if (p.kind === 'far-ahead') {
-      exp.deadLetters.set(where, 'EventTimeAhead');
+      exp.deadLetters.set(where, 'EVENT_TIME_AHEAD');
       continue;
     }
     const e = p.event!;
@@ -208,7 +208,7 @@ export function expectedOf(produced: Produced[]): Expected {
     seen.add(e.event_id);
     if (p.kind === 'refused') {
       exp.refused.add(e.event_id);
-      exp.deadLetters.set(where, 'SinkRowRefused');
+      exp.deadLetters.set(where, 'SINK_ROW_REFUSED');
       continue;
     }
     exp.raw.add(e.event_id);

@@ -65,19 +65,19 @@ final class EventDecoder {
   }
 
   Event decode(byte[] value) throws Rejected {
-    if (value == null || value.length < 5 || value[0] != 0) throw new Rejected("DecodeError", "not Confluent wire format");
+    if (value == null || value.length < 5 || value[0] != 0) throw new Rejected("WIRE_FORMAT_INVALID", "not Confluent wire format");
     int schemaId = ByteBuffer.wrap(value, 1, 4).getInt();
     GenericDatumReader<GenericRecord> reader = readerFor(schemaId);
-    if (reader == null) throw new Rejected("DecodeError", "unknown schema id " + schemaId);
+    if (reader == null) throw new Rejected("SCHEMA_UNKNOWN", "unknown schema id " + schemaId);
     GenericRecord r;
     try {
       decoder = DecoderFactory.get().binaryDecoder(value, 5, value.length - 5, decoder);
       r = reader.read(reuse, decoder);
-      if (!decoder.isEnd()) throw new Rejected("DecodeError", "bytes left over after the Avro body");
+      if (!decoder.isEnd()) throw new Rejected("AVRO_INVALID", "bytes left over after the Avro body");
     } catch (Rejected e) {
       throw e;
     } catch (Exception e) {
-      throw new Rejected("DecodeError", "Avro body cannot be read: " + e);
+      throw new Rejected("AVRO_INVALID", "Avro body cannot be read: " + e);
     }
     reuse = r;
     return validate(r);
@@ -123,7 +123,7 @@ final class EventDecoder {
   }
 
   private static Rejected invalid(String field) {
-    return new Rejected("ValidationError", field + " is invalid");
+    return new Rejected("EVENT_INVALID", field + " is invalid");
   }
 
   private static boolean isId(String s) {
