@@ -1,5 +1,5 @@
 import { ClickHouseModel } from '../../test/sim/models/clickhouse';
-import { SinkHold } from '../sink/hold';
+import { SinkHeldError, SinkHold } from '../sink/hold';
 import { MemoryHoldBackend } from '../sink/hold-memory';
 import { ManualClock } from '../sink/manual-clock';
 import type { Row } from '../sink/clickhouse/token';
@@ -138,7 +138,7 @@ describe('swapShadows', () => {
           await hold.write(() => insert('a', [{ d: '2026-01-01', k: 'live', v: 5, ver: 5 }]));
           return clock.now();
         } catch (err) {
-          if ((err as { code?: string }).code !== 'SINK_HELD') throw err;
+          if (!(err instanceof SinkHeldError)) throw err;
           refusals.push(clock.now());
           await clock.sleep(60_000);
         }
