@@ -3,13 +3,13 @@
  * reference events through 1-minute tumbling windows per (event_type,
  * campaign_id) with count, distinct users and sum of amount.
  *
- *   npx tsx src/window/bench.ts [events]
+ *   npx tsx bench/window-engine.ts [events]
  *
  * Prints one JSON line per measurement. Events are generated before the clock
  * starts, so only the engine is measured. Not a test: timed numbers live here.
  */
-import { SeededRandom } from '../generator/random';
-import { count, distinct, sum, tumbling, windowsOver, PartitionWindows, WindowOperator } from './index';
+import { SeededRandom } from '../src/generator/random';
+import { count, distinct, sum, tumbling, windowsOver, PartitionWindows, WindowOperator } from '../src/window';
 
 interface BenchEvent {
   event_type: string;
