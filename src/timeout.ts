@@ -6,7 +6,10 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([
     promise,
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new ServiceError(what, `${what} did not answer within ${ms} ms`, { retriable: true })), ms);
+      timer = setTimeout(
+        () => reject(new ServiceError(what, `${what} did not answer within ${ms} ms`, { retriable: true })),
+        ms,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -15,11 +15,17 @@ export async function checkServices(config: SluiceConfig): Promise<string[]> {
   const kafka = describeCluster(config).then(
     (i) => `kafka      ${config.kafka.brokers.join(',')}: cluster ${i.clusterId}, ${i.brokers} broker(s)`,
     (err: unknown) => {
-      throw new ServiceError('kafka', `Kafka at ${config.kafka.brokers.join(',')} is unreachable (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_KAFKA_BROKERS`, { retriable: true, cause: err });
+      throw new ServiceError(
+        'kafka',
+        `Kafka at ${config.kafka.brokers.join(',')} is unreachable (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_KAFKA_BROKERS`,
+        { retriable: true, cause: err },
+      );
     },
   );
   const redis = redisServerInfo(config).then((i) => `redis      Redis ${i.redis_version}`);
-  const clickhouse = clickHouseVersion(config.clickhouse).then((v) => `clickhouse ${config.clickhouse.url}: ClickHouse ${v}`);
+  const clickhouse = clickHouseVersion(config.clickhouse).then(
+    (v) => `clickhouse ${config.clickhouse.url}: ClickHouse ${v}`,
+  );
   return Promise.all([kafka, redis, clickhouse]);
 }
 
@@ -27,7 +33,10 @@ export function registerCheckCommand(program: Command): void {
   program
     .command('check')
     .description('connect to the configured Kafka, Redis and ClickHouse and report each')
-    .addHelpText('after', '\nExamples:\n  sluice check\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice check')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sluice check\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice check',
+    )
     .action(async () => {
       for (const line of await checkServices(loadConfig())) printLine(line);
     });

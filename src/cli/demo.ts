@@ -137,7 +137,8 @@ LIMIT 8`;
   printLine(header.join('\t'));
   for (const r of rows) printLine(header.map((h) => String(r[h])).join('\t'));
   await ch.close();
-  if (!check.valid) throw new SluiceError('RESULT_MISMATCH', "the pipeline result differs from the generator's answer (see above)");
+  if (!check.valid)
+    throw new SluiceError('RESULT_MISMATCH', "the pipeline result differs from the generator's answer (see above)");
   printLine(
     `\nrun ${run} done: results for ${new Date(start).toISOString().slice(0, 10)} are in ClickHouse database '${db}' (see docs/analysts.md).`,
   );

@@ -12,7 +12,10 @@ const resolveDlq = (topic: string) => (topic.endsWith('.dlq') ? topic : dlqTopic
 function parseFilter(filter: string | undefined): string | undefined {
   if (filter === undefined) return undefined;
   const match = /^error\.class=(.+)$/.exec(filter);
-  if (!match) throw new ConfigError(`--filter '${filter}' is not supported: use --filter error.class=<ErrorClass> (see 'sluice dlq list <topic>')`);
+  if (!match)
+    throw new ConfigError(
+      `--filter '${filter}' is not supported: use --filter error.class=<ErrorClass> (see 'sluice dlq list <topic>')`,
+    );
   return match[1];
 }
 
@@ -38,7 +41,8 @@ export function registerDlqCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  sluice dlq show events --limit 3')
     .action(async (topic: string, opts: { limit: string }) => {
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`--limit must be a positive integer, got '${opts.limit}'`);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new ConfigError(`--limit must be a positive integer, got '${opts.limit}'`);
       const records = await firstDeadLetters(kafka(), resolveDlq(topic), limit);
       if (records.length === 0) printLine(`${resolveDlq(topic)}: no records`);
       for (const r of records) for (const line of formatDeadLetter(r)) printLine(line);
@@ -62,16 +66,26 @@ export function registerDlqCommands(program: Command): void {
       const dryRun = !opts.yes || opts.dryRun === true;
       // The same conventions as replay: a bar with rate and ETA on a terminal, periodic lines otherwise, nothing with --json.
       const progress = createProgress(`redrive ${resolveDlq(topic)}`, { json: opts.json });
-      const result = await redrive(kafka(), resolveDlq(topic), { errorClass: parseFilter(opts.filter), dryRun, onProgress: (done, total) => progress.update(done, total) });
+      const result = await redrive(kafka(), resolveDlq(topic), {
+        errorClass: parseFilter(opts.filter),
+        dryRun,
+        onProgress: (done, total) => progress.update(done, total),
+      });
       progress.stop();
       if (opts.json) {
         printLine(JSON.stringify(result));
         return;
       }
       const verb = dryRun ? 'would redrive' : 'redrove';
-      printLine(`${result.dlqTopic}: scanned ${result.scanned} new record(s); ${verb} ${result.redriven}${result.alreadyRedriven ? `; ${result.alreadyRedriven} already redriven earlier` : ''}`);
+      printLine(
+        `${result.dlqTopic}: scanned ${result.scanned} new record(s); ${verb} ${result.redriven}${result.alreadyRedriven ? `; ${result.alreadyRedriven} already redriven earlier` : ''}`,
+      );
       for (const [cls, n] of Object.entries(result.byClass)) printLine(`  class  ${cls}: ${n}`);
       for (const [target, n] of Object.entries(result.byTarget)) printLine(`  to     ${target}: ${n}`);
-      printLine(dryRun ? 'dry run: nothing was produced or committed; add --yes to redrive' : `committed redrive offsets for group ${result.group}`);
+      printLine(
+        dryRun
+          ? 'dry run: nothing was produced or committed; add --yes to redrive'
+          : `committed redrive offsets for group ${result.group}`,
+      );
     });
 }

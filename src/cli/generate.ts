@@ -22,7 +22,8 @@ const positive = (raw: string) => {
 const startTime = (raw: string) => {
   if (raw === 'now') return Date.now();
   const n = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError("expected 'now', an ISO time (2026-01-01T00:00:00Z) or epoch ms");
+  if (!Number.isSafeInteger(n))
+    throw new InvalidArgumentError("expected 'now', an ISO time (2026-01-01T00:00:00Z) or epoch ms");
   return n;
 };
 
@@ -52,14 +53,20 @@ function formatSpan(ms: number): string {
 
 function printSummary(result: ProduceResult, log: string | undefined): void {
   const k = result.byKind;
-  printLine(`produced ${result.records} records to ${result.topic} in ${result.seconds.toFixed(2)} s (${Math.round(result.recordsPerSecond)} records/s)`);
+  printLine(
+    `produced ${result.records} records to ${result.topic} in ${result.seconds.toFixed(2)} s (${Math.round(result.recordsPerSecond)} records/s)`,
+  );
   const reasons = Object.entries(result.poisonByReason)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
-  printLine(`  valid ${k.valid}, duplicate ${k.duplicate}, late ${k.late}, poison ${k.poison}${reasons ? ` (${reasons})` : ''}`);
+  printLine(
+    `  valid ${k.valid}, duplicate ${k.duplicate}, late ${k.late}, poison ${k.poison}${reasons ? ` (${reasons})` : ''}`,
+  );
   if (result.eventTimeSpan) {
     const { first, last } = result.eventTimeSpan;
-    printLine(`  event time ${new Date(first).toISOString()} .. ${new Date(last).toISOString()} (${formatSpan(last - first)})`);
+    printLine(
+      `  event time ${new Date(first).toISOString()} .. ${new Date(last).toISOString()} (${formatSpan(last - first)})`,
+    );
   }
   printLine(`  schema id ${result.schemaId}, ${(result.valueBytes / 1e6).toFixed(1)} MB of values`);
   if (log) printLine(`  log written to ${log}`);
@@ -69,20 +76,40 @@ function printSummary(result: ProduceResult, log: string | undefined): void {
 export function registerGenerateCommand(program: Command): void {
   program
     .command('generate')
-    .description('produce the reference workload (valid, duplicate, late and poison events) to a topic, deterministically from a seed')
+    .description(
+      'produce the reference workload (valid, duplicate, late and poison events) to a topic, deterministically from a seed',
+    )
     .requiredOption('--events <n>', 'total records to produce, of every kind', integer('--events', 1))
-    .option('--seed <n>', 'seed: the same seed and options produce the same records, byte for byte', integer('--seed', 0), 1)
+    .option(
+      '--seed <n>',
+      'seed: the same seed and options produce the same records, byte for byte',
+      integer('--seed', 0),
+      1,
+    )
     .option('--rate <n>', 'events per second of event time', positive, 100)
-    .option('--start <time>', "earliest event time: ISO time, epoch ms or 'now' (default 2026-01-01T00:00:00Z)", startTime)
+    .option(
+      '--start <time>',
+      "earliest event time: ISO time, epoch ms or 'now' (default 2026-01-01T00:00:00Z)",
+      startTime,
+    )
     .option('--users <n>', 'distinct users', integer('--users', 1), 10_000)
     .option('--campaigns <n>', 'distinct campaigns (20% of events have none)', integer('--campaigns', 1), 20)
     .option('--duplicates <ratio>', 'share of records that re-send an earlier event', ratio, 0.02)
     .option('--late <ratio>', 'share of records far behind the watermark (1-2 h before the start)', ratio, 0.005)
     .option('--poison <ratio>', 'share of undecodable or invalid records', ratio, 0.001)
-    .option('--spread <seconds>', 'out-of-order spread: events trail the head by up to this', integer('--spread', 0), 30)
+    .option(
+      '--spread <seconds>',
+      'out-of-order spread: events trail the head by up to this',
+      integer('--spread', 0),
+      30,
+    )
     .option('--topic <name>', 'topic to produce to', 'events')
     .option('--partitions <n>', 'create the topic with n partitions if it does not exist', integer('--partitions', 1))
-    .option('--schema-id <id>', 'write with this registered schema id instead of registering <topic>-value', integer('--schema-id', 1))
+    .option(
+      '--schema-id <id>',
+      'write with this registered schema id instead of registering <topic>-value',
+      integer('--schema-id', 1),
+    )
     .option('--batch-size <n>', 'records per produce call', integer('--batch-size', 1), 20_000)
     .option('--log <file>', 'write the log (one JSON line per record) to this file, for the expected answer')
     .option('--json', 'print the summary as one JSON line')
@@ -92,7 +119,14 @@ export function registerGenerateCommand(program: Command): void {
     )
     .action(async (opts: GenerateOptions) => {
       const config = loadConfig();
-      const bar = process.stderr.isTTY && !opts.json ? new SingleBar({ stream: process.stderr, hideCursor: true, format: 'producing [{bar}] {value}/{total} records' }) : undefined;
+      const bar =
+        process.stderr.isTTY && !opts.json
+          ? new SingleBar({
+              stream: process.stderr,
+              hideCursor: true,
+              format: 'producing [{bar}] {value}/{total} records',
+            })
+          : undefined;
       bar?.start(opts.events, 0);
       let result: ProduceResult;
       try {

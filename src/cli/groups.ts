@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createKafka } from '../kafka';
-import { describeGroup, groupTopics, listGroups, offsetsForTime, parseBound, partitionOffsets, refuseLiveMembers } from '../replay';
+import {
+  describeGroup,
+  groupTopics,
+  listGroups,
+  offsetsForTime,
+  parseBound,
+  partitionOffsets,
+  refuseLiveMembers,
+} from '../replay';
 import { printLine } from './output';
 import { usageError } from './replay';
 
@@ -25,7 +33,10 @@ export function registerGroupsCommands(program: Command): void {
     .command('groups')
     .description('list consumer groups with their state and members')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  sluice groups\n  sluice groups --json\n\nExit codes: 0 ok, 1 failure, 2 usage error.')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sluice groups\n  sluice groups --json\n\nExit codes: 0 ok, 1 failure, 2 usage error.',
+    )
     .action(async (opts: { json?: boolean }) => {
       const admin = kafka().admin();
       await admin.connect();
@@ -71,14 +82,17 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
     )
     .action(async (group: string, opts: OffsetsOpts) => {
       const targets = [opts.toEarliest, opts.toLatest, opts.toTime, opts.offsets].filter((x) => x !== undefined).length;
-      if (opts.set && targets === 0 && opts.shiftBy === undefined) throw usageError('--set needs --to-earliest, --to-latest, --to-time, --offsets or --shift-by');
+      if (opts.set && targets === 0 && opts.shiftBy === undefined)
+        throw usageError('--set needs --to-earliest, --to-latest, --to-time, --offsets or --shift-by');
       if (targets > 1) throw usageError('give only one of --to-earliest, --to-latest, --to-time, --offsets');
       if (!opts.set && (targets > 0 || opts.shiftBy !== undefined)) throw usageError('add --set to change offsets');
-      const shift = opts.shiftBy === undefined ? 0n : BigInt(Number.isInteger(Number(opts.shiftBy)) ? opts.shiftBy : NaN);
+      const shift =
+        opts.shiftBy === undefined ? 0n : BigInt(Number.isInteger(Number(opts.shiftBy)) ? opts.shiftBy : NaN);
       const time = opts.toTime === undefined ? undefined : parseBound(opts.toTime, '--to-time');
       if (time && time.kind !== 'time') throw usageError(`--to-time must be an ISO time, got '${opts.toTime}'`);
       const explicit = opts.offsets === undefined ? undefined : parseBound(opts.offsets, '--offsets');
-      if (explicit && explicit.kind !== 'offsets') throw usageError(`--offsets must be partition:offset,... got '${opts.offsets}'`);
+      if (explicit && explicit.kind !== 'offsets')
+        throw usageError(`--offsets must be partition:offset,... got '${opts.offsets}'`);
 
       const admin = kafka().admin();
       await admin.connect();
@@ -86,20 +100,29 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
         const topics = opts.topic ? [opts.topic] : await groupTopics(admin, group);
         if (topics.length === 0) throw usageError(`group '${group}' has no committed offsets; give --topic`);
         const info = await describeGroup(admin, group);
-        const out: { topic: string; partitions: { partition: number; committed: string | null; end: string; lag: string; next?: string }[] }[] = [];
+        const out: {
+          topic: string;
+          partitions: { partition: number; committed: string | null; end: string; lag: string; next?: string }[];
+        }[] = [];
         for (const topic of topics) {
           const current = await partitionOffsets(admin, group, topic);
           const byTime = time?.kind === 'time' ? await offsetsForTime(admin, topic, time.ms) : undefined;
           out.push({
             topic,
             partitions: current.map((p) => {
-              const row = { partition: p.partition, committed: p.committed?.toString() ?? null, end: p.high.toString(), lag: (p.high - (p.committed ?? p.low)).toString() };
+              const row = {
+                partition: p.partition,
+                committed: p.committed?.toString() ?? null,
+                end: p.high.toString(),
+                lag: (p.high - (p.committed ?? p.low)).toString(),
+              };
               if (!opts.set) return row;
               let next = p.committed ?? p.low;
               if (opts.toEarliest) next = p.low;
               else if (opts.toLatest) next = p.high;
               else if (byTime) next = byTime.get(p.partition) ?? p.high;
-              else if (explicit?.kind === 'offsets' && explicit.offsets.has(p.partition)) next = explicit.offsets.get(p.partition)!;
+              else if (explicit?.kind === 'offsets' && explicit.offsets.has(p.partition))
+                next = explicit.offsets.get(p.partition)!;
               next += shift;
               next = next < p.low ? p.low : next > p.high ? p.high : next;
               return { ...row, next: next.toString() };
@@ -109,15 +132,33 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
         const apply = opts.set && opts.yes && !opts.dryRun;
         if (apply) {
           await refuseLiveMembers(admin, group);
-          for (const t of out) await admin.setOffsets({ groupId: group, topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.next! })) });
+          for (const t of out)
+            await admin.setOffsets({
+              groupId: group,
+              topic: t.topic,
+              partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.next! })),
+            });
         }
-        if (opts.json) return printLine(JSON.stringify({ group, state: info.state, members: info.members, applied: Boolean(apply), topics: out }));
+        if (opts.json)
+          return printLine(
+            JSON.stringify({ group, state: info.state, members: info.members, applied: Boolean(apply), topics: out }),
+          );
         printLine(`group ${group}  ${info.state}  ${info.members.length} member(s)`);
         for (const t of out) {
           printLine(`  topic ${t.topic}`);
-          for (const p of t.partitions) printLine(`    partition ${String(p.partition).padStart(3)}  committed ${(p.committed ?? '-').padStart(10)}  end ${p.end.padStart(10)}  lag ${p.lag.padStart(8)}${p.next !== undefined ? `  -> ${p.next}` : ''}`);
+          for (const p of t.partitions)
+            printLine(
+              `    partition ${String(p.partition).padStart(3)}  committed ${(p.committed ?? '-').padStart(10)}  end ${p.end.padStart(10)}  lag ${p.lag.padStart(8)}${p.next !== undefined ? `  -> ${p.next}` : ''}`,
+            );
         }
-        if (opts.set) printLine(apply ? 'offsets set' : info.members.length > 0 ? 'dry run: nothing changed; the group has live members, stop them before --yes' : 'dry run: nothing changed; add --yes to set them');
+        if (opts.set)
+          printLine(
+            apply
+              ? 'offsets set'
+              : info.members.length > 0
+                ? 'dry run: nothing changed; the group has live members, stop them before --yes'
+                : 'dry run: nothing changed; add --yes to set them',
+          );
       } finally {
         await admin.disconnect().catch(() => undefined);
       }

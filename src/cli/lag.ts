@@ -38,12 +38,22 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`,
       const redis = definition?.windowed ? createRedis(config, { maxRetriesPerRequest: 2 }) : undefined;
       const reports: LagReport[] = [];
       try {
-        const topics = opts.topic ? [opts.topic] : definition ? [definition.source.topic] : await groupTopics(admin, group);
+        const topics = opts.topic
+          ? [opts.topic]
+          : definition
+            ? [definition.source.topic]
+            : await groupTopics(admin, group);
         if (topics.length === 0) throw usageError(`group '${group}' has no committed offsets; give --topic`);
         if (redis) await redis.connect();
         const state =
           redis && definition?.windowed
-            ? { redis, config, stream: definition.name, epoch: await readEpoch(config, definition), outOfOrdernessMs: definition.windowed.outOfOrdernessMs }
+            ? {
+                redis,
+                config,
+                stream: definition.name,
+                epoch: await readEpoch(config, definition),
+                outOfOrdernessMs: definition.windowed.outOfOrdernessMs,
+              }
             : undefined;
         for (const topic of topics) reports.push(await lagReport(admin, { group, topic }, state));
       } finally {

@@ -40,7 +40,10 @@ export function registerReplayCommand(program: Command): void {
     .option('--group <id>', 'the live consumer group (default sluice.<stream>)')
     .option('--topic <name>', "read this topic instead of the stream's own")
     .option('--clock-skew <ms>', 'how far before its event time a Kafka record timestamp may be', '300000')
-    .option('--shadow', 'rebuild into shadow tables while the live stream runs, then swap the changed partitions in atomically')
+    .option(
+      '--shadow',
+      'rebuild into shadow tables while the live stream runs, then swap the changed partitions in atomically',
+    )
     .option('--hold-timeout <ms>', 'shadow: longest wait for running live inserts to finish before the swap', '30000')
     .option('--yes', 'really replay (without it: print the plan, change nothing)')
     .option('--dry-run', 'print the plan, change nothing (the default)')
@@ -68,16 +71,20 @@ Examples:
 Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
     )
     .action(async (name: string, opts: ReplayOpts) => {
-      if (!opts.from && !opts.toEarliest) throw usageError('give --from <time|offsets|earliest> or --to-earliest (see sluice replay --help)');
+      if (!opts.from && !opts.toEarliest)
+        throw usageError('give --from <time|offsets|earliest> or --to-earliest (see sluice replay --help)');
       const from = opts.toEarliest ? parseBound('earliest', '--to-earliest') : parseBound(opts.from!, '--from');
       const to = opts.to === undefined ? undefined : parseBound(opts.to, '--to');
       if (to?.kind === 'earliest') throw usageError('--to cannot be earliest');
       const shiftBy = opts.shiftBy === undefined ? undefined : Number(opts.shiftBy);
-      if (shiftBy !== undefined && !Number.isInteger(shiftBy)) throw usageError(`--shift-by must be a whole number, got '${opts.shiftBy}'`);
+      if (shiftBy !== undefined && !Number.isInteger(shiftBy))
+        throw usageError(`--shift-by must be a whole number, got '${opts.shiftBy}'`);
       const clockSkewMs = Number(opts.clockSkew);
-      if (!Number.isInteger(clockSkewMs) || clockSkewMs < 0) throw usageError(`--clock-skew must be milliseconds >= 0, got '${opts.clockSkew}'`);
+      if (!Number.isInteger(clockSkewMs) || clockSkewMs < 0)
+        throw usageError(`--clock-skew must be milliseconds >= 0, got '${opts.clockSkew}'`);
       const holdTimeoutMs = Number(opts.holdTimeout);
-      if (!Number.isInteger(holdTimeoutMs) || holdTimeoutMs < 100) throw usageError(`--hold-timeout must be milliseconds >= 100, got '${opts.holdTimeout}'`);
+      if (!Number.isInteger(holdTimeoutMs) || holdTimeoutMs < 100)
+        throw usageError(`--hold-timeout must be milliseconds >= 100, got '${opts.holdTimeout}'`);
 
       const config = loadConfig();
       const definition = loadStream(name);
@@ -86,7 +93,15 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
       await admin.connect();
       let plan;
       try {
-        plan = await planReplay(admin, clickhouse, definition, { from, to, shiftBy, group: opts.group, topic: opts.topic, clockSkewMs, shadow: opts.shadow });
+        plan = await planReplay(admin, clickhouse, definition, {
+          from,
+          to,
+          shiftBy,
+          group: opts.group,
+          topic: opts.topic,
+          clockSkewMs,
+          shadow: opts.shadow,
+        });
         if (opts.yes && !opts.dryRun && !opts.shadow) await refuseLiveMembers(admin, plan.liveGroup);
       } finally {
         await admin.disconnect().catch(() => undefined);
@@ -110,10 +125,17 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
       progress.stop();
       if (opts.json) printLine(JSON.stringify({ dryRun: false, plan, result }));
       else {
-        const rows = Object.entries(result.rowsWritten).map(([t, n]) => `${t}=${n}`).join(' ') || 'none';
-        printLine(`replayed ${result.recordsIn} records in ${result.seconds.toFixed(1)} s; rows rewritten: ${rows}; rows outside the range skipped: ${result.rowsSkipped}`);
+        const rows =
+          Object.entries(result.rowsWritten)
+            .map(([t, n]) => `${t}=${n}`)
+            .join(' ') || 'none';
+        printLine(
+          `replayed ${result.recordsIn} records in ${result.seconds.toFixed(1)} s; rows rewritten: ${rows}; rows outside the range skipped: ${result.rowsSkipped}`,
+        );
         for (const s of result.swaps ?? []) {
-          printLine(`  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms`);
+          printLine(
+            `  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms`,
+          );
         }
         if (result.heldMs !== undefined) printLine(`  live inserts were held for ${result.heldMs} ms`);
       }

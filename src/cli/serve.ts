@@ -11,7 +11,10 @@ export function registerServeCommands(program: Command): void {
     .option('--port <port>', 'TCP port (ingest.port, SLUICE_INGEST_PORT)')
     .option('--host <host>', 'address to listen on (ingest.host)')
     .option('--topic <topic>', 'topic to produce to (ingest.topic)')
-    .option('--admin-port <port>', 'TCP port of the status page and metrics (ingest.adminPort, SLUICE_INGEST_ADMIN_PORT)')
+    .option(
+      '--admin-port <port>',
+      'TCP port of the status page and metrics (ingest.adminPort, SLUICE_INGEST_ADMIN_PORT)',
+    )
     .option('--admin-host <host>', 'address of the status page and metrics; loopback by default (ingest.adminHost)')
     .addHelpText(
       'after',
@@ -23,14 +26,15 @@ export function registerServeCommands(program: Command): void {
         'Examples:',
         '  sluice serve hash-key "$KEY"',
         '  SLUICE_INGEST_API_KEYS=$(sluice serve hash-key "$KEY") sluice serve --port 8088',
-        "  curl -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' -d @event.json localhost:8088/v1/events",
+        '  curl -H "Authorization: Bearer $KEY" -H \'Content-Type: application/json\' -d @event.json localhost:8088/v1/events',
       ].join('\n'),
     )
     .action(async (opts: { port?: string; host?: string; topic?: string; adminPort?: string; adminHost?: string }) => {
       const config = loadConfig();
       const portOption = (flag: string, value: string | undefined) => {
         const port = value === undefined ? undefined : Number(value);
-        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError(`${flag} ${value}: expected 0-65535`);
+        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+          throw new ConfigError(`${flag} ${value}: expected 0-65535`);
         return port;
       };
       const port = portOption('--port', opts.port);
@@ -43,9 +47,14 @@ export function registerServeCommands(program: Command): void {
         ...(opts.adminHost && { adminHost: opts.adminHost }),
       };
       // The same check as ingest.adminPort's in the config, for ports given here (0, a free port, never clashes).
-      const [apiPort, statusPort] = [settings.port ?? config.ingest.port, settings.adminPort ?? config.ingest.adminPort];
+      const [apiPort, statusPort] = [
+        settings.port ?? config.ingest.port,
+        settings.adminPort ?? config.ingest.adminPort,
+      ];
       if (apiPort !== 0 && apiPort === statusPort) {
-        throw new ConfigError(`--admin-port ${statusPort} is the API port too: the status page and metrics need a port of their own`);
+        throw new ConfigError(
+          `--admin-port ${statusPort} is the API port too: the status page and metrics need a port of their own`,
+        );
       }
       const server = await startIngestServer(config, { settings });
       printLine(`ingest API listening on ${server.url} (POST /v1/events, GET /healthz, GET /readyz)`);

@@ -11,9 +11,14 @@ export function registerSinkCommands(program: Command): void {
 
   sink
     .command('migrate [streams...]')
-    .description("create the database, the migration ledger and the named streams' tables (idempotent; prints what it did)")
+    .description(
+      "create the database, the migration ledger and the named streams' tables (idempotent; prints what it did)",
+    )
     .option('--database <name>', 'database to migrate (default: clickhouse.database, SLUICE_CLICKHOUSE_DATABASE)')
-    .addHelpText('after', '\nExamples:\n  sluice sink migrate\n  sluice sink migrate event-counts\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice sink migrate --database analytics')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sluice sink migrate\n  sluice sink migrate event-counts\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice sink migrate --database analytics',
+    )
     .action(async (streams: string[], opts: { database?: string }) => {
       const config = loadConfig();
       const database = opts.database ?? config.clickhouse.database;
@@ -23,7 +28,9 @@ export function registerSinkCommands(program: Command): void {
           throw err instanceof SluiceError ? err : classifyClickHouseError(config.clickhouse, err);
         };
         const features = await detectServerFeatures(client).catch(explain);
-        printLine(`server ClickHouse ${features.version}: insert_deduplication_token ${features.insertDeduplicationToken ? 'yes' : 'no'}`);
+        printLine(
+          `server ClickHouse ${features.version}: insert_deduplication_token ${features.insertDeduplicationToken ? 'yes' : 'no'}`,
+        );
         const schema = clickHouseSchemaOf(streams.map((name) => loadStream(name)));
         const report = await migrate(client, database, { features, ...schema }).catch(explain);
         for (const line of formatMigrationReport(report)) printLine(line);

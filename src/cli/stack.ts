@@ -35,7 +35,11 @@ export function registerStackCommands(program: Command): void {
     .action(async (services: string[], opts: { json?: boolean }) => {
       const statuses = await stackStatus(loadConfig(), services);
       for (const s of statuses) {
-        printLine(opts.json ? JSON.stringify(s) : `${s.name.padEnd(11)} ${s.healthy ? 'up  ' : 'DOWN'} ports ${s.ports.join(',')}  ${s.detail}`);
+        printLine(
+          opts.json
+            ? JSON.stringify(s)
+            : `${s.name.padEnd(11)} ${s.healthy ? 'up  ' : 'DOWN'} ports ${s.ports.join(',')}  ${s.detail}`,
+        );
       }
       if (statuses.some((s) => !s.healthy)) process.exitCode = 1;
     });

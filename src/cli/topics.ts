@@ -9,7 +9,9 @@ interface TopicOptions {
   prefix: string;
 }
 
-async function withAdmin<T>(fn: (admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>): Promise<T> {
+async function withAdmin<T>(
+  fn: (admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>,
+): Promise<T> {
   const admin = createKafka(loadConfig(), { retry: { retries: 2 } }).admin();
   await admin.connect();
   try {
@@ -23,11 +25,16 @@ export function registerTopicsCommands(program: Command): void {
   const topics = program
     .command('topics')
     .description('topics as code: declarations in topics/*.yaml applied to the cluster')
-    .addHelpText('after', '\nOne file per topic family: the topic, its partitions, replication, retention, and companions (.dlq, .retry.N, .late).');
+    .addHelpText(
+      'after',
+      '\nOne file per topic family: the topic, its partitions, replication, retention, and companions (.dlq, .retry.N, .late).',
+    );
 
   topics
     .command('apply')
-    .description('create missing topics, raise partition counts, set configs that differ; report drift it will not change')
+    .description(
+      'create missing topics, raise partition counts, set configs that differ; report drift it will not change',
+    )
     .option('--dry-run', 'print the plan, change nothing')
     .option('--dir <dir>', 'directory of declarations', 'topics')
     .option('--prefix <prefix>', 'prepend to every topic name (e.g. per environment or per test)', '')
@@ -40,7 +47,9 @@ export function registerTopicsCommands(program: Command): void {
         if (!opts.dryRun) await applyPlan(admin, plan);
         for (const line of formatPlan(plan, Boolean(opts.dryRun))) printLine(line);
         if (opts.failOnDrift && plan.drift.length > 0) {
-          throw new TopicDriftError(`${plan.drift.length} topic setting(s) drifted from the declarations (listed above)`);
+          throw new TopicDriftError(
+            `${plan.drift.length} topic setting(s) drifted from the declarations (listed above)`,
+          );
         }
       });
     });
@@ -56,7 +65,8 @@ export function registerTopicsCommands(program: Command): void {
         const plan = await planTopics(admin, specs);
         const existing = new Set(await admin.listTopics());
         const present = specs.filter((s) => existing.has(s.name)).map((s) => s.name);
-        const { topics: metadata } = present.length > 0 ? await admin.fetchTopicMetadata({ topics: present }) : { topics: [] };
+        const { topics: metadata } =
+          present.length > 0 ? await admin.fetchTopicMetadata({ topics: present }) : { topics: [] };
         const actual = new Map(metadata.map((t) => [t.name, t]));
         printLine(['TOPIC', 'ROLE', 'PARTITIONS', 'REPLICATION', 'STATUS'].join('\t'));
         for (const spec of specs) {
@@ -69,7 +79,9 @@ export function registerTopicsCommands(program: Command): void {
                 ? 'differs'
                 : 'ok';
           const partitions = t ? `${t.partitions.length}/${spec.partitions}` : `-/${spec.partitions}`;
-          const replication = t ? `${Math.max(0, ...t.partitions.map((p) => p.replicas.length))}/${spec.replicationFactor}` : `-/${spec.replicationFactor}`;
+          const replication = t
+            ? `${Math.max(0, ...t.partitions.map((p) => p.replicas.length))}/${spec.replicationFactor}`
+            : `-/${spec.replicationFactor}`;
           printLine([spec.name, spec.role, partitions, replication, status].join('\t'));
         }
       });

@@ -18,7 +18,10 @@ describe('ingest operator address settings', () => {
   it.each([
     [{ SLUICE_INGEST_ADMIN_PORT: 'metrics' }, /^invalid setting ingest\.adminPort \(SLUICE_INGEST_ADMIN_PORT\): /],
     [{ SLUICE_INGEST_ADMIN_PORT: '70000' }, /ingest\.adminPort \(SLUICE_INGEST_ADMIN_PORT\)/],
-    [{ SLUICE_INGEST_ADMIN_PORT: '8088' }, /ingest\.adminPort \(SLUICE_INGEST_ADMIN_PORT\): .*must differ from ingest\.port/],
+    [
+      { SLUICE_INGEST_ADMIN_PORT: '8088' },
+      /ingest\.adminPort \(SLUICE_INGEST_ADMIN_PORT\): .*must differ from ingest\.port/,
+    ],
     [{ SLUICE_INGEST_PORT: '9465' }, /ingest\.adminPort: .*must differ from ingest\.port/],
   ])('refuse %p in one line naming the setting', (env, pattern) => {
     const attempt = () => loadConfig(env);

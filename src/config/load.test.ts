@@ -16,7 +16,11 @@ describe('loadConfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'));
     const file = join(dir, 'sluice.yaml');
     writeFileSync(file, 'clickhouse:\n  database: analytics\n  username: reader\nkafka:\n  brokers: [k1:9092]\n');
-    const config = loadConfig({ SLUICE_CONFIG: file, SLUICE_CLICKHOUSE_USER: 'writer', SLUICE_KAFKA_BROKERS: 'a:1, b:2' });
+    const config = loadConfig({
+      SLUICE_CONFIG: file,
+      SLUICE_CLICKHOUSE_USER: 'writer',
+      SLUICE_KAFKA_BROKERS: 'a:1, b:2',
+    });
     expect(config.clickhouse.database).toBe('analytics');
     expect(config.clickhouse.username).toBe('writer');
     expect(config.kafka.brokers).toEqual(['a:1', 'b:2']);

@@ -85,7 +85,8 @@ function readFile(path: string): Tree {
   try {
     const parsed: unknown = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
     if (parsed === null || parsed === undefined) return {};
-    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} (SLUICE_CONFIG) is not valid: top level must be a mapping`);
+    if (typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new ConfigError(`config file ${path} (SLUICE_CONFIG) is not valid: top level must be a mapping`);
     return parsed as Tree;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -122,7 +123,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
   for (const [name, path] of Object.entries(ENV_SETTINGS)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    const value = LIST_SETTINGS.has(path) ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+    const value = LIST_SETTINGS.has(path)
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : raw;
     setPath(tree, path, value);
     source.set(path, name);
     if (LIST_SETTINGS.has(path)) (value as string[]).forEach((_, i) => source.set(`${path}.${i}`, name));
@@ -153,7 +159,9 @@ export function readSettingFile(path: string, setting: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${settingName(setting)}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(
+      `${settingName(setting)}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 

@@ -4,9 +4,7 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(1).max(65535);
 
 /** host:port, no scheme: what Kafka clients call a bootstrap server. */
-const hostPort = z
-  .string()
-  .regex(/^[A-Za-z0-9._[\]:-]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9092');
+const hostPort = z.string().regex(/^[A-Za-z0-9._[\]:-]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9092');
 
 const url = (schemes: string[]) =>
   z.string().refine(
@@ -29,19 +27,29 @@ export const identifier = z
  * A PEM file named by a setting: read once here, so a missing or unreadable
  * file fails at start-up naming the setting, not at the first connection.
  */
-const pemFile = z.string().min(1).superRefine((path, ctx) => {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give the path of a PEM file` });
-    return;
-  }
-  if (!text.includes('-----BEGIN ')) ctx.addIssue({ code: 'custom', message: `${path} is not a PEM file (no -----BEGIN line)` });
-});
+const pemFile = z
+  .string()
+  .min(1)
+  .superRefine((path, ctx) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give the path of a PEM file`,
+      });
+      return;
+    }
+    if (!text.includes('-----BEGIN '))
+      ctx.addIssue({ code: 'custom', message: `${path} is not a PEM file (no -----BEGIN line)` });
+  });
 
 /** `true`/`false`/`1`/`0` from the environment, real booleans from a file. */
-const flag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
+const flag = z.preprocess(
+  (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v),
+  z.boolean(),
+);
 
 /** CA, client certificate and key files for a TLS connection; the certificate and key go together. */
 const tlsFields = {
@@ -61,8 +69,14 @@ export const clickhouseTlsSchema = z
   .superRefine((tls, ctx) => certNeedsKey(tls, ctx));
 
 function certNeedsKey(tls: { certFile?: string; keyFile?: string }, ctx: z.RefinementCtx): void {
-  if (tls.certFile && !tls.keyFile) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'certFile is set: give the client key file too' });
-  if (tls.keyFile && !tls.certFile) ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'keyFile is set: give the client certificate file too' });
+  if (tls.certFile && !tls.keyFile)
+    ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'certFile is set: give the client key file too' });
+  if (tls.keyFile && !tls.certFile)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['certFile'],
+      message: 'keyFile is set: give the client certificate file too',
+    });
 }
 
 export const tlsSchema = z.object(tlsFields).strict().superRefine(certNeedsKey);
@@ -74,7 +88,11 @@ export const kafkaSslSchema = z
   .superRefine((ssl, ctx) => {
     certNeedsKey(ssl, ctx);
     if (!ssl.enabled && (ssl.caFile || ssl.certFile || ssl.keyFile)) {
-      ctx.addIssue({ code: 'custom', path: ['enabled'], message: 'certificate files are set but TLS is off: set it to true (SLUICE_KAFKA_SSL=true)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['enabled'],
+        message: 'certificate files are set but TLS is off: set it to true (SLUICE_KAFKA_SSL=true)',
+      });
     }
   });
 
@@ -91,7 +109,10 @@ export const stackSchema = z
   .object({
     /** Where the local stack keeps binaries, data, logs and pid files (git-ignored). */
     dir: z.string().min(1).default('.sluice'),
-    kafkaVersion: z.string().regex(/^4\.\d+\.\d+$/, 'expected a Kafka 4.x version like 4.1.1').default('4.1.1'),
+    kafkaVersion: z
+      .string()
+      .regex(/^4\.\d+\.\d+$/, 'expected a Kafka 4.x version like 4.1.1')
+      .default('4.1.1'),
     kafkaPort: port.default(9092),
     kafkaControllerPort: port.default(9093),
     redisPort: port.default(6379),
@@ -115,18 +136,31 @@ export const ingestSchema = z
     adminHost: z.string().min(1).default('127.0.0.1'),
     adminPort: port.default(9465),
     /** The topic accepted events are produced to, and the Avro schema (a name in avro/) they must match. */
-    topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name').default('events'),
-    schema: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected the name of a file in avro/ without .avsc').default('analytics_event'),
+    topic: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name')
+      .default('events'),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'expected the name of a file in avro/ without .avsc')
+      .default('analytics_event'),
     /** sha256 (hex) of each accepted API key; never the keys themselves (`sluice serve hash-key <key>`). */
     apiKeys: z
-      .array(z.string().regex(/^[0-9a-f]{64}$/, 'expected the sha256 hex of an API key: run `sluice serve hash-key <key>`'))
+      .array(
+        z.string().regex(/^[0-9a-f]{64}$/, 'expected the sha256 hex of an API key: run `sluice serve hash-key <key>`'),
+      )
       .default([]),
     /** A file with one sha256 hex per line (# comments allowed), read at start-up, added to apiKeys. */
     apiKeysFile: z.string().min(1).optional(),
     /** Events per second per API key (fixed 1 s window in Redis); 0 turns the limit off. */
     rateLimitPerSecond: z.coerce.number().int().min(0).default(5000),
     /** Largest request body accepted; larger ones get 413. */
-    maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    maxBodyBytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
     /** Most events in one request; more get 413. */
     maxEventsPerRequest: z.coerce.number().int().min(1).max(100_000).default(1000),
     /** Refuse (409) an event whose id was accepted within duplicateTtlSeconds. Off by default: processors dedup anyway. */
@@ -137,7 +171,11 @@ export const ingestSchema = z
   .superRefine((ingest, ctx) => {
     // One port for both would fail to listen, or on different hosts put the operator endpoints where the API is reachable.
     if (ingest.adminPort === ingest.port) {
-      ctx.addIssue({ code: 'custom', path: ['adminPort'], message: `${ingest.adminPort} must differ from ingest.port: the operator endpoints have a port of their own` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['adminPort'],
+        message: `${ingest.adminPort} must differ from ingest.port: the operator endpoints have a port of their own`,
+      });
     }
   });
 
@@ -147,7 +185,10 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
       stack: stackSchema,
       kafka: z
         .object({
-          brokers: z.array(hostPort).min(1).default([`127.0.0.1:${stack.kafkaPort}`]),
+          brokers: z
+            .array(hostPort)
+            .min(1)
+            .default([`127.0.0.1:${stack.kafkaPort}`]),
           clientId: z.string().min(1).default('sluice'),
           ssl: kafkaSslSchema.optional(),
           sasl: kafkaSaslSchema.optional(),
@@ -158,14 +199,21 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
         .object({
           url: url(['redis:', 'rediss:']).default(`redis://127.0.0.1:${stack.redisPort}`),
           /** Prepended to every key Sluice writes, so several deployments can share a Redis. */
-          keyPrefix: z.string().regex(/^[A-Za-z0-9:_.-]*$/, 'expected letters, digits and : _ . -').default('sluice:'),
+          keyPrefix: z
+            .string()
+            .regex(/^[A-Za-z0-9:_.-]*$/, 'expected letters, digits and : _ . -')
+            .default('sluice:'),
           /** Used with a rediss:// URL (the ACL user and password go in the URL: rediss://user:pass@host:port). */
           tls: tlsSchema.optional(),
         })
         .strict()
         .superRefine((redis, ctx) => {
           if (redis.tls && !redis.url.startsWith('rediss:')) {
-            ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS files are set but redis.url is not rediss://: use a rediss:// URL' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tls'],
+              message: 'TLS files are set but redis.url is not rediss://: use a rediss:// URL',
+            });
           }
         })
         .default({ url: `redis://127.0.0.1:${stack.redisPort}`, keyPrefix: 'sluice:' }),
@@ -182,7 +230,11 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
         .strict()
         .superRefine((clickhouse, ctx) => {
           if (clickhouse.tls && !clickhouse.url.startsWith('https:')) {
-            ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS files are set but clickhouse.url is not https://: use an https:// URL' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tls'],
+              message: 'TLS files are set but clickhouse.url is not https://: use an https:// URL',
+            });
           }
         })
         .default({

@@ -34,17 +34,36 @@ describe('security settings', () => {
   });
 
   it.each([
-    [{ SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CA_FILE: missing }, /kafka\.ssl\.caFile \(SLUICE_KAFKA_SSL_CA_FILE\): cannot read .*missing\.pem \(ENOENT\)/],
-    [{ SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CA_FILE: notPem }, /kafka\.ssl\.caFile \(SLUICE_KAFKA_SSL_CA_FILE\): .*not a PEM file/],
+    [
+      { SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CA_FILE: missing },
+      /kafka\.ssl\.caFile \(SLUICE_KAFKA_SSL_CA_FILE\): cannot read .*missing\.pem \(ENOENT\)/,
+    ],
+    [
+      { SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CA_FILE: notPem },
+      /kafka\.ssl\.caFile \(SLUICE_KAFKA_SSL_CA_FILE\): .*not a PEM file/,
+    ],
     [{ SLUICE_KAFKA_SSL_CA_FILE: pem }, /kafka\.ssl\.enabled: certificate files are set but TLS is off/],
     [{ SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CERT_FILE: pem }, /kafka\.ssl\.keyFile: certFile is set/],
     [{ SLUICE_KAFKA_SSL: 'maybe' }, /kafka\.ssl\.enabled \(SLUICE_KAFKA_SSL\)/],
-    [{ SLUICE_KAFKA_SASL_MECHANISM: 'gssapi', SLUICE_KAFKA_SASL_USERNAME: 'u', SLUICE_KAFKA_SASL_PASSWORD: 'p' }, /kafka\.sasl\.mechanism \(SLUICE_KAFKA_SASL_MECHANISM\)/],
+    [
+      { SLUICE_KAFKA_SASL_MECHANISM: 'gssapi', SLUICE_KAFKA_SASL_USERNAME: 'u', SLUICE_KAFKA_SASL_PASSWORD: 'p' },
+      /kafka\.sasl\.mechanism \(SLUICE_KAFKA_SASL_MECHANISM\)/,
+    ],
     [{ SLUICE_KAFKA_SASL_MECHANISM: 'plain', SLUICE_KAFKA_SASL_USERNAME: 'u' }, /kafka\.sasl\.password: /],
     [{ SLUICE_REDIS_TLS_CA_FILE: pem }, /redis\.tls: TLS files are set but redis\.url is not rediss:\/\//],
     [{ SLUICE_REDIS_URL: 'rediss://r:6380', SLUICE_REDIS_TLS_KEY_FILE: pem }, /redis\.tls\.certFile: keyFile is set/],
-    [{ SLUICE_CLICKHOUSE_TLS_CA_FILE: pem }, /clickhouse\.tls: TLS files are set but clickhouse\.url is not https:\/\//],
-    [{ SLUICE_CLICKHOUSE_URL: 'https://ch:8443', SLUICE_CLICKHOUSE_TLS_CERT_FILE: pem, SLUICE_CLICKHOUSE_TLS_KEY_FILE: pem }, /clickhouse\.tls\.caFile/],
+    [
+      { SLUICE_CLICKHOUSE_TLS_CA_FILE: pem },
+      /clickhouse\.tls: TLS files are set but clickhouse\.url is not https:\/\//,
+    ],
+    [
+      {
+        SLUICE_CLICKHOUSE_URL: 'https://ch:8443',
+        SLUICE_CLICKHOUSE_TLS_CERT_FILE: pem,
+        SLUICE_CLICKHOUSE_TLS_KEY_FILE: pem,
+      },
+      /clickhouse\.tls\.caFile/,
+    ],
   ])('fails fast on %j naming the setting', (env, pattern) => {
     const attempt = () => loadConfig(env);
     expect(attempt).toThrow(ConfigError);
@@ -53,7 +72,12 @@ describe('security settings', () => {
 
   it('never echoes the SASL password in a validation error', () => {
     // A password with a bad mechanism beside it: the error is about the mechanism and shows no secret.
-    const attempt = () => loadConfig({ SLUICE_KAFKA_SASL_MECHANISM: 'md5', SLUICE_KAFKA_SASL_USERNAME: 'u', SLUICE_KAFKA_SASL_PASSWORD: 'pw-Never-Shown' });
+    const attempt = () =>
+      loadConfig({
+        SLUICE_KAFKA_SASL_MECHANISM: 'md5',
+        SLUICE_KAFKA_SASL_USERNAME: 'u',
+        SLUICE_KAFKA_SASL_PASSWORD: 'pw-Never-Shown',
+      });
     expect(attempt).toThrow(/kafka\.sasl\.mechanism/);
     expect(() => attempt()).not.toThrow(/pw-Never-Shown/);
   });
@@ -86,6 +110,8 @@ describe('security settings', () => {
   });
 
   it('readSettingFile names the setting and its variable when the file went away', () => {
-    expect(() => readSettingFile(missing, 'redis.tls.caFile')).toThrow(/^redis\.tls\.caFile \(SLUICE_REDIS_TLS_CA_FILE\): cannot read .* \(ENOENT\)$/);
+    expect(() => readSettingFile(missing, 'redis.tls.caFile')).toThrow(
+      /^redis\.tls\.caFile \(SLUICE_REDIS_TLS_CA_FILE\): cannot read .* \(ENOENT\)$/,
+    );
   });
 });

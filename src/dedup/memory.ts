@@ -8,9 +8,7 @@ import { claimant, DEFAULT_DEDUP_TTL_SECONDS, type DedupRecord, type DedupStore 
 export class MemoryDedupStore implements DedupStore {
   private readonly marks = new Map<string, { who: string; expiresAt: number }>();
 
-  constructor(
-    private readonly options: { ttlSeconds?: number; now?: () => number } = {},
-  ) {}
+  constructor(private readonly options: { ttlSeconds?: number; now?: () => number } = {}) {}
 
   async claim(records: DedupRecord[]): Promise<boolean[]> {
     const now = (this.options.now ?? Date.now)();

@@ -57,7 +57,11 @@ export class RedisDedupStore implements DedupStore {
   ) {
     this.prefix = dedupKeyPrefix(options.keyPrefix, options);
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_DEDUP_TTL_SECONDS;
-    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) throw new SluiceError('DEDUP_OPTIONS_INVALID', `dedup TTL must be a positive number of seconds, got ${this.ttlSeconds}`);
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1)
+      throw new SluiceError(
+        'DEDUP_OPTIONS_INVALID',
+        `dedup TTL must be a positive number of seconds, got ${this.ttlSeconds}`,
+      );
     // defineCommand sends EVALSHA and falls back to EVAL once if the script is not cached yet.
     if (!('sluiceDedupClaim' in redis)) redis.defineCommand('sluiceDedupClaim', { lua: CLAIM_SCRIPT });
   }
@@ -86,10 +90,14 @@ export class RedisDedupStore implements DedupStore {
         dedupFailOpenCounter().inc({ namespace: this.options.namespace }, records.length);
         return records.map(() => true);
       }
-      throw new ServiceError('redis', `Redis${this.where()} failed a dedup claim (${(err as Error).message}): consumption pauses and retries; check that Redis is up`, {
-        retriable: true,
-        cause: err,
-      });
+      throw new ServiceError(
+        'redis',
+        `Redis${this.where()} failed a dedup claim (${(err as Error).message}): consumption pauses and retries; check that Redis is up`,
+        {
+          retriable: true,
+          cause: err,
+        },
+      );
     }
     return claimed.map((answer) => answer === 1);
   }
@@ -126,13 +134,21 @@ export async function connectRedisDedupStore(
     closed = true;
     redis.disconnect();
   };
-  const store = new RedisDedupStore(redis, { ...options, keyPrefix: config.redis.keyPrefix, redisUrl: config.redis.url });
+  const store = new RedisDedupStore(redis, {
+    ...options,
+    keyPrefix: config.redis.keyPrefix,
+    redisUrl: config.redis.url,
+  });
   try {
     await redis.connect();
   } catch (err) {
     if (!options.failOpen) {
       close();
-      throw new ServiceError('redis', `Redis for dedup is unreachable (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`, { retriable: true, cause: err });
+      throw new ServiceError(
+        'redis',
+        `Redis for dedup is unreachable (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`,
+        { retriable: true, cause: err },
+      );
     }
   }
   return { store, close };

@@ -48,9 +48,13 @@ export function claimant(record: DedupRecord): string {
 /** `<keyPrefix>dedup:<namespace>:<epoch>:` — every mark of one scope starts with this. */
 export function dedupKeyPrefix(keyPrefix: string, scope: DedupScope): string {
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(scope.namespace)) {
-    throw new SluiceError('DEDUP_OPTIONS_INVALID', `dedup namespace '${scope.namespace}' must be letters, digits, '.', '_' or '-'`);
+    throw new SluiceError(
+      'DEDUP_OPTIONS_INVALID',
+      `dedup namespace '${scope.namespace}' must be letters, digits, '.', '_' or '-'`,
+    );
   }
   const epoch = scope.epoch ?? 0;
-  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new SluiceError('DEDUP_OPTIONS_INVALID', `dedup epoch must be a non-negative integer, got ${epoch}`);
+  if (!Number.isSafeInteger(epoch) || epoch < 0)
+    throw new SluiceError('DEDUP_OPTIONS_INVALID', `dedup epoch must be a non-negative integer, got ${epoch}`);
   return `${keyPrefix}dedup:${scope.namespace}:${epoch}:`;
 }

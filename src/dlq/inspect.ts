@@ -35,13 +35,17 @@ export function bytesSnippet(bytes: Buffer | null, max = 64): string {
   const more = bytes.length > max ? ` …(+${bytes.length - max} bytes)` : '';
   const text = head.toString('utf8');
   const printable = !text.includes('\uFFFD') && /^[\x20-\x7E\t\r\n\u00A0-\uFFFF]*$/.test(text);
-  return printable ? `${JSON.stringify(text)}${more}` : `hex ${head.toString('hex').replace(/(..)/g, '$1 ').trim()}${more} | utf8 ${JSON.stringify(text.replace(/[^\x20-\x7E]/g, '.'))}`;
+  return printable
+    ? `${JSON.stringify(text)}${more}`
+    : `hex ${head.toString('hex').replace(/(..)/g, '$1 ').trim()}${more} | utf8 ${JSON.stringify(text.replace(/[^\x20-\x7E]/g, '.'))}`;
 }
 
 export function formatDeadLetter(r: ConsumedRecord): string[] {
   const lines = [`${r.topic}[${r.partition}]@${r.offset}  timestamp ${new Date(Number(r.timestamp)).toISOString()}`];
   lines.push(`  key    ${bytesSnippet(r.key)}`);
-  lines.push(`  value  ${r.value === null ? 'null' : `${r.value.length} bytes: `}${r.value === null ? '' : bytesSnippet(r.value)}`);
+  lines.push(
+    `  value  ${r.value === null ? 'null' : `${r.value.length} bytes: `}${r.value === null ? '' : bytesSnippet(r.value)}`,
+  );
   for (const name of Object.keys(r.headers).sort()) {
     lines.push(`  header ${name} = ${headerString(r.headers, name)}`);
   }

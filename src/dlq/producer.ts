@@ -25,7 +25,10 @@ export class SideTopicProducer {
     try {
       this.connected ??= this.producer.connect();
       await this.connected;
-      await this.producer.sendBatch({ acks: -1, topicMessages: [...messages].map(([topic, msgs]) => ({ topic, messages: msgs })) });
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...messages].map(([topic, msgs]) => ({ topic, messages: msgs })),
+      });
     } catch (err) {
       this.connected = undefined;
       const text = (err as Error).message;
@@ -66,8 +69,10 @@ function headerBytes(value: Buffer | string | (Buffer | string)[] | undefined): 
 
 /** A record's size in a batch, near enough: key, value, header names and values, and per-record overhead. */
 export function messageBytes(message: Message): number {
-  let bytes = 32 + (message.key ? Buffer.byteLength(message.key) : 0) + (message.value ? Buffer.byteLength(message.value) : 0);
-  for (const [name, value] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(name) + headerBytes(value);
+  let bytes =
+    32 + (message.key ? Buffer.byteLength(message.key) : 0) + (message.value ? Buffer.byteLength(message.value) : 0);
+  for (const [name, value] of Object.entries(message.headers ?? {}))
+    bytes += Buffer.byteLength(name) + headerBytes(value);
   return bytes;
 }
 

@@ -42,11 +42,14 @@ export interface RedriveResult {
 /** How a refused window partial's dead letter is marked (it holds a ClickHouse row as JSON, not a source record). */
 const WINDOW_PARTIAL_KIND = { header: 'sluice.dlq.kind', value: 'window-partial' } as const;
 
-export const redriveGroup = (dlqTopic: string, errorClass?: string) => (errorClass ? `sluice.redrive.${dlqTopic}.class.${errorClass}` : `sluice.redrive.${dlqTopic}`);
+export const redriveGroup = (dlqTopic: string, errorClass?: string) =>
+  errorClass ? `sluice.redrive.${dlqTopic}.class.${errorClass}` : `sluice.redrive.${dlqTopic}`;
 
 async function committed(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
   const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return new Map((result?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
+  return new Map(
+    (result?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]),
+  );
 }
 
 const writtenClassOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADERS.errorClass) ?? 'unknown';
@@ -75,7 +78,14 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
   await admin.connect();
   const errorClass = options.errorClass === undefined ? undefined : currentErrorClass(options.errorClass);
   const group = redriveGroup(dlqTopic, errorClass);
-  const producer = options.dryRun ? undefined : kafka.producer({ transactionalId: group, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = options.dryRun
+    ? undefined
+    : kafka.producer({
+        transactionalId: group,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
   try {
     if (producer) {
       await producer.connect();
@@ -83,14 +93,17 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     }
     const allGroup = redriveGroup(dlqTopic);
     const classPrefix = `${allGroup}.class.`;
-    const classGroups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(classPrefix));
+    const classGroups = (await admin.listGroups()).groups
+      .map((g) => g.groupId)
+      .filter((g) => g.startsWith(classPrefix));
     const all = await committed(admin, allGroup, dlqTopic);
     const byClassGroup = new Map<string, Map<number, bigint>>();
     for (const g of classGroups) byClassGroup.set(g.slice(classPrefix.length), await committed(admin, g, dlqTopic));
 
     const from = new Map(all);
     if (errorClass) {
-      for (const [p, o] of byClassGroup.get(errorClass) ?? new Map<number, bigint>()) if (o > (from.get(p) ?? 0n)) from.set(p, o);
+      for (const [p, o] of byClassGroup.get(errorClass) ?? new Map<number, bigint>())
+        if (o > (from.get(p) ?? 0n)) from.set(p, o);
     }
     const classRedrivenBefore = (written: string, partition: number) => {
       const current = byClassGroup.get(currentErrorClass(written))?.get(partition) ?? 0n;
@@ -98,7 +111,17 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       return current > former ? current : former;
     };
 
-    const result: RedriveResult = { dlqTopic, dryRun: options.dryRun, scanned: 0, redriven: 0, alreadyRedriven: 0, notRedrivable: 0, byClass: {}, byTarget: {}, group };
+    const result: RedriveResult = {
+      dlqTopic,
+      dryRun: options.dryRun,
+      scanned: 0,
+      redriven: 0,
+      alreadyRedriven: 0,
+      notRedrivable: 0,
+      byClass: {},
+      byTarget: {},
+      group,
+    };
     const chosen: ConsumedRecord[] = [];
     const now = (options.now ?? (() => new Date()))();
     const ends = await admin.fetchTopicOffsets(dlqTopic);
@@ -120,21 +143,32 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     };
     const readUpTo = await readTopic(kafka, dlqTopic, onRecord, { from });
     const messages = byTopic(chosen, (r) => redrivenMessage(r, dlqTopic, now));
-    for (const r of chosen) result.byClass[errorClassOf(r.headers)] = (result.byClass[errorClassOf(r.headers)] ?? 0) + 1;
+    for (const r of chosen)
+      result.byClass[errorClassOf(r.headers)] = (result.byClass[errorClassOf(r.headers)] ?? 0) + 1;
     for (const [topic, list] of messages) result.byTarget[topic] = list.length;
     result.redriven = chosen.length;
     if (producer) {
       const transaction = await producer.transaction();
       try {
-        for (const [topic, list] of messages) await transaction.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: list });
+        for (const [topic, list] of messages)
+          await transaction.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: list });
         await transaction.sendOffsets({
           consumerGroupId: group,
-          topics: [{ topic: dlqTopic, partitions: [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })) }],
+          topics: [
+            {
+              topic: dlqTopic,
+              partitions: [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
+            },
+          ],
         });
         await transaction.commit();
       } catch (err) {
         await transaction.abort().catch(() => undefined);
-        throw new ServiceError('kafka', `redrive of ${dlqTopic} did not commit (nothing was redriven; run it again): ${(err as Error).message}`, { retriable: true, cause: err });
+        throw new ServiceError(
+          'kafka',
+          `redrive of ${dlqTopic} did not commit (nothing was redriven; run it again): ${(err as Error).message}`,
+          { retriable: true, cause: err },
+        );
       }
     }
     options.onProgress?.(BigInt(result.scanned), BigInt(result.scanned));

@@ -1,7 +1,15 @@
 import { RETRY_HEADERS } from './headers';
 import { retryDelayMs, RetryGate, retryWaitMs, routeRetry } from './retry';
 
-const source = (headers = {}) => ({ topic: 'events', partition: 4, offset: '77', timestamp: '1700000000000', key: Buffer.from('k'), value: Buffer.from([0, 1, 2]), headers });
+const source = (headers = {}) => ({
+  topic: 'events',
+  partition: 4,
+  offset: '77',
+  timestamp: '1700000000000',
+  key: Buffer.from('k'),
+  value: Buffer.from([0, 1, 2]),
+  headers,
+});
 const policy = { maxAttempts: 2, baseDelayMs: 1000, maxDelayMs: 5000 };
 
 describe('retry backoff', () => {
@@ -14,7 +22,13 @@ describe('retry backoff', () => {
 describe('routeRetry', () => {
   const now = new Date('2026-01-01T00:00:00.000Z');
   it('sends attempt n to <topic>.retry.<n> with not-before and origin headers, original bytes untouched', () => {
-    const route = routeRetry({ source: source({ trace: 't1' }), errorClass: 'SERVICE_UNAVAILABLE', message: 'sink\nslow', attempt: 1 }, policy, 'counts', now, () => 0.5);
+    const route = routeRetry(
+      { source: source({ trace: 't1' }), errorClass: 'SERVICE_UNAVAILABLE', message: 'sink\nslow', attempt: 1 },
+      policy,
+      'counts',
+      now,
+      () => 0.5,
+    );
     expect(route.kind).toBe('retry');
     expect(route.topic).toBe('events.retry.1');
     expect(route.message.value).toEqual(Buffer.from([0, 1, 2]));
@@ -32,11 +46,30 @@ describe('routeRetry', () => {
   });
 
   it('after the last attempt, goes to the DLQ of the ORIGINAL topic naming the original record', () => {
-    const fromRetry = { ...source({ [RETRY_HEADERS.originTopic]: 'events', [RETRY_HEADERS.originPartition]: '1', [RETRY_HEADERS.originOffset]: '5', [RETRY_HEADERS.originTimestamp]: '1' }), topic: 'events.retry.2', offset: '3' };
-    const route = routeRetry({ source: fromRetry, errorClass: 'SERVICE_UNAVAILABLE', message: 'again', attempt: 3 }, policy, 'counts', now);
+    const fromRetry = {
+      ...source({
+        [RETRY_HEADERS.originTopic]: 'events',
+        [RETRY_HEADERS.originPartition]: '1',
+        [RETRY_HEADERS.originOffset]: '5',
+        [RETRY_HEADERS.originTimestamp]: '1',
+      }),
+      topic: 'events.retry.2',
+      offset: '3',
+    };
+    const route = routeRetry(
+      { source: fromRetry, errorClass: 'SERVICE_UNAVAILABLE', message: 'again', attempt: 3 },
+      policy,
+      'counts',
+      now,
+    );
     expect(route.kind).toBe('dlq');
     expect(route.topic).toBe('events.dlq');
-    expect(route.message.headers).toMatchObject({ 'sluice.dlq.source.topic': 'events', 'sluice.dlq.source.partition': '1', 'sluice.dlq.source.offset': '5', 'sluice.dlq.attempt': '3' });
+    expect(route.message.headers).toMatchObject({
+      'sluice.dlq.source.topic': 'events',
+      'sluice.dlq.source.partition': '1',
+      'sluice.dlq.source.offset': '5',
+      'sluice.dlq.attempt': '3',
+    });
   });
 });
 

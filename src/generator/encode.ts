@@ -7,7 +7,10 @@ import type { EncodeEvent } from './workload';
  * that it stays fast and deterministic) in Confluent wire format with the
  * given schema id, parsing the schema exactly as the codec does.
  */
-export function createEventEncoder(schemaId: number, schema: object = loadAvroSchema(ANALYTICS_EVENT_SCHEMA)): EncodeEvent {
+export function createEventEncoder(
+  schemaId: number,
+  schema: object = loadAvroSchema(ANALYTICS_EVENT_SCHEMA),
+): EncodeEvent {
   const type = parseAvroType(schema);
   // The body is written into a reused scratch buffer after the header, then
   // copied out once: one allocation per record (this runs millions of times).

@@ -90,7 +90,11 @@ export class ExpectedAnswerBuilder {
   constructor(private readonly windowMs: number = ONE_MINUTE_MS) {}
 
   add(entry: WorkloadLogEntry): void {
-    if (entry.seq <= this.lastSeq) throw new SluiceError('WORKLOAD_LOG_INVALID', `workload log out of order: seq ${entry.seq} after ${this.lastSeq}`);
+    if (entry.seq <= this.lastSeq)
+      throw new SluiceError(
+        'WORKLOAD_LOG_INVALID',
+        `workload log out of order: seq ${entry.seq} after ${this.lastSeq}`,
+      );
     this.lastSeq = entry.seq;
     this.records += 1;
     this.byKind[entry.kind] += 1;
@@ -100,7 +104,8 @@ export class ExpectedAnswerBuilder {
       return;
     }
     const event = entry.event;
-    if (!event) throw new SluiceError('WORKLOAD_LOG_INVALID', `workload log entry ${entry.seq} (${entry.kind}) has no event`);
+    if (!event)
+      throw new SluiceError('WORKLOAD_LOG_INVALID', `workload log entry ${entry.seq} (${entry.kind}) has no event`);
     const id = event.event_id;
     if (this.eventIds.has(id)) {
       this.suppressed += 1;

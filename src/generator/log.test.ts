@@ -6,7 +6,9 @@ import { LogWriter, formatLogLine, parseLogLine, readLogFile, toLogEntry } from 
 import { generateWorkload } from './workload';
 
 describe('workload log', () => {
-  const entries = [...generateWorkload({ count: 3_000, seed: 5, poisonRatio: 0.02 }, createEventEncoder(1))].map(toLogEntry);
+  const entries = [...generateWorkload({ count: 3_000, seed: 5, poisonRatio: 0.02 }, createEventEncoder(1))].map(
+    toLogEntry,
+  );
 
   it('round-trips through NDJSON, NaN amounts included', () => {
     const nan = entries.find((e) => e.poisonReason === 'nan-amount');

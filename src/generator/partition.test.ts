@@ -19,7 +19,10 @@ describe('partitionForKey', () => {
   it("picks the same partition as kafkajs's DefaultPartitioner for any key", () => {
     const rng = new SeededRandom(17);
     for (const partitions of [1, 3, 6, 7, 64]) {
-      const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 1 }) as PartitionMetadata);
+      const partitionMetadata = Array.from(
+        { length: partitions },
+        (_, i) => ({ partitionId: i, leader: 1 }) as PartitionMetadata,
+      );
       const kafkajs = Partitioners.DefaultPartitioner();
       const differing: string[] = [];
       for (let i = 0; i < 2000; i++) {

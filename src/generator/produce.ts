@@ -8,7 +8,13 @@ import { partitionForKey } from './partition';
 import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
 import { LogWriter, toLogEntry, type WorkloadLogEntry } from './log';
 import { WorkloadTally, type WorkloadSummary } from './summary';
-import { WorkloadOptionsError, generateWorkload, resolveWorkloadOptions, type WorkloadOptions, type WorkloadRecord } from './workload';
+import {
+  WorkloadOptionsError,
+  generateWorkload,
+  resolveWorkloadOptions,
+  type WorkloadOptions,
+  type WorkloadRecord,
+} from './workload';
 
 export interface ProduceWorkloadOptions extends WorkloadOptions {
   config: SluiceConfig;
@@ -55,14 +61,16 @@ export interface ProduceResult extends WorkloadSummary {
  */
 export async function produceWorkload(options: ProduceWorkloadOptions): Promise<ProduceResult> {
   const { config, topic, batchSize = 20_000 } = options;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new WorkloadOptionsError('batch size must be a positive integer');
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new WorkloadOptionsError('batch size must be a positive integer');
   resolveWorkloadOptions(options); // bad knobs fail before anything is created or sent
   const kafka = createKafka(config);
 
   const partitions = await prepareTopic(kafka, config, topic, options.createPartitions);
 
   const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
-  const schemaId = options.schemaId ?? (await (options.codec ?? SchemaCodec.fromConfig(config)).register(`${topic}-value`, schema));
+  const schemaId =
+    options.schemaId ?? (await (options.codec ?? SchemaCodec.fromConfig(config)).register(`${topic}-value`, schema));
   const encode = createEventEncoder(schemaId, schema);
 
   const logWriter = options.logPath ? new LogWriter(options.logPath) : undefined;
@@ -74,7 +82,10 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     // Every message carries the partition batchRecords chose.
-    createPartitioner: () => ({ message }) => message.partition ?? 0,
+    createPartitioner:
+      () =>
+      ({ message }) =>
+        message.partition ?? 0,
   });
   const batches = batchRecords(generateWorkload(options, encode), partitions, batchSize);
   await producer.connect();
@@ -106,7 +117,10 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
     }
   } catch (err) {
     if (err instanceof SluiceError) throw err;
-    throw new ServiceError('kafka', `producing to '${topic}' failed: ${describeError(err)}`, { retriable: true, cause: err });
+    throw new ServiceError('kafka', `producing to '${topic}' failed: ${describeError(err)}`, {
+      retriable: true,
+      cause: err,
+    });
   } finally {
     await producer.disconnect().catch(() => undefined);
     await logWriter?.close();
@@ -124,25 +138,39 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
 }
 
 /** Checks the topic exists (or creates it when asked) and returns its partition count. */
-async function prepareTopic(kafka: Kafka, config: SluiceConfig, topic: string, createPartitions: number | undefined): Promise<number> {
+async function prepareTopic(
+  kafka: Kafka,
+  config: SluiceConfig,
+  topic: string,
+  createPartitions: number | undefined,
+): Promise<number> {
   const admin = kafka.admin();
   try {
     await admin.connect();
     const exists = (await admin.listTopics()).includes(topic);
     if (!exists && createPartitions === undefined) {
-      throw new SluiceError('TOPIC_MISSING', `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`);
+      throw new SluiceError(
+        'TOPIC_MISSING',
+        `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`,
+      );
     }
-    if (!exists) await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: createPartitions }] });
+    if (!exists)
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: createPartitions }] });
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     const partitions = metadata.topics[0]?.partitions.length ?? 0;
-    if (partitions === 0) throw new SluiceError('TOPIC_MISSING', `topic '${topic}' has no partitions in the cluster metadata`);
+    if (partitions === 0)
+      throw new SluiceError('TOPIC_MISSING', `topic '${topic}' has no partitions in the cluster metadata`);
     return partitions;
   } catch (err) {
     if (err instanceof SluiceError) throw err;
-    throw new ServiceError('kafka', `cannot reach Kafka at ${config.kafka.brokers.join(',')}: ${describeError(err)} (is the stack up? sluice stack status)`, {
-      retriable: true,
-      cause: err,
-    });
+    throw new ServiceError(
+      'kafka',
+      `cannot reach Kafka at ${config.kafka.brokers.join(',')}: ${describeError(err)} (is the stack up? sluice stack status)`,
+      {
+        retriable: true,
+        cause: err,
+      },
+    );
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -188,7 +216,11 @@ function* batchRecords(
     batch.entries.push({ entry, valueBytes: record.value.length });
     perPartitionRecords[partition] = perPartitionRecords[partition]! + 1;
     bytes[partition] = bytes[partition]! + record.value.length + (key?.length ?? 0) + RECORD_OVERHEAD_BYTES;
-    if (batch.messages.length >= batchSize || perPartitionRecords[partition]! >= MAX_RECORDS_PER_PARTITION || bytes[partition]! >= MAX_BYTES_PER_PARTITION) {
+    if (
+      batch.messages.length >= batchSize ||
+      perPartitionRecords[partition]! >= MAX_RECORDS_PER_PARTITION ||
+      bytes[partition]! >= MAX_BYTES_PER_PARTITION
+    ) {
       yield batch;
       batch = { messages: [], entries: [] };
       perPartitionRecords.fill(0);

@@ -44,7 +44,10 @@ describe('generateWorkload', () => {
   it('is deterministic: the same seed gives the same log and the same bytes', () => {
     const digest = (rs: WorkloadRecord[]) => {
       const h = createHash('sha256');
-      for (const r of rs) h.update(`${r.key}|`).update(r.value).update(formatLogLine(toLogEntry(r)));
+      for (const r of rs)
+        h.update(`${r.key}|`)
+          .update(r.value)
+          .update(formatLogLine(toLogEntry(r)));
       return h.digest('hex');
     };
     expect(digest(generate(options))).toBe(digest(records));
@@ -79,7 +82,11 @@ describe('generateWorkload', () => {
       .filter((r) => {
         // avsc decodes records into instances of a generated class: compare as plain objects.
         const decoded = decode(r.value);
-        return !decoded || !isDeepStrictEqual({ ...decoded }, r.event) || !isDeepStrictEqual(validateAnalyticsEvent(decoded), { ok: true, event: r.event });
+        return (
+          !decoded ||
+          !isDeepStrictEqual({ ...decoded }, r.event) ||
+          !isDeepStrictEqual(validateAnalyticsEvent(decoded), { ok: true, event: r.event })
+        );
       });
     expect(mismatched.map((r) => r.seq)).toEqual([]);
     // The check can fail: a changed byte is caught.
@@ -155,7 +162,16 @@ describe('generateWorkload', () => {
 
   it('honours the knobs: rate, start, spread, cardinality', () => {
     const startTime = Date.UTC(2025, 5, 1, 12);
-    const small = generate({ count: 5_000, seed: 1, ratePerSecond: 1000, startTime, outOfOrderMs: 0, users: 3, campaigns: 2, noCampaignShare: 0 });
+    const small = generate({
+      count: 5_000,
+      seed: 1,
+      ratePerSecond: 1000,
+      startTime,
+      outOfOrderMs: 0,
+      users: 3,
+      campaigns: 2,
+      noCampaignShare: 0,
+    });
     const valid = small.filter((r) => r.kind === 'valid').map((r) => r.event!);
     const times = valid.map((e) => e.event_time);
     expect(times).toEqual([...times].sort((a, b) => a - b)); // no spread: in order
@@ -164,7 +180,11 @@ describe('generateWorkload', () => {
     expect(new Set(valid.map((e) => e.user_id)).size).toBe(3);
     expect(new Set(valid.map((e) => e.campaign_id))).toEqual(new Set(['campaign-0', 'campaign-1']));
     expect(valid.filter((e) => e.amount !== null).every((e) => e.event_type === 'purchase')).toBe(true);
-    expect(valid.filter((e) => e.event_type === 'purchase').every((e) => e.amount !== null && Number.isInteger(Math.round(e.amount * 100)))).toBe(true);
+    expect(
+      valid
+        .filter((e) => e.event_type === 'purchase')
+        .every((e) => e.amount !== null && Number.isInteger(Math.round(e.amount * 100))),
+    ).toBe(true);
     expect(new Set(valid.map((e) => e.event_type)).size).toBe(5);
   });
 

@@ -145,7 +145,8 @@ export function resolveWorkloadOptions(options: WorkloadOptions): ResolvedWorklo
     fail('start time must be an integer epoch ms after 2000-01-01T02:00:00Z (late events lie 1-2 h before it)');
   }
   for (const name of ['users', 'campaigns', 'adsPerCampaign'] as const) {
-    if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 1) fail(`${name} must be a positive integer, got ${resolved[name]}`);
+    if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 1)
+      fail(`${name} must be a positive integer, got ${resolved[name]}`);
   }
   if (!Number.isSafeInteger(resolved.outOfOrderMs) || resolved.outOfOrderMs < 0) {
     fail(`out-of-order spread must be a non-negative integer of ms, got ${resolved.outOfOrderMs}`);
@@ -156,7 +157,10 @@ export function resolveWorkloadOptions(options: WorkloadOptions): ResolvedWorklo
   if (resolved.duplicateRatio + resolved.lateRatio + resolved.poisonRatio > 0.5) {
     fail('duplicate, late and poison ratios together must leave at least half the records valid');
   }
-  if (resolved.eventTypes.length === 0 || resolved.eventTypes.some((t) => !(t.weight > 0) || !/^[a-z][a-z0-9_]{0,63}$/.test(t.name))) {
+  if (
+    resolved.eventTypes.length === 0 ||
+    resolved.eventTypes.some((t) => !(t.weight > 0) || !/^[a-z][a-z0-9_]{0,63}$/.test(t.name))
+  ) {
     fail('event types need names of [a-z0-9_] starting with a letter and positive weights');
   }
   return resolved;
@@ -191,7 +195,7 @@ function planKinds(options: ResolvedWorkloadOptions, rng: SeededRandom): Uint8Ar
   const counts = plannedKindCounts(options);
   const place = (kind: RecordKind, n: number, from: number) => {
     // Rejection sampling: at most half the slots are taken (options check), so this ends quickly.
-    for (let placed = 0; placed < n; ) {
+    for (let placed = 0; placed < n;) {
       const seq = from + rng.int(count - from);
       if (seq === 0 || kinds[seq] !== KIND_CODE.valid) continue;
       kinds[seq] = KIND_CODE[kind];
@@ -238,7 +242,10 @@ const CHANNELS = ['web', 'ios', 'android', 'server'] as const;
  * moved its watermark past them. (A partition the consumer has not read at
  * all yet cannot have a watermark; that is the stream's business.)
  */
-export function* generateWorkload(options: WorkloadOptions, encode: EncodeEvent): Generator<WorkloadRecord, void, undefined> {
+export function* generateWorkload(
+  options: WorkloadOptions,
+  encode: EncodeEvent,
+): Generator<WorkloadRecord, void, undefined> {
   const o = resolveWorkloadOptions(options);
   const rng = new SeededRandom(o.seed);
   const kinds = planKinds(o, rng);
@@ -266,7 +273,10 @@ export function* generateWorkload(options: WorkloadOptions, encode: EncodeEvent)
   const encodeFramed = (event: AnalyticsEvent): Buffer => {
     const value = encode(event);
     if (value.length < 6 || value[0] !== 0) {
-      throw new SluiceError('ENCODER_OUTPUT_INVALID', 'the event encoder must return Confluent wire format (0x00, schema id, Avro body)');
+      throw new SluiceError(
+        'ENCODER_OUTPUT_INVALID',
+        'the event encoder must return Confluent wire format (0x00, schema id, Avro body)',
+      );
     }
     return value;
   };
@@ -289,7 +299,15 @@ export function* generateWorkload(options: WorkloadOptions, encode: EncodeEvent)
     } else if (kind === 'duplicate') {
       const original = rng.pick(recent);
       const { event } = original;
-      yield { seq, kind, key: event.event_id, value: original.value, eventId: event.event_id, event, duplicateOf: original.seq };
+      yield {
+        seq,
+        kind,
+        key: event.event_id,
+        value: original.value,
+        eventId: event.event_id,
+        event,
+        duplicateOf: original.seq,
+      };
     } else if (kind === 'late') {
       const event = makeEvent(o.startTime - HOUR_MS - rng.int(HOUR_MS));
       yield { seq, kind, key: event.event_id, value: encodeFramed(event), eventId: event.event_id, event };

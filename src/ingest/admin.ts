@@ -13,7 +13,9 @@ export function createAdminApp(router: Router): express.Express {
   app.set('trust proxy', false);
   app.use(router);
   app.use((_req, res) => {
-    res.status(404).json({ error: 'not_found', message: 'no such endpoint: GET / (status page), GET /status.json, GET /metrics' });
+    res
+      .status(404)
+      .json({ error: 'not_found', message: 'no such endpoint: GET / (status page), GET /status.json, GET /metrics' });
   });
   return app;
 }

@@ -28,7 +28,13 @@ export interface IngestDependencies {
 }
 
 /** Every error answer has the same shape: a stable code, one line for humans, and details when there are some. */
-function fail(res: Response, status: number, error: string, message: string, extra: Record<string, unknown> = {}): void {
+function fail(
+  res: Response,
+  status: number,
+  error: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): void {
   res.status(status).json({ error, message, ...extra });
 }
 
@@ -46,7 +52,8 @@ const MALFORMED_UTF8 = 'entity.malformed.utf8';
  * ids made one. So a UTF-8 body that is not UTF-8 is refused whole.
  */
 function refuseMalformedUtf8(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
-  if (/^utf-?8$/i.test(encoding) && !isUtf8(body)) throw Object.assign(new Error('request body is not valid UTF-8'), { status: 400, type: MALFORMED_UTF8 });
+  if (/^utf-?8$/i.test(encoding) && !isUtf8(body))
+    throw Object.assign(new Error('request body is not valid UTF-8'), { status: 400, type: MALFORMED_UTF8 });
 }
 
 /** What a client is told when not ready; why goes to the log and the operator's status page, not to anyone who asks. */
@@ -111,7 +118,12 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
 
   const requireJson = (req: Request, res: Response, next: NextFunction) => {
     if (!req.is('application/json')) {
-      return fail(res, 415, 'unsupported_media_type', `expected Content-Type: application/json, got ${req.headers['content-type'] ?? 'none'}`);
+      return fail(
+        res,
+        415,
+        'unsupported_media_type',
+        `expected Content-Type: application/json, got ${req.headers['content-type'] ?? 'none'}`,
+      );
     }
     next();
   };
@@ -127,7 +139,12 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     }
     if (rate.allowed) return true;
     res.set('Retry-After', String(Math.ceil(rate.retryAfterMs / 1000)));
-    fail(res, 429, 'rate_limited', `more than ${settings.rateLimitPerSecond} events per second for this API key (ingest.rateLimitPerSecond): retry after the Retry-After seconds`);
+    fail(
+      res,
+      429,
+      'rate_limited',
+      `more than ${settings.rateLimitPerSecond} events per second for this API key (ingest.rateLimitPerSecond): retry after the Retry-After seconds`,
+    );
     return false;
   };
 
@@ -149,13 +166,23 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true, verify: refuseMalformedUtf8 }),
     async (req: Request, res: Response) => {
       const body: unknown = req.body;
-      const batch = Array.isArray(body) || (typeof body === 'object' && body !== null && 'events' in body && Array.isArray((body as { events: unknown }).events));
+      const batch =
+        Array.isArray(body) ||
+        (typeof body === 'object' &&
+          body !== null &&
+          'events' in body &&
+          Array.isArray((body as { events: unknown }).events));
       const events: unknown[] = Array.isArray(body) ? body : batch ? (body as { events: unknown[] }).events : [body];
       const at = (i: number) => (Array.isArray(body) ? `[${i}]` : batch ? `events[${i}]` : '');
 
       if (events.length === 0) return fail(res, 400, 'invalid_events', 'no events in the request');
       if (events.length > settings.maxEventsPerRequest) {
-        return fail(res, 413, 'too_many_events', `${events.length} events in one request; at most ${settings.maxEventsPerRequest} (ingest.maxEventsPerRequest): split the batch`);
+        return fail(
+          res,
+          413,
+          'too_many_events',
+          `${events.length} events in one request; at most ${settings.maxEventsPerRequest} (ingest.maxEventsPerRequest): split the batch`,
+        );
       }
 
       if (events.length > 1 && !(await meter(res, events.length - 1))) return;
@@ -168,12 +195,20 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
           reason: issue.reason,
         }));
         if (schemaIssues.length > 0 || !deps.streamRules) return schemaIssues;
-        return deps.streamRules.check(event as Record<string, unknown>).map((reason) => ({ path: at(i) || '(event)', reason }));
+        return deps.streamRules
+          .check(event as Record<string, unknown>)
+          .map((reason) => ({ path: at(i) || '(event)', reason }));
       });
       if (issues.length > 0) {
-        return fail(res, 400, 'invalid_events', `${issues.length} problem(s) with the events (their schema, or the rules of the stream that reads them); nothing was accepted`, {
-          issues,
-        });
+        return fail(
+          res,
+          400,
+          'invalid_events',
+          `${issues.length} problem(s) with the events (their schema, or the rules of the stream that reads them); nothing was accepted`,
+          {
+            issues,
+          },
+        );
       }
 
       const valid = events as Record<string, unknown>[];
@@ -182,7 +217,13 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         const seen = new Set<string>();
         const repeated = ids.filter((id) => seen.has(id) || !seen.add(id));
         if (repeated.length > 0) {
-          return fail(res, 409, 'duplicate_events', 'the same event id appears more than once in the request; nothing was accepted', { event_ids: [...new Set(repeated)] });
+          return fail(
+            res,
+            409,
+            'duplicate_events',
+            'the same event id appears more than once in the request; nothing was accepted',
+            { event_ids: [...new Set(repeated)] },
+          );
         }
         let claim;
         try {
@@ -191,13 +232,25 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
           return redisDown(res, err);
         }
         if (claim.duplicates.length > 0) {
-          return fail(res, 409, 'duplicate_events', `${claim.duplicates.length} event(s) were already accepted; nothing was accepted from this request`, {
-            event_ids: claim.duplicates,
-          });
+          return fail(
+            res,
+            409,
+            'duplicate_events',
+            `${claim.duplicates.length} event(s) were already accepted; nothing was accepted from this request`,
+            {
+              event_ids: claim.duplicates,
+            },
+          );
         }
         if (!claim.claimed) {
           res.set('Retry-After', '1');
-          return fail(res, 503, 'in_progress', 'another request with these event ids is being accepted right now: retry', { event_ids: claim.inProgress });
+          return fail(
+            res,
+            503,
+            'in_progress',
+            'another request with these event ids is being accepted right now: retry',
+            { event_ids: claim.inProgress },
+          );
         }
       }
 
@@ -207,27 +260,49 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         if (deps.duplicates) await deps.duplicates.release(ids).catch(() => undefined);
         logger.error({ err: (err as Error).message, events: valid.length }, 'producing accepted events failed');
         res.set('Retry-After', '1');
-        return fail(res, 503, 'kafka_unavailable', 'the events could not be written to Kafka: retry (the API is idempotent per event id downstream)');
+        return fail(
+          res,
+          503,
+          'kafka_unavailable',
+          'the events could not be written to Kafka: retry (the API is idempotent per event id downstream)',
+        );
       }
       // The events are in Kafka: a failure to mark them only weakens duplicate rejection, it loses nothing.
-      if (deps.duplicates) await deps.duplicates.confirm(ids).catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
+      if (deps.duplicates)
+        await deps.duplicates
+          .confirm(ids)
+          .catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
       res.status(202).json({ accepted: ids.length, event_ids: ids });
     },
   );
 
-  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz'));
+  app.use((_req: Request, res: Response) =>
+    fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz'),
+  );
 
   // Errors from the body parser (413, malformed JSON) and anything unexpected.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const parser = err as ParserError;
     if (parser.type === 'entity.too.large') {
-      return fail(res, 413, 'body_too_large', `request body larger than ${settings.maxBodyBytes} bytes (ingest.maxBodyBytes): split the batch`);
+      return fail(
+        res,
+        413,
+        'body_too_large',
+        `request body larger than ${settings.maxBodyBytes} bytes (ingest.maxBodyBytes): split the batch`,
+      );
     }
-    if (parser.type === 'entity.parse.failed') return fail(res, 400, 'malformed_json', 'the request body is not valid JSON');
-    if (parser.type === MALFORMED_UTF8) return fail(res, 400, 'malformed_utf8', 'the request body is not valid UTF-8: send JSON encoded as UTF-8');
+    if (parser.type === 'entity.parse.failed')
+      return fail(res, 400, 'malformed_json', 'the request body is not valid JSON');
+    if (parser.type === MALFORMED_UTF8)
+      return fail(res, 400, 'malformed_utf8', 'the request body is not valid UTF-8: send JSON encoded as UTF-8');
     // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR...) name no header: say which one was wrong.
     if (/^Z_/.test(String((err as { code?: unknown }).code))) {
-      return fail(res, 400, 'malformed_encoding', `the request body is not valid ${String(req.headers['content-encoding'])} data (Content-Encoding)`);
+      return fail(
+        res,
+        400,
+        'malformed_encoding',
+        `the request body is not valid ${String(req.headers['content-encoding'])} data (Content-Encoding)`,
+      );
     }
     if (parser.type === 'encoding.unsupported' || parser.type === 'charset.unsupported') {
       return fail(res, 415, 'unsupported_media_type', 'unsupported content encoding or charset');

@@ -4,7 +4,8 @@ describe('isAcceptedKeyHash', () => {
   const accepted = ['key-one', 'key-two', 'key-three'].map(hashApiKey);
 
   it('accepts the hash of any configured key and nothing else', () => {
-    for (const key of ['key-one', 'key-two', 'key-three']) expect(isAcceptedKeyHash(accepted, hashApiKey(key))).toBe(true);
+    for (const key of ['key-one', 'key-two', 'key-three'])
+      expect(isAcceptedKeyHash(accepted, hashApiKey(key))).toBe(true);
     expect(isAcceptedKeyHash(accepted, hashApiKey('key-four'))).toBe(false);
     expect(isAcceptedKeyHash([], hashApiKey('key-one'))).toBe(false);
   });
@@ -17,6 +18,7 @@ describe('isAcceptedKeyHash', () => {
 
   it('refuses input that is not a 32-byte hex digest (short, long, or not hex) without throwing', () => {
     const stored = accepted[0]!;
-    for (const odd of ['', stored.slice(0, 62), `${stored}00`, 'zz'.repeat(32)]) expect(isAcceptedKeyHash(accepted, odd)).toBe(false);
+    for (const odd of ['', stored.slice(0, 62), `${stored}00`, 'zz'.repeat(32)])
+      expect(isAcceptedKeyHash(accepted, odd)).toBe(false);
   });
 });

@@ -2,7 +2,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import pino from 'pino';
-import { VALID_V1_EVENT, anyString, deeplyNestedText, expectPrototypeUntouched, hostileEventWith, hostileValue } from '../../test/helpers/hostile';
+import {
+  VALID_V1_EVENT,
+  anyString,
+  deeplyNestedText,
+  expectPrototypeUntouched,
+  hostileEventWith,
+  hostileValue,
+} from '../../test/helpers/hostile';
 import { loadConfig } from '../config';
 import { createEventProducer, type EventProducer, type SentEvent } from '../produce';
 import eventCounts from '../../streams/event-counts';
@@ -26,7 +33,11 @@ describe('ingest API on hostile bodies (property)', () => {
   let server: Server;
   let url: string;
   const produced: Record<string, unknown>[][] = [];
-  const schemaValidator = createEventProducer<Record<string, unknown>>({ config: loadConfig({}), topic: 'unused', schema: 'analytics_event' });
+  const schemaValidator = createEventProducer<Record<string, unknown>>({
+    config: loadConfig({}),
+    topic: 'unused',
+    schema: 'analytics_event',
+  });
   const rules = streamRules('analytics_event', [eventCounts]);
 
   beforeAll(async () => {
@@ -59,7 +70,10 @@ describe('ingest API on hostile bodies (property)', () => {
     await schemaValidator.close();
   });
 
-  async function post(body: Buffer, contentType: string | undefined): Promise<{ status: number; json: Record<string, unknown> }> {
+  async function post(
+    body: Buffer,
+    contentType: string | undefined,
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     const headers: Record<string, string> = { authorization: `Bearer ${KEY}` };
     if (contentType !== undefined) headers['content-type'] = contentType;
     const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) });
@@ -74,26 +88,51 @@ describe('ingest API on hostile bodies (property)', () => {
       const i = at % (b.length + 1);
       return Buffer.concat([b.subarray(0, i), bytes, b.subarray(i)]);
     }),
-    fc.constantFrom(Buffer.from([0xff]), Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80])).map((bad) => (b: Buffer) => {
-      // Malformed UTF-8 inside a string of an otherwise valid body.
-      const text = b.toString();
-      const at = text.indexOf('u-1');
-      return at < 0 ? Buffer.concat([b, bad]) : Buffer.concat([Buffer.from(text.slice(0, at)), bad, Buffer.from(text.slice(at))]);
-    }),
+    fc
+      .constantFrom(Buffer.from([0xff]), Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]))
+      .map((bad) => (b: Buffer) => {
+        // Malformed UTF-8 inside a string of an otherwise valid body.
+        const text = b.toString();
+        const at = text.indexOf('u-1');
+        return at < 0
+          ? Buffer.concat([b, bad])
+          : Buffer.concat([Buffer.from(text.slice(0, at)), bad, Buffer.from(text.slice(at))]);
+      }),
   );
 
   const event = hostileEventWith(hostileValue);
   const body = fc.oneof(
-    { weight: 4, arbitrary: fc.oneof(event, fc.array(event, { maxLength: 3 })).map((v) => Buffer.from(JSON.stringify(v))) },
+    {
+      weight: 4,
+      arbitrary: fc.oneof(event, fc.array(event, { maxLength: 3 })).map((v) => Buffer.from(JSON.stringify(v))),
+    },
     { weight: 1, arbitrary: deeplyNestedText.map((t) => Buffer.from(t)) },
     // Built as text: JSON.stringify itself cannot write what JSON.parse reads this deep.
-    { weight: 1, arbitrary: deeplyNestedText.map((t) => Buffer.from(`${JSON.stringify({ ...VALID_V1_EVENT, properties: undefined }).slice(0, -1)},"properties":{"a":${t}}}`)) },
+    {
+      weight: 1,
+      arbitrary: deeplyNestedText.map((t) =>
+        Buffer.from(
+          `${JSON.stringify({ ...VALID_V1_EVENT, properties: undefined }).slice(0, -1)},"properties":{"a":${t}}}`,
+        ),
+      ),
+    },
     { weight: 1, arbitrary: anyString.map((s) => Buffer.from(s)) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) },
   );
   const contentType = fc.oneof(
     { weight: 6, arbitrary: fc.constant('application/json') },
-    { weight: 1, arbitrary: fc.constantFrom(undefined, 'text/plain', 'application/json; charset=latin1', 'application/json; charset=utf-16', 'application/x-www-form-urlencoded', 'application/avro', 'application/json; charset=utf-8') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        undefined,
+        'text/plain',
+        'application/json; charset=latin1',
+        'application/json; charset=utf-16',
+        'application/x-www-form-urlencoded',
+        'application/avro',
+        'application/json; charset=utf-8',
+      ),
+    },
   );
 
   it('answers 202 or a 4xx with a code and a message; accepts only valid events, exactly as sent', async () => {

@@ -1,4 +1,11 @@
 export { startIngestServer, type RunningIngestServer, type IngestServerOptions } from './server';
 export { createIngestApp, type IngestDependencies } from './app';
 export { hashApiKey, loadApiKeyHashes, presentedKey } from './auth';
-export { createRateLimiter, createDuplicateGuard, type RateLimiter, type RateDecision, type DuplicateGuard, type ClaimResult } from './limits';
+export {
+  createRateLimiter,
+  createDuplicateGuard,
+  type RateLimiter,
+  type RateDecision,
+  type DuplicateGuard,
+  type ClaimResult,
+} from './limits';

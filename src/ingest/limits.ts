@@ -32,9 +32,16 @@ export interface RateLimiter {
   take(client: string, events: number): Promise<RateDecision>;
 }
 
-export function createRateLimiter(redis: Redis, keyPrefix: string, limitPerWindow: number, windowMs = 1000): RateLimiter {
+export function createRateLimiter(
+  redis: Redis,
+  keyPrefix: string,
+  limitPerWindow: number,
+  windowMs = 1000,
+): RateLimiter {
   redis.defineCommand('sluiceRateTake', { numberOfKeys: 1, lua: TAKE });
-  const run = (redis as unknown as { sluiceRateTake(key: string, ...args: number[]): Promise<[number, number]> }).sluiceRateTake.bind(redis);
+  const run = (
+    redis as unknown as { sluiceRateTake(key: string, ...args: number[]): Promise<[number, number]> }
+  ).sluiceRateTake.bind(redis);
   return {
     async take(client, events) {
       if (limitPerWindow === 0) return { allowed: true, retryAfterMs: 0 };
@@ -77,10 +84,17 @@ export interface DuplicateGuard {
   release(ids: string[]): Promise<void>;
 }
 
-export function createDuplicateGuard(redis: Redis, keyPrefix: string, ttlSeconds: number, pendingMs = 60_000): DuplicateGuard {
+export function createDuplicateGuard(
+  redis: Redis,
+  keyPrefix: string,
+  ttlSeconds: number,
+  pendingMs = 60_000,
+): DuplicateGuard {
   redis.defineCommand('sluiceIngestClaim', { lua: CLAIM });
   const key = (id: string) => `${keyPrefix}ingest:seen:${id}`;
-  const claimScript = (redis as unknown as { sluiceIngestClaim(n: number, ...args: (string | number)[]): Promise<string[]> }).sluiceIngestClaim.bind(redis);
+  const claimScript = (
+    redis as unknown as { sluiceIngestClaim(n: number, ...args: (string | number)[]): Promise<string[]> }
+  ).sluiceIngestClaim.bind(redis);
   return {
     async claim(ids) {
       const found = await claimScript(ids.length, ...ids.map(key), pendingMs);

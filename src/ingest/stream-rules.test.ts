@@ -16,7 +16,11 @@ const event = {
 
 describe('streamsReading', () => {
   it('finds the stream definitions in streams/ whose source is the topic', () => {
-    expect(streamsReading('events').map((s) => s.name).sort()).toEqual(['event-counts', 'events-raw']);
+    expect(
+      streamsReading('events')
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['event-counts', 'events-raw']);
   });
 
   it('finds none for a topic no stream reads', () => {

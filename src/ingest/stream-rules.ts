@@ -32,7 +32,9 @@ export function streamsReading(topic: string): StreamDefinition<unknown>[] {
       try {
         return loadStream(name);
       } catch (err) {
-        throw new ConfigError(`stream ${name} cannot be loaded to see whether it reads ${topic}: ${describeError(err)}`);
+        throw new ConfigError(
+          `stream ${name} cannot be loaded to see whether it reads ${topic}: ${describeError(err)}`,
+        );
       }
     })
     .filter((stream) => stream.source.topic === topic);
@@ -80,7 +82,9 @@ export function streamRules(writerSchema: string, streams: readonly StreamDefini
         if (limit === undefined) continue;
         const eventTime = stream.eventTime(validation.event);
         if (eventTime - now > limit) {
-          reasons.add(`event time ${instant(eventTime)} is more than ${limit} ms ahead of the time it was received, ${instant(now)}`);
+          reasons.add(
+            `event time ${instant(eventTime)} is more than ${limit} ms ahead of the time it was received, ${instant(now)}`,
+          );
         }
       }
       return [...reasons];

@@ -7,7 +7,8 @@ import { createKafka, explainKafkaError, kafkaSecurityOptions } from './client';
 describe('Kafka client security options', () => {
   const { certs, server } = useHandshakeRecorder();
 
-  const configFor = (env: NodeJS.ProcessEnv) => loadConfig({ SLUICE_KAFKA_BROKERS: `127.0.0.1:${server().port}`, ...env });
+  const configFor = (env: NodeJS.ProcessEnv) =>
+    loadConfig({ SLUICE_KAFKA_BROKERS: `127.0.0.1:${server().port}`, ...env });
 
   it('passes the CA, client certificate and key files as PEM text, and the SASL credentials', () => {
     const config = configFor({
@@ -47,14 +48,23 @@ describe('Kafka client security options', () => {
   it('a server certificate from an untrusted CA fails in one line naming kafka.ssl.caFile', async () => {
     const config = configFor({ SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CA_FILE: certs.otherCaFile });
     const admin = createKafka(config, { retry: { retries: 0 } }).admin();
-    const failure = await admin.connect().then(() => undefined, (err: unknown) => err);
+    const failure = await admin.connect().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     await admin.disconnect();
     expect(failure).toBeInstanceOf(ServiceError);
-    expect((failure as Error).message).toMatch(/^Kafka at 127\.0\.0\.1:\d+: TLS handshake failed \(.*certificate.*\): check kafka\.ssl\.caFile \(SLUICE_KAFKA_SSL_CA_FILE\)$/);
+    expect((failure as Error).message).toMatch(
+      /^Kafka at 127\.0\.0\.1:\d+: TLS handshake failed \(.*certificate.*\): check kafka\.ssl\.caFile \(SLUICE_KAFKA_SSL_CA_FILE\)$/,
+    );
   });
 
   it('explains a refused SASL login naming the settings, never the password, and not retriable', () => {
-    const config = configFor({ SLUICE_KAFKA_SASL_MECHANISM: 'scram-sha-512', SLUICE_KAFKA_SASL_USERNAME: 'app', SLUICE_KAFKA_SASL_PASSWORD: 'pw-Secret-9' });
+    const config = configFor({
+      SLUICE_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      SLUICE_KAFKA_SASL_USERNAME: 'app',
+      SLUICE_KAFKA_SASL_PASSWORD: 'pw-Secret-9',
+    });
     // kafkajs's typings omit the constructor's message argument.
     const SaslError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error;
     const refused = new SaslError(

@@ -24,7 +24,8 @@ export function kafkaSecurityOptions(kafka: KafkaSettings): Pick<KafkaConfig, 's
     if (ssl.keyFile) tls.key = readSettingFile(ssl.keyFile, 'kafka.ssl.keyFile');
     options.ssl = tls;
   }
-  if (sasl) options.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+  if (sasl)
+    options.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
   return options;
 }
 
@@ -36,7 +37,10 @@ export function kafkaSecurityOptions(kafka: KafkaSettings): Pick<KafkaConfig, 's
 export function explainKafkaError(kafka: KafkaSettings, err: unknown): unknown {
   const { name = '', message = String(err) } = (err ?? {}) as Partial<Error>;
   const where = `Kafka at ${kafka.brokers.join(',')}`;
-  const reason = message.split('\n')[0]!.replace(/^SASL [A-Z0-9 -]+ (authentication failed|mechanism)[: ]*/i, '').trim();
+  const reason = message
+    .split('\n')[0]!
+    .replace(/^SASL [A-Z0-9 -]+ (authentication failed|mechanism)[: ]*/i, '')
+    .trim();
   if (name === 'KafkaJSSASLAuthenticationError') {
     const { sasl } = kafka;
     const mechanism = sasl?.mechanism.toUpperCase() ?? 'SASL';
@@ -47,8 +51,12 @@ export function explainKafkaError(kafka: KafkaSettings, err: unknown): unknown {
     );
   }
   if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number|TLS/i.test(message)) {
-    const setting = /certificate|self[- ]signed|unable to verify/i.test(message) ? settingName('kafka.ssl.caFile') : settingName('kafka.ssl.enabled');
-    return new ServiceError('kafka', `${where}: TLS handshake failed (${message.split('\n')[0]}): check ${setting}`, { cause: err });
+    const setting = /certificate|self[- ]signed|unable to verify/i.test(message)
+      ? settingName('kafka.ssl.caFile')
+      : settingName('kafka.ssl.enabled');
+    return new ServiceError('kafka', `${where}: TLS handshake failed (${message.split('\n')[0]}): check ${setting}`, {
+      cause: err,
+    });
   }
   return err;
 }

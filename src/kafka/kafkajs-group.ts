@@ -1,6 +1,14 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { describeError } from '../errors';
-import { CommitFencedError, type CommittedOffset, type GroupAdmin, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers, type StreamKafka } from './group';
+import {
+  CommitFencedError,
+  type CommittedOffset,
+  type GroupAdmin,
+  type GroupConsumer,
+  type GroupConsumerOptions,
+  type GroupHandlers,
+  type StreamKafka,
+} from './group';
 import { GENERATION_OVER, hasProtocolError } from './kafkajs-errors';
 import { kafkajsPartitionTransactions } from './kafkajs-transactions';
 import type { ConsumedRecord } from './record';

@@ -7,7 +7,8 @@ import { PRODUCER_FENCED, hasProtocolError } from './kafkajs-errors';
 export const TRANSACTION_TIMEOUT_MS = 10_000;
 
 /** The transactional id of one input partition of one group. */
-export const partitionTransactionalId = (groupId: string, topic: string, partition: number) => `${groupId}.${topic}.${partition}`;
+export const partitionTransactionalId = (groupId: string, topic: string, partition: number) =>
+  `${groupId}.${topic}.${partition}`;
 
 /**
  * One transactional producer per input partition (the identity Kafka fences
@@ -49,7 +50,11 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
       await (await producer.transaction()).abort();
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
-      throw new ServiceError('kafka', `cannot take over the transactions of ${this.topic}/${partition}: ${describeError(err)}`, { retriable: true, cause: err });
+      throw new ServiceError(
+        'kafka',
+        `cannot take over the transactions of ${this.topic}/${partition}: ${describeError(err)}`,
+        { retriable: true, cause: err },
+      );
     }
     this.producers.set(partition, producer);
   }
@@ -63,12 +68,27 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
       for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
       for (const [topic, list] of byTopic) {
         // Compressed: a record accepted by the source topic in a compressed batch may be too large uncompressed.
-        await transaction.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: list.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) });
+        await transaction.send({
+          topic,
+          acks: -1,
+          compression: CompressionTypes.GZIP,
+          messages: list.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+        });
       }
       await transaction.sendOffsets({
         consumerGroupId: this.groupId,
         // kafkajs passes the metadata through to TxnOffsetCommit, though its typings omit it.
-        topics: [{ topic: this.topic, partitions: [{ partition, offset: offset.offset, metadata: offset.metadata ?? null } as { partition: number; offset: string }] }],
+        topics: [
+          {
+            topic: this.topic,
+            partitions: [
+              { partition, offset: offset.offset, metadata: offset.metadata ?? null } as {
+                partition: number;
+                offset: string;
+              },
+            ],
+          },
+        ],
       });
       await transaction.commit();
     } catch (err) {
@@ -76,8 +96,16 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
       // Whatever went wrong, this producer is done: fenced, or in a state (a commit whose outcome is
       // unknown) that only taking the identity over again resolves.
       await this.release(partition);
-      if (hasProtocolError(err, PRODUCER_FENCED)) throw new CommitFencedError(`the transactions of ${this.topic}/${partition} were taken over by another member`, err);
-      throw new ServiceError('kafka', `transaction of ${this.topic}/${partition} failed, outcome unknown: ${describeError(err)}`, { retriable: true, cause: err });
+      if (hasProtocolError(err, PRODUCER_FENCED))
+        throw new CommitFencedError(
+          `the transactions of ${this.topic}/${partition} were taken over by another member`,
+          err,
+        );
+      throw new ServiceError(
+        'kafka',
+        `transaction of ${this.topic}/${partition} failed, outcome unknown: ${describeError(err)}`,
+        { retriable: true, cause: err },
+      );
     }
   }
 
@@ -92,6 +120,9 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
   }
 }
 
-export function kafkajsPartitionTransactions(kafka: Kafka, options: { groupId: string; topic: string }): PartitionTransactions {
+export function kafkajsPartitionTransactions(
+  kafka: Kafka,
+  options: { groupId: string; topic: string },
+): PartitionTransactions {
   return new KafkajsPartitionTransactions(kafka, options.groupId, options.topic);
 }

@@ -63,7 +63,11 @@ export function newProgress(): CheckpointProgress {
  * Throws (retriably) at the first step that fails; calling again with the same
  * progress object resumes at that step.
  */
-export async function commitCheckpoint(checkpoint: Checkpoint, ports: CheckpointPorts, progress: CheckpointProgress): Promise<void> {
+export async function commitCheckpoint(
+  checkpoint: Checkpoint,
+  ports: CheckpointPorts,
+  progress: CheckpointProgress,
+): Promise<void> {
   const committing = checkpoint.offsets.length > 0;
   for (const [table, { rows, origins, positions }] of checkpoint.rows) {
     if (progress.tables.has(table) || rows.length === 0) continue;
@@ -74,7 +78,8 @@ export async function commitCheckpoint(checkpoint: Checkpoint, ports: Checkpoint
     else if (refused.length > 0) ports.defer(refused, checkpoint.partitions);
     progress.tables.add(table);
   }
-  if (!progress.snapshots && ports.snapshots && checkpoint.snapshots.length > 0) await ports.snapshots.save(checkpoint.snapshots);
+  if (!progress.snapshots && ports.snapshots && checkpoint.snapshots.length > 0)
+    await ports.snapshots.save(checkpoint.snapshots);
   progress.snapshots = true;
   if (!progress.committed && committing) await ports.commit(partitionCommits(checkpoint, ports.side));
   progress.committed = true;
@@ -110,7 +115,8 @@ export const REFUSED_ROW_CLASS = 'SINK_ROW_REFUSED';
  */
 function refusedRow(table: string, row: Record<string, unknown>, origin: RowOrigin, refusal: RowRefusal): DeadLetter {
   const message = `${table} refused the row: ${refusal.problems.join('; ')}`;
-  if (!(origin instanceof WindowRowOrigin)) return { source: origin, errorClass: REFUSED_ROW_CLASS, message, attempt: 1 };
+  if (!(origin instanceof WindowRowOrigin))
+    return { source: origin, errorClass: REFUSED_ROW_CLASS, message, attempt: 1 };
   return {
     source: {
       topic: origin.topic,
@@ -118,7 +124,9 @@ function refusedRow(table: string, row: Record<string, unknown>, origin: RowOrig
       offset: '-1',
       timestamp: String(origin.windowEnd),
       key: Buffer.from(JSON.stringify(origin.fields)),
-      value: Buffer.from(JSON.stringify(row, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))),
+      value: Buffer.from(
+        JSON.stringify(row, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)),
+      ),
       headers: {},
     },
     errorClass: REFUSED_ROW_CLASS,

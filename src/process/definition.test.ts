@@ -9,11 +9,19 @@ describe('clickHouseSchemaOf', () => {
     const first = { tables: [table], migrations: [tableA, later] };
     // One definition spread into another shares its migration objects.
     const second = { ...first, tables: [] };
-    expect(clickHouseSchemaOf([first, second, { tables: [] }])).toEqual({ tables: [table], migrations: [tableA, later] });
+    expect(clickHouseSchemaOf([first, second, { tables: [] }])).toEqual({
+      tables: [table],
+      migrations: [tableA, later],
+    });
   });
 
   it('passes two different migrations under one id on, for migrate to refuse', () => {
     const clash = { ...tableA, statements: ['SELECT 2'] };
-    expect(clickHouseSchemaOf([{ tables: [], migrations: [tableA] }, { tables: [], migrations: [clash] }]).migrations).toEqual([tableA, clash]);
+    expect(
+      clickHouseSchemaOf([
+        { tables: [], migrations: [tableA] },
+        { tables: [], migrations: [clash] },
+      ]).migrations,
+    ).toEqual([tableA, clash]);
   });
 });

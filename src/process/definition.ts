@@ -13,7 +13,11 @@ export type Row = Record<string, unknown>;
  * the event-time work; the definition says what to group by, what to compute
  * and how a closed window becomes a ClickHouse row.
  */
-export interface WindowOutput<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
+export interface WindowOutput<
+  E,
+  K extends GroupFields = GroupFields,
+  A extends AggregationSpec<E> = AggregationSpec<E>,
+> {
   /** Assigner, group key, aggregations and allowed lateness, built with `defineWindows`. */
   definition: WindowDefinition<E, K, A>;
   /** Max event-time disorder expected within a partition; the watermark trails the max event time by this. */
@@ -31,10 +35,17 @@ export interface WindowOutput<E, K extends GroupFields = GroupFields, A extends 
   maxEventTimeAheadMs?: number;
   table: string;
   /** One partition's partial result of one (window, group) as a row; ClickHouse merges the partitions' partials. */
-  toRow(result: WindowResult<K, AggregateResults<A>>, meta: { partition: number; version: number; emittedAt: number }): Row;
+  toRow(
+    result: WindowResult<K, AggregateResults<A>>,
+    meta: { partition: number; version: number; emittedAt: number },
+  ): Row;
 }
 
-export interface StreamDefinition<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
+export interface StreamDefinition<
+  E,
+  K extends GroupFields = GroupFields,
+  A extends AggregationSpec<E> = AggregationSpec<E>,
+> {
   /** Names the consumer group (`sluice.<name>`), the dedup namespace and the state keys. */
   name: string;
   source: {
@@ -80,10 +91,17 @@ export function defineStream<E, K extends GroupFields = GroupFields, A extends A
   definition: StreamDefinition<E, K, A>,
 ): StreamDefinition<E, K, A> {
   if (typeof definition.name !== 'string' || !/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
-    throw new SluiceError('STREAM_INVALID', `stream name '${String(definition.name)}' must be lowercase letters, digits and -`);
+    throw new SluiceError(
+      'STREAM_INVALID',
+      `stream name '${String(definition.name)}' must be lowercase letters, digits and -`,
+    );
   }
   // Every table name a stream writes reaches SQL (sink, migrations, replays): refused here, before any statement is built.
-  for (const table of [definition.raw?.table, definition.windowed?.table, ...(definition.tables ?? []).map((t) => t.name)]) {
+  for (const table of [
+    definition.raw?.table,
+    definition.windowed?.table,
+    ...(definition.tables ?? []).map((t) => t.name),
+  ]) {
     if (table !== undefined) assertIdentifier('table', table);
   }
   return definition;

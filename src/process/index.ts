@@ -1,10 +1,33 @@
-export { defineStream, clickHouseSchemaOf, type StreamDefinition, type WindowOutput, type Row, type Validation } from './definition';
+export {
+  defineStream,
+  clickHouseSchemaOf,
+  type StreamDefinition,
+  type WindowOutput,
+  type Row,
+  type Validation,
+} from './definition';
 export type { ConsumedRecord } from '../kafka';
 export type { TableDefinition } from '../sink/clickhouse';
 export { StreamTask, type StreamCounters, type Checkpoint } from './task';
 export { StreamWindows } from './windows';
 export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } from './runner';
 export { commitCheckpoint } from './checkpoint';
-export { startStream, filteredSink, migrateStream, readEpoch, groupIdOf, epochKeyOf, type StartOptions, type RunningStream } from './start';
+export {
+  startStream,
+  filteredSink,
+  migrateStream,
+  readEpoch,
+  groupIdOf,
+  epochKeyOf,
+  type StartOptions,
+  type RunningStream,
+} from './start';
 export { loadStream, listStreams, STREAMS_DIR } from './load';
-export { PROCESSING_OPTIONS, SERVING_OPTIONS, RUN_OPTIONS, resolveOptions, type ProcessingOptions, type ServingOptions } from './options';
+export {
+  PROCESSING_OPTIONS,
+  SERVING_OPTIONS,
+  RUN_OPTIONS,
+  resolveOptions,
+  type ProcessingOptions,
+  type ServingOptions,
+} from './options';

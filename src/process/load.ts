@@ -18,7 +18,10 @@ export function listStreams(): string[] {
 export function loadStream(nameOrPath: string): StreamDefinition<unknown> {
   const path = nameOrPath.includes('/') ? resolve(nameOrPath) : join(STREAMS_DIR, nameOrPath);
   if (!existsSync(path) && !existsSync(`${path}.ts`) && !existsSync(join(path, 'index.ts'))) {
-    throw new SluiceError('STREAM_NOT_FOUND', `no stream '${nameOrPath}': expected ${join(path, 'index.ts')} (streams here: ${listStreams().join(', ') || 'none'})`);
+    throw new SluiceError(
+      'STREAM_NOT_FOUND',
+      `no stream '${nameOrPath}': expected ${join(path, 'index.ts')} (streams here: ${listStreams().join(', ') || 'none'})`,
+    );
   }
   const mod = require(path) as { default?: StreamDefinition<unknown> };
   if (!mod.default || typeof mod.default.validate !== 'function') {

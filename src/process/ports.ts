@@ -63,7 +63,11 @@ export interface RowSink {
    * Resolves once ClickHouse acknowledged every row it can ever take, with the rows it refused
    * (never written; the checkpoint dead-letters them); rejects with a retriable error while it cannot.
    */
-  write(table: string, rows: Row[], position: { topic: string; partition: number; fromOffset: string; toOffset: string }[]): Promise<RowRefusal[]>;
+  write(
+    table: string,
+    rows: Row[],
+    position: { topic: string; partition: number; fromOffset: string; toOffset: string }[],
+  ): Promise<RowRefusal[]>;
 }
 
 /**

@@ -351,7 +351,9 @@ export class StreamRunner<E> {
       } catch (err) {
         if ((err instanceof SluiceError && !err.retriable) || this.stopping) throw err;
         this.log.warn({ err: describeError(err) }, `cannot ${what} yet; retrying`);
-        await this.clock.sleep(Math.min(this.options.retryBackoffMaxMs, this.options.restoreRetryBackoffMs * 2 ** attempt));
+        await this.clock.sleep(
+          Math.min(this.options.retryBackoffMaxMs, this.options.restoreRetryBackoffMs * 2 ** attempt),
+        );
       }
     }
   }
@@ -419,8 +421,14 @@ export class StreamRunner<E> {
         if (err instanceof SluiceError && err.retriable) {
           // Redis or the registry is down: read on only after a growing delay, not at the next tick.
           this.dependencyFailures += 1;
-          this.retryReadsAt = this.clock.now() + Math.min(this.options.retryBackoffMaxMs, this.options.readRetryBackoffMs * 2 ** Math.min(this.dependencyFailures, 5));
-          if (this.dependencyFailures === 1) this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
+          this.retryReadsAt =
+            this.clock.now() +
+            Math.min(
+              this.options.retryBackoffMaxMs,
+              this.options.readRetryBackoffMs * 2 ** Math.min(this.dependencyFailures, 5),
+            );
+          if (this.dependencyFailures === 1)
+            this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
           this.pauseForRetry(partition, control);
           return;
         }
@@ -503,7 +511,12 @@ export class StreamRunner<E> {
   /** A member with nothing to commit still learns of a Redis restart: its partitions' marks may be lost too. */
   private async checkState(): Promise<void> {
     const snapshots = this.ports.snapshots;
-    if (!snapshots || this.checkpointing || this.clock.now() - this.lastStateCheckAt < this.options.stateCheckIntervalMs) return;
+    if (
+      !snapshots ||
+      this.checkpointing ||
+      this.clock.now() - this.lastStateCheckAt < this.options.stateCheckIntervalMs
+    )
+      return;
     this.lastStateCheckAt = this.clock.now();
     try {
       await snapshots.check();

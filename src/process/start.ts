@@ -82,7 +82,10 @@ export async function readEpoch(config: SluiceConfig, definition: { name: string
 }
 
 /** Runs the stream's ClickHouse migrations and creates its tables (idempotent). */
-export async function migrateStream(config: SluiceConfig, definition: Pick<StreamDefinition<never>, 'tables' | 'migrations'>) {
+export async function migrateStream(
+  config: SluiceConfig,
+  definition: Pick<StreamDefinition<never>, 'tables' | 'migrations'>,
+) {
   const client = createClickHouse(config.clickhouse);
   try {
     const features = await detectServerFeatures(client);
@@ -126,7 +129,11 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
       })
     : undefined;
 
-  const stateRedis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: tuning.stateTimeoutMs });
+  const stateRedis = createRedis(config, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: tuning.stateTimeoutMs,
+  });
   stateRedis.on('error', () => undefined); // surfaced through failed checkpoints, which pause and retry
   await stateRedis.connect();
   const snapshots = new RedisSnapshotStore(stateRedis, `${config.redis.keyPrefix}state:${definition.name}:${epoch}:`);

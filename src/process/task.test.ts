@@ -13,7 +13,9 @@ const definition = defineStream<Ev>({
   name: 'task-test',
   source: { topic: 'in', schema: 'unused' },
   validate: (v) =>
-    typeof v.id === 'string' && typeof v.n === 'number' ? { ok: true, event: { id: v.id, n: v.n } } : { ok: false, errors: ['id and n are required'] },
+    typeof v.id === 'string' && typeof v.n === 'number'
+      ? { ok: true, event: { id: v.id, n: v.n } }
+      : { ok: false, errors: ['id and n are required'] },
   eventTime: (e) => e.n,
   dedup: { id: (e) => e.id, ttlSeconds: 60, onUnavailable: 'pause' },
   raw: { table: 'raw', toRow: (e, meta) => ({ id: e.id, offset: meta.offset }) },
@@ -63,9 +65,18 @@ describe('StreamTask', () => {
   });
 
   it('sends undecodable, invalid and tombstone records to dead letters with their original bytes, and keeps going', async () => {
-    await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, 'not json'), record(12, '{"id":"b"}'), record(13, null), record(14, '{"id":"c","n":2}')]);
+    await task.processBatch('in', 0, [
+      record(10, '{"id":"a","n":1}'),
+      record(11, 'not json'),
+      record(12, '{"id":"b"}'),
+      record(13, null),
+      record(14, '{"id":"c","n":2}'),
+    ]);
     const cp = task.takeCheckpoint();
-    expect(cp.rows.get('raw')!.rows).toEqual([{ id: 'a', offset: '10' }, { id: 'c', offset: '14' }]);
+    expect(cp.rows.get('raw')!.rows).toEqual([
+      { id: 'a', offset: '10' },
+      { id: 'c', offset: '14' },
+    ]);
     expect(cp.deadLetters.map((d) => [d.source.offset, d.errorClass, d.source.value?.toString() ?? null])).toEqual([
       ['11', 'VALUE_UNDECODABLE', 'not json'],
       ['12', 'EVENT_INVALID', '{"id":"b"}'],
@@ -93,19 +104,29 @@ describe('StreamTask', () => {
     expect(task.nextOffset('in', 0)).toBe('10');
     dedup.down = false;
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    expect(task.takeCheckpoint().offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined }]);
+    expect(task.takeCheckpoint().offsets).toEqual([
+      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined },
+    ]);
   });
 
   it('ignores records it already processed when a paused partition is fetched again', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, '{"id":"b","n":1}')]);
     await task.processBatch('in', 0, [record(11, '{"id":"b","n":1}'), record(12, '{"id":"c","n":1}')]);
-    expect(task.takeCheckpoint().rows.get('raw')!.rows.map((r) => r.id)).toEqual(['a', 'b', 'c']);
+    expect(
+      task
+        .takeCheckpoint()
+        .rows.get('raw')!
+        .rows.map((r) => r.id),
+    ).toEqual(['a', 'b', 'c']);
   });
 
   it('hands over rows without committing, and side records and offsets with the next commit', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}'), record(11, 'bad')]);
     const flush = task.takeCheckpoint(false);
-    expect(flush.rows.get('raw')).toMatchObject({ rows: [{ id: 'a', offset: '10' }], positions: [{ topic: 'in', partition: 0, fromOffset: '10', toOffset: '12' }] });
+    expect(flush.rows.get('raw')).toMatchObject({
+      rows: [{ id: 'a', offset: '10' }],
+      positions: [{ topic: 'in', partition: 0, fromOffset: '10', toOffset: '12' }],
+    });
     // Dead letters go in the same transaction as the offsets they cover: not before the commit.
     expect([flush.deadLetters, flush.offsets, flush.snapshots]).toEqual([[], [], []]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, false]);
@@ -113,7 +134,10 @@ describe('StreamTask', () => {
     await task.processBatch('in', 0, [record(12, '{"id":"b","n":1}')]);
     const commit = task.takeCheckpoint(true);
     // Rows start where the flush left off; the offset and the dead letters cover everything processed.
-    expect(commit.rows.get('raw')).toMatchObject({ rows: [{ id: 'b', offset: '12' }], positions: [{ topic: 'in', partition: 0, fromOffset: '12', toOffset: '13' }] });
+    expect(commit.rows.get('raw')).toMatchObject({
+      rows: [{ id: 'b', offset: '12' }],
+      positions: [{ topic: 'in', partition: 0, fromOffset: '12', toOffset: '13' }],
+    });
     expect(commit.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
     expect(commit.offsets).toEqual([{ topic: 'in', partition: 0, offset: '13', incarnation: 1, snapshot: undefined }]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
@@ -121,11 +145,15 @@ describe('StreamTask', () => {
 
   it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined }]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([
+      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined },
+    ]);
     expect(task.idle()).toBe(true);
     task.commitLost('in', 0);
     expect(task.idle()).toBe(false);
-    expect(task.takeCheckpoint(true).offsets).toEqual([{ topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined }]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([
+      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined },
+    ]);
   });
 
   it('discards the uncommitted work of a revoked partition', async () => {

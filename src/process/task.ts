@@ -66,7 +66,10 @@ export interface PartitionIncarnation {
  * snapshots, no offsets.
  */
 export interface Checkpoint {
-  rows: Map<string, TableRows & { positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }>;
+  rows: Map<
+    string,
+    TableRows & { positions: { topic: string; partition: number; fromOffset: string; toOffset: string }[] }
+  >;
   deadLetters: DeadLetter[];
   late: LateEvent[];
   snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; incarnation: number }[];
@@ -141,7 +144,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   assign(topic: string, partition: number, committedOffset: string, snapshot?: PartitionSnapshot): string {
     const resumeAt = snapshot?.offset ?? committedOffset;
     if (BigInt(resumeAt) > BigInt(committedOffset)) {
-      throw new SluiceError('STATE_AHEAD', `snapshot of ${topic}/${partition} at offset ${resumeAt} is past the committed offset ${committedOffset}`);
+      throw new SluiceError(
+        'STATE_AHEAD',
+        `snapshot of ${topic}/${partition} at offset ${resumeAt} is past the committed offset ${committedOffset}`,
+      );
     }
     const id = StreamTask.id(topic, partition);
     this.incarnations += 1;
@@ -229,7 +235,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         value = decoded instanceof Promise ? await decoded : decoded;
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) throw err;
-        outcomes.push({ meta, error: { errorClass: err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE', message: describeError(err) } });
+        outcomes.push({
+          meta,
+          error: {
+            errorClass: err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE',
+            message: describeError(err),
+          },
+        });
         continue;
       }
       const validation = this.definition.validate(value);
@@ -248,7 +260,12 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       // Every record claims as itself, where it was read. A redriven copy of a dead letter is a record
       // of its own: the first copy to claim the id wins and any other copy is a duplicate. (Claiming as
       // the original record would let every copy pass, and trusts headers anyone can write.)
-      const claims = valid.map((o) => ({ id: dedup.id(o.event as E), topic: o.meta.topic, partition: o.meta.partition, offset: o.meta.offset }));
+      const claims = valid.map((o) => ({
+        id: dedup.id(o.event as E),
+        topic: o.meta.topic,
+        partition: o.meta.partition,
+        offset: o.meta.offset,
+      }));
       try {
         keep = await this.ports.dedup.claim(claims);
       } catch (err) {
@@ -283,7 +300,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         this.counters.rawRows += 1;
       }
       if (this.windows) {
-        const late = this.windows.add(partition, event, this.definition.eventTime(event), now, recordTime(outcome.meta));
+        const late = this.windows.add(
+          partition,
+          event,
+          this.definition.eventTime(event),
+          now,
+          recordTime(outcome.meta),
+        );
         if (late) {
           this.counters.late += 1;
           if (publish) state.late.push({ source: outcome.meta, ...late });
@@ -385,12 +408,27 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    * end of a bounded run, whose force-closed windows must not be saved closed).
    */
   takeCheckpoint(commit = true, saveState = true): Checkpoint {
-    const checkpoint: Checkpoint = { rows: new Map(), deadLetters: [], late: [], snapshots: [], offsets: [], partitions: new Map() };
+    const checkpoint: Checkpoint = {
+      rows: new Map(),
+      deadLetters: [],
+      late: [],
+      snapshots: [],
+      offsets: [],
+      partitions: new Map(),
+    };
     const now = this.ports.now();
     for (const state of this.partitions.values()) {
       if (commit ? !state.dirty : !hasRows(state)) continue;
-      checkpoint.partitions.set(state.partition, { incarnation: state.incarnation, publishedBefore: state.publishedBefore });
-      const position = { topic: state.topic, partition: state.partition, fromOffset: state.flushedOffset, toOffset: state.nextOffset };
+      checkpoint.partitions.set(state.partition, {
+        incarnation: state.incarnation,
+        publishedBefore: state.publishedBefore,
+      });
+      const position = {
+        topic: state.topic,
+        partition: state.partition,
+        fromOffset: state.flushedOffset,
+        toOffset: state.nextOffset,
+      };
       for (const [table, { rows, origins }] of state.rows) {
         const entry = checkpoint.rows.get(table);
         if (entry) {
@@ -418,7 +456,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         });
       }
       // Without a new snapshot (the end of a bounded run) the commit names the restore point it already has.
-      checkpoint.offsets.push({ topic: state.topic, partition: state.partition, offset: state.nextOffset, incarnation: state.incarnation, snapshot: snapshot ?? state.committedSnapshots[0] });
+      checkpoint.offsets.push({
+        topic: state.topic,
+        partition: state.partition,
+        offset: state.nextOffset,
+        incarnation: state.incarnation,
+        snapshot: snapshot ?? state.committedSnapshots[0],
+      });
       state.dirty = false;
     }
     return checkpoint;
@@ -443,7 +487,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state || BigInt(offset) < BigInt(state.committedOffset)) return;
     state.committedOffset = offset;
-    if (snapshot !== undefined && snapshot !== state.committedSnapshots[0]) state.committedSnapshots = [snapshot, ...state.committedSnapshots.slice(0, 1)];
+    if (snapshot !== undefined && snapshot !== state.committedSnapshots[0])
+      state.committedSnapshots = [snapshot, ...state.committedSnapshots.slice(0, 1)];
   }
 
   /**

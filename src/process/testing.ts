@@ -23,7 +23,11 @@ const LOCAL_SCHEMA_ID = 1;
  * in-memory twin of the Redis store, and events are Avro-encoded with the
  * stream's own schema and decoded back, so encoding problems show up too.
  */
-export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
+export class StreamTestDriver<
+  E,
+  K extends GroupFields = GroupFields,
+  A extends AggregationSpec<E> = AggregationSpec<E>,
+> {
   private readonly task: StreamTask<E, K, A>;
   private readonly offsets = new Map<number, number>();
   private readonly rows = new Map<string, Row[]>();
@@ -41,7 +45,10 @@ export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends 
     const decoder: Decoder = {
       decode: async (value: Buffer) => {
         if (value.length < 5 || value[0] !== 0 || value.readInt32BE(1) !== LOCAL_SCHEMA_ID) {
-          throw new SluiceError('WIRE_FORMAT_INVALID', 'not a record written by the test driver (magic byte 0, schema id 1)');
+          throw new SluiceError(
+            'WIRE_FORMAT_INVALID',
+            'not a record written by the test driver (magic byte 0, schema id 1)',
+          );
         }
         try {
           return this.type.fromBuffer(value.subarray(5)) as Record<string, unknown>;
@@ -51,7 +58,11 @@ export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends 
       },
     };
     const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
-    this.task = new StreamTask(definition, { decoder, dedup: definition.dedup ? new MemoryDedupStore() : undefined, now: () => this.clock }, windows);
+    this.task = new StreamTask(
+      definition,
+      { decoder, dedup: definition.dedup ? new MemoryDedupStore() : undefined, now: () => this.clock },
+      windows,
+    );
     for (const p of options.partitions ?? [0]) {
       this.task.assign(definition.source.topic, p, '0');
       this.offsets.set(p, 0);
@@ -76,7 +87,11 @@ export class StreamTestDriver<E, K extends GroupFields = GroupFields, A extends 
    * stamps a record when its producer writes it; an event's time moves its partition's watermark no
    * further than its record's timestamp.
    */
-  async pipe(partition: number, records: (Record<string, unknown> | Buffer | null)[], options: { key?: string | null; timestamp?: number } = {}): Promise<void> {
+  async pipe(
+    partition: number,
+    records: (Record<string, unknown> | Buffer | null)[],
+    options: { key?: string | null; timestamp?: number } = {},
+  ): Promise<void> {
     const key = options.key ?? null;
     const timestamp = String(options.timestamp ?? this.clock);
     const offset = this.offsets.get(partition);

@@ -48,7 +48,8 @@ function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `array of ${value.length}`;
   if (typeof value === 'object') return Buffer.isBuffer(value) ? `bytes (${value.length})` : 'object';
-  const text = typeof value === 'string' ? JSON.stringify(value.length > 40 ? value.slice(0, 40) : value) : String(value);
+  const text =
+    typeof value === 'string' ? JSON.stringify(value.length > 40 ? value.slice(0, 40) : value) : String(value);
   const shown = text.length > 40 ? `${text.slice(0, 37)}...` : text;
   return `${typeof value} ${shown}`;
 }
@@ -63,11 +64,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * know are reported too, because avsc would silently drop them on encode.
  */
 export function validateEvent(type: Type, value: unknown): FieldIssue[] {
-  if (!isPlainObject(value)) return [{ path: '(event)', reason: `expected a JSON object, got ${describeValue(value)}` }];
+  if (!isPlainObject(value))
+    return [{ path: '(event)', reason: `expected a JSON object, got ${describeValue(value)}` }];
   const issues: FieldIssue[] = [];
   type.isValid(value, {
     errorHook(path: string[], any: unknown, t: Type) {
-      const reason = any === undefined ? `required ${describeType(t)} is missing` : `expected ${describeType(t)}, got ${describeValue(any)}`;
+      const reason =
+        any === undefined
+          ? `required ${describeType(t)} is missing`
+          : `expected ${describeType(t)}, got ${describeValue(any)}`;
       issues.push({ path: path.join('.') || '(event)', reason });
     },
   });
@@ -98,11 +103,15 @@ const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
  */
 function malformedStrings(value: unknown, path: string[] = [], depth = 0): FieldIssue[] {
   const at = (key?: string) => [...path, ...(key === undefined ? [] : [key])].join('.') || '(event)';
-  if (typeof value === 'string') return wellFormed(value) ? [] : [{ path: at(), reason: 'string holds a lone UTF-16 surrogate (not valid Unicode)' }];
+  if (typeof value === 'string')
+    return wellFormed(value)
+      ? []
+      : [{ path: at(), reason: 'string holds a lone UTF-16 surrogate (not valid Unicode)' }];
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || depth > MAX_STRING_SCAN_DEPTH) return [];
   const issues: FieldIssue[] = [];
   for (const [key, inner] of Object.entries(value)) {
-    if (!wellFormed(key)) issues.push({ path: at(key), reason: 'key holds a lone UTF-16 surrogate (not valid Unicode)' });
+    if (!wellFormed(key))
+      issues.push({ path: at(key), reason: 'key holds a lone UTF-16 surrogate (not valid Unicode)' });
     issues.push(...malformedStrings(inner, [...path, key], depth + 1));
   }
   return issues;
@@ -127,9 +136,14 @@ export const TIMESTAMP_MILLIS_MAX = 4_294_967_295_999;
  */
 export function logicalTypeChecks(schemaJson: object): (value: unknown) => FieldIssue[] {
   const fields = (schemaJson as { fields?: { name: string; type: unknown }[] }).fields ?? [];
-  const hasLogicalType = (logical: string) => (t: unknown): boolean =>
-    (typeof t === 'object' && t !== null && !Array.isArray(t) && (t as { logicalType?: string }).logicalType === logical) ||
-    (Array.isArray(t) && t.some(hasLogicalType(logical)));
+  const hasLogicalType =
+    (logical: string) =>
+    (t: unknown): boolean =>
+      (typeof t === 'object' &&
+        t !== null &&
+        !Array.isArray(t) &&
+        (t as { logicalType?: string }).logicalType === logical) ||
+      (Array.isArray(t) && t.some(hasLogicalType(logical)));
   const uuidFields = fields.filter((f) => hasLogicalType('uuid')(f.type)).map((f) => f.name);
   const timeFields = fields.filter((f) => hasLogicalType('timestamp-millis')(f.type)).map((f) => f.name);
   return (value) => {
@@ -140,9 +154,14 @@ export function logicalTypeChecks(schemaJson: object): (value: unknown) => Field
     const times = timeFields
       .filter((name) => {
         const t = value[name];
-        return typeof t === 'number' && Number.isSafeInteger(t) && (t < TIMESTAMP_MILLIS_MIN || t > TIMESTAMP_MILLIS_MAX);
+        return (
+          typeof t === 'number' && Number.isSafeInteger(t) && (t < TIMESTAMP_MILLIS_MIN || t > TIMESTAMP_MILLIS_MAX)
+        );
       })
-      .map((name) => ({ path: name, reason: `expected epoch milliseconds between 1970-01-01 and 2106-02-07, got ${describeValue(value[name])}` }));
+      .map((name) => ({
+        path: name,
+        reason: `expected epoch milliseconds between 1970-01-01 and 2106-02-07, got ${describeValue(value[name])}`,
+      }));
     return [...uuids, ...times];
   };
 }

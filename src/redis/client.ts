@@ -31,10 +31,18 @@ export function explainRedisError(redis: RedisSettings, err: unknown): unknown {
   const message = (err as Error | undefined)?.message ?? String(err);
   const where = `Redis at ${redactedRedisUrl(redis.url)}`;
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(message)) {
-    return new ServiceError('redis', `${where} refused the login (${message.split(' ')[0]}): check the user and password in ${settingName('redis.url')}`, { cause: err });
+    return new ServiceError(
+      'redis',
+      `${where} refused the login (${message.split(' ')[0]}): check the user and password in ${settingName('redis.url')}`,
+      { cause: err },
+    );
   }
   if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number/i.test(message)) {
-    return new ServiceError('redis', `${where}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('redis.tls.caFile')}`, { cause: err });
+    return new ServiceError(
+      'redis',
+      `${where}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('redis.tls.caFile')}`,
+      { cause: err },
+    );
   }
   return err;
 }
@@ -92,10 +100,14 @@ export async function redisServerInfo(config: Pick<SluiceConfig, 'redis'>): Prom
     );
   } catch (err) {
     if (err instanceof ServiceError) throw err;
-    throw new ServiceError('redis', `Redis at ${redactedRedisUrl(config.redis.url)} is unreachable or refused (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`, {
-      retriable: true,
-      cause: err,
-    });
+    throw new ServiceError(
+      'redis',
+      `Redis at ${redactedRedisUrl(config.redis.url)} is unreachable or refused (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`,
+      {
+        retriable: true,
+        cause: err,
+      },
+    );
   } finally {
     redis.disconnect();
   }

@@ -10,7 +10,14 @@ import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
 import type { ReplayPlan } from './plan';
 import { inRange, windowInRange, type EventTimeRange } from './range';
-import { createShadowTables, dropShadowTables, shadowTag, SqlShadowTables, type ShadowTable, type SwapReport } from './shadow';
+import {
+  createShadowTables,
+  dropShadowTables,
+  shadowTag,
+  SqlShadowTables,
+  type ShadowTable,
+  type SwapReport,
+} from './shadow';
 import { swapShadows, type SwapResult } from './swap';
 
 export interface ReplayProgress {
@@ -93,14 +100,19 @@ export async function executeReplay(
   await admin.connect();
   const epoch = Date.now();
   const tag = shadowTag(epoch);
-  const clickhouse = plan.mode === 'shadow' ? createClickHouse(config.clickhouse, config.clickhouse.database) : undefined;
+  const clickhouse =
+    plan.mode === 'shadow' ? createClickHouse(config.clickhouse, config.clickhouse.database) : undefined;
   let shadows: ShadowTable[] = [];
   try {
     // Checked again right before acting: the plan may be minutes old. A shadow replay runs beside the live stream.
     if (plan.mode === 'in-place') await refuseLiveMembers(admin, plan.liveGroup);
     await refuseLiveMembers(admin, plan.replayGroup);
     await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
-    await admin.setOffsets({ groupId: plan.replayGroup, topic: plan.topic, partitions: plan.partitions.map((p) => ({ partition: p.partition, offset: p.start })) });
+    await admin.setOffsets({
+      groupId: plan.replayGroup,
+      topic: plan.topic,
+      partitions: plan.partitions.map((p) => ({ partition: p.partition, offset: p.start })),
+    });
 
     let target = definition;
     if (clickhouse) {
@@ -112,18 +124,23 @@ export async function executeReplay(
     const ends = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.end)]));
     const starts = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.start)]));
     const total = plan.partitions.reduce((s, p) => s + BigInt(p.records), 0n);
-    const running = await startStream(filter.definition, config, {
-      bounded: true,
-      groupId: plan.replayGroup,
-      topic: plan.topic,
-      epoch,
-      endOffsets: ends,
-      closeWindowsAtEnd: false,
-      rowFilter: filter.keep,
-      sideOutputs: false,
-      sinkHold: false,
-      sessionTimeoutMs: 10_000,
-    }, log);
+    const running = await startStream(
+      filter.definition,
+      config,
+      {
+        bounded: true,
+        groupId: plan.replayGroup,
+        topic: plan.topic,
+        epoch,
+        endOffsets: ends,
+        closeWindowsAtEnd: false,
+        rowFilter: filter.keep,
+        sideOutputs: false,
+        sinkHold: false,
+        sessionTimeoutMs: 10_000,
+      },
+      log,
+    );
     const report = () => {
       const positions = running.runner.status().positions;
       let done = 0n;
@@ -143,18 +160,25 @@ export async function executeReplay(
     }
     onProgress?.({ done: total, total });
     const stats = filter.stats();
-    const rowsWritten = Object.fromEntries(Object.entries(stats.written).map(([t, n]) => [shadows.find((s) => s.rebuilt === t)?.live ?? t, n]));
+    const rowsWritten = Object.fromEntries(
+      Object.entries(stats.written).map(([t, n]) => [shadows.find((s) => s.rebuilt === t)?.live ?? t, n]),
+    );
     const result: ReplayResult = { ...summary, epoch, rowsWritten, rowsSkipped: stats.skipped };
-    if (clickhouse) Object.assign(result, await swapAll(config, clickhouse, definition.name, shadows, tag, holdTimeoutMs, log));
+    if (clickhouse)
+      Object.assign(result, await swapAll(config, clickhouse, definition.name, shadows, tag, holdTimeoutMs, log));
     return result;
   } finally {
     if (clickhouse) {
-      await dropShadowTables(clickhouse, config.clickhouse.database, shadows, tag).catch((err: unknown) => log.warn({ err: String(err) }, `could not drop the replay's __rebuild_${tag} tables; drop them by hand`));
+      await dropShadowTables(clickhouse, config.clickhouse.database, shadows, tag).catch((err: unknown) =>
+        log.warn({ err: String(err) }, `could not drop the replay's __rebuild_${tag} tables; drop them by hand`),
+      );
       await clickhouse.close().catch(() => undefined);
     }
     await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
-    await dropEpochKeys(config, definition.name, epoch).catch((err: unknown) => log.warn({ err: String(err) }, 'could not remove the replay keys from Redis; they expire with their TTL'));
+    await dropEpochKeys(config, definition.name, epoch).catch((err: unknown) =>
+      log.warn({ err: String(err) }, 'could not remove the replay keys from Redis; they expire with their TTL'),
+    );
   }
 }
 
@@ -175,12 +199,22 @@ export function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowT
  * while they run; the live stream keeps consuming and resumes its inserts
  * right after.
  */
-async function swapAll(config: SluiceConfig, clickhouse: ClickHouseClient, stream: string, shadows: ShadowTable[], tag: string, holdTimeoutMs: number, log: Logger): Promise<SwapResult> {
+async function swapAll(
+  config: SluiceConfig,
+  clickhouse: ClickHouseClient,
+  stream: string,
+  shadows: ShadowTable[],
+  tag: string,
+  holdTimeoutMs: number,
+  log: Logger,
+): Promise<SwapResult> {
   const redis: Redis = createRedis(config, { maxRetriesPerRequest: 2 });
   await redis.connect();
   try {
     const hold = new SinkHold(new RedisHoldBackend(redis, config.redis.keyPrefix, stream), stream);
-    const result = await swapShadows(new SqlShadowTables(clickhouse, config.clickhouse.database), hold, shadows, tag, { holdTimeoutMs });
+    const result = await swapShadows(new SqlShadowTables(clickhouse, config.clickhouse.database), hold, shadows, tag, {
+      holdTimeoutMs,
+    });
     log.info({ swaps: result.swaps, heldMs: result.heldMs }, 'shadow tables swapped in');
     return result;
   } finally {
@@ -193,7 +227,10 @@ async function dropEpochKeys(config: SluiceConfig, stream: string, epoch: number
   const redis: Redis = createRedis(config, { maxRetriesPerRequest: 2 });
   await redis.connect();
   try {
-    for (const pattern of [`${config.redis.keyPrefix}dedup:${stream}:${epoch}:*`, `${config.redis.keyPrefix}state:${stream}:${epoch}:*`]) {
+    for (const pattern of [
+      `${config.redis.keyPrefix}dedup:${stream}:${epoch}:*`,
+      `${config.redis.keyPrefix}state:${stream}:${epoch}:*`,
+    ]) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

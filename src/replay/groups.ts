@@ -31,7 +31,10 @@ export interface PartitionOffsets {
 export class LiveMembersError extends SluiceError {
   constructor(group: string, members: GroupMember[]) {
     const who = members.map((m) => `${m.clientId}@${m.host} (${m.memberId})`).join(', ');
-    super('GROUP_ACTIVE', `group '${group}' has ${members.length} live member(s): ${who}; stop them first (SIGTERM the sluice run processes), then retry`);
+    super(
+      'GROUP_ACTIVE',
+      `group '${group}' has ${members.length} live member(s): ${who}; stop them first (SIGTERM the sluice run processes), then retry`,
+    );
   }
 }
 
@@ -73,7 +76,10 @@ export async function groupTopics(admin: Admin, groupId: string): Promise<string
 
 export async function partitionOffsets(admin: Admin, groupId: string, topic: string): Promise<PartitionOffsets[]> {
   const ends = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
-    throw new SluiceError('TOPIC_MISSING', `cannot read offsets of topic '${topic}': ${(err as Error).message}; check the name with 'sluice topics list'`);
+    throw new SluiceError(
+      'TOPIC_MISSING',
+      `cannot read offsets of topic '${topic}': ${(err as Error).message}; check the name with 'sluice topics list'`,
+    );
   });
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p]));
@@ -81,7 +87,13 @@ export async function partitionOffsets(admin: Admin, groupId: string, topic: str
     .map((e) => {
       const c = byPartition.get(e.partition);
       const offset = c === undefined || c.offset === '-1' ? null : BigInt(c.offset);
-      return { partition: e.partition, low: BigInt(e.low), high: BigInt(e.high), committed: offset, metadata: offset === null ? null : (c?.metadata ?? null) };
+      return {
+        partition: e.partition,
+        low: BigInt(e.low),
+        high: BigInt(e.high),
+        committed: offset,
+        metadata: offset === null ? null : (c?.metadata ?? null),
+      };
     })
     .sort((a, b) => a.partition - b.partition);
 }

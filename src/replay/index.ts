@@ -11,7 +11,14 @@ export {
   type GroupMember,
   type PartitionOffsets,
 } from './groups';
-export { planReplay, formatPlan, type ReplayPlan, type ReplayRequest, type PartitionRange, type TableChange } from './plan';
+export {
+  planReplay,
+  formatPlan,
+  type ReplayPlan,
+  type ReplayRequest,
+  type PartitionRange,
+  type TableChange,
+} from './plan';
 export { executeReplay, rangeFilter, type ReplayResult, type ReplayProgress } from './execute';
 export { lagReport, formatLag, type LagReport, type PartitionLag } from './lag';
 export { createProgress, type ProgressReporter } from './progress';

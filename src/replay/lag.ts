@@ -45,21 +45,42 @@ export async function lagReport(
     if (state && snapshot !== undefined) {
       const key = `${state.config.redis.keyPrefix}state:${state.stream}:${state.epoch}:${target.topic}:${p.partition}`;
       const raw = await state.redis.hget(key, snapshot);
-      const max = raw ? (JSON.parse(raw) as { watermark?: { maxEventTimeMs?: number | null } }).watermark?.maxEventTimeMs : null;
+      const max = raw
+        ? (JSON.parse(raw) as { watermark?: { maxEventTimeMs?: number | null } }).watermark?.maxEventTimeMs
+        : null;
       if (typeof max === 'number') watermark = max - state.outOfOrdernessMs;
     }
-    partitions.push({ partition: p.partition, committed: p.committed?.toString() ?? null, end: p.high.toString(), lag: (lag > 0n ? lag : 0n).toString(), watermark });
+    partitions.push({
+      partition: p.partition,
+      committed: p.committed?.toString() ?? null,
+      end: p.high.toString(),
+      lag: (lag > 0n ? lag : 0n).toString(),
+      watermark,
+    });
   }
   const marks = partitions.map((p) => p.watermark).filter((w): w is number => w !== null);
-  return { group: target.group, topic: target.topic, epoch: state?.epoch ?? null, partitions, totalLag: total.toString(), watermark: marks.length > 0 ? Math.min(...marks) : null };
+  return {
+    group: target.group,
+    topic: target.topic,
+    epoch: state?.epoch ?? null,
+    partitions,
+    totalLag: total.toString(),
+    watermark: marks.length > 0 ? Math.min(...marks) : null,
+  };
 }
 
 export function formatLag(report: LagReport): string[] {
   const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
-  const lines = [`group ${report.group}  topic ${report.topic}  lag ${report.totalLag}  watermark ${time(report.watermark)}`];
-  lines.push(`  ${'partition'.padEnd(10)}${'committed'.padStart(14)}${'end'.padStart(14)}${'lag'.padStart(12)}  watermark`);
+  const lines = [
+    `group ${report.group}  topic ${report.topic}  lag ${report.totalLag}  watermark ${time(report.watermark)}`,
+  ];
+  lines.push(
+    `  ${'partition'.padEnd(10)}${'committed'.padStart(14)}${'end'.padStart(14)}${'lag'.padStart(12)}  watermark`,
+  );
   for (const p of report.partitions) {
-    lines.push(`  ${String(p.partition).padEnd(10)}${(p.committed ?? '-').padStart(14)}${p.end.padStart(14)}${p.lag.padStart(12)}  ${time(p.watermark)}`);
+    lines.push(
+      `  ${String(p.partition).padEnd(10)}${(p.committed ?? '-').padStart(14)}${p.end.padStart(14)}${p.lag.padStart(12)}  ${time(p.watermark)}`,
+    );
   }
   return lines;
 }

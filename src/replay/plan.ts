@@ -86,11 +86,15 @@ export async function planReplay(
     to: request.to?.kind === 'time' ? request.to.ms : null,
   };
   if (requested.from !== null && requested.to !== null && requested.to <= requested.from) {
-    throw new ConfigError(`--to must be after --from (got ${new Date(requested.from).toISOString()} .. ${new Date(requested.to).toISOString()})`);
+    throw new ConfigError(
+      `--to must be after --from (got ${new Date(requested.from).toISOString()} .. ${new Date(requested.to).toISOString()})`,
+    );
   }
   const range = snapToWindows(requested, assigner);
   if (assigner?.kind === 'session' && range.from !== null) {
-    warnings.push('session windows cannot be aligned to the range: a session that began before --from is rewritten from its events inside the range only');
+    warnings.push(
+      'session windows cannot be aligned to the range: a session that began before --from is rewritten from its events inside the range only',
+    );
   }
 
   const offsets = await partitionOffsets(admin, liveGroup, topic);
@@ -101,37 +105,80 @@ export async function planReplay(
     let start = starts.get(p.partition) ?? p.low;
     if (request.shiftBy) start += BigInt(request.shiftBy);
     start = clamp(start, p.low, p.high);
-    let end = request.to?.kind === 'offsets' && request.to.offsets.has(p.partition) ? request.to.offsets.get(p.partition)! : (p.committed ?? p.high);
+    let end =
+      request.to?.kind === 'offsets' && request.to.offsets.has(p.partition)
+        ? request.to.offsets.get(p.partition)!
+        : (p.committed ?? p.high);
     end = clamp(end, start, p.high);
-    partitions.push({ partition: p.partition, start: start.toString(), end: end.toString(), records: (end - start).toString() });
+    partitions.push({
+      partition: p.partition,
+      start: start.toString(),
+      end: end.toString(),
+      records: (end - start).toString(),
+    });
     total += end - start;
-    if (request.from.kind === 'earliest' && p.low > 0n) warnings.push(`partition ${p.partition}: records before offset ${p.low} were deleted by retention; their results cannot be replayed`);
+    if (request.from.kind === 'earliest' && p.low > 0n)
+      warnings.push(
+        `partition ${p.partition}: records before offset ${p.low} were deleted by retention; their results cannot be replayed`,
+      );
   }
   if (request.from.kind === 'offsets' && range.from === null) {
-    warnings.push('--from is an offset: windows already open at those offsets are recomputed from the replayed records only (give --from as a time to rewrite whole windows)');
+    warnings.push(
+      '--from is an offset: windows already open at those offsets are recomputed from the replayed records only (give --from as a time to rewrite whole windows)',
+    );
   }
 
-  const windows = range.from !== null && range.to !== null && assigner && assigner.kind !== 'session'
-    ? { first: range.from, last: range.to - assigner.sizeMs, count: Math.max(0, Math.floor((range.to - assigner.sizeMs - range.from) / assigner.advanceMs) + 1) }
-    : null;
+  const windows =
+    range.from !== null && range.to !== null && assigner && assigner.kind !== 'session'
+      ? {
+          first: range.from,
+          last: range.to - assigner.sizeMs,
+          count: Math.max(0, Math.floor((range.to - assigner.sizeMs - range.from) / assigner.advanceMs) + 1),
+        }
+      : null;
   const tables = clickhouse ? await tableChanges(clickhouse, definition, range) : [];
   const mode = request.shadow ? 'shadow' : 'in-place';
   if (mode === 'shadow' && tables.some((t) => t.partitions.length > 1)) {
-    warnings.push('the range spans several ClickHouse partitions of a table: that table is staged whole and swapped with EXCHANGE TABLES or RENAME, which copies all its rows');
+    warnings.push(
+      'the range spans several ClickHouse partitions of a table: that table is staged whole and swapped with EXCHANGE TABLES or RENAME, which copies all its rows',
+    );
   }
-  return { stream: definition.name, mode, topic, liveGroup, replayGroup: `${liveGroup}.${mode === 'shadow' ? 'shadow' : 'replay'}`, range, windows, partitions, totalRecords: total.toString(), tables, warnings };
+  return {
+    stream: definition.name,
+    mode,
+    topic,
+    liveGroup,
+    replayGroup: `${liveGroup}.${mode === 'shadow' ? 'shadow' : 'replay'}`,
+    range,
+    windows,
+    partitions,
+    totalRecords: total.toString(),
+    tables,
+    warnings,
+  };
 }
 
-async function startOffsets(admin: Admin, topic: string, offsets: PartitionOffsets[], request: ReplayRequest, range: EventTimeRange): Promise<Map<number, bigint>> {
+async function startOffsets(
+  admin: Admin,
+  topic: string,
+  offsets: PartitionOffsets[],
+  request: ReplayRequest,
+  range: EventTimeRange,
+): Promise<Map<number, bigint>> {
   const from = request.from;
   if (from.kind === 'earliest') return new Map(offsets.map((p) => [p.partition, p.low]));
-  if (from.kind === 'offsets') return new Map(offsets.map((p) => [p.partition, from.offsets.get(p.partition) ?? p.low]));
+  if (from.kind === 'offsets')
+    return new Map(offsets.map((p) => [p.partition, from.offsets.get(p.partition) ?? p.low]));
   const skew = request.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
   return offsetsForTime(admin, topic, (range.from ?? from.ms) - skew);
 }
 
 /** Conventional time columns of the tables a stream writes: raw event time, window bounds. */
-async function tableChanges(clickhouse: ClickHouseClient, definition: StreamDefinition<unknown>, range: EventTimeRange): Promise<TableChange[]> {
+async function tableChanges(
+  clickhouse: ClickHouseClient,
+  definition: StreamDefinition<unknown>,
+  range: EventTimeRange,
+): Promise<TableChange[]> {
   const seconds = (ms: number) => Math.floor(ms / 1000);
   const out: TableChange[] = [];
   const targets: { table: string; kind: 'raw' | 'windows' }[] = [];
@@ -169,7 +216,12 @@ async function tableChanges(clickhouse: ClickHouseClient, definition: StreamDefi
         format: 'JSONEachRow',
       })
     ).json<{ partition: string; n: string }>();
-    out.push({ table, kind, rowsInRange: rows.reduce((s, r) => s + Number(r.n), 0), partitions: rows.map((r) => r.partition) });
+    out.push({
+      table,
+      kind,
+      rowsInRange: rows.reduce((s, r) => s + Number(r.n), 0),
+      partitions: rows.map((r) => r.partition),
+    });
   }
   return out;
 }
@@ -183,14 +235,24 @@ export function formatPlan(plan: ReplayPlan): string[] {
       : `  mode              in place: rows are rewritten in the live tables (the live group must have no members)`,
     `  event-time range  [${time(plan.range.from)}, ${time(plan.range.to)})  (widened to whole windows)`,
   ];
-  if (plan.windows) lines.push(`  windows           ${plan.windows.count}, starting ${time(plan.windows.first)} .. ${time(plan.windows.last)}`);
+  if (plan.windows)
+    lines.push(
+      `  windows           ${plan.windows.count}, starting ${time(plan.windows.first)} .. ${time(plan.windows.last)}`,
+    );
   lines.push(`  records to read   ${plan.totalRecords}`);
-  for (const p of plan.partitions) lines.push(`    partition ${String(p.partition).padStart(3)}  offsets ${p.start} .. ${p.end}  (${p.records} records)`);
+  for (const p of plan.partitions)
+    lines.push(
+      `    partition ${String(p.partition).padStart(3)}  offsets ${p.start} .. ${p.end}  (${p.records} records)`,
+    );
   for (const t of plan.tables) {
     lines.push(
       `  table ${t.table}: ${t.rowsInRange === null ? 'rows in range unknown (no event_time/window_start column)' : `${t.rowsInRange} row(s) in range will be replaced`}` +
         (t.partitions.length > 0 ? `; ClickHouse partitions ${t.partitions.join(', ')}` : '') +
-        (plan.mode === 'shadow' ? (t.partitions.length > 1 ? '; swapped as a whole table' : '; swapped by REPLACE PARTITION') : ''),
+        (plan.mode === 'shadow'
+          ? t.partitions.length > 1
+            ? '; swapped as a whole table'
+            : '; swapped by REPLACE PARTITION'
+          : ''),
     );
   }
   for (const w of plan.warnings) lines.push(`  warning: ${w}`);

@@ -9,14 +9,22 @@ export interface ProgressReporter {
  * Progress of a long operation: a bar with rate and ETA on a terminal, a
  * plain line every few seconds otherwise (logs, CI), nothing for --json.
  */
-export function createProgress(label: string, options: { json?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {}): ProgressReporter {
+export function createProgress(
+  label: string,
+  options: { json?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {},
+): ProgressReporter {
   const stream = options.stream ?? process.stderr;
   if (options.json) return { update: () => undefined, stop: () => undefined };
   const started = Date.now();
   const rate = (done: bigint) => Math.round(Number(done) / Math.max(0.001, (Date.now() - started) / 1000));
   if (stream.isTTY) {
     const bar = new SingleBar(
-      { format: `${label} [{bar}] {percentage}% | {value}/{total} events | {rate} events/s | ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 20 },
+      {
+        format: `${label} [{bar}] {percentage}% | {value}/{total} events | {rate} events/s | ETA {eta_formatted}`,
+        stream,
+        hideCursor: true,
+        etaBuffer: 20,
+      },
       Presets.shades_classic,
     );
     let started_ = false;

@@ -6,7 +6,13 @@ describe('replay bounds', () => {
     expect(parseBound('2026-01-01T10:00:00Z', '--from')).toEqual({ kind: 'time', ms: Date.UTC(2026, 0, 1, 10) });
     expect(parseBound('2026-01-01T10:00:00', '--from')).toEqual({ kind: 'time', ms: Date.UTC(2026, 0, 1, 10) });
     expect(parseBound('2026-01-01T10:00:00+02:00', '--from')).toEqual({ kind: 'time', ms: Date.UTC(2026, 0, 1, 8) });
-    expect(parseBound('0:12,3:400', '--to')).toEqual({ kind: 'offsets', offsets: new Map([[0, 12n], [3, 400n]]) });
+    expect(parseBound('0:12,3:400', '--to')).toEqual({
+      kind: 'offsets',
+      offsets: new Map([
+        [0, 12n],
+        [3, 400n],
+      ]),
+    });
     expect(parseBound('earliest', '--from')).toEqual({ kind: 'earliest' });
     expect(() => parseBound('yesterday', '--from')).toThrow(/--from 'yesterday' is not a time or offsets/);
     expect(() => parseBound('0:12,x', '--to')).toThrow(/--to/);

@@ -2,7 +2,8 @@ import { ConfigError } from '../errors';
 import type { WindowAssigner } from '../window';
 
 /** Where a replay starts or ends: an event time, offsets per partition, or the earliest retained record. */
-export type ReplayBound = { kind: 'time'; ms: number } | { kind: 'offsets'; offsets: Map<number, bigint> } | { kind: 'earliest' };
+export type ReplayBound =
+  { kind: 'time'; ms: number } | { kind: 'offsets'; offsets: Map<number, bigint> } | { kind: 'earliest' };
 
 /** Parses `--from`/`--to`: an ISO-8601 time (UTC unless it says otherwise), `partition:offset,...` or `earliest`. */
 export function parseBound(text: string, option: string): ReplayBound {
@@ -21,7 +22,9 @@ export function parseBound(text: string, option: string): ReplayBound {
     const ms = Date.parse(iso);
     if (Number.isFinite(ms)) return { kind: 'time', ms };
   }
-  throw new ConfigError(`${option} '${text}' is not a time or offsets: use an ISO time (2026-01-01T10:00:00Z), partition:offset pairs (0:1200,1:1180) or earliest`);
+  throw new ConfigError(
+    `${option} '${text}' is not a time or offsets: use an ISO time (2026-01-01T10:00:00Z), partition:offset pairs (0:1200,1:1180) or earliest`,
+  );
 }
 
 /** An event-time range [from, to); null = unbounded on that side. */
@@ -44,7 +47,8 @@ export function snapToWindows(range: EventTimeRange, assigner: WindowAssigner | 
   return { from: range.from === null ? null : floor(range.from), to: range.to === null ? null : ceil(range.to) };
 }
 
-export const inRange = (range: EventTimeRange, t: number) => (range.from === null || t >= range.from) && (range.to === null || t < range.to);
+export const inRange = (range: EventTimeRange, t: number) =>
+  (range.from === null || t >= range.from) && (range.to === null || t < range.to);
 export const windowInRange = (range: EventTimeRange, start: number, end: number) =>
   (range.from === null || start >= range.from) && (range.to === null || end <= range.to);
 

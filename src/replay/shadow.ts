@@ -110,7 +110,8 @@ export class SqlShadowTables implements ShadowTables {
       `SELECT DISTINCT partition_id AS id FROM system.parts WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND active ORDER BY id`,
     );
     return found.map((r) => {
-      if (!PARTITION_ID.test(r.id)) throw new SluiceError('SHADOW_PARTITION_INVALID', `unexpected partition id '${r.id}' in ${this.db}.${table}`);
+      if (!PARTITION_ID.test(r.id))
+        throw new SluiceError('SHADOW_PARTITION_INVALID', `unexpected partition id '${r.id}' in ${this.db}.${table}`);
       return r.id;
     });
   }
@@ -171,15 +172,22 @@ export class SqlShadowTables implements ShadowTables {
       if (liveNewer === 0) newer = undefined; // the usual case: two fewer scans of the live partition
     }
 
-    await this.run(`INSERT INTO ${stage} SELECT * FROM ${from}${final} WHERE ${scope} AND (${key}) NOT IN (SELECT ${key} FROM ${fresh})`);
-    if (newer) await this.run(`INSERT INTO ${stage} SELECT * FROM ${from}${final} WHERE ${scope} AND (${key}) IN (${newer})`);
+    await this.run(
+      `INSERT INTO ${stage} SELECT * FROM ${from}${final} WHERE ${scope} AND (${key}) NOT IN (SELECT ${key} FROM ${fresh})`,
+    );
+    if (newer)
+      await this.run(`INSERT INTO ${stage} SELECT * FROM ${from}${final} WHERE ${scope} AND (${key}) IN (${newer})`);
     const rowsKept = await this.count(staging);
-    await this.run(`INSERT INTO ${stage} SELECT * FROM ${fresh}${final}${newer ? ` WHERE (${key}) NOT IN (${newer})` : ''}`);
+    await this.run(
+      `INSERT INTO ${stage} SELECT * FROM ${fresh}${final}${newer ? ` WHERE (${key}) NOT IN (${newer})` : ''}`,
+    );
     return { rowsKept, liveNewer };
   }
 
   async replacePartition(table: string, partition: string, from: string): Promise<void> {
-    await this.run(`ALTER TABLE ${this.name(table)} REPLACE PARTITION ID '${this.partitionId(partition)}' FROM ${this.name(from)}`);
+    await this.run(
+      `ALTER TABLE ${this.name(table)} REPLACE PARTITION ID '${this.partitionId(partition)}' FROM ${this.name(from)}`,
+    );
   }
 
   /** EXCHANGE TABLES needs an Atomic database (ClickHouse 20.x+); 18.16 has only Ordinary ones. */
@@ -198,7 +206,8 @@ export class SqlShadowTables implements ShadowTables {
   }
 
   private partitionId(partition: string): string {
-    if (!PARTITION_ID.test(partition)) throw new SluiceError('SHADOW_PARTITION_INVALID', `unexpected partition id '${partition}'`);
+    if (!PARTITION_ID.test(partition))
+      throw new SluiceError('SHADOW_PARTITION_INVALID', `unexpected partition id '${partition}'`);
     return partition;
   }
 
@@ -207,7 +216,11 @@ export class SqlShadowTables implements ShadowTables {
       `SELECT engine, engine_full, partition_key, sorting_key FROM system.tables WHERE database = '${this.db}' AND name = '${assertIdentifier('table', table)}'`,
     );
     if (!meta) throw new SluiceError('SHADOW_TABLE_MISSING', `${this.db}.${table} does not exist`);
-    if (!meta.sorting_key) throw new SluiceError('SHADOW_KEY_MISSING', `${this.db}.${table} has no sorting key: rows cannot be matched to their rebuilt version`);
+    if (!meta.sorting_key)
+      throw new SluiceError(
+        'SHADOW_KEY_MISSING',
+        `${this.db}.${table} has no sorting key: rows cannot be matched to their rebuilt version`,
+      );
     return {
       engine: meta.engine,
       partitionKey: meta.partition_key,
@@ -223,17 +236,31 @@ export class SqlShadowTables implements ShadowTables {
     const [value] = await this.rows<{ partition: string }>(
       `SELECT any(partition) AS partition FROM system.parts WHERE database = '${this.db}' AND table = '${assertIdentifier('table', table)}' AND partition_id = '${this.partitionId(partition)}' AND active`,
     );
-    if (!value?.partition) throw new SluiceError('SHADOW_PARTITION_INVALID', `partition ${partition} of ${this.db}.${table} has no active part`);
+    if (!value?.partition)
+      throw new SluiceError(
+        'SHADOW_PARTITION_INVALID',
+        `partition ${partition} of ${this.db}.${table} has no active part`,
+      );
     return `(${facts.partitionKey}) = ${value.partition}`;
   }
 }
 
 /** Creates an empty rebuild table beside each live table (same columns, engine, partitioning and sorting key). */
-export async function createShadowTables(client: ClickHouseClient, database: string, tables: string[], tag: string): Promise<ShadowTable[]> {
+export async function createShadowTables(
+  client: ClickHouseClient,
+  database: string,
+  tables: string[],
+  tag: string,
+): Promise<ShadowTable[]> {
   return createShadows(new SqlShadowTables(client, database), tables, tag);
 }
 
 /** Drops this replay's rebuild and staging tables (after a swap, or after a failure). */
-export async function dropShadowTables(client: ClickHouseClient, database: string, tables: ShadowTable[], tag: string): Promise<void> {
+export async function dropShadowTables(
+  client: ClickHouseClient,
+  database: string,
+  tables: ShadowTable[],
+  tag: string,
+): Promise<void> {
   await dropShadows(new SqlShadowTables(client, database), tables, tag);
 }

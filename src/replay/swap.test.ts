@@ -20,13 +20,19 @@ function setup() {
   const backend = new MemoryHoldBackend(clock);
   const hold = new SinkHold(backend, 's', { clock, holdTtlMs: 60_000 });
   for (const t of ['a', 'b']) model.createTable(DB, t, { key: ['d', 'k'], version: 'ver', partition: day('') });
-  const insert = (table: string, values: Row[]) => model.insert({ table: `${DB}.${table}`, values, format: 'JSONEachRow' });
+  const insert = (table: string, values: Row[]) =>
+    model.insert({ table: `${DB}.${table}`, values, format: 'JSONEachRow' });
   const content = (table: string) => model.final(DB, table).map((r) => `${String(r.d)}/${String(r.k)}=${String(r.v)}`);
   return { clock, model, backend, hold, insert, content, tables: model.shadowTables(DB) };
 }
 
 /** ShadowTables with hooks around one operation. */
-function hooked(tables: ShadowTables, op: keyof ShadowTables, before: (args: unknown[]) => Promise<void>, after: () => void = () => undefined): ShadowTables {
+function hooked(
+  tables: ShadowTables,
+  op: keyof ShadowTables,
+  before: (args: unknown[]) => Promise<void>,
+  after: () => void = () => undefined,
+): ShadowTables {
   const out = { ...tables };
   (out as Record<string, unknown>)[op] = async (...args: unknown[]) => {
     await before(args);
@@ -40,15 +46,47 @@ function hooked(tables: ShadowTables, op: keyof ShadowTables, before: (args: unk
 describe('swapShadows', () => {
   it('swaps every table and reports per table; a live row newer than its rebuilt row stays', async () => {
     const { hold, insert, content, tables } = setup();
-    await insert('a', [{ d: '2026-01-01', k: 'x', v: 1, ver: 1 }, { d: '2026-01-01', k: 'y', v: 2, ver: 9 }]);
+    await insert('a', [
+      { d: '2026-01-01', k: 'x', v: 1, ver: 1 },
+      { d: '2026-01-01', k: 'y', v: 2, ver: 9 },
+    ]);
     await insert('b', [{ d: '2026-01-01', k: 'x', v: 1, ver: 1 }]);
     const shadows = await createShadows(tables, ['a', 'b'], 't1');
-    await insert('a__rebuild_t1', [{ d: '2026-01-01', k: 'x', v: 10, ver: 2 }, { d: '2026-01-01', k: 'y', v: 20, ver: 2 }]);
-    await insert('b__rebuild_t1', [{ d: '2026-01-01', k: 'x', v: 10, ver: 1 }, { d: '2026-01-02', k: 'z', v: 30, ver: 1 }]);
+    await insert('a__rebuild_t1', [
+      { d: '2026-01-01', k: 'x', v: 10, ver: 2 },
+      { d: '2026-01-01', k: 'y', v: 20, ver: 2 },
+    ]);
+    await insert('b__rebuild_t1', [
+      { d: '2026-01-01', k: 'x', v: 10, ver: 1 },
+      { d: '2026-01-02', k: 'z', v: 30, ver: 1 },
+    ]);
     const result = await swapShadows(tables, hold, shadows, 't1', { holdTimeoutMs: 1000 });
-    expect(result.swaps.map(({ table, strategy, partitions, rowsRebuilt, rowsKept, liveNewer }) => ({ table, strategy, partitions, rowsRebuilt, rowsKept, liveNewer }))).toEqual([
-      { table: 'a', strategy: 'replace-partition', partitions: ['20260101'], rowsRebuilt: 2, rowsKept: 1, liveNewer: 1 },
-      { table: 'b', strategy: 'rename-tables', partitions: ['20260101', '20260102'], rowsRebuilt: 2, rowsKept: 0, liveNewer: 0 },
+    expect(
+      result.swaps.map(({ table, strategy, partitions, rowsRebuilt, rowsKept, liveNewer }) => ({
+        table,
+        strategy,
+        partitions,
+        rowsRebuilt,
+        rowsKept,
+        liveNewer,
+      })),
+    ).toEqual([
+      {
+        table: 'a',
+        strategy: 'replace-partition',
+        partitions: ['20260101'],
+        rowsRebuilt: 2,
+        rowsKept: 1,
+        liveNewer: 1,
+      },
+      {
+        table: 'b',
+        strategy: 'rename-tables',
+        partitions: ['20260101', '20260102'],
+        rowsRebuilt: 2,
+        rowsKept: 0,
+        liveNewer: 0,
+      },
     ]);
     expect(content('a')).toEqual(['2026-01-01/x=10', '2026-01-01/y=2']);
     expect(content('b')).toEqual(['2026-01-01/x=10', '2026-01-02/z=30']);
@@ -68,7 +106,9 @@ describe('swapShadows', () => {
         await clock.sleep(20_000);
       }
     });
-    const swapping = swapShadows(slow, hold, shadows, 't2', { holdTimeoutMs: 1000, clock }).catch((err: Error & { code: string }) => err);
+    const swapping = swapShadows(slow, hold, shadows, 't2', { holdTimeoutMs: 1000, clock }).catch(
+      (err: Error & { code: string }) => err,
+    );
     await clock.advance(30_000);
     const err = (await swapping) as Error & { code: string };
     expect(err.code).toBe('SHADOW_SWAP_ABORTED');
@@ -77,7 +117,7 @@ describe('swapShadows', () => {
     expect(content('a')).toEqual(['2026-01-01/x=1']);
   });
 
-  it('a hold lost between two tables\' swaps: the first stays swapped, the second is untouched, the error names both', async () => {
+  it("a hold lost between two tables' swaps: the first stays swapped, the second is untouched, the error names both", async () => {
     const { backend, hold, insert, content, tables } = setup();
     await insert('a', [{ d: '2026-01-01', k: 'x', v: 1, ver: 1 }]);
     await insert('b', [{ d: '2026-01-01', k: 'x', v: 1, ver: 1 }]);
@@ -91,7 +131,9 @@ describe('swapShadows', () => {
       async () => void (replaced += 1),
       () => backend.forget(), // right after the first swap
     );
-    const err = (await swapShadows(lossy, hold, shadows, 't3', { holdTimeoutMs: 1000 }).catch((e: unknown) => e)) as Error & { code: string };
+    const err = (await swapShadows(lossy, hold, shadows, 't3', { holdTimeoutMs: 1000 }).catch(
+      (e: unknown) => e,
+    )) as Error & { code: string };
     expect(err.code).toBe('SHADOW_SWAP_ABORTED');
     expect(err.message).toMatch(/swapped in: a; left unchanged: b/);
     expect(content('a')).toEqual(['2026-01-01/x=10']);
@@ -105,9 +147,15 @@ describe('swapShadows', () => {
     const shadows = await createShadows(tables, ['a'], 't4');
     await insert('a__rebuild_t4', [{ d: '2026-01-01', k: 'x', v: 10, ver: 2 }]);
     const leaky = hooked(tables, 'stageMerged', async () => {
-      await model.insert({ table: `${DB}.a`, values: [{ d: '2026-01-01', k: 'late', v: 7, ver: 1 }], format: 'JSONEachRow' });
+      await model.insert({
+        table: `${DB}.a`,
+        values: [{ d: '2026-01-01', k: 'late', v: 7, ver: 1 }],
+        format: 'JSONEachRow',
+      });
     });
-    const err = (await swapShadows(leaky, hold, shadows, 't4', { holdTimeoutMs: 1000 }).catch((e: unknown) => e)) as Error;
+    const err = (await swapShadows(leaky, hold, shadows, 't4', { holdTimeoutMs: 1000 }).catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(err.message).toMatch(/inserted into a after its staging copy began/);
     expect(content('a')).toEqual(['2026-01-01/late=7', '2026-01-01/x=1']);
   });

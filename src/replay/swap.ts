@@ -97,7 +97,8 @@ export interface ShadowTables {
   renameSwap(live: string, staging: string, old: string): Promise<void>;
 }
 
-export const suffixed = (table: string, kind: 'rebuild' | 'swap' | 'old', tag: string) => assertIdentifier('table', `${table}__${kind}_${tag}`);
+export const suffixed = (table: string, kind: 'rebuild' | 'swap' | 'old', tag: string) =>
+  assertIdentifier('table', `${table}__${kind}_${tag}`);
 
 /** A short tag for this replay's tables: letters and digits only. */
 export const shadowTag = (epoch: number) => epoch.toString(36);
@@ -143,7 +144,13 @@ interface Prepared {
 }
 
 /** Holds the live writes, stages every table, swaps each in after checking the hold and the live table, releases. */
-export async function swapShadows(tables: ShadowTables, hold: SinkHold, shadows: ShadowTable[], tag: string, options: SwapOptions): Promise<SwapResult> {
+export async function swapShadows(
+  tables: ShadowTables,
+  hold: SinkHold,
+  shadows: ShadowTable[],
+  tag: string,
+  options: SwapOptions,
+): Promise<SwapResult> {
   const clock = options.clock ?? systemClock;
   const exchange = await tables.canExchange();
   const held = await hold.hold(options.holdTimeoutMs);
@@ -179,7 +186,15 @@ async function prepare(tables: ShadowTables, shadow: ShadowTable, tag: string, c
   const { live, rebuilt } = shadow;
   const partitions = await tables.partitions(rebuilt);
   const rowsRebuilt = await tables.count(rebuilt);
-  const report: SwapReport = { table: live, strategy: 'nothing-rebuilt', partitions, rowsRebuilt, rowsKept: 0, liveNewer: 0, ms: 0 };
+  const report: SwapReport = {
+    table: live,
+    strategy: 'nothing-rebuilt',
+    partitions,
+    rowsRebuilt,
+    rowsKept: 0,
+    liveNewer: 0,
+    ms: 0,
+  };
   if (partitions.length === 0) return { shadow, report, started };
   const staging = suffixed(live, 'swap', tag);
   await tables.drop(staging);
@@ -189,14 +204,24 @@ async function prepare(tables: ShadowTables, shadow: ShadowTable, tag: string, c
   // Read before the copy: an insert landing after it, which the copy may have missed, changes it.
   const mark = await tables.insertMark(live, partition);
   const staged = await tables.stageMerged(staging, live, rebuilt, partition);
-  return { shadow, report: { ...report, rowsKept: staged.rowsKept, liveNewer: staged.liveNewer }, staging, old: suffixed(live, 'old', tag), mark, started };
+  return {
+    shadow,
+    report: { ...report, rowsKept: staged.rowsKept, liveNewer: staged.liveNewer },
+    staging,
+    old: suffixed(live, 'old', tag),
+    mark,
+    started,
+  };
 }
 
 async function commit(tables: ShadowTables, held: HeldWrites, p: Prepared, exchange: boolean): Promise<void> {
   const { live } = p.shadow;
   const partition = p.report.partitions.length === 1 ? p.report.partitions[0] : undefined;
   if ((await tables.insertMark(live, partition)) !== p.mark) {
-    throw new SluiceError('SHADOW_LIVE_CHANGED', `rows were inserted into ${live} after its staging copy began, despite the hold; ${live} was not swapped`);
+    throw new SluiceError(
+      'SHADOW_LIVE_CHANGED',
+      `rows were inserted into ${live} after its staging copy began, despite the hold; ${live} was not swapped`,
+    );
   }
   // Last: a confirmed hold stands for its whole TTL from here, and the statement below is a
   // metadata operation, far shorter than the hold's margin.

@@ -27,7 +27,12 @@ export class SchemaInvalidError extends SluiceError {
  */
 export function parseAvroType(schema: AvroSchemaJson): Type {
   try {
-    return Type.forSchema(schema as Schema, { wrapUnions: false, omitRecordMethods: true, registry: {}, typeHook: guardedReaders });
+    return Type.forSchema(schema as Schema, {
+      wrapUnions: false,
+      omitRecordMethods: true,
+      registry: {},
+      typeHook: guardedReaders,
+    });
   } catch (err) {
     throw new SchemaInvalidError(`invalid Avro schema: ${(err as Error).message}`, err);
   }
@@ -99,7 +104,12 @@ const GuardedMapType = (() => {
         while (n-- > 0) {
           const key = readUtf8String(tap);
           if (key === undefined) return values; // truncated: avsc reports it as a negative offset
-          Object.defineProperty(values, key, { value: this.valuesType._read(tap), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(values, key, {
+            value: this.valuesType._read(tap),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         }
       }
       return values;
@@ -150,7 +160,8 @@ const ExactLongType = (() => {
       return ok;
     }
     _write(tap: AvroTap & { writeLong(n: number): void }, value: unknown): void {
-      if (!this._check(value, undefined)) throw new Error(`invalid "long": ${String(value)} (integers beyond ±2^52 cannot be written exactly)`);
+      if (!this._check(value, undefined))
+        throw new Error(`invalid "long": ${String(value)} (integers beyond ±2^52 cannot be written exactly)`);
       tap.writeLong(value as number);
     }
     _read(tap: AvroTap): number {

@@ -1,7 +1,12 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AVRO_DIR, loadAvroSchema, parseAvroType } from './avro';
-import { checkCompatibility, DEFAULT_COMPATIBILITY, isCompatibilityLevel, type CompatibilityLevel } from './compatibility';
+import {
+  checkCompatibility,
+  DEFAULT_COMPATIBILITY,
+  isCompatibilityLevel,
+  type CompatibilityLevel,
+} from './compatibility';
 import { SchemaInvalidError } from './avro';
 
 /**
@@ -51,7 +56,9 @@ function readMappings(dir: string): Record<string, SubjectMapping> {
       throw new SchemaInvalidError(`${file}: "${name}" needs a "subject" string, e.g. {"subject": "events-value"}`);
     }
     if (mapping.compatibility !== undefined && !isCompatibilityLevel(mapping.compatibility)) {
-      throw new SchemaInvalidError(`${file}: "${name}" has unknown compatibility ${JSON.stringify(mapping.compatibility)}`);
+      throw new SchemaInvalidError(
+        `${file}: "${name}" has unknown compatibility ${JSON.stringify(mapping.compatibility)}`,
+      );
     }
     mappings[name] = { subject: mapping.subject, compatibility: mapping.compatibility };
   }
@@ -75,7 +82,8 @@ export function loadCatalog(dir: string = AVRO_DIR): SchemaFamily[] {
     families.set(name, list);
   }
   for (const name of Object.keys(mappings)) {
-    if (!families.has(name)) throw new SchemaInvalidError(`${join(dir, SUBJECTS_FILE)} maps "${name}" but ${name}.avsc is missing`);
+    if (!families.has(name))
+      throw new SchemaInvalidError(`${join(dir, SUBJECTS_FILE)} maps "${name}" but ${name}.avsc is missing`);
   }
   return [...families.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -83,7 +91,9 @@ export function loadCatalog(dir: string = AVRO_DIR): SchemaFamily[] {
       versions.sort((a, b) => a.version - b.version);
       const expected = versions.map((_, i) => i + 1).join(',');
       if (versions.map((v) => v.version).join(',') !== expected) {
-        throw new SchemaInvalidError(`${name}: versions must be 1..N without gaps, found ${versions.map((v) => v.version).join(', ')}`);
+        throw new SchemaInvalidError(
+          `${name}: versions must be 1..N without gaps, found ${versions.map((v) => v.version).join(', ')}`,
+        );
       }
       const mapping = mappings[name];
       return {
@@ -112,7 +122,8 @@ export function checkCatalog(families: SchemaFamily[]): FamilyCheck[] {
     const types = family.versions.map((v) => ({ version: v.version, file: v.file, type: parseAvroType(v.schema) }));
     for (let i = 1; i < types.length; i += 1) {
       const result = checkCompatibility(types[i]!.type, types.slice(0, i), family.compatibility);
-      for (const message of result.messages) problems.push(`${types[i]!.file}.avsc (v${types[i]!.version}): ${message}`);
+      for (const message of result.messages)
+        problems.push(`${types[i]!.file}.avsc (v${types[i]!.version}): ${message}`);
     }
     return { family, problems };
   });

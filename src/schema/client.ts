@@ -48,7 +48,10 @@ export class RegistryClient {
   private send(method: string, path: string, body?: unknown): Promise<Response> {
     return fetch(`${this.url}${path}`, {
       method,
-      headers: body === undefined ? { accept: REGISTRY_CONTENT_TYPE } : { accept: REGISTRY_CONTENT_TYPE, 'content-type': REGISTRY_CONTENT_TYPE },
+      headers:
+        body === undefined
+          ? { accept: REGISTRY_CONTENT_TYPE }
+          : { accept: REGISTRY_CONTENT_TYPE, 'content-type': REGISTRY_CONTENT_TYPE },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
@@ -84,15 +87,25 @@ export class RegistryClient {
     const error = (json ?? {}) as { error_code?: number; message?: string };
     const message = error.message ?? (text.slice(0, 200) || response.statusText);
     if (response.status >= 500) {
-      throw new ServiceError('registry', `schema registry at ${this.url} failed (HTTP ${response.status}): ${message}`, {
-        retriable: true,
-      });
+      throw new ServiceError(
+        'registry',
+        `schema registry at ${this.url} failed (HTTP ${response.status}): ${message}`,
+        {
+          retriable: true,
+        },
+      );
     }
-    throw new RegistryError(response.status, error.error_code ?? response.status, `schema registry: ${message} (error ${error.error_code ?? response.status})`);
+    throw new RegistryError(
+      response.status,
+      error.error_code ?? response.status,
+      `schema registry: ${message} (error ${error.error_code ?? response.status})`,
+    );
   }
 
   async register(subject: string, schemaText: string): Promise<number> {
-    const { id } = await this.request<{ id: number }>('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema: schemaText });
+    const { id } = await this.request<{ id: number }>('POST', `/subjects/${encodeURIComponent(subject)}/versions`, {
+      schema: schemaText,
+    });
     return id;
   }
 

@@ -109,7 +109,10 @@ describe('SchemaCodec', () => {
   });
 
   it('rejects a writer the reader cannot resolve, naming the field', async () => {
-    const other = { ...(v2 as { fields: object[] }), fields: [...(v2 as { fields: object[] }).fields, { name: 'region', type: 'string' }] };
+    const other = {
+      ...(v2 as { fields: object[] }),
+      fields: [...(v2 as { fields: object[] }).fields, { name: 'region', type: 'string' }],
+    };
     const buf = await codec.encode(id1, event);
     await expect(codec.decode(buf, other)).rejects.toThrow(/region/);
     expect(await codeOf(codec.decode(buf, other))).toBe('SCHEMA_INCOMPATIBLE');

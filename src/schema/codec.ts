@@ -250,20 +250,33 @@ function checkWireHeader(buf: Buffer): void {
   }
 }
 
-function readBody(type: Type, resolver: ReturnType<Type['createResolver']> | undefined, buf: Buffer, schemaId: number): Record<string, unknown> {
+function readBody(
+  type: Type,
+  resolver: ReturnType<Type['createResolver']> | undefined,
+  buf: Buffer,
+  schemaId: number,
+): Record<string, unknown> {
   let result: { value: unknown; offset: number };
   try {
     result = type.decode(buf, WIRE_HEADER_BYTES, resolver);
   } catch (err) {
-    throw new DecodeError('AVRO_INVALID', `Avro body of a record with schema id ${schemaId} is undecodable: ${(err as Error).message}`, {
-      schemaId,
-      cause: err,
-    });
+    throw new DecodeError(
+      'AVRO_INVALID',
+      `Avro body of a record with schema id ${schemaId} is undecodable: ${(err as Error).message}`,
+      {
+        schemaId,
+        cause: err,
+      },
+    );
   }
   if (result.offset < 0) {
-    throw new DecodeError('AVRO_INVALID', `Avro body of a record with schema id ${schemaId} is truncated (${buf.length - WIRE_HEADER_BYTES} byte(s))`, {
-      schemaId,
-    });
+    throw new DecodeError(
+      'AVRO_INVALID',
+      `Avro body of a record with schema id ${schemaId} is truncated (${buf.length - WIRE_HEADER_BYTES} byte(s))`,
+      {
+        schemaId,
+      },
+    );
   }
   if (result.offset !== buf.length) {
     throw new DecodeError(

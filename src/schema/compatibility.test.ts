@@ -1,13 +1,22 @@
 import { parseAvroType } from './avro';
 import { checkCompatibility, readIncompatibility, type CompatibilityLevel } from './compatibility';
 
-const record = (fields: object[]) => parseAvroType({ type: 'record', name: 'R', fields: [{ name: 'id', type: 'string' }, ...fields] });
+const record = (fields: object[]) =>
+  parseAvroType({ type: 'record', name: 'R', fields: [{ name: 'id', type: 'string' }, ...fields] });
 const base = record([]);
 const withDefault = record([{ name: 'n', type: 'int', default: 0 }]);
 const withoutDefault = record([{ name: 'n', type: 'int' }]);
 
-const verdict = (candidate: ReturnType<typeof record>, existing: ReturnType<typeof record>[], level: CompatibilityLevel) =>
-  checkCompatibility(candidate, existing.map((type, i) => ({ version: i + 1, type })), level).compatible;
+const verdict = (
+  candidate: ReturnType<typeof record>,
+  existing: ReturnType<typeof record>[],
+  level: CompatibilityLevel,
+) =>
+  checkCompatibility(
+    candidate,
+    existing.map((type, i) => ({ version: i + 1, type })),
+    level,
+  ).compatible;
 
 describe('compatibility levels', () => {
   it.each([
@@ -32,7 +41,14 @@ describe('compatibility levels', () => {
   });
 
   it('names the nested field that breaks', () => {
-    const outer = (inner: object) => parseAvroType({ type: 'record', name: 'Outer', fields: [{ name: 'address', type: { type: 'record', name: 'Address', fields: [inner] } }] });
-    expect(readIncompatibility(outer({ name: 'zip', type: 'int' }), outer({ name: 'zip', type: 'string' }))).toMatch(/^field address\.zip: /);
+    const outer = (inner: object) =>
+      parseAvroType({
+        type: 'record',
+        name: 'Outer',
+        fields: [{ name: 'address', type: { type: 'record', name: 'Address', fields: [inner] } }],
+      });
+    expect(readIncompatibility(outer({ name: 'zip', type: 'int' }), outer({ name: 'zip', type: 'string' }))).toMatch(
+      /^field address\.zip: /,
+    );
   });
 });

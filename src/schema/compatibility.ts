@@ -50,7 +50,8 @@ export function readIncompatibility(reader: Type, writer: Type, path = ''): stri
       const names = [field.name, ...(field.aliases ?? [])];
       const written = writer.fields.find((w) => names.includes(w.name));
       if (written === undefined) {
-        if (field.defaultValue() === undefined) return `field ${fieldPath}: missing from the writer's schema and has no default`;
+        if (field.defaultValue() === undefined)
+          return `field ${fieldPath}: missing from the writer's schema and has no default`;
         continue;
       }
       const inner = readIncompatibility(field.type, written.type, fieldPath);

@@ -30,10 +30,21 @@ function asBytes(schema: unknown): unknown {
   if (typeof schema !== 'object' || schema === null) return schema;
   const s = schema as Record<string, unknown>;
   if (s.type === 'map') {
-    const entry = { type: 'record', name: 'Entry', fields: [{ name: 'key', type: 'bytes' }, { name: 'value', type: asBytes(s.values) }] };
+    const entry = {
+      type: 'record',
+      name: 'Entry',
+      fields: [
+        { name: 'key', type: 'bytes' },
+        { name: 'value', type: asBytes(s.values) },
+      ],
+    };
     return { type: 'array', items: entry };
   }
-  if (s.type === 'record') return { ...s, fields: (s.fields as { type: unknown }[]).map((f) => ({ ...f, type: asBytes(f.type), default: undefined })) };
+  if (s.type === 'record')
+    return {
+      ...s,
+      fields: (s.fields as { type: unknown }[]).map((f) => ({ ...f, type: asBytes(f.type), default: undefined })),
+    };
   return s.type === 'string' ? { ...s, type: 'bytes' } : s;
 }
 const rawStrings: Type = parseAvroType(asBytes(v2) as object);
@@ -64,7 +75,8 @@ const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype).sort();
 function plainAllTheWay(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return true;
   const proto = Object.getPrototypeOf(value) as object;
-  const recordClass = Object.getPrototypeOf(proto) === Object.prototype && Object.getOwnPropertyNames(proto).join() === 'constructor';
+  const recordClass =
+    Object.getPrototypeOf(proto) === Object.prototype && Object.getOwnPropertyNames(proto).join() === 'constructor';
   if (proto !== Object.prototype && proto !== Array.prototype && !recordClass) return false;
   return Object.values(value).every(plainAllTheWay);
 }
@@ -73,7 +85,11 @@ function plainAllTheWay(value: unknown): boolean {
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }),
+  }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 8 }) }),
   // A varint that claims billions of map entries or string bytes: must not be believed.
   fc.record({ kind: fc.constant('huge-count' as const), at: fc.nat() }),
@@ -89,7 +105,8 @@ function mutate(buf: Buffer, mutations: Mutation[]): Buffer {
     else if (m.kind === 'truncate') out = out.subarray(0, at);
     else if (m.kind === 'insert') out = Buffer.concat([out.subarray(0, at), m.bytes, out.subarray(at)]);
     else if (m.kind === 'delete') out = Buffer.concat([out.subarray(0, at), out.subarray(at + m.length)]);
-    else if (m.kind === 'huge-count') out = Buffer.concat([out.subarray(0, at), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x3f]), out.subarray(at)]);
+    else if (m.kind === 'huge-count')
+      out = Buffer.concat([out.subarray(0, at), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x3f]), out.subarray(at)]);
   }
   return out;
 }
@@ -106,7 +123,11 @@ describe('decoding hostile record values (property)', () => {
     codec = SchemaCodec.fromConfig({ registry: { url: registry.url } });
     id1 = await codec.register('events-value', v1);
     id2 = await codec.register('events-value', v2);
-    otherId = await codec.register('other-value', { type: 'record', name: 'Other', fields: [{ name: 'n', type: 'long' }] });
+    otherId = await codec.register('other-value', {
+      type: 'record',
+      name: 'Other',
+      fields: [{ name: 'n', type: 'long' }],
+    });
   });
   afterAll(() => registry.close());
 
@@ -147,12 +168,18 @@ describe('decoding hostile record values (property)', () => {
       fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
       fc.tuple(ids(), fc.uint8Array({ maxLength: 300 })).map(([id, body]) => Buffer.concat([header(id), body])),
     );
-    await fc.assert(fc.asyncProperty(value, async (buf) => void (await decodesSafely(buf))), { numRuns: 1500 });
+    await fc.assert(
+      fc.asyncProperty(value, async (buf) => void (await decodesSafely(buf))),
+      { numRuns: 1500 },
+    );
   });
 
   it('mutated encodings of valid events', async () => {
     const encoded = await codec.encode(id2, validEvent);
-    const v1Encoded = await codec.encode(id1, Object.fromEntries(Object.entries(validEvent).filter(([k]) => k !== 'channel')));
+    const v1Encoded = await codec.encode(
+      id1,
+      Object.fromEntries(Object.entries(validEvent).filter(([k]) => k !== 'channel')),
+    );
     let decodedAfterMutation = 0;
     await fc.assert(
       fc.asyncProperty(fc.boolean(), fc.array(mutation, { minLength: 1, maxLength: 4 }), async (useV1, mutations) => {
@@ -169,7 +196,10 @@ describe('decoding hostile record values (property)', () => {
     const record = fc.record({
       user_id: bytes,
       campaign_id: fc.option(bytes, { nil: null }),
-      properties: fc.uniqueArray(fc.record({ key: bytes, value: bytes }), { maxLength: 3, selector: (e) => e.key.toString('hex') }),
+      properties: fc.uniqueArray(fc.record({ key: bytes, value: bytes }), {
+        maxLength: 3,
+        selector: (e) => e.key.toString('hex'),
+      }),
     });
     let refused = 0;
     await fc.assert(
@@ -189,7 +219,10 @@ describe('decoding hostile record values (property)', () => {
           const { value } = await codec.decode(buf, v2);
           expect(Buffer.from(value.user_id as string, 'utf8')).toEqual(user_id);
           if (campaign_id !== null) expect(Buffer.from(value.campaign_id as string, 'utf8')).toEqual(campaign_id);
-          const decoded = Object.entries(value.properties as Record<string, string>).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
+          const decoded = Object.entries(value.properties as Record<string, string>).map(([k, v]) => [
+            Buffer.from(k),
+            Buffer.from(v),
+          ]);
           expect(decoded).toEqual(properties.map((e) => [e.key, e.value]));
         } catch (err) {
           expect(err).toBeInstanceOf(DecodeError);
@@ -209,7 +242,20 @@ describe('decoding hostile record values (property)', () => {
       name: 'Basket',
       fields: [
         { name: 'ids', type: { type: 'array', items: 'long' } },
-        { name: 'lines', type: { type: 'array', items: { type: 'record', name: 'Line', fields: [{ name: 'sku', type: 'string' }, { name: 'tags', type: { type: 'array', items: 'string' } }] } } },
+        {
+          name: 'lines',
+          type: {
+            type: 'array',
+            items: {
+              type: 'record',
+              name: 'Line',
+              fields: [
+                { name: 'sku', type: 'string' },
+                { name: 'tags', type: { type: 'array', items: 'string' } },
+              ],
+            },
+          },
+        },
       ],
     };
     const id = await codec.register('baskets-value', nested);
@@ -238,7 +284,11 @@ describe('decoding hostile record values (property)', () => {
   });
 
   it('longs beyond ±2^52 are refused both ways, never read back with another value', async () => {
-    const id = await codec.register('longs-value', { type: 'record', name: 'L', fields: [{ name: 'n', type: 'long' }] });
+    const id = await codec.register('longs-value', {
+      type: 'record',
+      name: 'L',
+      fields: [{ name: 'n', type: 'long' }],
+    });
     await expect(codec.encode(id, { n: -(2 ** 52) - 1 })).rejects.toThrow(EncodeError);
     // -(2^52 + 1) as another writer would send it: zigzag 2^53 + 1, eight 0xff-ish bytes avsc reads as +2^52.
     const zigzag = 2n ** 53n + 1n;
@@ -261,7 +311,8 @@ describe('decoding hostile record values (property)', () => {
     await fc.assert(
       fc.asyncProperty(properties, async (entries) => {
         const sent: Record<string, string> = {};
-        for (const [k, v] of entries) Object.defineProperty(sent, k, { value: v, enumerable: true, writable: true, configurable: true });
+        for (const [k, v] of entries)
+          Object.defineProperty(sent, k, { value: v, enumerable: true, writable: true, configurable: true });
         const { value } = await codec.decode(await codec.encode(id2, { ...validEvent, properties: sent }), v2);
         const decoded = value.properties as Record<string, string>;
         expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);

@@ -62,7 +62,10 @@ export class MemoryHoldBackend implements HoldBackend {
   /** For tests and the simulation: whether a hold is set now, and the leases not yet expired. */
   inspect(): { holder?: string; leases: string[] } {
     const now = this.clock.now();
-    return { holder: this.currentHold()?.holder, leases: [...this.leases].filter(([, expiry]) => expiry > now).map(([token]) => token) };
+    return {
+      holder: this.currentHold()?.holder,
+      leases: [...this.leases].filter(([, expiry]) => expiry > now).map(([token]) => token),
+    };
   }
 
   /** Fault hook for the simulation: the state is lost, as when Redis restarts without its data. */

@@ -146,7 +146,11 @@ export class RedisHoldBackend implements HoldBackend {
 
 export class SinkHeldError extends SluiceError {
   constructor(stream: string) {
-    super('SINK_HELD', `ClickHouse writes of stream ${stream} are held by a shadow replay swapping tables in; retrying`, { retriable: true });
+    super(
+      'SINK_HELD',
+      `ClickHouse writes of stream ${stream} are held by a shadow replay swapping tables in; retrying`,
+      { retriable: true },
+    );
     this.name = 'SinkHeldError';
   }
 }
@@ -154,7 +158,9 @@ export class SinkHeldError extends SluiceError {
 /** A writer's lease lapsed or could not be renewed in time: its write was aborted and is retried later. */
 export class SinkLeaseLostError extends SluiceError {
   constructor(stream: string, why: string) {
-    super('SINK_LEASE_LOST', `a ClickHouse write of stream ${stream} lost its lease (${why}); aborted, retrying`, { retriable: true });
+    super('SINK_LEASE_LOST', `a ClickHouse write of stream ${stream} lost its lease (${why}); aborted, retrying`, {
+      retriable: true,
+    });
     this.name = 'SinkLeaseLostError';
   }
 }
@@ -227,9 +233,15 @@ export function insertAttempt(timeoutMs: number = DEFAULT_INSERT_ATTEMPT_MS): In
     if (lease) lease.cutInFlight = true;
   };
   const onLease = () => cut(lease!.signal.reason as SluiceError);
-  if (lease?.signal.aborted) controller.abort(lease.signal.reason); // lost already: the attempt never starts
+  if (lease?.signal.aborted)
+    controller.abort(lease.signal.reason); // lost already: the attempt never starts
   else lease?.signal.addEventListener('abort', onLease, { once: true });
-  const timedOut = () => cut(new ServiceError('clickhouse', `a ClickHouse insert took longer than ${timeoutMs} ms; aborted, retrying`, { retriable: true }));
+  const timedOut = () =>
+    cut(
+      new ServiceError('clickhouse', `a ClickHouse insert took longer than ${timeoutMs} ms; aborted, retrying`, {
+        retriable: true,
+      }),
+    );
   // Under a lease, on the lease's clock (simulated time drives it in the simulation); otherwise a
   // process timer that does not keep the process alive for an insert nobody waits for any more.
   const cancel = lease ? lease.clock.setTimeout(timedOut, timeoutMs) : unrefTimeout(timedOut, timeoutMs);
@@ -294,10 +306,19 @@ export class SinkHold {
     try {
       granted = await this.backend.enterLease(token, this.leaseTtlMs);
     } catch (err) {
-      throw new ServiceError('redis', `cannot take a write lease for stream ${this.stream}: ${describeError(err)}`, { retriable: true, cause: err });
+      throw new ServiceError('redis', `cannot take a write lease for stream ${this.stream}: ${describeError(err)}`, {
+        retriable: true,
+        cause: err,
+      });
     }
     if (!granted) throw new SinkHeldError(this.stream);
-    const keeper = new Renewal(this.clock, this.leaseTtlMs, sentAt, () => this.backend.renewLease(token, this.leaseTtlMs), (why) => new SinkLeaseLostError(this.stream, why));
+    const keeper = new Renewal(
+      this.clock,
+      this.leaseTtlMs,
+      sentAt,
+      () => this.backend.renewLease(token, this.leaseTtlMs),
+      (why) => new SinkLeaseLostError(this.stream, why),
+    );
     const lease: ActiveLease = { signal: keeper.signal, clock: this.clock, cutInFlight: false };
     try {
       return await activeLease.run(lease, () => run(keeper.signal));
@@ -305,7 +326,9 @@ export class SinkHold {
       keeper.stop();
       // A cut insert the server had received whole still commits: the lease stays for the margin (no
       // holder starts copying meanwhile), then expires. Otherwise it ends now (else with its TTL).
-      const ending = lease.cutInFlight ? this.backend.renewLease(token, Math.floor(this.leaseTtlMs / MARGIN_FRACTION)) : this.backend.leaveLease(token);
+      const ending = lease.cutInFlight
+        ? this.backend.renewLease(token, Math.floor(this.leaseTtlMs / MARGIN_FRACTION))
+        : this.backend.leaveLease(token);
       await ending.catch(() => undefined);
     }
   }
@@ -322,11 +345,18 @@ export class SinkHold {
     for (;;) {
       const sentAt = this.clock.now();
       const leases = await this.backend.setHold(holder, this.holdTtlMs);
-      if (leases === -1) throw new SluiceError('SINK_HOLD_TAKEN', `another replay holds the writes of stream ${this.stream}; wait for it to finish`);
+      if (leases === -1)
+        throw new SluiceError(
+          'SINK_HOLD_TAKEN',
+          `another replay holds the writes of stream ${this.stream}; wait for it to finish`,
+        );
       if (leases === 0) return this.held(holder, sentAt);
       if (this.clock.now() >= deadline) {
         await this.backend.releaseHold(holder).catch(() => undefined);
-        throw new SluiceError('SINK_HOLD_TIMEOUT', `live writes of stream ${this.stream} did not finish within ${timeoutMs} ms; nothing was swapped, try again`);
+        throw new SluiceError(
+          'SINK_HOLD_TIMEOUT',
+          `live writes of stream ${this.stream} did not finish within ${timeoutMs} ms; nothing was swapped, try again`,
+        );
       }
       await this.clock.sleep(50);
     }
@@ -334,7 +364,13 @@ export class SinkHold {
 
   private held(holder: string, sentAt: number): HeldWrites {
     const lost = (why: string) => new SinkHoldLostError(this.stream, why);
-    const keeper = new Renewal(this.clock, this.holdTtlMs, sentAt, () => this.backend.renewHold(holder, this.holdTtlMs), lost);
+    const keeper = new Renewal(
+      this.clock,
+      this.holdTtlMs,
+      sentAt,
+      () => this.backend.renewHold(holder, this.holdTtlMs),
+      lost,
+    );
     return {
       holder,
       signal: keeper.signal,
@@ -420,7 +456,10 @@ class Renewal {
   private armDeadline(): void {
     this.cancelDeadline();
     const due = this.confirmedAt + this.ttlMs - this.marginMs - this.clock.now();
-    this.cancelDeadline = this.clock.setTimeout(() => this.lose(`not renewed for ${this.ttlMs - this.marginMs} ms`), Math.max(0, due));
+    this.cancelDeadline = this.clock.setTimeout(
+      () => this.lose(`not renewed for ${this.ttlMs - this.marginMs} ms`),
+      Math.max(0, due),
+    );
   }
 
   private scheduleRenewal(): void {

@@ -10,10 +10,18 @@ function onPath(binary: string): boolean {
  * `apt-get update` runs first, since a fresh machine has no package lists.
  */
 export function ensureDebianPackages(needed: Record<string, string>, log: (line: string) => void): void {
-  const missing = [...new Set(Object.entries(needed).filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg))];
+  const missing = [
+    ...new Set(
+      Object.entries(needed)
+        .filter(([bin]) => !onPath(bin))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new StackError(`missing Debian packages ${missing.join(', ')}: run 'sudo apt-get install -y ${missing.join(' ')}'`);
+    throw new StackError(
+      `missing Debian packages ${missing.join(', ')}: run 'sudo apt-get install -y ${missing.join(' ')}'`,
+    );
   }
   log(`installing Debian packages: ${missing.join(', ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

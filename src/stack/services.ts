@@ -50,7 +50,10 @@ export function runKafkaTool(config: Pick<SluiceConfig, 'stack'>, mainClass: str
   try {
     return execFileSync(java, ['-cp', classpath, mainClass, ...args], { stdio: 'pipe', encoding: 'utf8' });
   } catch (err) {
-    throw new StackError(`${mainClass} failed: ${`${(err as { stderr?: string }).stderr ?? ''}`.trim().split('\n').at(-1)}`, err);
+    throw new StackError(
+      `${mainClass} failed: ${`${(err as { stderr?: string }).stderr ?? ''}`.trim().split('\n').at(-1)}`,
+      err,
+    );
   }
 }
 
@@ -81,13 +84,24 @@ export function kafkaService(config: SluiceConfig): LocalService {
         try {
           execFileSync(
             'mvn',
-            ['-q', '-B', '-f', join(__dirname, 'kafka', 'pom.xml'), `-Dkafka.version=${stack.kafkaVersion}`,
-              'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
+            [
+              '-q',
+              '-B',
+              '-f',
+              join(__dirname, 'kafka', 'pom.xml'),
+              `-Dkafka.version=${stack.kafkaVersion}`,
+              'dependency:copy-dependencies',
+              `-DoutputDirectory=${libs}`,
+              '-DincludeScope=runtime',
+            ],
             { stdio: ['ignore', 'pipe', 'pipe'] },
           );
         } catch (err) {
           const out = `${(err as { stdout?: Buffer }).stdout ?? ''}`.split('\n').find((l) => l.includes('ERROR')) ?? '';
-          throw new StackError(`Maven could not resolve Kafka ${stack.kafkaVersion}: ${out.trim() || (err as Error).message}`, err);
+          throw new StackError(
+            `Maven could not resolve Kafka ${stack.kafkaVersion}: ${out.trim() || (err as Error).message}`,
+            err,
+          );
         }
       }
       writeFileSync(
@@ -145,17 +159,40 @@ export function kafkaService(config: SluiceConfig): LocalService {
         dir(data);
         const clusterId = kafkaClusterId();
         try {
-          execFileSync(java, ['-cp', classpath, `-Dlog4j2.configurationFile=${log4j}`, 'kafka.tools.StorageTool',
-            'format', '-t', clusterId, '-c', props], { stdio: 'pipe' });
+          execFileSync(
+            java,
+            [
+              '-cp',
+              classpath,
+              `-Dlog4j2.configurationFile=${log4j}`,
+              'kafka.tools.StorageTool',
+              'format',
+              '-t',
+              clusterId,
+              '-c',
+              props,
+            ],
+            { stdio: 'pipe' },
+          );
         } catch (err) {
-          throw new StackError(`kafka-storage format failed: ${`${(err as { stderr?: Buffer }).stderr ?? ''}`.trim().split('\n').at(-1)}`, err);
+          throw new StackError(
+            `kafka-storage format failed: ${`${(err as { stderr?: Buffer }).stderr ?? ''}`.trim().split('\n').at(-1)}`,
+            err,
+          );
         }
       }
     },
     start(paths) {
       return startDetached(paths, java, [
-        '-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-Djava.awt.headless=true',
-        `-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath, 'kafka.Kafka', props,
+        '-Xms256m',
+        '-Xmx1g',
+        '-XX:+UseG1GC',
+        '-Djava.awt.headless=true',
+        `-Dlog4j2.configurationFile=${log4j}`,
+        '-cp',
+        classpath,
+        'kafka.Kafka',
+        props,
       ]);
     },
     async probe() {
@@ -284,7 +321,16 @@ export function clickHouseService(config: SluiceConfig): LocalService {
 
 /** The stack's broker listens in plaintext: TLS and SASL settings meant for another cluster are cleared (empty = unset). */
 const LOCAL_PLAINTEXT_KAFKA = Object.fromEntries(
-  ['SSL', 'SSL_CA_FILE', 'SSL_CERT_FILE', 'SSL_KEY_FILE', 'SSL_REJECT_UNAUTHORIZED', 'SASL_MECHANISM', 'SASL_USERNAME', 'SASL_PASSWORD'].map((s) => [`SLUICE_KAFKA_${s}`, '']),
+  [
+    'SSL',
+    'SSL_CA_FILE',
+    'SSL_CERT_FILE',
+    'SSL_KEY_FILE',
+    'SSL_REJECT_UNAUTHORIZED',
+    'SASL_MECHANISM',
+    'SASL_USERNAME',
+    'SASL_PASSWORD',
+  ].map((s) => [`SLUICE_KAFKA_${s}`, '']),
 );
 
 /**

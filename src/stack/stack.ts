@@ -80,18 +80,33 @@ export async function stackStatus(config: SluiceConfig, names?: string[]): Promi
       try {
         return { name: service.name, pid, healthy: true, detail: await service.probe(), ports };
       } catch (err) {
-        return { name: service.name, pid, healthy: false, detail: `running but not healthy: ${describeError(err)}`, ports };
+        return {
+          name: service.name,
+          pid,
+          healthy: false,
+          detail: `running but not healthy: ${describeError(err)}`,
+          ports,
+        };
       }
     }),
   );
 }
 
 /** The last `lines` lines of each service's log. */
-export function stackLogs(config: SluiceConfig, lines: number, names?: string[]): { name: string; file: string; text: string }[] {
+export function stackLogs(
+  config: SluiceConfig,
+  lines: number,
+  names?: string[],
+): { name: string; file: string; text: string }[] {
   const stackDir = resolve(config.stack.dir);
   return selected(config, names).map((service) => {
     const { logFile } = servicePaths(stackDir, service.name);
-    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-lines - 1).join('\n') : '(no log yet)';
+    const text = existsSync(logFile)
+      ? readFileSync(logFile, 'utf8')
+          .split('\n')
+          .slice(-lines - 1)
+          .join('\n')
+      : '(no log yet)';
     return { name: service.name, file: logFile, text };
   });
 }

@@ -1,1 +1,13 @@
-export { RedisSnapshotStore, MemorySnapshotStore, JsonText, StateLostError, stateMetadata, snapshotsOf, snapshotId, offsetOfSnapshot, type SnapshotStore, type PartitionSnapshot, type SnapshotRef } from './snapshots';
+export {
+  RedisSnapshotStore,
+  MemorySnapshotStore,
+  JsonText,
+  StateLostError,
+  stateMetadata,
+  snapshotsOf,
+  snapshotId,
+  offsetOfSnapshot,
+  type SnapshotStore,
+  type PartitionSnapshot,
+  type SnapshotRef,
+} from './snapshots';

@@ -97,9 +97,13 @@ export function snapshotsOf(metadata: string | null | undefined, epoch: number):
 /** Redis restarted (and may have lost recent writes) since these partitions were restored: restore them again. */
 export class StateLostError extends SluiceError {
   constructor(readonly refs: SnapshotRef[]) {
-    super('STATE_LOST', `Redis restarted since partitions ${refs.map((r) => `${r.topic}/${r.partition}`).join(', ')} were restored and may have lost their latest state: restoring them again`, {
-      retriable: true,
-    });
+    super(
+      'STATE_LOST',
+      `Redis restarted since partitions ${refs.map((r) => `${r.topic}/${r.partition}`).join(', ')} were restored and may have lost their latest state: restoring them again`,
+      {
+        retriable: true,
+      },
+    );
     this.name = 'StateLostError';
   }
 }
@@ -117,7 +121,11 @@ export function offsetOfSnapshot(id: string): string {
 /** The `run_id` line of `INFO server`: a new one at every start of the Redis process (or after a failover). */
 function runIdOf(info: unknown): string {
   const match = /run_id:([0-9a-f]+)/.exec(String(info));
-  if (!match) throw new ServiceError('redis', 'Redis did not report its run_id (INFO server): cannot tell whether it lost writes');
+  if (!match)
+    throw new ServiceError(
+      'redis',
+      'Redis did not report its run_id (INFO server): cannot tell whether it lost writes',
+    );
   return match[1]!;
 }
 
@@ -181,7 +189,10 @@ export class RedisSnapshotStore implements SnapshotStore {
     try {
       results = await pipeline.exec();
     } catch (err) {
-      throw new ServiceError('redis', `cannot ${what} Redis: ${(err as Error).message}`, { retriable: true, cause: err });
+      throw new ServiceError('redis', `cannot ${what} Redis: ${(err as Error).message}`, {
+        retriable: true,
+        cause: err,
+      });
     }
     return (results ?? []).map(([err, value]) => {
       if (err) throw new ServiceError('redis', `cannot ${what} Redis: ${err.message}`, { retriable: true, cause: err });

@@ -51,7 +51,11 @@ const LEVELS: Record<number, 'warn' | 'error' | 'fatal'> = { 40: 'warn', 50: 'er
  * carries its trace_id and span_id, so logs and traces join up. Warnings and
  * errors are also kept in memory for the status page.
  */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination: pino.DestinationStream = pino.destination(2)): Logger {
+export function createLogger(
+  level: string,
+  bindings: Record<string, unknown> = {},
+  destination: pino.DestinationStream = pino.destination(2),
+): Logger {
   return pino(
     {
       level,
@@ -64,20 +68,27 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
       },
       hooks: {
         logMethod(args, method, levelValue) {
-          for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = scrubSecrets(args[i] as string);
+          for (let i = 0; i < args.length; i++)
+            if (typeof args[i] === 'string') args[i] = scrubSecrets(args[i] as string);
           const first = args[0] as unknown;
           // A scrubbed copy: the caller's object stays as it was.
           if (first && typeof first === 'object') args[0] = scrubDeep(first, 0);
           const problemLevel = LEVELS[levelValue];
           if (problemLevel) {
             const fields = (first && typeof first === 'object' ? first : {}) as Record<string, unknown>;
-            const msg = args.find((a, i) => typeof a === 'string' && (i > 0 || typeof first !== 'object')) as string | undefined;
+            const msg = args.find((a, i) => typeof a === 'string' && (i > 0 || typeof first !== 'object')) as
+              string | undefined;
             const err = fields.err;
             rememberProblem({
               time: new Date().toISOString(),
               level: problemLevel,
               msg: msg ?? '',
-              err: err === undefined ? undefined : scrubSecrets(typeof err === 'string' ? err : err instanceof Error ? err.message : JSON.stringify(err)),
+              err:
+                err === undefined
+                  ? undefined
+                  : scrubSecrets(
+                      typeof err === 'string' ? err : err instanceof Error ? err.message : JSON.stringify(err),
+                    ),
             });
           }
           return method.apply(this, args as Parameters<typeof method>);

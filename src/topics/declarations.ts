@@ -127,11 +127,7 @@ export function expandFamily(family: TopicFamily, file: string, prefix = ''): To
     role: 'topic',
   };
   const specs = [base];
-  const companionSpec = (
-    role: 'dlq' | 'retry' | 'late',
-    suffix: string,
-    c: z.output<typeof companion>,
-  ): TopicSpec => ({
+  const companionSpec = (role: 'dlq' | 'retry' | 'late', suffix: string, c: z.output<typeof companion>): TopicSpec => ({
     name: `${base.name}.${suffix}`,
     // Same partition count keeps a record's companion partition equal to its source partition.
     partitions: c.partitions ?? family.partitions,
@@ -154,7 +150,8 @@ export function expandFamily(family: TopicFamily, file: string, prefix = ''): To
   if (retry) for (let n = 1; n <= retry.count; n++) specs.push(companionSpec('retry', `retry.${n}`, retry));
   if (late) specs.push(companionSpec('late', 'late', late));
   for (const spec of specs) {
-    if (!TOPIC_NAME.test(spec.name)) throw new TopicDeclarationError(`${file}: topic name ${spec.name} is not a legal Kafka topic name`);
+    if (!TOPIC_NAME.test(spec.name))
+      throw new TopicDeclarationError(`${file}: topic name ${spec.name} is not a legal Kafka topic name`);
   }
   return specs;
 }
@@ -187,7 +184,9 @@ export function loadTopicDeclarations(dir: string, prefix = ''): TopicSpec[] {
       .filter((f) => /\.ya?ml$/.test(f))
       .sort();
   } catch (err) {
-    throw new TopicDeclarationError(`topic declarations directory ${dir} cannot be read (${(err as Error).message}): pass --dir`);
+    throw new TopicDeclarationError(
+      `topic declarations directory ${dir} cannot be read (${(err as Error).message}): pass --dir`,
+    );
   }
   if (files.length === 0) throw new TopicDeclarationError(`no topic declarations (*.yaml) in ${dir}`);
   const specs: TopicSpec[] = [];

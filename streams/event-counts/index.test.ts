@@ -8,7 +8,14 @@ import eventCounts from '.';
 describe('event-counts (test driver)', () => {
   const T0 = Date.UTC(2026, 0, 1);
   const s = (seconds: number) => T0 + seconds * 1000;
-  const event = (id: number, type: string, user: string, campaign: string | null, seconds: number, amount: number | null = null) => ({
+  const event = (
+    id: number,
+    type: string,
+    user: string,
+    campaign: string | null,
+    seconds: number,
+    amount: number | null = null,
+  ) => ({
     event_id: `00000000-0000-4000-8000-${String(id).padStart(12, '0')}`,
     event_type: type,
     user_id: user,
@@ -24,17 +31,21 @@ describe('event-counts (test driver)', () => {
     const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 });
     const e1 = event(1, 'view', 'u1', 'c1', 10);
     // Written at 180 s, after every event in it: record timestamps let the watermark reach 150 s.
-    await driver.pipe(0, [
-      e1,
-      event(2, 'click', 'u1', 'c1', 20),
-      event(3, 'view', 'u2', 'c1', 50),
-      e1, // a duplicate: dropped
-      event(4, 'purchase', 'u3', null, 65, 12.5),
-      Buffer.from('garbage'), // undecodable
-      event(7, '', 'u9', 'c1', 70), // invalid event_type
-      event(5, 'view', 'u4', 'c1', 180), // watermark 150 s: [0,60) and [60,120) close (end + 30 s lateness <= 150)
-      event(6, 'view', 'u5', 'c1', 30), // its window closed: late
-    ], { timestamp: s(180) });
+    await driver.pipe(
+      0,
+      [
+        e1,
+        event(2, 'click', 'u1', 'c1', 20),
+        event(3, 'view', 'u2', 'c1', 50),
+        e1, // a duplicate: dropped
+        event(4, 'purchase', 'u3', null, 65, 12.5),
+        Buffer.from('garbage'), // undecodable
+        event(7, '', 'u9', 'c1', 70), // invalid event_type
+        event(5, 'view', 'u4', 'c1', 180), // watermark 150 s: [0,60) and [60,120) close (end + 30 s lateness <= 150)
+        event(6, 'view', 'u5', 'c1', 30), // its window closed: late
+      ],
+      { timestamp: s(180) },
+    );
 
     const windowRows = () =>
       driver
@@ -50,8 +61,15 @@ describe('event-counts (test driver)', () => {
       ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     );
     expect(driver.readLate().map((l) => [l.eventTime, l.windowStart, l.windowEnd])).toEqual([[s(30), s(0), s(60)]]);
-    expect(driver.readDeadLetters().map((d) => d.errorClass).sort()).toEqual(['EVENT_INVALID', 'WIRE_FORMAT_INVALID']);
-    expect(driver.readRows('events_raw').map((r) => r.event_id)).toEqual([1, 2, 3, 4, 5, 6].map((i) => event(i, 'x', 'x', null, 0).event_id));
+    expect(
+      driver
+        .readDeadLetters()
+        .map((d) => d.errorClass)
+        .sort(),
+    ).toEqual(['EVENT_INVALID', 'WIRE_FORMAT_INVALID']);
+    expect(driver.readRows('events_raw').map((r) => r.event_id)).toEqual(
+      [1, 2, 3, 4, 5, 6].map((i) => event(i, 'x', 'x', null, 0).event_id),
+    );
     expect(driver.counters.deduplicated).toBe(1);
 
     driver.endOfInput(); // bounded run: the open window [180, 240) closes too
@@ -87,21 +105,29 @@ describe('event-counts (test driver)', () => {
     expect(driver.readDeadLetters()[0]!.message).toMatch(/more than 300000 ms ahead of the record timestamp/);
     expect(driver.readLate()).toEqual([]);
     driver.endOfInput();
-    expect(driver.readRows('event_counts_1m_partial').map((r) => [r.window_start, r.events])).toEqual([[Math.floor(T0 / 1000), 2]]);
+    expect(driver.readRows('event_counts_1m_partial').map((r) => [r.window_start, r.events])).toEqual([
+      [Math.floor(T0 / 1000), 2],
+    ]);
   });
 
   it('windows an event stamped ahead of its record, but lets it move the watermark only to the record time', async () => {
     const driver = new StreamTestDriver(eventCounts, { startTimeMs: T0 });
-    await driver.pipe(0, [
-      event(1, 'view', 'u1', 'c1', 10),
-      event(2, 'view', 'u2', 'c1', 240), // four minutes ahead of its record (written at 20 s): inside the bound
-      event(3, 'view', 'u3', 'c1', 15), // on time for [0, 60): the watermark is 20 - 30 s, not 240 - 30 s
-    ], { timestamp: s(20) });
+    await driver.pipe(
+      0,
+      [
+        event(1, 'view', 'u1', 'c1', 10),
+        event(2, 'view', 'u2', 'c1', 240), // four minutes ahead of its record (written at 20 s): inside the bound
+        event(3, 'view', 'u3', 'c1', 15), // on time for [0, 60): the watermark is 20 - 30 s, not 240 - 30 s
+      ],
+      { timestamp: s(20) },
+    );
     expect(driver.readDeadLetters()).toEqual([]);
     expect(driver.readLate()).toEqual([]);
     expect(driver.readRows('event_counts_1m_partial')).toEqual([]);
     driver.endOfInput();
-    const rows = driver.readRows('event_counts_1m_partial').map((r) => [(r.window_start as number) - Math.floor(T0 / 1000), r.events]);
+    const rows = driver
+      .readRows('event_counts_1m_partial')
+      .map((r) => [(r.window_start as number) - Math.floor(T0 / 1000), r.events]);
     expect(rows.sort()).toEqual([
       [0, 2],
       [240, 1],

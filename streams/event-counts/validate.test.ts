@@ -22,8 +22,16 @@ describe('validateAnalyticsEvent', () => {
   });
 
   it('fills absent optional fields with their Avro defaults', () => {
-    const required = { event_id: good.event_id, event_type: good.event_type, user_id: good.user_id, event_time: good.event_time };
-    expect(validateAnalyticsEvent(required)).toEqual({ ok: true, event: { ...required, campaign_id: null, ad_id: null, amount: null, properties: {} } });
+    const required = {
+      event_id: good.event_id,
+      event_type: good.event_type,
+      user_id: good.user_id,
+      event_time: good.event_time,
+    };
+    expect(validateAnalyticsEvent(required)).toEqual({
+      ok: true,
+      event: { ...required, campaign_id: null, ad_id: null, amount: null, properties: {} },
+    });
   });
 
   it.each([

@@ -24,7 +24,11 @@ function show(value: unknown): string {
 function eventTimeMillis(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
   if (value instanceof Date) return value.getTime();
-  if (typeof value === 'bigint' && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (
+    typeof value === 'bigint' &&
+    value >= BigInt(Number.MIN_SAFE_INTEGER) &&
+    value <= BigInt(Number.MAX_SAFE_INTEGER)
+  ) {
     return Number(value);
   }
   return undefined;
@@ -87,7 +91,9 @@ export function validateAnalyticsEvent(value: Record<string, unknown>): Validati
     errors.push(`user_id must be a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${show(user_id)}`);
   }
   if (campaign_id !== null && !isIdString(campaign_id)) {
-    errors.push(`campaign_id must be null or a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${show(campaign_id)}`);
+    errors.push(
+      `campaign_id must be null or a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${show(campaign_id)}`,
+    );
   }
   if (ad_id !== null && !isIdString(ad_id)) {
     errors.push(`ad_id must be null or a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${show(ad_id)}`);

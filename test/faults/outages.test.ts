@@ -30,16 +30,25 @@ describe(`the reference stream with a service down mid-run (${SCALE} scale)`, ()
     ['kafka', sizes.outages.kafkaMs],
   ];
 
-  it.each(cases)('%s down for %d ms: resumes by itself and loses or duplicates nothing', async (service, outageMs) => {
-    const started = Date.now();
-    const result: OutageResult = await runOutage(stack, service, { label: `f_out_${service}`, before, during, outageMs });
-    const { figures } = result;
-    recordScenario({
-      scenario: `${service} down ${Math.round(outageMs / 1000)} s`,
-      ...countsOf(result.report, result.expected),
-      seconds: (Date.now() - started) / 1000,
-      figures: { ...figures },
-    });
-    expectOutageHandled(result);
-  }, sizes.timeoutMs);
+  it.each(cases)(
+    '%s down for %d ms: resumes by itself and loses or duplicates nothing',
+    async (service, outageMs) => {
+      const started = Date.now();
+      const result: OutageResult = await runOutage(stack, service, {
+        label: `f_out_${service}`,
+        before,
+        during,
+        outageMs,
+      });
+      const { figures } = result;
+      recordScenario({
+        scenario: `${service} down ${Math.round(outageMs / 1000)} s`,
+        ...countsOf(result.report, result.expected),
+        seconds: (Date.now() - started) / 1000,
+        figures: { ...figures },
+      });
+      expectOutageHandled(result);
+    },
+    sizes.timeoutMs,
+  );
 });

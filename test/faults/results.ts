@@ -12,7 +12,8 @@ export interface ScenarioRow extends ScenarioCounts {
 }
 
 /** Rows of the current run, one JSON line each, read back by the global teardown for the table (bench/results is git-ignored). */
-export const resultsFile = (scale: FaultScale = SCALE) => join(__dirname, '..', '..', 'bench', 'results', `faults-${scale}.jsonl`);
+export const resultsFile = (scale: FaultScale = SCALE) =>
+  join(__dirname, '..', '..', 'bench', 'results', `faults-${scale}.jsonl`);
 
 export function resetResults(scale: FaultScale = SCALE): void {
   mkdirSync(join(resultsFile(scale), '..'), { recursive: true });
@@ -30,12 +31,25 @@ export function recordScenario(row: Omit<ScenarioRow, 'scale'>): void {
 
 export function readResults(scale: FaultScale = SCALE): ScenarioRow[] {
   if (!existsSync(resultsFile(scale))) return [];
-  return readFileSync(resultsFile(scale), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ScenarioRow);
+  return readFileSync(resultsFile(scale), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as ScenarioRow);
 }
 
 /** The table the issue asks for, as Markdown. */
 export function formatTable(rows: ScenarioRow[]): string {
-  const head = ['scenario', 'produced', 'raw rows exp/found', 'window rows exp/found', 'lost', 'duplicated', 'dead-lettered (exp)', 'late (exp)', 's'];
+  const head = [
+    'scenario',
+    'produced',
+    'raw rows exp/found',
+    'window rows exp/found',
+    'lost',
+    'duplicated',
+    'dead-lettered (exp)',
+    'late (exp)',
+    's',
+  ];
   const lines = rows.map((r) => [
     r.scenario,
     r.eventsProduced,
@@ -48,6 +62,11 @@ export function formatTable(rows: ScenarioRow[]): string {
     Math.round(r.seconds),
   ]);
   const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
-  const figures = rows.map((r) => `- ${r.scenario}: ${Object.entries(r.figures).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  const figures = rows.map(
+    (r) =>
+      `- ${r.scenario}: ${Object.entries(r.figures)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+  );
   return [row(head), row(head.map(() => '---')), ...lines.map(row), '', ...figures].join('\n');
 }

@@ -25,13 +25,54 @@ function openssl(dir: string, args: string[]): void {
 }
 
 function selfSignedCa(dir: string, name: string): void {
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`]);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+  ]);
 }
 
 function signed(dir: string, name: string, subject: string, extensions: string): void {
   writeFileSync(join(dir, `${name}.ext`), `${extensions}\n`);
-  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]);
+  openssl(dir, [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    subject,
+  ]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
 }
 
 export function makeCertificates(): TestCertificates {
@@ -41,7 +82,10 @@ export function makeCertificates(): TestCertificates {
   signed(dir, 'server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
   signed(dir, 'client', '/CN=sluice-client', 'extendedKeyUsage=clientAuth');
   const file = (name: string) => join(dir, name);
-  writeFileSync(file('server-keystore.pem'), readFileSync(file('server.key'), 'utf8') + readFileSync(file('server.pem'), 'utf8'));
+  writeFileSync(
+    file('server-keystore.pem'),
+    readFileSync(file('server.key'), 'utf8') + readFileSync(file('server.pem'), 'utf8'),
+  );
   return {
     dir,
     caFile: file('ca.pem'),
@@ -62,7 +106,10 @@ export interface HandshakeRecorder {
   close(): Promise<void>;
 }
 
-export async function recordHandshakes(certs: TestCertificates, options: { requireClientCert?: boolean } = {}): Promise<HandshakeRecorder> {
+export async function recordHandshakes(
+  certs: TestCertificates,
+  options: { requireClientCert?: boolean } = {},
+): Promise<HandshakeRecorder> {
   const handshakes: string[] = [];
   const server = createTlsServer(
     {

@@ -55,10 +55,17 @@ export async function createTestContext(label: string): Promise<TestContext> {
     admin,
     redis,
     clickhouse,
-    childEnv: (logLevel = 'warn') => ({ SLUICE_CLICKHOUSE_DATABASE: id, SLUICE_REDIS_KEY_PREFIX: config.redis.keyPrefix, SLUICE_LOG_LEVEL: logLevel }),
+    childEnv: (logLevel = 'warn') => ({
+      SLUICE_CLICKHOUSE_DATABASE: id,
+      SLUICE_REDIS_KEY_PREFIX: config.redis.keyPrefix,
+      SLUICE_LOG_LEVEL: logLevel,
+    }),
     async createTopic(name, partitions = 1, extra = {}) {
       const full = topic(name);
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: full, numPartitions: partitions, ...extra }] });
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: full, numPartitions: partitions, ...extra }],
+      });
       topics.push(full);
       return full;
     },

@@ -27,12 +27,20 @@ export async function startCredentialProxy(
     if (req.headers.authorization !== basic(accepted.username, accepted.password)) {
       req.resume();
       res.writeHead(403, { 'content-type': 'text/plain' });
-      res.end(`Code: 516. DB::Exception: ${accepted.username}: Authentication failed: password is incorrect, or there is no user with such name.\n`);
+      res.end(
+        `Code: 516. DB::Exception: ${accepted.username}: Authentication failed: password is incorrect, or there is no user with such name.\n`,
+      );
       return;
     }
     authenticated += 1;
     const forwarded = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host, authorization: basic(upstream.username, upstream.password) } },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: target.host, authorization: basic(upstream.username, upstream.password) },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

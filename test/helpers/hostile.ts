@@ -31,16 +31,22 @@ export const SPECIAL_KEYS = ['__proto__', 'constructor', 'prototype', 'polluted'
 /** JSON text nested `depth` levels deep in arrays or objects (JSON.parse accepts any depth; JSON.stringify does not). */
 export const deeplyNestedText = fc
   .tuple(fc.integer({ min: 1, max: 5_000 }), fc.boolean())
-  .map(([depth, asArray]) => (asArray ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`));
+  .map(([depth, asArray]) =>
+    asArray ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`,
+  );
 export const deeplyNested = deeplyNestedText.map((text) => JSON.parse(text) as unknown);
 
 /** Strings of any UTF-16 code units, lone surrogates included. */
-export const anyString = fc.oneof(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom('\ud800', 'a\udfff', '\ud83d\ude00', ''));
+export const anyString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 30 }),
+  fc.constantFrom('\ud800', 'a\udfff', '\ud83d\ude00', ''),
+);
 
 /** An object whose keys are all own data properties, `__proto__` included, as JSON.parse builds them. */
 export function ownProperties(entries: [string, unknown][]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of entries) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const [k, v] of entries)
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -53,21 +59,23 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>
     fc.integer(),
     fc.constantFrom(null, true, false, 0, -1, 2 ** 53, Number.MAX_VALUE, 1e21, -0),
     fc.array(tie('value'), { maxLength: 4 }),
-    fc.array(fc.tuple(fc.oneof(fc.constantFrom(...SPECIAL_KEYS), anyString), tie('value')), { maxLength: 4 }).map(ownProperties),
+    fc
+      .array(fc.tuple(fc.oneof(fc.constantFrom(...SPECIAL_KEYS), anyString), tie('value')), { maxLength: 4 })
+      .map(ownProperties),
   ),
 })).value;
 
 /** A valid event with some fields replaced by `values`, maybe extra hostile keys, and hostile properties. */
 export const hostileEventWith = (values: fc.Arbitrary<unknown>) =>
   fc
-  .tuple(
-    fc.array(fc.tuple(fc.constantFrom(...Object.keys(VALID_V1_EVENT), ...SPECIAL_KEYS), values), { maxLength: 3 }),
-    fc.dictionary(anyString, anyString, { maxKeys: 3 }),
-    fc.boolean(),
-  )
-  .map(([replaced, properties, keepProperties]) =>
-    ownProperties([...Object.entries({ ...VALID_V1_EVENT, ...(keepProperties ? {} : { properties }) }), ...replaced]),
-  );
+    .tuple(
+      fc.array(fc.tuple(fc.constantFrom(...Object.keys(VALID_V1_EVENT), ...SPECIAL_KEYS), values), { maxLength: 3 }),
+      fc.dictionary(anyString, anyString, { maxKeys: 3 }),
+      fc.boolean(),
+    )
+    .map(([replaced, properties, keepProperties]) =>
+      ownProperties([...Object.entries({ ...VALID_V1_EVENT, ...(keepProperties ? {} : { properties }) }), ...replaced]),
+    );
 
 /** Hostile values, deeply nested ones too (these cannot go through JSON.stringify). */
 export const hostileEvent = hostileEventWith(fc.oneof(hostileValue, deeplyNested));

@@ -40,11 +40,15 @@ export interface PrivateStack {
 /** Ports nothing listens on right now: bound and released by the kernel's choice. */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((ok, fail) => {
-      const server = createServer();
-      server.once('error', fail);
-      server.listen(0, '127.0.0.1', () => ok(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((ok, fail) => {
+          const server = createServer();
+          server.once('error', fail);
+          server.listen(0, '127.0.0.1', () => ok(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
@@ -144,10 +148,17 @@ export async function startPrivateStack(label: string): Promise<PrivateStack> {
  * process using it: several scenarios can share one stack without seeing
  * each other's rows, dedup marks or window state.
  */
-export async function scopeOf(stack: PrivateStack, label: string): Promise<{ config: SluiceConfig; env: NodeJS.ProcessEnv }> {
+export async function scopeOf(
+  stack: PrivateStack,
+  label: string,
+): Promise<{ config: SluiceConfig; env: NodeJS.ProcessEnv }> {
   const database = label.replace(/[^A-Za-z0-9]/g, '_');
   const keyPrefix = `test:${label}:`;
-  const config: SluiceConfig = { ...stack.config, clickhouse: { ...stack.config.clickhouse, database }, redis: { ...stack.config.redis, keyPrefix } };
+  const config: SluiceConfig = {
+    ...stack.config,
+    clickhouse: { ...stack.config.clickhouse, database },
+    redis: { ...stack.config.redis, keyPrefix },
+  };
   const root = createClickHouse(config.clickhouse);
   await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   await root.close();

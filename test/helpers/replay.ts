@@ -34,10 +34,15 @@ export function referenceRows(clickhouse: () => ClickHouseClient) {
     rows,
     /** Every window partial, FINAL, in a stable order. */
     partials: () =>
-      rows<Record<string, unknown>>(`SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
+      rows<
+        Record<string, unknown>
+      >(`SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
           source_partition, events, amount, arraySort(users) AS users, final, version FROM event_counts_1m_partial FINAL
           ORDER BY window_start, event_type, campaign_id, source_partition`),
-    raw: () => rows<Record<string, unknown>>('SELECT event_id, event_time_ms, amount, kafka_partition, kafka_offset FROM events_raw FINAL ORDER BY event_id'),
+    raw: () =>
+      rows<Record<string, unknown>>(
+        'SELECT event_id, event_time_ms, amount, kafka_partition, kafka_offset FROM events_raw FINAL ORDER BY event_id',
+      ),
     /** The analysts' view for windows inside [from, to), in the shape of the generator's answer. */
     windowsIn: async (from: number, to: number) => {
       const found = await rows<Record<string, string | number>>(
@@ -46,8 +51,13 @@ export function referenceRows(clickhouse: () => ClickHouseClient) {
          WHERE window_start >= toDateTime(${from / 1000}) AND window_end <= toDateTime(${to / 1000}) ORDER BY window_start, event_type, campaign_id`,
       );
       return found.map((r) => ({
-        window_start: Number(r.ws), window_end: Number(r.we), event_type: String(r.event_type), campaign_id: String(r.campaign_id),
-        events: Number(r.events), distinct_users: Number(r.distinct_users), sum_amount: Math.round(Number(r.amount) * 100) / 100,
+        window_start: Number(r.ws),
+        window_end: Number(r.we),
+        event_type: String(r.event_type),
+        campaign_id: String(r.campaign_id),
+        events: Number(r.events),
+        distinct_users: Number(r.distinct_users),
+        sum_amount: Math.round(Number(r.amount) * 100) / 100,
       }));
     },
   };
@@ -60,7 +70,9 @@ export const expectedWindowsIn = (expected: ExpectedAnswer, from: number, to: nu
 /** Each valid event's true amount, by event id (first occurrence: duplicates re-send the same bytes). */
 export function trueAmounts(log: WorkloadLogEntry[]): Map<string, number | null> {
   const truth = new Map<string, number | null>();
-  for (const e of log) if (e.event && e.kind !== 'poison' && e.eventId && !truth.has(e.eventId)) truth.set(e.eventId, e.event.amount ?? null);
+  for (const e of log)
+    if (e.event && e.kind !== 'poison' && e.eventId && !truth.has(e.eventId))
+      truth.set(e.eventId, e.event.amount ?? null);
   return truth;
 }
 
@@ -84,10 +96,22 @@ export async function buggyFirstPass(label: string, seed: number): Promise<Buggy
   const topic = await ctx.createTopic('events', 6);
   await ctx.createTopic('events.dlq', 1);
   await ctx.createTopic('events.late', 1);
-  const produced = await produceWorkload({ config: ctx.config, topic, count: 20_000, seed, ratePerSecond: 10, keepLog: true });
+  const produced = await produceWorkload({
+    config: ctx.config,
+    topic,
+    count: 20_000,
+    seed,
+    ratePerSecond: 10,
+    keepLog: true,
+  });
   const log = produced.log!;
   const env = ctx.childEnv('warn');
-  const running = await startStream(buggyEventCounts(), ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+  const running = await startStream(
+    buggyEventCounts(),
+    ctx.config,
+    { bounded: true, groupId: ctx.group, topic },
+    createLogger('warn'),
+  );
   await running.done;
   return { ctx, topic, log, expected: computeExpected(log), env };
 }

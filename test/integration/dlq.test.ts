@@ -80,7 +80,12 @@ describe('DeadLetterPublisher', () => {
     const originalKey = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
     try {
       await publisher.send([
-        { source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }), errorClass: 'WIRE_FORMAT_INVALID', message: 'unknown magic byte 7\nat offset 0', attempt: 1 },
+        {
+          source: source(41, originalKey, { trace: 'abc', bin: Buffer.from([1, 2, 255]) }),
+          errorClass: 'WIRE_FORMAT_INVALID',
+          message: 'unknown magic byte 7\nat offset 0',
+          attempt: 1,
+        },
       ]);
     } finally {
       await publisher.disconnect();
@@ -143,15 +148,30 @@ describe('RetryRouter', () => {
       random: () => 0,
     });
     try {
-      const first: DeadLetter = { source: source(50, Buffer.from('k50')), errorClass: 'SERVICE_UNAVAILABLE', message: 'slow', attempt: 1 };
+      const first: DeadLetter = {
+        source: source(50, Buffer.from('k50')),
+        errorClass: 'SERVICE_UNAVAILABLE',
+        message: 'slow',
+        attempt: 1,
+      };
       const [r1] = await router.route([first]);
       expect(r1!.topic).toBe(`${base}.retry.1`);
       const [m1] = await consume(`${base}.retry.1`, 1);
       expect(str(m1!.headers, 'sluice.retry.not-before')).toBe(String(now.getTime() + 1000));
       expect(str(m1!.headers, 'sluice.retry.attempt')).toBe('1');
       // the same record, consumed from .retry.2, fails a third time
-      const fromRetry: ConsumedRecord = { topic: `${base}.retry.2`, partition: 0, offset: '0', timestamp: m1!.timestamp, key: m1!.key, value: m1!.value, headers: m1!.headers! };
-      const [r3] = await router.route([{ source: fromRetry, errorClass: 'SERVICE_UNAVAILABLE', message: 'still slow', attempt: 3 }]);
+      const fromRetry: ConsumedRecord = {
+        topic: `${base}.retry.2`,
+        partition: 0,
+        offset: '0',
+        timestamp: m1!.timestamp,
+        key: m1!.key,
+        value: m1!.value,
+        headers: m1!.headers!,
+      };
+      const [r3] = await router.route([
+        { source: fromRetry, errorClass: 'SERVICE_UNAVAILABLE', message: 'still slow', attempt: 3 },
+      ]);
       expect(r3!.kind).toBe('dlq');
     } finally {
       await router.disconnect();
@@ -173,7 +193,12 @@ describe('sluice dlq list | show | redrive', () => {
       await publisher.send([
         { source: source(100, Buffer.from('a')), errorClass: 'EVENT_INVALID', message: 'amount < 0', attempt: 1 },
         // the same class, as an older Sluice named it
-        { source: source(101, Buffer.from('b'), { trace: 'keep-me' }), errorClass: formerClass('ValidationError'), message: 'no user', attempt: 1 },
+        {
+          source: source(101, Buffer.from('b'), { trace: 'keep-me' }),
+          errorClass: formerClass('ValidationError'),
+          message: 'no user',
+          attempt: 1,
+        },
       ]);
     } finally {
       await publisher.disconnect();
@@ -219,14 +244,25 @@ describe('sluice dlq list | show | redrive', () => {
     expect(str(redriven.find((m) => m.key!.toString() === 'b')!.headers, 'trace')).toBe('keep-me');
     // the redrive offsets name DLQ records that really are those two
     const dlqRecords = await consume(dlq, 4);
-    const fromOffsets = redriven.map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`).sort();
-    const expected = dlqRecords.filter((m) => ['EVENT_INVALID', 'ValidationError'].includes(str(m.headers, 'sluice.dlq.error.class')!)).map((m) => m.offset);
+    const fromOffsets = redriven
+      .map((m) => `${str(m.headers, 'sluice.redrive.from.partition')}/${str(m.headers, 'sluice.redrive.from.offset')}`)
+      .sort();
+    const expected = dlqRecords
+      .filter((m) => ['EVENT_INVALID', 'ValidationError'].includes(str(m.headers, 'sluice.dlq.error.class')!))
+      .map((m) => m.offset);
     expect(fromOffsets.map((o) => o.split('/')[1]).sort()).toEqual(expected.sort());
 
     // the library behind the CLI (each CLI start costs seconds): nothing is redriven twice, filtered or not
     const kafka = createKafka(ctx.config);
-    expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({ redriven: 0, group: redriveGroup(dlq, 'EVENT_INVALID') });
-    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 2, alreadyRedriven: 2, byClass: { WIRE_FORMAT_INVALID: 1, SERVICE_UNAVAILABLE: 1 } });
+    expect(await redrive(kafka, dlq, { errorClass: 'ValidationError', dryRun: false })).toMatchObject({
+      redriven: 0,
+      group: redriveGroup(dlq, 'EVENT_INVALID'),
+    });
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({
+      redriven: 2,
+      alreadyRedriven: 2,
+      byClass: { WIRE_FORMAT_INVALID: 1, SERVICE_UNAVAILABLE: 1 },
+    });
     expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0, scanned: 0 });
     expect(await committedRecords(base)).toHaveLength(4);
   });
@@ -236,7 +272,22 @@ describe('sluice dlq list | show | redrive', () => {
     const dlq = await ctx.createTopic('interrupted.dlq', 1);
     const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
     try {
-      await publisher.send([0, 1, 2].map((n) => ({ source: { topic: source, partition: 0, offset: String(n), timestamp: '1', key: Buffer.from(`k${n}`), value: binaryValue, headers: {} }, errorClass: 'EVENT_INVALID', message: 'bad', attempt: 1 })));
+      await publisher.send(
+        [0, 1, 2].map((n) => ({
+          source: {
+            topic: source,
+            partition: 0,
+            offset: String(n),
+            timestamp: '1',
+            key: Buffer.from(`k${n}`),
+            value: binaryValue,
+            headers: {},
+          },
+          errorClass: 'EVENT_INVALID',
+          message: 'bad',
+          attempt: 1,
+        })),
+      );
     } finally {
       await publisher.disconnect();
     }
@@ -266,14 +317,37 @@ describe('sluice dlq list | show | redrive', () => {
     const dlq = await ctx.createTopic('former.dlq', 1);
     const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
     try {
-      await publisher.send([0, 1, 2].map((n) => ({ source: { topic: source, partition: 0, offset: String(n), timestamp: '1', key: Buffer.from(`k${n}`), value: binaryValue, headers: {} }, errorClass: formerClass('ValidationError'), message: 'bad', attempt: 1 })));
+      await publisher.send(
+        [0, 1, 2].map((n) => ({
+          source: {
+            topic: source,
+            partition: 0,
+            offset: String(n),
+            timestamp: '1',
+            key: Buffer.from(`k${n}`),
+            value: binaryValue,
+            headers: {},
+          },
+          errorClass: formerClass('ValidationError'),
+          message: 'bad',
+          attempt: 1,
+        })),
+      );
     } finally {
       await publisher.disconnect();
     }
     // An older Sluice redrove the first record, filtered by the class's former name.
-    await ctx.admin.setOffsets({ groupId: redriveGroup(dlq, 'ValidationError'), topic: dlq, partitions: [{ partition: 0, offset: '1' }] });
+    await ctx.admin.setOffsets({
+      groupId: redriveGroup(dlq, 'ValidationError'),
+      topic: dlq,
+      partitions: [{ partition: 0, offset: '1' }],
+    });
     const kafka = createKafka(ctx.config);
-    expect(await redrive(kafka, dlq, { errorClass: 'EVENT_INVALID', dryRun: true })).toMatchObject({ redriven: 2, alreadyRedriven: 1, byClass: { EVENT_INVALID: 2 } });
+    expect(await redrive(kafka, dlq, { errorClass: 'EVENT_INVALID', dryRun: true })).toMatchObject({
+      redriven: 2,
+      alreadyRedriven: 1,
+      byClass: { EVENT_INVALID: 2 },
+    });
     expect(await redrive(kafka, dlq, { dryRun: true })).toMatchObject({ redriven: 2, alreadyRedriven: 1 });
   });
 

@@ -90,7 +90,9 @@ describe('reference workload on the real Kafka', () => {
     expect(counts).toEqual(result.byKind);
     expect(result.byKind).toEqual({ valid: 19_480, duplicate: 400, late: 100, poison: 20 });
     expect([...decodeCodes].sort()).toEqual(['AVRO_INVALID', 'SCHEMA_UNKNOWN', 'WIRE_FORMAT_INVALID']);
-    expect(consumed.some((c) => c.value.length >= 5 && c.value[0] === 0 && c.value.readInt32BE(1) === UNKNOWN_SCHEMA_ID)).toBe(true);
+    expect(
+      consumed.some((c) => c.value.length >= 5 && c.value[0] === 0 && c.value.readInt32BE(1) === UNKNOWN_SCHEMA_ID),
+    ).toBe(true);
   });
 
   it("puts each keyed record where Kafka's default partitioner would", () => {
@@ -114,10 +116,24 @@ describe('reference workload on the real Kafka', () => {
     try {
       const logFile = join(dir, 'log.ndjson');
       const cliTopic = ctx.topic('cli');
-      const ok = runCli(['generate', '--events', '3000', '--seed', '5', '--topic', cliTopic, '--partitions', '3', '--log', logFile]);
+      const ok = runCli([
+        'generate',
+        '--events',
+        '3000',
+        '--seed',
+        '5',
+        '--topic',
+        cliTopic,
+        '--partitions',
+        '3',
+        '--log',
+        logFile,
+      ]);
       expect(ok.stderr).toBe('');
       expect(ok.status).toBe(0);
-      expect(ok.stdout).toMatch(/^produced 3000 records to .* records\/s\)\n {2}valid 2922, duplicate 60, late 15, poison 3/);
+      expect(ok.stdout).toMatch(
+        /^produced 3000 records to .* records\/s\)\n {2}valid 2922, duplicate 60, late 15, poison 3/,
+      );
       expect(ok.stdout).toMatch(/event time 2026-01-01T00:00:\d\d\.\d{3}Z \.\. 2026-01-01T00:0\d:\d\d\.\d{3}Z/);
       const lines = readFileSync(logFile, 'utf8').trim().split('\n');
       expect(lines).toHaveLength(3000);

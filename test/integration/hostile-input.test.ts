@@ -260,10 +260,20 @@ describe('hostile input through the producer path and the HTTP API', () => {
     const unknownId = await encode(makeEvent());
     unknownId.writeInt32BE(987_654_321, 1);
     await sendKcat('unknown-schema-id', unknownId, { key: 'hostile-unknown-id', errorClass: 'SCHEMA_UNKNOWN' });
-    const otherId = await codec.register(`${ctx.id}.other-value`, { type: 'record', name: 'Invoice', fields: [{ name: 'total', type: 'long' }] });
-    await sendKcat('other-subject-schema-id', await codec.encode(otherId, { total: 42 }), { key: 'hostile-other-subject', errorClass: 'SCHEMA_INCOMPATIBLE' });
+    const otherId = await codec.register(`${ctx.id}.other-value`, {
+      type: 'record',
+      name: 'Invoice',
+      fields: [{ name: 'total', type: 'long' }],
+    });
+    await sendKcat('other-subject-schema-id', await codec.encode(otherId, { total: 42 }), {
+      key: 'hostile-other-subject',
+      errorClass: 'SCHEMA_INCOMPATIBLE',
+    });
     await sendKcat('tombstone', Buffer.alloc(0), { key: 'hostile-tombstone', errorClass: 'VALUE_MISSING' });
-    await sendKcat('json-not-avro', Buffer.from(JSON.stringify(makeEvent())), { key: 'hostile-json', errorClass: 'WIRE_FORMAT_INVALID' });
+    await sendKcat('json-not-avro', Buffer.from(JSON.stringify(makeEvent())), {
+      key: 'hostile-json',
+      errorClass: 'WIRE_FORMAT_INVALID',
+    });
     await sendValid('kafkajs', 3);
 
     // Over the size limit: the broker refuses it, so nothing reaches the topic; both clients say why.
@@ -313,22 +323,61 @@ describe('hostile input through the producer path and the HTTP API', () => {
     const noClockId = await codec.register(`${ctx.id}.no-clock-value`, noClock);
     const { event_time: _dropped, ...clockless } = makeEvent();
     expect(_dropped).toBeGreaterThan(0);
-    await sendKafka('missing-event-time', { key: 'hostile-no-time', value: await codec.encode(noClockId, clockless) }, 'SCHEMA_INCOMPATIBLE');
-    await sendKafka('event-time-negative', { key: 'hostile-negative-time', value: await encode(makeEvent({ event_time: -1 })) }, 'EVENT_INVALID');
-    await sendKafka('event-time-epoch-zero', { key: 'hostile-zero-time', value: await encode(makeEvent({ event_time: 0 })) }, 'EVENT_INVALID');
-    await sendKafka('event-time-far-future', { key: 'hostile-future-time', value: await encode(makeEvent({ event_time: Date.UTC(9999, 11, 31) })) }, 'EVENT_INVALID');
+    await sendKafka(
+      'missing-event-time',
+      { key: 'hostile-no-time', value: await codec.encode(noClockId, clockless) },
+      'SCHEMA_INCOMPATIBLE',
+    );
+    await sendKafka(
+      'event-time-negative',
+      { key: 'hostile-negative-time', value: await encode(makeEvent({ event_time: -1 })) },
+      'EVENT_INVALID',
+    );
+    await sendKafka(
+      'event-time-epoch-zero',
+      { key: 'hostile-zero-time', value: await encode(makeEvent({ event_time: 0 })) },
+      'EVENT_INVALID',
+    );
+    await sendKafka(
+      'event-time-far-future',
+      { key: 'hostile-future-time', value: await encode(makeEvent({ event_time: Date.UTC(9999, 11, 31) })) },
+      'EVENT_INVALID',
+    );
     // 2^62 ms: a long avsc will neither write nor read (JS cannot hold it exactly): zigzag varint, 9 bytes of 0x80 then 0x01.
-    await sendKafka('event-time-beyond-2^53', { key: 'hostile-huge-time', value: await withEventTimeVarint([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]) }, 'AVRO_INVALID');
-    await sendKafka('amount-nan', { key: 'hostile-nan', value: await encode(makeEvent({ amount: Number.NaN })) }, 'EVENT_INVALID');
+    await sendKafka(
+      'event-time-beyond-2^53',
+      {
+        key: 'hostile-huge-time',
+        value: await withEventTimeVarint([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+      },
+      'AVRO_INVALID',
+    );
+    await sendKafka(
+      'amount-nan',
+      { key: 'hostile-nan', value: await encode(makeEvent({ amount: Number.NaN })) },
+      'EVENT_INVALID',
+    );
     await sendValid('kafkajs', 3);
-    await sendKafka('huge-event-type', { key: 'hostile-huge-type', value: await encode(makeEvent({ event_type: 'x'.repeat(300_000) })) }, 'EVENT_INVALID');
+    await sendKafka(
+      'huge-event-type',
+      { key: 'hostile-huge-type', value: await encode(makeEvent({ event_type: 'x'.repeat(300_000) })) },
+      'EVENT_INVALID',
+    );
     const badUtf8 = await encode(makeEvent({ user_id: 'user-\u00e9' }));
     badUtf8[badUtf8.indexOf(Buffer.from('user-\u00e9')) + 5] = 0xff; // the first byte of é becomes one no UTF-8 sequence starts with
     await sendKafka('invalid-utf8', { key: 'hostile-utf8', value: badUtf8 }, 'AVRO_INVALID');
     // Two invalid records of 600 KB each: their dead letters together exceed what one request to the DLQ may carry.
-    await sendKafka('big-invalid-1', { key: 'hostile-big-1', value: await encode(makeEvent({ user_id: 'u'.repeat(600_000) })) }, 'EVENT_INVALID');
+    await sendKafka(
+      'big-invalid-1',
+      { key: 'hostile-big-1', value: await encode(makeEvent({ user_id: 'u'.repeat(600_000) })) },
+      'EVENT_INVALID',
+    );
     partitionTurn -= 1; // the same partition: both in one checkpoint
-    await sendKafka('big-invalid-2', { key: 'hostile-big-2', value: await encode(makeEvent({ user_id: 'v'.repeat(600_000) })) }, 'EVENT_INVALID');
+    await sendKafka(
+      'big-invalid-2',
+      { key: 'hostile-big-2', value: await encode(makeEvent({ user_id: 'v'.repeat(600_000) })) },
+      'EVENT_INVALID',
+    );
     // Valid but unusual: a __proto__ map key and a 200 KB property value are data, stored as sent.
     const protoKey = makeEvent({
       properties: JSON.parse('{"__proto__":"not a prototype","constructor":"x"}') as Record<string, string>,

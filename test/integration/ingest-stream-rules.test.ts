@@ -73,7 +73,14 @@ describe('ingest API applies the rules of the stream that reads its topic', () =
     // The test's own topic: the reference stream is named as the one reading it (in production it is found by its source topic).
     server = await startIngestServer(ctx.config, {
       logger: pino({ level: 'silent' }),
-      settings: { port: 0, adminPort: 0, topic, apiKeys: [hashApiKey(KEY)], rateLimitPerSecond: 100_000, rejectDuplicates: true },
+      settings: {
+        port: 0,
+        adminPort: 0,
+        topic,
+        apiKeys: [hashApiKey(KEY)],
+        rateLimitPerSecond: 100_000,
+        rejectDuplicates: true,
+      },
       streams: [eventCounts],
     });
   });
@@ -83,16 +90,28 @@ describe('ingest API applies the rules of the stream that reads its topic', () =
   });
 
   it.each<[string, Partial<AnalyticsEvent>, RegExp]>([
-    ['an upper-case event id', { event_id: randomUUID().toUpperCase() }, /^event_id must be a lowercase canonical UUID/],
+    [
+      'an upper-case event id',
+      { event_id: randomUUID().toUpperCase() },
+      /^event_id must be a lowercase canonical UUID/,
+    ],
     ['a capitalised event type', { event_type: 'Purchase' }, /^event_type must be 1-64 of \[a-z0-9_\]/],
     ['an empty event type', { event_type: '' }, /^event_type must be/],
     ['an event type of 65 characters', { event_type: 'x'.repeat(65) }, /^event_type must be/],
     ['an empty user id', { user_id: '' }, /^user_id must be a non-empty string/],
     ['an empty campaign id', { campaign_id: '' }, /^campaign_id must be null or a non-empty string/],
     ['a negative amount', { amount: -0.01 }, /^amount must be null or a finite number >= 0, got -0.01/],
-    ['an event time in seconds', { event_time: Math.floor(BASE / 1000) }, /^event_time must be integer epoch ms in \[2000-01-01, 2100-01-01\)/],
+    [
+      'an event time in seconds',
+      { event_time: Math.floor(BASE / 1000) },
+      /^event_time must be integer epoch ms in \[2000-01-01, 2100-01-01\)/,
+    ],
     ['an event time in 2100', { event_time: Date.UTC(2100, 0, 1) }, /^event_time must be integer epoch ms/],
-    ['an event time two hours ahead of the clock', { event_time: Date.now() + 2 * 3_600_000 }, new RegExp(`^event time .* is more than ${AHEAD_LIMIT_MS} ms ahead`)],
+    [
+      'an event time two hours ahead of the clock',
+      { event_time: Date.now() + 2 * 3_600_000 },
+      new RegExp(`^event time .* is more than ${AHEAD_LIMIT_MS} ms ahead`),
+    ],
   ])('refuses %s with 400 and the stream validator reason', async (_name, overrides, reason) => {
     const event = makeEvent(overrides);
     const answer = await post(event);
@@ -134,7 +153,10 @@ describe('ingest API applies the rules of the stream that reads its topic', () =
   it('refuses amounts whose window sums would overflow, and accepts the largest allowed', async () => {
     // Two of these in one window sum to Infinity, which ClickHouse refuses.
     expect(1e308 + 1e308).toBe(Infinity);
-    const huge = await post([makeEvent({ event_type: 'purchase', amount: 1e308 }), makeEvent({ event_type: 'purchase', amount: 1e308 })]);
+    const huge = await post([
+      makeEvent({ event_type: 'purchase', amount: 1e308 }),
+      makeEvent({ event_type: 'purchase', amount: 1e308 }),
+    ]);
     expect(huge.status).toBe(400);
     expect(huge.body.issues!.map((i) => i.path)).toEqual(['[0]', '[1]']);
     expect(huge.body.issues![0]!.reason).toMatch(/^amount must be at most 1000000000000/);
@@ -148,15 +170,26 @@ describe('ingest API applies the rules of the stream that reads its topic', () =
   });
 
   it('the stream dead-letters nothing the API accepted and stores exactly those events', async () => {
-    await accept(Array.from({ length: 20 }, (_, i) => makeEvent({ event_type: ['view', 'click', 'signup'][i % 3]!, amount: i % 4 === 0 ? i + 0.25 : null })));
-    const running = await startStream(eventCounts, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+    await accept(
+      Array.from({ length: 20 }, (_, i) =>
+        makeEvent({ event_type: ['view', 'click', 'signup'][i % 3]!, amount: i % 4 === 0 ? i + 0.25 : null }),
+      ),
+    );
+    const running = await startStream(
+      eventCounts,
+      ctx.config,
+      { bounded: true, groupId: ctx.group, topic },
+      createLogger('warn'),
+    );
     const summary = await running.done;
     const inTopic = await readTopic(createKafka(ctx.config), topic);
     expect(inTopic.map((r) => r.key!.toString()).sort()).toEqual([...accepted.keys()].sort());
     expect(summary.recordsIn).toBe(accepted.size);
     expect(await readTopic(createKafka(ctx.config), `${topic}.dlq`)).toEqual([]);
 
-    const raw = await (await ctx.clickhouse.query({ query: 'SELECT event_id FROM events_raw FINAL', format: 'JSONEachRow' })).json<{ event_id: string }>();
+    const raw = await (
+      await ctx.clickhouse.query({ query: 'SELECT event_id FROM events_raw FINAL', format: 'JSONEachRow' })
+    ).json<{ event_id: string }>();
     expect(raw.map((r) => r.event_id).sort()).toEqual([...accepted.keys()].sort());
     // Window sums computed here, in cents, from what was accepted.
     const cents = new Map<string, number>();
@@ -166,11 +199,14 @@ describe('ingest API applies the rules of the stream that reads its topic', () =
     }
     const rows = await (
       await ctx.clickhouse.query({
-        query: 'SELECT toUInt32(window_start) AS w, event_type, campaign_id, sum(amount) AS amount FROM event_counts_1m GROUP BY w, event_type, campaign_id',
+        query:
+          'SELECT toUInt32(window_start) AS w, event_type, campaign_id, sum(amount) AS amount FROM event_counts_1m GROUP BY w, event_type, campaign_id',
         format: 'JSONEachRow',
       })
     ).json<{ w: number; event_type: string; campaign_id: string; amount: number }>();
-    const stored = new Map(rows.map((r) => [`${r.w}|${r.event_type}|${r.campaign_id}`, Math.round(Number(r.amount) * 100)]));
+    const stored = new Map(
+      rows.map((r) => [`${r.w}|${r.event_type}|${r.campaign_id}`, Math.round(Number(r.amount) * 100)]),
+    );
     expect(stored).toEqual(cents);
     expect([...stored.values()].some((c) => c === 299_999_999_999_999)).toBe(true);
   });

@@ -28,7 +28,12 @@ describe('sluice lag, groups and offsets', () => {
   let env: NodeJS.ProcessEnv;
   const ends = async () => new Map((await ctx.admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
   const committed = async () =>
-    new Map((await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }))[0]!.partitions.map((p) => [p.partition, p.offset]));
+    new Map(
+      (await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }))[0]!.partitions.map((p) => [
+        p.partition,
+        p.offset,
+      ]),
+    );
 
   beforeAll(async () => {
     ctx = await createTestContext('lag');
@@ -37,7 +42,12 @@ describe('sluice lag, groups and offsets', () => {
     await ctx.createTopic('events.late', 1);
     log = (await produceWorkload({ config: ctx.config, topic, count: 3000, seed: 5, keepLog: true })).log!;
     expect(computeExpected(log).records).toBe(3000);
-    const running = await startStream(eventCounts, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn'));
+    const running = await startStream(
+      eventCounts,
+      ctx.config,
+      { bounded: true, groupId: ctx.group, topic },
+      createLogger('warn'),
+    );
     await running.done;
     // Records the group has not processed yet.
     await produceWorkload({ config: ctx.config, topic, count: 500, seed: 6 });
@@ -52,7 +62,9 @@ describe('sluice lag, groups and offsets', () => {
     const [end, done] = [await ends(), await committed()];
     // Independent answers: Kafka's offsets, and the log's max event time per partition (every decodable valid event moves it).
     const maxEventTime = new Map<number, number>();
-    for (const e of log) if (e.kind !== 'poison' && e.event && e.partition !== undefined) maxEventTime.set(e.partition, Math.max(maxEventTime.get(e.partition) ?? 0, e.event.event_time));
+    for (const e of log)
+      if (e.kind !== 'poison' && e.event && e.partition !== undefined)
+        maxEventTime.set(e.partition, Math.max(maxEventTime.get(e.partition) ?? 0, e.event.event_time));
     let total = 0n;
     for (const p of report.partitions) {
       expect(p.end).toBe(end.get(p.partition));
@@ -63,7 +75,7 @@ describe('sluice lag, groups and offsets', () => {
       total += BigInt(p.lag);
     }
     expect(report.partitions).toHaveLength(3);
-    expect(report.totalLag).toBe((total).toString());
+    expect(report.totalLag).toBe(total.toString());
     expect(total).toBe(500n);
     expect(report.watermark).toBe(Math.min(...report.partitions.map((p) => p.watermark!)));
 
@@ -74,13 +86,20 @@ describe('sluice lag, groups and offsets', () => {
   }, 60_000);
 
   it('groups lists the group; offsets --set is a dry run without --yes, applies with it, and refuses under a live member', async () => {
-    const groups = JSON.parse(runCli(['groups', '--json'], env).stdout) as { groupId: string; state: string; members: unknown[] }[];
+    const groups = JSON.parse(runCli(['groups', '--json'], env).stdout) as {
+      groupId: string;
+      state: string;
+      members: unknown[];
+    }[];
     expect(groups.find((g) => g.groupId === ctx.group)).toMatchObject({ state: 'Empty', members: [] });
 
     const before = await committed();
     const dry = runCli(['offsets', ctx.group, '--topic', topic, '--set', '--to-earliest', '--json'], env);
     expect(dry.status).toBe(0);
-    const plan = JSON.parse(dry.stdout) as { applied: boolean; topics: { partitions: { partition: number; next: string }[] }[] };
+    const plan = JSON.parse(dry.stdout) as {
+      applied: boolean;
+      topics: { partitions: { partition: number; next: string }[] }[];
+    };
     expect(plan.applied).toBe(false);
     expect(plan.topics[0]!.partitions.map((p) => p.next)).toEqual(['0', '0', '0']);
     expect(await committed()).toEqual(before);
@@ -91,9 +110,16 @@ describe('sluice lag, groups and offsets', () => {
     const after = await committed();
     for (const [p, o] of before) expect(after.get(p)).toBe((BigInt(o) - 10n).toString());
 
-    const live = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--session-timeout', '6000'], env);
+    const live = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--session-timeout', '6000'],
+      env,
+    );
     try {
-      await waitFor('the live member to join', async () => (await ctx.admin.describeGroups([ctx.group])).groups[0]!.members.length > 0, 30_000);
+      await waitFor(
+        'the live member to join',
+        async () => (await ctx.admin.describeGroups([ctx.group])).groups[0]!.members.length > 0,
+        30_000,
+      );
       const refused = runCli(['offsets', ctx.group, '--topic', topic, '--set', '--to-latest', '--yes'], env);
       expect(refused.status).toBe(1);
       expect(refused.stderr).toMatch(/live member/);

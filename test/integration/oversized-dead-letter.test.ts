@@ -26,7 +26,11 @@ describe('a dead letter larger than its side topic takes uncompressed', () => {
     const specs = parseTopicFamily(readFileSync('topics/events.yaml', 'utf8'), 'topics/events.yaml', `${ctx.id}.`);
     await applyPlan(ctx.admin, await planTopics(ctx.admin, specs));
     const topic = `${ctx.id}.events`;
-    const producer = createEventProducer<Record<string, unknown>>({ config: ctx.config, topic, schema: 'analytics_event' });
+    const producer = createEventProducer<Record<string, unknown>>({
+      config: ctx.config,
+      topic,
+      schema: 'analytics_event',
+    });
     const blob = 'x'.repeat(3 * 1024 * 1024);
     const now = Date.now();
     await producer.sendBatch([
@@ -37,7 +41,12 @@ describe('a dead letter larger than its side topic takes uncompressed', () => {
     await producer.close();
 
     const stream = loadStream('event-counts') as StreamDefinition<unknown>;
-    const running = await startStream(stream, ctx.config, { topic, bounded: true, groupId: ctx.group }, createLogger('silent'));
+    const running = await startStream(
+      stream,
+      ctx.config,
+      { topic, bounded: true, groupId: ctx.group },
+      createLogger('silent'),
+    );
     const summary = await running.done; // before: "checkpoint failed for good" (MESSAGE_TOO_LARGE), on every restart
     expect(summary.deadLettered).toBe(1);
 

@@ -28,7 +28,11 @@ function makeEvents(n: number, extra: Partial<AnalyticsEvent> = {}): AnalyticsEv
 
 /** key -> partition, as librdkafka (kcat) sees the topic. */
 function kcatPartitions(topic: string): Map<string, number> {
-  const run = spawnSync('kcat', ['-C', '-b', loadConfig().kafka.brokers.join(','), '-t', topic, '-f', '%p %k\n', '-e', '-q'], { encoding: 'utf8', timeout: 20_000 });
+  const run = spawnSync(
+    'kcat',
+    ['-C', '-b', loadConfig().kafka.brokers.join(','), '-t', topic, '-f', '%p %k\n', '-e', '-q'],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
   if (run.status !== 0) throw new Error(`kcat failed: ${run.stderr}`);
   return new Map(
     run.stdout
@@ -65,7 +69,10 @@ describe('event producer SDK', () => {
     let sent: SentEvent[];
     try {
       // Half through concurrent single sends, half as one batch.
-      sent = [...(await Promise.all(events.slice(0, 60).map((e) => producer.send(e)))), ...(await producer.sendBatch(events.slice(60)))];
+      sent = [
+        ...(await Promise.all(events.slice(0, 60).map((e) => producer.send(e)))),
+        ...(await producer.sendBatch(events.slice(60))),
+      ];
     } finally {
       await producer.close();
     }
@@ -129,7 +136,19 @@ describe('event producer SDK', () => {
     const lines = events.map((e) => `${e.event_id}\tx`).join('\n');
     const produce = spawnSync(
       'kcat',
-      ['-P', '-b', loadConfig().kafka.brokers.join(','), '-t', twin, '-K', '\t', '-X', 'topic.partitioner=murmur2_random', '-X', 'topic.request.required.acks=all'],
+      [
+        '-P',
+        '-b',
+        loadConfig().kafka.brokers.join(','),
+        '-t',
+        twin,
+        '-K',
+        '\t',
+        '-X',
+        'topic.partitioner=murmur2_random',
+        '-X',
+        'topic.request.required.acks=all',
+      ],
       { input: `${lines}\n`, encoding: 'utf8', timeout: 20_000 },
     );
     expect(produce.status).toBe(0);
@@ -140,15 +159,32 @@ describe('event producer SDK', () => {
     const topic = await ctx.createTopic('invalid', 1);
     const producer = createEventProducer<AnalyticsEvent>({ config: ctx.config, topic, schema: 'analytics_event' });
     const [good] = makeEvents(1);
-    const bad = { ...good!, event_time: 'yesterday', amount: 'ten', properties: { a: 1 }, colour: 'red' } as unknown as AnalyticsEvent;
+    const bad = {
+      ...good!,
+      event_time: 'yesterday',
+      amount: 'ten',
+      properties: { a: 1 },
+      colour: 'red',
+    } as unknown as AnalyticsEvent;
     try {
       const error = await producer.send(bad).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(EventValidationError);
-      expect((error as EventValidationError).issues.map((i) => i.path)).toEqual(['event_time', 'amount', 'properties.a', 'colour']);
-      expect((error as Error).message).toMatch(/^event does not match Avro schema dev\.sluice\.events\.AnalyticsEvent: event_time: expected long, got string "yesterday"/);
+      expect((error as EventValidationError).issues.map((i) => i.path)).toEqual([
+        'event_time',
+        'amount',
+        'properties.a',
+        'colour',
+      ]);
+      expect((error as Error).message).toMatch(
+        /^event does not match Avro schema dev\.sluice\.events\.AnalyticsEvent: event_time: expected long, got string "yesterday"/,
+      );
       // A batch with one bad event is refused whole.
-      const batchError = await producer.sendBatch([good!, { ...good!, user_id: 7 } as unknown as AnalyticsEvent]).catch((e: unknown) => e);
-      expect((batchError as EventValidationError).issues).toEqual([{ path: '[1].user_id', reason: 'expected string, got number 7' }]);
+      const batchError = await producer
+        .sendBatch([good!, { ...good!, user_id: 7 } as unknown as AnalyticsEvent])
+        .catch((e: unknown) => e);
+      expect((batchError as EventValidationError).issues).toEqual([
+        { path: '[1].user_id', reason: 'expected string, got number 7' },
+      ]);
     } finally {
       await producer.close();
     }

@@ -31,7 +31,10 @@ describe('rows the sink refuses', () => {
       ...eventCounts,
       validate(value) {
         const amount = value.amount;
-        const result = eventCounts.validate({ ...value, amount: typeof amount === 'number' && amount > 1e12 ? 1 : amount });
+        const result = eventCounts.validate({
+          ...value,
+          amount: typeof amount === 'number' && amount > 1e12 ? 1 : amount,
+        });
         return result.ok ? { ok: true, event: { ...result.event, amount: amount as number | null } } : result;
       },
     });
@@ -49,19 +52,38 @@ describe('rows the sink refuses', () => {
       properties: {},
       channel: 'web',
     });
-    const events = [event('purchase', 1, 1e308), event('purchase', 2, 1e308), event('purchase', 3, 2.5), event('view', 4, null), event('view', 70, null)];
+    const events = [
+      event('purchase', 1, 1e308),
+      event('purchase', 2, 1e308),
+      event('purchase', 3, 2.5),
+      event('view', 4, null),
+      event('view', 70, null),
+    ];
     const producer = createKafka(ctx.config).producer();
     await producer.connect();
-    await producer.send({ topic, messages: await Promise.all(events.map(async (e) => ({ key: e.event_id, value: await codec.encode(schemaId, e) }))) });
+    await producer.send({
+      topic,
+      messages: await Promise.all(
+        events.map(async (e) => ({ key: e.event_id, value: await codec.encode(schemaId, e) })),
+      ),
+    });
     await producer.disconnect();
 
-    const running = await startStream(lenient, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('silent'));
+    const running = await startStream(
+      lenient,
+      ctx.config,
+      { bounded: true, groupId: ctx.group, topic },
+      createLogger('silent'),
+    );
     const summary = await running.done; // before: rejected with "checkpoint failed for good", and again on every restart
 
     expect(summary.recordsIn).toBe(5);
-    const rows = async (sql: string) => (await ctx.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const rows = async (sql: string) =>
+      (await ctx.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
     expect((await rows(`SELECT count() AS n FROM events_raw FINAL`))[0]!.n).toBe('5');
-    const windows = await rows(`SELECT event_type, toUnixTimestamp(window_start) AS ws, events FROM event_counts_1m_partial FINAL ORDER BY ws, event_type`);
+    const windows = await rows(
+      `SELECT event_type, toUnixTimestamp(window_start) AS ws, events FROM event_counts_1m_partial FINAL ORDER BY ws, event_type`,
+    );
     expect(windows.map((w) => [w.event_type, Number(w.ws) - t0 / 1000, Number(w.events)])).toEqual([
       ['view', 0, 1],
       ['view', 60, 1],

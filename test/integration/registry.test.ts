@@ -27,7 +27,11 @@ async function call(registry: RunningRegistry, method: string, path: string, bod
     headers: { 'content-type': CT, accept: CT },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, contentType: response.headers.get('content-type'), body: (await response.json()) as Answer['body'] };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    body: (await response.json()) as Answer['body'],
+  };
 }
 
 const submit = (schema: object) => ({ schema: JSON.stringify(schema) });
@@ -109,9 +113,13 @@ describe('embedded schema registry (own topic, in-process instances)', () => {
     expect((await call(a, 'GET', `/subjects/${subject()}/versions`)).body).toEqual([1, 2]);
 
     // Under FORWARD the same change is fine (v2 readers ignore the new field).
-    expect((await call(a, 'PUT', `/config/${subject()}`, { compatibility: 'FORWARD' })).body).toEqual({ compatibility: 'FORWARD' });
+    expect((await call(a, 'PUT', `/config/${subject()}`, { compatibility: 'FORWARD' })).body).toEqual({
+      compatibility: 'FORWARD',
+    });
     expect((await call(a, 'GET', `/config/${subject()}`)).body).toEqual({ compatibilityLevel: 'FORWARD' });
-    expect((await call(a, 'POST', `/compatibility/subjects/${subject()}/versions/latest`, submit(v3Breaking))).body).toEqual({ is_compatible: true });
+    expect(
+      (await call(a, 'POST', `/compatibility/subjects/${subject()}/versions/latest`, submit(v3Breaking))).body,
+    ).toEqual({ is_compatible: true });
     expect((await call(a, 'DELETE', `/config/${subject()}`)).body).toEqual({ compatibilityLevel: 'FORWARD' });
   });
 
@@ -124,8 +132,18 @@ describe('embedded schema registry (own topic, in-process instances)', () => {
     expectError(await call(a, 'GET', `/subjects/${ctx.id}.missing-value/versions/1`), 404, 40401);
     expectError(await call(a, 'GET', `/subjects/${subject()}/versions/99`), 404, 40402);
     expectError(await call(a, 'GET', '/schemas/ids/987654'), 404, 40403);
-    expectError(await call(a, 'POST', `/subjects/${subject()}`, submit({ type: 'record', name: 'Nope', fields: [] })), 404, 40403);
-    expectError(await call(a, 'POST', `/subjects/${subject()}/versions`, { schema: '{"type":"record","name":"X","fields":[{"name":"a","type":"strng"}]}' }), 422, 42201);
+    expectError(
+      await call(a, 'POST', `/subjects/${subject()}`, submit({ type: 'record', name: 'Nope', fields: [] })),
+      404,
+      40403,
+    );
+    expectError(
+      await call(a, 'POST', `/subjects/${subject()}/versions`, {
+        schema: '{"type":"record","name":"X","fields":[{"name":"a","type":"strng"}]}',
+      }),
+      422,
+      42201,
+    );
     expectError(await call(a, 'POST', `/subjects/${subject()}/versions`, { schema: 'not json' }), 422, 42201);
     expectError(await call(a, 'GET', `/subjects/${subject()}/versions/zero`), 422, 42202);
     expectError(await call(a, 'PUT', '/config', { compatibility: 'SIDEWAYS' }), 422, 42203);
@@ -151,15 +169,23 @@ describe('embedded schema registry (own topic, in-process instances)', () => {
     const b = await start();
     const race = `${ctx.id}.race-value`;
     await call(a, 'PUT', `/config/${race}`, { compatibility: 'NONE' });
-    const schemas = Array.from({ length: 6 }, (_, i) => ({ type: 'record', name: `Race${i}`, fields: [{ name: 'n', type: 'int' }] }));
-    const answers = await Promise.all(schemas.map((s, i) => call(i % 2 === 0 ? a : b, 'POST', `/subjects/${race}/versions`, submit(s))));
+    const schemas = Array.from({ length: 6 }, (_, i) => ({
+      type: 'record',
+      name: `Race${i}`,
+      fields: [{ name: 'n', type: 'int' }],
+    }));
+    const answers = await Promise.all(
+      schemas.map((s, i) => call(i % 2 === 0 ? a : b, 'POST', `/subjects/${race}/versions`, submit(s))),
+    );
     expect(answers.map((r) => r.status)).toEqual(schemas.map(() => 200));
     const ids = answers.map((r) => r.body.id as number);
     expect(new Set(ids).size).toBe(schemas.length);
     // Every id each writer was given holds exactly the schema it sent, on both instances.
     for (const registry of [a, b]) {
       for (const [i, id] of ids.entries()) {
-        expect(JSON.parse((await call(registry, 'GET', `/schemas/ids/${id}`)).body.schema as string)).toEqual(schemas[i]);
+        expect(JSON.parse((await call(registry, 'GET', `/schemas/ids/${id}`)).body.schema as string)).toEqual(
+          schemas[i],
+        );
       }
       expect((await call(registry, 'GET', `/subjects/${race}/versions`)).body).toEqual([1, 2, 3, 4, 5, 6]);
     }

@@ -19,7 +19,9 @@ describe('sluice replay progress', () => {
   const args = () => ['replay', 'event-counts', '--topic', topic, '--group', ctx.group, '--to-earliest', '--yes'];
 
   it('renders a bar with events/s and ETA on a terminal, and finishes at 100%', () => {
-    const command = [process.execPath, join(__dirname, '..', '..', 'bin', 'sluice.js'), ...args()].map((a) => `'${a}'`).join(' ');
+    const command = [process.execPath, join(__dirname, '..', '..', 'bin', 'sluice.js'), ...args()]
+      .map((a) => `'${a}'`)
+      .join(' ');
     const result = spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8', timeout: 60_000 });
     expect(result.status).toBe(0);
     const screen = result.stdout;
@@ -30,7 +32,11 @@ describe('sluice replay progress', () => {
   }, 90_000);
 
   it('prints plain progress lines when not on a terminal', () => {
-    const result = spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'sluice.js'), ...args()], { env, encoding: 'utf8', timeout: 60_000 });
+    const result = spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'sluice.js'), ...args()], {
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(result.status).toBe(0);
     expect(result.stderr).toMatch(/^replay event-counts: 4000\/4000 events \(100%\), \d+ events\/s, ETA 0s$/m);
     expect(result.stderr).not.toContain('\u001b[');

@@ -33,11 +33,23 @@ describe('sluice replay, in place', () => {
   afterAll(async () => ctx.cleanup());
 
   const { partials, raw, windowsIn } = referenceRows(() => ctx.clickhouse);
-  const outsideWindows = (all: Record<string, unknown>[]) => all.filter((r) => !(Number(r.ws) >= from && Number(r.we) <= to));
-  const outsideRaw = (all: Record<string, unknown>[]) => all.filter((r) => !(Number(r.event_time_ms) >= from && Number(r.event_time_ms) < to));
+  const outsideWindows = (all: Record<string, unknown>[]) =>
+    all.filter((r) => !(Number(r.ws) >= from && Number(r.we) <= to));
+  const outsideRaw = (all: Record<string, unknown>[]) =>
+    all.filter((r) => !(Number(r.event_time_ms) >= from && Number(r.event_time_ms) < to));
   const committed = async () => JSON.stringify(await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }));
   const replayArgs = (...extra: string[]) => [
-    'replay', 'event-counts', '--topic', topic, '--group', ctx.group, '--from', new Date(T1).toISOString(), '--to', new Date(T2).toISOString(), ...extra,
+    'replay',
+    'event-counts',
+    '--topic',
+    topic,
+    '--group',
+    ctx.group,
+    '--from',
+    new Date(T1).toISOString(),
+    '--to',
+    new Date(T2).toISOString(),
+    ...extra,
   ];
 
   const windowsInRange = () => windowsIn(from, to);
@@ -45,9 +57,16 @@ describe('sluice replay, in place', () => {
 
   it('refuses while the live group has a member, naming it, and changes nothing', async () => {
     const before = await committed();
-    const live = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--session-timeout', '6000'], env);
+    const live = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--session-timeout', '6000'],
+      env,
+    );
     try {
-      await waitFor('the live member to join', async () => (await describeGroup(ctx.admin, ctx.group)).members.length > 0, 30_000);
+      await waitFor(
+        'the live member to join',
+        async () => (await describeGroup(ctx.admin, ctx.group)).members.length > 0,
+        30_000,
+      );
       const [member] = (await describeGroup(ctx.admin, ctx.group)).members;
       const result = runCli(replayArgs('--yes'), env);
       expect(result.status).toBe(1);
@@ -57,7 +76,11 @@ describe('sluice replay, in place', () => {
       live.process.kill('SIGTERM');
       expect(await live.exited).toBe(0);
       // The next specs replay this group: wait until the broker has it empty (a leave can lag under load).
-      await waitFor('the live member to leave', async () => (await describeGroup(ctx.admin, ctx.group)).members.length === 0, 30_000);
+      await waitFor(
+        'the live member to leave',
+        async () => (await describeGroup(ctx.admin, ctx.group)).members.length === 0,
+        30_000,
+      );
     }
     expect(await committed()).toBe(before);
   }, 60_000);
@@ -66,7 +89,15 @@ describe('sluice replay, in place', () => {
     const [windowsBefore, rawBefore, offsetsBefore] = [await partials(), await raw(), await committed()];
     const result = runCli(replayArgs('--json'), env);
     expect(result.status).toBe(0);
-    const { dryRun, plan } = JSON.parse(result.stdout) as { dryRun: boolean; plan: { range: { from: number; to: number }; partitions: { start: string; end: string }[]; tables: { table: string; rowsInRange: number }[]; windows: { count: number } } };
+    const { dryRun, plan } = JSON.parse(result.stdout) as {
+      dryRun: boolean;
+      plan: {
+        range: { from: number; to: number };
+        partitions: { start: string; end: string }[];
+        tables: { table: string; rowsInRange: number }[];
+        windows: { count: number };
+      };
+    };
     expect(dryRun).toBe(true);
     expect(plan.range).toEqual({ from, to });
     expect(plan.windows.count).toBe(11);
@@ -75,16 +106,39 @@ describe('sluice replay, in place', () => {
     expect(plan.partitions.map((p) => p.end).sort()).toEqual(highs.map((h) => h.high).sort());
     const partialRowsInRange = windowsBefore.length - outsideWindows(windowsBefore).length;
     expect(plan.tables.find((t) => t.table === 'event_counts_1m_partial')!.rowsInRange).toBe(partialRowsInRange);
-    expect(plan.tables.find((t) => t.table === 'events_raw')!.rowsInRange).toBe(rawBefore.length - outsideRaw(rawBefore).length);
+    expect(plan.tables.find((t) => t.table === 'events_raw')!.rowsInRange).toBe(
+      rawBefore.length - outsideRaw(rawBefore).length,
+    );
     expect(await partials()).toEqual(windowsBefore);
     expect(await raw()).toEqual(rawBefore);
     expect(await committed()).toBe(offsetsBefore);
     expect((await describeGroup(ctx.admin, `${ctx.group}.replay`)).members).toEqual([]);
 
     // Offsets as bounds, shifted (and clamped at the first retained offset) like kafka-consumer-groups --shift-by.
-    const byOffsets = runCli(['replay', 'event-counts', '--topic', topic, '--group', ctx.group, '--from', '0:5,1:7', '--to', '1:100', '--shift-by', '-3', '--json'], env);
+    const byOffsets = runCli(
+      [
+        'replay',
+        'event-counts',
+        '--topic',
+        topic,
+        '--group',
+        ctx.group,
+        '--from',
+        '0:5,1:7',
+        '--to',
+        '1:100',
+        '--shift-by',
+        '-3',
+        '--json',
+      ],
+      env,
+    );
     expect(byOffsets.status).toBe(0);
-    const offsetPlan = (JSON.parse(byOffsets.stdout) as { plan: { partitions: { partition: number; start: string; end: string }[]; warnings: string[]; range: unknown } }).plan;
+    const offsetPlan = (
+      JSON.parse(byOffsets.stdout) as {
+        plan: { partitions: { partition: number; start: string; end: string }[]; warnings: string[]; range: unknown };
+      }
+    ).plan;
     expect(offsetPlan.range).toEqual({ from: null, to: null });
     expect(offsetPlan.partitions.map((p) => p.start)).toEqual(['2', '4', '0', '0', '0', '0']);
     expect(offsetPlan.partitions[1]!.end).toBe('100');
@@ -103,7 +157,9 @@ describe('sluice replay, in place', () => {
 
     const result = runCli(replayArgs('--yes', '--json'), env);
     if (result.status !== 0) throw new Error(`replay exited ${result.status}: ${result.stderr}`);
-    const { result: summary } = JSON.parse(result.stdout) as { result: { recordsIn: number; rowsWritten: Record<string, number> } };
+    const { result: summary } = JSON.parse(result.stdout) as {
+      result: { recordsIn: number; rowsWritten: Record<string, number> };
+    };
     expect(summary.recordsIn).toBe(expected.records);
 
     // Inside: the generator's answer, window by window, and every raw event with its true amount.
@@ -124,7 +180,9 @@ describe('sluice replay, in place', () => {
     expect(await committed()).toBe(offsetsBefore);
     // The replay's own group and Redis keys are gone.
     expect((await ctx.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain(`${ctx.group}.replay`);
-    const epochKeys = (await ctx.redis.keys(`${ctx.config.redis.keyPrefix}*`)).filter((k) => /:(dedup|state):event-counts:\d{13}:/.test(k));
+    const epochKeys = (await ctx.redis.keys(`${ctx.config.redis.keyPrefix}*`)).filter((k) =>
+      /:(dedup|state):event-counts:\d{13}:/.test(k),
+    );
     expect(epochKeys).toEqual([]);
   }, 120_000);
 });

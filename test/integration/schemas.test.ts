@@ -55,7 +55,9 @@ describe('stack registry with the Confluent client, the codec, Kafka and the CLI
     await producer.connect();
     await producer.send({
       topic,
-      messages: await Promise.all(events.map(async (e) => ({ key: e.event_id, value: await confluent.encode(id1, e) }))),
+      messages: await Promise.all(
+        events.map(async (e) => ({ key: e.event_id, value: await confluent.encode(id1, e) })),
+      ),
     });
     await producer.disconnect();
 
@@ -84,7 +86,9 @@ describe('stack registry with the Confluent client, the codec, Kafka and the CLI
     expect(id2).not.toBe(id1);
     const buf = await codec.encode(id2, { ...events[0], channel: 'android' });
     expect(await confluent.decode(buf)).toEqual({ ...events[0], channel: 'android' });
-    expect(await confluent.decode(buf, { [SchemaType.AVRO]: { readerSchema: v1 as RawAvroSchema } })).toEqual(events[0]);
+    expect(await confluent.decode(buf, { [SchemaType.AVRO]: { readerSchema: v1 as RawAvroSchema } })).toEqual(
+      events[0],
+    );
   });
 
   it('rejects a breaking v3 through the Confluent client with 409', async () => {
@@ -93,7 +97,9 @@ describe('stack registry with the Confluent client, the codec, Kafka and the CLI
     const confluent = new SchemaRegistry({ host: ctx.config.registry.url });
     await confluent.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject });
     const v3 = { ...v2, fields: [...(v2 as { fields: object[] }).fields, { name: 'region', type: 'string' }] };
-    const failure = await confluent.register({ type: SchemaType.AVRO, schema: JSON.stringify(v3) }, { subject }).catch((err: unknown) => err);
+    const failure = await confluent
+      .register({ type: SchemaType.AVRO, schema: JSON.stringify(v3) }, { subject })
+      .catch((err: unknown) => err);
     expect(failure).toMatchObject({ status: 409 });
     expect(String((failure as Error).message)).toMatch(/region/);
   });
@@ -106,14 +112,19 @@ describe('stack registry with the Confluent client, the codec, Kafka and the CLI
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
     const [id1, id2] = await Promise.all([1, 2].map(async (v) => (await client.version(subject, v)).id));
-    expect(first.stdout).toContain(`ok    ${subject} (BACKWARD): analytics_event id ${id1}, analytics_event.v2 id ${id2}`);
+    expect(first.stdout).toContain(
+      `ok    ${subject} (BACKWARD): analytics_event id ${id1}, analytics_event.v2 id ${id2}`,
+    );
     const again = runCli(['schemas', 'register', '--prefix', prefix]);
     expect(again.stdout).toBe(first.stdout);
     expect(await client.versions(subject)).toEqual([1, 2]);
 
     const list = runCli(['schemas', 'list', '--json']);
     expect(list.status).toBe(0);
-    const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { subject: string });
+    const rows = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { subject: string });
     expect(rows.find((r) => r.subject === subject)).toEqual({
       subject,
       compatibility: 'BACKWARD',

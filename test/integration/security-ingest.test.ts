@@ -28,7 +28,12 @@ interface Burst {
 }
 
 /** A bounded burst from autocannon on loopback: `requests` POSTs of one fresh event each over `connections` connections. */
-async function burst(url: string, headers: Record<string, string>, requests: number, connections: number): Promise<Burst> {
+async function burst(
+  url: string,
+  headers: Record<string, string>,
+  requests: number,
+  connections: number,
+): Promise<Burst> {
   const statuses = new Map<number, number>();
   const acceptedIds: string[] = [];
   let i = 0;
@@ -100,12 +105,20 @@ describe('ingest API under attack', () => {
     ];
     const statuses: number[] = [];
     for (const headers of attempts) {
-      const response = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(makeEvent(0)) });
+      const response = await fetch(`${server.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(makeEvent(0)),
+      });
       statuses.push(response.status);
       await response.text();
     }
     // The key in the query string is not a key either.
-    const query = await fetch(`${server.url}/v1/events?api_key=${key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(makeEvent(0)) });
+    const query = await fetch(`${server.url}/v1/events?api_key=${key}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(makeEvent(0)),
+    });
     statuses.push(query.status);
     expect(statuses).toEqual(Array(attempts.length + 1).fill(401));
 
@@ -115,7 +128,11 @@ describe('ingest API under attack', () => {
     expect(await endOffset()).toBe(before);
 
     // The valid key, to show this check would see a produced event.
-    const ok = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(makeEvent(1)) });
+    const ok = await fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: JSON.stringify(makeEvent(1)),
+    });
     expect(ok.status).toBe(202);
     expect(await endOffset()).toBe(before + 1);
   }, 60_000);

@@ -1,6 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { computeExpected, createEventEncoder, generateWorkload, toLogEntry, type ExpectedAnswer } from '../../src/generator';
+import {
+  computeExpected,
+  createEventEncoder,
+  generateWorkload,
+  toLogEntry,
+  type ExpectedAnswer,
+} from '../../src/generator';
 import type { AnalyticsEvent } from '../../streams/event-counts';
 import { loadConfig, type SluiceConfig } from '../../src/config';
 import { ServiceError } from '../../src/errors';

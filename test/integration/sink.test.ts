@@ -26,8 +26,10 @@ afterAll(async () => {
   await ctx.cleanup();
 });
 
-const query = async <T>(sql: string): Promise<T[]> => (await ctx.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<T>();
-const scalar = async (sql: string): Promise<number> => Number(Object.values((await query<Record<string, string | number>>(sql))[0]!)[0]);
+const query = async <T>(sql: string): Promise<T[]> =>
+  (await ctx.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+const scalar = async (sql: string): Promise<number> =>
+  Number(Object.values((await query<Record<string, string | number>>(sql))[0]!)[0]);
 
 /** A reference-workload row as the runtime would map it; `ids` may repeat (producer duplicates). */
 function rawRow(id: string, offset: number, version: number): Row {
@@ -62,12 +64,16 @@ describe('feature detection', () => {
 
 describe('migrate', () => {
   it('is idempotent: a second run applies nothing and leaves tables and the ledger unchanged', async () => {
-    const tablesBefore = await query<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`);
+    const tablesBefore = await query<{ name: string }>(
+      `SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`,
+    );
     const again = await migrate(ctx.clickhouse, ctx.id, { features, migrations: EVENTS_RAW_MIGRATIONS });
     expect(again.applied).toEqual([]);
     expect(again.createdDatabase).toBe(false);
     expect(again.alreadyApplied).toContain('0001_events_raw');
-    expect(await query(`SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`)).toEqual(tablesBefore);
+    expect(await query(`SELECT name FROM system.tables WHERE database = '${ctx.id}' ORDER BY name`)).toEqual(
+      tablesBefore,
+    );
     expect(tablesBefore.map((t) => t.name)).toEqual(['events_raw', 'sluice_migrations']);
     expect(await scalar(`SELECT count() FROM ${ctx.id}.sluice_migrations`)).toBe(again.alreadyApplied.length);
   });
@@ -85,8 +91,17 @@ describe('migrate', () => {
   });
 
   it('runs caller migrations and table definitions, and reports what it created', async () => {
-    const tables = [{ name: 'extra_t', create: ['CREATE TABLE IF NOT EXISTS {db}.extra_t (k String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY k'] }];
-    const migrations = [{ id: '9001_extra_view', statements: ['CREATE VIEW IF NOT EXISTS {db}.extra_v AS SELECT k FROM {db}.extra_t'] }];
+    const tables = [
+      {
+        name: 'extra_t',
+        create: [
+          'CREATE TABLE IF NOT EXISTS {db}.extra_t (k String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY k',
+        ],
+      },
+    ];
+    const migrations = [
+      { id: '9001_extra_view', statements: ['CREATE VIEW IF NOT EXISTS {db}.extra_v AS SELECT k FROM {db}.extra_t'] },
+    ];
     // the view reads extra_t, so tables must exist first: run tables, then migrations on a second pass
     const first = await migrate(ctx.clickhouse, ctx.id, { features, tables });
     expect(first.createdTables).toEqual(['extra_t']);
@@ -98,7 +113,9 @@ describe('migrate', () => {
 
   it('rejects identifiers that are not strictly letters, digits and _', async () => {
     await expect(migrate(ctx.clickhouse, 'bad-db; DROP', { features })).rejects.toBeInstanceOf(InvalidIdentifierError);
-    await expect(migrate(ctx.clickhouse, ctx.id, { features, tables: [{ name: 'x y', create: [] }] })).rejects.toBeInstanceOf(InvalidIdentifierError);
+    await expect(
+      migrate(ctx.clickhouse, ctx.id, { features, tables: [{ name: 'x y', create: [] }] }),
+    ).rejects.toBeInstanceOf(InvalidIdentifierError);
   });
 });
 
@@ -110,23 +127,38 @@ describe('ClickHouseSink', () => {
     await ctx.clickhouse.command({ query: `TRUNCATE TABLE ${ctx.id}.events_raw` });
     const ids = Array.from({ length: 250 }, () => randomUUID());
     // 300 records, 50 of them producer duplicates of earlier ids (same event, later offset)
-    const rows = Array.from({ length: 300 }, (_, offset) => rawRow(ids[offset < 250 ? offset : offset - 250]!, offset, 1));
+    const rows = Array.from({ length: 300 }, (_, offset) =>
+      rawRow(ids[offset < 250 ? offset : offset - 250]!, offset, 1),
+    );
     const expectedDistinct = new Set(rows.map((r) => r.event_id)).size;
     const sink = sinkFor({ maxRows: 120 });
     try {
-      const result = await sink.add('events_raw', rows, { topic: 'events', partition: 0, fromOffset: '0', toOffset: '299' });
+      const result = await sink.add('events_raw', rows, {
+        topic: 'events',
+        partition: 0,
+        fromOffset: '0',
+        toOffset: '299',
+      });
       expect(result).toEqual({ accepted: 300, rejected: [] });
       expect(sink.pendingRows()).toBe(300); // the size trigger flushes in the background, not inside add()
       await sink.flush();
       expect(sink.pendingRows()).toBe(0);
       expect(sink.stats().inserts).toBe(3); // chunks of at most maxRows
       expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw`)).toBe(300);
-      const before = await query(`SELECT count() AS n, uniqExact(event_id) AS u, sum(kafka_offset) AS s FROM ${ctx.id}.events_raw FINAL`);
+      const before = await query(
+        `SELECT count() AS n, uniqExact(event_id) AS u, sum(kafka_offset) AS s FROM ${ctx.id}.events_raw FINAL`,
+      );
 
       // the process died after the insert, before the commit: the same records come again, mapped with a newer version
-      await sink.add('events_raw', rows.map((r) => ({ ...r, version: 2, ingested_at: 1_700_000_002 })), { topic: 'events', partition: 0, fromOffset: '0', toOffset: '299' });
+      await sink.add(
+        'events_raw',
+        rows.map((r) => ({ ...r, version: 2, ingested_at: 1_700_000_002 })),
+        { topic: 'events', partition: 0, fromOffset: '0', toOffset: '299' },
+      );
       await sink.flush();
-      const after = await query<{ n: string; u: string }>(`SELECT count() AS n, uniqExact(event_id) AS u, sum(kafka_offset) AS s FROM ${ctx.id}.events_raw FINAL`);
+      const after = await query<{ n: string; u: string }>(
+        `SELECT count() AS n, uniqExact(event_id) AS u, sum(kafka_offset) AS s FROM ${ctx.id}.events_raw FINAL`,
+      );
       expect(after).toEqual(before);
       expect(Number(after[0]!.n)).toBe(expectedDistinct);
       expect(Number(after[0]!.u)).toBe(expectedDistinct);
@@ -140,12 +172,16 @@ describe('ClickHouseSink', () => {
     const sink = sinkFor();
     try {
       const good = rawRow(randomUUID(), 1, 1);
-      const result = await sink.add('events_raw', [good, { ...good, kafka_partition: 70_000 }, { ...good, amount: 'lots' }, { ...good, nope: 1 }], {
-        topic: 'events',
-        partition: 1,
-        fromOffset: '0',
-        toOffset: '3',
-      });
+      const result = await sink.add(
+        'events_raw',
+        [good, { ...good, kafka_partition: 70_000 }, { ...good, amount: 'lots' }, { ...good, nope: 1 }],
+        {
+          topic: 'events',
+          partition: 1,
+          fromOffset: '0',
+          toOffset: '3',
+        },
+      );
       expect(result.accepted).toBe(1);
       expect(result.rejected.map((r) => [r.index, r.problems])).toEqual([
         [1, ['kafka_partition: 70000 is out of range for UInt16']],
@@ -162,7 +198,11 @@ describe('ClickHouseSink', () => {
     const sink = sinkFor();
     try {
       const [good, bad] = [randomUUID(), randomUUID()];
-      const refused = await sink.write('events_raw', [rawRow(good, 1, 1), { ...rawRow(bad, 2, 1), event_time: 'soon' }, rawRow(good, 3, 1)], [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '3' }]);
+      const refused = await sink.write(
+        'events_raw',
+        [rawRow(good, 1, 1), { ...rawRow(bad, 2, 1), event_time: 'soon' }, rawRow(good, 3, 1)],
+        [{ topic: 'events', partition: 2, fromOffset: '1', toOffset: '3' }],
+      );
       expect(refused.map((r) => r.index)).toEqual([1]);
       expect(refused[0]!.problems.join()).toMatch(/event_time/);
       expect(await scalar(`SELECT count() FROM ${ctx.id}.events_raw WHERE event_id = '${good}'`)).toBe(2);
@@ -174,14 +214,20 @@ describe('ClickHouseSink', () => {
 
   it('write finds the rows the server refuses for their data by splitting the block, and writes the rest', async () => {
     // FixedString(2) takes any string in the sink's own checks; the server refuses one that is too long.
-    await ctx.clickhouse.command({ query: `CREATE TABLE IF NOT EXISTS ${ctx.id}.codes (code FixedString(2), n UInt32) ENGINE = MergeTree ORDER BY n` });
+    await ctx.clickhouse.command({
+      query: `CREATE TABLE IF NOT EXISTS ${ctx.id}.codes (code FixedString(2), n UInt32) ENGINE = MergeTree ORDER BY n`,
+    });
     const sink = sinkFor();
     try {
       const rows = Array.from({ length: 9 }, (_, n) => ({ code: n === 2 || n === 7 ? 'abc' : 'ok', n }));
-      const refused = await sink.write('codes', rows, [{ topic: 'events', partition: 0, fromOffset: '0', toOffset: '8' }]);
+      const refused = await sink.write('codes', rows, [
+        { topic: 'events', partition: 0, fromOffset: '0', toOffset: '8' },
+      ]);
       expect(refused.map((r) => r.index)).toEqual([2, 7]);
       expect(refused[0]!.problems.join()).toMatch(/ClickHouse refused it/);
-      expect((await query<{ n: number }>(`SELECT n FROM ${ctx.id}.codes ORDER BY n`)).map((r) => Number(r.n))).toEqual([0, 1, 3, 4, 5, 6, 8]);
+      expect((await query<{ n: number }>(`SELECT n FROM ${ctx.id}.codes ORDER BY n`)).map((r) => Number(r.n))).toEqual([
+        0, 1, 3, 4, 5, 6, 8,
+      ]);
     } finally {
       await sink.close();
     }
@@ -190,7 +236,9 @@ describe('ClickHouseSink', () => {
   it('rejects table names that are not strict identifiers before any SQL is built', async () => {
     const sink = sinkFor();
     try {
-      await expect(sink.add('events_raw; DROP TABLE x', [{}], { topic: 't', partition: 0, fromOffset: '0', toOffset: '0' })).rejects.toBeInstanceOf(InvalidIdentifierError);
+      await expect(
+        sink.add('events_raw; DROP TABLE x', [{}], { topic: 't', partition: 0, fromOffset: '0', toOffset: '0' }),
+      ).rejects.toBeInstanceOf(InvalidIdentifierError);
       expect(() => sinkFor({ database: 'no-dashes' })).toThrow(InvalidIdentifierError);
     } finally {
       await sink.close();
@@ -226,7 +274,7 @@ describe('ClickHouseSink', () => {
 });
 
 describe('sluice sink migrate', () => {
-  it('creates the streams\' schema (a migration two streams share runs once), then reports that there is nothing to do', () => {
+  it("creates the streams' schema (a migration two streams share runs once), then reports that there is nothing to do", () => {
     const env = { SLUICE_CLICKHOUSE_DATABASE: `${ctx.id}_cli` };
     {
       const first = runCli(['sink', 'migrate', 'event-counts', 'events-raw'], env);

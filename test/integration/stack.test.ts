@@ -22,7 +22,13 @@ describe('the local stack is made of the real services', () => {
     expect(meta).toContain(`cluster.id=${cluster.clusterId}`);
     const described = await ctx.admin.describeConfigs({
       includeSynonyms: false,
-      resources: [{ type: ConfigResourceTypes.BROKER, name: String(cluster.brokers[0]!.nodeId), configNames: ['auto.create.topics.enable', 'process.roles'] }],
+      resources: [
+        {
+          type: ConfigResourceTypes.BROKER,
+          name: String(cluster.brokers[0]!.nodeId),
+          configNames: ['auto.create.topics.enable', 'process.roles'],
+        },
+      ],
     });
     const entries = Object.fromEntries(described.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
     expect(entries['auto.create.topics.enable']).toBe('false');
@@ -64,10 +70,15 @@ describe('the local stack is made of the real services', () => {
   });
 
   it("ClickHouse answers SELECT version() and keeps its data under the project's stack folder", async () => {
-    const version = await (await ctx.clickhouse.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>();
+    const version = await (
+      await ctx.clickhouse.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })
+    ).json<{ v: string }>();
     expect(version[0]!.v).toMatch(/^\d+\.\d+\./);
     const rows = await (
-      await ctx.clickhouse.query({ query: `SELECT name FROM system.databases WHERE name = '${ctx.id}'`, format: 'JSONEachRow' })
+      await ctx.clickhouse.query({
+        query: `SELECT name FROM system.databases WHERE name = '${ctx.id}'`,
+        format: 'JSONEachRow',
+      })
     ).json<{ name: string }>();
     expect(rows).toEqual([{ name: ctx.id }]);
     const pid = readFileSync(resolve(ctx.config.stack.dir, 'run', 'clickhouse.pid'), 'utf8').trim();

@@ -40,7 +40,16 @@ describe('status page in a browser', () => {
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: '/usr/bin/chromium',
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
     });
   }, 120_000);
@@ -57,7 +66,10 @@ describe('status page in a browser', () => {
 
   it('shows live numbers that change while events flow, and leaves a screenshot', async () => {
     const env = ctx.childEnv('info');
-    child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
+    child = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'],
+      env,
+    );
     const url = await observabilityUrl(child);
 
     const page = await browser.newPage();
@@ -78,10 +90,18 @@ describe('status page in a browser', () => {
     expect(await cardValue(page, 'deadLettered')).toBeGreaterThan(deadLetteredFirst);
     expect(await page.locator('#partitions tbody tr').count()).toBe(2);
     // End offsets in the table add up to everything produced; the DLQ card catches up once the checkpoint committed.
-    const endOffsets = async () => (await page.locator('#partitions tbody tr td:nth-child(3)').allTextContents()).reduce((sum, t) => sum + Number(t.replace(/,/g, '')), 0);
+    const endOffsets = async () =>
+      (await page.locator('#partitions tbody tr td:nth-child(3)').allTextContents()).reduce(
+        (sum, t) => sum + Number(t.replace(/,/g, '')),
+        0,
+      );
     await waitFor('the partition table to show the end offsets', async () => (await endOffsets()) === 5000, 20_000);
     const deadLettered = await cardValue(page, 'deadLettered');
-    await waitFor('the DLQ card to show the dead letters', async () => (await cardValue(page, 'dlq')) === deadLettered, 20_000);
+    await waitFor(
+      'the DLQ card to show the dead letters',
+      async () => (await cardValue(page, 'dlq')) === deadLettered,
+      20_000,
+    );
     expect(await page.locator('#checks tbody tr').count()).toBe(5);
 
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -104,20 +124,51 @@ describe('status page in a browser', () => {
     try {
       const page = await browser.newPage();
       await page.goto(server.adminUrl);
-      await page.locator('#state').filter({ hasText: /^ready$/ }).waitFor({ timeout: 20_000 });
+      await page
+        .locator('#state')
+        .filter({ hasText: /^ready$/ })
+        .waitFor({ timeout: 20_000 });
       expect(await cardValue(page, 'accepted')).toBe(0);
       const post = (body: unknown) =>
-        fetch(`${server.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        fetch(`${server.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
       const event = (i: number) => ({
-        event_id: randomUUID(), event_type: 'click', user_id: `u-${i}`, campaign_id: 'c-1', ad_id: null, event_time: 1_700_000_000_000 + i, amount: null, properties: {},
+        event_id: randomUUID(),
+        event_type: 'click',
+        user_id: `u-${i}`,
+        campaign_id: 'c-1',
+        ad_id: null,
+        event_time: 1_700_000_000_000 + i,
+        amount: null,
+        properties: {},
       });
-      for (let batch = 0; batch < 3; batch++) expect((await post(Array.from({ length: 25 }, (_, i) => event(batch * 25 + i)))).status).toBe(202);
+      for (let batch = 0; batch < 3; batch++)
+        expect((await post(Array.from({ length: 25 }, (_, i) => event(batch * 25 + i)))).status).toBe(202);
       expect((await post({ nonsense: true })).status).toBe(400);
-      await waitFor('the page to show 75 accepted events', async () => (await cardValue(page, 'accepted')) === 75, 20_000);
-      await waitFor('the page to show one rejected request', async () => (await cardValue(page, 'rejected')) === 1, 20_000);
-      const ends = async () => (await page.locator('#partitions tbody tr td:nth-child(2)').allTextContents()).reduce((sum, t) => sum + Number(t.replace(/,/g, '')), 0);
+      await waitFor(
+        'the page to show 75 accepted events',
+        async () => (await cardValue(page, 'accepted')) === 75,
+        20_000,
+      );
+      await waitFor(
+        'the page to show one rejected request',
+        async () => (await cardValue(page, 'rejected')) === 1,
+        20_000,
+      );
+      const ends = async () =>
+        (await page.locator('#partitions tbody tr td:nth-child(2)').allTextContents()).reduce(
+          (sum, t) => sum + Number(t.replace(/,/g, '')),
+          0,
+        );
       // 75 records, and a commit marker for each request's transaction in each partition it wrote to.
-      await waitFor('the topic end offsets to add up to the 75 records and their commit markers', async () => (await ends()) > 75 && (await ends()) <= 75 + 3 * 2, 20_000);
+      await waitFor(
+        'the topic end offsets to add up to the 75 records and their commit markers',
+        async () => (await ends()) > 75 && (await ends()) <= 75 + 3 * 2,
+        20_000,
+      );
       const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
       expect(metrics).toMatch(/sluice_ingest_events_accepted_total 75/);
       mkdirSync(SCREENSHOTS, { recursive: true });

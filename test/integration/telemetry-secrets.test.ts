@@ -34,8 +34,23 @@ describe('secrets never logged', () => {
     await ctx.createTopic('events.dlq', 1);
     await ctx.createTopic('events.late', 1);
     await produceWorkload({ config: ctx.config, topic, count: 500, seed: 5, poisonRatio: 0.02 });
-    await ctx.redis.call('ACL', 'SETUSER', redisUser, 'reset', 'on', `>${redisPassword}`, `~${ctx.config.redis.keyPrefix}*`, '+@all', '-@admin', '-@dangerous', '+info');
-    proxy = await startCredentialProxy(ctx.config.clickhouse, { username: clickhouseUser, password: clickhousePassword });
+    await ctx.redis.call(
+      'ACL',
+      'SETUSER',
+      redisUser,
+      'reset',
+      'on',
+      `>${redisPassword}`,
+      `~${ctx.config.redis.keyPrefix}*`,
+      '+@all',
+      '-@admin',
+      '-@dangerous',
+      '+info',
+    );
+    proxy = await startCredentialProxy(ctx.config.clickhouse, {
+      username: clickhouseUser,
+      password: clickhousePassword,
+    });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -58,11 +73,19 @@ describe('secrets never logged', () => {
       SLUICE_INGEST_API_KEYS: hashApiKey(apiKey),
       SLUICE_INGEST_TOPIC: topic,
     };
-    const processor = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], env);
+    const processor = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'],
+      env,
+    );
     const ingest = spawnSluice(['serve', '--port', '0'], env);
     try {
       const processorUrl = await observabilityUrl(processor);
-      await waitFor('all records processed', async () => metricValue(await (await fetch(`${processorUrl}/metrics`)).text(), 'sluice_records_in_total') === 500, 30_000);
+      await waitFor(
+        'all records processed',
+        async () =>
+          metricValue(await (await fetch(`${processorUrl}/metrics`)).text(), 'sluice_records_in_total') === 500,
+        30_000,
+      );
       const ingestAt = await ingestUrl(ingest);
       // Accepted, refused for its content, and refused for a key that contains the real one.
       const event = sampleEvent(randomUUID());
@@ -88,18 +111,26 @@ describe('secrets never logged', () => {
 
   it('a processor refused by ClickHouse says which setting to fix, without the password', async () => {
     const wrong = secret('clickhouse-wrong');
-    const child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', `${ctx.group}.refused`, '--http-port', '0'], {
-      ...baseEnv(),
-      SLUICE_CLICKHOUSE_URL: proxy.url,
-      SLUICE_CLICKHOUSE_USER: clickhouseUser,
-      SLUICE_CLICKHOUSE_PASSWORD: wrong,
-    });
+    const child = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', `${ctx.group}.refused`, '--http-port', '0'],
+      {
+        ...baseEnv(),
+        SLUICE_CLICKHOUSE_URL: proxy.url,
+        SLUICE_CLICKHOUSE_USER: clickhouseUser,
+        SLUICE_CLICKHOUSE_PASSWORD: wrong,
+      },
+    );
     const started = Date.now();
     expect(await child.exited).toBe(1);
     const output = child.output.join('');
     expect(Date.now() - started).toBeLessThan(20_000);
     // Besides debug log lines (JSON), one line for the user.
-    expect(output.trim().split('\n').filter((line) => !line.startsWith('{"level"'))).toEqual([
+    expect(
+      output
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('{"level"')),
+    ).toEqual([
       `sluice: ClickHouse at ${proxy.url} rejected user '${clickhouseUser}': check clickhouse.password (SLUICE_CLICKHOUSE_PASSWORD) and clickhouse.username (SLUICE_CLICKHOUSE_USER)`,
     ]);
     expect(output).not.toContain(wrong);

@@ -33,7 +33,9 @@ describe('processor traces over OTLP', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.url === '/v1/traces') {
-          const body = JSON.parse(Buffer.concat(chunks).toString()) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+          const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+            resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
+          };
           for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
         }
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -56,27 +58,42 @@ describe('processor traces over OTLP', () => {
     await ctx.createTopic('events.late', 1);
     await produceWorkload({ config: ctx.config, topic, count: 1000, seed: 9 });
     const port = (receiver.address() as AddressInfo).port;
-    child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'], {
-      SLUICE_CLICKHOUSE_DATABASE: ctx.id,
-      SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
-      SLUICE_LOG_LEVEL: 'info',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-    });
+    child = spawnSluice(
+      ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--flush-interval', '300', '--http-port', '0'],
+      {
+        SLUICE_CLICKHOUSE_DATABASE: ctx.id,
+        SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
+        SLUICE_LOG_LEVEL: 'info',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      },
+    );
     const url = await observabilityUrl(child);
     let text = '';
-    await waitFor('rows written', async () => {
-      text = await (await fetch(`${url}/metrics`)).text();
-      const seen = (name: string) => text.includes(`${name}{`);
-      if (!seen('sluice_sink_insert_duration_seconds_count')) return false;
-      return metricValue(text, 'sluice_records_in_total') === 1000 && metricValue(text, 'sluice_pending_rows') === 0 && metricValue(text, 'sluice_sink_insert_duration_seconds_count', { table: 'events_raw' }) > 0;
-    }, 30_000);
+    await waitFor(
+      'rows written',
+      async () => {
+        text = await (await fetch(`${url}/metrics`)).text();
+        const seen = (name: string) => text.includes(`${name}{`);
+        if (!seen('sluice_sink_insert_duration_seconds_count')) return false;
+        return (
+          metricValue(text, 'sluice_records_in_total') === 1000 &&
+          metricValue(text, 'sluice_pending_rows') === 0 &&
+          metricValue(text, 'sluice_sink_insert_duration_seconds_count', { table: 'events_raw' }) > 0
+        );
+      },
+      30_000,
+    );
     child.process.kill('SIGTERM'); // shutdown flushes the span batch
     expect(await child.exited).toBe(0);
     const inserts = spans.filter((s) => s.name === 'INSERT events_raw');
     expect(inserts.length).toBeGreaterThan(0);
-    const batchSizes = inserts.map((s) => Number(s.attributes.find((a) => a.key === 'db.operation.batch.size')!.value.intValue));
+    const batchSizes = inserts.map((s) =>
+      Number(s.attributes.find((a) => a.key === 'db.operation.batch.size')!.value.intValue),
+    );
     // Every raw row went through a traced insert (the sampler keeps all by default).
-    expect(batchSizes.reduce((a, b) => a + b, 0)).toBe(metricValue(text, 'sluice_sink_batch_rows_sum', { table: 'events_raw' }));
+    expect(batchSizes.reduce((a, b) => a + b, 0)).toBe(
+      metricValue(text, 'sluice_sink_batch_rows_sum', { table: 'events_raw' }),
+    );
     expect(inserts[0]!.attributes.find((a) => a.key === 'db.system')!.value.stringValue).toBe('clickhouse');
   }, 45_000);
 
@@ -102,20 +119,41 @@ describe('processor traces over OTLP', () => {
     let sends: { traceId: string; spanId: string }[];
     try {
       await producer.sendBatch(events);
-      sends = produced.getFinishedSpans().filter((s) => s.name === `send ${topic}`).map((s) => s.spanContext());
+      sends = produced
+        .getFinishedSpans()
+        .filter((s) => s.name === `send ${topic}`)
+        .map((s) => s.spanContext());
     } finally {
       await producer.close();
       await tracing.shutdown();
     }
     expect(sends).toHaveLength(1);
 
-    child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', `${ctx.group}.traced`, '--flush-interval', '300', '--http-port', '0'], {
-      SLUICE_CLICKHOUSE_DATABASE: ctx.id,
-      SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-    });
+    child = spawnSluice(
+      [
+        'run',
+        'event-counts',
+        '--topic',
+        topic,
+        '--group',
+        `${ctx.group}.traced`,
+        '--flush-interval',
+        '300',
+        '--http-port',
+        '0',
+      ],
+      {
+        SLUICE_CLICKHOUSE_DATABASE: ctx.id,
+        SLUICE_REDIS_KEY_PREFIX: ctx.config.redis.keyPrefix,
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      },
+    );
     const url = await observabilityUrl(child);
-    await waitFor('the traced events processed', async () => metricValue(await (await fetch(`${url}/metrics`)).text(), 'sluice_records_in_total') === 20, 30_000);
+    await waitFor(
+      'the traced events processed',
+      async () => metricValue(await (await fetch(`${url}/metrics`)).text(), 'sluice_records_in_total') === 20,
+      30_000,
+    );
     child.process.kill('SIGTERM');
     expect(await child.exited).toBe(0);
     const processed = spans.filter((s) => s.name === `process ${topic}`);

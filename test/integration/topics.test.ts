@@ -71,7 +71,10 @@ describe('topics apply', () => {
   it('lists the declared topics with what the cluster has', () => {
     const run = runCli(['topics', 'list', '--dir', dir, '--prefix', prefix]);
     expect(run.status).toBe(0);
-    const rows = run.stdout.trim().split('\n').map((l) => l.split('\t'));
+    const rows = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
     expect(rows[0]).toEqual(['TOPIC', 'ROLE', 'PARTITIONS', 'REPLICATION', 'STATUS']);
     expect(rows).toContainEqual([`${prefix}events`, 'topic', '6/6', '1/1', 'ok']);
     expect(rows).toContainEqual([`${prefix}events.retry.2`, 'retry', '6/6', '1/1', 'ok']);
@@ -115,7 +118,9 @@ describe('topics apply', () => {
   });
 
   it('reports, and does not change, fewer partitions or another replication factor', async () => {
-    declare(reference.replace('partitions: 6', 'partitions: 4').replace('replicationFactor: 1', 'replicationFactor: 3'));
+    declare(
+      reference.replace('partitions: 6', 'partitions: 4').replace('replicationFactor: 1', 'replicationFactor: 3'),
+    );
     const run = runCli(['topics', 'apply', '--dir', dir, '--prefix', prefix, '--fail-on-drift']);
     expect(run.status).toBe(1);
     expect(run.stdout).toContain(`! drift ${prefix}events: partitions declared 4, actual 8`);

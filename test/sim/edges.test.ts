@@ -32,11 +32,19 @@ function world(partitions: number): World {
 /** Produces `e` to `partition` at simulated time START + atMs (its record timestamp). */
 function produceAt(w: World, partition: number, atMs: number, e: SimEvent): void {
   w.scheduler.at(w.root, atMs, () => {
-    w.kafka.produce(TOPIC, partition, { timestamp: w.scheduler.now(), key: Buffer.from(e.event_id), value: encode(e, SCHEMA_ID), headers: {} });
+    w.kafka.produce(TOPIC, partition, {
+      timestamp: w.scheduler.now(),
+      key: Buffer.from(e.event_id),
+      value: encode(e, SCHEMA_ID),
+      headers: {},
+    });
   });
 }
 
-const lateOf = (w: World, partition: number) => (w.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []).filter((r) => headerString(r.headers, LATE_HEADERS.sourcePartition) === String(partition));
+const lateOf = (w: World, partition: number) =>
+  (w.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []).filter(
+    (r) => headerString(r.headers, LATE_HEADERS.sourcePartition) === String(partition),
+  );
 const partialEvents = (w: World, partition: number, windowStart: number) =>
   w.clickhouse
     .final(DATABASE, EVENT_COUNTS_PARTIAL.name)
@@ -76,7 +84,10 @@ describe('edge paths of the runtime, on simulated time', () => {
       await finish(w);
       const late = lateOf(w, 1).length;
       const counted = partialEvents(w, 1, START);
-      expect({ eAt, verdict: late === 1 ? 'late' : counted === 2 ? 'counted' : `neither or both (late ${late}, counted ${counted})` }).toEqual({
+      expect({
+        eAt,
+        verdict: late === 1 ? 'late' : counted === 2 ? 'counted' : `neither or both (late ${late}, counted ${counted})`,
+      }).toEqual({
         eAt,
         verdict: late === 1 && counted === 1 ? 'late' : late === 0 && counted === 2 ? 'counted' : 'invalid',
       });
@@ -85,7 +96,13 @@ describe('edge paths of the runtime, on simulated time', () => {
 
   it('a bounded run whose final commit meets a Redis restart processes those partitions again and finishes, exact', async () => {
     const w = world(2);
-    for (let i = 0; i < 40; i++) w.kafka.produce(TOPIC, i % 2, { timestamp: START, key: Buffer.from(uuid(i)), value: encode(event(i, START - 60_000 + i * 1000), SCHEMA_ID), headers: {} });
+    for (let i = 0; i < 40; i++)
+      w.kafka.produce(TOPIC, i % 2, {
+        timestamp: START,
+        key: Buffer.from(uuid(i)),
+        value: encode(event(i, START - 60_000 + i * 1000), SCHEMA_ID),
+        headers: {},
+      });
     const bounded = await w.drive(w.start({ bounded: true }));
     let restarted = false;
     const watch = () => {
@@ -111,7 +128,13 @@ describe('edge paths of the runtime, on simulated time', () => {
   it('a live run after a bounded run of the same group counts the on-time events of windows the bounded run closed at its end', async () => {
     const w = world(1);
     // The bounded run reads up to 12:00:40 in event time: [12:00, 12:01) is open at its end, and it closes it anyway.
-    for (let s = 0; s < 40; s++) w.kafka.produce(TOPIC, 0, { timestamp: START + s * 1000, key: Buffer.from(uuid(s)), value: encode(event(s, START + s * 1000), SCHEMA_ID), headers: {} });
+    for (let s = 0; s < 40; s++)
+      w.kafka.produce(TOPIC, 0, {
+        timestamp: START + s * 1000,
+        key: Buffer.from(uuid(s)),
+        value: encode(event(s, START + s * 1000), SCHEMA_ID),
+        headers: {},
+      });
     const bounded = await w.drive(w.start({ bounded: true }));
     expect(await w.drive(bounded.done)).not.toBeInstanceOf(Error);
     expect(partialEvents(w, 0, START)).toBe(40);

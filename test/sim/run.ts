@@ -15,16 +15,30 @@ const program = new Command()
   .option('--without <kinds>', `fault kinds to leave out, comma-separated (${FAULT_KINDS.join(', ')})`, '')
   .parse();
 
-const opts = program.opts<{ seeds: string; from: string; seed?: string; records: string; without: string; log?: boolean }>();
+const opts = program.opts<{
+  seeds: string;
+  from: string;
+  seed?: string;
+  records: string;
+  without: string;
+  log?: boolean;
+}>();
 if (opts.log) process.env.SLUICE_SIM_LOG = 'info';
 const without = new Set(opts.without.split(',').filter(Boolean) as FaultKind[]);
 
 async function main(): Promise<void> {
-  const seeds = opts.seed ? [Number(opts.seed)] : Array.from({ length: Number(opts.seeds) }, (_, i) => Number(opts.from) + i);
+  const seeds = opts.seed
+    ? [Number(opts.seed)]
+    : Array.from({ length: Number(opts.seeds) }, (_, i) => Number(opts.from) + i);
   const started = Date.now();
   let failed = 0;
   for (const seed of seeds) {
-    const result = await runScenario(seed, { records: Number(opts.records), without }).catch((err: Error) => ({ seed, failures: [`the run threw: ${err.message}`], events: [] as string[], stats: undefined }));
+    const result = await runScenario(seed, { records: Number(opts.records), without }).catch((err: Error) => ({
+      seed,
+      failures: [`the run threw: ${err.message}`],
+      events: [] as string[],
+      stats: undefined,
+    }));
     if (opts.seed) for (const e of result.events) console.log(`  ${e}`);
     if (result.failures.length > 0) {
       failed += 1;

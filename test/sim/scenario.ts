@@ -4,7 +4,19 @@ import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { intoShadows, rangeFilter } from '../../src/replay/execute';
 import { createShadows, dropShadows, shadowTag, swapShadows } from '../../src/replay/swap';
 import { DATABASE, stream, TOPIC, World } from './world';
-import { addToWindow, expectedOf, generate, LATE_SCHEMA_ID, readerSchema, REFUSED_TYPE, SCHEMA_ID, windowKey, type Kind, type Produced, type SimEvent } from './workload';
+import {
+  addToWindow,
+  expectedOf,
+  generate,
+  LATE_SCHEMA_ID,
+  readerSchema,
+  REFUSED_TYPE,
+  SCHEMA_ID,
+  windowKey,
+  type Kind,
+  type Produced,
+  type SimEvent,
+} from './workload';
 
 /**
  * One seeded run: the reference stream's workload produced over simulated
@@ -30,9 +42,20 @@ export interface ScenarioOptions {
   without?: Set<FaultKind>;
 }
 
-export type FaultKind = 'kill' | 'redis-crash' | 'sink-down' | 'fence' | 'rebalance' | 'txn-failure' | 'redrive' | 'hostile' | 'replay';
+export type FaultKind =
+  'kill' | 'redis-crash' | 'sink-down' | 'fence' | 'rebalance' | 'txn-failure' | 'redrive' | 'hostile' | 'replay';
 
-export const FAULT_KINDS: FaultKind[] = ['kill', 'redis-crash', 'sink-down', 'fence', 'rebalance', 'txn-failure', 'redrive', 'hostile', 'replay'];
+export const FAULT_KINDS: FaultKind[] = [
+  'kill',
+  'redis-crash',
+  'sink-down',
+  'fence',
+  'rebalance',
+  'txn-failure',
+  'redrive',
+  'hostile',
+  'replay',
+];
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
 const SESSION_TIMEOUT_MS = 10_000;
@@ -58,7 +81,14 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     ...(hostile ? { ahead: 0.02, 'far-ahead': 0.01, refused: 0.02 } : {}),
     ...(enabled('redrive') ? { 'late-schema': 0.03 } : {}),
   };
-  const produced = generate(r, { partitions, startMs: START, records: options.records ?? 300, durationMs, lateSchemaAt, mix });
+  const produced = generate(r, {
+    partitions,
+    startMs: START,
+    records: options.records ?? 300,
+    durationMs,
+    lateSchemaAt,
+    mix,
+  });
   world.registry.register(SCHEMA_ID, readerSchema);
   world.registry.register(LATE_SCHEMA_ID, readerSchema, lateSchemaAt);
   if (hostile) world.faults.refusedEventTypes.add(REFUSED_TYPE);
@@ -173,9 +203,13 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   world.kafka.transactionFailure = 0;
   if (!world.redis.up) world.redis.restart();
   // The operator redrives once the stream has committed everything: dead letters are visible from their commit on.
-  const caughtUp = () => world.kafka.partitions(TOPIC).every((log, p) => world.kafka.committed(`sluice.${stream.name}`).get(p)?.offset === String(log.length));
+  const caughtUp = () =>
+    world.kafka
+      .partitions(TOPIC)
+      .every((log, p) => world.kafka.committed(`sluice.${stream.name}`).get(p)?.offset === String(log.length));
   const catchUp = async () => {
-    for (let waited = 0; waited < 5 * 60_000 && alive().length > 0 && !caughtUp(); waited += 5000) await world.scheduler.runUntil(world.scheduler.now() + 5000);
+    for (let waited = 0; waited < 5 * 60_000 && alive().length > 0 && !caughtUp(); waited += 5000)
+      await world.scheduler.runUntil(world.scheduler.now() + 5000);
   };
   if (enabled('redrive')) {
     await catchUp();
@@ -203,7 +237,12 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       `windows ${exp.windows.size}, .late ${world.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0} (expected ${exp.late.size}), ` +
       `.dlq ${world.kafka.topics.get(`${TOPIC}.dlq`)?.[0]?.length ?? 0} (expected ${exp.deadLetters.size} + refused partials)`,
   );
-  return { seed, failures, events, stats: { records: produced.length, timerSteps: world.scheduler.steps, simulatedMs: world.scheduler.now() - START } };
+  return {
+    seed,
+    failures,
+    events,
+    stats: { records: produced.length, timerSteps: world.scheduler.steps, simulatedMs: world.scheduler.now() - START },
+  };
 }
 
 const MINUTE = 60_000;
@@ -219,7 +258,11 @@ async function shadowReplay(world: World, fromMs: number, minutes: number): Prom
   const range = { from, to: from + minutes * MINUTE };
   const margin = stream.windowed?.maxEventTimeAheadMs ?? 0;
   const ends = new Map([...world.kafka.committed(`sluice.${stream.name}`)].map(([p, c]) => [p, BigInt(c.offset)]));
-  const starts = new Map(world.kafka.partitions(TOPIC).map((log, p) => [p, BigInt(log.find((rec) => rec.timestamp >= from - margin)?.offset ?? log.length)]));
+  const starts = new Map(
+    world.kafka
+      .partitions(TOPIC)
+      .map((log, p) => [p, BigInt(log.find((rec) => rec.timestamp >= from - margin)?.offset ?? log.length)]),
+  );
   for (const [p, start] of starts) if (start > (ends.get(p) ?? 0n)) ends.set(p, start);
   const epoch = 1 + world.random.int(1_000_000);
   const tag = shadowTag(epoch);
@@ -239,11 +282,24 @@ async function shadowReplay(world: World, fromMs: number, minutes: number): Prom
     world.kafka.setOffsets(group, TOPIC, starts);
     // Only rows inside the range reach the rebuild tables.
     const filter = rangeFilter(intoShadows(stream, shadows), range);
-    const proc = await world.start({ bounded: true, groupId: group, epoch, endOffsets: ends, closeWindowsAtEnd: false, sideOutputs: false, sinkHold: false, definition: filter.definition, rowFilter: filter.keep });
+    const proc = await world.start({
+      bounded: true,
+      groupId: group,
+      epoch,
+      endOffsets: ends,
+      closeWindowsAtEnd: false,
+      sideOutputs: false,
+      sinkHold: false,
+      definition: filter.definition,
+      rowFilter: filter.keep,
+    });
     const summary = await proc.done;
     if (summary instanceof Error) return `shadow replay of ${minutes} min failed: ${summary.message}`;
     const hold = world.hold(world.root);
-    const result = await swapShadows(tables, hold, shadows, tag, { holdTimeoutMs: 30_000, clock: world.scheduler.clockFor(world.root) });
+    const result = await swapShadows(tables, hold, shadows, tag, {
+      holdTimeoutMs: 30_000,
+      clock: world.scheduler.clockFor(world.root),
+    });
     return `shadow replay of [${new Date(range.from).toISOString().slice(11, 16)}, +${minutes} min): ${result.swaps.map((s) => `${s.table} ${s.strategy} ${s.rowsRebuilt} rows`).join(', ')}`;
   } catch (err) {
     return `shadow replay stopped: ${(err as Error).message}`;
@@ -261,9 +317,26 @@ function redriveSchemaUnknown(world: World, done: Set<string>, copies: number): 
     if (done.has(String(d.offset)) || headerString(d.headers, DLQ_HEADERS.errorClass) !== 'SCHEMA_UNKNOWN') continue;
     done.add(String(d.offset));
     const partition = Number(headerString(d.headers, DLQ_HEADERS.sourcePartition));
-    const [, message] = redrivenMessage({ topic: `${TOPIC}.dlq`, partition: 0, offset: String(d.offset), timestamp: String(d.timestamp), key: d.key, value: d.value, headers: d.headers }, `${TOPIC}.dlq`, new Date(world.scheduler.now()));
+    const [, message] = redrivenMessage(
+      {
+        topic: `${TOPIC}.dlq`,
+        partition: 0,
+        offset: String(d.offset),
+        timestamp: String(d.timestamp),
+        key: d.key,
+        value: d.value,
+        headers: d.headers,
+      },
+      `${TOPIC}.dlq`,
+      new Date(world.scheduler.now()),
+    );
     for (let c = 0; c < copies; c++) {
-      world.kafka.produce(TOPIC, partition, { timestamp: world.scheduler.now(), key: d.key, value: d.value, headers: message.headers ?? {} });
+      world.kafka.produce(TOPIC, partition, {
+        timestamp: world.scheduler.now(),
+        key: d.key,
+        value: d.value,
+        headers: message.headers ?? {},
+      });
       n += 1;
     }
   }
@@ -303,14 +376,17 @@ function check(world: World, produced: Produced[], _redriven: Set<string>, redis
   }
 
   for (const id of exp.raw) if (!rawIds.has(id)) fail(`events_raw misses event ${id} (${kindOf(produced, id)})`);
-  for (const id of rawIds) if (!exp.raw.has(id)) fail(`events_raw has unexpected event ${id} (${kindOf(produced, id)})`);
+  for (const id of rawIds)
+    if (!exp.raw.has(id)) fail(`events_raw has unexpected event ${id} (${kindOf(produced, id)})`);
   for (const row of rawRows) {
     const e = eventById.get(String(row.event_id));
-    if (e && (row.event_type !== e.event_type || Number(row.event_time_ms) !== e.event_time)) fail(`events_raw row of ${e.event_id} does not match its event`);
+    if (e && (row.event_type !== e.event_type || Number(row.event_time_ms) !== e.event_time))
+      fail(`events_raw row of ${e.event_id} does not match its event`);
   }
 
   for (const id of expectedLate) if (!lateIds.has(id)) fail(`.late misses event ${id}`);
-  for (const id of lateIds) if (!expectedLate.has(id)) fail(`.late has event ${id}, which was not late (${kindOf(produced, id)})`);
+  for (const id of lateIds)
+    if (!expectedLate.has(id)) fail(`.late has event ${id}, which was not late (${kindOf(produced, id)})`);
 
   // Windows: partials merged across source partitions.
   const got = new Map<string, { events: number; users: Set<string>; cents: number }>();
@@ -321,13 +397,16 @@ function check(world: World, produced: Produced[], _redriven: Set<string>, redis
     for (const u of row.users as string[]) w.users.add(u);
     w.cents += Math.round(Number(row.amount) * 100);
     got.set(key, w);
-    if (Number(row.final) !== 1) fail(`window ${key} partial of partition ${String(row.source_partition)} is not final`);
+    if (Number(row.final) !== 1)
+      fail(`window ${key} partial of partition ${String(row.source_partition)} is not final`);
   }
   for (const [key, w] of windows) {
     const g = got.get(key);
     if (!g) fail(`window ${key} missing (expected ${w.events} events)`);
     else if (g.events !== w.events || g.users.size !== w.users.size || g.cents !== w.cents) {
-      fail(`window ${key}: got ${g.events} events/${g.users.size} users/${g.cents} cents, expected ${w.events}/${w.users.size}/${w.cents}`);
+      fail(
+        `window ${key}: got ${g.events} events/${g.users.size} users/${g.cents} cents, expected ${w.events}/${w.users.size}/${w.cents}`,
+      );
     }
   }
   for (const key of got.keys()) if (!windows.has(key)) fail(`window ${key} was not expected`);
@@ -345,7 +424,8 @@ function check(world: World, produced: Produced[], _redriven: Set<string>, redis
       // After Redis lost its last writes, a window closed by the timer (not by a record) while its partition
       // is processed again from an older snapshot cannot be told from a first close: its refusal may be
       // published again (README, "Redis losing its last writes").
-      if (partials.has(`${key}@${partition}`) && !redisLost) fail(`.dlq holds the refused partial of window ${key} (partition ${partition}) twice`);
+      if (partials.has(`${key}@${partition}`) && !redisLost)
+        fail(`.dlq holds the refused partial of window ${key} (partition ${partition}) twice`);
       partials.add(`${key}@${partition}`);
       continue;
     }
@@ -360,12 +440,14 @@ function check(world: World, produced: Produced[], _redriven: Set<string>, redis
     const key = windowKey(Math.floor(e.event_time / 60_000) * 60_000, e.event_type, e.campaign_id ?? '');
     refusedWindows.set(key, [...(refusedWindows.get(key) ?? []), e]);
   }
-  for (const key of refusedWindows.keys()) if (!partialWindows.has(key)) fail(`.dlq has no refused partial of window ${key}`);
+  for (const key of refusedWindows.keys())
+    if (!partialWindows.has(key)) fail(`.dlq has no refused partial of window ${key}`);
 
   // The group ends committed at the end of every partition.
   const committed = world.kafka.committed('sluice.event-counts');
   world.kafka.partitions(TOPIC).forEach((log, p) => {
-    if (committed.get(p)?.offset !== String(log.length)) fail(`partition ${p} committed at ${committed.get(p)?.offset}, its end is ${log.length}`);
+    if (committed.get(p)?.offset !== String(log.length))
+      fail(`partition ${p} committed at ${committed.get(p)?.offset}, its end is ${log.length}`);
   });
   return failures;
 }

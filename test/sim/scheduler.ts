@@ -144,7 +144,8 @@ export class Scheduler {
         this.queue.push({ ...next, at: next.owner.frozenUntil, seq: this.seq++ });
         continue;
       }
-      if (++this.steps > maxSteps) throw new Error(`simulation did not settle within ${maxSteps} timer steps (livelock?) at t=${this.clockMs}`);
+      if (++this.steps > maxSteps)
+        throw new Error(`simulation did not settle within ${maxSteps} timer steps (livelock?) at t=${this.clockMs}`);
       this.clockMs = next.at;
       next.fn();
       await settle();

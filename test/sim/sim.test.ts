@@ -14,8 +14,11 @@ describe('simulation of the runtime under faults', () => {
     it(`seeds ${from}..${to}: every output equals the workload's answer`, async () => {
       const failed: string[] = [];
       for (let seed = from; seed <= to; seed++) {
-        const { failures } = await runScenario(seed).catch((err: Error) => ({ failures: [`the run threw: ${err.message}`] }));
-        if (failures.length > 0) failed.push(`seed ${seed}: ${failures[0]} (reproduce: npm run test:sim -- --seed ${seed})`);
+        const { failures } = await runScenario(seed).catch((err: Error) => ({
+          failures: [`the run threw: ${err.message}`],
+        }));
+        if (failures.length > 0)
+          failed.push(`seed ${seed}: ${failures[0]} (reproduce: npm run test:sim -- --seed ${seed})`);
       }
       expect(failed).toEqual([]);
     }, 120_000);

@@ -111,7 +111,8 @@ export function generate(random: SeededRandom, options: WorkloadOptions): Produc
     const at = startMs + Math.floor((i / records) * durationMs);
     let kind = pickKind();
     // Late and duplicate records need history in their partition; early on they are plain events.
-    if ((kind === 'late' && at - startMs < 3 * 60_000) || kind === 'duplicate') kind = kind === 'duplicate' ? 'duplicate' : 'valid';
+    if ((kind === 'late' && at - startMs < 3 * 60_000) || kind === 'duplicate')
+      kind = kind === 'duplicate' ? 'duplicate' : 'valid';
     let value: Buffer;
     let key: Buffer | null;
     let partition: number;
@@ -127,13 +128,21 @@ export function generate(random: SeededRandom, options: WorkloadOptions): Produc
     if (kind === 'poison') {
       key = random.chance(0.5) ? null : Buffer.from(random.uuid());
       partition = random.int(partitions);
-      value = random.chance(0.5) ? random.bytes(1 + random.int(40)) : encode({ ...event(at, at - 1000), event_id: random.uuid().toUpperCase() }, SCHEMA_ID);
+      value = random.chance(0.5)
+        ? random.bytes(1 + random.int(40))
+        : encode({ ...event(at, at - 1000), event_id: random.uuid().toUpperCase() }, SCHEMA_ID);
       out.push(record(out.length, kind, partition, at, key, value));
       continue;
     }
     const disorder = random.int(20_000);
     const eventTime =
-      kind === 'late' ? at - 10 * 60_000 - random.int(60_000) : kind === 'ahead' ? at + 4 * 60_000 : kind === 'far-ahead' ? at + 60 * 60_000 : at - disorder;
+      kind === 'late'
+        ? at - 10 * 60_000 - random.int(60_000)
+        : kind === 'ahead'
+          ? at + 4 * 60_000
+          : kind === 'far-ahead'
+            ? at + 60 * 60_000
+            : at - disorder;
     const e = event(at, eventTime, kind === 'refused' ? REFUSED_TYPE : undefined);
     key = Buffer.from(e.event_id);
     partition = partitionOf(e.event_id, partitions);
@@ -148,7 +157,15 @@ export function generate(random: SeededRandom, options: WorkloadOptions): Produc
   return out.sort((a, b) => a.at - b.at || a.seq - b.seq);
 }
 
-function record(seq: number, kind: Kind, partition: number, at: number, key: Buffer | null, value: Buffer, event?: SimEvent): Produced {
+function record(
+  seq: number,
+  kind: Kind,
+  partition: number,
+  at: number,
+  key: Buffer | null,
+  value: Buffer,
+  event?: SimEvent,
+): Produced {
   return { seq, kind, partition, at, key, value, event };
 }
 
@@ -168,7 +185,8 @@ export interface Expected {
   refused: Set<string>;
 }
 
-export const windowKey = (windowStartMs: number, eventType: string, campaign: string) => `${windowStartMs}|${eventType}|${campaign}`;
+export const windowKey = (windowStartMs: number, eventType: string, campaign: string) =>
+  `${windowStartMs}|${eventType}|${campaign}`;
 
 export function addToWindow(windows: Expected['windows'], e: SimEvent): void {
   const start = Math.floor(e.event_time / 60_000) * 60_000;
@@ -186,7 +204,14 @@ export function addToWindow(windows: Expected['windows'], e: SimEvent): void {
  * event type and campaign) and trusts the kinds the workload chose.
  */
 export function expectedOf(produced: Produced[]): Expected {
-  const exp: Expected = { raw: new Set(), windows: new Map(), late: new Set(), deadLetters: new Map(), flexible: new Map(), refused: new Set() };
+  const exp: Expected = {
+    raw: new Set(),
+    windows: new Map(),
+    late: new Set(),
+    deadLetters: new Map(),
+    flexible: new Map(),
+    refused: new Set(),
+  };
   const seen = new Set<string>();
   for (const p of [...produced].sort((a, b) => a.partition - b.partition || a.offset! - b.offset!)) {
     const where = `${p.partition}/${p.offset}`;

@@ -2,7 +2,16 @@ import pino from 'pino';
 import { RedisDedupStore } from '../../src/dedup';
 import { SideRecords } from '../../src/dlq';
 import { SeededRandom } from '../../src/generator';
-import { filteredSink, PROCESSING_OPTIONS, resolveOptions, StreamRunner, StreamTask, StreamWindows, type RunSummary, type StreamDefinition } from '../../src/process';
+import {
+  filteredSink,
+  PROCESSING_OPTIONS,
+  resolveOptions,
+  StreamRunner,
+  StreamTask,
+  StreamWindows,
+  type RunSummary,
+  type StreamDefinition,
+} from '../../src/process';
 import type { RowSink, SideOutputs } from '../../src/process/ports';
 import { RegistryError, type RegistryClient } from '../../src/schema/client';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
@@ -37,7 +46,10 @@ function tableOf(ddl: string): { columns: Record<string, string>; spec: ModelTab
     const m = /^\s*([a-z_][a-z0-9_]*)\s+([A-Za-z0-9]+(?:\((?:[^()]|\([^()]*\))*\))?)/.exec(line);
     if (m) columns[m[1]!] = m[2]!;
   }
-  const order = /ORDER BY \(?([^)\n]+)\)?/.exec(ddl)![1]!.split(',').map((c) => c.trim());
+  const order = /ORDER BY \(?([^)\n]+)\)?/
+    .exec(ddl)![1]!
+    .split(',')
+    .map((c) => c.trim());
   const version = /ReplacingMergeTree\((\w+)\)/.exec(ddl)?.[1];
   const [, fn, column] = /PARTITION BY (\w+)\((\w+)\)/.exec(ddl)!;
   const digits = fn === 'toYYYYMM' ? 6 : 8;
@@ -145,12 +157,18 @@ export class World {
     this.clickhouse.createTable(DATABASE, EVENT_COUNTS_PARTIAL.name, PARTIAL.spec);
     this.clickhouse.beforeInsert = async (_table, rows) => {
       await this.scheduler.sleep(this.root, this.faults.sinkLatencyMs);
-      if (this.scheduler.now() < this.faults.sinkDownUntil) throw Object.assign(new Error('Code: 210. DB::NetException: Connection refused'), { code: '210' });
+      if (this.scheduler.now() < this.faults.sinkDownUntil)
+        throw Object.assign(new Error('Code: 210. DB::NetException: Connection refused'), { code: '210' });
       // As ClickHouse words it, naming the row it stopped at (1-based); the sink relies on that when it can.
       const refused = rows.findIndex((r) => this.faults.refusedEventTypes.has(String(r.event_type)));
       if (refused >= 0) {
         const at = this.random.chance(0.5) ? `: (at row ${refused + 1})` : ''; // and sometimes without, so the bisection runs too
-        throw Object.assign(new Error(`Code: 131. DB::Exception: Too large value for FixedString(2): (while read the value of key event_type)${at}`), { code: '131' });
+        throw Object.assign(
+          new Error(
+            `Code: 131. DB::Exception: Too large value for FixedString(2): (while read the value of key event_type)${at}`,
+          ),
+          { code: '131' },
+        );
       }
     };
     this.registry = new SimRegistry(this.scheduler);
@@ -172,8 +190,16 @@ export class World {
     const redis = this.redis.client(owner);
     const codec = new SchemaCodec(this.registry.client(owner), clock.now);
     const reader = loadAvroSchema(stream.source.schema);
-    const decoder = { decode: (value: Buffer) => codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value) };
-    const dedup = new RedisDedupStore(redis, { keyPrefix: KEY_PREFIX, namespace: stream.name, epoch, ttlSeconds: 24 * 3600 });
+    const decoder = {
+      decode: (value: Buffer) =>
+        codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value),
+    };
+    const dedup = new RedisDedupStore(redis, {
+      keyPrefix: KEY_PREFIX,
+      namespace: stream.name,
+      epoch,
+      ttlSeconds: 24 * 3600,
+    });
     const snapshots = new RedisSnapshotStore(redis, `${KEY_PREFIX}state:${stream.name}:${epoch}:`);
     const sink = new ClickHouseSink({
       settings: { url: 'http://clickhouse.sim', username: 'sim', password: '', database: DATABASE } as never,
@@ -193,9 +219,18 @@ export class World {
     });
     const hold = options.sinkHold === false ? undefined : this.hold(owner);
     const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
-    const rowSink: RowSink = hold ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) } : filtered;
-    const side: SideOutputs = options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: stream.name, now: () => new Date(this.scheduler.now()) });
-    const task = new StreamTask(definition, { decoder, dedup, now: clock.now }, definition.windowed ? new StreamWindows(definition.windowed, TOPIC) : undefined);
+    const rowSink: RowSink = hold
+      ? { write: (table, rows, positions) => hold.write(() => filtered.write(table, rows, positions)) }
+      : filtered;
+    const side: SideOutputs =
+      options.sideOutputs === false
+        ? { records: () => [] }
+        : new SideRecords({ stream: stream.name, now: () => new Date(this.scheduler.now()) });
+    const task = new StreamTask(
+      definition,
+      { decoder, dedup, now: clock.now },
+      definition.windowed ? new StreamWindows(definition.windowed, TOPIC) : undefined,
+    );
     const runner = new StreamRunner(
       this.kafka.client(owner),
       definition,
@@ -210,7 +245,11 @@ export class World {
         closeWindowsAtEnd: options.closeWindowsAtEnd,
       },
       // SLUICE_SIM_LOG=info (npm run test:sim -- --seed N --log) prints each process's runtime log, stamped with simulated time.
-      pino({ level: process.env.SLUICE_SIM_LOG ?? 'silent', base: { process: name }, timestamp: () => `,"t":${((this.scheduler.now() - this.startMs) / 1000).toFixed(3)}` }),
+      pino({
+        level: process.env.SLUICE_SIM_LOG ?? 'silent',
+        base: { process: name },
+        timestamp: () => `,"t":${((this.scheduler.now() - this.startMs) / 1000).toFixed(3)}`,
+      }),
       clock,
     );
     const done = runner.done.then(

@@ -14,14 +14,19 @@ export class RegistryHttpError extends Error {
   }
 }
 
-export const subjectNotFound = (subject: string) => new RegistryHttpError(404, 40401, `Subject '${subject}' not found.`);
+export const subjectNotFound = (subject: string) =>
+  new RegistryHttpError(404, 40401, `Subject '${subject}' not found.`);
 export const versionNotFound = (subject: string, version: number | string) =>
   new RegistryHttpError(404, 40402, `Version ${version} not found for subject '${subject}'.`);
 export const schemaNotFound = (detail = 'Schema not found') => new RegistryHttpError(404, 40403, detail);
 export const subjectNotSoftDeleted = (subject: string) =>
   new RegistryHttpError(404, 40405, `Subject '${subject}' was not deleted first before being permanently deleted`);
 export const versionNotSoftDeleted = (subject: string, version: number) =>
-  new RegistryHttpError(404, 40407, `Subject '${subject}' Version ${version} was not deleted first before being permanently deleted`);
+  new RegistryHttpError(
+    404,
+    40407,
+    `Subject '${subject}' Version ${version} was not deleted first before being permanently deleted`,
+  );
 export const subjectLevelNotConfigured = (subject: string) =>
   new RegistryHttpError(404, 40408, `Subject '${subject}' does not have subject-level compatibility configured`);
 export const incompatibleSchema = (subject: string, details: string[]) =>
@@ -32,11 +37,16 @@ export const incompatibleSchema = (subject: string, details: string[]) =>
   );
 export const invalidSchema = (detail: string) => new RegistryHttpError(422, 42201, `Invalid schema: ${detail}`);
 export const invalidVersion = (version: string) =>
-  new RegistryHttpError(422, 42202, `The specified version '${version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string "latest"`);
+  new RegistryHttpError(
+    422,
+    42202,
+    `The specified version '${version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string "latest"`,
+  );
 export const invalidCompatibility = (level: unknown) =>
   new RegistryHttpError(
     422,
     42203,
     `Invalid compatibility level ${JSON.stringify(level)}. Valid values are NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE`,
   );
-export const storeError = (detail: string) => new RegistryHttpError(500, 50001, `Error in the backend data store: ${detail}`);
+export const storeError = (detail: string) =>
+  new RegistryHttpError(500, 50001, `Error in the backend data store: ${detail}`);

@@ -106,7 +106,13 @@ export class SchemaLog {
       const timer = setTimeout(() => {
         const index = this.waiters.findIndex((w) => w.resolve === done);
         if (index >= 0) this.waiters.splice(index, 1);
-        reject(new ServiceError('registry', `timed out reading back offset ${offset} of ${this.topic} after ${timeoutMs} ms`, { retriable: true }));
+        reject(
+          new ServiceError(
+            'registry',
+            `timed out reading back offset ${offset} of ${this.topic} after ${timeoutMs} ms`,
+            { retriable: true },
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -146,13 +152,18 @@ export class SchemaLog {
     // The reader group never committed anything; remove it so groups do not pile up.
     await this.admin.deleteGroups([this.groupId]).catch(() => undefined);
     await this.admin.disconnect().catch(() => undefined);
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new ServiceError('registry', 'the registry is shutting down', { retriable: true }));
+    for (const waiter of this.waiters.splice(0))
+      waiter.reject(new ServiceError('registry', 'the registry is shutting down', { retriable: true }));
   }
 }
 
 function unreachable(what: string, err: unknown): ServiceError {
-  return new ServiceError('registry', `${what}: Kafka is unreachable or refused (${describeError(err)}); check SLUICE_KAFKA_BROKERS`, {
-    retriable: true,
-    cause: err,
-  });
+  return new ServiceError(
+    'registry',
+    `${what}: Kafka is unreachable or refused (${describeError(err)}); check SLUICE_KAFKA_BROKERS`,
+    {
+      retriable: true,
+      cause: err,
+    },
+  );
 }

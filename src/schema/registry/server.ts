@@ -33,7 +33,9 @@ export function registryApp(service: RegistryService, logger?: Logger): express.
   app.get('/schemas/types', (_req, res) => send(res, ['AVRO']));
 
   app.get('/subjects', (req, res) => send(res, service.subjects(flag(req.query.deleted))));
-  app.get('/subjects/:subject/versions', async (req, res) => send(res, await service.versions(req.params.subject, flag(req.query.deleted))));
+  app.get('/subjects/:subject/versions', async (req, res) =>
+    send(res, await service.versions(req.params.subject, flag(req.query.deleted))),
+  );
   app.get('/subjects/:subject/versions/:version', async (req, res) =>
     send(res, await service.version(req.params.subject, req.params.version, flag(req.query.deleted))),
   );
@@ -41,9 +43,15 @@ export function registryApp(service: RegistryService, logger?: Logger): express.
     const view = await service.version(req.params.subject, req.params.version, flag(req.query.deleted));
     res.status(200).set('Content-Type', REGISTRY_CONTENT_TYPE).send(view.schema);
   });
-  app.post('/subjects/:subject/versions', async (req, res) => send(res, await service.register(req.params.subject, req.body ?? {})));
-  app.post('/subjects/:subject', async (req, res) => send(res, await service.lookup(req.params.subject, req.body ?? {}, flag(req.query.deleted))));
-  app.delete('/subjects/:subject', async (req, res) => send(res, await service.deleteSubject(req.params.subject, flag(req.query.permanent))));
+  app.post('/subjects/:subject/versions', async (req, res) =>
+    send(res, await service.register(req.params.subject, req.body ?? {})),
+  );
+  app.post('/subjects/:subject', async (req, res) =>
+    send(res, await service.lookup(req.params.subject, req.body ?? {}, flag(req.query.deleted))),
+  );
+  app.delete('/subjects/:subject', async (req, res) =>
+    send(res, await service.deleteSubject(req.params.subject, flag(req.query.permanent))),
+  );
   app.delete('/subjects/:subject/versions/:version', async (req, res) =>
     send(res, await service.deleteVersion(req.params.subject, req.params.version, flag(req.query.permanent))),
   );
@@ -53,11 +61,15 @@ export function registryApp(service: RegistryService, logger?: Logger): express.
     const { schema } = await service.schemaById(schemaId(req.params.id));
     res.status(200).set('Content-Type', REGISTRY_CONTENT_TYPE).send(schema);
   });
-  app.get('/schemas/ids/:id/versions', async (req, res) => send(res, await service.subjectsOfId(schemaId(req.params.id))));
+  app.get('/schemas/ids/:id/versions', async (req, res) =>
+    send(res, await service.subjectsOfId(schemaId(req.params.id))),
+  );
 
   app.get('/config', async (_req, res) => send(res, await service.config(undefined, true)));
   app.put('/config', async (req, res) => send(res, await service.setConfig(undefined, req.body)));
-  app.get('/config/:subject', async (req, res) => send(res, await service.config(req.params.subject, flag(req.query.defaultToGlobal))));
+  app.get('/config/:subject', async (req, res) =>
+    send(res, await service.config(req.params.subject, flag(req.query.defaultToGlobal))),
+  );
   app.put('/config/:subject', async (req, res) => send(res, await service.setConfig(req.params.subject, req.body)));
   app.delete('/config/:subject', async (req, res) => send(res, await service.deleteConfig(req.params.subject)));
 
@@ -71,7 +83,8 @@ export function registryApp(service: RegistryService, logger?: Logger): express.
 
   app.use((_req, res) => send(res, { error_code: 404, message: 'HTTP 404 Not Found' }, 404));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof RegistryHttpError) return send(res, { error_code: err.errorCode, message: err.message }, err.status);
+    if (err instanceof RegistryHttpError)
+      return send(res, { error_code: err.errorCode, message: err.message }, err.status);
     const status = (err as { status?: number; type?: string }).status;
     if (status === 400 || (err as { type?: string }).type === 'entity.parse.failed') {
       return send(res, { error_code: 400, message: `Malformed request body: ${(err as Error).message}` }, 400);
@@ -135,7 +148,13 @@ async function listen(app: express.Express, port: number, host: string): Promise
   }
 }
 
-function running(server: Server, host: string, topic: string, state: RegistryState, stop: () => Promise<void>): RunningRegistry {
+function running(
+  server: Server,
+  host: string,
+  topic: string,
+  state: RegistryState,
+  stop: () => Promise<void>,
+): RunningRegistry {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${port}`,
@@ -154,7 +173,11 @@ function running(server: Server, host: string, topic: string, state: RegistrySta
 export async function startMemoryRegistry(options: { port?: number; host?: string } = {}): Promise<RunningRegistry> {
   const state = new RegistryState();
   const host = options.host ?? '127.0.0.1';
-  const server = await listen(registryApp(new RegistryService(state, new MemoryRegistryLog(state))), options.port ?? 0, host);
+  const server = await listen(
+    registryApp(new RegistryService(state, new MemoryRegistryLog(state))),
+    options.port ?? 0,
+    host,
+  );
   return running(server, host, '(memory)', state, async () => undefined);
 }
 
@@ -162,7 +185,10 @@ export async function startMemoryRegistry(options: { port?: number; host?: strin
  * Starts an embedded registry: reads its topic to the end, then listens.
  * Several instances on the same topic serve the same ids.
  */
-export async function startRegistry(config: Pick<SluiceConfig, 'kafka'>, options: RegistryOptions): Promise<RunningRegistry> {
+export async function startRegistry(
+  config: Pick<SluiceConfig, 'kafka'>,
+  options: RegistryOptions,
+): Promise<RunningRegistry> {
   const topic = options.topic ?? DEFAULT_SCHEMAS_TOPIC;
   const state = new RegistryState();
   const log = new SchemaLog(config, topic);

@@ -89,9 +89,12 @@ export class RegistryService {
   }
 
   parseSubmission(body: SchemaSubmission): ParsedSchema {
-    if (body === null || typeof body !== 'object') throw invalidSchema('the request body must be a JSON object with a "schema" string');
+    if (body === null || typeof body !== 'object')
+      throw invalidSchema('the request body must be a JSON object with a "schema" string');
     if (body.schemaType !== undefined && body.schemaType !== null && body.schemaType !== 'AVRO') {
-      throw invalidSchema(`schemaType ${JSON.stringify(body.schemaType)} is not supported: this registry stores AVRO schemas only`);
+      throw invalidSchema(
+        `schemaType ${JSON.stringify(body.schemaType)} is not supported: this registry stores AVRO schemas only`,
+      );
     }
     if (Array.isArray(body.references) && body.references.length > 0) {
       throw invalidSchema('schema references are not supported by this registry');
@@ -123,7 +126,8 @@ export class RegistryService {
 
   private findVersion(subject: string, raw: string, includeDeleted: boolean): VersionEntry {
     const version = this.parseVersion(raw);
-    if (!this.state.hasSubject(subject) || this.state.versions(subject, includeDeleted).length === 0) throw subjectNotFound(subject);
+    if (!this.state.hasSubject(subject) || this.state.versions(subject, includeDeleted).length === 0)
+      throw subjectNotFound(subject);
     const versions = this.state.versions(subject, includeDeleted);
     const entry = version === 'latest' ? versions.at(-1) : versions.find((v) => v.version === version);
     if (entry === undefined) throw versionNotFound(subject, raw);
@@ -132,7 +136,8 @@ export class RegistryService {
 
   private view(subject: string, entry: VersionEntry): VersionView {
     const stored = this.state.schemaById(entry.id);
-    if (stored === undefined) throw storeError(`schema id ${entry.id} of ${subject} version ${entry.version} is missing`);
+    if (stored === undefined)
+      throw storeError(`schema id ${entry.id} of ${subject} version ${entry.version} is missing`);
     return { subject, id: entry.id, version: entry.version, schema: stored.text };
   }
 
@@ -230,7 +235,12 @@ export class RegistryService {
         return all.map((v) => v.version);
       }
       const live = all.filter((v) => !v.deleted);
-      if (live.length === 0) throw new RegistryHttpError(404, 40404, `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`);
+      if (live.length === 0)
+        throw new RegistryHttpError(
+          404,
+          40404,
+          `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`,
+        );
       await this.log.append(live.map((v) => softDeleteRecord(this.registration(subject, v))));
       return live.map((v) => v.version);
     });
@@ -242,7 +252,10 @@ export class RegistryService {
       const entry = this.findVersion(subject, raw, permanent);
       if (permanent) {
         if (!entry.deleted) throw versionNotSoftDeleted(subject, entry.version);
-        await this.log.append([maxIdRecord(this.state.nextId() - 1), ...permanentDeleteRecords(this.registration(subject, entry))]);
+        await this.log.append([
+          maxIdRecord(this.state.nextId() - 1),
+          ...permanentDeleteRecords(this.registration(subject, entry)),
+        ]);
       } else {
         await this.log.append([softDeleteRecord(this.registration(subject, entry))]);
       }
@@ -290,7 +303,11 @@ export class RegistryService {
    * direction is checked against that version alone; with no version, exactly
    * the check a registration would run.
    */
-  testCompatibility(subject: string, raw: string | undefined, body: SchemaSubmission): Promise<{ is_compatible: boolean; messages: string[] }> {
+  testCompatibility(
+    subject: string,
+    raw: string | undefined,
+    body: SchemaSubmission,
+  ): Promise<{ is_compatible: boolean; messages: string[] }> {
     const parsed = this.parseSubmission(body);
     return this.fresh(() => {
       const level = this.state.level(subject);
@@ -302,10 +319,10 @@ export class RegistryService {
         against = [this.findVersion(subject, raw, false)];
       }
       const previous = against.map((v) => ({ version: v.version, type: this.state.schemaById(v.id)!.type }));
-      const effective: CompatibilityLevel = raw === undefined ? level : (level.replace('_TRANSITIVE', '') as CompatibilityLevel);
+      const effective: CompatibilityLevel =
+        raw === undefined ? level : (level.replace('_TRANSITIVE', '') as CompatibilityLevel);
       const result = checkCompatibility(parsed.type, previous, effective);
       return { is_compatible: result.compatible, messages: result.messages };
     });
   }
 }
-

@@ -1,5 +1,13 @@
 import { canonicalSchemaText } from '../avro';
-import { RegistryState, configRecord, fingerprint, maxIdRecord, permanentDeleteRecords, registrationRecord, softDeleteRecord } from './store';
+import {
+  RegistryState,
+  configRecord,
+  fingerprint,
+  maxIdRecord,
+  permanentDeleteRecords,
+  registrationRecord,
+  softDeleteRecord,
+} from './store';
 
 const record = (name: string, fields: object[] = []) =>
   canonicalSchemaText({ type: 'record', name, fields: [{ name: 'id', type: 'string' }, ...fields] });
@@ -8,10 +16,19 @@ const B = record('B');
 const A2 = record('A', [{ name: 'n', type: 'int', default: 0 }]);
 
 type Rec = { key: string; value: string | null };
-const registration = (subject: string, version: number, id: number, schema: string) => ({ subject, version, id, schema, fingerprint: fingerprint(schema) });
-const reg = (subject: string, version: number, id: number, schema: string): Rec => registrationRecord(registration(subject, version, id, schema));
-const soft = (subject: string, version: number, id: number, schema: string): Rec => softDeleteRecord(registration(subject, version, id, schema));
-const hard = (subject: string, version: number, id: number, schema: string): Rec[] => permanentDeleteRecords(registration(subject, version, id, schema));
+const registration = (subject: string, version: number, id: number, schema: string) => ({
+  subject,
+  version,
+  id,
+  schema,
+  fingerprint: fingerprint(schema),
+});
+const reg = (subject: string, version: number, id: number, schema: string): Rec =>
+  registrationRecord(registration(subject, version, id, schema));
+const soft = (subject: string, version: number, id: number, schema: string): Rec =>
+  softDeleteRecord(registration(subject, version, id, schema));
+const hard = (subject: string, version: number, id: number, schema: string): Rec[] =>
+  permanentDeleteRecords(registration(subject, version, id, schema));
 
 function replay(log: Rec[]): { state: RegistryState; accepted: boolean[] } {
   const state = new RegistryState();
@@ -47,7 +64,10 @@ describe('RegistryState: the log decides', () => {
   it('shares one global id for the same schema under two subjects and refuses a duplicate live version', () => {
     const { state, accepted } = replay([reg('s', 1, 1, A), reg('t', 1, 1, A), reg('s', 2, 1, A), reg('s', 2, 2, A2)]);
     expect(accepted).toEqual([true, true, false, true]);
-    expect(state.subjectsOf(1)).toEqual([{ subject: 's', version: 1 }, { subject: 't', version: 1 }]);
+    expect(state.subjectsOf(1)).toEqual([
+      { subject: 's', version: 1 },
+      { subject: 't', version: 1 },
+    ]);
     expect(state.nextId()).toBe(3);
   });
 

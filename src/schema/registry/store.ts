@@ -115,7 +115,8 @@ export class RegistryState {
   /** The registration this key names, if the state holds exactly it (same version, id and schema). */
   private registration(key: SchemaKey): VersionEntry | undefined {
     const found = this.subjects.get(key.subject)?.get(key.version);
-    if (found === undefined || found.id !== key.id || this.byId.get(found.id)?.fingerprint !== key.fingerprint) return undefined;
+    if (found === undefined || found.id !== key.id || this.byId.get(found.id)?.fingerprint !== key.fingerprint)
+      return undefined;
     return found;
   }
 
@@ -211,7 +212,8 @@ export class RegistryState {
   subjectsOf(id: number): { subject: string; version: number }[] {
     const out: { subject: string; version: number }[] = [];
     for (const [subject, versions] of this.subjects) {
-      for (const entry of versions.values()) if (entry.id === id && !entry.deleted) out.push({ subject, version: entry.version });
+      for (const entry of versions.values())
+        if (entry.id === id && !entry.deleted) out.push({ subject, version: entry.version });
     }
     return out.sort((a, b) => a.subject.localeCompare(b.subject) || a.version - b.version);
   }
@@ -256,7 +258,10 @@ export function permanentDeleteRecords(r: Registration): { key: string; value: n
   ];
 }
 
-export function configRecord(subject: string | null, level: CompatibilityLevel | null): { key: string; value: string | null } {
+export function configRecord(
+  subject: string | null,
+  level: CompatibilityLevel | null,
+): { key: string; value: string | null } {
   const key: ConfigKey = { keytype: 'CONFIG', subject };
   return { key: JSON.stringify(key), value: level === null ? null : JSON.stringify({ compatibilityLevel: level }) };
 }

@@ -14,7 +14,13 @@ describe('ClickHouse client TLS options', () => {
   beforeAll(async () => {
     certs = makeCertificates();
     server = createServer(
-      { cert: readFileSync(certs.serverCertFile), key: readFileSync(certs.serverKeyFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false },
+      {
+        cert: readFileSync(certs.serverCertFile),
+        key: readFileSync(certs.serverKeyFile),
+        ca: readFileSync(certs.caFile),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
       (req, res) => {
         const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
         clients.push(typeof peer?.subject?.CN === 'string' ? peer.subject.CN : '');
@@ -29,7 +35,9 @@ describe('ClickHouse client TLS options', () => {
 
   it('gives the CA only, or CA, certificate and key, and nothing for http://', () => {
     expect(clickHouseTlsOptions(loadConfig({}).clickhouse)).toBeUndefined();
-    const basic = clickHouseTlsOptions(loadConfig({ SLUICE_CLICKHOUSE_URL: url, SLUICE_CLICKHOUSE_TLS_CA_FILE: certs.caFile }).clickhouse);
+    const basic = clickHouseTlsOptions(
+      loadConfig({ SLUICE_CLICKHOUSE_URL: url, SLUICE_CLICKHOUSE_TLS_CA_FILE: certs.caFile }).clickhouse,
+    );
     expect(Object.keys(basic ?? {})).toEqual(['ca_cert']);
   });
 
@@ -49,10 +57,15 @@ describe('ClickHouse client TLS options', () => {
   it('an untrusted server certificate fails in one line naming clickhouse.tls.caFile', async () => {
     const config = loadConfig({ SLUICE_CLICKHOUSE_URL: url, SLUICE_CLICKHOUSE_TLS_CA_FILE: certs.otherCaFile });
     const client = createClickHouse(config.clickhouse);
-    const failure = await client.query({ query: 'SELECT 1' }).then(() => undefined, (err: unknown) => err);
+    const failure = await client.query({ query: 'SELECT 1' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     await client.close();
     expect(explainClickHouseError(config.clickhouse, failure).message).toMatch(
-      new RegExp(`^ClickHouse at ${url}: TLS handshake failed \\(.*certificate.*\\): check clickhouse\\.tls\\.caFile \\(SLUICE_CLICKHOUSE_TLS_CA_FILE\\)$`),
+      new RegExp(
+        `^ClickHouse at ${url}: TLS handshake failed \\(.*certificate.*\\): check clickhouse\\.tls\\.caFile \\(SLUICE_CLICKHOUSE_TLS_CA_FILE\\)$`,
+      ),
     );
   });
 });

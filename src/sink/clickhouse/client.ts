@@ -1,9 +1,15 @@
-import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
+import {
+  ClickHouseLogLevel,
+  createClient,
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+} from '@clickhouse/client';
 import { readSettingFile, settingName, type SluiceConfig } from '../../config';
 import { ServiceError } from '../../errors';
 import { chdbConnection, chdbTarget } from './chdb';
 
-export type ClickHouseSettings = Pick<SluiceConfig['clickhouse'], 'url' | 'username' | 'password'> & Partial<Pick<SluiceConfig['clickhouse'], 'tls'>>;
+export type ClickHouseSettings = Pick<SluiceConfig['clickhouse'], 'url' | 'username' | 'password'> &
+  Partial<Pick<SluiceConfig['clickhouse'], 'tls'>>;
 
 /** The client's `tls` option from `clickhouse.tls` for an https:// URL (files read here); none otherwise (system CAs). */
 export function clickHouseTlsOptions(settings: ClickHouseSettings): ClickHouseClientConfigOptions['tls'] {
@@ -29,7 +35,13 @@ export function createClickHouse(settings: ClickHouseSettings, database?: string
   return createClient({
     ...(embedded
       ? { connection: chdbConnection(embedded, database) }
-      : { url: settings.url, username: settings.username, password: settings.password, database, tls: clickHouseTlsOptions(settings) }),
+      : {
+          url: settings.url,
+          username: settings.username,
+          password: settings.password,
+          database,
+          tls: clickHouseTlsOptions(settings),
+        }),
     request_timeout: 30_000,
     // ClickHouse 18.16 rejects settings it does not know; send none by default.
     clickhouse_settings: {},
@@ -41,7 +53,11 @@ export function createClickHouse(settings: ClickHouseSettings, database?: string
 /** Turns a ClickHouse failure into one line that names the setting to fix. */
 export function explainClickHouseError(settings: ClickHouseSettings, err: unknown): ServiceError {
   const message = (err as Error)?.message ?? String(err);
-  if (/authentication failed|password is incorrect|Wrong password|Unknown user|AUTHENTICATION_FAILED|code: 516|code: 192|code: 193/i.test(message)) {
+  if (
+    /authentication failed|password is incorrect|Wrong password|Unknown user|AUTHENTICATION_FAILED|code: 516|code: 192|code: 193/i.test(
+      message,
+    )
+  ) {
     return new ServiceError(
       'clickhouse',
       `ClickHouse at ${settings.url} rejected user '${settings.username}': check ${settingName('clickhouse.password')} and ${settingName('clickhouse.username')}`,
@@ -49,9 +65,13 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
     );
   }
   if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number/i.test(message)) {
-    return new ServiceError('clickhouse', `ClickHouse at ${settings.url}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('clickhouse.tls.caFile')}`, {
-      cause: err,
-    });
+    return new ServiceError(
+      'clickhouse',
+      `ClickHouse at ${settings.url}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('clickhouse.tls.caFile')}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|socket hang up|Timeout/i.test(message)) {
     return new ServiceError(
@@ -60,7 +80,9 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
       { retriable: true, cause: err },
     );
   }
-  return new ServiceError('clickhouse', `ClickHouse at ${settings.url} failed: ${message.split('\n')[0]}`, { cause: err });
+  return new ServiceError('clickhouse', `ClickHouse at ${settings.url} failed: ${message.split('\n')[0]}`, {
+    cause: err,
+  });
 }
 
 /** `SELECT version()`, with failures explained. Proves a real server answers. */

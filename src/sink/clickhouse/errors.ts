@@ -40,8 +40,10 @@ export function classifyClickHouseError(settings: ClickHouseSettings, err: unkno
   if (explained.retriable) return explained;
   const code = clickHouseErrorCode(err);
   const transient = code !== undefined && TRANSIENT_CODES.has(code);
-  const noCodeServerFailure = code === undefined && /\b50[234]\b|Service Unavailable|Bad Gateway/i.test((err as Error)?.message ?? '');
-  if (transient || noCodeServerFailure) return new ServiceError('clickhouse', explained.message, { retriable: true, cause: err });
+  const noCodeServerFailure =
+    code === undefined && /\b50[234]\b|Service Unavailable|Bad Gateway/i.test((err as Error)?.message ?? '');
+  if (transient || noCodeServerFailure)
+    return new ServiceError('clickhouse', explained.message, { retriable: true, cause: err });
   return explained;
 }
 

@@ -29,7 +29,8 @@ export function parseVersion(version: string): { major: number; minor: number } 
   return { major: Number(match[1]), minor: Number(match[2]) };
 }
 
-const atLeast = (v: { major: number; minor: number }, major: number, minor: number) => v.major > major || (v.major === major && v.minor >= minor);
+const atLeast = (v: { major: number; minor: number }, major: number, minor: number) =>
+  v.major > major || (v.major === major && v.minor >= minor);
 
 /** Features implied by the version alone (release notes); used when the system tables cannot be read. */
 export function featuresFromVersion(version: string): ServerFeatures {
@@ -54,7 +55,12 @@ export async function detectServerFeatures(client: ClickHouseClient): Promise<Se
       (SELECT count() FROM system.columns WHERE database = 'system' AND table = 'tables' AND name = 'comment') AS table_comment`,
     format: 'JSONEachRow',
   });
-  const [row] = await result.json<{ version: string; settings: string[]; window: string | number; table_comment: string | number }>();
+  const [row] = await result.json<{
+    version: string;
+    settings: string[];
+    window: string | number;
+    table_comment: string | number;
+  }>();
   if (!row) throw new SluiceError('SERVICE_ANSWER_INVALID', 'ClickHouse answered SELECT version() with no row');
   return {
     ...featuresFromVersion(row.version),

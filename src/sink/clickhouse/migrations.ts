@@ -25,7 +25,10 @@ export interface TableDefinition {
 
 export class InvalidIdentifierError extends SluiceError {
   constructor(kind: string, name: string) {
-    super('SQL_IDENTIFIER_INVALID', `${kind} name '${name}' is not allowed: use letters, digits and _ (not starting with a digit), at most 63`);
+    super(
+      'SQL_IDENTIFIER_INVALID',
+      `${kind} name '${name}' is not allowed: use letters, digits and _ (not starting with a digit), at most 63`,
+    );
     this.name = 'InvalidIdentifierError';
   }
 }
@@ -80,16 +83,31 @@ export async function migrate(
   const migrations = options.migrations ?? [];
   const ids = new Set<string>();
   for (const m of migrations) {
-    if (ids.has(m.id)) throw new SluiceError('MIGRATION_DUPLICATE', `migration id '${m.id}' is declared twice: ids must be unique`);
+    if (ids.has(m.id))
+      throw new SluiceError('MIGRATION_DUPLICATE', `migration id '${m.id}' is declared twice: ids must be unique`);
     ids.add(m.id);
   }
 
-  const report: MigrationReport = { database, createdDatabase: false, applied: [], alreadyApplied: [], skipped: [], createdTables: [], existingTables: [] };
-  report.createdDatabase = !(await exists(client, `SELECT count() AS n FROM system.databases WHERE name = '${database}'`));
+  const report: MigrationReport = {
+    database,
+    createdDatabase: false,
+    applied: [],
+    alreadyApplied: [],
+    skipped: [],
+    createdTables: [],
+    existingTables: [],
+  };
+  report.createdDatabase = !(await exists(
+    client,
+    `SELECT count() AS n FROM system.databases WHERE name = '${database}'`,
+  ));
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   await client.command({ query: render(LEDGER, database) });
 
-  const done = await client.query({ query: `SELECT DISTINCT id FROM ${database}.sluice_migrations`, format: 'JSONEachRow' });
+  const done = await client.query({
+    query: `SELECT DISTINCT id FROM ${database}.sluice_migrations`,
+    format: 'JSONEachRow',
+  });
   const applied = new Set((await done.json<{ id: string }>()).map((r) => r.id));
   for (const migration of migrations) {
     if (applied.has(migration.id)) {
@@ -110,7 +128,10 @@ export async function migrate(
   }
 
   for (const table of tables) {
-    const present = await exists(client, `SELECT count() AS n FROM system.tables WHERE database = '${database}' AND name = '${table.name}'`);
+    const present = await exists(
+      client,
+      `SELECT count() AS n FROM system.tables WHERE database = '${database}' AND name = '${table.name}'`,
+    );
     for (const statement of table.create) await client.command({ query: render(statement, database) });
     (present ? report.existingTables : report.createdTables).push(table.name);
   }
@@ -125,6 +146,7 @@ export function formatMigrationReport(report: MigrationReport): string[] {
   for (const id of report.skipped) lines.push(`skipped   ${id} (not supported by this server version)`);
   for (const t of report.createdTables) lines.push(`created   table ${t}`);
   for (const t of report.existingTables) lines.push(`unchanged table ${t} (exists)`);
-  if (report.applied.length === 0 && report.createdTables.length === 0 && !report.createdDatabase) lines.push('nothing to do: schema is up to date');
+  if (report.applied.length === 0 && report.createdTables.length === 0 && !report.createdDatabase)
+    lines.push('nothing to do: schema is up to date');
   return lines;
 }

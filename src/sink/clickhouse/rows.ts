@@ -41,7 +41,8 @@ function integerCheck(type: string, [lo, hi]: [bigint, bigint]): ValueCheck {
   const low = Number(lo);
   const high = Number(hi);
   return (value) => {
-    if (typeof value === 'number' && Number.isSafeInteger(value)) return value < low || value > high ? `${value} is out of range for ${type}` : undefined;
+    if (typeof value === 'number' && Number.isSafeInteger(value))
+      return value < low || value > high ? `${value} is out of range for ${type}` : undefined;
     if (typeof value === 'string' && /^-?\d+$/.test(value)) {
       const n = BigInt(value);
       return n < lo || n > hi ? `${value} is out of range for ${type}` : undefined;
@@ -64,7 +65,10 @@ export function compileValueCheck(type: string): ValueCheck {
   }
   const lowCardinality = inner(type, 'LowCardinality');
   if (lowCardinality !== undefined) return compileValueCheck(lowCardinality);
-  const notNull = (check: ValueCheck): ValueCheck => (value) => (value === null || value === undefined ? `null in non-Nullable ${type}` : check(value));
+  const notNull =
+    (check: ValueCheck): ValueCheck =>
+    (value) =>
+      value === null || value === undefined ? `null in non-Nullable ${type}` : check(value);
   const array = inner(type, 'Array');
   if (array !== undefined) {
     const element = compileValueCheck(array);
@@ -83,15 +87,25 @@ export function compileValueCheck(type: string): ValueCheck {
   const range = INT_RANGES[type];
   if (range) return notNull(integerCheck(type, range));
   if (type === 'Float32' || type === 'Float64') {
-    return notNull((value) => (typeof value === 'number' && Number.isFinite(value) ? undefined : `expected a finite number for ${type}`));
+    return notNull((value) =>
+      typeof value === 'number' && Number.isFinite(value) ? undefined : `expected a finite number for ${type}`,
+    );
   }
   if (type === 'DateTime' || type.startsWith('DateTime(')) {
     return notNull((value) => {
-      if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 && value <= 4294967295 ? undefined : `expected epoch seconds (0..2^32-1) for ${type}`;
-      return typeof value === 'string' && DATETIME_TEXT.test(value) ? undefined : `expected epoch seconds or 'YYYY-MM-DD hh:mm:ss' for ${type}`;
+      if (typeof value === 'number')
+        return Number.isSafeInteger(value) && value >= 0 && value <= 4294967295
+          ? undefined
+          : `expected epoch seconds (0..2^32-1) for ${type}`;
+      return typeof value === 'string' && DATETIME_TEXT.test(value)
+        ? undefined
+        : `expected epoch seconds or 'YYYY-MM-DD hh:mm:ss' for ${type}`;
     });
   }
-  if (type === 'Date') return notNull((value) => (typeof value === 'string' && DATE_TEXT.test(value) ? undefined : `expected 'YYYY-MM-DD' for Date`));
+  if (type === 'Date')
+    return notNull((value) =>
+      typeof value === 'string' && DATE_TEXT.test(value) ? undefined : `expected 'YYYY-MM-DD' for Date`,
+    );
   return notNull(unchecked);
 }
 

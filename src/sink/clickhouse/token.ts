@@ -21,11 +21,18 @@ export const DEFAULT_VOLATILE_COLUMNS = ['ingested_at', 'version'];
  * window emitted differently after a restart) must not be taken for a
  * duplicate and silently dropped.
  */
-export function insertDedupToken(table: string, rows: Row[], positions: SinkPosition[], volatileColumns: string[] = DEFAULT_VOLATILE_COLUMNS): string {
+export function insertDedupToken(
+  table: string,
+  rows: Row[],
+  positions: SinkPosition[],
+  volatileColumns: string[] = DEFAULT_VOLATILE_COLUMNS,
+): string {
   const volatile = new Set(volatileColumns);
   const hash = createHash('sha256');
   hash.update(table);
-  const ordered = [...positions].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition || a.fromOffset.localeCompare(b.fromOffset));
+  const ordered = [...positions].sort(
+    (a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition || a.fromOffset.localeCompare(b.fromOffset),
+  );
   for (const p of ordered) hash.update(`|${p.topic}/${p.partition}/${p.fromOffset}-${p.toOffset}`);
   for (const row of rows) {
     const stable = Object.keys(row)

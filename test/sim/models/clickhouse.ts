@@ -73,7 +73,8 @@ const NUMERIC = /^-?\d+(\.\d+)?$/;
 
 /** Orders two column values: numerically when both are numbers or numeric strings, else as strings. */
 export function compareValues(a: unknown, b: unknown): number {
-  const numeric = (v: unknown) => typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'string' && NUMERIC.test(v));
+  const numeric = (v: unknown) =>
+    typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'string' && NUMERIC.test(v));
   if (numeric(a) && numeric(b)) {
     const [x, y] = [String(a), String(b)];
     if (/^-?\d+$/.test(x) && /^-?\d+$/.test(y)) {
@@ -86,7 +87,8 @@ export function compareValues(a: unknown, b: unknown): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-const abortError = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason : new Error('The user aborted a request.'));
+const abortError = (signal: AbortSignal) =>
+  signal.reason instanceof Error ? signal.reason : new Error('The user aborted a request.');
 
 export class ClickHouseModel {
   /** Runs before an insert lands: throw to fail it, wait to make it slow. `table` is without the database. */
@@ -116,7 +118,10 @@ export class ClickHouseModel {
 
   /** Table names of a database, sorted. */
   tableNames(database: string): string[] {
-    return [...this.tables.keys()].filter((n) => n.startsWith(`${database}.`)).map((n) => n.slice(database.length + 1)).sort();
+    return [...this.tables.keys()]
+      .filter((n) => n.startsWith(`${database}.`))
+      .map((n) => n.slice(database.length + 1))
+      .sort();
   }
 
   /** The object to give ClickHouseSink as `client` (with `columns` and `features`, so it only inserts). */
@@ -124,15 +129,25 @@ export class ClickHouseModel {
     const refuse = () => {
       throw new Error('the ClickHouse model takes inserts only: give the sink `columns` and `features`');
     };
-    return { insert: (params: ModelInsertParams) => this.insert(params), close: async () => undefined, query: refuse, command: refuse, exec: refuse, ping: refuse } as unknown as ClickHouseClient;
+    return {
+      insert: (params: ModelInsertParams) => this.insert(params),
+      close: async () => undefined,
+      query: refuse,
+      command: refuse,
+      exec: refuse,
+      ping: refuse,
+    } as unknown as ClickHouseClient;
   }
 
   /** `client.insert` as the sink calls it; `table` is `<database>.<table>`. */
-  async insert(params: ModelInsertParams): Promise<{ executed: boolean; query_id: string; response_headers: Record<string, string> }> {
+  async insert(
+    params: ModelInsertParams,
+  ): Promise<{ executed: boolean; query_id: string; response_headers: Record<string, string> }> {
     const signal = params.abort_signal;
     if (signal?.aborted) throw abortError(signal);
     const table = this.table(params.table);
-    if ((params.format ?? 'JSONEachRow') !== 'JSONEachRow') throw new Error(`the ClickHouse model reads JSONEachRow only, not ${params.format}`);
+    if ((params.format ?? 'JSONEachRow') !== 'JSONEachRow')
+      throw new Error(`the ClickHouse model reads JSONEachRow only, not ${params.format}`);
     const rows = params.values.map((r) => ({ ...r }));
     const bare = params.table.slice(params.table.indexOf('.') + 1);
     if (this.beforeInsert) {
@@ -158,7 +173,8 @@ export class ClickHouseModel {
     if (signal?.aborted) throw abortError(signal);
     const token = params.clickhouse_settings?.insert_deduplication_token;
     const query_id = `model-${++this.queries}`;
-    if (typeof token === 'string' && table.tokens.includes(token)) return { executed: true, query_id, response_headers: {} };
+    if (typeof token === 'string' && table.tokens.includes(token))
+      return { executed: true, query_id, response_headers: {} };
     this.append(table, rows);
     if (typeof token === 'string') {
       table.tokens.push(token);
@@ -211,7 +227,8 @@ export class ClickHouseModel {
       insertMark: async (table, partition) => {
         const t = this.table(name(table));
         let top = 0;
-        for (const s of t.rows) if (partition === undefined || t.spec.partition(s.row) === partition) top = Math.max(top, s.block);
+        for (const s of t.rows)
+          if (partition === undefined || t.spec.partition(s.row) === partition) top = Math.max(top, s.block);
         return String(top);
       },
       stageMerged: async (staging, live, rebuilt, partition): Promise<StagedContent> => {
@@ -231,7 +248,8 @@ export class ClickHouseModel {
         return this.atomic;
       },
       exchange: async (a, b) => {
-        if (!this.atomic) throw new Error('Code: 48. DB::Exception: EXCHANGE TABLES is not supported by an Ordinary database.');
+        if (!this.atomic)
+          throw new Error('Code: 48. DB::Exception: EXCHANGE TABLES is not supported by an Ordinary database.');
         const [x, y] = [this.table(name(a)), this.table(name(b))];
         this.tables.set(name(a), y);
         this.tables.set(name(b), x);
@@ -272,7 +290,8 @@ export class ClickHouseModel {
     for (const s of t.rows) {
       const id = `${t.spec.partition(s.row)}|${this.identity(t.spec, s.row)}`;
       const best = winners.get(id);
-      if (!best || !t.spec.version || compareValues(s.row[t.spec.version], best.row[t.spec.version]) >= 0) winners.set(id, s);
+      if (!best || !t.spec.version || compareValues(s.row[t.spec.version], best.row[t.spec.version]) >= 0)
+        winners.set(id, s);
     }
     const out = [...winners.values()];
     if (sorted) {
@@ -304,12 +323,19 @@ export class ClickHouseModel {
         return out;
       };
       const fresh = top(rebuilt.rows);
-      for (const [id, v] of top(live.rows.filter((s) => inScope(s.row) && rebuiltIds.has(this.identity(spec, s.row))))) {
+      for (const [id, v] of top(
+        live.rows.filter((s) => inScope(s.row) && rebuiltIds.has(this.identity(spec, s.row))),
+      )) {
         if (compareValues(v, fresh.get(id)) > 0) newer.add(id);
       }
     }
-    const kept = this.finalOf(live, false).filter((s) => inScope(s.row) && (!rebuiltIds.has(this.identity(spec, s.row)) || newer.has(this.identity(spec, s.row))));
-    this.append(staging, kept.map((s) => ({ ...s.row })));
+    const kept = this.finalOf(live, false).filter(
+      (s) => inScope(s.row) && (!rebuiltIds.has(this.identity(spec, s.row)) || newer.has(this.identity(spec, s.row))),
+    );
+    this.append(
+      staging,
+      kept.map((s) => ({ ...s.row })),
+    );
     this.append(
       staging,
       this.finalOf(rebuilt, false)

@@ -19,7 +19,9 @@ import type { Owner, Scheduler } from '../scheduler';
  * on the same claims and compares the answers (redis-model.test.ts).
  */
 
-type Value = { kind: 'string'; value: string; expiresAt?: number } | { kind: 'hash'; value: Map<string, string>; expiresAt?: number };
+type Value =
+  | { kind: 'string'; value: string; expiresAt?: number }
+  | { kind: 'hash'; value: Map<string, string>; expiresAt?: number };
 
 /** One write, with what undoes it. */
 interface Write {
