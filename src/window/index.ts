@@ -39,13 +39,9 @@ export {
   type GroupFields,
   type GroupFieldValue,
 } from './definition';
-export {
-  PartitionWindows,
-  type AddResult,
-  type WindowResult,
-  type PartitionWindowsSnapshot,
-  type WindowSnapshotEntry,
-} from './partition-windows';
+export { PartitionWindows, type WindowResult } from './partition-windows';
+export type { AddResult } from './window-store';
+export type { PartitionWindowsSnapshot, WindowSnapshotEntry } from './snapshot-encoding';
 export {
   WatermarkTracker,
   validateWatermarkSettings,

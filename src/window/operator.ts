@@ -1,7 +1,8 @@
 import type { AggregateResults, AggregationSpec } from './aggregations';
 import type { GroupFields, WindowDefinition } from './definition';
 import { WindowStateError } from './errors';
-import { PartitionWindows, type PartitionWindowsSnapshot, type WindowResult } from './partition-windows';
+import { PartitionWindows, type WindowResult } from './partition-windows';
+import type { PartitionWindowsSnapshot } from './snapshot-encoding';
 import { WatermarkTracker, type PartitionWatermarkSnapshot, type WatermarkSettings } from './watermark';
 
 /** How an event was late: it arrived after all its windows closed, changed nothing and belongs in `<topic>.late`. */
