@@ -1,5 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
-import { systemClock, type Cancel, type Clock } from '../clock';
+import { systemClock, type Clock } from '../clock';
 import { describeError, SluiceError } from '../errors';
 import {
   CommitFencedError,
@@ -24,13 +24,9 @@ import {
 } from '../state';
 import type { Logger } from '../telemetry';
 import { producerLinks, withSpan } from '../telemetry/tracing';
-import {
-  commitCheckpoint,
-  newProgress,
-  type CheckpointPorts,
-  type CheckpointProgress,
-  type PartitionCommit,
-} from './checkpoint';
+import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress, type PartitionCommit } from './checkpoint';
+import { backoffMs, DependencyBackoff } from './backoff';
+import { CheckpointSchedule } from './checkpoint-schedule';
 import type { StreamDefinition } from './definition';
 import type { ProcessingOptions } from './options';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
@@ -133,23 +129,17 @@ export class StreamRunner<E> {
   /** Per partition: the committed offset as this member last knew it (restore, or its own commit since). */
   private readonly knownCommitted = new Map<number, string | undefined>();
   private readonly paused = new Set<number>();
-  /** Consecutive batches a dependency (Redis, the registry) failed, and when reading may be tried again. */
-  private dependencyFailures = 0;
-  private retryReadsAt = 0;
+  /** When reading may be tried again after a dependency (Redis, the registry) failed. */
+  private readonly readBackoff: DependencyBackoff;
   /** Partitions whose last commit did not land while the runner was stopping: a bounded run goes back to them. */
   private readonly lostWhileStopping = new Set<number>();
   private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress; commit: boolean };
   private checkpointing?: Promise<void>;
-  /** The pending checkpoint failed at least once and has not committed since: consumption stays paused. */
-  private failing = false;
+  /** When to checkpoint, commit, check the state and retry a failed checkpoint; its timer drives `tick`. */
+  private readonly schedule: CheckpointSchedule;
   /** An error that retrying cannot fix; the run has failed with it. */
   private fatal?: SluiceError;
-  private lastCheckpointAt: number;
-  private lastCommitAt: number;
-  private lastStateCheckAt: number;
-  private cancelTick?: Cancel;
   private stopping = false;
-  private checkpoints = 0;
   /** The batch callbacks in progress, awaited before the final flush. */
   private readonly inflight = new Set<Promise<void>>();
   private readonly started: number;
@@ -169,7 +159,15 @@ export class StreamRunner<E> {
     private readonly clock: Clock = systemClock,
   ) {
     this.topic = definition.source.topic;
-    this.started = this.lastCheckpointAt = this.lastCommitAt = this.lastStateCheckAt = clock.now();
+    this.started = clock.now();
+    this.schedule = new CheckpointSchedule(clock, {
+      flushIntervalMs: options.flushIntervalMs,
+      commitIntervalMs: options.commitIntervalMs,
+      maxPendingRows: options.maxPendingRows,
+      stateCheckIntervalMs: options.stateCheckIntervalMs,
+      checkpointRetryBackoffMs: options.checkpointRetryBackoffMs,
+    });
+    this.readBackoff = new DependencyBackoff(clock, options.readRetryBackoffMs, options.retryBackoffMaxMs);
     this.done = new Promise((resolve, reject) => {
       this.finish = resolve;
       this.fail = (err) => {
@@ -210,10 +208,7 @@ export class StreamRunner<E> {
         this.checkBoundedEnd();
       },
     });
-    this.cancelTick = this.clock.setInterval(
-      () => void this.tick(),
-      Math.max(50, Math.floor(this.options.flushIntervalMs / 2)),
-    );
+    this.schedule.startTimer(() => void this.tick());
     this.log.info({ group: this.options.groupId, topic: this.topic, bounded: this.options.bounded }, 'stream started');
   }
 
@@ -351,9 +346,7 @@ export class StreamRunner<E> {
       } catch (err) {
         if ((err instanceof SluiceError && !err.retriable) || this.stopping) throw err;
         this.log.warn({ err: describeError(err) }, `cannot ${what} yet; retrying`);
-        await this.clock.sleep(
-          Math.min(this.options.retryBackoffMaxMs, this.options.restoreRetryBackoffMs * 2 ** attempt),
-        );
+        await this.clock.sleep(backoffMs(attempt, this.options.restoreRetryBackoffMs, this.options.retryBackoffMaxMs));
       }
     }
   }
@@ -365,7 +358,7 @@ export class StreamRunner<E> {
       'Redis restarted and may have lost recent state: restoring every partition',
     );
     this.pending = undefined;
-    this.failing = false;
+    this.schedule.checkpointDropped();
     for (const p of [...this.assignment]) this.restoreAgain(p);
   }
 
@@ -397,7 +390,7 @@ export class StreamRunner<E> {
       this.consumer?.seek(partition, next);
       return;
     }
-    if (this.failing || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
+    if (this.schedule.retrying || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
       // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
       this.pauseForRetry(partition, control);
       return;
@@ -416,19 +409,11 @@ export class StreamRunner<E> {
       if (this.paused.size > 0) this.task.resumeClock(this.clock.now());
       try {
         await this.processTraced(partition, chunk);
-        this.dependencyFailures = 0;
+        this.readBackoff.succeeded();
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) {
           // Redis or the registry is down: read on only after a growing delay, not at the next tick.
-          this.dependencyFailures += 1;
-          this.retryReadsAt =
-            this.clock.now() +
-            Math.min(
-              this.options.retryBackoffMaxMs,
-              this.options.readRetryBackoffMs * 2 ** Math.min(this.dependencyFailures, 5),
-            );
-          if (this.dependencyFailures === 1)
-            this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
+          if (this.readBackoff.failed()) this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
           this.pauseForRetry(partition, control);
           return;
         }
@@ -484,7 +469,7 @@ export class StreamRunner<E> {
 
   /** Resumes every paused partition at its first unprocessed offset. */
   private resumePaused(): void {
-    if (!this.consumer || this.paused.size === 0 || this.stopping || this.clock.now() < this.retryReadsAt) return;
+    if (!this.consumer || this.paused.size === 0 || this.stopping || this.readBackoff.holding()) return;
     const partitions = [...this.paused];
     this.paused.clear();
     for (const p of partitions) {
@@ -498,12 +483,11 @@ export class StreamRunner<E> {
   private async tick(): Promise<void> {
     if (this.stopping) return;
     // While paused, partitions look idle only because we stopped reading them: close nothing on their account.
-    if (!this.failing && this.paused.size === 0) this.task.closeWindows(this.clock.now());
+    if (!this.schedule.retrying && this.paused.size === 0) this.task.closeWindows(this.clock.now());
     this.maybeCheckpoint(true);
     // Partitions paused because rows piled up resume as soon as a checkpoint has taken the rows over,
     // not only once it is done: waiting for its inserts as well left the stream idle for seconds.
-    if (!this.failing && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows))
-      this.resumePaused();
+    if (!this.schedule.retrying && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows)) this.resumePaused();
     this.checkBoundedEnd();
     await this.checkState();
   }
@@ -511,13 +495,7 @@ export class StreamRunner<E> {
   /** A member with nothing to commit still learns of a Redis restart: its partitions' marks may be lost too. */
   private async checkState(): Promise<void> {
     const snapshots = this.ports.snapshots;
-    if (
-      !snapshots ||
-      this.checkpointing ||
-      this.clock.now() - this.lastStateCheckAt < this.options.stateCheckIntervalMs
-    )
-      return;
-    this.lastStateCheckAt = this.clock.now();
+    if (!snapshots || this.checkpointing || !this.schedule.takeStateCheck()) return;
     try {
       await snapshots.check();
     } catch (err) {
@@ -528,10 +506,13 @@ export class StreamRunner<E> {
 
   private maybeCheckpoint(timerTick = false): void {
     if (this.checkpointing) return;
-    const now = this.clock.now();
-    const due = now - this.lastCheckpointAt >= this.options.flushIntervalMs;
-    const full = this.task.pendingRows() >= this.options.maxPendingRows;
-    if (this.pending || full || (due && (timerTick || !this.task.idle()))) {
+    const due = this.schedule.checkpointDue({
+      pendingCheckpoint: this.pending !== undefined,
+      pendingRows: this.task.pendingRows(),
+      timerTick,
+      idle: () => this.task.idle(),
+    });
+    if (due) {
       this.checkpointing = this.runCheckpoint('auto').finally(() => {
         this.checkpointing = undefined;
       });
@@ -546,14 +527,9 @@ export class StreamRunner<E> {
    */
   private async runCheckpoint(mode: 'commit' | 'flush' | 'side' | 'auto'): Promise<void> {
     if (!this.pending) {
-      const now = this.clock.now();
-      const committing =
-        mode === 'commit' ||
-        mode === 'side' ||
-        (mode === 'auto' && now - this.lastCommitAt >= this.options.commitIntervalMs);
+      const committing = mode === 'commit' || mode === 'side' || (mode === 'auto' && this.schedule.commitDue());
       if (this.task.idle(committing)) {
-        this.lastCheckpointAt = now;
-        if (committing) this.lastCommitAt = now;
+        this.schedule.checkpointSkipped(committing);
         return;
       }
       this.pending = {
@@ -562,16 +538,13 @@ export class StreamRunner<E> {
         commit: committing,
       };
       // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
-      if (!this.failing) this.resumePaused();
+      if (!this.schedule.retrying) this.resumePaused();
     }
     const pending = this.pending;
     try {
       await commitCheckpoint(pending.checkpoint, this.checkpointPorts(), pending.progress);
       if (this.pending === pending) this.pending = undefined;
-      this.failing = false;
-      this.checkpoints += 1;
-      this.lastCheckpointAt = this.clock.now();
-      if (pending.commit) this.lastCommitAt = this.lastStateCheckAt = this.clock.now();
+      this.schedule.checkpointDone(pending.commit);
       this.resumePaused();
     } catch (err) {
       if (err instanceof StateLostError) {
@@ -589,13 +562,13 @@ export class StreamRunner<E> {
         return;
       }
       // Everything stays buffered; consumption is paused until the retry succeeds.
-      this.failing = true;
+      this.schedule.checkpointFailed();
       this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
       if (this.consumer && this.assignment.size > 0 && !this.stopping) {
         for (const p of this.assignment) this.paused.add(p);
         this.consumer.pause([...this.assignment]);
       }
-      await this.clock.sleep(this.options.checkpointRetryBackoffMs);
+      await this.schedule.retryDelay();
     }
   }
 
@@ -761,7 +734,7 @@ export class StreamRunner<E> {
   }
 
   private async close(): Promise<void> {
-    this.cancelTick?.();
+    this.schedule.stopTimer();
     await this.transactions?.close().catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
@@ -781,9 +754,9 @@ export class StreamRunner<E> {
         .filter((p) => this.paused.has(p) || !this.task.has(this.topic, p))
         .sort((a, b) => a - b),
       positions,
-      checkpointPending: this.failing,
-      lastCheckpointAt: this.lastCheckpointAt,
-      checkpoints: this.checkpoints,
+      checkpointPending: this.schedule.retrying,
+      lastCheckpointAt: this.schedule.lastCheckpointTime,
+      checkpoints: this.schedule.checkpoints,
       counters: { ...this.task.counters },
       ...this.task.eventTime(this.clock.now()),
       pendingRows: this.task.pendingRows(),
@@ -792,6 +765,6 @@ export class StreamRunner<E> {
   }
 
   private summary(): RunSummary {
-    return { ...this.task.counters, seconds: (this.clock.now() - this.started) / 1000, checkpoints: this.checkpoints };
+    return { ...this.task.counters, seconds: (this.clock.now() - this.started) / 1000, checkpoints: this.schedule.checkpoints };
   }
 }
