@@ -24,7 +24,13 @@ import {
 } from '../state';
 import type { Logger } from '../telemetry';
 import { producerLinks, withSpan } from '../telemetry/tracing';
-import { commitCheckpoint, newProgress, type CheckpointPorts, type CheckpointProgress, type PartitionCommit } from './checkpoint';
+import {
+  commitCheckpoint,
+  newProgress,
+  type CheckpointPorts,
+  type CheckpointProgress,
+  type PartitionCommit,
+} from './checkpoint';
 import { backoffMs, DependencyBackoff } from './backoff';
 import { CheckpointSchedule } from './checkpoint-schedule';
 import type { StreamDefinition } from './definition';
@@ -390,7 +396,11 @@ export class StreamRunner<E> {
       this.consumer?.seek(partition, next);
       return;
     }
-    if (this.schedule.retrying || this.paused.has(partition) || this.task.pendingRows() >= 2 * this.options.maxPendingRows) {
+    if (
+      this.schedule.retrying ||
+      this.paused.has(partition) ||
+      this.task.pendingRows() >= 2 * this.options.maxPendingRows
+    ) {
       // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
       this.pauseForRetry(partition, control);
       return;
@@ -413,7 +423,8 @@ export class StreamRunner<E> {
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) {
           // Redis or the registry is down: read on only after a growing delay, not at the next tick.
-          if (this.readBackoff.failed()) this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
+          if (this.readBackoff.failed())
+            this.log.warn({ partition, err: describeError(err) }, 'dependency unavailable; partition paused');
           this.pauseForRetry(partition, control);
           return;
         }
@@ -487,7 +498,8 @@ export class StreamRunner<E> {
     this.maybeCheckpoint(true);
     // Partitions paused because rows piled up resume as soon as a checkpoint has taken the rows over,
     // not only once it is done: waiting for its inserts as well left the stream idle for seconds.
-    if (!this.schedule.retrying && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows)) this.resumePaused();
+    if (!this.schedule.retrying && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows))
+      this.resumePaused();
     this.checkBoundedEnd();
     await this.checkState();
   }
@@ -765,6 +777,10 @@ export class StreamRunner<E> {
   }
 
   private summary(): RunSummary {
-    return { ...this.task.counters, seconds: (this.clock.now() - this.started) / 1000, checkpoints: this.schedule.checkpoints };
+    return {
+      ...this.task.counters,
+      seconds: (this.clock.now() - this.started) / 1000,
+      checkpoints: this.schedule.checkpoints,
+    };
   }
 }

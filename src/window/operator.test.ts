@@ -79,7 +79,9 @@ describe('WindowOperator verdicts do not depend on how partitions interleave', (
     operator.close(20); // partition 1 is not idle: nothing of it may close at partition 0's watermark
     expect(operator.add(1, 1, 28, 30)).toBeUndefined(); // [20,30) is still open, as it would be without the move
     operator.add(1, 1, 45, 40);
-    expect(operator.close(40).map((e) => [e.partition, e.windows.map((w) => [w.windowStart, w.aggregates.n])])).toEqual([[1, [[20, 3]]]]);
+    expect(operator.close(40).map((e) => [e.partition, e.windows.map((w) => [w.windowStart, w.aggregates.n])])).toEqual(
+      [[1, [[20, 3]]]],
+    );
   });
 
   it('releases an idle partition at the stream watermark', () => {

@@ -101,7 +101,11 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
    */
   add(partition: number, event: E, eventTimeMs: number, nowMs: number, recordTimeMs?: number): Lateness | undefined {
     const windows = this.windowsOf(partition);
-    this.tracker.observe(partition, recordTimeMs !== undefined && recordTimeMs < eventTimeMs ? recordTimeMs : eventTimeMs, nowMs);
+    this.tracker.observe(
+      partition,
+      recordTimeMs !== undefined && recordTimeMs < eventTimeMs ? recordTimeMs : eventTimeMs,
+      nowMs,
+    );
     const outcome = windows.add(event, eventTimeMs, this.tracker.partitionWatermark(partition));
     if (outcome.kind === 'added') {
       this.missedWindowCount += outcome.missedWindows;
