@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: dependencies, type check, lint,
-# the local stack (started unless it runs), then unit and integration specs.
+# formatting, the local stack (started unless it runs), then unit and integration specs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
@@ -10,4 +10,5 @@ npx tsc --noEmit
 # A breaking change to an Avro schema fails here, before any service is involved.
 node bin/sluice.js schemas check
 npx eslint --max-warnings=0 .
+npx prettier --check --log-level=warn .
 npx jest --runInBand "$@"
