@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
-import { readTopic } from '../dlq';
+import { DLQ_HEADERS, readTopic } from '../dlq';
 import type { ConsumedRecord } from '../kafka';
 import type { ExpectedAnswer, ExpectedWindowRow } from './expected';
 import { readWindowRows } from './results';
@@ -215,6 +215,24 @@ function sideProblems(
   late: ConsumedRecord[],
 ): string[] {
   const problems: string[] = [];
+  // Each source record is dead-lettered once: a second dead letter naming the same source is a duplicate,
+  // whether or not the values below can be compared.
+  const sources = new Set<string>();
+  const repeated = deadLetters.filter((r) => {
+    const source = [DLQ_HEADERS.sourceTopic, DLQ_HEADERS.sourcePartition, DLQ_HEADERS.sourceOffset]
+      .map((h) => r.headers[h]?.toString() ?? '')
+      .join('/');
+    const seen = sources.has(source);
+    sources.add(source);
+    return seen;
+  });
+  if (repeated.length > 0)
+    problems.push(
+      `${repeated.length} records in ${outputs.dlqTopic} dead-letter a source record already dead-lettered, e.g. offsets ${repeated
+        .slice(0, EXAMPLES)
+        .map((r) => `${r.partition}/${r.offset}`)
+        .join(', ')}`,
+    );
   // Values are known when the log kept them (a log read back from a file may not).
   if (expected.deadLetters.every((d) => d.value !== undefined)) {
     const wanted = new Map<string, number>();

@@ -132,7 +132,7 @@ export const PROCESSING_OPTIONS = {
     min: 1,
     max: 60_000,
     description:
-      'while Redis or the schema registry is down, reading resumes after this, doubling up to --retry-backoff-max',
+      'while Redis or the schema registry is down, the base of the wait before reading again: twice this after the first failure, doubling with each one after, up to --retry-backoff-max',
   },
   retryBackoffMaxMs: {
     kind: 'integer',
