@@ -285,6 +285,10 @@ export function clickHouseService(config: SluiceConfig): LocalService {
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
+  <!-- Clients close idle keep-alive sockets after 2.5 s (@clickhouse/client's idle_socket_ttl). A server
+       closing them first (3 s by default on 18.16) races a client reusing one on a loaded machine, and
+       the request fails with "socket hang up": the client must always be the side that closes. -->
+  <keep_alive_timeout>30</keep_alive_timeout>
 </yandex>
 `,
       );
