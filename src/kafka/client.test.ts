@@ -2,7 +2,7 @@ import { KafkaJSSASLAuthenticationError } from 'kafkajs';
 import { useHandshakeRecorder } from '../../test/helpers/certs';
 import { loadConfig } from '../config';
 import { ServiceError } from '../errors';
-import { createKafka, explainKafkaError, kafkaSecurityOptions } from './client';
+import { createKafka, explainKafkaError, kafkaSecurityOptions, processClientId } from './client';
 
 describe('Kafka client security options', () => {
   const { certs, server } = useHandshakeRecorder();
@@ -79,5 +79,15 @@ describe('Kafka client security options', () => {
     expect(explained.message).not.toContain('pw-Secret-9');
     const other = new Error('The group is rebalancing');
     expect(explainKafkaError(config.kafka, other)).toBe(other);
+  });
+});
+
+describe('processClientId', () => {
+  it('names the host and pid of the process, so that group members tell processes apart', () => {
+    expect(processClientId('sluice-event-counts', 'web-3', 4242)).toBe('sluice-event-counts@web-3#4242');
+  });
+
+  it('keeps an id that already names its process', () => {
+    expect(processClientId('sluice-event-counts@web-3#4242', 'other', 1)).toBe('sluice-event-counts@web-3#4242');
   });
 });

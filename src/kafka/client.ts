@@ -7,6 +7,7 @@ import {
   type ProducerConfig,
   type SASLOptions,
 } from 'kafkajs';
+import { hostname } from 'node:os';
 import type { ConnectionOptions } from 'node:tls';
 import { readSettingFile, settingName, type SluiceConfig } from '../config';
 import { ServiceError } from '../errors';
@@ -93,6 +94,16 @@ class ExplainingKafka extends Kafka {
 }
 
 /**
+ * The client id a process shows to the brokers: the configured id (or the role's, e.g. `sluice-event-counts`)
+ * with this host and pid, so that the members of a group (`sluice groups`) and the broker's logs tell
+ * processes apart; every process used to be `sluice@/127.0.0.1`. An id that already names its process
+ * (it contains '@') is kept as given.
+ */
+export function processClientId(base: string, host = hostname(), pid = process.pid): string {
+  return base.includes('@') ? base : `${base}@${host}#${pid}`;
+}
+
+/**
  * The one place that builds the Kafka client library's objects. Everything
  * else asks for a `Kafka` here, so the library can be swapped in one module.
  */
@@ -102,12 +113,12 @@ export function createKafka(config: Pick<SluiceConfig, 'kafka'>, overrides: Part
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   return new ExplainingKafka(
     {
-      clientId: config.kafka.clientId,
       brokers: config.kafka.brokers,
       logLevel: KafkaLogLevel.NOTHING,
       connectionTimeout: 3000,
       ...kafkaSecurityOptions(config.kafka),
       ...overrides,
+      clientId: processClientId(overrides.clientId ?? config.kafka.clientId),
     },
     config.kafka,
   );

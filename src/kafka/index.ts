@@ -1,3 +1,11 @@
-export { createKafka, describeCluster, type ClusterInfo } from './client';
-export { endOffsets, endOffsetSum, groupLag, topicOffsets, withAdmin, type PartitionOffsets } from './offsets';
+export { createKafka, describeCluster, processClientId, type ClusterInfo } from './client';
+export {
+  endOffsets,
+  endOffsetSum,
+  groupLag,
+  requireTopic,
+  topicOffsets,
+  withAdmin,
+  type PartitionOffsets,
+} from './offsets';
 export { type ConsumedRecord } from './record';

@@ -1,4 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
+import { SluiceError } from '../errors';
 
 /** Where a partition's log is now: its earliest retained offset and its end (the offset the next record takes). */
 export interface PartitionOffsets {
@@ -47,4 +48,14 @@ export async function groupLag(admin: Admin, groupId: string, topic: string): Pr
   let lag = 0;
   for (const [partition, end] of ends) lag += Number(end) - (done.get(partition) ?? 0);
   return lag;
+}
+
+/**
+ * Fails with one line naming the topic when it does not exist: a processor checks this before it
+ * creates anything (database, tables) or joins its group, where a missing topic would otherwise fail
+ * late with the broker's "This server does not host this topic-partition".
+ */
+export async function requireTopic(admin: Admin, topic: string, hint: string): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  if (!existing.has(topic)) throw new SluiceError('TOPIC_MISSING', `topic '${topic}' does not exist: ${hint}`);
 }

@@ -144,7 +144,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     database: config.clickhouse.database,
     maxRows: 50_000,
   });
-  const kafka = createKafka(config);
+  const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-${definition.name}` });
   const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
   // While a shadow replay swaps partitions in, inserts wait (as if ClickHouse were down): none may land between its copy and its swap.
   const hold =
