@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createKafka } from '../kafka';
+import type { Admin } from 'kafkajs';
+import { createKafka, groupLag } from '../kafka';
 import {
   describeGroup,
+  type GroupInfo,
   groupTopics,
   listGroups,
   offsetsForTime,
@@ -12,6 +14,23 @@ import {
 } from '../replay';
 import { printLine } from './output';
 import { usageError } from './replay';
+
+interface GroupWithLag extends GroupInfo {
+  lag: { topic: string; lag: number }[];
+}
+
+/** The group's lag per topic it committed offsets for; only consumer groups (not e.g. connect) have them. */
+async function lagOf(admin: Admin, group: GroupInfo): Promise<GroupWithLag['lag']> {
+  if (group.protocolType !== 'consumer' && group.protocolType !== '') return [];
+  const topics = await groupTopics(admin, group.groupId);
+  const lag: GroupWithLag['lag'] = [];
+  for (const topic of topics.sort()) {
+    // A topic deleted since the group committed has no end offsets: it has no lag to show.
+    const n = await groupLag(admin, group.groupId, topic).catch(() => undefined);
+    if (n !== undefined) lag.push({ topic, lag: n });
+  }
+  return lag;
+}
 
 interface OffsetsOpts {
   topic?: string;
@@ -31,22 +50,38 @@ export function registerGroupsCommands(program: Command): void {
 
   program
     .command('groups')
-    .description('list consumer groups with their state and members')
+    .description('list consumer groups with their state, lag and members')
+    .option('--prefix <text>', 'only groups whose id starts with this (e.g. sluice.)')
+    .option('--state <state>', 'only groups in this state (Stable, Empty, PreparingRebalance, ...; case-insensitive)')
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  sluice groups\n  sluice groups --json\n\nExit codes: 0 ok, 1 failure, 2 usage error.',
+      `
+Lag is the records not yet committed, summed over the topics the group has committed offsets for.
+A member's client id names its process (sluice-<stream>@<host>#<pid>); host is the address the broker saw.
+
+Examples:
+  sluice groups
+  sluice groups --prefix sluice. --state stable
+  sluice groups --json
+
+Exit codes: 0 ok, 1 failure, 2 usage error.`,
     )
-    .action(async (opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean; prefix?: string; state?: string }) => {
       const admin = kafka().admin();
       await admin.connect();
       try {
-        const groups = await listGroups(admin);
+        const wanted = (g: GroupInfo) =>
+          (opts.prefix === undefined || g.groupId.startsWith(opts.prefix)) &&
+          (opts.state === undefined || g.state.toLowerCase() === opts.state.toLowerCase());
+        const groups: GroupWithLag[] = [];
+        for (const g of (await listGroups(admin)).filter(wanted)) groups.push({ ...g, lag: await lagOf(admin, g) });
         if (opts.json) return printLine(JSON.stringify(groups));
-        if (groups.length === 0) printLine('no consumer groups');
+        if (groups.length === 0) printLine('no consumer groups' + (opts.prefix || opts.state ? ' match' : ''));
         for (const g of groups) {
-          printLine(`${g.groupId}  ${g.state}  ${g.members.length} member(s)`);
-          for (const m of g.members) printLine(`  ${m.clientId}@${m.host}  ${m.memberId}`);
+          const lag = g.lag.map((t) => `${t.topic} lag ${t.lag}`).join(', ') || 'no committed offsets';
+          printLine(`${g.groupId}  ${g.state}  ${g.members.length} member(s)  ${lag}`);
+          for (const m of g.members) printLine(`  ${m.clientId}  host ${m.host.replace(/^\//, '')}  ${m.memberId}`);
         }
       } finally {
         await admin.disconnect().catch(() => undefined);
