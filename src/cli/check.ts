@@ -3,6 +3,7 @@ import { loadConfig, type SluiceConfig } from '../config';
 import { ServiceError } from '../errors';
 import { describeCluster } from '../kafka';
 import { redisServerInfo } from '../redis';
+import { RegistryClient } from '../schema';
 import { clickHouseVersion } from '../sink/clickhouse/client';
 import { printLine } from './output';
 
@@ -26,16 +27,20 @@ export async function checkServices(config: SluiceConfig): Promise<string[]> {
   const clickhouse = clickHouseVersion(config.clickhouse).then(
     (v) => `clickhouse ${config.clickhouse.url}: ClickHouse ${v}`,
   );
-  return Promise.all([kafka, redis, clickhouse]);
+  // The registry is a service like the others: a processor cannot decode a record without it.
+  const registry = new RegistryClient(config.registry.url, { timeoutMs: 5000 })
+    .subjects()
+    .then((subjects) => `registry   ${config.registry.url}: ${subjects.length} subject(s)`);
+  return Promise.all([kafka, redis, clickhouse, registry]);
 }
 
 export function registerCheckCommand(program: Command): void {
   program
     .command('check')
-    .description('connect to the configured Kafka, Redis and ClickHouse and report each')
+    .description('connect to the configured Kafka, Redis, ClickHouse and schema registry and report each')
     .addHelpText(
       'after',
-      '\nExamples:\n  sluice check\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice check',
+      '\nExamples:\n  sluice check\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice check\n  SLUICE_REGISTRY_URL=http://registry:8081 sluice check',
     )
     .action(async () => {
       for (const line of await checkServices(loadConfig())) printLine(line);
