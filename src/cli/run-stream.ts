@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
+import { createKafka, requireTopic, withAdmin } from '../kafka';
 import { listStreams, loadStream, PROCESSING_OPTIONS, RUN_OPTIONS, SERVING_OPTIONS, startStream } from '../process';
 import { serveStream } from '../process/monitor';
 import { createLogger, startTracing, tracingFromEnv } from '../telemetry';
@@ -38,6 +39,18 @@ export function registerRunCommand(program: Command): void {
       const tracingOptions = tracingFromEnv(`sluice-${name}`);
       const tracing = tracingOptions ? startTracing(tracingOptions) : undefined;
       const definition = loadStream(name);
+      // Before anything is created (database, tables) or the group is joined: a wrong --topic or an
+      // unapplied declaration fails here in one line, leaving nothing behind.
+      const topic = opts.topic ?? definition.source.topic;
+      await withAdmin(createKafka(config, { retry: { retries: 2 } }), (admin) =>
+        requireTopic(
+          admin,
+          topic,
+          opts.topic
+            ? `check --topic ('sluice topics list' shows the topics)`
+            : `create it with 'sluice topics apply' (declared in topics/${topic}.yaml)`,
+        ),
+      );
       // Signals are caught from the start: one that arrives while the stream is still joining its group
       // stops it right after start-up, with the same flush-and-commit path, instead of killing the process.
       let stopRequested: string | undefined;
