@@ -3,7 +3,14 @@ import type { Admin } from 'kafkajs';
 import { Counter, Histogram } from 'prom-client';
 import { dlqTopic } from '../dlq';
 import { describeError } from '../errors';
-import { observabilityRouter, recentProblems, registeredMetric, type Check, type RecentProblem } from '../telemetry';
+import {
+  labelProcessMetrics,
+  observabilityRouter,
+  recentProblems,
+  registeredMetric,
+  type Check,
+  type RecentProblem,
+} from '../telemetry';
 import { cachedFor } from './cached';
 
 /** What `/status.json` serves for the ingest API. */
@@ -50,6 +57,7 @@ const STATUS_TTL_MS = 2000;
  * topic's end offsets, so an operator sees events arrive.
  */
 export function ingestObservability(options: IngestObservabilityOptions): IngestObservability {
+  labelProcessMetrics({ service: 'ingest', topic: options.topic });
   const requests = registeredMetric(
     'sluice_ingest_requests_total',
     () =>

@@ -1,6 +1,6 @@
 export { createLogger, scrubSecrets, REDACTED_PATHS, type Logger } from './logger';
 export { recentProblems, type RecentProblem } from './recent';
-export { registeredMetric } from './metrics';
+export { labelProcessMetrics, processLabel, registeredMetric } from './metrics';
 export {
   observabilityRouter,
   startObservabilityServer,

@@ -1,4 +1,5 @@
-import { register, type Registry } from 'prom-client';
+import { hostname } from 'node:os';
+import { collectDefaultMetrics, register, type Registry } from 'prom-client';
 
 /**
  * The metric of that name already in the registry, or a new one. Several
@@ -7,4 +8,26 @@ import { register, type Registry } from 'prom-client';
  */
 export function registeredMetric<T>(name: string, create: () => T, registry: Registry = register): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/** This process as the labels name it: host and pid, like the Kafka client id (`sluice groups`). */
+export function processLabel(host = hostname(), pid = process.pid): string {
+  return `${host}#${pid}`;
+}
+
+const labelled = new WeakMap<Registry, Record<string, string>>();
+
+/**
+ * Labels every series of the registry with what it belongs to (e.g. stream and group) and the process
+ * (`process`: host#pid; not `instance`, which Prometheus sets from the scrape target and would rename
+ * ours), and adds the process metrics (heap, event-loop lag, CPU, GC) once per registry: several
+ * processors scraped into one dashboard stay apart, and a slow one shows whether its heap or event
+ * loop is why. A metric's own label of the same name wins over these.
+ */
+export function labelProcessMetrics(labels: Record<string, string>, registry: Registry = register): void {
+  const current = labelled.get(registry);
+  if (current === undefined) collectDefaultMetrics({ register: registry });
+  const merged = { ...current, process: processLabel(), ...labels };
+  labelled.set(registry, merged);
+  registry.setDefaultLabels(merged);
 }

@@ -1,5 +1,5 @@
 import type { SluiceConfig } from '../../config';
-import { observabilityRouter, startObservabilityServer, type Logger } from '../../telemetry';
+import { labelProcessMetrics, observabilityRouter, startObservabilityServer, type Logger } from '../../telemetry';
 import { StreamMonitor, type MonitoredStream, type StreamMonitorOptions } from './stream-monitor';
 
 export const DEFAULT_HTTP_PORT = 9464;
@@ -28,6 +28,7 @@ export async function serveStream(
   options: StreamHttpOptions,
   log: Logger,
 ): Promise<ServedStream> {
+  labelProcessMetrics({ stream: stream.name, group: stream.status().group });
   const monitor = new StreamMonitor(stream, config, options);
   monitor.start();
   const router = observabilityRouter({
