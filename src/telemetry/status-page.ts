@@ -1,3 +1,6 @@
+import { FORMAT_DURATION_JS } from './duration';
+import { SPARKLINE_JS } from './sparkline';
+
 /**
  * The status page: one static HTML document whose script polls `status.json`
  * every second and redraws. Plain HTML and JS, no build step; it reads only
@@ -25,12 +28,16 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .ok { color: #1a7f37; } .bad { color: #c0362c; }
   #errors li { margin-bottom: .3rem; } #errors .time { color: #5b6575; }
   #state { font-weight: 600; }
+  .plot svg { display: block; margin: .2rem 0; background: #fbfcfd; }
+  .plot .now { font-variant-numeric: tabular-nums; }
 </style>
 </head>
 <body>
 <h1 id="title">Sluice</h1>
 <div class="sub"><span id="state">loading…</span> · updated <span id="updated">never</span></div>
 <div class="cards" id="cards"></div>
+<h2>Last minutes</h2>
+<div class="cards" id="plots"></div>
 <h2 id="partitions-title">Partitions</h2>
 <table id="partitions"><thead></thead><tbody></tbody></table>
 <h2>Checks</h2>
@@ -40,6 +47,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <script>
 (function () {
   var fmt = function (n) { return n === null || n === undefined ? '–' : typeof n === 'number' ? n.toLocaleString('en-US') : String(n); };
+  ${FORMAT_DURATION_JS}
+  var seconds = function (x) { return x === null || x === undefined ? null : formatDuration(x * 1000); };
+  var perSecond = function (x) { return fmt(x) + '/s'; };
   function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
   function cards(items) {
     var box = document.getElementById('cards'); box.textContent = '';
@@ -48,6 +58,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       c.appendChild(el('div', item[1], 'label')); c.appendChild(el('div', fmt(item[2]), 'value')); box.appendChild(c);
     });
   }
+  ${SPARKLINE_JS}
   function table(id, head, rows) {
     var t = document.getElementById(id);
     if (head) { var h = t.tHead; h.textContent = ''; var tr = el('tr'); head.forEach(function (x) { tr.appendChild(el('th', x)); }); h.appendChild(tr); }
@@ -62,12 +73,18 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       cards([
         ['recordsIn', 'records in', c.recordsIn], ['throughput', 'records/s', s.recordsPerSecond], ['lag', 'consumer lag', s.totalLag],
         ['watermark', 'watermark', s.watermark ? s.watermark.replace('T', ' ').replace(/\\.\\d+Z$/, 'Z') : null],
-        ['watermarkDelay', 'watermark delay (s)', s.watermarkDelaySeconds === null ? null : Math.round(s.watermarkDelaySeconds)],
+        ['watermarkDelay', 'watermark delay', seconds(s.watermarkDelaySeconds)],
         ['openWindows', 'open windows', s.openWindows], ['deduplicated', 'duplicates dropped', c.deduplicated],
         ['late', 'late', c.late], ['deadLettered', 'dead-lettered', c.deadLettered],
         ['dlq', 'in DLQ topic', s.sideTopics ? s.sideTopics[s.topic + '.dlq'] : null],
         ['sinkRows', 'rows written', s.sink ? s.sink.rowsWritten : null], ['breaker', 'sink circuit', s.sink ? s.sink.breaker : null],
-        ['checkpoints', 'checkpoints', s.checkpoints]
+        ['checkpoints', 'checkpoints', s.checkpoints],
+        ['lastCheckpoint', 'last checkpoint', s.lastCheckpointAt ? formatDuration(Date.parse(s.time) - Date.parse(s.lastCheckpointAt)) + ' ago' : null],
+        ['uptime', 'up', seconds(s.uptimeSeconds)]
+      ]);
+      plots([
+        ['throughput', 'records/s', s.recordsPerSecond, perSecond], ['lag', 'consumer lag', s.totalLag, fmt],
+        ['watermarkDelay', 'watermark delay', s.watermarkDelaySeconds, seconds]
       ]);
       document.getElementById('partitions-title').textContent = 'Partitions of ' + s.topic + ' (group ' + s.group + ')';
       table('partitions', ['partition', 'position', 'end offset', 'lag', 'state'], s.partitions.map(function (p) {
@@ -79,8 +96,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       cards([
         ['accepted', 'events accepted', s.eventsAccepted], ['throughput', 'events/s', s.eventsPerSecond],
         ['requests', 'requests', s.requests], ['rejected', 'requests rejected', s.requestsRejected],
-        ['dlq', 'in DLQ topic', s.sideTopics ? s.sideTopics[s.topic + '.dlq'] : null]
+        ['dlq', 'in DLQ topic', s.sideTopics ? s.sideTopics[s.topic + '.dlq'] : null],
+        ['uptime', 'up', seconds(s.uptimeSeconds)]
       ]);
+      plots([['throughput', 'events/s', s.eventsPerSecond, perSecond]]);
       document.getElementById('partitions-title').textContent = 'Partitions of ' + s.topic;
       table('partitions', ['partition', 'end offset'], (s.partitions || []).map(function (p) { return [p.partition, p.endOffset]; }));
     }
