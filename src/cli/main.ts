@@ -14,6 +14,7 @@ import { registerRunCommand } from './run-stream';
 import { registerReplayCommand } from './replay';
 import { registerLagCommand } from './lag';
 import { registerGroupsCommands } from './groups';
+import { registerDeleteCommands } from './delete';
 import { printError } from './output';
 
 /** Exit codes, as documented in the README: 0 ok, 1 failure, 2 usage error. */
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerReplayCommand(program);
   registerLagCommand(program);
   registerGroupsCommands(program);
+  registerDeleteCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.');
   return program;
 }

@@ -1,0 +1,188 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Admin } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { dlqTopic } from '../dlq';
+import { SluiceError } from '../errors';
+import type { RegistryClient } from '../schema';
+
+/** What one stream owns on the services, as `sluice delete stream` finds it. */
+export interface StreamFootprint {
+  stream: string;
+  /** The source topic, its companions (.dlq, .late, .retry.N), or none when they are kept. */
+  topics: string[];
+  /** Why topics, their subjects and redrive groups are kept, when they are. */
+  topicsKept?: string;
+  /** The stream's group, its replay and shadow groups, the redrive groups of its dead-letter topic. */
+  groups: string[];
+  /** Groups of the list that still have members: deleting under a running processor is refused. */
+  liveGroups: string[];
+  /** Registry subjects of the topics (TopicNameStrategy: `<topic>-value`, `<topic>-key`). */
+  subjects: string[];
+  redisKeys: { patterns: string[]; count: number };
+  clickhouse: {
+    database: string;
+    /** Drop the whole database: it holds nothing but this stream's tables (and the migration ledger). */
+    dropDatabase: boolean;
+    /** Otherwise the stream's own tables, dropped one by one. */
+    tables: string[];
+    /** Tables of others in the database: why it is kept. */
+    others: string[];
+  };
+}
+
+export interface FootprintInput {
+  stream: string;
+  topic: string;
+  group: string;
+  /** The tables and views the stream declares. */
+  tables: string[];
+  /** Other streams that read the same topic: then its topics are theirs too and are kept. */
+  sharedWith: string[];
+  keyPrefix: string;
+  /** Checked as an SQL identifier by the caller (assertIdentifier). */
+  database: string;
+}
+
+export interface Services {
+  admin: Admin;
+  redis: Redis;
+  clickhouse: ClickHouseClient;
+  registry: RegistryClient;
+}
+
+/** The topic and the companions declared beside it; a topic that merely starts with the same letters is not one. */
+export function isCompanionOf(topic: string, candidate: string): boolean {
+  if (candidate === topic) return true;
+  return candidate.startsWith(topic) && /^\.(dlq|late|retry\.\d+)$/.test(candidate.slice(topic.length));
+}
+
+/** The Redis keys of a stream (dedup marks, window state, epoch, replay hold), under the configured prefix. */
+export function streamKeyPatterns(keyPrefix: string, stream: string): string[] {
+  return [
+    `${keyPrefix}dedup:${stream}:*`,
+    `${keyPrefix}state:${stream}:*`,
+    `${keyPrefix}epoch:${stream}`,
+    `${keyPrefix}hold:${stream}`,
+    `${keyPrefix}hold:${stream}:*`,
+  ];
+}
+
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...found);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
+/** Looks up everything the stream owns; changes nothing. */
+export async function findStreamFootprint(input: FootprintInput, services: Services): Promise<StreamFootprint> {
+  const { admin, redis, clickhouse, registry } = services;
+  const keep = input.sharedWith.length > 0;
+  const topics = keep ? [] : (await admin.listTopics()).filter((t) => isCompanionOf(input.topic, t)).sort();
+  const redrive = `sluice.redrive.${dlqTopic(input.topic)}`;
+  const allGroups = (await admin.listGroups()).groups.map((g) => g.groupId);
+  const groups = allGroups
+    .filter(
+      (g) =>
+        g === input.group ||
+        g.startsWith(`${input.group}.`) ||
+        (!keep && (g === redrive || g.startsWith(`${redrive}.class.`))),
+    )
+    .sort();
+  const described = groups.length > 0 ? (await admin.describeGroups(groups)).groups : [];
+  const liveGroups = described.filter((g) => g.members.length > 0).map((g) => g.groupId);
+  const subjects = keep
+    ? []
+    : (await registry.subjects()).filter((s) => {
+        const m = /^(.*)-(value|key)$/.exec(s);
+        return m !== null && isCompanionOf(input.topic, m[1]!);
+      });
+  const patterns = streamKeyPatterns(input.keyPrefix, input.stream);
+  let count = 0;
+  for (const p of patterns) count += (await scanKeys(redis, p)).length;
+  const rows = await (
+    await clickhouse.query({
+      // A literal, not a query parameter: ClickHouse 18.16 has none; the name is a checked identifier.
+      query: `SELECT name FROM system.tables WHERE database = '${input.database}'`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ name: string }>();
+  const present = rows.map((r) => r.name);
+  const own = new Set(input.tables);
+  const others = present.filter((t) => !own.has(t) && t !== 'sluice_migrations').sort();
+  const databaseExists =
+    present.length > 0 ||
+    (
+      await (
+        await clickhouse.query({
+          query: `SELECT name FROM system.databases WHERE name = '${input.database}'`,
+          format: 'JSONEachRow',
+        })
+      ).json()
+    ).length > 0;
+  return {
+    stream: input.stream,
+    topics,
+    topicsKept: keep ? `topic '${input.topic}' is also read by ${input.sharedWith.join(', ')}` : undefined,
+    groups,
+    liveGroups,
+    subjects: subjects.sort(),
+    redisKeys: { patterns, count },
+    clickhouse: {
+      database: input.database,
+      dropDatabase: databaseExists && others.length === 0,
+      tables: others.length === 0 ? [] : present.filter((t) => own.has(t)).sort(),
+      others,
+    },
+  };
+}
+
+/** The plan as lines an operator reads before adding --yes. */
+export function formatFootprint(f: StreamFootprint): string[] {
+  const list = (xs: string[]) => (xs.length === 0 ? 'none' : xs.join(', '));
+  const ch = f.clickhouse;
+  return [
+    `stream ${f.stream}`,
+    `  kafka topics:     ${f.topicsKept ? `kept (${f.topicsKept})` : list(f.topics)}`,
+    `  consumer groups:  ${list(f.groups)}${f.liveGroups.length > 0 ? `  (live members in ${list(f.liveGroups)})` : ''}`,
+    `  registry:         ${f.topicsKept ? 'subjects kept with the topics' : list(f.subjects)}`,
+    `  redis keys:       ${f.redisKeys.count} matching ${f.redisKeys.patterns.join(' ')}`,
+    ch.dropDatabase
+      ? `  clickhouse:       drop database ${ch.database}`
+      : ch.others.length > 0
+        ? `  clickhouse:       drop tables ${list(ch.tables.map((t) => `${ch.database}.${t}`))}; database kept (also holds ${list(ch.others)})`
+        : `  clickhouse:       database ${ch.database} does not exist`,
+  ];
+}
+
+/**
+ * Deletes what the footprint names, and nothing else. Refused while a group has live members: a
+ * running processor would recreate what is deleted under it.
+ */
+export async function deleteStreamFootprint(f: StreamFootprint, services: Services): Promise<void> {
+  if (f.liveGroups.length > 0)
+    throw new SluiceError(
+      'GROUP_ACTIVE',
+      `stream ${f.stream} is running (live members in ${f.liveGroups.join(', ')}): stop its processors first, then retry`,
+    );
+  const { admin, redis, clickhouse, registry } = services;
+  if (f.groups.length > 0) await admin.deleteGroups(f.groups);
+  if (f.topics.length > 0) await admin.deleteTopics({ topics: f.topics });
+  for (const subject of f.subjects) {
+    const path = `/subjects/${encodeURIComponent(subject)}`;
+    // Soft delete first: the registry refuses a permanent delete of a subject that is not soft-deleted.
+    await registry.request('DELETE', path);
+    await registry.request('DELETE', `${path}?permanent=true`);
+  }
+  for (const pattern of f.redisKeys.patterns) {
+    const keys = await scanKeys(redis, pattern);
+    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+  }
+  const ch = f.clickhouse;
+  if (ch.dropDatabase) await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${ch.database}` });
+  for (const table of ch.tables) await clickhouse.command({ query: `DROP TABLE IF EXISTS ${ch.database}.${table}` });
+}

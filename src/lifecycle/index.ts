@@ -1,0 +1,8 @@
+export {
+  deleteStreamFootprint,
+  findStreamFootprint,
+  formatFootprint,
+  isCompanionOf,
+  streamKeyPatterns,
+  type StreamFootprint,
+} from './delete-stream';
