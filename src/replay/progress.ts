@@ -1,4 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
+import { holdTerminalLine } from '../telemetry';
 
 export interface ProgressReporter {
   update(done: bigint, total: bigint): void;
@@ -33,11 +34,15 @@ export function createProgress(
         if (!started_) {
           bar.start(Number(total), 0, { rate: 0 });
           started_ = true;
+          // Log lines go above the bar instead of through it.
+          holdTerminalLine({ clear: () => stream.write('\r\x1b[2K'), redraw: () => bar.render() });
         }
         bar.update(Number(done), { rate: rate(done) });
       },
       stop() {
-        if (started_) bar.stop();
+        if (!started_) return;
+        holdTerminalLine(undefined);
+        bar.stop();
       },
     };
   }

@@ -1,5 +1,6 @@
 export { createLogger, scrubSecrets, REDACTED_PATHS, type Logger } from './logger';
 export { recentProblems, type RecentProblem } from './recent';
+export { formatLogLine, holdTerminalLine, terminalDestination, type TerminalLine } from './terminal';
 export { labelProcessMetrics, processLabel, registeredMetric } from './metrics';
 export {
   observabilityRouter,

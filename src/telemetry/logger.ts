@@ -1,6 +1,12 @@
 import { trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { rememberProblem } from './recent';
+import { terminalDestination } from './terminal';
+
+/** JSON where a program reads the logs (a pipe, a file, a collector); readable lines on a terminal. */
+function defaultDestination(): pino.DestinationStream {
+  return process.stderr.isTTY && process.env.SLUICE_LOG_FORMAT !== 'json' ? terminalDestination() : pino.destination(2);
+}
 
 /** Redacted wherever they appear in a logged object (config, request headers, connection options). */
 export const REDACTED_PATHS = [
@@ -45,7 +51,8 @@ function scrubDeep(value: unknown, depth: number): unknown {
 const LEVELS: Record<number, 'warn' | 'error' | 'fatal'> = { 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /**
- * Structured JSON logs on stderr (stdout stays for command output). Secrets
+ * Structured JSON logs on stderr (stdout stays for command output); on a
+ * terminal the same entries as readable lines (SLUICE_LOG_FORMAT=json keeps JSON). Secrets
  * are redacted by path and credentials are cut out of URLs, so a config
  * object logged by mistake shows none. While a span is active, each line
  * carries its trace_id and span_id, so logs and traces join up. Warnings and
@@ -54,7 +61,7 @@ const LEVELS: Record<number, 'warn' | 'error' | 'fatal'> = { 40: 'warn', 50: 'er
 export function createLogger(
   level: string,
   bindings: Record<string, unknown> = {},
-  destination: pino.DestinationStream = pino.destination(2),
+  destination: pino.DestinationStream = defaultDestination(),
 ): Logger {
   return pino(
     {
