@@ -24,10 +24,11 @@ const labelled = new WeakMap<Registry, Record<string, string>>();
  * processors scraped into one dashboard stay apart, and a slow one shows whether its heap or event
  * loop is why. A metric's own label of the same name wins over these.
  */
-export function labelProcessMetrics(labels: Record<string, string>, registry: Registry = register): void {
+export function labelProcessMetrics(labels: Record<string, string | undefined>, registry: Registry = register): void {
   const current = labelled.get(registry);
   if (current === undefined) collectDefaultMetrics({ register: registry });
-  const merged = { ...current, process: processLabel(), ...labels };
+  const known = Object.entries(labels).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '');
+  const merged = { ...current, process: processLabel(), ...Object.fromEntries(known) };
   labelled.set(registry, merged);
   registry.setDefaultLabels(merged);
 }
