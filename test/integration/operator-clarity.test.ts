@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
+import pino from 'pino';
 import { produceWorkload } from '../../src/generator';
+import { hashApiKey, startIngestServer } from '../../src/ingest';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
@@ -102,6 +104,23 @@ describe('operator clarity', () => {
     child.process.kill('SIGTERM');
     expect(await child.exited).toBe(0);
   }, 120_000);
+
+  it("the ingest API's metrics carry its topic and process, with the process metrics", async () => {
+    const ingestTopic = await ctx.createTopic('ingest', 1);
+    await ctx.createTopic('ingest.dlq', 1);
+    const server = await startIngestServer(ctx.config, {
+      logger: pino({ level: 'silent' }),
+      settings: { port: 0, topic: ingestTopic, apiKeys: [hashApiKey('k')], rateLimitPerSecond: 1000 },
+    });
+    try {
+      const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
+      const own = { service: 'ingest', topic: ingestTopic, process: `${hostname()}#${process.pid}` };
+      expect(metricValue(metrics, 'nodejs_heap_size_used_bytes', own)).toBeGreaterThan(0);
+      expect(metricValue(metrics, 'nodejs_eventloop_lag_seconds', own)).toBeGreaterThanOrEqual(0);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
 
   it('check reports the schema registry beside Kafka, Redis and ClickHouse', () => {
     const result = runCli(['check']);
