@@ -116,7 +116,9 @@ describe('HTTP ingestion API', () => {
     };
     expect(status).toMatchObject({ kind: 'ingest', topic, ready: true });
     expect(await (await fetch(`${admin}/`)).text()).toMatch(/<html/i);
-    expect(await (await fetch(`${admin}/metrics`)).text()).toMatch(/^sluice_ingest_events_accepted_total \d+$/m);
+    expect(await (await fetch(`${admin}/metrics`)).text()).toMatch(
+      /^sluice_ingest_events_accepted_total\{[^}]*\} \d+$/m,
+    );
     // The API itself is not served there.
     expect(
       (await fetch(`${admin}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` } })).status,

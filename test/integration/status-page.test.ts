@@ -170,7 +170,7 @@ describe('status page in a browser', () => {
         20_000,
       );
       const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
-      expect(metrics).toMatch(/sluice_ingest_events_accepted_total 75/);
+      expect(metrics).toMatch(/^sluice_ingest_events_accepted_total\{[^}]*service="ingest"[^}]*\} 75$/m);
       mkdirSync(SCREENSHOTS, { recursive: true });
       await page.screenshot({ path: join(SCREENSHOTS, 'status-page-ingest.png'), fullPage: true });
       await page.close();
