@@ -44,7 +44,26 @@ export const REDRIVE_HEADERS = {
   fromPartition: 'sluice.redrive.from.partition',
   fromOffset: 'sluice.redrive.from.offset',
   at: 'sluice.redrive.at',
+  /** The attempts the record had made when it was redriven (its dead letter's `sluice.dlq.attempt`): a dead letter of the copy counts on from there. */
+  attempt: 'sluice.redrive.attempt',
 } as const;
+
+/**
+ * Attempts a record made before this one: none for an ordinary record; for a
+ * redriven copy, those its dead letter recorded. A copy redriven by a Sluice
+ * that did not yet write `sluice.redrive.attempt` had failed at least once.
+ */
+export function attemptsBefore(headers: IHeaders | undefined): number {
+  const carried = Number(headerString(headers, REDRIVE_HEADERS.attempt));
+  if (Number.isSafeInteger(carried) && carried > 0) return carried;
+  return headerString(headers, REDRIVE_HEADERS.fromTopic) === undefined ? 0 : 1;
+}
+
+/** A dead letter's `sluice.dlq.attempt` (1 when missing or unreadable: it failed at least once). */
+export function deadLetterAttempt(headers: IHeaders | undefined): number {
+  const attempt = Number(headerString(headers, DLQ_HEADERS.attempt));
+  return Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1;
+}
 
 /**
  * Error classes of dead letters written before classes were error codes. They

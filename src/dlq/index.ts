@@ -18,9 +18,31 @@ export { readTopic } from './reader';
 export { SideTopicCounter } from './count';
 export {
   bytesSnippet,
+  findSideRecords,
   firstDeadLetters,
   formatDeadLetter,
+  formatSideRecord,
+  sideRecordJson,
+  sideTopicKind,
   summarizeDeadLetters,
   type DeadLetterSummary,
+  type ShownValue,
+  type SideRecordFilter,
+  type SideTopicKind,
 } from './inspect';
-export { redrive, redriveGroup, REDRIVE_ORIGIN_HEADERS, type RedriveOptions, type RedriveResult } from './redrive';
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  redrive,
+  redriveGroup,
+  REDRIVE_ORIGIN_HEADERS,
+  type RedriveOptions,
+  type RedrivePlanRow,
+  type RedriveResult,
+} from './redrive';
+export {
+  classKind,
+  DEAD_LETTER_CLASSES,
+  describeDeadLetterClasses,
+  isPermanentClass,
+  type DeadLetterClass,
+} from './classes';

@@ -1,6 +1,15 @@
 import { CompressionTypes, type Admin, type Kafka, type Message } from 'kafkajs';
-import { ServiceError } from '../errors';
-import { currentErrorClass, DLQ_HEADERS, errorClassOf, headerString, REDRIVE_HEADERS, withoutHeaders } from './headers';
+import { ConfigError, ServiceError } from '../errors';
+import { isPermanentClass } from './classes';
+import {
+  currentErrorClass,
+  deadLetterAttempt,
+  DLQ_HEADERS,
+  errorClassOf,
+  headerString,
+  REDRIVE_HEADERS,
+  withoutHeaders,
+} from './headers';
 import { byTopic } from './producer';
 import type { ConsumedRecord } from '../kafka';
 import { readTopic } from './reader';
@@ -18,6 +27,10 @@ export interface RedriveOptions {
   errorClass?: string;
   /** Report what would be redriven; produce and commit nothing. */
   dryRun: boolean;
+  /** Redrive permanent classes too (src/dlq/classes.ts); by default they stay in the DLQ, left for a run that asks for them. */
+  includePermanent?: boolean;
+  /** Records whose `sluice.dlq.attempt` is at least this stay in the DLQ for good: the bound on redrive loops. Default 3. */
+  maxAttempts?: number;
   now?: () => Date;
   /** Called as records are scanned: records read so far, records to read (the topic's end minus where the scan starts). */
   onProgress?: (scanned: bigint, total: bigint) => void;
@@ -33,11 +46,34 @@ export interface RedriveResult {
   alreadyRedriven: number;
   /** Dead letters that are not source records (refused window partials): kept in the DLQ, never sent to the source topic. */
   notRedrivable: number;
+  /** Records of a permanent class left in the DLQ (no includePermanent); a later run with it still finds them. */
+  skippedPermanent: number;
+  /** Records at or past maxAttempts: passed over for good. */
+  skippedAtBound: number;
+  maxAttempts: number;
+  /** Redriven (or to be) per class. */
   byClass: Record<string, number>;
   byTarget: Record<string, number>;
-  /** The consumer group whose committed offsets record this redrive. */
+  /** Per class of the records scanned: what was (or would be) done with them. */
+  plan: RedrivePlanRow[];
+  /** The group named after the run (its transactional id). */
   group: string;
+  /** The groups whose offsets the run committed (none in a dry run). */
+  committedGroups: string[];
 }
+
+export interface RedrivePlanRow {
+  errorClass: string;
+  permanent: boolean;
+  scanned: number;
+  redriven: number;
+  alreadyRedriven: number;
+  skippedPermanent: number;
+  skippedAtBound: number;
+  notRedrivable: number;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
 
 /** How a refused window partial's dead letter is marked (it holds a ClickHouse row as JSON, not a source record). */
 const WINDOW_PARTIAL_KIND = { header: 'sluice.dlq.kind', value: 'window-partial' } as const;
@@ -72,12 +108,22 @@ const writtenClassOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADER
  * earlier run's transaction left open (or waits for one being completed)
  * before the group's offsets are read, and two redrives of one group never
  * both commit.
+ *
+ * Skipped records: one at or past `maxAttempts` is passed over for good (the
+ * bound that stops a loop). One of a permanent class is left for a run that
+ * asks for it: an unfiltered run that left any commits the class group of
+ * each other class it scanned instead of the unfiltered group, so the
+ * unfiltered group's offset keeps meaning "everything below was handled".
  */
 export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
   const admin = kafka.admin();
   await admin.connect();
   const errorClass = options.errorClass === undefined ? undefined : currentErrorClass(options.errorClass);
   const group = redriveGroup(dlqTopic, errorClass);
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
+    throw new ConfigError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
+  const includePermanent = options.includePermanent === true;
   const producer = options.dryRun
     ? undefined
     : kafka.producer({
@@ -118,9 +164,32 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       redriven: 0,
       alreadyRedriven: 0,
       notRedrivable: 0,
+      skippedPermanent: 0,
+      skippedAtBound: 0,
+      maxAttempts,
       byClass: {},
       byTarget: {},
+      plan: [],
       group,
+      committedGroups: [],
+    };
+    const plan = new Map<string, RedrivePlanRow>();
+    const rowOf = (cls: string) => {
+      let row = plan.get(cls);
+      if (!row) {
+        row = {
+          errorClass: cls,
+          permanent: isPermanentClass(cls),
+          scanned: 0,
+          redriven: 0,
+          alreadyRedriven: 0,
+          skippedPermanent: 0,
+          skippedAtBound: 0,
+          notRedrivable: 0,
+        };
+        plan.set(cls, row);
+      }
+      return row;
     };
     const chosen: ConsumedRecord[] = [];
     const now = (options.now ?? (() => new Date()))();
@@ -131,14 +200,29 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       options.onProgress?.(BigInt(result.scanned), total);
       const cls = errorClassOf(r.headers);
       if (errorClass && cls !== errorClass) return;
+      const row = rowOf(cls);
+      row.scanned += 1;
       if (headerString(r.headers, WINDOW_PARTIAL_KIND.header) === WINDOW_PARTIAL_KIND.value) {
         result.notRedrivable += 1;
+        row.notRedrivable += 1;
         return;
       }
       if (BigInt(r.offset) < classRedrivenBefore(writtenClassOf(r), r.partition)) {
         result.alreadyRedriven += 1;
+        row.alreadyRedriven += 1;
         return;
       }
+      if (row.permanent && !includePermanent) {
+        result.skippedPermanent += 1;
+        row.skippedPermanent += 1;
+        return;
+      }
+      if (deadLetterAttempt(r.headers) >= maxAttempts) {
+        result.skippedAtBound += 1;
+        row.skippedAtBound += 1;
+        return;
+      }
+      row.redriven += 1;
       chosen.push(r);
     };
     const readUpTo = await readTopic(kafka, dlqTopic, onRecord, { from });
@@ -147,21 +231,33 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
       result.byClass[errorClassOf(r.headers)] = (result.byClass[errorClassOf(r.headers)] ?? 0) + 1;
     for (const [topic, list] of messages) result.byTarget[topic] = list.length;
     result.redriven = chosen.length;
-    if (producer) {
+    result.plan = [...plan.values()].sort((a, b) => a.errorClass.localeCompare(b.errorClass));
+    // Records left for a later run (permanent, not asked for) must stay above every group offset that covers them.
+    const committing =
+      errorClass !== undefined
+        ? result.skippedPermanent > 0
+          ? []
+          : [group]
+        : result.skippedPermanent > 0
+          ? result.plan.filter((row) => row.skippedPermanent === 0).map((row) => redriveGroup(dlqTopic, row.errorClass))
+          : [group];
+    if (producer && committing.length > 0) {
       const transaction = await producer.transaction();
       try {
         for (const [topic, list] of messages)
           await transaction.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: list });
-        await transaction.sendOffsets({
-          consumerGroupId: group,
-          topics: [
-            {
-              topic: dlqTopic,
-              partitions: [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
-            },
-          ],
-        });
+        for (const consumerGroupId of committing)
+          await transaction.sendOffsets({
+            consumerGroupId,
+            topics: [
+              {
+                topic: dlqTopic,
+                partitions: [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
+              },
+            ],
+          });
         await transaction.commit();
+        result.committedGroups = committing;
       } catch (err) {
         await transaction.abort().catch(() => undefined);
         throw new ServiceError(
@@ -193,6 +289,7 @@ export function redrivenMessage(r: ConsumedRecord, dlqTopic: string, now: Date):
         [REDRIVE_HEADERS.fromPartition]: String(r.partition),
         [REDRIVE_HEADERS.fromOffset]: r.offset,
         [REDRIVE_HEADERS.at]: now.toISOString(),
+        [REDRIVE_HEADERS.attempt]: String(deadLetterAttempt(r.headers)),
         [REDRIVE_ORIGIN_HEADERS.topic]: target,
         [REDRIVE_ORIGIN_HEADERS.partition]: headerString(r.headers, DLQ_HEADERS.sourcePartition) ?? '',
         [REDRIVE_ORIGIN_HEADERS.offset]: headerString(r.headers, DLQ_HEADERS.sourceOffset) ?? '',

@@ -1,5 +1,5 @@
 import type { Message } from 'kafkajs';
-import { DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
+import { attemptsBefore, DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
 import { dlqTopic, isRetryTopic, lateTopic, retryTopic } from './topics';
 import type { ConsumedRecord } from '../kafka';
 import type { DeadLetter, LateEvent } from './types';
@@ -40,7 +40,11 @@ export function sideMessage(topic: string, source: ConsumedRecord, headers: Reco
   return [topic, { key: source.key, value: source.value, headers: { ...source.headers, ...headers } }];
 }
 
-/** The dead letter of a record, in `<origin topic>.dlq`; `entry.headers` describe a dead letter that is not a source record. */
+/**
+ * The dead letter of a record, in `<origin topic>.dlq`; `entry.headers` describe a dead letter that is not a source record.
+ * Its attempt counts those a redriven copy made before (`sluice.redrive.attempt`), so each redrive that fails again
+ * raises it and `sluice dlq redrive --max-attempts` can stop a loop.
+ */
 export function deadLetterMessage(entry: DeadLetter, stream: string, now: Date): [string, Message] {
   const origin = originOf(entry.source);
   return sideMessage(dlqTopic(origin.topic), entry.source, {
@@ -51,7 +55,7 @@ export function deadLetterMessage(entry: DeadLetter, stream: string, now: Date):
     [DLQ_HEADERS.stream]: stream,
     [DLQ_HEADERS.errorClass]: entry.errorClass,
     [DLQ_HEADERS.errorMessage]: headerText(entry.message),
-    [DLQ_HEADERS.attempt]: String(entry.attempt),
+    [DLQ_HEADERS.attempt]: String(attemptsBefore(entry.source.headers) + entry.attempt),
     [DLQ_HEADERS.failedAt]: now.toISOString(),
     ...entry.headers,
   });
