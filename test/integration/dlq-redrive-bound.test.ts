@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createKafka, type ConsumedRecord } from '../../src/kafka';
+import { startStream } from '../../src/process';
+import { createLogger } from '../../src/telemetry';
+import eventCounts from '../../streams/event-counts';
 import { DeadLetterPublisher, readTopic, redrive } from '../../src/dlq';
 import { loadAvroSchema, SchemaCodec } from '../../src/schema';
 import { runCli } from '../helpers/cli';
@@ -87,6 +90,65 @@ describe('sluice dlq redrive: permanent classes and the attempt bound', () => {
       await publisher.disconnect();
     }
   });
+});
+
+describe('redrive through the real stream', () => {
+  it('a redriven record that fails again in the stream is dead-lettered with attempt 2; random bytes are not redriven', async () => {
+    const topic = await ctx.createTopic('live', 1);
+    const dlq = await ctx.createTopic('live.dlq', 1);
+    await ctx.createTopic('live.late', 1);
+    const codec = SchemaCodec.fromConfig(ctx.config);
+    const schemaId = await codec.register('events-value', loadAvroSchema('analytics_event'));
+    const invalid = {
+      event_id: randomUUID(),
+      event_type: 'purchase',
+      user_id: 'u1',
+      campaign_id: null,
+      ad_id: null,
+      event_time: Date.UTC(2026, 0, 1),
+      amount: 1e308, // above the stream's bound: EVENT_INVALID, which a fixed validator could accept
+      properties: {},
+    };
+    const kafka = createKafka(ctx.config);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'poison', value: Buffer.from('random bytes, not wire format') },
+        { key: invalid.event_id, value: await codec.encode(schemaId, invalid) },
+      ],
+    });
+    await producer.disconnect();
+    const run = async () =>
+      (await startStream(eventCounts, ctx.config, { bounded: true, groupId: ctx.group, topic }, createLogger('warn')))
+        .done;
+
+    await run();
+    const first = await records(dlq);
+    expect(first.map((r) => [r.key!.toString(), header(r, 'sluice.dlq.attempt')])).toEqual([
+      ['poison', '1'],
+      [invalid.event_id, '1'],
+    ]);
+    expect(header(first[0]!, 'sluice.dlq.error.class')).toBe('WIRE_FORMAT_INVALID');
+    expect(header(first[1]!, 'sluice.dlq.error.class')).toBe('EVENT_INVALID');
+
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({
+      redriven: 1,
+      skippedPermanent: 1,
+      byClass: { EVENT_INVALID: 1 },
+    });
+    await run(); // the same group reads on: only the redriven copy is new
+    const second = await records(dlq);
+    expect(second).toHaveLength(3);
+    const again = second[2]!;
+    expect([
+      again.key!.toString(),
+      header(again, 'sluice.dlq.error.class'),
+      header(again, 'sluice.dlq.attempt'),
+    ]).toEqual([invalid.event_id, 'EVENT_INVALID', '2']);
+    expect(Buffer.compare(again.value!, first[1]!.value!)).toBe(0);
+  }, 120_000);
 });
 
 describe('sluice dlq list | show on a .late topic', () => {
