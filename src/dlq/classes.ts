@@ -15,13 +15,13 @@ export const DEAD_LETTER_CLASSES = {
   WIRE_FORMAT_INVALID: { permanent: true },
   SCHEMA_UNKNOWN: { permanent: true },
   AVRO_INVALID: { permanent: true },
-  SCHEMA_INCOMPATIBLE: { permanent: false },
-  EVENT_INVALID: { permanent: false },
-  EVENT_TIME_INVALID: { permanent: false },
-  EVENT_TIME_AHEAD: { permanent: false },
-  SINK_ROW_REFUSED: { permanent: false },
-  SERVICE_UNAVAILABLE: { permanent: false },
-} as const satisfies Partial<Record<ErrorCode, { permanent: boolean }>>;
+  SCHEMA_INCOMPATIBLE: { permanent: false, passesAfter: 'a reader schema that can read the writer' },
+  EVENT_INVALID: { permanent: false, passesAfter: 'a fix to validate()' },
+  EVENT_TIME_INVALID: { permanent: false, passesAfter: 'a fix to eventTime()' },
+  EVENT_TIME_AHEAD: { permanent: false, passesAfter: 'time: the copy gets a later record timestamp' },
+  SINK_ROW_REFUSED: { permanent: false, passesAfter: 'a column that can hold the value' },
+  SERVICE_UNAVAILABLE: { permanent: false, passesAfter: 'the outage' },
+} as const satisfies Partial<Record<ErrorCode, { permanent: boolean; passesAfter?: string }>>;
 
 export type DeadLetterClass = keyof typeof DEAD_LETTER_CLASSES;
 
@@ -36,7 +36,9 @@ export const classKind = (errorClass: string) => (isPermanentClass(errorClass) ?
 /** One line per class: name, kind and meaning (from src/errors.ts), for --help and `dlq list`. */
 export function describeDeadLetterClasses(indent = '  '): string[] {
   const width = Math.max(...Object.keys(DEAD_LETTER_CLASSES).map((c) => c.length));
-  return (Object.keys(DEAD_LETTER_CLASSES) as DeadLetterClass[]).map(
-    (c) => `${indent}${c.padEnd(width)}  ${classKind(c).padEnd(9)}  ${ERROR_CODES[c]}`,
-  );
+  return (Object.keys(DEAD_LETTER_CLASSES) as DeadLetterClass[]).map((c) => {
+    const entry: { permanent: boolean; passesAfter?: string } = DEAD_LETTER_CLASSES[c];
+    const after = entry.passesAfter ? `; can pass after ${entry.passesAfter}` : '';
+    return `${indent}${c.padEnd(width)}  ${classKind(c).padEnd(9)}  ${ERROR_CODES[c]}${after}`;
+  });
 }
