@@ -13,7 +13,9 @@ export const DEAD_LETTER_CLASSES = {
   VALUE_MISSING: { permanent: true },
   VALUE_UNDECODABLE: { permanent: true },
   WIRE_FORMAT_INVALID: { permanent: true },
-  SCHEMA_UNKNOWN: { permanent: true },
+  // Permanent for the registry as it is; a schema registered after the fact (restored from elsewhere) makes these
+  // readable, which is what --include-permanent is for.
+  SCHEMA_UNKNOWN: { permanent: true, passesAfter: 'the registry learns the id (redrive with --include-permanent)' },
   AVRO_INVALID: { permanent: true },
   SCHEMA_INCOMPATIBLE: { permanent: false, passesAfter: 'a reader schema that can read the writer' },
   EVENT_INVALID: { permanent: false, passesAfter: 'a fix to validate()' },
