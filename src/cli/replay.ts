@@ -3,7 +3,15 @@ import { loadConfig } from '../config';
 import { CommanderError } from 'commander';
 import { createKafka } from '../kafka';
 import { loadStream } from '../process';
-import { createProgress, executeReplay, formatPlan, parseBound, planReplay, refuseLiveMembers } from '../replay';
+import {
+  createProgress,
+  executeReplay,
+  formatPlan,
+  parseBound,
+  planReplay,
+  refuseLiveMembers,
+  replaySummaryLines,
+} from '../replay';
 import { createClickHouse } from '../sink/clickhouse';
 import { createLogger } from '../telemetry';
 import { printError, printLine } from './output';
@@ -132,6 +140,7 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
         printLine(
           `replayed ${result.recordsIn} records in ${result.seconds.toFixed(1)} s; rows rewritten: ${rows}; rows outside the range skipped: ${result.rowsSkipped}`,
         );
+        for (const line of replaySummaryLines(definition.windowed?.table, result)) printLine(line);
         for (const s of result.swaps ?? []) {
           printLine(
             `  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms`,

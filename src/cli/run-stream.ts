@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createKafka, requireTopic, withAdmin } from '../kafka';
-import { listStreams, loadStream, PROCESSING_OPTIONS, RUN_OPTIONS, SERVING_OPTIONS, startStream } from '../process';
+import {
+  lateShareWarning,
+  listStreams,
+  loadStream,
+  PROCESSING_OPTIONS,
+  RUN_OPTIONS,
+  SERVING_OPTIONS,
+  startStream,
+} from '../process';
 import { serveStream } from '../process/monitor';
 import { createLogger, startTracing, tracingFromEnv } from '../telemetry';
 import { addOptionFlags, readOptionFlags } from './option-flags';
@@ -91,12 +99,14 @@ export function registerRunCommand(program: Command): void {
         await served.close();
         await tracing?.shutdown();
       });
+      const warning = lateShareWarning(summary, definition.name);
       printLine(
         opts.json
-          ? JSON.stringify(summary)
+          ? JSON.stringify({ ...summary, warnings: warning ? [warning] : [] })
           : Object.entries(summary)
               .map(([k, v]) => `${k}=${v}`)
               .join(' '),
       );
+      if (warning && !opts.json) printLine(`warning: ${warning}`);
     });
 }

@@ -36,6 +36,7 @@ import { CheckpointSchedule } from './checkpoint-schedule';
 import type { StreamDefinition } from './definition';
 import type { ProcessingOptions } from './options';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
+import { lateShare } from './late-share';
 
 /** The runner's tunables are declared with their defaults and bounds in ./options (PROCESSING_OPTIONS). */
 export interface RunnerOptions extends ProcessingOptions {
@@ -84,6 +85,8 @@ export interface RunnerStatus {
 export interface RunSummary extends StreamCounters {
   seconds: number;
   checkpoints: number;
+  /** Late events per event that reached the windows (see ./late-share); null before any did. */
+  lateShare: number | null;
 }
 
 /** The ports a runner writes through; snapshots are absent for streams without windows. */
@@ -781,6 +784,7 @@ export class StreamRunner<E> {
       ...this.task.counters,
       seconds: (this.clock.now() - this.started) / 1000,
       checkpoints: this.schedule.checkpoints,
+      lateShare: lateShare(this.task.counters),
     };
   }
 }

@@ -22,7 +22,7 @@ import { clickHouseSchemaOf, type Row, type StreamDefinition } from './definitio
 import type { RowSink, SideOutputs } from './ports';
 import { PROCESSING_OPTIONS, resolveOptions } from './options';
 import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
-import { StreamTask } from './task';
+import { StreamTask, type TaskEventTimeRange } from './task';
 import { StreamWindows } from './windows';
 
 export interface StartOptions extends Partial<RunnerOptions> {
@@ -34,6 +34,8 @@ export interface StartOptions extends Partial<RunnerOptions> {
   topic?: string;
   /** Only rows it accepts reach ClickHouse (replays of a range write only the rows inside the range). */
   rowFilter?: (table: string, row: Row) => boolean;
+  /** Only events with an event time in [from, to) are part of the run (a replay of a range; see TaskOptions). */
+  eventTimeRange?: TaskEventTimeRange;
   /** false: publish nothing to `.dlq`/`.late` (a replay: the first pass already did). Default true. */
   sideOutputs?: boolean;
   /** Honour a shadow replay's hold on this stream's ClickHouse writes (src/sink/hold.ts). Default true; replays themselves do not. */
@@ -157,7 +159,9 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: definition.name });
 
   const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
-  const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows);
+  const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows, {
+    eventTimeRange: options.eventTimeRange,
+  });
   const runnerOptions: RunnerOptions = {
     groupId: options.groupId ?? groupIdOf(definition),
     bounded: options.bounded ?? false,

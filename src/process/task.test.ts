@@ -3,6 +3,8 @@ import type { ConsumedRecord } from '../kafka';
 import { defineStream } from './definition';
 import type { DedupClaim, Deduplicator } from './ports';
 import { StreamTask } from './task';
+import { StreamWindows } from './windows';
+import { count, defineWindows, tumbling, ungrouped } from '../window';
 
 interface Ev {
   id: string;
@@ -162,5 +164,78 @@ describe('StreamTask', () => {
     const cp = task.takeCheckpoint();
     expect(cp.rows.size).toBe(0);
     expect(cp.offsets).toEqual([]);
+  });
+});
+
+describe('StreamTask with an event-time range (a replay of a range)', () => {
+  const MIN = 60_000;
+  const windowed = defineStream<Ev>({
+    ...definition,
+    name: 'task-range-test',
+    windowed: {
+      definition: defineWindows({
+        assigner: tumbling(MIN),
+        groupBy: ungrouped(),
+        aggregate: { events: count<Ev>() },
+        allowedLatenessMs: 0,
+      }),
+      outOfOrdernessMs: 0,
+      idleTimeoutMs: 10_000,
+      table: 'w',
+      toRow: (w) => ({ start: w.windowStart, events: w.aggregates.events }),
+    },
+  });
+  // Record timestamps far ahead: the record-time bound on the watermark plays no part here.
+  const at = (offset: number, id: string, t: number): ConsumedRecord => ({
+    ...record(offset, JSON.stringify({ id, n: t })),
+    timestamp: String(100 * MIN),
+  });
+  // The partition as a backfill leaves it: newer events (minute 50), the old range's (minutes 1-2), newer again.
+  const backfilled = [
+    at(0, 'new-1', 50 * MIN),
+    at(1, 'old-1', 1 * MIN + 5),
+    at(2, 'old-2', 1 * MIN + 10),
+    at(3, 'old-3', 2 * MIN + 1),
+    at(4, 'new-2', 51 * MIN),
+    at(5, 'old-4', 2 * MIN + 2),
+  ];
+  const run = async (range?: { from: number | null; to: number | null }) => {
+    const task = new StreamTask(
+      windowed,
+      { decoder, dedup: new FakeDedup(), now: () => 0 },
+      new StreamWindows(windowed.windowed!, 'in'),
+      { eventTimeRange: range },
+    );
+    task.assign('in', 0, '0', undefined);
+    await task.processBatch('in', 0, backfilled);
+    task.closeAllWindows();
+    const cp = task.takeCheckpoint();
+    return { task, windows: cp.rows.get('w')?.rows ?? [], raw: cp.rows.get('raw')?.rows ?? [] };
+  };
+
+  it('without a range (a live run) the old events are late behind the newer ones', async () => {
+    const { task, windows } = await run();
+    expect(task.counters.late).toBe(4);
+    expect(windows).toEqual([
+      { start: 50 * MIN, events: 1 },
+      { start: 51 * MIN, events: 1 },
+    ]);
+  });
+
+  it('windows the range from its own events: the others neither count nor move the watermark', async () => {
+    const { task, windows, raw } = await run({ from: 0, to: 10 * MIN });
+    expect(task.counters).toMatchObject({ recordsIn: 6, outsideRange: 2, decoded: 4, late: 0 });
+    expect(windows).toEqual([
+      { start: 1 * MIN, events: 2 },
+      { start: 2 * MIN, events: 2 },
+    ]);
+    expect(raw.map((r) => r.id)).toEqual(['old-1', 'old-2', 'old-3', 'old-4']);
+    // The watermark is the range's own: minute 2, not minute 51.
+    expect(task.eventTime().watermark).toBe(2 * MIN + 2);
+  });
+
+  it('an event outside the range is no part of the run, not even as a duplicate', async () => {
+    const { task } = await run({ from: 50 * MIN, to: null });
+    expect(task.counters).toMatchObject({ outsideRange: 4, decoded: 2, deduplicated: 0, late: 0, deadLettered: 0 });
   });
 });

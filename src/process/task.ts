@@ -18,6 +18,27 @@ export interface StreamCounters {
   rawRows: number;
   windowRows: number;
   dedupFailOpen: number;
+  /**
+   * Valid events whose event time lies outside the run's event-time range (replays of a range only):
+   * not part of the run, so not deduplicated, windowed or counted anywhere else.
+   */
+  outsideRange: number;
+}
+
+/** An event-time range [from, to) in epoch ms; null: open on that side. */
+export interface TaskEventTimeRange {
+  from: number | null;
+  to: number | null;
+}
+
+export interface TaskOptions {
+  /**
+   * Only events with an event time inside this range are part of the run (a replay of a range).
+   * Events outside it are skipped before dedup and windows: they neither move the watermark nor
+   * count as late, so a range backfilled into partitions that already carry newer events is
+   * windowed from its own events, as if the others were not there.
+   */
+  eventTimeRange?: TaskEventTimeRange;
 }
 
 /** Everything one partition produced since the last checkpoint, and where it got to. */
@@ -109,12 +130,14 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     rawRows: 0,
     windowRows: 0,
     dedupFailOpen: 0,
+    outsideRange: 0,
   };
 
   constructor(
     private readonly definition: StreamDefinition<E, K, A>,
     private readonly ports: TaskPorts,
     private readonly windows: StreamWindows<E, K, A> | undefined,
+    private readonly options: TaskOptions = {},
   ) {}
 
   private static id(topic: string, partition: number): string {
@@ -222,7 +245,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (fresh.length === 0) return;
 
     // Asynchronous phase: nothing is changed until every round trip succeeded.
-    type Outcome = { meta: ConsumedRecord; event?: E; error?: { errorClass: ErrorCode; message: string } };
+    type Outcome = {
+      meta: ConsumedRecord;
+      event?: E;
+      error?: { errorClass: ErrorCode; message: string };
+      /** Outside the run's event-time range: skipped (see TaskOptions.eventTimeRange). */
+      outside?: boolean;
+    };
     const outcomes: Outcome[] = [];
     for (const meta of fresh) {
       if (meta.value === null) {
@@ -247,6 +276,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const validation = this.definition.validate(value);
       if (!validation.ok) {
         outcomes.push({ meta, error: { errorClass: 'EVENT_INVALID', message: validation.errors.join('; ') } });
+        continue;
+      }
+      // Before the ahead check: an event outside the range is no part of the run, not even as a dead letter.
+      if (!this.inRange(validation.event)) {
+        outcomes.push({ meta, outside: true });
         continue;
       }
       const ahead = this.aheadOfRecord(validation.event, meta);
@@ -289,6 +323,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         if (publish) state.deadLetters.push({ source: outcome.meta, ...outcome.error, attempt: 1 });
         continue;
       }
+      if (outcome.outside) {
+        this.counters.outsideRange += 1;
+        // The partition is being read: reading only records outside the range must not make it idle
+        // (an idle partition closes its windows at the other partitions' watermark, early for it).
+        this.windows?.touch(partition, now);
+        continue;
+      }
       this.counters.decoded += 1;
       const event = outcome.event as E;
       if (keep && !keep[v++]) {
@@ -316,6 +357,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     state.nextOffset = nextOf(fresh[fresh.length - 1]!.offset);
     state.dirty = true;
     this.closeWindows(now);
+  }
+
+  private inRange(event: E): boolean {
+    const range = this.options.eventTimeRange;
+    if (!range) return true;
+    const t = this.definition.eventTime(event);
+    return (range.from === null || t >= range.from) && (range.to === null || t < range.to);
   }
 
   /** The dead-letter reason when the event's time is too far ahead of its record's timestamp (see WindowOutput.maxEventTimeAheadMs). */

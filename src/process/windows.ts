@@ -50,6 +50,11 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     this.operator.resumeClock(now);
   }
 
+  /** The partition delivered a record that is no part of this run's event time (see WindowOperator.touch). */
+  touch(partition: number, now: number): void {
+    this.operator.touch(partition, now);
+  }
+
   add(partition: number, event: E, eventTime: number, now: number, recordTime?: number): Lateness | undefined {
     return this.operator.add(partition, event, eventTime, now, recordTime);
   }

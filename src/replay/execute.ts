@@ -5,7 +5,14 @@ import { createKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { createClickHouse } from '../sink/clickhouse';
 import { RedisHoldBackend, SinkHold } from '../sink/hold';
-import { startStream, type Row, type RunSummary, type StreamDefinition } from '../process';
+import {
+  formatShare,
+  lateShareWarning,
+  startStream,
+  type Row,
+  type RunSummary,
+  type StreamDefinition,
+} from '../process';
 import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
 import type { ReplayPlan } from './plan';
@@ -29,6 +36,10 @@ export interface ReplayResult extends RunSummary {
   epoch: number;
   rowsWritten: Record<string, number>;
   rowsSkipped: number;
+  /** Window rows written (of the stream's window table; 0 for a stream without windows). */
+  windowRowsWritten: number;
+  /** Said in the summary: a late share above LATE_SHARE_WARNING among the range's events. */
+  warnings: string[];
   /** Shadow replays: what each table's swap did, and how long the live stream's writes were held. */
   swaps?: SwapReport[];
   heldMs?: number;
@@ -84,8 +95,12 @@ export function rangeFilter<E>(definition: StreamDefinition<E>, range: EventTime
  * group (set to the plan's start offsets), its own dedup and window-state
  * epoch (so nothing it reads is taken for a duplicate of the first pass, and
  * no window state of the live stream is touched), stopping at the plan's end
- * offsets without closing windows the watermark left open, writing only rows
- * inside the range and nothing to `.dlq`/`.late` (the first pass did).
+ * offsets, writing only rows inside the range and nothing to `.dlq`/`.late`
+ * (the first pass did). Only events of the range's event time are part of
+ * it: the others are read and skipped, so old events backfilled behind newer
+ * ones in the same partitions are windowed as if those were not there. A
+ * range with an end closes its windows at the end; an open one leaves the
+ * windows its watermark did not pass to the live stream.
  * Afterwards its group and its Redis keys are removed.
  */
 export async function executeReplay(
@@ -133,7 +148,12 @@ export async function executeReplay(
         topic: plan.topic,
         epoch,
         endOffsets: ends,
-        closeWindowsAtEnd: false,
+        // Only the range's events reach the windows (eventTimeRange), so nothing after the range
+        // moves the watermark past its last windows: with an end, every event of the range up to
+        // the live group's position has been read, and the range's windows close with them.
+        // Without one, the windows at the end are still the live stream's to close.
+        eventTimeRange: plan.range,
+        closeWindowsAtEnd: plan.range.to !== null,
         rowFilter: filter.keep,
         sideOutputs: false,
         sinkHold: false,
@@ -163,7 +183,15 @@ export async function executeReplay(
     const rowsWritten = Object.fromEntries(
       Object.entries(stats.written).map(([t, n]) => [shadows.find((s) => s.rebuilt === t)?.live ?? t, n]),
     );
-    const result: ReplayResult = { ...summary, epoch, rowsWritten, rowsSkipped: stats.skipped };
+    const warning = lateShareWarning(summary, definition.name);
+    const result: ReplayResult = {
+      ...summary,
+      epoch,
+      rowsWritten,
+      rowsSkipped: stats.skipped,
+      windowRowsWritten: definition.windowed ? (rowsWritten[definition.windowed.table] ?? 0) : 0,
+      warnings: warning ? [warning] : [],
+    };
     if (clickhouse)
       Object.assign(result, await swapAll(config, clickhouse, definition.name, shadows, tag, holdTimeoutMs, log));
     return result;
@@ -180,6 +208,28 @@ export async function executeReplay(
       log.warn({ err: String(err) }, 'could not remove the replay keys from Redis; they expire with their TTL'),
     );
   }
+}
+
+/**
+ * What a replay's summary says besides the rows per table: the window rows it
+ * wrote, the events of the range it found late (and their share), the
+ * records it read that were not part of the range, and any warning.
+ */
+export function replaySummaryLines(windowTable: string | undefined, result: ReplayResult): string[] {
+  const lines: string[] = [];
+  const events = result.decoded - result.deduplicated;
+  if (windowTable !== undefined) {
+    lines.push(`  window rows written: ${result.windowRowsWritten} (${windowTable})`);
+    lines.push(
+      `  late events: ${result.late} of ${events} event(s) of the range` +
+        (result.lateShare === null ? '' : ` (${formatShare(result.lateShare)})`),
+    );
+  }
+  lines.push(
+    `  records outside the range: ${result.outsideRange} (read and skipped: they are not part of the replay and move no watermark)`,
+  );
+  for (const w of result.warnings) lines.push(`  warning: ${w}`);
+  return lines;
 }
 
 /** The same stream, writing its raw and window rows into the rebuild tables instead of the live ones. */

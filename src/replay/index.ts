@@ -19,6 +19,6 @@ export {
   type PartitionRange,
   type TableChange,
 } from './plan';
-export { executeReplay, rangeFilter, type ReplayResult, type ReplayProgress } from './execute';
+export { executeReplay, rangeFilter, replaySummaryLines, type ReplayResult, type ReplayProgress } from './execute';
 export { lagReport, formatLag, type LagReport, type PartitionLag } from './lag';
 export { createProgress, type ProgressReporter } from './progress';

@@ -62,8 +62,9 @@ const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000;
  * times, not event times; records are stamped when they are written, which is
  * after the event happened, so every event of the range lies at or after that
  * offset unless a clock put its timestamp more than the skew before its event
- * time. Reading more than needed is harmless: rows outside the range are
- * dropped before the sink.
+ * time. A backfill (old events produced today) is stamped today, so it lies
+ * after the start too, among newer events. Reading more than needed is
+ * harmless: events outside the range are skipped before dedup and windows.
  *
  * End: the live group's committed offsets (where the live stream got to), or
  * the end of the topic when it has none. Windows of the range the live
@@ -101,6 +102,7 @@ export async function planReplay(
   const starts = await startOffsets(admin, topic, offsets, request, range);
   const partitions: PartitionRange[] = [];
   let total = 0n;
+  let unread = 0n;
   for (const p of offsets) {
     let start = starts.get(p.partition) ?? p.low;
     if (request.shiftBy) start += BigInt(request.shiftBy);
@@ -117,10 +119,20 @@ export async function planReplay(
       records: (end - start).toString(),
     });
     total += end - start;
+    if (request.to?.kind !== 'offsets' && p.committed !== null) unread += p.high - end;
     if (request.from.kind === 'earliest' && p.low > 0n)
       warnings.push(
         `partition ${p.partition}: records before offset ${p.low} were deleted by retention; their results cannot be replayed`,
       );
+  }
+  // Old events produced into the topic are stamped with their produce time (LogAppendTime), so they
+  // lie after the start above whatever their event time; but the replay ends where the live group got
+  // to, and records written after that are not read. A shadow replay always trails the live stream a
+  // little, so only an in-place one (the live group stopped) says so.
+  if (unread > 0n && !request.shadow) {
+    warnings.push(
+      `${unread} record(s) were written after the live group's position and are not read: if they hold events of the range (a backfill produced while the stream was stopped), run the stream first (sluice run ${definition.name} --bounded) and then replay`,
+    );
   }
   if (request.from.kind === 'offsets' && range.from === null) {
     warnings.push(
@@ -239,7 +251,12 @@ export function formatPlan(plan: ReplayPlan): string[] {
     lines.push(
       `  windows           ${plan.windows.count}, starting ${time(plan.windows.first)} .. ${time(plan.windows.last)}`,
     );
-  lines.push(`  records to read   ${plan.totalRecords}`);
+  lines.push(
+    `  records to read   ${plan.totalRecords}` +
+      (plan.range.from !== null || plan.range.to !== null
+        ? ' (only events inside the range are replayed: the others are read and skipped)'
+        : ''),
+  );
   for (const p of plan.partitions)
     lines.push(
       `    partition ${String(p.partition).padStart(3)}  offsets ${p.start} .. ${p.end}  (${p.records} records)`,

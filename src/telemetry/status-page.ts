@@ -35,6 +35,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <body>
 <h1 id="title">Sluice</h1>
 <div class="sub"><span id="state">loading…</span> · updated <span id="updated">never</span></div>
+<div class="bad" id="warning"></div>
 <div class="cards" id="cards"></div>
 <h2>Last minutes</h2>
 <div class="cards" id="plots"></div>
@@ -86,6 +87,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
         ['throughput', 'records/s', s.recordsPerSecond, perSecond], ['lag', 'consumer lag', s.totalLag, fmt],
         ['watermarkDelay', 'watermark delay', s.watermarkDelaySeconds, seconds]
       ]);
+      document.getElementById('warning').textContent = s.lateWarning ? 'warning: ' + s.lateWarning : '';
       document.getElementById('partitions-title').textContent = 'Partitions of ' + s.topic + ' (group ' + s.group + ')';
       table('partitions', ['partition', 'position', 'end offset', 'lag', 'state'], s.partitions.map(function (p) {
         return [p.partition, p.position, p.endOffset, p.lag, el('span', p.paused ? 'paused' : 'consuming', p.paused ? 'bad' : 'ok')];

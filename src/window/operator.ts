@@ -73,6 +73,14 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     this.tracker.touch(nowMs);
   }
 
+  /**
+   * The partition delivered a record that moves no watermark (a replay skips records outside its
+   * event-time range): it is being read, so it is not idle.
+   */
+  touch(partition: number, nowMs: number): void {
+    this.tracker.touchPartition(partition, nowMs);
+  }
+
   private windowsOf(partition: number): PartitionWindows<E, K, A> {
     const windows = this.partitions.get(partition);
     if (windows === undefined)

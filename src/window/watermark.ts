@@ -91,6 +91,12 @@ export class WatermarkTracker {
     for (const clock of this.partitions.values()) if (nowMs > clock.lastActivityAt) clock.lastActivityAt = nowMs;
   }
 
+  /** One partition was read at `nowMs` without an event for the watermark: active, its watermark unchanged. */
+  touchPartition(partition: number, nowMs: number): void {
+    const clock = this.partitions.get(partition);
+    if (clock !== undefined && nowMs > clock.lastActivityAt) clock.lastActivityAt = nowMs;
+  }
+
   assigned(): number[] {
     return [...this.partitions.keys()].sort((a, b) => a - b);
   }

@@ -172,6 +172,7 @@ describe('readiness', () => {
         rawRows: 0,
         windowRows: 0,
         dedupFailOpen: 0,
+        outsideRange: 0,
       },
       watermark: null,
       openWindows: 0,

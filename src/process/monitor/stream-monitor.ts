@@ -10,6 +10,7 @@ import { createClickHouse } from '../../sink/clickhouse/client';
 import type { SinkStats } from '../../sink/clickhouse/sink';
 import { recentProblems, type Check, type RecentProblem } from '../../telemetry';
 import { withTimeout } from '../../timeout';
+import { lateShare, lateShareWarning } from '../late-share';
 import type { RunnerStatus } from '../runner';
 import { streamGauges, STREAM_COUNTERS, type StreamCounterName, type StreamGauges } from './metrics';
 
@@ -53,6 +54,10 @@ export interface StreamStatusReport {
   pendingRows: number;
   recordsPerSecond: number;
   counters: RunnerStatus['counters'];
+  /** Late events per event that reached the windows; null before any did. */
+  lateShare: number | null;
+  /** Set when the late share is above LATE_SHARE_WARNING: what it means and what to run. */
+  lateWarning: string | null;
   checkpoints: number;
   lastCheckpointAt: string;
   checkpointFailing: boolean;
@@ -362,6 +367,8 @@ export class StreamMonitor {
       pendingRows: status.pendingRows,
       recordsPerSecond: Math.round(this.throughput(status) * 10) / 10,
       counters: status.counters,
+      lateShare: lateShare(status.counters),
+      lateWarning: lateShareWarning(status.counters, this.stream.name) ?? null,
       checkpoints: status.checkpoints,
       lastCheckpointAt: new Date(status.lastCheckpointAt).toISOString(),
       checkpointFailing: status.checkpointPending,
