@@ -63,6 +63,9 @@ The range is widened to whole windows; only raw rows with an event time in it an
 entirely inside it are rewritten (ReplacingMergeTree replaces them by identity); nothing else changes.
 The replay runs under its own group (<group>.replay) and its own dedup/state epoch, up to the live
 group's committed offsets; it refuses while the live group has members (stop the stream first).
+Only events whose event time is in the range are replayed: the others are read and skipped (they move
+no watermark), so a day of old events produced among current ones (a backfill) gets its windows.
+The summary reports the window rows written and the range's late events, and warns above 1% late.
 
 With --shadow the live stream keeps running: the replay (group <group>.shadow) writes into
 <table>__rebuild_* tables, then holds the live stream's inserts for the moment of the swap

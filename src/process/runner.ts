@@ -56,8 +56,8 @@ export interface RunnerOptions extends ProcessingOptions {
   endOffsets?: Map<number, bigint>;
   /**
    * Bounded runs: close every open window at the end (the default). false leaves windows the watermark
-   * has not closed open (saved in the last snapshot), because their rows are not final yet: a replay of a
-   * range must not replace the live stream's rows with a window cut off at the replay's end.
+   * has not closed open (saved in the last snapshot), because their rows are not final yet: a replay of an
+   * open range must not replace the live stream's rows with a window cut off at the replay's end.
    */
   closeWindowsAtEnd?: boolean;
 }
