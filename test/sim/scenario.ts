@@ -287,7 +287,9 @@ async function shadowReplay(world: World, fromMs: number, minutes: number): Prom
       groupId: group,
       epoch,
       endOffsets: ends,
-      closeWindowsAtEnd: false,
+      // As src/replay/execute.ts runs a range with an end: its events only, its windows closed at the end.
+      eventTimeRange: range,
+      closeWindowsAtEnd: true,
       sideOutputs: false,
       sinkHold: false,
       definition: filter.definition,

@@ -108,6 +108,8 @@ export interface StartOptions {
   epoch?: number;
   endOffsets?: Map<number, bigint>;
   closeWindowsAtEnd?: boolean;
+  /** Only events with an event time in [from, to) are part of the run (a replay of a range). */
+  eventTimeRange?: { from: number | null; to: number | null };
   /** false: no `.dlq`/`.late` (a replay: the first pass wrote them). */
   sideOutputs?: boolean;
   /** false: writes do not take the hold's lease (a replay writes its own tables). */
@@ -230,6 +232,7 @@ export class World {
       definition,
       { decoder, dedup, now: clock.now },
       definition.windowed ? new StreamWindows(definition.windowed, TOPIC) : undefined,
+      { eventTimeRange: options.eventTimeRange },
     );
     const runner = new StreamRunner(
       this.kafka.client(owner),
