@@ -6,7 +6,7 @@ import { describeError } from '../errors';
 import type { EventProducer, FieldIssue } from '../produce';
 import { hashApiKey, isAcceptedKeyHash, presentedKey } from './auth';
 import type { DuplicateGuard, RateLimiter } from './limits';
-import type { StreamRules } from './stream-rules';
+import type { StreamRules } from '../produce';
 
 export interface IngestDependencies {
   settings: SluiceConfig['ingest'];

@@ -15,7 +15,7 @@ import { createEventProducer, type EventProducer, type SentEvent } from '../prod
 import eventCounts from '../../streams/event-counts';
 import { createIngestApp } from './app';
 import { hashApiKey } from './auth';
-import { streamRules } from './stream-rules';
+import { streamRules } from '../produce/stream-rules';
 
 /**
  * Generated hostile request bodies through the whole JSON path of the ingest

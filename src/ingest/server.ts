@@ -17,7 +17,7 @@ import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';
 import { cachedFor } from './cached';
 import { createDuplicateGuard, createRateLimiter } from './limits';
-import { streamRules, streamsReading } from './stream-rules';
+import { streamRules, streamsReading } from '../produce/stream-rules';
 import { withTimeout } from '../timeout';
 
 export interface RunningIngestServer {
@@ -81,7 +81,7 @@ function stop(server: Server): Promise<void> {
  * endpoints on the admin host and port: connects the producer (resolving the
  * schema id), Redis and a Kafka admin for readiness first, so a server that
  * listens can accept. Events are checked against the schema and against the
- * rules of the streams that read the topic (see stream-rules.ts).
+ * rules of the streams that read the topic (see src/produce/stream-rules.ts).
  */
 export async function startIngestServer(
   config: SluiceConfig,
@@ -98,7 +98,8 @@ export async function startIngestServer(
   }
   // No stream reads the topic: the schema check alone applies.
   const streams = options.streams ?? streamsReading(settings.topic);
-  const rules = streams.length > 0 ? streamRules(settings.schema, streams) : undefined;
+  const rules =
+    streams.length > 0 ? streamRules(settings.schema, streams, `ingest.schema ${settings.schema}`) : undefined;
 
   // Each request's events in one transaction: a request is visible to the stream whole or not at all.
   const transactionalId = `${config.kafka.clientId}.ingest.${hostname()}.${randomBytes(4).toString('hex')}`;

@@ -8,3 +8,4 @@ export {
   type SentEvent,
 } from './producer';
 export { validateEvent, EventValidationError, type FieldIssue } from './validate';
+export { streamRules, streamsReading, type StreamRules } from './stream-rules';

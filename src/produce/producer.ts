@@ -6,6 +6,8 @@ import { createKafka } from '../kafka';
 import { SchemaCodec, loadAvroSchema, parseAvroType } from '../schema';
 import { SpanKind } from '@opentelemetry/api';
 import { traceHeaders, withSpan } from '../telemetry/tracing';
+import type { StreamDefinition } from '../process';
+import { streamRules } from './stream-rules';
 import { EventValidationError, logicalTypeChecks, validateEvent, type FieldIssue } from './validate';
 
 export type ProducerCompression = 'gzip' | 'none';
@@ -46,6 +48,14 @@ export interface EventProducerOptions<T> {
    * at the same time), under this transactional id, unique per producing process.
    */
   transactionalId?: string;
+  /**
+   * The streams that read the topic (e.g. `streamsReading(topic)`, or the
+   * definition imported from streams/): an event one of them would
+   * dead-letter is refused before it is sent, with the stream's own reasons,
+   * as the HTTP ingest API refuses it; so a send that resolves is an event
+   * the stream will count. Without it only the schema is checked.
+   */
+  streams?: readonly StreamDefinition<unknown>[];
 }
 
 /** Where Kafka stored one event. */
@@ -72,7 +82,7 @@ export interface EventProducer<T> {
   send(event: T): Promise<SentEvent>;
   /** All-or-nothing validation, then sends each; resolves when every one is acknowledged, in input order. */
   sendBatch(events: readonly T[]): Promise<SentEvent[]>;
-  /** Validation only: the fields of `event` that do not fit the schema (empty when valid). */
+  /** Validation only: the fields of `event` that do not fit the schema, or the rules of `streams` it breaks (empty when valid). */
   validate(event: unknown): FieldIssue[];
   /** The registry id events are written with (after connect). */
   readonly schemaId: number | undefined;
@@ -157,6 +167,14 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
   const type: Type = parseAvroType(schemaJson);
   const name = schemaName(schemaJson);
   const checkLogicalTypes = logicalTypeChecks(schemaJson);
+  // A stream that cannot read this schema fails here, at construction, not at the first send.
+  const rules =
+    options.streams && options.streams.length > 0
+      ? streamRules(schemaJson, options.streams, `schema ${name}`)
+      : undefined;
+  const against = rules
+    ? `Avro schema ${name} or the rules of stream(s) ${rules.streams.join(', ')}`
+    : `Avro schema ${name}`;
 
   const chosen = new WeakMap<Message, number>();
   let producer: Producer | undefined;
@@ -299,6 +317,11 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     if (issues.length === 0 && (typeof key !== 'string' || key === '') && typeof key !== 'number') {
       issues.push({ path: keyField, reason: 'the key field must be a non-empty string' });
     }
+    // The streams' rules only on an event that fits the schema (they read it as the stream would decode it);
+    // their reasons belong to the event as a whole, as in the ingest API's answers.
+    if (issues.length === 0 && rules) {
+      return rules.check(event as Record<string, unknown>).map((reason) => ({ path: at || '(event)', reason }));
+    }
     return at ? issues.map((i) => ({ ...i, path: `${at}.${i.path}` })) : issues;
   }
 
@@ -392,14 +415,14 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     validate: (event) => check(event),
     async send(event) {
       const issues = check(event);
-      if (issues.length > 0) throw new EventValidationError(name, issues);
+      if (issues.length > 0) throw new EventValidationError(name, issues, against);
       if (closed) throw closedError();
       await connect();
       return traced(`send ${topic}`, 1, async () => (await admit(event)).acked);
     },
     async sendBatch(events) {
       const issues = events.flatMap((e, i) => check(e, `[${i}]`));
-      if (issues.length > 0) throw new EventValidationError(name, issues);
+      if (issues.length > 0) throw new EventValidationError(name, issues, against);
       if (closed) throw closedError();
       await connect();
       return traced(`send ${topic}`, events.length, async () =>

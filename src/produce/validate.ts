@@ -8,16 +8,20 @@ export interface FieldIssue {
   reason: string;
 }
 
-/** An event does not fit its Avro schema; nothing was sent. `issues` lists every bad field. */
+/**
+ * An event does not fit its Avro schema, or breaks the rules of a stream that
+ * reads the topic (the producer's `streams`); nothing was sent. `issues` lists
+ * every bad field, and every rule broken (path `(event)`, or the event's index).
+ */
 export class EventValidationError extends SluiceError {
   readonly issues: FieldIssue[];
-  constructor(schemaName: string, issues: FieldIssue[]) {
+  constructor(schemaName: string, issues: FieldIssue[], against = `Avro schema ${schemaName}`) {
     const listed = issues
       .slice(0, 10)
       .map((i) => `${i.path}: ${i.reason}`)
       .join('; ');
     const more = issues.length > 10 ? ` (and ${issues.length - 10} more)` : '';
-    super('EVENT_INVALID', `event does not match Avro schema ${schemaName}: ${listed}${more}`);
+    super('EVENT_INVALID', `event does not match ${against}: ${listed}${more}`);
     this.name = 'EventValidationError';
     this.issues = issues;
   }

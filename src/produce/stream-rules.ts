@@ -4,15 +4,16 @@ import { listStreams, loadStream, type StreamDefinition } from '../process';
 import { loadAvroSchema, parseAvroType, readIncompatibility } from '../schema';
 
 /**
- * The rules of the streams that read the ingest topic, applied by the API
- * before it accepts an event: an event one of them would dead-letter is
- * refused with the stream's own reasons instead of answered 202. The
- * streams' `validate` runs on the value they would decode (the event written
- * with the ingest schema, read with the stream's reader schema, defaults
- * filled in), so the API and the stream cannot disagree; and an event time
- * too far ahead of its record timestamp, which a windowed stream
- * dead-letters, is judged against the time of receipt (earlier than any
- * timestamp Kafka gives the record, so never more lenient).
+ * The rules of the streams that read a topic, applied before an event is
+ * produced to it, by the HTTP ingest API (before it answers 202) and by the
+ * producer SDK (its `streams` option): an event one of them would
+ * dead-letter is refused with the stream's own reasons. The streams'
+ * `validate` runs on the value they would decode (the event written with the
+ * producer's schema, read with the stream's reader schema, defaults filled
+ * in), so a producer and the stream cannot disagree; and an event time too
+ * far ahead of its record timestamp, which a windowed stream dead-letters, is
+ * judged against the time of the check (earlier than any timestamp Kafka
+ * gives the record, so never more lenient).
  */
 export interface StreamRules {
   /** The streams whose rules apply. */
@@ -51,7 +52,7 @@ function readerOf(stream: StreamDefinition<unknown>, writer: Type, writerName: s
   const incompatible = readIncompatibility(reader, writer);
   if (incompatible !== undefined) {
     throw new ConfigError(
-      `stream ${stream.name} reads with schema ${stream.source.schema}, which cannot read events written with ingest.schema ${writerName}: ${incompatible}`,
+      `stream ${stream.name} reads with schema ${stream.source.schema}, which cannot read events written with ${writerName}: ${incompatible}`,
     );
   }
   const resolver = reader.createResolver(writer);
@@ -63,10 +64,20 @@ function instant(ms: number): string {
   return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
 }
 
-/** `writerSchema` is the name of the ingest schema (a file in avro/). */
-export function streamRules(writerSchema: string, streams: readonly StreamDefinition<unknown>[]): StreamRules {
-  const writer = parseAvroType(loadAvroSchema(writerSchema));
-  const readers = streams.map((stream) => readerOf(stream, writer, writerSchema));
+/**
+ * `writerSchema` is the producer's schema: the name of a file in avro/ or its
+ * JSON; `writerName` names it in the error when a stream cannot read it (the
+ * ingest API names its setting, `ingest.schema <file>`).
+ */
+export function streamRules(
+  writerSchema: string | object,
+  streams: readonly StreamDefinition<unknown>[],
+  writerName = typeof writerSchema === 'string'
+    ? `schema ${writerSchema}`
+    : `schema ${(writerSchema as { name?: string }).name ?? '(inline)'}`,
+): StreamRules {
+  const writer = parseAvroType(typeof writerSchema === 'string' ? loadAvroSchema(writerSchema) : writerSchema);
+  const readers = streams.map((stream) => readerOf(stream, writer, writerName));
   return {
     streams: streams.map((s) => s.name),
     check(event, now = Date.now()) {
