@@ -63,7 +63,8 @@ const NOT_READY = 'not ready to accept events: retry later';
  * The HTTP ingestion API. Checks run cheapest-first, and an event reaches
  * Kafka only when all passed: key (401), content type (415), rate (429, one
  * unit, before the body is read), body size (413), JSON (400), event count
- * (413), rate (429, the rest of the batch), schema and the rules of the
+ * (413, also above the key's rate limit, which no retry could pass), rate
+ * (429, the rest of the batch), schema and the rules of the
  * streams reading the topic (400), duplicates (409); then 202 once Kafka has
  * acknowledged every event of the request.
  */
@@ -128,7 +129,11 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     next();
   };
 
-  /** Takes `events` from the key's budget; false when the request was answered (429, or 503 without Redis). */
+  /**
+   * Takes `events` from the key's budget; false when the request was answered (429, or 503 without Redis).
+   * Every metered answer carries the key's budget in the IETF draft's RateLimit-* headers, so a client can pace
+   * itself before it is refused.
+   */
   const meter = async (res: Response, events: number): Promise<boolean> => {
     let rate;
     try {
@@ -136,6 +141,11 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     } catch (err) {
       redisDown(res, err);
       return false;
+    }
+    if (rate.remaining !== undefined) {
+      res.set('RateLimit-Limit', String(deps.rateLimiter.limit));
+      res.set('RateLimit-Remaining', String(rate.remaining));
+      res.set('RateLimit-Reset', String(Math.ceil(rate.retryAfterMs / 1000)));
     }
     if (rate.allowed) return true;
     res.set('Retry-After', String(Math.ceil(rate.retryAfterMs / 1000)));
@@ -185,6 +195,17 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         );
       }
 
+      // More events than the key may send in a window would be refused with 429 at every retry: say so once, for good.
+      const limit = deps.rateLimiter.limit;
+      if (limit > 0 && events.length > limit) {
+        return fail(
+          res,
+          413,
+          'batch_exceeds_rate_limit',
+          `${events.length} events in one request; this API key may send at most ${limit} per ${deps.rateLimiter.windowMs / 1000} s (ingest.rateLimitPerSecond): split the batch`,
+          { limit },
+        );
+      }
       if (events.length > 1 && !(await meter(res, events.length - 1))) return;
 
       // The schema first; an event that fits it is then checked against the rules of the streams reading the topic,

@@ -54,7 +54,7 @@ describe('ingest API on hostile bodies (property)', () => {
       settings: { ...loadConfig({}).ingest, maxBodyBytes: MAX_BODY, maxEventsPerRequest: 20 },
       producer,
       apiKeyHashes: new Set([hashApiKey(KEY)]),
-      rateLimiter: { take: async () => ({ allowed: true, retryAfterMs: 0 }) },
+      rateLimiter: { limit: 0, windowMs: 1000, take: async () => ({ allowed: true, retryAfterMs: 0 }) },
       ready: async () => undefined,
       logger: pino({ level: 'silent' }),
       idField: 'event_id',

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
  * check-and-add is atomic across any number of API instances. The window
  * starts with the client's first event and lasts `windowMs`; a request whose
  * events would exceed the limit is refused whole and adds nothing.
- * Returns [allowed 0|1, ms until the window ends].
+ * Returns [allowed 0|1, ms until the window ends, events counted in the window].
  */
 const TAKE = `
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -14,21 +14,28 @@ local limit = tonumber(ARGV[2])
 if used + cost > limit then
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl < 0 then ttl = tonumber(ARGV[3]) end
-  return {0, ttl}
+  return {0, ttl, used}
 end
-if redis.call('INCRBY', KEYS[1], cost) == cost then
+local now = redis.call('INCRBY', KEYS[1], cost)
+if now == cost then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
-return {1, redis.call('PTTL', KEYS[1])}
+return {1, redis.call('PTTL', KEYS[1]), now}
 `;
 
 export interface RateDecision {
   allowed: boolean;
-  /** When refused: milliseconds until the window resets. */
+  /** Milliseconds until the window resets (when refused: how long to wait). */
   retryAfterMs: number;
+  /** Events left in the window after this decision; absent when there is no limit. */
+  remaining?: number;
 }
 
 export interface RateLimiter {
+  /** Events a client may send per window; 0 is no limit. A request of more events than this can never pass. */
+  readonly limit: number;
+  /** The window, in milliseconds. */
+  readonly windowMs: number;
   take(client: string, events: number): Promise<RateDecision>;
 }
 
@@ -40,13 +47,15 @@ export function createRateLimiter(
 ): RateLimiter {
   redis.defineCommand('sluiceRateTake', { numberOfKeys: 1, lua: TAKE });
   const run = (
-    redis as unknown as { sluiceRateTake(key: string, ...args: number[]): Promise<[number, number]> }
+    redis as unknown as { sluiceRateTake(key: string, ...args: number[]): Promise<[number, number, number]> }
   ).sluiceRateTake.bind(redis);
   return {
+    limit: limitPerWindow,
+    windowMs,
     async take(client, events) {
       if (limitPerWindow === 0) return { allowed: true, retryAfterMs: 0 };
-      const [allowed, ttl] = await run(`${keyPrefix}ingest:rate:${client}`, events, limitPerWindow, windowMs);
-      return { allowed: allowed === 1, retryAfterMs: Math.max(1, ttl) };
+      const [allowed, ttl, used] = await run(`${keyPrefix}ingest:rate:${client}`, events, limitPerWindow, windowMs);
+      return { allowed: allowed === 1, retryAfterMs: Math.max(1, ttl), remaining: Math.max(0, limitPerWindow - used) };
     },
   };
 }

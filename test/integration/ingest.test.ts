@@ -354,6 +354,39 @@ describe('HTTP ingestion API', () => {
     expect(await ctx.redis.get(rateKey)).toBe('10');
   });
 
+  it('refuses for good, with 413 naming the limit, a batch larger than the rate limit; answers carry RateLimit-* headers', async () => {
+    const client = hashApiKey(OTHER_KEY).slice(0, 16);
+    const rateKey = `${strictConfig.redis.keyPrefix}ingest:rate:${client}`;
+    await ctx.redis.del(rateKey);
+    // 11 events against a limit of 10 per second: a 429 would be answered again at every retry.
+    const tooMany = await post(
+      strict,
+      Array.from({ length: 11 }, (_, i) => makeEvent(50 + i)),
+      { authorization: `Bearer ${OTHER_KEY}` },
+    );
+    expect(tooMany.status).toBe(413);
+    expect(tooMany.body.error).toBe('batch_exceeds_rate_limit');
+    expect(tooMany.body.message).toMatch(/at most 10 per 1 s \(ingest\.rateLimitPerSecond\): split the batch/);
+    // Its budget is one unit, taken before the body was read, and the headers say so.
+    expect(tooMany.headers.get('ratelimit-limit')).toBe('10');
+    expect(tooMany.headers.get('ratelimit-remaining')).toBe('9');
+    expect(Number(tooMany.headers.get('ratelimit-reset'))).toBe(1);
+    await ctx.redis.del(rateKey);
+    const three = [makeEvent(61), makeEvent(62), makeEvent(63)];
+    const fits = await post(strict, three, { authorization: `Bearer ${OTHER_KEY}` });
+    expect(fits.status).toBe(202);
+    accept(strictTopic, fits.body.event_ids);
+    for (const e of three) sentEvents.set(e.event_id, e);
+    expect(fits.headers.get('ratelimit-limit')).toBe('10');
+    expect(fits.headers.get('ratelimit-remaining')).toBe('7');
+    // A refused request says the budget is spent and when it comes back.
+    await ctx.redis.set(rateKey, '10', 'PX', 30_000);
+    const refused = await post(strict, makeEvent(64), { authorization: `Bearer ${OTHER_KEY}` });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+    expect(Number(refused.headers.get('ratelimit-reset'))).toBeGreaterThanOrEqual(29);
+  });
+
   it('each topic holds exactly the accepted events, once each, and nothing from refused requests', async () => {
     const codec = SchemaCodec.fromConfig(ctx.config);
     for (const t of [topic, strictTopic]) {
@@ -366,6 +399,6 @@ describe('HTTP ingestion API', () => {
       }
     }
     expect(accepted.get(topic)).toHaveLength(7); // 6 distinct + the deliberate repeat
-    expect(accepted.get(strictTopic)).toHaveLength(5);
+    expect(accepted.get(strictTopic)).toHaveLength(8);
   });
 });
