@@ -275,8 +275,9 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         }
       }
 
+      let sent;
       try {
-        await producer.sendBatch(valid);
+        sent = await producer.sendBatch(valid);
       } catch (err) {
         if (deps.duplicates) await deps.duplicates.release(ids).catch(() => undefined);
         logger.error({ err: (err as Error).message, events: valid.length }, 'producing accepted events failed');
@@ -293,7 +294,12 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         await deps.duplicates
           .confirm(ids)
           .catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
-      res.status(202).json({ accepted: ids.length, event_ids: ids });
+      // Where each event went, in request order: a client can trace one to its record.
+      res.status(202).json({
+        accepted: ids.length,
+        event_ids: ids,
+        records: sent.map((r, i) => ({ event_id: ids[i], partition: r.partition, offset: r.offset })),
+      });
     },
   );
 

@@ -127,6 +127,29 @@ function recordingPartitioner(chosen: WeakMap<Message, number>): ICustomPartitio
   };
 }
 
+/** Throws TOPIC_MISSING (not retriable) unless `topic` exists: the producer never creates topics (`allowAutoTopicCreation: false`). */
+async function requireTopic(config: SluiceConfig, topic: string): Promise<void> {
+  const admin = createKafka(config).admin();
+  let topics: string[];
+  try {
+    await admin.connect();
+    topics = await admin.listTopics();
+  } catch (err) {
+    throw new ServiceError('kafka', `cannot list topics to check that ${topic} exists: ${(err as Error).message}`, {
+      retriable: true,
+      cause: err,
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  if (!topics.includes(topic)) {
+    throw new SluiceError(
+      'TOPIC_MISSING',
+      `topic ${topic} does not exist: create it (npx sluice topics apply) before producing to it; nothing was registered or sent`,
+    );
+  }
+}
+
 function schemaName(json: object): string {
   const { name, namespace } = json as { name?: string; namespace?: string };
   return name ? (namespace && !name.includes('.') ? `${namespace}.${name}` : name) : 'schema';
@@ -215,6 +238,9 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       if (!codec) {
         codec = SchemaCodec.fromConfig(config);
       }
+      // The topic first: a producer pointed at a missing topic must fail at once and for good (kafkajs would retry
+      // metadata until its timeout, then call it retriable), and must not have registered a schema under its subject.
+      await requireTopic(config, topic);
       schemaId =
         options.schemaId === 'latest' ? await codec.latestId(subject) : await codec.register(subject, schemaJson);
       producer = createKafka(config).producer({

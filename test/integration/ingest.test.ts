@@ -196,13 +196,22 @@ describe('HTTP ingestion API', () => {
 
     const r1 = await post(server, one);
     expect(r1.status).toBe(202);
-    expect(r1.body).toEqual({ accepted: 1, event_ids: [one.event_id] });
+    expect(r1.body).toMatchObject({ accepted: 1, event_ids: [one.event_id] });
     const r2 = await post(server, { events: wrapped }, { authorization: '', 'x-api-key': OTHER_KEY });
     expect(r2.status).toBe(202);
-    expect(r2.body).toEqual({ accepted: 2, event_ids: wrapped.map((e) => e.event_id) });
+    expect(r2.body).toMatchObject({ accepted: 2, event_ids: wrapped.map((e) => e.event_id) });
     const r3 = await post(server, array);
     expect(r3.status).toBe(202);
     for (const r of [r1, r2, r3]) accept(topic, r.body.event_ids);
+    // Each answer says where each of its events is: the record at that partition and offset has the event's key.
+    const answered = [r1, r2, r3].flatMap(
+      (r) => r.body.records as { event_id: string; partition: number; offset: string }[],
+    );
+    expect(answered.map((r) => r.event_id)).toEqual([one, ...wrapped, ...array].map((e) => e.event_id));
+    const stored = new Map(
+      (await readToEnd(createKafka(ctx.config), topic)).map((r) => [`${r.partition}/${r.offset}`, r.key!.toString()]),
+    );
+    for (const r of answered) expect(stored.get(`${r.partition}/${r.offset}`)).toBe(r.event_id);
   });
 
   it('refuses invalid events with 400 listing each bad field, and sends none of the batch', async () => {

@@ -191,6 +191,19 @@ describe('event producer SDK', () => {
     expect(await totalRecords(ctx, topic)).toBe(0);
   });
 
+  it('fails at once, not retriable, on a missing topic, and registers nothing under its subject', async () => {
+    const topic = ctx.topic('never-created');
+    const producer = createEventProducer<AnalyticsEvent>({ config: ctx.config, topic, schema: 'analytics_event' });
+    const started = Date.now();
+    const error = await producer.send(makeEvents(1)[0]!).catch((e: unknown) => e);
+    await producer.close();
+    expect(error).toMatchObject({ code: 'TOPIC_MISSING', retriable: false });
+    expect((error as Error).message).toMatch(new RegExp(`^topic ${topic.replace(/\./g, '\\.')} does not exist`));
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const subject = await fetch(`${ctx.config.registry.url}/subjects/${encodeURIComponent(`${topic}-value`)}/versions`);
+    expect(subject.status).toBe(404);
+  });
+
   it('bounds the events in flight: send waits instead of buffering without limit', async () => {
     const topic = await ctx.createTopic('backpressure', 6);
     const bound = 40;
