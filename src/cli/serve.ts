@@ -2,7 +2,20 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { ConfigError } from '../errors';
 import { hashApiKey, startIngestServer } from '../ingest';
+import { latestRegisteredSchema } from '../ingest/schema-choice';
 import { printLine } from './output';
+
+interface ServeOptions {
+  port?: string;
+  host?: string;
+  topic?: string;
+  schema?: string;
+  adminPort?: string;
+  adminHost?: string;
+}
+
+/** ingest.schema's default in the config: when it is still that, no one chose a schema. */
+const BUILT_IN_SCHEMA = 'analytics_event';
 
 export function registerServeCommands(program: Command): void {
   const serve = program
@@ -11,6 +24,10 @@ export function registerServeCommands(program: Command): void {
     .option('--port <port>', 'TCP port (ingest.port, SLUICE_INGEST_PORT)')
     .option('--host <host>', 'address to listen on (ingest.host)')
     .option('--topic <topic>', 'topic to produce to (ingest.topic)')
+    .option(
+      '--schema <name>',
+      'Avro schema events must match, a file in avro/ (ingest.schema); default: the latest version registered under <topic>-value',
+    )
     .option(
       '--admin-port <port>',
       'TCP port of the status page and metrics (ingest.adminPort, SLUICE_INGEST_ADMIN_PORT)',
@@ -25,11 +42,12 @@ export function registerServeCommands(program: Command): void {
         'The status page, /status.json and /metrics are served on --admin-host:--admin-port (127.0.0.1:9465), not the API port.',
         'Examples:',
         '  sluice serve hash-key "$KEY"',
+        '  sluice serve --schema analytics_event        # pin v1 instead of the latest registered version',
         '  SLUICE_INGEST_API_KEYS=$(sluice serve hash-key "$KEY") sluice serve --port 8088',
         '  curl -H "Authorization: Bearer $KEY" -H \'Content-Type: application/json\' -d @event.json localhost:8088/v1/events',
       ].join('\n'),
     )
-    .action(async (opts: { port?: string; host?: string; topic?: string; adminPort?: string; adminHost?: string }) => {
+    .action(async (opts: ServeOptions) => {
       const config = loadConfig();
       const portOption = (flag: string, value: string | undefined) => {
         const port = value === undefined ? undefined : Number(value);
@@ -56,8 +74,14 @@ export function registerServeCommands(program: Command): void {
           `--admin-port ${statusPort} is the API port too: the status page and metrics need a port of their own`,
         );
       }
-      const server = await startIngestServer(config, { settings });
-      printLine(`ingest API listening on ${server.url} (POST /v1/events, GET /healthz, GET /readyz)`);
+      // The built-in default (v1) would refuse fields of the schema the stream reads: unless a schema is named, by
+      // --schema or by setting ingest.schema to another file, take the latest one registered for the topic.
+      const topic = settings.topic ?? config.ingest.topic;
+      const schema =
+        opts.schema ??
+        (config.ingest.schema === BUILT_IN_SCHEMA ? await latestRegisteredSchema(config, topic) : config.ingest.schema);
+      const server = await startIngestServer(config, { settings: { ...settings, schema } });
+      printLine(`ingest API listening on ${server.url} (POST /v1/events, GET /healthz, GET /readyz), schema ${schema}`);
       printLine(`status page and metrics on ${server.adminUrl} (GET /, /status.json, /metrics)`);
       // SIGTERM/SIGINT: stop accepting, let in-flight requests get their acknowledgements, then exit.
       await new Promise<void>((resolve) => {

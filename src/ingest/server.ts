@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { SluiceConfig } from '../config';
-import { ConfigError, ServiceError, describeError } from '../errors';
+import { ConfigError, ServiceError, SluiceError, describeError } from '../errors';
 import { dlqTopic, SideTopicCounter } from '../dlq';
 import { createKafka } from '../kafka';
 import type { StreamDefinition } from '../process';
@@ -114,16 +114,18 @@ export async function startIngestServer(
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
   const admin = createKafka(config, { retry: { retries: 0 } }).admin();
   try {
+    // The producer checks the topic exists before it registers the schema.
     await producer.connect();
     await redis.connect();
     await admin.connect();
-    const topics = await admin.listTopics();
-    if (!topics.includes(settings.topic)) {
+  } catch (err) {
+    if (err instanceof SluiceError && err.code === 'TOPIC_MISSING') {
+      await producer.close().catch(() => undefined);
+      redis.disconnect();
       throw new ConfigError(
         `topic ${settings.topic} does not exist: create it with \`sluice topics apply\` (or set ingest.topic)`,
       );
     }
-  } catch (err) {
     await producer.close().catch(() => undefined);
     redis.disconnect();
     await admin.disconnect().catch(() => undefined);
