@@ -26,7 +26,7 @@ export function registerServeCommands(program: Command): void {
     .option('--topic <topic>', 'topic to produce to (ingest.topic)')
     .option(
       '--schema <name>',
-      'Avro schema events must match, a file in avro/ (ingest.schema); default: the latest version registered under <topic>-value',
+      'Avro schema events must match, a file in avro/ (ingest.schema); default: the latest version registered under <topic>-value, else ingest.schema',
     )
     .option(
       '--admin-port <port>',
@@ -79,7 +79,9 @@ export function registerServeCommands(program: Command): void {
       const topic = settings.topic ?? config.ingest.topic;
       const schema =
         opts.schema ??
-        (config.ingest.schema === BUILT_IN_SCHEMA ? await latestRegisteredSchema(config, topic) : config.ingest.schema);
+        (config.ingest.schema === BUILT_IN_SCHEMA
+          ? ((await latestRegisteredSchema(config, topic)) ?? config.ingest.schema)
+          : config.ingest.schema);
       const server = await startIngestServer(config, { settings: { ...settings, schema } });
       printLine(`ingest API listening on ${server.url} (POST /v1/events, GET /healthz, GET /readyz), schema ${schema}`);
       printLine(`status page and metrics on ${server.adminUrl} (GET /, /status.json, /metrics)`);

@@ -7,20 +7,20 @@ import { RegistryClient, RegistryError, canonicalSchemaText, loadCatalog } from 
  * registry's latest version under `<topic>-value`, as the file of avro/ that
  * holds it. So the HTTP API accepts what an SDK producer writing the latest
  * schema sends (v2's `channel`, say) instead of refusing fields the stream
- * reads. Fails naming what to set when the subject has no version, or its
- * latest is in no file of avro/.
+ * reads. Undefined when the subject has no version yet; fails naming what to
+ * set when its latest is in no file of avro/.
  */
-export async function latestRegisteredSchema(config: Pick<SluiceConfig, 'registry'>, topic: string): Promise<string> {
+export async function latestRegisteredSchema(
+  config: Pick<SluiceConfig, 'registry'>,
+  topic: string,
+): Promise<string | undefined> {
   const subject = `${topic}-value`;
   let latest: string;
   try {
     latest = (await new RegistryClient(config.registry.url).version(subject, 'latest')).schema;
   } catch (err) {
-    if (err instanceof RegistryError && err.status === 404) {
-      throw new ConfigError(
-        `no schema is registered under ${subject}: register one (\`sluice schemas register\`, or produce with the SDK), or name the schema with --schema (ingest.schema)`,
-      );
-    }
+    // Nothing registered yet: the producer registers the configured schema on start, as before.
+    if (err instanceof RegistryError && err.status === 404) return undefined;
     throw new ServiceError(
       'registry',
       `cannot read the latest schema of ${subject} to choose the ingest schema: ${describeError(err)} (or name the schema with --schema)`,

@@ -7,7 +7,7 @@ import { createTestContext, type TestContext } from '../helpers/context';
  * `sluice serve` without a schema validates against the latest version
  * registered for its topic, so the HTTP API takes the fields (v2's
  * `channel`) that SDK producers of the latest schema send; with none
- * registered it refuses to start, naming what to set.
+ * registered yet, ingest.schema's.
  */
 describe('the ingest schema by default: the latest registered for the topic', () => {
   let ctx: TestContext;
@@ -18,12 +18,21 @@ describe('the ingest schema by default: the latest registered for the topic', ()
     await ctx?.cleanup();
   });
 
-  it('refuses to choose when nothing is registered under <topic>-value', async () => {
-    const topic = ctx.topic('unregistered');
+  it('leaves the choice to ingest.schema when nothing is registered under <topic>-value yet', async () => {
+    expect(await latestRegisteredSchema(ctx.config, ctx.topic('unregistered'))).toBeUndefined();
+  });
+
+  it('refuses a latest version that is in no file of avro/, naming what to set', async () => {
+    const topic = ctx.topic('foreign');
+    await SchemaCodec.fromConfig(ctx.config).register(`${topic}-value`, {
+      type: 'record',
+      name: 'Foreign',
+      fields: [{ name: 'x', type: 'int' }],
+    });
     const error = await latestRegisteredSchema(ctx.config, topic).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toBe(
-      `no schema is registered under ${topic}-value: register one (\`sluice schemas register\`, or produce with the SDK), or name the schema with --schema (ingest.schema)`,
+      `the latest schema registered under ${topic}-value is in no file of avro/: name the schema with --schema (ingest.schema)`,
     );
   });
 
