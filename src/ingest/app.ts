@@ -5,6 +5,7 @@ import type { SluiceConfig } from '../config';
 import { describeError } from '../errors';
 import type { EventProducer, FieldIssue } from '../produce';
 import { hashApiKey, isAcceptedKeyHash, presentedKey } from './auth';
+import { fingerprint, type IdempotencyStore } from './idempotency';
 import type { DuplicateGuard, RateLimiter } from './limits';
 import type { StreamRules } from '../produce';
 
@@ -14,6 +15,8 @@ export interface IngestDependencies {
   /** sha256 hex of every accepted key. */
   apiKeyHashes: ReadonlySet<string>;
   rateLimiter: RateLimiter;
+  /** Answers requests that repeat an `Idempotency-Key` with their first answer; without it the header is ignored. */
+  idempotency?: IdempotencyStore;
   /** Present only when `ingest.rejectDuplicates` is on. */
   duplicates?: DuplicateGuard;
   /** Resolves when Kafka and Redis answer; rejects with the reason otherwise (logged, never sent to the client). */
@@ -66,7 +69,9 @@ const NOT_READY = 'not ready to accept events: retry later';
  * (413, also above the key's rate limit, which no retry could pass), rate
  * (429, the rest of the batch), schema and the rules of the
  * streams reading the topic (400), duplicates (409); then 202 once Kafka has
- * acknowledged every event of the request.
+ * acknowledged every event of the request. A request repeating an
+ * accepted one's Idempotency-Key gets its first answer, after the key and
+ * the rate (one unit).
  */
 export function createIngestApp(deps: IngestDependencies): express.Express {
   const { settings, producer, logger, idField } = deps;
@@ -168,6 +173,67 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     if (await meter(res, 1)) next();
   };
 
+  /**
+   * A request with an Idempotency-Key: a repeat of an accepted one gets the
+   * first answer (header `Idempotent-Replayed: true`) and produces nothing
+   * again. Only a 202 is kept: a refused or failed request gives its key up,
+   * so the client can fix and retry under the same key. False when the
+   * request was answered here.
+   */
+  const idempotent = async (req: Request, res: Response, store: IdempotencyStore): Promise<boolean> => {
+    const key = req.get('Idempotency-Key')!;
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+      fail(res, 400, 'invalid_idempotency_key', 'Idempotency-Key must be 1-255 printable ASCII characters');
+      return false;
+    }
+    const client = res.locals.client as string;
+    const print = fingerprint(req.body);
+    let claim;
+    try {
+      claim = await store.begin(client, key);
+    } catch (err) {
+      redisDown(res, err);
+      return false;
+    }
+    if (claim.state === 'pending') {
+      res.set('Retry-After', '1');
+      fail(
+        res,
+        409,
+        'idempotency_key_in_use',
+        'a request with this Idempotency-Key is being answered right now: retry',
+      );
+      return false;
+    }
+    if (claim.state === 'done') {
+      if (claim.answer.fingerprint !== print) {
+        fail(
+          res,
+          422,
+          'idempotency_key_reused',
+          'this Idempotency-Key was used for a different request body: use a new key for a new request',
+        );
+        return false;
+      }
+      res.set('Idempotent-Replayed', 'true');
+      res.status(claim.answer.status).json(claim.answer.body);
+      return false;
+    }
+    // The 202 stores its answer before it is sent (so a retry can never find the key still pending after it);
+    // anything else gives the key up once answered.
+    res.locals.idempotent = async (answer: unknown) =>
+      store
+        .complete(client, key, { status: 202, body: answer, fingerprint: print })
+        .catch((err: Error) => logger.warn({ err: err.message }, 'storing the idempotent answer failed'));
+    res.on('finish', () => {
+      if (res.statusCode === 202) return;
+      store
+        .release(client, key)
+        .catch((err: Error) => logger.warn({ err: err.message }, 'releasing an idempotency key failed'));
+    });
+    return true;
+  };
+
   app.post(
     '/v1/events',
     authenticate,
@@ -176,6 +242,9 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true, verify: refuseMalformedUtf8 }),
     async (req: Request, res: Response) => {
       const body: unknown = req.body;
+      if (deps.idempotency && req.get('Idempotency-Key') !== undefined) {
+        if (!(await idempotent(req, res, deps.idempotency))) return;
+      }
       const batch =
         Array.isArray(body) ||
         (typeof body === 'object' &&
@@ -295,11 +364,15 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
           .confirm(ids)
           .catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
       // Where each event went, in request order: a client can trace one to its record.
-      res.status(202).json({
+      const answer = {
         accepted: ids.length,
         event_ids: ids,
         records: sent.map((r, i) => ({ event_id: ids[i], partition: r.partition, offset: r.offset })),
-      });
+      };
+      // A failure to store it only means a repeat is treated as new (and dedup by event id absorbs it).
+      const keep = res.locals.idempotent as ((answer: unknown) => Promise<void>) | undefined;
+      if (keep) await keep(answer);
+      res.status(202).json(answer);
     },
   );
 

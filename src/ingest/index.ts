@@ -9,3 +9,4 @@ export {
   type DuplicateGuard,
   type ClaimResult,
 } from './limits';
+export { createIdempotencyStore, IDEMPOTENCY_TTL_SECONDS, type IdempotencyStore } from './idempotency';

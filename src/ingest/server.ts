@@ -16,6 +16,7 @@ import { createAdminApp } from './admin';
 import { createIngestApp } from './app';
 import { loadApiKeyHashes } from './auth';
 import { cachedFor } from './cached';
+import { createIdempotencyStore } from './idempotency';
 import { createDuplicateGuard, createRateLimiter } from './limits';
 import { streamRules, streamsReading } from '../produce/stream-rules';
 import { withTimeout } from '../timeout';
@@ -148,6 +149,7 @@ export async function startIngestServer(
     producer,
     apiKeyHashes,
     rateLimiter: createRateLimiter(redis, config.redis.keyPrefix, settings.rateLimitPerSecond),
+    idempotency: createIdempotencyStore(redis, config.redis.keyPrefix),
     duplicates: settings.rejectDuplicates
       ? createDuplicateGuard(redis, config.redis.keyPrefix, settings.duplicateTtlSeconds)
       : undefined,

@@ -396,6 +396,38 @@ describe('HTTP ingestion API', () => {
     expect(Number(refused.headers.get('ratelimit-reset'))).toBeGreaterThanOrEqual(29);
   });
 
+  it('answers a repeated Idempotency-Key with the first answer and produces nothing again', async () => {
+    const key = { 'idempotency-key': `order-${randomUUID()}` };
+    const events = [makeEvent(70), makeEvent(71)];
+    const first = await post(server, events, key);
+    expect(first.status).toBe(202);
+    accept(topic, first.body.event_ids);
+    for (const e of events) sentEvents.set(e.event_id, e);
+    // The retry (the server has no duplicate rejection: without the key it would produce both again).
+    const again = await post(server, events, key);
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(first.body);
+    // The same key with another body is a client bug.
+    const other = await post(server, [makeEvent(72)], key);
+    expect(other.status).toBe(422);
+    expect(other.body.error).toBe('idempotency_key_reused');
+    // A refused request gives its key up: fixed, it is accepted under the same key.
+    const retryKey = { 'idempotency-key': `order-${randomUUID()}` };
+    const fixed = makeEvent(73);
+    expect((await post(server, { ...fixed, event_time: 'soon' }, retryKey)).status).toBe(400);
+    const accepted73 = await post(server, fixed, retryKey);
+    expect(accepted73.status).toBe(202);
+    expect(accepted73.headers.get('idempotent-replayed')).toBeNull();
+    accept(topic, accepted73.body.event_ids);
+    sentEvents.set(fixed.event_id, fixed);
+    // Kept for a day.
+    const stored = await ctx.redis.keys(`${ctx.config.redis.keyPrefix}ingest:idempotency:*`);
+    expect(stored).toHaveLength(2);
+    expect(await ctx.redis.ttl(stored[0]!)).toBeGreaterThan(86_000);
+    expect((await post(server, [makeEvent(74)], { 'idempotency-key': 'bad key\u00e9' })).status).toBe(400);
+  });
+
   it('each topic holds exactly the accepted events, once each, and nothing from refused requests', async () => {
     const codec = SchemaCodec.fromConfig(ctx.config);
     for (const t of [topic, strictTopic]) {
@@ -407,7 +439,7 @@ describe('HTTP ingestion API', () => {
         expect(value).toEqual(sentEvents.get(record.key!.toString()));
       }
     }
-    expect(accepted.get(topic)).toHaveLength(7); // 6 distinct + the deliberate repeat
+    expect(accepted.get(topic)).toHaveLength(10); // 9 distinct + the deliberate repeat
     expect(accepted.get(strictTopic)).toHaveLength(8);
   });
 });
