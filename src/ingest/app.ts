@@ -6,6 +6,7 @@ import { describeError } from '../errors';
 import type { EventProducer, FieldIssue } from '../produce';
 import { hashApiKey, isAcceptedKeyHash, presentedKey } from './auth';
 import { fingerprint, type IdempotencyStore } from './idempotency';
+import { openApiDocument } from './openapi';
 import type { DuplicateGuard, RateLimiter } from './limits';
 import type { StreamRules } from '../produce';
 
@@ -79,6 +80,11 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   if (deps.countRequests) app.use(deps.countRequests);
+
+  const openApi = openApiDocument(settings);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
@@ -377,7 +383,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
   );
 
   app.use((_req: Request, res: Response) =>
-    fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz'),
+    fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz, GET /openapi.json'),
   );
 
   // Errors from the body parser (413, malformed JSON) and anything unexpected.
