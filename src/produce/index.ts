@@ -9,3 +9,5 @@ export {
 } from './producer';
 export { validateEvent, EventValidationError, type FieldIssue } from './validate';
 export { streamRules, streamsReading, type StreamRules } from './stream-rules';
+// A service importing only the SDK (`sluice/produce`) builds its configuration the way the CLI does.
+export { loadConfig, type SluiceConfig } from '../config';
