@@ -135,6 +135,8 @@ async function requireTopic(config: SluiceConfig, topic: string): Promise<void> 
     await admin.connect();
     topics = await admin.listTopics();
   } catch (err) {
+    // Already one line naming the setting to fix (a refused login, a bad certificate): pass it on unchanged.
+    if (err instanceof SluiceError) throw err;
     throw new ServiceError('kafka', `cannot list topics to check that ${topic} exists: ${(err as Error).message}`, {
       retriable: true,
       cause: err,
