@@ -6,6 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { loadConfig, type SluiceConfig } from '../../src/config';
+import { sleep } from '../../src/clock';
 import { createKafka } from '../../src/kafka';
 import { createRedis } from '../../src/redis';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
@@ -126,6 +127,18 @@ export async function startPrivateStack(label: string): Promise<PrivateStack> {
     },
     async createTopic(name, partitions = 1) {
       await admin.createTopics({ waitForLeaders: true, topics: [{ topic: name, numPartitions: partitions }] });
+      // After a broker restart (an outage scenario before this one) the new topic's metadata can lag its
+      // creation: wait until every partition answers an offset request, as the scenario's first ones will.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const ready = await admin.fetchTopicOffsets(name).then(
+          (offsets) => offsets.length === partitions,
+          () => false,
+        );
+        if (ready) return;
+        if (Date.now() > deadline) throw new Error(`topic ${name} has no offsets 30 s after it was created`);
+        await sleep(200);
+      }
     },
     async stop(service) {
       await stackDown(config, quietLog, [service]);
