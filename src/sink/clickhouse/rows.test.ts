@@ -1,4 +1,4 @@
-import { rowProblems, valueProblem } from './rows';
+import { decimalType, encodeRows, rowProblems, valueProblem } from './rows';
 
 describe('row validation against declared ClickHouse column types', () => {
   it('accepts values JSONEachRow can insert', () => {
@@ -37,5 +37,48 @@ describe('row validation against declared ClickHouse column types', () => {
       'n: 300 is out of range for UInt8',
       "unknown column 'extra'",
     ]);
+  });
+
+  it('reads Decimal types as system.columns prints them', () => {
+    expect(decimalType('Decimal(18, 2)')).toEqual({ precision: 18, scale: 2 });
+    expect(decimalType('Decimal64(4)')).toEqual({ precision: 18, scale: 4 });
+    expect(decimalType('Decimal(9)')).toEqual({ precision: 9, scale: 0 });
+    expect(decimalType('Float64')).toBeUndefined();
+  });
+
+  it('checks Decimal values: finite numbers that fit the precision, and no more digits than JSON carries exactly', () => {
+    expect(valueProblem('Decimal(18, 2)', 999.0000000000001)).toBeUndefined();
+    expect(valueProblem('Nullable(Decimal(18, 2))', null)).toBeUndefined();
+    expect(valueProblem('Decimal(18, 2)', 9_999_999_999_999.99)).toBeUndefined();
+    expect(valueProblem('Decimal(18, 2)', 10_000_000_000_000)).toMatch(/does not fit Decimal\(18, 2\) exactly/);
+    expect(valueProblem('Decimal(9, 2)', 10_000_000)).toMatch(/does not fit/);
+    expect(valueProblem('Decimal(18, 2)', '19.99')).toMatch(/finite number/);
+    expect(valueProblem('Decimal(18, 2)', Number.NaN)).toMatch(/finite number/);
+    expect(valueProblem('Decimal(18, 2)', null)).toMatch(/null/);
+  });
+
+  it('writes Decimal columns as the decimal they stand for: floating-point sums of cents become exact cents', () => {
+    const columns = new Map([
+      ['amount', 'Decimal(18, 2)'],
+      ['maybe', 'Nullable(Decimal(18, 2))'],
+      ['f', 'Float64'],
+    ]);
+    const sum = [0.1, 0.2].reduce((a, b) => a + b, 0); // 0.30000000000000004
+    const rows = [
+      { amount: 999.0000000000001, maybe: 19.99, f: sum },
+      { amount: sum, maybe: null, f: 1 },
+      { amount: 1.005, f: 2 }, // the double below 1.005 still rounds half away from zero
+      { f: 3 },
+    ];
+    const encoded = encodeRows(columns, rows);
+    expect(encoded.map((r) => JSON.stringify(r))).toEqual([
+      '{"amount":999,"maybe":19.99,"f":0.30000000000000004}',
+      '{"amount":0.3,"maybe":null,"f":1}',
+      '{"amount":1.01,"f":2}',
+      '{"f":3}',
+    ]);
+    expect(encoded[3]).toBe(rows[3]); // untouched rows are not copied
+    expect(rows[0]!.amount).toBe(999.0000000000001); // the caller's rows are not changed
+    expect(encodeRows(new Map([['f', 'Float64']]), rows)).toBe(rows);
   });
 });

@@ -31,6 +31,25 @@ const DATE_TEXT = /^\d{4}-\d{2}-\d{2}$/;
 const inner = (type: string, wrapper: string): string | undefined =>
   type.startsWith(`${wrapper}(`) && type.endsWith(')') ? type.slice(wrapper.length + 1, -1) : undefined;
 
+/**
+ * A JSON number carries any decimal of up to 15 significant digits exactly
+ * (the shortest text of the nearest double is that decimal): larger Decimal
+ * values are refused rather than written with their last digits changed.
+ */
+const JSON_EXACT_DIGITS = 15;
+
+const DECIMAL = /^Decimal(32|64|128|256)?\((\d+)(?:,\s*(\d+))?\)$/;
+const DECIMAL_PRECISION: Record<string, number> = { '32': 9, '64': 18, '128': 38, '256': 76 };
+
+/** Precision and scale of Decimal(P, S) and DecimalN(S), as system.columns prints them; undefined for other types. */
+export function decimalType(type: string): { precision: number; scale: number } | undefined {
+  const m = DECIMAL.exec(type);
+  if (!m) return undefined;
+  return m[1]
+    ? { precision: DECIMAL_PRECISION[m[1]]!, scale: Number(m[2]) }
+    : { precision: Number(m[2]), scale: Number(m[3] ?? 0) };
+}
+
 /** Says why a value cannot go into one column, or undefined if it can. */
 export type ValueCheck = (value: unknown) => string | undefined;
 
@@ -91,6 +110,16 @@ export function compileValueCheck(type: string): ValueCheck {
       typeof value === 'number' && Number.isFinite(value) ? undefined : `expected a finite number for ${type}`,
     );
   }
+  const decimal = decimalType(type);
+  if (decimal) {
+    const limit = 10 ** Math.min(decimal.precision, JSON_EXACT_DIGITS);
+    return notNull((value) => {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return `expected a finite number for ${type}`;
+      return Math.abs(Math.round(value * 10 ** decimal.scale)) < limit
+        ? undefined
+        : `${value} does not fit ${type} exactly (at most ${Math.min(decimal.precision, JSON_EXACT_DIGITS)} digits)`;
+    });
+  }
   if (type === 'DateTime' || type.startsWith('DateTime(')) {
     return notNull((value) => {
       if (typeof value === 'number')
@@ -141,3 +170,57 @@ export function rowProblems(columns: TableColumns, row: Record<string, unknown>)
 
 /** Shared by every valid row, so checking one allocates nothing; never mutated. */
 const NO_PROBLEMS: string[] = Object.freeze([]) as unknown as string[];
+
+/** Rewrites one column's value for JSONEachRow; identity for the types that need nothing. */
+type ValueEncoder = (value: unknown) => unknown;
+
+/**
+ * A number for a Decimal column, rounded to the column's scale, so that its
+ * JSON text is the decimal itself: sums of cents in floating point (999.0000000000001)
+ * are written as 999, where the server would refuse the extra digits or, converting
+ * from Float64, truncate 19.99 to 19.98. The rounding is done on the number's
+ * shortest decimal text (what the producer wrote, for a value read from an event),
+ * half away from zero: 1.005 is 1.01, though the double nearest to it is below.
+ */
+function compileValueEncoder(type: string): ValueEncoder | undefined {
+  const nullable = inner(type, 'Nullable');
+  const decimal = decimalType(nullable ?? type);
+  if (!decimal) return undefined;
+  const { scale } = decimal;
+  const factor = 10 ** scale;
+  return (value) => {
+    if (typeof value !== 'number' || !Number.isFinite(value)) return value;
+    const text = String(Math.abs(value));
+    const [whole = '', fraction = ''] = text.split('.');
+    // Exponent notation only for tiny or huge numbers: tiny ones round to 0, huge ones are refused by the check.
+    if (text.includes('e')) return (Math.sign(value) * Math.round(Math.abs(value) * factor)) / factor;
+    if (fraction.length <= scale) return value;
+    const units = BigInt(whole + fraction.slice(0, scale)) + (fraction[scale]! >= '5' ? 1n : 0n);
+    return (Math.sign(value) * Number(units)) / factor;
+  };
+}
+
+const encoders = new WeakMap<TableColumns, [string, ValueEncoder][]>();
+
+/** The rows as JSONEachRow should carry them (Decimal columns rounded to their scale); the same array when no column needs it. Run after the checks. */
+export function encodeRows<R extends Record<string, unknown>>(columns: TableColumns, rows: R[]): R[] {
+  let list = encoders.get(columns);
+  if (!list) {
+    list = [];
+    for (const [name, type] of columns) {
+      const encode = compileValueEncoder(type);
+      if (encode) list.push([name, encode]);
+    }
+    encoders.set(columns, list);
+  }
+  if (list.length === 0) return rows;
+  return rows.map((row) => {
+    let out: R | undefined;
+    for (const [name, encode] of list) {
+      if (!Object.prototype.hasOwnProperty.call(row, name)) continue;
+      const value = encode(row[name]);
+      if (value !== row[name]) (out ??= { ...row })[name as keyof R] = value as R[keyof R];
+    }
+    return out ?? row;
+  });
+}

@@ -6,7 +6,7 @@ import { classifyClickHouseError, isDataError, isSchemaError, SinkUnavailableErr
 import { detectServerFeatures, type ServerFeatures } from './features';
 import { insertAttempt, SinkLeaseLostError } from '../hold';
 import { assertIdentifier } from './migrations';
-import { fetchColumns, rowProblems, type TableColumns } from './rows';
+import { encodeRows, fetchColumns, rowProblems, type TableColumns } from './rows';
 import { insertDedupToken, type Row, type SinkPosition } from './token';
 import { sleep } from '../../clock';
 
@@ -138,7 +138,8 @@ export class ClickHouseSink {
     if (this.closed) throw new ServiceError('clickhouse', 'the ClickHouse sink is closed');
     const rejected = await this.validate(table, rows);
     const bad = new Set(rejected.map((r) => r.index));
-    const accepted = bad.size === 0 ? rows : rows.filter((_, i) => !bad.has(i));
+    const encoded = encodeRows(await this.columnsOf(table), rows);
+    const accepted = bad.size === 0 ? encoded : encoded.filter((_, i) => !bad.has(i));
     const limit = this.options.maxBufferedRows ?? 20 * (this.options.maxRows ?? 5000);
     if (this.pendingRows() + accepted.length > limit) {
       throw new ServiceError(
@@ -167,9 +168,11 @@ export class ClickHouseSink {
    * column types first; a block the server still refuses for its data is
    * split in halves until the refused rows are found.
    */
-  async write(table: string, rows: Row[], positions: SinkPosition[]): Promise<RowRejection[]> {
+  async write(table: string, given: Row[], positions: SinkPosition[]): Promise<RowRejection[]> {
     if (this.closed) throw new ServiceError('clickhouse', 'the ClickHouse sink is closed');
-    const rejected = await this.validate(table, rows);
+    const rejected = await this.validate(table, given);
+    // Decimals exactly as their column keeps them (rows.ts); rejections keep naming the rows as given.
+    const rows = encodeRows(await this.columnsOf(table), given);
     const bad = new Set(rejected.map((r) => r.index));
     const indexes = rows.map((_, i) => i).filter((i) => !bad.has(i));
     // Not through the buffer: when the insert fails, the caller keeps these rows and offers them
