@@ -17,6 +17,7 @@ import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
 import type { ReplayPlan } from './plan';
 import { inRange, windowInRange, type EventTimeRange } from './range';
+import { settleAfterInPlaceReplay, type SettledPartition } from './settle';
 import {
   createShadowTables,
   dropShadowTables,
@@ -43,6 +44,8 @@ export interface ReplayResult extends RunSummary {
   /** Shadow replays: what each table's swap did, and how long the live stream's writes were held. */
   swaps?: SwapReport[];
   heldMs?: number;
+  /** In-place replays: the partitions merged afterwards, so the range reads right without FINAL (settle.ts). */
+  settled?: SettledPartition[];
 }
 
 export interface ReplayOptions {
@@ -194,6 +197,7 @@ export async function executeReplay(
     };
     if (clickhouse)
       Object.assign(result, await swapAll(config, clickhouse, definition.name, shadows, tag, holdTimeoutMs, log));
+    else result.settled = await settleAfterInPlaceReplay(config, plan.tables, log);
     return result;
   } finally {
     if (clickhouse) {
