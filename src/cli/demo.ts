@@ -126,14 +126,14 @@ export async function runDemo(config: SluiceConfig, events: number): Promise<voi
 
   const from = Math.floor(start / 1000);
   const to = Math.floor((start + DAY_MS) / 1000);
-  const sample = `SELECT window_start, event_type, campaign_id, events, distinct_users, round(amount, 2) AS amount
+  const sample = `SELECT window_start, event_type, campaign_id, events, distinct_users_in_window, amount
 FROM ${db}.event_counts_1m
 WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
 ORDER BY events DESC, window_start, event_type, campaign_id
 LIMIT 8`;
   printLine(`\nclickhouse> ${sample.replace(/\n/g, '\n            ')}`);
   const rows = await (await ch.query({ query: sample, format: 'JSONEachRow' })).json<Record<string, string | number>>();
-  const header = ['window_start', 'event_type', 'campaign_id', 'events', 'distinct_users', 'amount'];
+  const header = ['window_start', 'event_type', 'campaign_id', 'events', 'distinct_users_in_window', 'amount'];
   printLine(header.join('\t'));
   for (const r of rows) printLine(header.map((h) => String(r[h])).join('\t'));
   await ch.close();

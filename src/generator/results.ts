@@ -19,7 +19,7 @@ export async function readWindowRows(
     await clickhouse.query({
       query: `SELECT * FROM (
                 SELECT toUnixTimestamp(window_start) * 1000 AS window_start, toUnixTimestamp(window_end) * 1000 AS window_end,
-                       event_type, campaign_id, events, distinct_users, amount
+                       event_type, campaign_id, events, distinct_users_in_window AS distinct_users, amount
                 FROM ${view}
               ) ${where} ORDER BY window_start, event_type, campaign_id`,
       format: 'JSONEachRow',
@@ -32,7 +32,7 @@ export async function readWindowRows(
     campaign_id: String(r.campaign_id),
     events: Number(r.events),
     distinct_users: Number(r.distinct_users),
-    // Amounts are whole cents by construction: Float64 sums are compared in cents.
+    // Amounts are whole cents by construction (Decimal in ClickHouse): compared in cents.
     sum_amount: Math.round(Number(r.amount) * 100) / 100,
   }));
 }

@@ -1,7 +1,7 @@
 import { defineStream } from '../../src/process';
 import { count, defineWindows, distinct, sum, tumbling } from '../../src/window';
 import { ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEventV2 } from './event';
-import { EVENT_COUNTS_1H, EVENT_COUNTS_1M, EVENT_COUNTS_PARTIAL, EVENTS_RAW_MIGRATIONS } from './tables';
+import { EVENT_COUNTS_1H, EVENT_COUNTS_1M, EVENT_COUNTS_PARTIAL, EVENTS, EVENTS_RAW_MIGRATIONS } from './tables';
 import { validateAnalyticsEventV2 } from './validate';
 
 export { ANALYTICS_EVENT_SCHEMA, ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEvent, type AnalyticsEventV2 } from './event';
@@ -82,5 +82,5 @@ export default defineStream({
     }),
   },
   migrations: EVENTS_RAW_MIGRATIONS,
-  tables: [EVENT_COUNTS_PARTIAL, EVENT_COUNTS_1M, EVENT_COUNTS_1H],
+  tables: [EVENT_COUNTS_PARTIAL, EVENT_COUNTS_1M, EVENT_COUNTS_1H, EVENTS],
 });

@@ -1,6 +1,7 @@
 import type { TableDefinition } from '../../src/process';
 import type { Migration } from '../../src/sink/clickhouse';
 
+/** events_raw as first released (migration 0001; rebuilt by 0003). */
 const EVENTS_RAW = `CREATE TABLE IF NOT EXISTS {db}.events_raw
 (
     event_id String COMMENT 'producer uuid; the row identity a replay replaces',
@@ -24,20 +25,139 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(event_time)
 ORDER BY event_id`;
 
+const DEDUP_WINDOW = 'ALTER TABLE {db}.events_raw MODIFY SETTING non_replicated_deduplication_window = 1000';
+
+/** Money: whole cents, exact. Decimal(18, 2) exists on 18.16 and on current releases; sums widen to Decimal(38, 2). */
+const MONEY = 'Decimal(18, 2)';
+
 /**
- * The stream's raw table: one row per distinct event. Migrations rather than
- * a table definition, because its dedup window is set only on servers that
- * support it (and then once), and because databases that exist have these
- * ids in their `sluice_migrations` ledger already: the ids must never change.
- * Append only.
+ * A Float64 amount as the Decimal it stood for. CAST from Float64 truncates on
+ * 18.16 (19.99 is stored as 19.989999…, and becomes 19.98), so the value is
+ * rounded to cents and read back from its text, which is exact.
+ */
+const float64ToMoney = (column: string, nullable: boolean) =>
+  `CAST(toString(round(${column}, 2)) AS ${nullable ? `Nullable(${MONEY})` : MONEY})`;
+
+/**
+ * events_raw as it is now: money as Decimal, and sorted by event time, so a
+ * query over an hour reads about an hour of rows instead of the whole month
+ * (the primary index skips the rest). The identity a re-insert replaces is
+ * (event_time, event_id); event_time is part of the event, so the same event
+ * always has the same key. Partitions stay monthly, as shadow replays and the
+ * settling after an in-place replay work per partition.
+ */
+const eventsRawTable = (name: string) => `CREATE TABLE {db}.${name}
+(
+    event_id String COMMENT 'producer uuid; with event_time the row identity a replay replaces',
+    event_type String,
+    user_id String,
+    campaign_id String COMMENT 'empty string = no campaign (no Nullable in keys on 18.16)',
+    ad_id String COMMENT 'empty string = no ad',
+    event_time DateTime COMMENT 'event time, UTC, second precision',
+    event_time_ms UInt64 COMMENT 'event time in epoch milliseconds',
+    amount Nullable(${MONEY}) COMMENT 'money, exact to the cent',
+    property_keys Array(String) COMMENT 'properties map, keys; values at the same index in property_values',
+    property_values Array(String),
+    channel String,
+    kafka_topic String,
+    kafka_partition UInt16,
+    kafka_offset UInt64,
+    ingested_at DateTime,
+    version UInt64 COMMENT 'ReplacingMergeTree keeps the row with the largest version per (event_time, event_id)'
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (event_time, event_id)`;
+
+const EVENTS_RAW_COLUMNS = (amount: string) =>
+  `event_id, event_type, user_id, campaign_id, ad_id, event_time, event_time_ms, ${amount}, property_keys, property_values, channel, kafka_topic, kafka_partition, kafka_offset, ingested_at, version`;
+
+const partialTable = (name: string, amountType: string) => `CREATE TABLE IF NOT EXISTS {db}.${name}
+(
+    window_start DateTime COMMENT 'start of the 1-minute event-time window, UTC, inclusive',
+    window_end DateTime COMMENT 'end of the window, exclusive',
+    event_type String,
+    campaign_id String COMMENT 'empty string = no campaign',
+    source_partition UInt16 COMMENT 'Kafka partition of events whose partial this row is',
+    events UInt64 COMMENT 'distinct events in this partial',
+    amount ${amountType} COMMENT 'sum of amount (null counts as 0)',
+    users Array(String) COMMENT 'distinct user ids in this partial',
+    final UInt8 COMMENT '1 = the window closed; 0 = an early, speculative emission',
+    version UInt64 COMMENT 'emission time in ms: the latest emission of a partial wins',
+    emitted_at DateTime
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (window_start, window_end, event_type, campaign_id, source_partition)`;
+
+const PARTIAL_COLUMNS = (amount: string) =>
+  `window_start, window_end, event_type, campaign_id, source_partition, events, ${amount}, users, final, version, emitted_at`;
+
+/**
+ * A table rebuilt with a new definition, its rows converted on the way. 18.16
+ * can neither convert Float64 to Decimal exactly in place nor change a sorting
+ * key, so the rows are copied into a new table that then takes the old one's
+ * name in one RENAME. Rows a running processor wrote to the old table between
+ * the copy and the rename are copied once more after it: the copies have the
+ * same identity, so the table's replacing merge (and FINAL) folds them, and
+ * nothing written meanwhile is lost. A copy left by an interrupted run is
+ * dropped first; the migration is recorded only after its last statement.
+ */
+const rebuild = (table: string, create: (name: string) => string, columns: string, converted: string) => [
+  `DROP TABLE IF EXISTS {db}.${table}__rebuilding`,
+  create(`${table}__rebuilding`),
+  `INSERT INTO {db}.${table}__rebuilding (${columns}) SELECT ${converted} FROM {db}.${table}`,
+  `RENAME TABLE {db}.${table} TO {db}.${table}__replaced, {db}.${table}__rebuilding TO {db}.${table}`,
+  `INSERT INTO {db}.${table} (${columns}) SELECT ${converted} FROM {db}.${table}__replaced`,
+  `DROP TABLE {db}.${table}__replaced`,
+];
+
+/**
+ * The stream's migrations. Databases that exist have these ids in their
+ * `sluice_migrations` ledger already: ids never change, and the list is append
+ * only. Migrations run before the table definitions, so the window partial
+ * table is created here in its first form before it is rebuilt.
  */
 export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
   { id: '0001_events_raw', statements: [EVENTS_RAW] },
   {
     // Lets insert_deduplication_token drop a retried block on a non-replicated table (Replicated* tables dedup by default).
     id: '0002_events_raw_insert_dedup_window',
-    statements: ['ALTER TABLE {db}.events_raw MODIFY SETTING non_replicated_deduplication_window = 1000'],
+    statements: [DEDUP_WINDOW],
     when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
+  },
+  {
+    // Money as Float64 summed to 999.0000000000001; ordered by event_id, an hour's query read the whole month.
+    id: '0003_events_raw_decimal_amount_time_order',
+    statements: rebuild(
+      'events_raw',
+      eventsRawTable,
+      EVENTS_RAW_COLUMNS('amount'),
+      EVENTS_RAW_COLUMNS(float64ToMoney('amount', true)),
+    ),
+  },
+  {
+    id: '0004_event_counts_1m_partial_decimal_amount',
+    statements: [
+      partialTable('event_counts_1m_partial', 'Float64'),
+      ...rebuild(
+        'event_counts_1m_partial',
+        (name) => partialTable(name, MONEY),
+        PARTIAL_COLUMNS('amount'),
+        PARTIAL_COLUMNS(float64ToMoney('amount', false)),
+      ),
+    ],
+  },
+  {
+    // The rebuilt table has the engine's default settings: the dedup window again, where the server has it.
+    id: '0005_events_raw_insert_dedup_window_after_rebuild',
+    statements: [DEDUP_WINDOW],
+    when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
+  },
+  {
+    // Views are created IF NOT EXISTS: drop the former ones (a summable distinct_users) so the table definitions create the new ones.
+    id: '0006_analyst_views_mergeable_users',
+    statements: ['DROP TABLE IF EXISTS {db}.event_counts_1m', 'DROP TABLE IF EXISTS {db}.event_counts_1h'],
   },
 ];
 
@@ -51,42 +171,36 @@ export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
  */
 export const EVENT_COUNTS_PARTIAL: TableDefinition = {
   name: 'event_counts_1m_partial',
-  create: [
-    `CREATE TABLE IF NOT EXISTS {db}.event_counts_1m_partial
-(
-    window_start DateTime COMMENT 'start of the 1-minute event-time window, UTC, inclusive',
-    window_end DateTime COMMENT 'end of the window, exclusive',
-    event_type String,
-    campaign_id String COMMENT 'empty string = no campaign',
-    source_partition UInt16 COMMENT 'Kafka partition of events whose partial this row is',
-    events UInt64 COMMENT 'distinct events in this partial',
-    amount Float64 COMMENT 'sum of amount (null counts as 0)',
-    users Array(String) COMMENT 'distinct user ids in this partial',
-    final UInt8 COMMENT '1 = the window closed; 0 = an early, speculative emission',
-    version UInt64 COMMENT 'emission time in ms: the latest emission of a partial wins',
-    emitted_at DateTime
-)
-ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMMDD(window_start)
-ORDER BY (window_start, window_end, event_type, campaign_id, source_partition)`,
-  ],
+  create: [partialTable('event_counts_1m_partial', MONEY)],
 };
 
+/**
+ * The analysts' views. A distinct count cannot be added up across windows (a
+ * user active in two minutes would count twice), so the views offer the
+ * distinct user ids themselves (`users`, an array), which merge at any grain
+ * with uniqExactArray(users), and name their per-window counts after the
+ * window they belong to. (The count is computed outside the grouping: inside
+ * it, `users` would name the merged array, an aggregate within an aggregate.) Both forms run on 18.16 and on current releases.
+ */
 export const EVENT_COUNTS_1M: TableDefinition = {
   name: 'event_counts_1m',
   create: [
     `CREATE VIEW IF NOT EXISTS {db}.event_counts_1m AS
-SELECT
-    window_start,
-    window_end,
-    event_type,
-    campaign_id,
-    sum(events) AS events,
-    uniqExactArray(users) AS distinct_users,
-    sum(amount) AS amount,
-    min(final) AS final
-FROM {db}.event_counts_1m_partial FINAL
-GROUP BY window_start, window_end, event_type, campaign_id`,
+SELECT *, length(users) AS distinct_users_in_window
+FROM
+(
+    SELECT
+        window_start,
+        window_end,
+        event_type,
+        campaign_id,
+        sum(events) AS events,
+        groupUniqArrayArray(users) AS users,
+        sum(amount) AS amount,
+        min(final) AS final
+    FROM {db}.event_counts_1m_partial FINAL
+    GROUP BY window_start, window_end, event_type, campaign_id
+)`,
   ],
 };
 
@@ -94,14 +208,32 @@ export const EVENT_COUNTS_1H: TableDefinition = {
   name: 'event_counts_1h',
   create: [
     `CREATE VIEW IF NOT EXISTS {db}.event_counts_1h AS
-SELECT
-    toStartOfHour(window_start) AS hour,
-    event_type,
-    campaign_id,
-    sum(events) AS events,
-    uniqExactArray(users) AS distinct_users,
-    sum(amount) AS amount
-FROM {db}.event_counts_1m_partial FINAL
-GROUP BY hour, event_type, campaign_id`,
+SELECT *, length(users) AS distinct_users_in_hour
+FROM
+(
+    SELECT
+        toStartOfHour(window_start) AS hour,
+        event_type,
+        campaign_id,
+        sum(events) AS events,
+        groupUniqArrayArray(users) AS users,
+        sum(amount) AS amount
+    FROM {db}.event_counts_1m_partial FINAL
+    GROUP BY hour, event_type, campaign_id
+)`,
+  ],
+};
+
+/**
+ * events_raw with each event once, whether or not the background merge has
+ * folded a re-inserted copy yet (an in-place replay rewrites every row of its
+ * range). Analysts query this instead of remembering FINAL.
+ */
+export const EVENTS: TableDefinition = {
+  name: 'events',
+  create: [
+    `CREATE VIEW IF NOT EXISTS {db}.events AS
+SELECT ${EVENTS_RAW_COLUMNS('amount')}
+FROM {db}.events_raw FINAL`,
   ],
 };

@@ -47,7 +47,7 @@ export function referenceRows(clickhouse: () => ClickHouseClient) {
     windowsIn: async (from: number, to: number) => {
       const found = await rows<Record<string, string | number>>(
         `SELECT toUnixTimestamp(window_start) * 1000 AS ws, toUnixTimestamp(window_end) * 1000 AS we, event_type, campaign_id,
-                events, distinct_users, amount FROM event_counts_1m
+                events, distinct_users_in_window AS distinct_users, amount FROM event_counts_1m
          WHERE window_start >= toDateTime(${from / 1000}) AND window_end <= toDateTime(${to / 1000}) ORDER BY window_start, event_type, campaign_id`,
       );
       return found.map((r) => ({

@@ -637,7 +637,7 @@ describe('hostile input through the producer path and the HTTP API', () => {
     const windows = await (
       await ctx.clickhouse.query({
         query:
-          'SELECT toUnixTimestamp(window_start) AS ws, event_type, campaign_id, events, distinct_users FROM event_counts_1m',
+          'SELECT toUnixTimestamp(window_start) AS ws, event_type, campaign_id, events, distinct_users_in_window AS distinct_users FROM event_counts_1m',
         format: 'JSONEachRow',
       })
     ).json<{ ws: number; event_type: string; campaign_id: string; events: string; distinct_users: string }>();

@@ -136,7 +136,7 @@ describe('idle partitions release the stream watermark', () => {
       // The merged row is the window computed from the events sent, and nothing reached the side topics.
       const [merged] = await (
         await ctx.clickhouse.query({
-          query: `SELECT events, distinct_users FROM event_counts_1m
+          query: `SELECT events, distinct_users_in_window AS distinct_users FROM event_counts_1m
                   WHERE window_start = toDateTime(${WINDOW.start / 1000}) AND event_type = 'click' AND campaign_id = 'camp-1'`,
           format: 'JSONEachRow',
         })
