@@ -27,6 +27,7 @@ export async function settleReplacedPartitions(
   clickhouse: ClickHouseClient,
   database: string,
   tables: TableChange[],
+  retry: { attempts: number; delayMs: number } = { attempts: 20, delayMs: 500 },
 ): Promise<SettledPartition[]> {
   assertIdentifier('database', database);
   const settled: SettledPartition[] = [];
@@ -43,11 +44,38 @@ export async function settleReplacedPartitions(
       })
     ).json<{ id: string }>();
     for (const { id } of ids) {
-      await clickhouse.command({ query: `OPTIMIZE TABLE ${database}.${table} PARTITION ID ${quote(id)} FINAL` });
+      await optimizePartition(clickhouse, database, table, id, retry);
       settled.push({ table, partitionId: id });
     }
   }
   return settled;
+}
+
+/**
+ * OPTIMIZE … FINAL does nothing, and says nothing (unless optimize_throw_if_noop,
+ * which chdb cannot take on a statement), while a background merge holds some
+ * of the partition's parts: it is repeated until the partition is one part.
+ */
+async function optimizePartition(
+  clickhouse: ClickHouseClient,
+  database: string,
+  table: string,
+  id: string,
+  retry: { attempts: number; delayMs: number },
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await clickhouse.command({ query: `OPTIMIZE TABLE ${database}.${table} PARTITION ID ${quote(id)} FINAL` });
+    const [parts] = await (
+      await clickhouse.query({
+        query: `SELECT count() AS n FROM system.parts WHERE database = '${database}' AND table = '${table}' AND partition_id = ${quote(id)} AND active`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ n: string | number }>();
+    if (Number(parts?.n ?? 0) <= 1) return;
+    if (attempt >= retry.attempts)
+      throw new Error(`partition ${id} of ${database}.${table} still has ${parts!.n} parts after ${attempt} merges`);
+    await new Promise((resolve) => setTimeout(resolve, retry.delayMs));
+  }
 }
 
 /** The in-place replay's last step: settle what it rewrote. A failure only leaves the merge to ClickHouse, so it is logged, not thrown. */
