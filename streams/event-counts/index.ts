@@ -1,7 +1,7 @@
 import { defineStream } from '../../src/process';
 import { count, defineWindows, distinct, sum, tumbling } from '../../src/window';
 import { ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEventV2 } from './event';
-import { EVENT_COUNTS_1H, EVENT_COUNTS_1M, EVENT_COUNTS_PARTIAL, EVENTS, EVENTS_RAW_MIGRATIONS } from './tables';
+import { EVENT_COUNTS_1H, EVENT_COUNTS_1M, EVENT_COUNTS_PARTIAL, EVENT_COUNTS_MIGRATIONS, EVENTS } from './tables';
 import { validateAnalyticsEventV2 } from './validate';
 
 export { ANALYTICS_EVENT_SCHEMA, ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEvent, type AnalyticsEventV2 } from './event';
@@ -81,6 +81,6 @@ export default defineStream({
       emitted_at: seconds(emittedAt),
     }),
   },
-  migrations: EVENTS_RAW_MIGRATIONS,
+  migrations: EVENT_COUNTS_MIGRATIONS,
   tables: [EVENT_COUNTS_PARTIAL, EVENT_COUNTS_1M, EVENT_COUNTS_1H, EVENTS],
 });

@@ -116,7 +116,7 @@ const rebuild = (table: string, create: (name: string) => string, columns: strin
  * The stream's migrations. Databases that exist have these ids in their
  * `sluice_migrations` ledger already: ids never change, and the list is append
  * only. Migrations run before the table definitions, so the window partial
- * table is created here in its first form before it is rebuilt.
+ * table is created by its migration in its first form before it is rebuilt.
  */
 export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
   { id: '0001_events_raw', statements: [EVENTS_RAW] },
@@ -137,7 +137,21 @@ export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
     ),
   },
   {
-    id: '0004_event_counts_1m_partial_decimal_amount',
+    // The rebuilt table has the engine's default settings: the dedup window again, where the server has it.
+    id: '0004_events_raw_insert_dedup_window_after_rebuild',
+    statements: [DEDUP_WINDOW],
+    when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
+  },
+];
+
+/**
+ * The window tables' migrations (the raw-only stream, streams/events-raw, has
+ * none of these tables); the event-counts stream runs both lists, raw first.
+ * Append only, as above.
+ */
+export const WINDOW_MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0005_event_counts_1m_partial_decimal_amount',
     statements: [
       partialTable('event_counts_1m_partial', 'Float64'),
       ...rebuild(
@@ -149,17 +163,13 @@ export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
-    // The rebuilt table has the engine's default settings: the dedup window again, where the server has it.
-    id: '0005_events_raw_insert_dedup_window_after_rebuild',
-    statements: [DEDUP_WINDOW],
-    when: (f) => f.nonReplicatedDeduplicationWindow && f.insertDeduplicationToken,
-  },
-  {
     // Views are created IF NOT EXISTS: drop the former ones (a summable distinct_users) so the table definitions create the new ones.
     id: '0006_analyst_views_mergeable_users',
     statements: ['DROP TABLE IF EXISTS {db}.event_counts_1m', 'DROP TABLE IF EXISTS {db}.event_counts_1h'],
   },
 ];
+
+export const EVENT_COUNTS_MIGRATIONS: readonly Migration[] = [...EVENTS_RAW_MIGRATIONS, ...WINDOW_MIGRATIONS];
 
 /**
  * The reference stream's window tables. Each Kafka partition closes its own

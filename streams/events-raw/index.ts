@@ -1,5 +1,6 @@
 import { defineStream } from '../../src/process';
 import eventCounts from '../event-counts';
+import { EVENTS_RAW_MIGRATIONS } from '../event-counts/tables';
 
 /**
  * The raw half of the reference pipeline: events -> decode, validate, dedup ->
@@ -11,4 +12,5 @@ export default defineStream({
   name: 'events-raw',
   windowed: undefined,
   tables: [],
+  migrations: EVENTS_RAW_MIGRATIONS,
 });

@@ -20,7 +20,7 @@ import { SinkHold } from '../../src/sink/hold';
 import { MemoryHoldBackend } from '../../src/sink/hold-memory';
 import { clickHouseSchemaOf } from '../../src/process';
 import eventCounts from '../../streams/event-counts';
-import { EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
+import { EVENT_COUNTS_MIGRATIONS, EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
 import { chdbSettings } from '../helpers/chdb';
 
 /**
@@ -140,7 +140,7 @@ describe('migrations', () => {
     const first = await migrate(root, db, { features, ...clickHouseSchemaOf([eventCounts]) });
     expect(first).toMatchObject({
       createdDatabase: true,
-      applied: EVENTS_RAW_MIGRATIONS.map((m) => m.id),
+      applied: EVENT_COUNTS_MIGRATIONS.map((m) => m.id),
       skipped: [],
       // The partial table is created by a migration now (its Float64 form, then rebuilt with Decimal money).
       createdTables: ['event_counts_1m', 'event_counts_1h', 'events'],
@@ -170,13 +170,13 @@ describe('migrations', () => {
     expect(second).toMatchObject({
       createdDatabase: false,
       applied: [],
-      alreadyApplied: EVENTS_RAW_MIGRATIONS.map((m) => m.id),
+      alreadyApplied: EVENT_COUNTS_MIGRATIONS.map((m) => m.id),
       createdTables: [],
     });
     expect(second.existingTables).toEqual(['event_counts_1m_partial', ...first.createdTables]);
     expect(formatMigrationReport(second)).toContain('nothing to do: schema is up to date');
     expect(await schema()).toEqual(before);
-    expect(await scalar(`SELECT count() FROM ${db}.sluice_migrations`)).toBe(EVENTS_RAW_MIGRATIONS.length);
+    expect(await scalar(`SELECT count() FROM ${db}.sluice_migrations`)).toBe(EVENT_COUNTS_MIGRATIONS.length);
   });
 });
 
@@ -546,7 +546,7 @@ describe('money, the events view and settling after a replay', () => {
         format: 'JSONEachRow',
       });
       const report = await migrate(client, old, { features, ...clickHouseSchemaOf([eventCounts]) });
-      expect(report.applied).toEqual(EVENTS_RAW_MIGRATIONS.slice(2).map((m) => m.id));
+      expect(report.applied).toEqual(EVENT_COUNTS_MIGRATIONS.slice(2).map((m) => m.id));
       expect(
         await rows(client, `SELECT event_id, amount FROM ${old}.events ORDER BY event_id`).then((r) =>
           r.map((x) => JSON.stringify(x)),
