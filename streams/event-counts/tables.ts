@@ -99,8 +99,9 @@ const PARTIAL_COLUMNS = (amount: string) =>
  * key, so the rows are copied into a new table that then takes the old one's
  * name in one RENAME. Rows a running processor wrote to the old table between
  * the copy and the rename are copied once more after it: the copies have the
- * same identity, so the table's replacing merge (and FINAL) folds them, and
- * nothing written meanwhile is lost. A copy left by an interrupted run is
+ * same identity, so nothing written meanwhile is lost, and a final merge of the
+ * table folds them (the migration rewrites the table three times: copy, copy,
+ * merge; it is meant to run once, before the new version's processors start). A copy left by an interrupted run is
  * dropped first; the migration is recorded only after its last statement.
  */
 const rebuild = (table: string, create: (name: string) => string, columns: string, converted: string) => [
@@ -110,6 +111,8 @@ const rebuild = (table: string, create: (name: string) => string, columns: strin
   `RENAME TABLE {db}.${table} TO {db}.${table}__replaced, {db}.${table}__rebuilding TO {db}.${table}`,
   `INSERT INTO {db}.${table} (${columns}) SELECT ${converted} FROM {db}.${table}__replaced`,
   `DROP TABLE {db}.${table}__replaced`,
+  // Fold the second copy now: a query without FINAL must not count every row twice until background merges get to it.
+  `OPTIMIZE TABLE {db}.${table} FINAL`,
 ];
 
 /**
