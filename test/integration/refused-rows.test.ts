@@ -10,11 +10,11 @@ import { createTestContext, type TestContext } from '../helpers/context';
 
 /**
  * A row ClickHouse can never take must not stop the stream. Two events whose
- * amounts are finite but sum to Infinity make a window row no Float64 column
- * holds: the window partial is dead-lettered, with the table, window and
- * group named, and every other row is written. (The reference validator now
- * bounds amounts, so the stream here accepts any finite amount, as a stream
- * without that bound would.)
+ * amounts each fit the money column (Decimal(18, 2), written exactly up to 15
+ * digits) but whose sum does not make a window row the sink refuses: the
+ * window partial is dead-lettered, with the table, window and group named, and
+ * every other row is written. (The reference validator bounds amounts at 1e12,
+ * so the stream here accepts larger ones, as a stream without that bound would.)
  */
 describe('rows the sink refuses', () => {
   let ctx: TestContext;
@@ -53,8 +53,8 @@ describe('rows the sink refuses', () => {
       channel: 'web',
     });
     const events = [
-      event('purchase', 1, 1e308),
-      event('purchase', 2, 1e308),
+      event('purchase', 1, 6e12),
+      event('purchase', 2, 6e12),
       event('purchase', 3, 2.5),
       event('view', 4, null),
       event('view', 70, null),
@@ -97,8 +97,10 @@ describe('rows the sink refuses', () => {
     expect(headerString(partial.headers, 'sluice.dlq.kind')).toBe('window-partial');
     expect(headerString(partial.headers, 'sluice.dlq.table')).toBe('event_counts_1m_partial');
     expect(headerString(partial.headers, 'sluice.dlq.window.start')).toBe(new Date(t0).toISOString());
-    expect(headerString(partial.headers, DLQ_HEADERS.errorMessage)).toMatch(/amount: expected a finite number/);
+    expect(headerString(partial.headers, DLQ_HEADERS.errorMessage)).toMatch(
+      /amount: 12000000000002\.5 does not fit Decimal\(18, 2\) exactly/,
+    );
     const row = JSON.parse(partial.value!.toString()) as Record<string, unknown>;
-    expect([row.event_type, row.events, row.amount]).toEqual(['purchase', 3, 'Infinity']);
+    expect([row.event_type, row.events, row.amount]).toEqual(['purchase', 3, 12000000000002.5]);
   }, 120_000);
 });
