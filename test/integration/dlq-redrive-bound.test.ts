@@ -6,6 +6,7 @@ import eventCounts from '../../streams/event-counts';
 import { DeadLetterPublisher, readTopic, redrive } from '../../src/dlq';
 import { loadAvroSchema, SchemaCodec } from '../../src/schema';
 import { runCli } from '../helpers/cli';
+import { waitFor } from '../helpers/processes';
 import { createTestContext, type TestContext } from '../helpers/context';
 
 let ctx: TestContext;
@@ -16,10 +17,22 @@ afterAll(async () => {
   await ctx.cleanup();
 });
 
-/** Records a read_committed reader sees, in partition and offset order. */
-async function records(topic: string): Promise<ConsumedRecord[]> {
-  const seen: ConsumedRecord[] = [];
-  await readTopic(createKafka(ctx.config), topic, (r) => seen.push(r));
+/**
+ * Records a read_committed reader sees, in partition and offset order, once
+ * there are at least `atLeast`: a transaction's commit returns before its
+ * markers reach the partition, so its records become visible a moment later.
+ */
+async function records(topic: string, atLeast = 0): Promise<ConsumedRecord[]> {
+  let seen: ConsumedRecord[] = [];
+  await waitFor(
+    `${atLeast} committed records in ${topic}`,
+    async () => {
+      seen = [];
+      await readTopic(createKafka(ctx.config), topic, (r) => seen.push(r));
+      return seen.length >= atLeast;
+    },
+    15_000,
+  );
   return seen.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
 }
 const header = (r: ConsumedRecord, name: string) => r.headers[name]?.toString();
@@ -63,12 +76,12 @@ describe('sluice dlq redrive: permanent classes and the attempt bound', () => {
       for (const attempt of [1, 2]) {
         const result = await redrive(kafka, dlq, { dryRun: false });
         expect(result).toMatchObject({ redriven: 1, skippedPermanent: 1, byClass: { EVENT_INVALID: 1 } });
-        const copies = await records(source);
+        const copies = await records(source, attempt);
         const copy = copies[copies.length - 1]!;
         expect(copy.key!.toString()).toBe('fixable');
         expect(header(copy, 'sluice.redrive.attempt')).toBe(String(attempt));
         await publisher.send([{ source: copy, errorClass: 'EVENT_INVALID', message: 'amount < 0', attempt: 1 }]);
-        const letters = await records(dlq);
+        const letters = await records(dlq, 2 + attempt);
         expect(header(letters[letters.length - 1]!, 'sluice.dlq.attempt')).toBe(String(attempt + 1));
       }
       // Attempt 3 is at the default bound: passed over, and the loop ends.
@@ -84,7 +97,7 @@ describe('sluice dlq redrive: permanent classes and the attempt bound', () => {
       const forced = runCli(['dlq', 'redrive', source, '--include-permanent', '--yes', '--json'], env());
       expect(forced.stderr).toBe('');
       expect(JSON.parse(forced.stdout)).toMatchObject({ redriven: 1, byClass: { WIRE_FORMAT_INVALID: 1 } });
-      const all = await records(source);
+      const all = await records(source, 3);
       expect(all.map((r) => r.key!.toString())).toEqual(['fixable', 'fixable', 'poison']);
     } finally {
       await publisher.disconnect();
@@ -125,7 +138,7 @@ describe('redrive through the real stream', () => {
         .done;
 
     await run();
-    const first = await records(dlq);
+    const first = await records(dlq, 2);
     expect(first.map((r) => [r.key!.toString(), header(r, 'sluice.dlq.attempt')])).toEqual([
       ['poison', '1'],
       [invalid.event_id, '1'],
@@ -139,7 +152,7 @@ describe('redrive through the real stream', () => {
       byClass: { EVENT_INVALID: 1 },
     });
     await run(); // the same group reads on: only the redriven copy is new
-    const second = await records(dlq);
+    const second = await records(dlq, 3);
     expect(second).toHaveLength(3);
     const again = second[2]!;
     expect([
@@ -206,7 +219,7 @@ describe('sluice dlq list | show on a .late topic', () => {
     expect(text.stdout).toContain('header sluice.late.source.offset = 12');
 
     // Late events are keyed by event id, so they spread over the partitions: ask for the one the first landed on.
-    const stored = await records(late);
+    const stored = await records(late, 3);
     const partition = stored.find((r) => r.key!.toString() === events[0]!.event_id)!.partition;
     const expected = stored
       .filter((r) => r.partition === partition)
