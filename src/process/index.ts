@@ -8,7 +8,14 @@ export {
 } from './definition';
 export type { ConsumedRecord } from '../kafka';
 export type { TableDefinition } from '../sink/clickhouse';
-export { StreamTask, type StreamCounters, type Checkpoint, type TaskOptions, type TaskEventTimeRange } from './task';
+export {
+  StreamTask,
+  streamCounters,
+  type StreamCounters,
+  type Checkpoint,
+  type TaskOptions,
+  type TaskEventTimeRange,
+} from './task';
 export { LATE_SHARE_WARNING, lateShare, lateShareWarning, formatShare } from './late-share';
 export { StreamWindows } from './windows';
 export { StreamRunner, type RunnerOptions, type RunSummary, type RunnerStatus } from './runner';

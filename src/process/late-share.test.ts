@@ -1,18 +1,5 @@
 import { LATE_SHARE_WARNING, lateShare, lateShareWarning } from './late-share';
-import type { StreamCounters } from './task';
-
-const counters = (c: Partial<StreamCounters>): StreamCounters => ({
-  recordsIn: 0,
-  decoded: 0,
-  deduplicated: 0,
-  deadLettered: 0,
-  late: 0,
-  rawRows: 0,
-  windowRows: 0,
-  dedupFailOpen: 0,
-  outsideRange: 0,
-  ...c,
-});
+import { streamCounters as counters } from './task';
 
 describe('late share', () => {
   it('is late events per event that reached the windows (duplicates and events outside the range are not)', () => {

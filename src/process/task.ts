@@ -25,6 +25,20 @@ export interface StreamCounters {
   outsideRange: number;
 }
 
+/** Counters at zero, with `counts` over them: a task starts from these. */
+export const streamCounters = (counts: Partial<StreamCounters> = {}): StreamCounters => ({
+  recordsIn: 0,
+  decoded: 0,
+  deduplicated: 0,
+  deadLettered: 0,
+  late: 0,
+  rawRows: 0,
+  windowRows: 0,
+  dedupFailOpen: 0,
+  outsideRange: 0,
+  ...counts,
+});
+
 /** An event-time range [from, to) in epoch ms; null: open on that side. */
 export interface TaskEventTimeRange {
   from: number | null;
@@ -121,17 +135,7 @@ const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
 export class StreamTask<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
   private readonly partitions = new Map<string, PartitionState>();
   private incarnations = 0;
-  readonly counters: StreamCounters = {
-    recordsIn: 0,
-    decoded: 0,
-    deduplicated: 0,
-    deadLettered: 0,
-    late: 0,
-    rawRows: 0,
-    windowRows: 0,
-    dedupFailOpen: 0,
-    outsideRange: 0,
-  };
+  readonly counters: StreamCounters = streamCounters();
 
   constructor(
     private readonly definition: StreamDefinition<E, K, A>,

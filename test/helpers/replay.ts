@@ -115,3 +115,18 @@ export async function buggyFirstPass(label: string, seed: number): Promise<Buggy
   await running.done;
   return { ctx, topic, log, expected: computeExpected(log), env };
 }
+
+/** `sluice replay event-counts` of [from, to) for one topic and group, as the specs run it; `extra` adds flags. */
+export const replayArgs = (topic: string, group: string, from: number, to: number, ...extra: string[]): string[] => [
+  'replay',
+  'event-counts',
+  '--topic',
+  topic,
+  '--group',
+  group,
+  '--from',
+  new Date(from).toISOString(),
+  '--to',
+  new Date(to).toISOString(),
+  ...extra,
+];

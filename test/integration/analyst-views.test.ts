@@ -8,6 +8,7 @@ import { describeGroup } from '../../src/replay';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { waitFor } from '../helpers/processes';
+import { replayArgs } from '../helpers/replay';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -171,23 +172,7 @@ describe('analyst views, against the generator', () => {
       async () => (await describeGroup(ctx.admin, ctx.group)).members.length === 0,
       30_000,
     );
-    const result = runCli(
-      [
-        'replay',
-        'event-counts',
-        '--topic',
-        topic,
-        '--group',
-        ctx.group,
-        '--from',
-        new Date(from).toISOString(),
-        '--to',
-        new Date(to).toISOString(),
-        '--yes',
-        '--json',
-      ],
-      ctx.childEnv('warn'),
-    );
+    const result = runCli(replayArgs(topic, ctx.group, from, to, '--yes', '--json'), ctx.childEnv('warn'));
     if (result.status !== 0) throw new Error(`replay exited ${result.status}: ${result.stderr}`);
     const { result: summary } = JSON.parse(result.stdout) as {
       result: { rowsWritten: Record<string, number>; settled: { table: string; partitionId: string }[] };

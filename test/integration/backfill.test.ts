@@ -3,7 +3,7 @@ import { StreamMonitor } from '../../src/process/monitor';
 import type { RunnerStatus } from '../../src/process';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { referenceRows } from '../helpers/replay';
+import { referenceRows, replayArgs } from '../helpers/replay';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -58,21 +58,7 @@ describe('backfill of an earlier day, then sluice replay of that day', () => {
   };
   const dayWindows = () => rows.windowsIn(D, D + DAY);
   const currentWindows = () => rows.windowsIn(D + DAY, Date.now() + DAY);
-  const replay = (...extra: string[]) =>
-    cli(
-      'replay',
-      'event-counts',
-      '--topic',
-      topic,
-      '--group',
-      ctx.group,
-      '--from',
-      new Date(D).toISOString(),
-      '--to',
-      new Date(D + DAY).toISOString(),
-      '--yes',
-      ...extra,
-    );
+  const replay = (...extra: string[]) => cli(...replayArgs(topic, ctx.group, D, D + DAY, '--yes', ...extra));
 
   let currentBefore: Awaited<ReturnType<typeof currentWindows>>;
 

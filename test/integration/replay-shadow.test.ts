@@ -3,7 +3,7 @@ import { describeGroup } from '../../src/replay';
 import type { TestContext } from '../helpers/context';
 import { spawnSluice, waitFor, type Child } from '../helpers/processes';
 import { sleep } from '../../src/clock';
-import { buggyFirstPass, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
+import { buggyFirstPass, expectedWindowsIn, referenceRows, replayArgs, trueAmounts } from '../helpers/replay';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -106,24 +106,7 @@ describe('sluice replay --shadow, beside a running live stream', () => {
       })();
 
       await sleep(2000); // the live stream is inserting when the replay starts
-      replay = spawnSluice(
-        [
-          'replay',
-          'event-counts',
-          '--topic',
-          topic,
-          '--group',
-          ctx.group,
-          '--from',
-          new Date(from).toISOString(),
-          '--to',
-          new Date(to).toISOString(),
-          '--shadow',
-          '--yes',
-          '--json',
-        ],
-        env,
-      );
+      replay = spawnSluice(replayArgs(topic, ctx.group, from, to, '--shadow', '--yes', '--json'), env);
       const code = await replay.exited;
       if (code !== 0) throw new Error(`replay exited ${code}: ${replay.output.join('')}`);
       await sleep(1500); // the reader sees the settled state a few more times

@@ -3,7 +3,13 @@ import { describeGroup } from '../../src/replay';
 import { runCli } from '../helpers/cli';
 import type { TestContext } from '../helpers/context';
 import { spawnSluice, waitFor } from '../helpers/processes';
-import { buggyFirstPass, expectedWindowsIn, referenceRows, trueAmounts } from '../helpers/replay';
+import {
+  buggyFirstPass,
+  expectedWindowsIn,
+  referenceRows,
+  replayArgs as replayRangeArgs,
+  trueAmounts,
+} from '../helpers/replay';
 
 const MINUTE = 60_000;
 
@@ -38,19 +44,7 @@ describe('sluice replay, in place', () => {
   const outsideRaw = (all: Record<string, unknown>[]) =>
     all.filter((r) => !(Number(r.event_time_ms) >= from && Number(r.event_time_ms) < to));
   const committed = async () => JSON.stringify(await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }));
-  const replayArgs = (...extra: string[]) => [
-    'replay',
-    'event-counts',
-    '--topic',
-    topic,
-    '--group',
-    ctx.group,
-    '--from',
-    new Date(T1).toISOString(),
-    '--to',
-    new Date(T2).toISOString(),
-    ...extra,
-  ];
+  const replayArgs = (...extra: string[]) => replayRangeArgs(topic, ctx.group, T1, T2, ...extra);
 
   const windowsInRange = () => windowsIn(from, to);
   const expectedInRange = () => expectedWindowsIn(expected, from, to);

@@ -1,7 +1,7 @@
 import { computeExpected, produceWorkload, type ExpectedAnswer } from '../../src/generator';
 import { createKafka } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
-import type { RunnerStatus } from '../../src/process';
+import { streamCounters, type RunnerStatus } from '../../src/process';
 import { createServer, type Server } from 'node:http';
 import { DEFAULT_HTTP_PORT, StreamMonitor } from '../../src/process/monitor';
 import { spawnSluice, waitFor, type Child } from '../helpers/processes';
@@ -163,17 +163,7 @@ describe('readiness', () => {
       checkpointPending: false,
       lastCheckpointAt: Date.now(),
       checkpoints: 0,
-      counters: {
-        recordsIn: 0,
-        decoded: 0,
-        deduplicated: 0,
-        deadLettered: 0,
-        late: 0,
-        rawRows: 0,
-        windowRows: 0,
-        dedupFailOpen: 0,
-        outsideRange: 0,
-      },
+      counters: streamCounters(),
       watermark: null,
       openWindows: 0,
       pendingRows: 0,
