@@ -5,7 +5,7 @@ import type { SluiceConfig } from '../config';
 import { describeError } from '../errors';
 import type { EventProducer, FieldIssue } from '../produce';
 import { hashApiKey, isAcceptedKeyHash, presentedKey } from './auth';
-import { fingerprint, type IdempotencyStore } from './idempotency';
+import { fingerprint, type HeldClaim, type IdempotencyStore } from './idempotency';
 import { openApiDocument } from './openapi';
 import type { DuplicateGuard, RateLimiter } from './limits';
 import type { StreamRules } from '../produce';
@@ -183,14 +183,14 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
    * A request with an Idempotency-Key: a repeat of an accepted one gets the
    * first answer (header `Idempotent-Replayed: true`) and produces nothing
    * again. Only a 202 is kept: a refused or failed request gives its key up,
-   * so the client can fix and retry under the same key. False when the
+   * so the client can fix and retry under the same key. Undefined when the
    * request was answered here.
    */
-  const idempotent = async (req: Request, res: Response, store: IdempotencyStore): Promise<boolean> => {
+  const idempotent = async (req: Request, res: Response, store: IdempotencyStore): Promise<HeldClaim | undefined> => {
     const key = req.get('Idempotency-Key')!;
     if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
       fail(res, 400, 'invalid_idempotency_key', 'Idempotency-Key must be 1-255 printable ASCII characters');
-      return false;
+      return undefined;
     }
     const client = res.locals.client as string;
     const print = fingerprint(req.body);
@@ -199,7 +199,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
       claim = await store.begin(client, key);
     } catch (err) {
       redisDown(res, err);
-      return false;
+      return undefined;
     }
     if (claim.state === 'pending') {
       res.set('Retry-After', '1');
@@ -209,7 +209,7 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
         'idempotency_key_in_use',
         'a request with this Idempotency-Key is being answered right now: retry',
       );
-      return false;
+      return undefined;
     }
     if (claim.state === 'done') {
       if (claim.answer.fingerprint !== print) {
@@ -219,25 +219,19 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
           'idempotency_key_reused',
           'this Idempotency-Key was used for a different request body: use a new key for a new request',
         );
-        return false;
+        return undefined;
       }
       res.set('Idempotent-Replayed', 'true');
       res.status(claim.answer.status).json(claim.answer.body);
-      return false;
+      return undefined;
     }
     // The 202 stores its answer before it is sent (so a retry can never find the key still pending after it);
-    // anything else gives the key up once answered.
+    // anything else gives the key up once the handler has finished (see the route).
     res.locals.idempotent = async (answer: unknown) =>
-      store
-        .complete(client, key, { status: 202, body: answer, fingerprint: print })
+      claim
+        .complete({ status: 202, body: answer, fingerprint: print })
         .catch((err: Error) => logger.warn({ err: err.message }, 'storing the idempotent answer failed'));
-    res.on('finish', () => {
-      if (res.statusCode === 202) return;
-      store
-        .release(client, key)
-        .catch((err: Error) => logger.warn({ err: err.message }, 'releasing an idempotency key failed'));
-    });
-    return true;
+    return claim;
   };
 
   app.post(
@@ -247,140 +241,153 @@ export function createIngestApp(deps: IngestDependencies): express.Express {
     meterRequest,
     express.json({ limit: settings.maxBodyBytes, strict: false, type: () => true, verify: refuseMalformedUtf8 }),
     async (req: Request, res: Response) => {
-      const body: unknown = req.body;
-      if (deps.idempotency && req.get('Idempotency-Key') !== undefined) {
-        if (!(await idempotent(req, res, deps.idempotency))) return;
+      if (!deps.idempotency || req.get('Idempotency-Key') === undefined) return accept(req, res);
+      const claim = await idempotent(req, res, deps.idempotency);
+      if (!claim) return;
+      try {
+        await accept(req, res);
+      } finally {
+        // Only after the handler is done, whatever the client's socket did meanwhile: a key given up while a
+        // send may still land would let a retry produce the events twice. A key that stored its 202 stays.
+        await claim
+          .release()
+          .catch((err: Error) => logger.warn({ err: err.message }, 'releasing an idempotency key failed'));
       }
-      const batch =
-        Array.isArray(body) ||
-        (typeof body === 'object' &&
-          body !== null &&
-          'events' in body &&
-          Array.isArray((body as { events: unknown }).events));
-      const events: unknown[] = Array.isArray(body) ? body : batch ? (body as { events: unknown[] }).events : [body];
-      const at = (i: number) => (Array.isArray(body) ? `[${i}]` : batch ? `events[${i}]` : '');
+    },
+  );
 
-      if (events.length === 0) return fail(res, 400, 'invalid_events', 'no events in the request');
-      if (events.length > settings.maxEventsPerRequest) {
+  /** Validates, meters and produces one request's events, and answers it. */
+  async function accept(req: Request, res: Response): Promise<void> {
+    const body: unknown = req.body;
+    const batch =
+      Array.isArray(body) ||
+      (typeof body === 'object' &&
+        body !== null &&
+        'events' in body &&
+        Array.isArray((body as { events: unknown }).events));
+    const events: unknown[] = Array.isArray(body) ? body : batch ? (body as { events: unknown[] }).events : [body];
+    const at = (i: number) => (Array.isArray(body) ? `[${i}]` : batch ? `events[${i}]` : '');
+
+    if (events.length === 0) return fail(res, 400, 'invalid_events', 'no events in the request');
+    if (events.length > settings.maxEventsPerRequest) {
+      return fail(
+        res,
+        413,
+        'too_many_events',
+        `${events.length} events in one request; at most ${settings.maxEventsPerRequest} (ingest.maxEventsPerRequest): split the batch`,
+      );
+    }
+
+    // More events than the key may send in a window would be refused with 429 at every retry: say so once, for good.
+    const limit = deps.rateLimiter.limit;
+    if (limit > 0 && events.length > limit) {
+      return fail(
+        res,
+        413,
+        'batch_exceeds_rate_limit',
+        `${events.length} events in one request; this API key may send at most ${limit} per ${deps.rateLimiter.windowMs / 1000} s (ingest.rateLimitPerSecond): split the batch`,
+        { limit },
+      );
+    }
+    if (events.length > 1 && !(await meter(res, events.length - 1))) return;
+
+    // The schema first; an event that fits it is then checked against the rules of the streams reading the topic,
+    // whose reasons name their field but belong to the event as a whole.
+    const issues: FieldIssue[] = events.flatMap((event, i) => {
+      const schemaIssues = producer.validate(event).map((issue) => ({
+        path: issue.path === '(event)' ? at(i) || '(event)' : [at(i), issue.path].filter(Boolean).join('.'),
+        reason: issue.reason,
+      }));
+      if (schemaIssues.length > 0 || !deps.streamRules) return schemaIssues;
+      return deps.streamRules
+        .check(event as Record<string, unknown>)
+        .map((reason) => ({ path: at(i) || '(event)', reason }));
+    });
+    if (issues.length > 0) {
+      return fail(
+        res,
+        400,
+        'invalid_events',
+        `${issues.length} problem(s) with the events (their schema, or the rules of the stream that reads them); nothing was accepted`,
+        {
+          issues,
+        },
+      );
+    }
+
+    const valid = events as Record<string, unknown>[];
+    const ids = valid.map((e) => String(e[idField]));
+    if (deps.duplicates) {
+      const seen = new Set<string>();
+      const repeated = ids.filter((id) => seen.has(id) || !seen.add(id));
+      if (repeated.length > 0) {
         return fail(
           res,
-          413,
-          'too_many_events',
-          `${events.length} events in one request; at most ${settings.maxEventsPerRequest} (ingest.maxEventsPerRequest): split the batch`,
+          409,
+          'duplicate_events',
+          'the same event id appears more than once in the request; nothing was accepted',
+          { event_ids: [...new Set(repeated)] },
         );
       }
-
-      // More events than the key may send in a window would be refused with 429 at every retry: say so once, for good.
-      const limit = deps.rateLimiter.limit;
-      if (limit > 0 && events.length > limit) {
-        return fail(
-          res,
-          413,
-          'batch_exceeds_rate_limit',
-          `${events.length} events in one request; this API key may send at most ${limit} per ${deps.rateLimiter.windowMs / 1000} s (ingest.rateLimitPerSecond): split the batch`,
-          { limit },
-        );
+      let claim;
+      try {
+        claim = await deps.duplicates.claim(ids);
+      } catch (err) {
+        return redisDown(res, err);
       }
-      if (events.length > 1 && !(await meter(res, events.length - 1))) return;
-
-      // The schema first; an event that fits it is then checked against the rules of the streams reading the topic,
-      // whose reasons name their field but belong to the event as a whole.
-      const issues: FieldIssue[] = events.flatMap((event, i) => {
-        const schemaIssues = producer.validate(event).map((issue) => ({
-          path: issue.path === '(event)' ? at(i) || '(event)' : [at(i), issue.path].filter(Boolean).join('.'),
-          reason: issue.reason,
-        }));
-        if (schemaIssues.length > 0 || !deps.streamRules) return schemaIssues;
-        return deps.streamRules
-          .check(event as Record<string, unknown>)
-          .map((reason) => ({ path: at(i) || '(event)', reason }));
-      });
-      if (issues.length > 0) {
+      if (claim.duplicates.length > 0) {
         return fail(
           res,
-          400,
-          'invalid_events',
-          `${issues.length} problem(s) with the events (their schema, or the rules of the stream that reads them); nothing was accepted`,
+          409,
+          'duplicate_events',
+          `${claim.duplicates.length} event(s) were already accepted; nothing was accepted from this request`,
           {
-            issues,
+            event_ids: claim.duplicates,
           },
         );
       }
-
-      const valid = events as Record<string, unknown>[];
-      const ids = valid.map((e) => String(e[idField]));
-      if (deps.duplicates) {
-        const seen = new Set<string>();
-        const repeated = ids.filter((id) => seen.has(id) || !seen.add(id));
-        if (repeated.length > 0) {
-          return fail(
-            res,
-            409,
-            'duplicate_events',
-            'the same event id appears more than once in the request; nothing was accepted',
-            { event_ids: [...new Set(repeated)] },
-          );
-        }
-        let claim;
-        try {
-          claim = await deps.duplicates.claim(ids);
-        } catch (err) {
-          return redisDown(res, err);
-        }
-        if (claim.duplicates.length > 0) {
-          return fail(
-            res,
-            409,
-            'duplicate_events',
-            `${claim.duplicates.length} event(s) were already accepted; nothing was accepted from this request`,
-            {
-              event_ids: claim.duplicates,
-            },
-          );
-        }
-        if (!claim.claimed) {
-          res.set('Retry-After', '1');
-          return fail(
-            res,
-            503,
-            'in_progress',
-            'another request with these event ids is being accepted right now: retry',
-            { event_ids: claim.inProgress },
-          );
-        }
-      }
-
-      let sent;
-      try {
-        sent = await producer.sendBatch(valid);
-      } catch (err) {
-        if (deps.duplicates) await deps.duplicates.release(ids).catch(() => undefined);
-        logger.error({ err: (err as Error).message, events: valid.length }, 'producing accepted events failed');
+      if (!claim.claimed) {
         res.set('Retry-After', '1');
         return fail(
           res,
           503,
-          'kafka_unavailable',
-          'the events could not be written to Kafka: retry (the API is idempotent per event id downstream)',
+          'in_progress',
+          'another request with these event ids is being accepted right now: retry',
+          { event_ids: claim.inProgress },
         );
       }
-      // The events are in Kafka: a failure to mark them only weakens duplicate rejection, it loses nothing.
-      if (deps.duplicates)
-        await deps.duplicates
-          .confirm(ids)
-          .catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
-      // Where each event went, in request order: a client can trace one to its record.
-      const answer = {
-        accepted: ids.length,
-        event_ids: ids,
-        records: sent.map((r, i) => ({ event_id: ids[i], partition: r.partition, offset: r.offset })),
-      };
-      // A failure to store it only means a repeat is treated as new (and dedup by event id absorbs it).
-      const keep = res.locals.idempotent as ((answer: unknown) => Promise<void>) | undefined;
-      if (keep) await keep(answer);
-      res.status(202).json(answer);
-    },
-  );
+    }
+
+    let sent;
+    try {
+      sent = await producer.sendBatch(valid);
+    } catch (err) {
+      if (deps.duplicates) await deps.duplicates.release(ids).catch(() => undefined);
+      logger.error({ err: (err as Error).message, events: valid.length }, 'producing accepted events failed');
+      res.set('Retry-After', '1');
+      return fail(
+        res,
+        503,
+        'kafka_unavailable',
+        'the events could not be written to Kafka: retry (the API is idempotent per event id downstream)',
+      );
+    }
+    // The events are in Kafka: a failure to mark them only weakens duplicate rejection, it loses nothing.
+    if (deps.duplicates)
+      await deps.duplicates
+        .confirm(ids)
+        .catch((err: Error) => logger.warn({ err: err.message }, 'marking accepted event ids failed'));
+    // Where each event went, in request order: a client can trace one to its record.
+    const answer = {
+      accepted: ids.length,
+      event_ids: ids,
+      records: sent.map((r, i) => ({ event_id: ids[i], partition: r.partition, offset: r.offset })),
+    };
+    // A failure to store it only means a repeat is treated as new (and dedup by event id absorbs it).
+    const keep = res.locals.idempotent as ((answer: unknown) => Promise<void>) | undefined;
+    if (keep) await keep(answer);
+    res.status(202).json(answer);
+  }
 
   app.use((_req: Request, res: Response) =>
     fail(res, 404, 'not_found', 'no such endpoint: POST /v1/events, GET /healthz, GET /readyz, GET /openapi.json'),

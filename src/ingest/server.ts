@@ -149,7 +149,7 @@ export async function startIngestServer(
     producer,
     apiKeyHashes,
     rateLimiter: createRateLimiter(redis, config.redis.keyPrefix, settings.rateLimitPerSecond),
-    idempotency: createIdempotencyStore(redis, config.redis.keyPrefix),
+    idempotency: createIdempotencyStore(redis, config.redis.keyPrefix, { topic: settings.topic }),
     duplicates: settings.rejectDuplicates
       ? createDuplicateGuard(redis, config.redis.keyPrefix, settings.duplicateTtlSeconds)
       : undefined,
