@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createKafka, withAdmin } from '../kafka';
 import { deleteStreamFootprint, findStreamFootprint, formatFootprint } from '../lifecycle';
-import { groupIdOf, listStreams, loadStream } from '../process';
+import { groupIdOf, listStreams, loadStream, type StreamDefinition } from '../process';
 import { createRedis } from '../redis';
 import { RegistryClient } from '../schema';
 import { createClickHouse } from '../sink/clickhouse/client';
@@ -16,6 +16,15 @@ interface DeleteFlags {
   dryRun?: boolean;
   json?: boolean;
 }
+
+/** The tables and views a stream declares. */
+const tablesOf = (definition: StreamDefinition<unknown>): string[] => [
+  ...new Set(
+    [definition.raw?.table, definition.windowed?.table, ...definition.tables.map((t) => t.name)].filter(
+      (t): t is string => t !== undefined,
+    ),
+  ),
+];
 
 export function registerDeleteCommands(program: Command): void {
   const del = program.command('delete').description('delete what a stream owns (a dry run unless --yes)');
@@ -33,11 +42,12 @@ export function registerDeleteCommands(program: Command): void {
       'after',
       `
 Owned by a stream: its source topic and companions (<topic>.dlq, .late, .retry.N; not topics that merely
-share the prefix), their registry subjects (<topic>-value/-key), its group and the replay and redrive
-groups derived from it, its Redis keys (dedup marks, window state, epoch, replay hold) under the
-configured key prefix, and its tables in the configured ClickHouse database (the whole database when
-nothing else is in it). Topics read by another stream under streams/ are kept. Refused while the
-stream's group has live members.
+share the prefix), their registry subjects (<topic>-value/-key), its group and the replay, shadow and
+redrive groups derived from it (exact names), its Redis keys (dedup marks, window state, epoch, replay
+hold) under the configured key prefix, and its tables in the configured ClickHouse database (the whole
+database when nothing else is in it). Topics read by another stream under streams/, or by any other
+group with offsets on them, are kept, and so are tables another stream declares too. Refused while a
+listed group has live members.
 
 Examples:
   sluice delete stream event-counts
@@ -49,9 +59,12 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
       const config = loadConfig();
       const definition = loadStream(name);
       const topic = opts.topic ?? definition.source.topic;
-      const sharedWith = listStreams()
+      // Declared streams reading the same topic (by their own topic: this command cannot know another's --topic;
+      // groups with offsets on the topic are found on Kafka) and the tables they declare.
+      const others = listStreams()
         .filter((other) => other !== definition.name)
-        .filter((other) => !opts.topic && loadStream(other).source.topic === topic);
+        .map((other) => loadStream(other));
+      const sharedWith = others.filter((other) => other.source.topic === topic).map((other) => other.name);
       const database = assertIdentifier('database', config.clickhouse.database);
       const redis = createRedis(config);
       const clickhouse = createClickHouse(config.clickhouse);
@@ -64,13 +77,8 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
               stream: definition.name,
               topic,
               group: opts.group ?? groupIdOf(definition),
-              tables: [
-                ...new Set(
-                  [definition.raw?.table, definition.windowed?.table, ...definition.tables.map((t) => t.name)].filter(
-                    (t): t is string => t !== undefined,
-                  ),
-                ),
-              ],
+              tables: tablesOf(definition),
+              tablesOfOthers: others.flatMap(tablesOf),
               sharedWith,
               keyPrefix: config.redis.keyPrefix,
               database,

@@ -12,6 +12,8 @@ export interface StreamFootprint {
   topics: string[];
   /** Why topics, their subjects and redrive groups are kept, when they are. */
   topicsKept?: string;
+  /** Other consumer groups with offsets on the topic: readers this command does not know, so the topics are kept. */
+  otherReaders: string[];
   /** The stream's group, its replay and shadow groups, the redrive groups of its dead-letter topic. */
   groups: string[];
   /** Groups of the list that still have members: deleting under a running processor is refused. */
@@ -27,6 +29,8 @@ export interface StreamFootprint {
     tables: string[];
     /** Tables of others in the database: why it is kept. */
     others: string[];
+    /** The stream's tables that another stream declares too: kept for it. */
+    shared: string[];
   };
 }
 
@@ -36,6 +40,8 @@ export interface FootprintInput {
   group: string;
   /** The tables and views the stream declares. */
   tables: string[];
+  /** Tables and views other streams declare: a table both declare is kept. */
+  tablesOfOthers: string[];
   /** Other streams that read the same topic: then its topics are theirs too and are kept. */
   sharedWith: string[];
   keyPrefix: string;
@@ -78,21 +84,45 @@ async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   return keys;
 }
 
+/** The groups a stream's own commands derive from its group: `sluice replay`'s and a shadow replay's. */
+export const derivedGroups = (group: string): string[] => [`${group}.replay`, `${group}.shadow`];
+
+/** Groups, other than `own`, with committed offsets on `topic`: someone reads it whom no stream declares. */
+async function readersOf(admin: Admin, topic: string, groups: string[], own: Set<string>): Promise<string[]> {
+  // A throwaway reader of 'sluice dlq' is deleted when it finishes; one left over reads nothing.
+  const candidates = groups.filter((g) => !own.has(g) && !g.startsWith('sluice.reader.'));
+  const readers: string[] = [];
+  // A few at a time: one request per group, and a cluster may have thousands.
+  for (let i = 0; i < candidates.length; i += 16) {
+    const batch = candidates.slice(i, i + 16);
+    const offsets = await Promise.all(batch.map((groupId) => admin.fetchOffsets({ groupId, topics: [topic] })));
+    batch.forEach((groupId, n) => {
+      if (offsets[n]!.some((t) => t.partitions.some((p) => Number(p.offset) >= 0))) readers.push(groupId);
+    });
+  }
+  return readers.sort();
+}
+
 /** Looks up everything the stream owns; changes nothing. */
 export async function findStreamFootprint(input: FootprintInput, services: Services): Promise<StreamFootprint> {
   const { admin, redis, clickhouse, registry } = services;
-  const keep = input.sharedWith.length > 0;
-  const topics = keep ? [] : (await admin.listTopics()).filter((t) => isCompanionOf(input.topic, t)).sort();
   const redrive = `sluice.redrive.${dlqTopic(input.topic)}`;
   const allGroups = (await admin.listGroups()).groups.map((g) => g.groupId);
-  const groups = allGroups
-    .filter(
-      (g) =>
-        g === input.group ||
-        g.startsWith(`${input.group}.`) ||
-        (!keep && (g === redrive || g.startsWith(`${redrive}.class.`))),
-    )
-    .sort();
+  const isRedrive = (g: string) => g === redrive || g.startsWith(`${redrive}.class.`);
+  const streamGroups = new Set([input.group, ...derivedGroups(input.group)]);
+  const existingTopics = await admin.listTopics();
+  const otherReaders = existingTopics.includes(input.topic)
+    ? await readersOf(
+        admin,
+        input.topic,
+        allGroups,
+        new Set(allGroups.filter((g) => streamGroups.has(g) || isRedrive(g))),
+      )
+    : [];
+  const keep = input.sharedWith.length > 0 || otherReaders.length > 0;
+  const topics = keep ? [] : existingTopics.filter((t) => isCompanionOf(input.topic, t)).sort();
+  // Exact names only: a prefix would take in every group that merely starts alike (`--group sluice` is all of them).
+  const groups = allGroups.filter((g) => streamGroups.has(g) || (!keep && isRedrive(g))).sort();
   const described = groups.length > 0 ? (await admin.describeGroups(groups)).groups : [];
   const liveGroups = described.filter((g) => g.members.length > 0).map((g) => g.groupId);
   const subjects = keep
@@ -112,7 +142,9 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
     })
   ).json<{ name: string }>();
   const present = rows.map((r) => r.name);
-  const own = new Set(input.tables);
+  const ofOthers = new Set(input.tablesOfOthers);
+  const shared = input.tables.filter((t) => ofOthers.has(t) && present.includes(t)).sort();
+  const own = new Set(input.tables.filter((t) => !ofOthers.has(t)));
   const others = present.filter((t) => !own.has(t) && t !== 'sluice_migrations').sort();
   const databaseExists =
     present.length > 0 ||
@@ -127,7 +159,10 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   return {
     stream: input.stream,
     topics,
-    topicsKept: keep ? `topic '${input.topic}' is also read by ${input.sharedWith.join(', ')}` : undefined,
+    topicsKept: keep
+      ? `topic '${input.topic}' is also read by ${[...input.sharedWith, ...otherReaders.map((g) => `group ${g}`)].join(', ')}`
+      : undefined,
+    otherReaders,
     groups,
     liveGroups,
     subjects: subjects.sort(),
@@ -137,6 +172,7 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
       dropDatabase: databaseExists && others.length === 0,
       tables: others.length === 0 ? [] : present.filter((t) => own.has(t)).sort(),
       others,
+      shared,
     },
   };
 }
@@ -154,7 +190,7 @@ export function formatFootprint(f: StreamFootprint): string[] {
     ch.dropDatabase
       ? `  clickhouse:       drop database ${ch.database}`
       : ch.others.length > 0
-        ? `  clickhouse:       drop tables ${list(ch.tables.map((t) => `${ch.database}.${t}`))}; database kept (also holds ${list(ch.others)})`
+        ? `  clickhouse:       drop tables ${list(ch.tables.map((t) => `${ch.database}.${t}`))}; database kept (also holds ${list(ch.others)}${ch.shared.length > 0 ? `; ${list(ch.shared)} also declared by another stream` : ''})`
         : `  clickhouse:       database ${ch.database} does not exist`,
   ];
 }

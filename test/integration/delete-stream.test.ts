@@ -15,6 +15,8 @@ describe('sluice delete stream', () => {
   let topic: string;
   let decoyTopic: string;
   const decoyGroup = () => `${ctx.group}-decoy`;
+  /** Named like a group derived from the stream's, but none of the stream's commands makes it. */
+  const dottedDecoyGroup = () => `${ctx.group}.decoy`;
 
   /** Everything of this context on the services, to compare before and after. */
   async function inventory() {
@@ -58,11 +60,8 @@ describe('sluice delete stream', () => {
       createLogger('warn'),
     );
     await running.done;
-    await ctx.admin.setOffsets({
-      groupId: decoyGroup(),
-      topic: decoyTopic,
-      partitions: [{ partition: 0, offset: '1' }],
-    });
+    for (const groupId of [decoyGroup(), dottedDecoyGroup()])
+      await ctx.admin.setOffsets({ groupId, topic: decoyTopic, partitions: [{ partition: 0, offset: '1' }] });
     const prefix = ctx.config.redis.keyPrefix;
     await ctx.redis.set(`${prefix}dedup:event-counts-decoy:0:x`, '1');
     await ctx.redis.set(`${prefix}state:event-counts2:0:t:0`, '1');
@@ -77,7 +76,7 @@ describe('sluice delete stream', () => {
     expect(before.topics).toEqual(
       expect.arrayContaining([topic, `${topic}.dlq`, `${topic}.late`, `${topic}.retry.1`, decoyTopic]),
     );
-    expect(before.groups).toEqual([ctx.group, decoyGroup()].sort());
+    expect(before.groups).toEqual([ctx.group, decoyGroup(), dottedDecoyGroup()].sort());
     expect(before.subjects).toEqual([`${decoyTopic}-value`, `${topic}-value`].sort());
     expect(before.keys.some((k) => k.includes('dedup:event-counts:'))).toBe(true);
     expect(before.tables).toContain('decoy');
@@ -90,7 +89,10 @@ describe('sluice delete stream', () => {
     );
     expect(plan.stdout).toContain(`consumer groups:  ${ctx.group}\n`);
     expect(plan.stdout).toContain(`registry:         ${topic}-value\n`);
-    expect(plan.stdout).toMatch(/database kept \(also holds decoy\)/);
+    // events_raw is declared by the events-raw stream too: kept for it.
+    expect(plan.stdout).toMatch(
+      /database kept \(also holds decoy, events_raw; events_raw also declared by another stream\)/,
+    );
     expect(plan.stdout).toContain('dry run: nothing deleted; add --yes');
     expect(runCli([...args, '--dry-run', '--yes'], ctx.childEnv()).stdout).toContain('dry run: nothing deleted');
     expect(await inventory()).toEqual(before);
@@ -110,7 +112,7 @@ describe('sluice delete stream', () => {
     const owned = (t: string) => t === topic || /\.(dlq|late|retry\.1)$/.test(t.slice(topic.length));
     expect(after.topics).toEqual(before.topics.filter((t) => !(t.startsWith(topic) && owned(t))));
     expect(after.topics).toEqual([`${topic}.decoy`, decoyTopic].sort());
-    expect(after.groups).toEqual([decoyGroup()]);
+    expect(after.groups).toEqual([decoyGroup(), dottedDecoyGroup()].sort());
     expect(after.subjects).toEqual([`${decoyTopic}-value`]);
     const prefix = ctx.config.redis.keyPrefix;
     expect(after.keys).toEqual(
@@ -120,6 +122,19 @@ describe('sluice delete stream', () => {
         `${prefix}state:event-counts2:0:t:0`,
       ].sort(),
     );
-    expect(after.tables).toEqual(['decoy', 'sluice_migrations']);
+    expect(after.tables).toEqual(['decoy', 'events_raw', 'sluice_migrations']);
+  }, 60_000);
+
+  it('keeps the topics of a stream that another group reads, even when the topic is named with --topic', async () => {
+    const shared = await ctx.createTopic('shared', 1);
+    const reader = `${ctx.id}-someone-else`;
+    await ctx.admin.setOffsets({ groupId: reader, topic: shared, partitions: [{ partition: 0, offset: '0' }] });
+    const plan = runCli(
+      ['delete', 'stream', 'event-counts', '--topic', shared, '--group', `${ctx.group}-2`, '--json'],
+      ctx.childEnv(),
+    );
+    expect(plan.stderr).toBe('');
+    expect(JSON.parse(plan.stdout)).toMatchObject({ topics: [], otherReaders: [reader], subjects: [], applied: false });
+    await ctx.admin.deleteGroups([reader]);
   }, 60_000);
 });
