@@ -238,4 +238,25 @@ describe('StreamTask with an event-time range (a replay of a range)', () => {
     const { task } = await run({ from: 50 * MIN, to: null });
     expect(task.counters).toMatchObject({ outsideRange: 4, decoded: 2, deduplicated: 0, late: 0, deadLettered: 0 });
   });
+
+  it('an event outside the range claims its id: a copy of it inside the range is a duplicate, as it was live', async () => {
+    // A retry that re-stamped its event time: first copy before the range, second inside it.
+    const records = [at(0, 'retried', 0 * MIN + 40_000), at(1, 'retried', 1 * MIN + 15_000), at(2, 'other', 1 * MIN)];
+    const dedup = new FakeDedup();
+    const task = new StreamTask(
+      windowed,
+      { decoder, dedup, now: () => 0 },
+      new StreamWindows(windowed.windowed!, 'in'),
+      { eventTimeRange: { from: MIN, to: 10 * MIN } },
+    );
+    task.assign('in', 0, '0', undefined);
+    await task.processBatch('in', 0, records);
+    task.closeAllWindows();
+    const cp = task.takeCheckpoint();
+    expect(cp.rows.get('raw')!.rows.map((r) => r.id)).toEqual(['other']);
+    expect(cp.rows.get('w')!.rows).toEqual([{ start: MIN, events: 1 }]);
+    // The claim outside the range is counted nowhere; its copy inside the range is the duplicate.
+    expect(task.counters).toMatchObject({ outsideRange: 1, decoded: 2, deduplicated: 1 });
+    expect(dedup.owners.get('retried')).toBe('in/0/0');
+  });
 });

@@ -20,7 +20,8 @@ export interface StreamCounters {
   dedupFailOpen: number;
   /**
    * Valid events whose event time lies outside the run's event-time range (replays of a range only):
-   * not part of the run, so not deduplicated, windowed or counted anywhere else.
+   * not part of the run, so not windowed or counted anywhere else (they claim their dedup ids, as
+   * the live pass did, but their verdict is not counted).
    */
   outsideRange: number;
 }
@@ -48,9 +49,11 @@ export interface TaskEventTimeRange {
 export interface TaskOptions {
   /**
    * Only events with an event time inside this range are part of the run (a replay of a range).
-   * Events outside it are skipped before dedup and windows: they neither move the watermark nor
-   * count as late, so a range backfilled into partitions that already carry newer events is
-   * windowed from its own events, as if the others were not there.
+   * Events outside it are skipped before windows: they neither move the watermark nor count as
+   * late, so a range backfilled into partitions that already carry newer events is windowed from
+   * its own events, as if the others were not there. They do claim their dedup ids (marks only,
+   * counted nowhere), so the run decides duplicates as the live pass did for everything it reads:
+   * a copy inside the range of an event first seen outside it stays a duplicate.
    */
   eventTimeRange?: TaskEventTimeRange;
 }
@@ -282,17 +285,18 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         outcomes.push({ meta, error: { errorClass: 'EVENT_INVALID', message: validation.errors.join('; ') } });
         continue;
       }
-      // Before the ahead check: an event outside the range is no part of the run, not even as a dead letter.
-      if (!this.inRange(validation.event)) {
-        outcomes.push({ meta, outside: true });
-        continue;
-      }
       const ahead = this.aheadOfRecord(validation.event, meta);
-      outcomes.push(ahead ? { meta, error: ahead } : { meta, event: validation.event });
+      // An event outside the range is no part of the run, not even as a dead letter. It still claims
+      // its dedup id (unless it is too far ahead, which the live pass dead-lettered unclaimed): the
+      // live pass claimed it, so a copy of it inside the range was a duplicate there and must be here.
+      if (!this.inRange(validation.event))
+        outcomes.push({ meta, outside: true, ...(ahead ? {} : { event: validation.event }) });
+      else outcomes.push(ahead ? { meta, error: ahead } : { meta, event: validation.event });
     }
 
     let keep: boolean[] | undefined;
     const dedup = this.definition.dedup;
+    // Claims in record order, those outside the range included (marks only: their verdict is counted nowhere).
     const valid = outcomes.filter((o) => o.event !== undefined);
     if (dedup && this.ports.dedup && valid.length > 0) {
       // Every record claims as itself, where it was read. A redriven copy of a dead letter is a record
@@ -308,7 +312,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         keep = await this.ports.dedup.claim(claims);
       } catch (err) {
         if (dedup.onUnavailable !== 'fail-open') throw err;
-        this.counters.dedupFailOpen += valid.length;
+        this.counters.dedupFailOpen += valid.filter((o) => !o.outside).length;
         keep = valid.map(() => true);
       }
     }
@@ -328,6 +332,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         continue;
       }
       if (outcome.outside) {
+        if (outcome.event !== undefined) v++; // its claim was made; its verdict changes nothing
         this.counters.outsideRange += 1;
         // The partition is being read: reading only records outside the range must not make it idle
         // (an idle partition closes its windows at the other partitions' watermark, early for it).
