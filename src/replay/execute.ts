@@ -16,7 +16,7 @@ import {
 import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
 import type { ReplayPlan } from './plan';
-import { inRange, windowInRange, type EventTimeRange } from './range';
+import { inRange, windowInRange, windowRowsRange, type EventTimeRange } from './range';
 import { settleAfterInPlaceReplay, type SettledPartition } from './settle';
 import {
   createShadowTables,
@@ -57,11 +57,13 @@ export interface ReplayOptions {
 /**
  * Wraps a definition so that every row it makes remembers what it covers
  * (an event's time, a window's bounds); the sink filter then keeps only the
- * rows entirely inside the range. Rows are the same objects all the way to
+ * rows entirely inside the range (for session windows, see windowRowsRange). Rows are the same objects all the way to
  * the sink, so a WeakMap is enough and the definition needs no changes.
  */
 export function rangeFilter<E>(definition: StreamDefinition<E>, range: EventTimeRange) {
-  const spans = new WeakMap<Row, (r: EventTimeRange) => boolean>();
+  const inside = new WeakMap<Row, boolean>();
+  // Session rows only when they start a gap after `from` at least: before that they may be the tail of a session the range cuts.
+  const windowRange = windowRowsRange(range, definition.windowed?.definition.assigner);
   const wrapped: StreamDefinition<E> = {
     ...definition,
     raw: definition.raw && {
@@ -69,7 +71,7 @@ export function rangeFilter<E>(definition: StreamDefinition<E>, range: EventTime
       toRow: (event, meta) => {
         const row = definition.raw!.toRow(event, meta);
         const t = definition.eventTime(event);
-        spans.set(row, (r) => inRange(r, t));
+        inside.set(row, inRange(range, t));
         return row;
       },
     },
@@ -77,7 +79,7 @@ export function rangeFilter<E>(definition: StreamDefinition<E>, range: EventTime
       ...definition.windowed,
       toRow: (result, meta) => {
         const row = definition.windowed!.toRow(result, meta);
-        spans.set(row, (r) => windowInRange(r, result.windowStart, result.windowEnd));
+        inside.set(row, windowInRange(windowRange, result.windowStart, result.windowEnd));
         return row;
       },
     },
@@ -85,10 +87,10 @@ export function rangeFilter<E>(definition: StreamDefinition<E>, range: EventTime
   const written: Record<string, number> = {};
   let skipped = 0;
   const keep = (table: string, row: Row) => {
-    const inside = spans.get(row)?.(range) ?? true;
-    if (inside) written[table] = (written[table] ?? 0) + 1;
+    const kept = inside.get(row) ?? true;
+    if (kept) written[table] = (written[table] ?? 0) + 1;
     else skipped += 1;
-    return inside;
+    return kept;
   };
   return { definition: wrapped, keep, stats: () => ({ written: { ...written }, skipped }) };
 }

@@ -1,6 +1,6 @@
 import type { Admin } from 'kafkajs';
 import type { StreamDefinition } from '../process';
-import { count, defineWindows, tumbling, ungrouped } from '../window';
+import { count, defineWindows, session, tumbling, ungrouped } from '../window';
 import { planReplay } from './plan';
 
 const DAY = 24 * 3600_000;
@@ -24,11 +24,13 @@ const definition = {
  * the backfilled day D among them; the broker answers a timestamp lookup with the first record
  * stamped at or after it. The live group has processed up to `committed`.
  */
-function fakeAdmin(committed: number, high = 100): Admin {
+function fakeAdmin(committed: number, high = 100, metadata: string | null = null): Admin {
   const appendedAt = D + 3 * DAY;
   return {
     fetchTopicOffsets: async () => [{ partition: 0, offset: String(high), low: '0', high: String(high) }],
-    fetchOffsets: async () => [{ topic: 'events', partitions: [{ partition: 0, offset: String(committed) }] }],
+    fetchOffsets: async () => [
+      { topic: 'events', partitions: [{ partition: 0, offset: String(committed), metadata }] },
+    ],
     fetchTopicOffsetsByTimestamp: async (_topic: string, ms: number) => [
       { partition: 0, offset: ms <= appendedAt ? '0' : '-1' },
     ],
@@ -53,5 +55,25 @@ describe('planReplay of a backfilled day', () => {
     ]);
     // A shadow replay always trails the running live stream a little: no warning there.
     expect((await planReplay(fakeAdmin(60), undefined, definition, { ...request, shadow: true })).warnings).toEqual([]);
+  });
+
+  it('says which sessions it keeps as the live stream wrote them: those starting within a gap of --from', async () => {
+    const sessions = {
+      ...definition,
+      windowed: {
+        definition: defineWindows({
+          assigner: session(120_000),
+          groupBy: ungrouped(),
+          aggregate: { events: count() },
+          allowedLatenessMs: 0,
+        }),
+      },
+    } as unknown as StreamDefinition<unknown>;
+    const plan = await planReplay(fakeAdmin(100), undefined, sessions, request);
+    expect(plan.warnings).toEqual([
+      expect.stringContaining(
+        `only sessions starting at or after ${new Date(D + 120_000).toISOString()} are rewritten; earlier ones are kept as the live stream wrote them`,
+      ),
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ConfigError } from '../errors';
 import { groupIdOf, type StreamDefinition } from '../process';
 import { clamp, offsetsForTime, partitionOffsets, type PartitionOffsets } from './groups';
-import { snapToWindows, type EventTimeRange, type ReplayBound } from './range';
+import { snapToWindows, windowRowsRange, type EventTimeRange, type ReplayBound } from './range';
 
 export interface ReplayRequest {
   from: ReplayBound;
@@ -94,7 +94,7 @@ export async function planReplay(
   const range = snapToWindows(requested, assigner);
   if (assigner?.kind === 'session' && range.from !== null) {
     warnings.push(
-      'session windows cannot be aligned to the range: a session that began before --from is rewritten from its events inside the range only',
+      `session windows cannot be aligned to the range: a session starting less than the gap (${assigner.gapMs} ms) after --from may have begun before it, so only sessions starting at or after ${new Date(range.from + assigner.gapMs).toISOString()} are rewritten; earlier ones are kept as the live stream wrote them (raw rows of the whole range are rewritten)`,
     );
   }
 
@@ -148,7 +148,7 @@ export async function planReplay(
           count: Math.max(0, Math.floor((range.to - assigner.sizeMs - range.from) / assigner.advanceMs) + 1),
         }
       : null;
-  const tables = clickhouse ? await tableChanges(clickhouse, definition, range) : [];
+  const tables = clickhouse ? await tableChanges(clickhouse, definition, range, windowRowsRange(range, assigner)) : [];
   const mode = request.shadow ? 'shadow' : 'in-place';
   if (mode === 'shadow' && tables.some((t) => t.partitions.length > 1)) {
     warnings.push(
@@ -190,6 +190,7 @@ async function tableChanges(
   clickhouse: ClickHouseClient,
   definition: StreamDefinition<unknown>,
   range: EventTimeRange,
+  windowRange: EventTimeRange,
 ): Promise<TableChange[]> {
   const seconds = (ms: number) => Math.floor(ms / 1000);
   const out: TableChange[] = [];
@@ -213,8 +214,8 @@ async function tableChanges(
       if (range.to !== null) cond.push(`event_time < ${seconds(range.to)}`);
       where = cond.join(' AND ') || '1';
     } else if (kind === 'windows' && columns.has('window_start') && columns.has('window_end')) {
-      if (range.from !== null) cond.push(`window_start >= ${seconds(range.from)}`);
-      if (range.to !== null) cond.push(`window_end <= ${seconds(range.to)}`);
+      if (windowRange.from !== null) cond.push(`window_start >= ${seconds(windowRange.from)}`);
+      if (windowRange.to !== null) cond.push(`window_end <= ${seconds(windowRange.to)}`);
       where = cond.join(' AND ') || '1';
     }
     if (!info || where === undefined) {

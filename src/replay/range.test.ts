@@ -1,5 +1,5 @@
 import { hopping, session, tumbling } from '../window';
-import { inRange, parseBound, snapToWindows, windowInRange } from './range';
+import { inRange, parseBound, snapToWindows, windowInRange, windowRowsRange } from './range';
 
 describe('replay bounds', () => {
   it('parses ISO times (UTC unless zoned), partition:offset lists and earliest', () => {
@@ -35,5 +35,13 @@ describe('replay bounds', () => {
     expect(windowInRange(r, 900, 1900)).toBe(false); // straddles the start: would be recomputed from part of its events
     expect(windowInRange(r, 1500, 2500)).toBe(false);
     expect(windowInRange({ from: null, to: null }, 0, 1)).toBe(true);
+  });
+
+  it('rewrites only sessions starting a gap after from: one starting sooner may be the tail of one the range cuts', () => {
+    const r = { from: 10_000, to: 100_000 };
+    expect(windowRowsRange(r, session(30_000))).toEqual({ from: 40_000, to: 100_000 });
+    expect(windowRowsRange({ from: null, to: 100_000 }, session(30_000))).toEqual({ from: null, to: 100_000 });
+    expect(windowRowsRange(r, tumbling(10_000))).toEqual(r);
+    expect(windowRowsRange(r, undefined)).toEqual(r);
   });
 });

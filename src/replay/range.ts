@@ -47,6 +47,23 @@ export function snapToWindows(range: EventTimeRange, assigner: WindowAssigner | 
   return { from: range.from === null ? null : floor(range.from), to: range.to === null ? null : ceil(range.to) };
 }
 
+/**
+ * The range a replay's window rows must lie in. For fixed windows, the range
+ * itself (widened to whole windows). A session has no grid: a replay of a
+ * range cannot tell where its sessions begin, because a session whose first
+ * event in the range lies less than the gap after `from` may be the tail of
+ * one that began before it (the live stream wrote that one whole, under
+ * another identity). Only sessions starting at or after `from` + gap are
+ * certainly whole (any event before `from` is more than a gap before them),
+ * so only those are rewritten; the others stay as the live stream wrote them.
+ * At the end no such care is needed: a session whose last event lies less than
+ * a gap before `to` ends after `to`, and only sessions ending by `to` are kept.
+ */
+export function windowRowsRange(range: EventTimeRange, assigner: WindowAssigner | undefined): EventTimeRange {
+  if (assigner?.kind !== 'session' || range.from === null) return range;
+  return { from: range.from + assigner.gapMs, to: range.to };
+}
+
 export const inRange = (range: EventTimeRange, t: number) =>
   (range.from === null || t >= range.from) && (range.to === null || t < range.to);
 export const windowInRange = (range: EventTimeRange, start: number, end: number) =>
