@@ -146,7 +146,10 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
         for (const line of replaySummaryLines(definition.windowed?.table, result)) printLine(line);
         for (const s of result.swaps ?? []) {
           printLine(
-            `  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms`,
+            `  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms` +
+              (s.liveNewer > 0
+                ? `; ${s.liveNewer} of them newer than the replay (written by the live stream from records after its end)`
+                : ''),
           );
         }
         if (result.heldMs !== undefined) printLine(`  live inserts were held for ${result.heldMs} ms`);

@@ -6,7 +6,8 @@ import { StreamTask } from '../process/task';
 import { StreamWindows } from '../process/windows';
 import { count, defineWindows, distinct, session, sum } from '../window';
 import eventCounts, { type AnalyticsEventV2 } from '../../streams/event-counts';
-import { rangeFilter } from './execute';
+import { rangeFilter, versionedAsOfPlan } from './execute';
+import type { ReplayPlan } from './plan';
 import { snapToWindows, type EventTimeRange } from './range';
 
 /**
@@ -140,5 +141,30 @@ describe('a replay of an event-time range counts what the live stream counted, o
       [(FROM + 5 * MIN) / 1000, 2],
     ]);
     expect(events(afterReplay(live, replay, 'event_counts_1m_partial', windowIdentity))).toBe(5);
+  });
+});
+
+describe('versionedAsOfPlan', () => {
+  it("gives a shadow replay's window rows no newer version than when the live stream had read what the replay reads", () => {
+    const plan = {
+      plannedAt: 5_000,
+      partitions: [
+        { partition: 0, start: '0', end: '5', records: '5', committedAt: 1_000 },
+        { partition: 1, start: '0', end: '0', records: '0' },
+      ],
+    } as unknown as ReplayPlan;
+    const toRow = versionedAsOfPlan(reference, plan).windowed!.toRow;
+    const result = {
+      windowStart: FROM,
+      windowEnd: FROM + MIN,
+      fields: { event_type: 'click', campaign_id: 'c' },
+      aggregates: { events: 1, users: ['u1'], amount: 0 },
+      final: true,
+    } as unknown as Parameters<typeof toRow>[0];
+    const version = (partition: number, now: number) =>
+      toRow(result, { partition, version: now, emittedAt: now }).version;
+    expect(version(0, 9_000)).toBe(1_000);
+    expect(version(1, 9_000)).toBe(5_000); // no commit time known: the plan's
+    expect(version(0, 500)).toBe(500);
   });
 });

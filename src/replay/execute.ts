@@ -138,7 +138,7 @@ export async function executeReplay(
     if (clickhouse) {
       const live = [definition.raw?.table, definition.windowed?.table].filter((t): t is string => t !== undefined);
       shadows = await createShadowTables(clickhouse, config.clickhouse.database, live, tag);
-      target = intoShadows(definition, shadows);
+      target = versionedAsOfPlan(intoShadows(definition, shadows), plan);
     }
     const filter = rangeFilter(target, plan.range);
     const ends = new Map(plan.partitions.map((p) => [p.partition, BigInt(p.end)]));
@@ -245,6 +245,33 @@ export function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowT
     ...definition,
     raw: definition.raw && { ...definition.raw, table: rebuilt(definition.raw.table) },
     windowed: definition.windowed && { ...definition.windowed, table: rebuilt(definition.windowed.table) },
+  };
+}
+
+/**
+ * A shadow replay's window rows carry the version of the moment its data is complete to: when the
+ * live stream had processed exactly the records the replay reads (per partition, the snapshot its
+ * committed offset names; else the plan's time). The live stream keeps running meanwhile, and a
+ * window it writes after that comes from records the replay does not read: it closed a window the
+ * replay can only close at its end with part of its events, or wrote one the replay saw none of.
+ * With the replay's own emission time such a partial would be the newer row and win the swap; with
+ * this one the live row wins (the swap keeps the higher version, and says how many: liveNewer),
+ * while every row the live stream wrote from the records the replay read is replaced.
+ */
+export function versionedAsOfPlan<E>(definition: StreamDefinition<E>, plan: ReplayPlan): StreamDefinition<E> {
+  const windowed = definition.windowed;
+  if (!windowed) return definition;
+  const asOf = new Map(plan.partitions.map((p) => [p.partition, p.committedAt ?? plan.plannedAt]));
+  return {
+    ...definition,
+    windowed: {
+      ...windowed,
+      toRow: (result, meta) =>
+        windowed.toRow(result, {
+          ...meta,
+          version: Math.min(meta.version, asOf.get(meta.partition) ?? plan.plannedAt),
+        }),
+    },
   };
 }
 

@@ -57,6 +57,17 @@ describe('planReplay of a backfilled day', () => {
     expect((await planReplay(fakeAdmin(60), undefined, definition, { ...request, shadow: true })).warnings).toEqual([]);
   });
 
+  it('says when the live stream had read up to its committed offset: the snapshot that commit names', async () => {
+    const savedAt = D + 3 * DAY + 1234;
+    const metadata = `sluice-state:7:100.${savedAt.toString(36)}.abc123:90.${(savedAt - 5000).toString(36)}.def456`;
+    const plan = await planReplay(fakeAdmin(100, 100, metadata), undefined, definition, { ...request, shadow: true });
+    expect(plan.partitions[0]!.committedAt).toBe(savedAt);
+    expect(plan.plannedAt).toBeGreaterThan(savedAt);
+    expect(
+      (await planReplay(fakeAdmin(100), undefined, definition, request)).partitions[0]!.committedAt,
+    ).toBeUndefined();
+  });
+
   it('says which sessions it keeps as the live stream wrote them: those starting within a gap of --from', async () => {
     const sessions = {
       ...definition,

@@ -1,6 +1,7 @@
 import type { Admin } from 'kafkajs';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ConfigError } from '../errors';
+import { stateSavedAt } from '../state';
 import { groupIdOf, type StreamDefinition } from '../process';
 import { clamp, offsetsForTime, partitionOffsets, type PartitionOffsets } from './groups';
 import { snapToWindows, windowRowsRange, type EventTimeRange, type ReplayBound } from './range';
@@ -25,6 +26,13 @@ export interface PartitionRange {
   start: string;
   end: string;
   records: string;
+  /**
+   * When the live stream had processed exactly the records before `end` (the time of the snapshot
+   * its commit of `end` names), when the commit says. A shadow replay's window rows carry no newer
+   * version than this, so a row the live stream wrote since, from records the replay does not read,
+   * wins the swap.
+   */
+  committedAt?: number;
 }
 
 /** What tables a replay rewrites, and how much of them, before it runs. */
@@ -43,6 +51,8 @@ export interface ReplayPlan {
   topic: string;
   liveGroup: string;
   replayGroup: string;
+  /** When the plan read the live group's position (a shadow replay's versions where a partition has no committedAt). */
+  plannedAt: number;
   /** Event-time range whose rows are rewritten, widened to whole windows; null = open. */
   range: EventTimeRange;
   windows: { first: number; last: number; count: number } | null;
@@ -98,6 +108,8 @@ export async function planReplay(
     );
   }
 
+  // Before reading the position: whatever the live group had committed then, it committed before this.
+  const plannedAt = Date.now();
   const offsets = await partitionOffsets(admin, liveGroup, topic);
   const starts = await startOffsets(admin, topic, offsets, request, range);
   const partitions: PartitionRange[] = [];
@@ -112,11 +124,13 @@ export async function planReplay(
         ? request.to.offsets.get(p.partition)!
         : (p.committed ?? p.high);
     end = clamp(end, start, p.high);
+    const committedAt = end === p.committed ? stateSavedAt(p.metadata) : undefined;
     partitions.push({
       partition: p.partition,
       start: start.toString(),
       end: end.toString(),
       records: (end - start).toString(),
+      ...(committedAt === undefined ? {} : { committedAt }),
     });
     total += end - start;
     if (request.to?.kind !== 'offsets' && p.committed !== null) unread += p.high - end;
@@ -161,6 +175,7 @@ export async function planReplay(
     topic,
     liveGroup,
     replayGroup: `${liveGroup}.${mode === 'shadow' ? 'shadow' : 'replay'}`,
+    plannedAt,
     range,
     windows,
     partitions,

@@ -7,6 +7,7 @@ export {
   snapshotsOf,
   snapshotId,
   offsetOfSnapshot,
+  stateSavedAt,
   type SnapshotStore,
   type PartitionSnapshot,
   type SnapshotRef,

@@ -113,6 +113,18 @@ export function snapshotId(offset: string, savedAt: number, tag: string): string
   return `${offset}.${savedAt.toString(36)}.${tag}`;
 }
 
+/**
+ * When the restore point a commit's metadata names was saved, whatever the epoch: the live stream
+ * had processed exactly the records before the committed offset then (a commit saves its snapshot
+ * at the checkpoint it commits). Undefined when the metadata names no snapshot (no window state).
+ */
+export function stateSavedAt(metadata: string | null | undefined): number | undefined {
+  const match = /^sluice-state:\d+:\d+\.([0-9a-z]+)\./.exec(metadata ?? '');
+  if (!match) return undefined;
+  const ms = parseInt(match[1]!, 36);
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
 /** The offset a snapshot id starts with. */
 export function offsetOfSnapshot(id: string): string {
   return id.slice(0, id.indexOf('.'));
