@@ -1,23 +1,26 @@
 import type { Admin } from 'kafkajs';
 import type { StreamDefinition } from '../process';
-import { count, defineWindows, session, tumbling, ungrouped } from '../window';
+import { count, defineWindows, session, tumbling, ungrouped, type WindowAssigner } from '../window';
 import { planReplay } from './plan';
 
 const DAY = 24 * 3600_000;
 const D = Date.UTC(2026, 11, 3);
 
-const definition = {
-  name: 'plan-test',
-  source: { topic: 'events', schema: 'unused' },
-  windowed: {
-    definition: defineWindows({
-      assigner: tumbling(60_000),
-      groupBy: ungrouped(),
-      aggregate: { events: count() },
-      allowedLatenessMs: 0,
-    }),
-  },
-} as unknown as StreamDefinition<unknown>;
+/** A stream counting its events in windows of `assigner`. */
+const counting = (assigner: WindowAssigner) =>
+  ({
+    name: 'plan-test',
+    source: { topic: 'events', schema: 'unused' },
+    windowed: {
+      definition: defineWindows({
+        assigner,
+        groupBy: ungrouped(),
+        aggregate: { events: count() },
+        allowedLatenessMs: 0,
+      }),
+    },
+  }) as unknown as StreamDefinition<unknown>;
+const definition = counting(tumbling(60_000));
 
 /**
  * One partition as a backfill leaves it: records 0-99 written (LogAppendTime) on day D+3,
@@ -69,18 +72,7 @@ describe('planReplay of a backfilled day', () => {
   });
 
   it('says which sessions it keeps as the live stream wrote them: those starting within a gap of --from', async () => {
-    const sessions = {
-      ...definition,
-      windowed: {
-        definition: defineWindows({
-          assigner: session(120_000),
-          groupBy: ungrouped(),
-          aggregate: { events: count() },
-          allowedLatenessMs: 0,
-        }),
-      },
-    } as unknown as StreamDefinition<unknown>;
-    const plan = await planReplay(fakeAdmin(100), undefined, sessions, request);
+    const plan = await planReplay(fakeAdmin(100), undefined, counting(session(120_000)), request);
     expect(plan.warnings).toEqual([
       expect.stringContaining(
         `only sessions starting at or after ${new Date(D + 120_000).toISOString()} are rewritten; earlier ones are kept as the live stream wrote them`,
