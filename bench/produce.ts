@@ -170,10 +170,7 @@ async function main(): Promise<void> {
     http: `bench.produce.${runId}.http`,
   };
   const subjects = Object.values(topics).map((t) => `${t}-value`);
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })),
-  });
+  await admin.createTopics(Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })));
   try {
     await benchSdk(topics.gzip, 'gzip');
     await benchSdk(topics.none, 'none');
@@ -188,7 +185,7 @@ async function main(): Promise<void> {
       if (stored !== expected) throw new Error(`${topic} holds ${stored} records, expected ${expected}`);
     }
   } finally {
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+    await admin.deleteTopics(Object.values(topics)).catch(() => undefined);
     await admin.disconnect();
     for (const s of subjects) await deleteSubject(config, s);
   }

@@ -1,5 +1,5 @@
 /**
- * The Kafka client library Sluice uses (kafkajs, built by src/kafka), reading
+ * The Kafka client Sluice uses (src/kafka's group consumer, on kafkajs), reading
  * a topic to the end offsets captured at start and doing nothing with the
  * records but counting them. Run as its own process by bench/run.ts so it is
  * measured like the others; prints one JSON line.
@@ -19,31 +19,26 @@ async function main(): Promise<void> {
   const ends = await withAdmin(kafka, (admin) => endOffsets(admin, topic));
   const remaining = new Set([...ends].filter(([, end]) => end > 0n).map(([p]) => p));
 
-  const consumer = kafka.consumer({
-    groupId,
-    maxWaitTimeInMs: 200,
-    maxBytesPerPartition: 1024 * 1024,
-    maxBytes: 64 * 1024 * 1024,
-  });
+  // The stream runner's consumer (src/kafka), with its fetch settings: the difference to Sluice is the work.
+  const consumer = kafka.consumer({ groupId, topic, sessionTimeoutMs: 30_000 });
   let records = 0;
   let bytes = 0;
   const started = process.hrtime.bigint();
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
   if (remaining.size === 0) finish();
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    partitionsConsumedConcurrently: 8,
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
+  await consumer.start({
+    onAssignment: () => undefined,
+    onCrash: () => undefined,
+    onBatch: async (partition, batch, control) => {
+      for (const m of batch) {
         records += 1;
         bytes += m.value?.length ?? 0;
       }
-      const last = batch.messages[batch.messages.length - 1];
-      if (last && BigInt(last.offset) + 1n >= ends.get(batch.partition)!) {
-        remaining.delete(batch.partition);
+      control.resolve(control.lastOffset);
+      const last = batch[batch.length - 1];
+      if (last && BigInt(last.offset) + 1n >= ends.get(partition)!) {
+        remaining.delete(partition);
         if (remaining.size === 0) finish();
       }
     },

@@ -38,10 +38,8 @@ export async function cleanup(config: SluiceConfig, runHex: string): Promise<voi
   const clickhouse = createClickHouse(config.clickhouse);
   try {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(`bench.${runHex}`));
-    if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
-    const groups = (await admin.listGroups()).groups
-      .map((g) => g.groupId)
-      .filter((g) => g.startsWith(`bench.${runHex}`));
+    if (topics.length > 0) await admin.deleteTopics(topics).catch(() => undefined);
+    const groups = (await admin.listGroups()).map((g) => g.groupId).filter((g) => g.startsWith(`bench.${runHex}`));
     if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
     const keys = await deleteRedisKeys(config, `bench:${runHex}`);
     const dbs = await (

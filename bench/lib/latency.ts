@@ -236,7 +236,7 @@ export async function steadyRun(
     await ch.close();
     if (!options.keep) {
       await root.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
-      await admin.deleteTopics({ topics: [topic, `${topic}.dlq`, `${topic}.late`] }).catch(() => undefined);
+      await admin.deleteTopics([topic, `${topic}.dlq`, `${topic}.late`]).catch(() => undefined);
       await admin.deleteGroups([`bench.${id}.sluice`]).catch(() => undefined);
       await deleteRedisKeys(config, `bench:${id}:`);
       await deleteSubject(config, `${topic}-value`);

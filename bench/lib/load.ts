@@ -16,10 +16,7 @@ export const OUT_OF_ORDER_MS = 30_000;
 export async function createBenchTopics(config: SluiceConfig, topic: string, extraSides: string[] = []): Promise<void> {
   const sides = ['', ...extraSides].flatMap((prefix) => [`${topic}.${prefix}dlq`, `${topic}.${prefix}late`]);
   await withAdmin(createKafka(config), (admin) =>
-    admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: PARTITIONS }, ...sides.map((t) => ({ topic: t, numPartitions: 1 }))],
-    }),
+    admin.createTopics([{ topic, numPartitions: PARTITIONS }, ...sides.map((t) => ({ topic: t, numPartitions: 1 }))]),
   );
 }
 

@@ -4,14 +4,14 @@
  * same check the demo and the specs use (src/generator/check.ts).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '../../src/kafka';
 import { checkRun, type ExpectedAnswer } from '../../src/generator';
 
 /** The fields a measurement line carries: valid, and what did not match when it is not. */
 export type Verdict = { valid: true } | { valid: false; problems: string[] };
 
 export async function verifyJob(
-  outputs: { clickhouse: ClickHouseClient; kafka: Kafka; dlqTopic: string; lateTopic: string; rawFinal: boolean },
+  outputs: { clickhouse: ClickHouseClient; kafka: KafkaClient; dlqTopic: string; lateTopic: string; rawFinal: boolean },
   expected: ExpectedAnswer,
 ): Promise<Verdict> {
   const check = await checkRun(outputs, expected);

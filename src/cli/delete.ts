@@ -70,7 +70,7 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
       const clickhouse = createClickHouse(config.clickhouse);
       try {
         await redis.connect();
-        await withAdmin(createKafka(config, { retry: { retries: 2 } }), async (admin) => {
+        await withAdmin(createKafka(config, { retries: 2 }), async (admin) => {
           const services = { admin, redis, clickhouse, registry: new RegistryClient(config.registry.url) };
           const footprint = await findStreamFootprint(
             {

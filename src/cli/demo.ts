@@ -28,7 +28,7 @@ function echo(command: string): void {
 
 /** What `sluice topics apply` does with its defaults: the declarations in topics/ made true on the cluster. */
 async function applyTopics(config: SluiceConfig): Promise<void> {
-  const admin = createKafka(config, { retry: { retries: 2 } }).admin();
+  const admin = createKafka(config, { retries: 2 }).admin();
   await admin.connect();
   try {
     const plan = await planTopics(admin, loadTopicDeclarations('topics'));

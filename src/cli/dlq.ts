@@ -101,7 +101,7 @@ export function registerDlqCommands(program: Command): void {
   const dlq = program
     .command('dlq')
     .description('dead-letter and late-event topics: list, inspect, and redrive records that failed');
-  const kafka = () => createKafka(loadConfig(), { retry: { retries: 2 } });
+  const kafka = () => createKafka(loadConfig(), { retries: 2 });
 
   dlq
     .command('list <topic>')
@@ -148,7 +148,7 @@ export function registerDlqCommands(program: Command): void {
         const fromOffset = opts.offset === undefined ? undefined : BigInt(nonNegativeInteger('--offset', opts.offset));
         const config = loadConfig();
         const side = resolveSide(topic);
-        const records = await findSideRecords(createKafka(config, { retry: { retries: 2 } }), side, {
+        const records = await findSideRecords(createKafka(config, { retries: 2 }), side, {
           limit,
           errorClass: opts.class,
           partition,

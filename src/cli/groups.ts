@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import type { Admin } from 'kafkajs';
-import { createKafka, groupLag } from '../kafka';
+import { createKafka, groupLag, type KafkaAdmin } from '../kafka';
 import {
   describeGroup,
   type GroupInfo,
@@ -20,7 +19,7 @@ interface GroupWithLag extends GroupInfo {
 }
 
 /** The group's lag per topic it committed offsets for; only consumer groups (not e.g. connect) have them. */
-async function lagOf(admin: Admin, group: GroupInfo): Promise<GroupWithLag['lag']> {
+async function lagOf(admin: KafkaAdmin, group: GroupInfo): Promise<GroupWithLag['lag']> {
   if (group.protocolType !== 'consumer' && group.protocolType !== '') return [];
   const topics = await groupTopics(admin, group.groupId);
   const lag: GroupWithLag['lag'] = [];
@@ -46,7 +45,7 @@ interface OffsetsOpts {
 }
 
 export function registerGroupsCommands(program: Command): void {
-  const kafka = () => createKafka(loadConfig(), { retry: { retries: 2 } });
+  const kafka = () => createKafka(loadConfig(), { retries: 2 });
 
   program
     .command('groups')
@@ -168,11 +167,11 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
         if (apply) {
           await refuseLiveMembers(admin, group);
           for (const t of out)
-            await admin.setOffsets({
-              groupId: group,
-              topic: t.topic,
-              partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.next! })),
-            });
+            await admin.setOffsets(
+              group,
+              t.topic,
+              t.partitions.map((p) => ({ partition: p.partition, offset: p.next! })),
+            );
         }
         if (opts.json)
           return printLine(

@@ -33,7 +33,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`,
       const config = loadConfig();
       const definition = name ? loadStream(name) : undefined;
       const group = opts.group ?? groupIdOf(definition!);
-      const admin = createKafka(config, { retry: { retries: 2 } }).admin();
+      const admin = createKafka(config, { retries: 2 }).admin();
       await admin.connect();
       const redis = definition?.windowed ? createRedis(config, { maxRetriesPerRequest: 2 }) : undefined;
       const reports: LagReport[] = [];

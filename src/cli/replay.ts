@@ -99,7 +99,7 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
 
       const config = loadConfig();
       const definition = loadStream(name);
-      const admin = createKafka(config, { retry: { retries: 2 } }).admin();
+      const admin = createKafka(config, { retries: 2 }).admin();
       const clickhouse = createClickHouse(config.clickhouse, config.clickhouse.database);
       await admin.connect();
       let plan;

@@ -50,7 +50,7 @@ export function registerRunCommand(program: Command): void {
       // Before anything is created (database, tables) or the group is joined: a wrong --topic or an
       // unapplied declaration fails here in one line, leaving nothing behind.
       const topic = opts.topic ?? definition.source.topic;
-      await withAdmin(createKafka(config, { retry: { retries: 2 } }), (admin) =>
+      await withAdmin(createKafka(config, { retries: 2 }), (admin) =>
         requireTopic(
           admin,
           topic,

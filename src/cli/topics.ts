@@ -12,7 +12,7 @@ interface TopicOptions {
 async function withAdmin<T>(
   fn: (admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>,
 ): Promise<T> {
-  const admin = createKafka(loadConfig(), { retry: { retries: 2 } }).admin();
+  const admin = createKafka(loadConfig(), { retries: 2 }).admin();
   await admin.connect();
   try {
     return await fn(admin);
@@ -65,8 +65,7 @@ export function registerTopicsCommands(program: Command): void {
         const plan = await planTopics(admin, specs);
         const existing = new Set(await admin.listTopics());
         const present = specs.filter((s) => existing.has(s.name)).map((s) => s.name);
-        const { topics: metadata } =
-          present.length > 0 ? await admin.fetchTopicMetadata({ topics: present }) : { topics: [] };
+        const metadata = present.length > 0 ? await admin.fetchTopicMetadata(present) : [];
         const actual = new Map(metadata.map((t) => [t.name, t]));
         printLine(['TOPIC', 'ROLE', 'PARTITIONS', 'REPLICATION', 'STATUS'].join('\t'));
         for (const spec of specs) {

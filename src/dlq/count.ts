@@ -1,5 +1,4 @@
-import type { Kafka } from 'kafkajs';
-import { topicOffsets, withAdmin } from '../kafka';
+import { topicOffsets, withAdmin, type KafkaClient } from '../kafka';
 import { readTopic } from './reader';
 
 /**
@@ -15,7 +14,7 @@ export class SideTopicCounter {
   private readonly upTo = new Map<number, bigint>();
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly kafka: KafkaClient,
     private readonly topic: string,
   ) {}
 

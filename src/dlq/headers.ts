@@ -1,4 +1,4 @@
-import type { IHeaders } from 'kafkajs';
+import type { RecordHeaders } from '../kafka';
 import type { ErrorCode } from '../errors';
 
 /** Header names Sluice adds to side-topic records. Values are always UTF-8 strings. */
@@ -53,14 +53,14 @@ export const REDRIVE_HEADERS = {
  * redriven copy, those its dead letter recorded. A copy redriven by a Sluice
  * that did not yet write `sluice.redrive.attempt` had failed at least once.
  */
-export function attemptsBefore(headers: IHeaders | undefined): number {
+export function attemptsBefore(headers: RecordHeaders | undefined): number {
   const carried = Number(headerString(headers, REDRIVE_HEADERS.attempt));
   if (Number.isSafeInteger(carried) && carried > 0) return carried;
   return headerString(headers, REDRIVE_HEADERS.fromTopic) === undefined ? 0 : 1;
 }
 
 /** A dead letter's `sluice.dlq.attempt` (1 when missing or unreadable: it failed at least once). */
-export function deadLetterAttempt(headers: IHeaders | undefined): number {
+export function deadLetterAttempt(headers: RecordHeaders | undefined): number {
   const attempt = Number(headerString(headers, DLQ_HEADERS.attempt));
   return Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1;
 }
@@ -84,12 +84,12 @@ export function currentErrorClass(name: string): string {
 }
 
 /** A dead letter's error class under its current name, `unknown` when the header is missing. */
-export function errorClassOf(headers: IHeaders | undefined): string {
+export function errorClassOf(headers: RecordHeaders | undefined): string {
   return currentErrorClass(headerString(headers, DLQ_HEADERS.errorClass) ?? 'unknown');
 }
 
 /** A header's value as a string (first value if repeated), or undefined. */
-export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+export function headerString(headers: RecordHeaders | undefined, name: string): string | undefined {
   const raw = headers?.[name];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return undefined;
@@ -97,8 +97,8 @@ export function headerString(headers: IHeaders | undefined, name: string): strin
 }
 
 /** The headers without Sluice's own ones of a namespace (e.g. `sluice.dlq.`), for re-producing an original record. */
-export function withoutHeaders(headers: IHeaders | undefined, prefix: string): IHeaders {
-  const kept: IHeaders = {};
+export function withoutHeaders(headers: RecordHeaders | undefined, prefix: string): RecordHeaders {
+  const kept: RecordHeaders = {};
   for (const [name, value] of Object.entries(headers ?? {})) if (!name.startsWith(prefix)) kept[name] = value;
   return kept;
 }

@@ -1,7 +1,6 @@
-import type { Kafka } from 'kafkajs';
 import { DLQ_HEADERS, errorClassOf, headerString, LATE_HEADERS } from './headers';
 import { ConfigError } from '../errors';
-import { topicOffsets, withAdmin, type ConsumedRecord } from '../kafka';
+import { topicOffsets, withAdmin, type KafkaClient, type ConsumedRecord } from '../kafka';
 import { readTopic } from './reader';
 
 /** What a side-topic record is counted and filtered by: a dead letter's error class, a late event's reason. */
@@ -19,7 +18,7 @@ export interface DeadLetterSummary {
 }
 
 /** Counts per error class (`.dlq`) or per reason (`.late`, by the topic's name). */
-export async function summarizeDeadLetters(kafka: Kafka, topic: string): Promise<DeadLetterSummary> {
+export async function summarizeDeadLetters(kafka: KafkaClient, topic: string): Promise<DeadLetterSummary> {
   const counts = new Map<string, number>();
   const kind = sideTopicKind(topic);
   let total = 0;
@@ -31,7 +30,7 @@ export async function summarizeDeadLetters(kafka: Kafka, topic: string): Promise
   return { topic, total, byClass: [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) };
 }
 
-export async function firstDeadLetters(kafka: Kafka, topic: string, limit: number): Promise<ConsumedRecord[]> {
+export async function firstDeadLetters(kafka: KafkaClient, topic: string, limit: number): Promise<ConsumedRecord[]> {
   const records: ConsumedRecord[] = [];
   await readTopic(kafka, topic, (r) => records.push(r), { limit });
   // Several partitions arrive interleaved; show them in a stable order.
@@ -49,7 +48,7 @@ export interface SideRecordFilter {
 
 /** The first `limit` records that match, in partition then offset order. */
 export async function findSideRecords(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   filter: SideRecordFilter,
 ): Promise<ConsumedRecord[]> {

@@ -1,4 +1,4 @@
-import type { Message } from 'kafkajs';
+import type { Message } from '../kafka';
 import { messageBytes, requestsOf } from './producer';
 
 const message = (bytes: number, key = 'k'): Message => ({

@@ -1,6 +1,5 @@
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type { KafkaClient, KafkaProducer, Message } from '../kafka';
 import { ServiceError } from '../errors';
-import { sendFailure } from '../kafka/kafkajs-errors';
 
 /**
  * The producer behind every side topic: idempotent with acks=all, so a
@@ -9,11 +8,11 @@ import { sendFailure } from '../kafka/kafkajs-errors';
  * ServiceErrors the runtime can act on.
  */
 export class SideTopicProducer {
-  private readonly producer: Producer;
+  private readonly producer: KafkaProducer;
   private connected?: Promise<void>;
 
-  constructor(kafka: Kafka) {
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  constructor(private readonly kafka: KafkaClient) {
+    this.producer = kafka.producer({ idempotent: true });
   }
 
   async send(messages: Map<string, Message[]>): Promise<void> {
@@ -25,14 +24,11 @@ export class SideTopicProducer {
     try {
       this.connected ??= this.producer.connect();
       await this.connected;
-      await this.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...messages].map(([topic, msgs]) => ({ topic, messages: msgs })),
-      });
+      await this.producer.sendBatch([...messages].map(([topic, msgs]) => ({ topic, messages: msgs })));
     } catch (err) {
       this.connected = undefined;
       const text = (err as Error).message;
-      const failure = sendFailure(err);
+      const failure = this.kafka.sendFailure(err);
       const tooLarge = failure === 'too-large';
       const missing = failure === 'topic-missing';
       const topics = [...messages.keys()].join(', ');

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '../kafka';
 import { DLQ_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
 import { deadLetterMessage, lateMessage } from './side-record';
@@ -33,7 +33,7 @@ export class SideRecords {
 }
 
 /**
- * The largest side record written as it is: Kafka's default `max.message.bytes` (1 MiB) less room for
+ * The largest side record written as it is: KafkaClient's default `max.message.bytes` (1 MiB) less room for
  * the batch. The runtime writes side records gzip-compressed, so a compressible record far larger than
  * this still fits, as it did in the source topic.
  */
@@ -71,7 +71,7 @@ export class DeadLetterPublisher {
   private readonly producer: SideTopicProducer;
 
   constructor(
-    kafka: Kafka,
+    kafka: KafkaClient,
     private readonly options: { stream: string; now?: () => Date },
   ) {
     this.producer = new SideTopicProducer(kafka);

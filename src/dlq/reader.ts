@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
 import { ServiceError } from '../errors';
-import type { ConsumedRecord } from '../kafka';
-import { topicOffsets } from '../kafka';
+import { topicOffsets, type KafkaClient, type BatchControl, type ConsumedRecord } from '../kafka';
 
 export interface ReadOptions {
   /** Start per partition (default: the earliest retained offset). */
@@ -17,7 +15,7 @@ export interface ReadOptions {
  * in offset order per partition. Returns the end offsets it read up to.
  */
 export async function readTopic(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   onRecord: (record: ConsumedRecord) => void,
   options: ReadOptions = {},
@@ -26,8 +24,8 @@ export async function readTopic(
   await admin.connect();
   // A throwaway group, deleted afterwards: reading commits nothing.
   const groupId = `sluice.reader.${randomBytes(6).toString('hex')}`;
-  // read_committed (kafkajs' default, stated): records of aborted transactions are never seen, so counts are exact.
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 2 }, readUncommitted: false });
+  // A reader that commits nothing; read_committed, so records of aborted transactions are never seen and counts are exact.
+  const consumer = kafka.consumer({ groupId, topic, sessionTimeoutMs: 30_000, maxWaitMs: 100, retries: 2 });
   let joined = false;
   try {
     const offsets = await topicOffsets(admin, topic).catch((err: unknown) => {
@@ -46,8 +44,6 @@ export async function readTopic(
 
     let seen = 0;
     joined = true;
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
     const finished = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () =>
@@ -64,41 +60,41 @@ export async function readTopic(
         clearTimeout(timer);
         resolve();
       };
-      void consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const p = batch.partition;
+      const onBatch = async (p: number, records: ConsumedRecord[], control: BatchControl): Promise<void> => {
+        try {
           if (!remaining.has(p)) return;
-          for (const m of batch.messages) {
-            const offset = BigInt(m.offset);
+          for (const record of records) {
+            const offset = BigInt(record.offset);
             if (offset < start.get(p)!) continue; // fetched before the seek took effect
             if (offset >= end.get(p)!) break;
             if (options.limit !== undefined && seen >= options.limit) break;
             seen += 1;
-            onRecord({
-              topic,
-              partition: p,
-              offset: m.offset,
-              timestamp: m.timestamp,
-              key: m.key,
-              value: m.value,
-              headers: m.headers ?? {},
-            });
+            onRecord(record);
             if (offset + 1n >= end.get(p)!) remaining.delete(p);
           }
           // Transactional topics end with control records (commit markers), which carry offsets but are
           // never delivered as records: the batch's last offset, not its last record, says how far it got.
           if (
             remaining.has(p) &&
-            BigInt(batch.lastOffset()) + 1n >= end.get(p)! &&
+            BigInt(control.lastOffset) + 1n >= end.get(p)! &&
             (options.limit === undefined || seen < options.limit)
           )
             remaining.delete(p);
           if (remaining.size === 0 || (options.limit !== undefined && seen >= options.limit)) done();
-        },
-      });
+        } finally {
+          // Read on past the whole batch, as the consumer's own resolving used to.
+          control.resolve(control.lastOffset);
+        }
+      };
+      // Seeks once, as the group is joined and before its first fetch.
+      let sought = false;
+      const onAssignment = () => {
+        if (sought) return;
+        sought = true;
+        for (const p of remaining) consumer.seek(p, start.get(p)!.toString());
+      };
+      consumer.start({ onAssignment, onBatch, onCrash: reject }).catch(reject);
     });
-    for (const p of remaining) consumer.seek({ topic, partition: p, offset: start.get(p)!.toString() });
     await finished;
     return end;
   } finally {

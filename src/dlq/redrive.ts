@@ -1,4 +1,3 @@
-import { CompressionTypes, type Admin, type Kafka, type Message } from 'kafkajs';
 import { ConfigError, ServiceError } from '../errors';
 import { isPermanentClass } from './classes';
 import {
@@ -11,7 +10,7 @@ import {
   withoutHeaders,
 } from './headers';
 import { byTopic } from './producer';
-import type { ConsumedRecord } from '../kafka';
+import type { KafkaAdmin, KafkaClient, Message, ConsumedRecord } from '../kafka';
 import { readTopic } from './reader';
 import { baseTopic } from './topics';
 
@@ -81,8 +80,8 @@ const WINDOW_PARTIAL_KIND = { header: 'sluice.dlq.kind', value: 'window-partial'
 export const redriveGroup = (dlqTopic: string, errorClass?: string) =>
   errorClass ? `sluice.redrive.${dlqTopic}.class.${errorClass}` : `sluice.redrive.${dlqTopic}`;
 
-async function committed(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
-  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+async function committed(admin: KafkaAdmin, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const [result] = await admin.fetchOffsets(groupId, [topic]);
   return new Map(
     (result?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]),
   );
@@ -115,7 +114,7 @@ const writtenClassOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADER
  * each other class it scanned instead of the unfiltered group, so the
  * unfiltered group's offset keeps meaning "everything below was handled".
  */
-export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
+export async function redrive(kafka: KafkaClient, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
   const admin = kafka.admin();
   await admin.connect();
   const errorClass = options.errorClass === undefined ? undefined : currentErrorClass(options.errorClass);
@@ -129,8 +128,6 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     : kafka.producer({
         transactionalId: group,
         idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
       });
   try {
     if (producer) {
@@ -139,9 +136,7 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     }
     const allGroup = redriveGroup(dlqTopic);
     const classPrefix = `${allGroup}.class.`;
-    const classGroups = (await admin.listGroups()).groups
-      .map((g) => g.groupId)
-      .filter((g) => g.startsWith(classPrefix));
+    const classGroups = (await admin.listGroups()).map((g) => g.groupId).filter((g) => g.startsWith(classPrefix));
     const all = await committed(admin, allGroup, dlqTopic);
     const byClassGroup = new Map<string, Map<number, bigint>>();
     for (const g of classGroups) byClassGroup.set(g.slice(classPrefix.length), await committed(admin, g, dlqTopic));
@@ -244,18 +239,13 @@ export async function redrive(kafka: Kafka, dlqTopic: string, options: RedriveOp
     if (producer && committing.length > 0) {
       const transaction = await producer.transaction();
       try {
-        for (const [topic, list] of messages)
-          await transaction.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: list });
+        for (const [topic, list] of messages) await transaction.send({ topic, compression: 'gzip', messages: list });
         for (const consumerGroupId of committing)
-          await transaction.sendOffsets({
+          await transaction.sendOffsets(
             consumerGroupId,
-            topics: [
-              {
-                topic: dlqTopic,
-                partitions: [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
-              },
-            ],
-          });
+            dlqTopic,
+            [...readUpTo].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
+          );
         await transaction.commit();
         result.committedGroups = committing;
       } catch (err) {

@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Message } from 'kafkajs';
+import type { KafkaClient, Message, RecordHeaders } from '../kafka';
 import { headerString, RETRY_HEADERS } from './headers';
 import { byTopic, SideTopicProducer } from './producer';
 import { deadLetterMessage, retryMessage } from './side-record';
@@ -54,7 +54,7 @@ export class RetryRouter {
   private readonly producer: SideTopicProducer;
 
   constructor(
-    kafka: Kafka,
+    kafka: KafkaClient,
     private readonly options: {
       stream: string;
       policy?: Partial<RetryPolicy>;
@@ -83,13 +83,13 @@ export class RetryRouter {
 }
 
 /** The attempt a record consumed from a retry topic is on (0 for a record from the source topic). */
-export function attemptOf(headers: IHeaders | undefined): number {
+export function attemptOf(headers: RecordHeaders | undefined): number {
   const n = Number(headerString(headers, RETRY_HEADERS.attempt) ?? 0);
   return Number.isFinite(n) ? n : 0;
 }
 
 /** Milliseconds until a retry record may be processed; 0 when due (or when it carries no not-before). */
-export function retryWaitMs(headers: IHeaders | undefined, nowMs: number): number {
+export function retryWaitMs(headers: RecordHeaders | undefined, nowMs: number): number {
   const notBefore = Number(headerString(headers, RETRY_HEADERS.notBefore));
   return Number.isFinite(notBefore) ? Math.max(0, notBefore - nowMs) : 0;
 }
@@ -113,7 +113,7 @@ export class RetryGate {
    * `pause()` (which returns the resume function, as kafkajs' eachBatch
    * `pause` does) and will be resumed when the record is due.
    */
-  admit(topic: string, partition: number, headers: IHeaders | undefined, pause: () => () => void): boolean {
+  admit(topic: string, partition: number, headers: RecordHeaders | undefined, pause: () => () => void): boolean {
     const wait = retryWaitMs(headers, this.now());
     if (wait === 0) return true;
     const key = `${topic}/${partition}`;

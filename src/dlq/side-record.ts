@@ -1,7 +1,6 @@
-import type { Message } from 'kafkajs';
 import { attemptsBefore, DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
 import { dlqTopic, isRetryTopic, lateTopic, retryTopic } from './topics';
-import type { ConsumedRecord } from '../kafka';
+import type { Message, ConsumedRecord } from '../kafka';
 import type { DeadLetter, LateEvent } from './types';
 
 /**

@@ -1,7 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
 import { DLQ_HEADERS, readTopic } from '../dlq';
-import type { ConsumedRecord } from '../kafka';
+import type { KafkaClient, ConsumedRecord } from '../kafka';
 import type { ExpectedAnswer, ExpectedWindowRow } from './expected';
 import { readWindowRows } from './results';
 
@@ -17,7 +16,7 @@ import { readWindowRows } from './results';
 export interface RunOutputs {
   /** A client of the database the run wrote to. */
   clickhouse: ClickHouseClient;
-  kafka: Kafka;
+  kafka: KafkaClient;
   dlqTopic: string;
   lateTopic: string;
   /** Default `events_raw`. */
@@ -201,7 +200,11 @@ async function checkWindows(
 }
 
 /** Records, not offsets: a side topic written in transactions holds commit markers, which take offsets too. */
-async function readSide(kafka: Kafka, topic: string, from: Map<number, bigint> | undefined): Promise<ConsumedRecord[]> {
+async function readSide(
+  kafka: KafkaClient,
+  topic: string,
+  from: Map<number, bigint> | undefined,
+): Promise<ConsumedRecord[]> {
   const records: ConsumedRecord[] = [];
   await readTopic(kafka, topic, (r) => records.push(r), { from, timeoutMs: 60_000 });
   return records;

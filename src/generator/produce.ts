@@ -1,7 +1,6 @@
-import type { Kafka, Message } from 'kafkajs';
 import type { SluiceConfig } from '../config';
 import { ServiceError, SluiceError, describeError } from '../errors';
-import { createKafka } from '../kafka';
+import { createKafka, type KafkaClient, type Message } from '../kafka';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { createEventEncoder } from './encode';
 import { partitionForKey } from './partition';
@@ -76,17 +75,9 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
   const logWriter = options.logPath ? new LogWriter(options.logPath) : undefined;
   const kept: WorkloadLogEntry[] | undefined = options.keepLog ? [] : undefined;
   const tally = new WorkloadTally();
-  const producer = kafka.producer({
-    idempotent: true,
-    // One request at a time per producer: what kafkajs's idempotent producer needs to keep order.
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // Every message carries the partition batchRecords chose.
-    createPartitioner:
-      () =>
-      ({ message }) =>
-        message.partition ?? 0,
-  });
+  // Idempotent: one request at a time, which keeps each partition's records in order.
+  // Every message carries the partition batchRecords chose.
+  const producer = kafka.producer({ idempotent: true });
   const batches = batchRecords(generateWorkload(options, encode), partitions, batchSize);
   await producer.connect();
   const started = process.hrtime.bigint();
@@ -101,7 +92,7 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
       if (next.done) break;
       const batch = next.value;
       inFlight = (async () => {
-        await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch.messages }] });
+        await producer.send({ topic, messages: batch.messages });
         sent += batch.messages.length;
         for (const entry of batch.entries) tally.add(entry.entry, entry.valueBytes);
         if (logWriter) await logWriter.write(batch.entries.map((e) => e.entry));
@@ -139,7 +130,7 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
 
 /** Checks the topic exists (or creates it when asked) and returns its partition count. */
 async function prepareTopic(
-  kafka: Kafka,
+  kafka: KafkaClient,
   config: SluiceConfig,
   topic: string,
   createPartitions: number | undefined,
@@ -148,16 +139,16 @@ async function prepareTopic(
   try {
     await admin.connect();
     const exists = (await admin.listTopics()).includes(topic);
-    if (!exists && createPartitions === undefined) {
-      throw new SluiceError(
-        'TOPIC_MISSING',
-        `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`,
-      );
+    if (!exists) {
+      if (createPartitions === undefined)
+        throw new SluiceError(
+          'TOPIC_MISSING',
+          `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`,
+        );
+      await admin.createTopics([{ topic, numPartitions: createPartitions }]);
     }
-    if (!exists)
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: createPartitions }] });
-    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-    const partitions = metadata.topics[0]?.partitions.length ?? 0;
+    const metadata = await admin.fetchTopicMetadata([topic]);
+    const partitions = metadata[0]?.partitions.length ?? 0;
     if (partitions === 0)
       throw new SluiceError('TOPIC_MISSING', `topic '${topic}' has no partitions in the cluster metadata`);
     return partitions;

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import { ingestObservability } from './monitor';
 
 /**
@@ -17,7 +17,7 @@ describe('ingest status', () => {
       calls.offsets += 1;
       return [{ partition: 0, offset: '0', high: '7', low: '0' }];
     },
-  } as unknown as Admin;
+  } as unknown as KafkaAdmin;
   let server: Server;
   let url: string;
 

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response, Router } from 'express';
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import { Counter, Histogram } from 'prom-client';
 import { dlqTopic } from '../dlq';
 import { describeError } from '../errors';
@@ -40,7 +40,7 @@ export interface IngestObservability {
 
 export interface IngestObservabilityOptions {
   topic: string;
-  admin: Admin;
+  admin: KafkaAdmin;
   /** Records in the topic's dead-letter topic (as a read_committed reader sees them); rejects when it does not exist. */
   deadLetters(): Promise<number>;
   ready(): Promise<void>;

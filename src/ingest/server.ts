@@ -113,7 +113,7 @@ export async function startIngestServer(
   // Commands fail fast while Redis is down (503 to the client) instead of queueing without bound.
   const redis = createRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
-  const admin = createKafka(config, { retry: { retries: 0 } }).admin();
+  const admin = createKafka(config, { retries: 0 }).admin();
   try {
     // The producer checks the topic exists before it registers the schema.
     await producer.connect();
@@ -142,7 +142,7 @@ export async function startIngestServer(
     await answers('Redis', () => redis.ping());
     await answers('Kafka', () => admin.describeCluster());
   });
-  const dlq = new SideTopicCounter(createKafka(config, { retry: { retries: 0 } }), dlqTopic(settings.topic));
+  const dlq = new SideTopicCounter(createKafka(config, { retries: 0 }), dlqTopic(settings.topic));
   const observability = ingestObservability({ topic: settings.topic, admin, ready, deadLetters: () => dlq.count() });
   const app = createIngestApp({
     settings,

@@ -4,7 +4,7 @@ import type { ConsumedRecord } from './record';
 /**
  * The consumer-group client the stream runtime needs, in the project's own
  * terms. The runtime never sees a Kafka library's types: this interface is
- * implemented on kafkajs (kafkajs-group.ts) and by the simulation's model of
+ * implemented on kafkajs (kafkajs/group.ts) and by the simulation's model of
  * Kafka (test/sim), which is what lets the runner be tested on simulated time.
  */
 
@@ -60,6 +60,10 @@ export interface GroupConsumerOptions {
   groupId: string;
   topic: string;
   sessionTimeoutMs: number;
+  /** How long the broker may hold a fetch open waiting for records (default 200 ms). */
+  maxWaitMs?: number;
+  /** How often a failed request is retried before the consumer gives up and is rebuilt (default 8). */
+  retries?: number;
 }
 
 export interface GroupConsumer {

@@ -1,4 +1,40 @@
+export type {
+  ClusterDescription,
+  Compression,
+  ConfigEntry,
+  ConfigResource,
+  GroupDescription,
+  GroupOffsets,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaClientOptions,
+  KafkaProducer,
+  Message,
+  PartitionEnds,
+  ProducerOptions,
+  ProducerTransaction,
+  RecordHeaders,
+  SendFailure,
+  SendRequest,
+  TopicMetadata,
+  TopicToCreate,
+  WrittenRecord,
+} from './api';
 export { createKafka, describeCluster, processClientId, type ClusterInfo } from './client';
+export {
+  CommitFencedError,
+  type Assignment,
+  type BatchControl,
+  type CommittedOffset,
+  type GroupAdmin,
+  type GroupConsumer,
+  type GroupConsumerOptions,
+  type GroupHandlers,
+  type PartitionTransactions,
+  type SideRecord,
+  type StreamKafka,
+} from './group';
+export { defaultPartitionForKey } from './kafkajs/producer';
 export {
   endOffsets,
   endOffsetSum,
@@ -9,3 +45,4 @@ export {
   type PartitionOffsets,
 } from './offsets';
 export { type ConsumedRecord } from './record';
+export { streamKafka } from './stream';

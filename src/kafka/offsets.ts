@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
+import type { KafkaAdmin as Admin, KafkaClient } from './api';
 import { SluiceError } from '../errors';
 
 /** Where a partition's log is now: its earliest retained offset and its end (the offset the next record takes). */
@@ -8,7 +8,7 @@ export interface PartitionOffsets {
 }
 
 /** Runs `work` with a connected admin client of `kafka`, disconnected afterwards whatever happens. */
-export async function withAdmin<R>(kafka: Kafka, work: (admin: Admin) => Promise<R>): Promise<R> {
+export async function withAdmin<R>(kafka: KafkaClient, work: (admin: Admin) => Promise<R>): Promise<R> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -43,7 +43,7 @@ export async function endOffsetSum(admin: Admin, topic: string): Promise<number>
 /** Records the group has not committed yet: per partition, the end offset minus its committed offset (0 before its first commit). */
 export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
   const ends = await endOffsets(admin, topic);
-  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const [committed] = await admin.fetchOffsets(groupId, [topic]);
   const done = new Map((committed?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
   let lag = 0;
   for (const [partition, end] of ends) lag += Number(end) - (done.get(partition) ?? 0);

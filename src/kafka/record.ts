@@ -1,4 +1,4 @@
-import type { IHeaders } from 'kafkajs';
+import type { RecordHeaders } from './api';
 
 /**
  * A record as read from Kafka, with where it came from. The runtime processes
@@ -13,5 +13,5 @@ export interface ConsumedRecord {
   timestamp: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: IHeaders;
+  headers: RecordHeaders;
 }

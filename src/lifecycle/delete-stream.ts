@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import type { Redis } from 'ioredis';
 import { dlqTopic } from '../dlq';
 import { SluiceError } from '../errors';
@@ -50,7 +50,7 @@ export interface FootprintInput {
 }
 
 export interface Services {
-  admin: Admin;
+  admin: KafkaAdmin;
   redis: Redis;
   clickhouse: ClickHouseClient;
   registry: RegistryClient;
@@ -88,14 +88,14 @@ async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
 export const derivedGroups = (group: string): string[] => [`${group}.replay`, `${group}.shadow`];
 
 /** Groups, other than `own`, with committed offsets on `topic`: someone reads it whom no stream declares. */
-async function readersOf(admin: Admin, topic: string, groups: string[], own: Set<string>): Promise<string[]> {
+async function readersOf(admin: KafkaAdmin, topic: string, groups: string[], own: Set<string>): Promise<string[]> {
   // A throwaway reader of 'sluice dlq' is deleted when it finishes; one left over reads nothing.
   const candidates = groups.filter((g) => !own.has(g) && !g.startsWith('sluice.reader.'));
   const readers: string[] = [];
   // A few at a time: one request per group, and a cluster may have thousands.
   for (let i = 0; i < candidates.length; i += 16) {
     const batch = candidates.slice(i, i + 16);
-    const offsets = await Promise.all(batch.map((groupId) => admin.fetchOffsets({ groupId, topics: [topic] })));
+    const offsets = await Promise.all(batch.map((groupId) => admin.fetchOffsets(groupId, [topic])));
     batch.forEach((groupId, n) => {
       if (offsets[n]!.some((t) => t.partitions.some((p) => Number(p.offset) >= 0))) readers.push(groupId);
     });
@@ -107,7 +107,7 @@ async function readersOf(admin: Admin, topic: string, groups: string[], own: Set
 export async function findStreamFootprint(input: FootprintInput, services: Services): Promise<StreamFootprint> {
   const { admin, redis, clickhouse, registry } = services;
   const redrive = `sluice.redrive.${dlqTopic(input.topic)}`;
-  const allGroups = (await admin.listGroups()).groups.map((g) => g.groupId);
+  const allGroups = (await admin.listGroups()).map((g) => g.groupId);
   const isRedrive = (g: string) => g === redrive || g.startsWith(`${redrive}.class.`);
   const streamGroups = new Set([input.group, ...derivedGroups(input.group)]);
   const existingTopics = await admin.listTopics();
@@ -123,7 +123,7 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   const topics = keep ? [] : existingTopics.filter((t) => isCompanionOf(input.topic, t)).sort();
   // Exact names only: a prefix would take in every group that merely starts alike (`--group sluice` is all of them).
   const groups = allGroups.filter((g) => streamGroups.has(g) || (!keep && isRedrive(g))).sort();
-  const described = groups.length > 0 ? (await admin.describeGroups(groups)).groups : [];
+  const described = groups.length > 0 ? await admin.describeGroups(groups) : [];
   const liveGroups = described.filter((g) => g.members.length > 0).map((g) => g.groupId);
   const subjects = keep
     ? []
@@ -207,7 +207,7 @@ export async function deleteStreamFootprint(f: StreamFootprint, services: Servic
     );
   const { admin, redis, clickhouse, registry } = services;
   if (f.groups.length > 0) await admin.deleteGroups(f.groups);
-  if (f.topics.length > 0) await admin.deleteTopics({ topics: f.topics });
+  if (f.topics.length > 0) await admin.deleteTopics(f.topics);
   for (const subject of f.subjects) {
     const path = `/subjects/${encodeURIComponent(subject)}`;
     // Soft delete first: the registry refuses a permanent delete of a subject that is not soft-deleted.

@@ -1,8 +1,7 @@
 import type { SluiceConfig } from '../config';
 import { connectRedisDedupStore } from '../dedup';
 import { SideRecords } from '../dlq';
-import { createKafka } from '../kafka';
-import { kafkajsStreamKafka } from '../kafka/kafkajs-group';
+import { createKafka, streamKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import {
@@ -171,7 +170,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     closeWindowsAtEnd: options.closeWindowsAtEnd,
   };
   const runner = new StreamRunner(
-    kafkajsStreamKafka(kafka),
+    streamKafka(kafka),
     definition,
     task,
     { sink: instrumentRowSink(held, definition.name), side: sideOutputs, snapshots },

@@ -1,8 +1,14 @@
-import { CompressionTypes, Partitioners, type ICustomPartitioner, type Message, type Producer } from 'kafkajs';
 import type { Type } from 'avsc';
 import type { SluiceConfig } from '../config';
 import { ServiceError, SluiceError } from '../errors';
-import { createKafka } from '../kafka';
+import {
+  createKafka,
+  type Compression,
+  type KafkaProducer,
+  type Message,
+  type SendRequest,
+  type WrittenRecord,
+} from '../kafka';
 import { SchemaCodec, loadAvroSchema, parseAvroType } from '../schema';
 import { SpanKind } from '@opentelemetry/api';
 import { traceHeaders, withSpan } from '../telemetry/tracing';
@@ -10,7 +16,7 @@ import type { StreamDefinition } from '../process';
 import { streamRules } from './stream-rules';
 import { EventValidationError, logicalTypeChecks, validateEvent, type FieldIssue } from './validate';
 
-export type ProducerCompression = 'gzip' | 'none';
+export type ProducerCompression = Compression;
 
 export interface EventProducerOptions<T> {
   config: SluiceConfig;
@@ -110,23 +116,6 @@ export class ProduceError extends ServiceError {
   }
 }
 
-/**
- * Kafka's default partitioner (murmur2 of the key, positive, modulo the
- * partition count: what the Java client and librdkafka's `murmur2_random`
- * do for keyed records), wrapped to remember which partition each message
- * got, so `send` can say where the event went.
- */
-function recordingPartitioner(chosen: WeakMap<Message, number>): ICustomPartitioner {
-  return () => {
-    const partition = Partitioners.DefaultPartitioner();
-    return (args) => {
-      const p = partition(args);
-      chosen.set(args.message, p);
-      return p;
-    };
-  };
-}
-
 /** Throws TOPIC_MISSING (not retriable) unless `topic` exists: the producer never creates topics (`allowAutoTopicCreation: false`). */
 async function requireTopic(config: SluiceConfig, topic: string): Promise<void> {
   const admin = createKafka(config).admin();
@@ -201,8 +190,7 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     ? `Avro schema ${name} or the rules of stream(s) ${rules.streams.join(', ')}`
     : `Avro schema ${name}`;
 
-  const chosen = new WeakMap<Message, number>();
-  let producer: Producer | undefined;
+  let producer: KafkaProducer | undefined;
   let codec: SchemaCodec | undefined = options.codec;
   let schemaId: number | undefined;
   let connecting: Promise<void> | undefined;
@@ -245,14 +233,12 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
       await requireTopic(config, topic);
       schemaId =
         options.schemaId === 'latest' ? await codec.latestId(subject) : await codec.register(subject, schemaJson);
+      // Keys are placed by Kafka's default partitioner (murmur2 of the key, as the Java client does).
       producer = createKafka(config).producer({
         idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        createPartitioner: recordingPartitioner(chosen),
         // A transaction left open by a process that died holds back read_committed readers of the topic
         // (the stream) until Kafka aborts it: keep that short.
-        ...(transactionalId ? { transactionalId, transactionTimeout: 10_000 } : {}),
+        ...(transactionalId ? { transactionalId, transactionTimeoutMs: 10_000 } : {}),
       });
       await producer.connect();
     })().catch((err) => {
@@ -302,33 +288,20 @@ export function createEventProducer<T extends object>(options: EventProducerOpti
     const bytes = batch.reduce((n, p) => n + p.bytes, 0);
     produceRequests++;
     try {
-      const record = {
-        topic,
-        acks: -1,
-        compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        messages: batch.map((p) => p.message),
-      };
-      let metadata: Awaited<ReturnType<Producer['send']>>;
+      const request: SendRequest = { topic, compression, messages: batch.map((p) => p.message) };
+      let written: WrittenRecord[];
       if (transactionalId) {
         const transaction = await producer!.transaction();
         try {
-          metadata = await transaction.send(record);
+          written = await transaction.send(request);
           await transaction.commit();
         } catch (err) {
           await transaction.abort().catch(() => undefined);
           throw err;
         }
-      } else metadata = await producer!.send(record);
-      // Offsets: each partition's base offset plus the record's place among that partition's records in this request.
-      const base = new Map(metadata.map((m) => [m.partition, BigInt(m.baseOffset ?? m.offset ?? '0')]));
-      const seen = new Map<number, bigint>();
+      } else written = await producer!.send(request);
       sentEvents += batch.length;
-      for (const p of batch) {
-        const partition = chosen.get(p.message) ?? -1;
-        const index = seen.get(partition) ?? 0n;
-        seen.set(partition, index + 1n);
-        p.resolve({ key: p.key, partition, offset: String((base.get(partition) ?? 0n) + index) });
-      }
+      batch.forEach((p, i) => p.resolve({ key: p.key, partition: written[i]!.partition, offset: written[i]!.offset }));
     } catch (err) {
       const error = new ProduceError(topic, err);
       for (const p of batch) p.reject(error);

@@ -128,11 +128,11 @@ export async function executeReplay(
     if (plan.mode === 'in-place') await refuseLiveMembers(admin, plan.liveGroup);
     await refuseLiveMembers(admin, plan.replayGroup);
     await admin.deleteGroups([plan.replayGroup]).catch(() => undefined);
-    await admin.setOffsets({
-      groupId: plan.replayGroup,
-      topic: plan.topic,
-      partitions: plan.partitions.map((p) => ({ partition: p.partition, offset: p.start })),
-    });
+    await admin.setOffsets(
+      plan.replayGroup,
+      plan.topic,
+      plan.partitions.map((p) => ({ partition: p.partition, offset: p.start })),
+    );
 
     let target = definition;
     if (clickhouse) {

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import { SluiceError } from '../errors';
 
 /** A member of a consumer group, as an operator recognises it. */
@@ -38,9 +38,8 @@ export class LiveMembersError extends SluiceError {
   }
 }
 
-export async function describeGroup(admin: Admin, groupId: string): Promise<GroupInfo> {
-  const { groups } = await admin.describeGroups([groupId]);
-  const g = groups[0];
+export async function describeGroup(admin: KafkaAdmin, groupId: string): Promise<GroupInfo> {
+  const [g] = await admin.describeGroups([groupId]);
   return {
     groupId,
     state: g?.state ?? 'Dead',
@@ -49,11 +48,11 @@ export async function describeGroup(admin: Admin, groupId: string): Promise<Grou
   };
 }
 
-export async function listGroups(admin: Admin): Promise<GroupInfo[]> {
-  const { groups } = await admin.listGroups();
+export async function listGroups(admin: KafkaAdmin): Promise<GroupInfo[]> {
+  const groups = await admin.listGroups();
   if (groups.length === 0) return [];
   const described = await admin.describeGroups(groups.map((g) => g.groupId));
-  return described.groups
+  return described
     .map((g) => ({
       groupId: g.groupId,
       state: g.state,
@@ -63,25 +62,25 @@ export async function listGroups(admin: Admin): Promise<GroupInfo[]> {
     .sort((a, b) => a.groupId.localeCompare(b.groupId));
 }
 
-export async function refuseLiveMembers(admin: Admin, groupId: string): Promise<void> {
+export async function refuseLiveMembers(admin: KafkaAdmin, groupId: string): Promise<void> {
   const info = await describeGroup(admin, groupId);
   if (info.members.length > 0) throw new LiveMembersError(groupId, info.members);
 }
 
 /** The topics a group has committed offsets for. */
-export async function groupTopics(admin: Admin, groupId: string): Promise<string[]> {
-  const committed = await admin.fetchOffsets({ groupId });
+export async function groupTopics(admin: KafkaAdmin, groupId: string): Promise<string[]> {
+  const committed = await admin.fetchOffsets(groupId);
   return committed.filter((t) => t.partitions.some((p) => p.offset !== '-1')).map((t) => t.topic);
 }
 
-export async function partitionOffsets(admin: Admin, groupId: string, topic: string): Promise<PartitionOffsets[]> {
+export async function partitionOffsets(admin: KafkaAdmin, groupId: string, topic: string): Promise<PartitionOffsets[]> {
   const ends = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
     throw new SluiceError(
       'TOPIC_MISSING',
       `cannot read offsets of topic '${topic}': ${(err as Error).message}; check the name with 'sluice topics list'`,
     );
   });
-  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const [committed] = await admin.fetchOffsets(groupId, [topic]);
   const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p]));
   return ends
     .map((e) => {
@@ -102,7 +101,7 @@ export async function partitionOffsets(admin: Admin, groupId: string, topic: str
  * The first offset per partition whose record timestamp is at or after `ms`
  * (Kafka ListOffsets by timestamp); the end offset where no record is that recent.
  */
-export async function offsetsForTime(admin: Admin, topic: string, ms: number): Promise<Map<number, bigint>> {
+export async function offsetsForTime(admin: KafkaAdmin, topic: string, ms: number): Promise<Map<number, bigint>> {
   const found = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
   const ends = await admin.fetchTopicOffsets(topic);
   const high = new Map(ends.map((e) => [e.partition, BigInt(e.high)]));

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config';
 import { snapshotsOf } from '../state';
@@ -30,7 +30,7 @@ export interface LagReport {
  * names: what a restarted processor would resume with.
  */
 export async function lagReport(
-  admin: Admin,
+  admin: KafkaAdmin,
   target: { group: string; topic: string },
   state?: { redis: Redis; config: SluiceConfig; stream: string; epoch: number; outOfOrdernessMs: number },
 ): Promise<LagReport> {

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import type { StreamDefinition } from '../process';
 import { count, defineWindows, session, tumbling, ungrouped, type WindowAssigner } from '../window';
 import { planReplay } from './plan';
@@ -27,7 +27,7 @@ const definition = counting(tumbling(60_000));
  * the backfilled day D among them; the broker answers a timestamp lookup with the first record
  * stamped at or after it. The live group has processed up to `committed`.
  */
-function fakeAdmin(committed: number, high = 100, metadata: string | null = null): Admin {
+function fakeAdmin(committed: number, high = 100, metadata: string | null = null): KafkaAdmin {
   const appendedAt = D + 3 * DAY;
   return {
     fetchTopicOffsets: async () => [{ partition: 0, offset: String(high), low: '0', high: String(high) }],
@@ -37,7 +37,7 @@ function fakeAdmin(committed: number, high = 100, metadata: string | null = null
     fetchTopicOffsetsByTimestamp: async (_topic: string, ms: number) => [
       { partition: 0, offset: ms <= appendedAt ? '0' : '-1' },
     ],
-  } as unknown as Admin;
+  } as unknown as KafkaAdmin;
 }
 
 const request = { from: { kind: 'time' as const, ms: D }, to: { kind: 'time' as const, ms: D + DAY } };

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ConfigError } from '../errors';
 import { stateSavedAt } from '../state';
@@ -83,7 +83,7 @@ const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000;
  * with the same contents; windows still open there are left to the live stream.
  */
 export async function planReplay(
-  admin: Admin,
+  admin: KafkaAdmin,
   clickhouse: ClickHouseClient | undefined,
   definition: StreamDefinition<unknown>,
   request: ReplayRequest,
@@ -186,7 +186,7 @@ export async function planReplay(
 }
 
 async function startOffsets(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
   offsets: PartitionOffsets[],
   request: ReplayRequest,

@@ -1,4 +1,4 @@
-import { ConfigResourceTypes, ConfigSource, type Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../kafka';
 import { ServiceError } from '../errors';
 import type { TopicSpec } from './declarations';
 import { sleep } from '../clock';
@@ -40,22 +40,18 @@ interface TopicState {
   overrides: Set<string>;
 }
 
-async function readState(admin: Admin, names: string[]): Promise<Map<string, TopicState>> {
+async function readState(admin: KafkaAdmin, names: string[]): Promise<Map<string, TopicState>> {
   const state = new Map<string, TopicState>();
   if (names.length === 0) return state;
-  const { topics } = await admin.fetchTopicMetadata({ topics: names });
-  const described = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
-  });
-  const configs = new Map(described.resources.map((r) => [r.resourceName, r.configEntries]));
+  const topics = await admin.fetchTopicMetadata(names);
+  const configs = await admin.describeConfigs(names.map((name) => ({ type: 'topic', name })));
   for (const t of topics) {
     const entries = configs.get(t.name) ?? [];
     state.set(t.name, {
       partitions: t.partitions.length,
       replicationFactor: Math.max(0, ...t.partitions.map((p) => p.replicas.length)),
-      values: new Map(entries.map((e) => [e.configName, e.configValue])),
-      overrides: new Set(entries.filter((e) => e.configSource === ConfigSource.TOPIC_CONFIG).map((e) => e.configName)),
+      values: new Map(entries.map((e) => [e.name, e.value])),
+      overrides: new Set(entries.filter((e) => e.setOnTopic).map((e) => e.name)),
     });
   }
   return state;
@@ -78,7 +74,7 @@ function configChanges(spec: TopicSpec, state: TopicState): ConfigChange[] {
 }
 
 /** Compares the declarations with the cluster. Reads only; changes nothing. */
-export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<TopicPlan> {
+export async function planTopics(admin: KafkaAdmin, specs: TopicSpec[]): Promise<TopicPlan> {
   let existing: Set<string>;
   let state: Map<string, TopicState>;
   try {
@@ -144,35 +140,27 @@ export async function planTopics(admin: Admin, specs: TopicSpec[]): Promise<Topi
 }
 
 /** Carries out the plan's actions; drift is left alone. Creations first, then partitions, then configs. */
-export async function applyPlan(admin: Admin, plan: TopicPlan): Promise<void> {
+export async function applyPlan(admin: KafkaAdmin, plan: TopicPlan): Promise<void> {
   const creates = plan.actions.filter((a) => a.kind === 'create');
   const partitions = plan.actions.filter((a) => a.kind === 'addPartitions');
   const alters = plan.actions.filter((a) => a.kind === 'alterConfig');
   try {
     if (creates.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: creates.map(({ spec }) => ({
+      await admin.createTopics(
+        creates.map(({ spec }) => ({
           topic: spec.name,
           numPartitions: spec.partitions,
           replicationFactor: spec.replicationFactor,
           configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
         })),
-      });
+      );
     }
     if (partitions.length > 0) {
-      await admin.createPartitions({ topicPartitions: partitions.map((a) => ({ topic: a.topic, count: a.to })) });
+      await admin.createPartitions(partitions.map((a) => ({ topic: a.topic, count: a.to })));
     }
     if (alters.length > 0) {
-      // kafkajs has no IncrementalAlterConfigs: AlterConfigs with the full declared set.
-      await admin.alterConfigs({
-        validateOnly: false,
-        resources: alters.map((a) => ({
-          type: ConfigResourceTypes.TOPIC,
-          name: a.topic,
-          configEntries: Object.entries(a.config).map(([name, value]) => ({ name, value })),
-        })),
-      });
+      // The full declared set: the overrides nobody declared were listed as changes (configChanges).
+      await admin.alterTopicConfigs(alters.map((a) => ({ topic: a.topic, config: a.config })));
     }
   } catch (err) {
     throw new ServiceError('kafka', `applying topic declarations failed: ${(err as Error).message}`, { cause: err });
@@ -187,7 +175,7 @@ export async function applyPlan(admin: Admin, plan: TopicPlan): Promise<void> {
  * touched topics is empty, so that `apply` returning means "applied" and an
  * immediate second apply finds nothing to do.
  */
-async function waitUntilApplied(admin: Admin, specs: TopicSpec[], timeoutMs = 15_000): Promise<void> {
+async function waitUntilApplied(admin: KafkaAdmin, specs: TopicSpec[], timeoutMs = 15_000): Promise<void> {
   if (specs.length === 0) return;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -1,7 +1,6 @@
-import type { Admin } from 'kafkajs';
 import type { SluiceConfig } from '../../src/config';
 import { DEFAULT_START_TIME, ExpectedAnswerBuilder, produceWorkload, type ExpectedAnswer } from '../../src/generator';
-import { createKafka, groupLag } from '../../src/kafka';
+import { createKafka, groupLag, type KafkaAdmin } from '../../src/kafka';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { spawnSluice, waitFor, type Child } from '../helpers/processes';
 import { sleep } from '../../src/clock';
@@ -111,7 +110,7 @@ export async function produceSegments(
 }
 
 /** Records in the topic not yet committed by the group (-1 while Kafka cannot say). */
-export async function lagOf(admin: Admin, group: string, topic: string): Promise<number> {
+export async function lagOf(admin: KafkaAdmin, group: string, topic: string): Promise<number> {
   try {
     return await groupLag(admin, group, topic);
   } catch {
@@ -135,8 +134,8 @@ export async function waitForNoLag(s: Scenario, timeoutMs: number, pool?: Proces
     );
   } catch (err) {
     const ends = await s.ctx.admin.fetchTopicOffsets(s.topic).catch(() => []);
-    const [committed] = await s.ctx.admin.fetchOffsets({ groupId: s.ctx.group, topics: [s.topic] }).catch(() => []);
-    const group = (await s.ctx.admin.describeGroups([s.ctx.group]).catch(() => undefined))?.groups[0];
+    const [committed] = await s.ctx.admin.fetchOffsets(s.ctx.group, [s.topic]).catch(() => []);
+    const group = (await s.ctx.admin.describeGroups([s.ctx.group]).catch(() => undefined))?.[0];
     const members = group?.members.map((m) => `${m.clientHost}/${m.memberId.slice(-8)}`);
     const outputs = (pool?.members ?? []).map(
       (c, i) => `--- member ${i} (pid ${c.process.pid}):\n${c.output.join('').slice(-3000)}`,

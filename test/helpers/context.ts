@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin, ITopicConfig } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { loadConfig, type SluiceConfig } from '../../src/config';
-import { createKafka } from '../../src/kafka';
+import { createKafka, type KafkaAdmin, type TopicToCreate } from '../../src/kafka';
 import { createRedis } from '../../src/redis';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 
@@ -18,11 +17,11 @@ export interface TestContext {
   /** A topic name unique to this context. */
   topic(name: string): string;
   group: string;
-  admin: Admin;
+  admin: KafkaAdmin;
   redis: Redis;
   /** A client whose default database is this context's database. */
   clickhouse: ClickHouseClient;
-  createTopic(name: string, partitions?: number, extra?: Partial<ITopicConfig>): Promise<string>;
+  createTopic(name: string, partitions?: number, extra?: Partial<TopicToCreate>): Promise<string>;
   /** Environment for a `sluice` child process that should use this context's database and key prefix. */
   childEnv(logLevel?: string): NodeJS.ProcessEnv;
   cleanup(): Promise<void>;
@@ -62,17 +61,14 @@ export async function createTestContext(label: string): Promise<TestContext> {
     }),
     async createTopic(name, partitions = 1, extra = {}) {
       const full = topic(name);
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: full, numPartitions: partitions, ...extra }],
-      });
+      await admin.createTopics([{ topic: full, numPartitions: partitions, ...extra }]);
       topics.push(full);
       return full;
     },
     async cleanup() {
       const owned = (await admin.listTopics()).filter((t) => t.startsWith(`${id}.`));
-      if (owned.length > 0) await admin.deleteTopics({ topics: owned }).catch(() => undefined);
-      const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${id}.`));
+      if (owned.length > 0) await admin.deleteTopics(owned).catch(() => undefined);
+      const groups = (await admin.listGroups()).map((g) => g.groupId).filter((g) => g.startsWith(`${id}.`));
       if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
       await admin.disconnect();
       // In slices: a large run leaves a million dedup marks, too many for one call's arguments.

@@ -1,6 +1,5 @@
-import type { Admin } from 'kafkajs';
 import { sleep } from '../../src/clock';
-import { endOffsets } from '../../src/kafka';
+import { endOffsets, type KafkaAdmin } from '../../src/kafka';
 
 /**
  * Keeps input arriving for as long as a scenario needs it: `first` records at
@@ -52,7 +51,7 @@ export class InputFeeder {
  * position (partitions it holds no position for, e.g. while restoring them, count 0); -1 while Kafka cannot say.
  * Positions are read first, so a record arriving meanwhile counts as unread, as it is.
  */
-export async function unreadOf(admin: Admin, topic: string, positions: Record<number, string>): Promise<number> {
+export async function unreadOf(admin: KafkaAdmin, topic: string, positions: Record<number, string>): Promise<number> {
   const held = Object.entries(positions);
   try {
     const ends = await endOffsets(admin, topic);

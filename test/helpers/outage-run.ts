@@ -92,7 +92,7 @@ const mb = (bytes: number) => Math.round(bytes / 1048576);
 /** Committed offsets of the group, summed; -1 while they cannot be read (Kafka down). */
 async function committedOffsets(stack: PrivateStack, group: string, topic: string): Promise<number> {
   try {
-    const [offsets] = await stack.admin.fetchOffsets({ groupId: group, topics: [topic] });
+    const [offsets] = await stack.admin.fetchOffsets(group, [topic]);
     return sum(offsets!.partitions.map((p) => Math.max(0, Number(p.offset))));
   } catch {
     return -1;
@@ -187,11 +187,10 @@ export async function runOutage(
     const produceResends = async () => {
       const encode = createEventEncoder(first.schemaId);
       const resends = first.log!.filter((e) => e.kind === 'valid').slice(0, RESENDS);
-      const producer = stack.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const producer = stack.kafka.producer({ idempotent: true });
       await producer.connect();
       await producer.send({
         topic,
-        acks: -1,
         messages: resends.map((e) => ({
           key: e.key,
           value: encode(e.event!),

@@ -3,11 +3,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { loadConfig, type SluiceConfig } from '../../src/config';
 import { sleep } from '../../src/clock';
-import { createKafka } from '../../src/kafka';
+import { createKafka, type KafkaAdmin, type KafkaClient } from '../../src/kafka';
 import { createRedis } from '../../src/redis';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { stackDown, stackUp } from '../../src/stack';
@@ -25,8 +24,8 @@ export interface PrivateStack {
   config: SluiceConfig;
   /** Environment for a `sluice` child process that should use this stack. */
   env: NodeJS.ProcessEnv;
-  kafka: Kafka;
-  admin: Admin;
+  kafka: KafkaClient;
+  admin: KafkaAdmin;
   /** A client of the stack's database (`config.clickhouse.database`). */
   clickhouse(): ClickHouseClient;
   createTopic(name: string, partitions?: number): Promise<void>;
@@ -126,7 +125,7 @@ export async function startPrivateStack(label: string): Promise<PrivateStack> {
       return client;
     },
     async createTopic(name, partitions = 1) {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: name, numPartitions: partitions }] });
+      await admin.createTopics([{ topic: name, numPartitions: partitions }]);
       // After a broker restart (an outage scenario before this one) the new topic's metadata can lag its
       // creation: wait until every partition answers an offset request, as the scenario's first ones will.
       const deadline = Date.now() + 30_000;

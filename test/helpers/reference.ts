@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '../../src/kafka';
 import { checkRun, type ExpectedAnswer, type RunCheck } from '../../src/generator';
 import { toReadRecord, type ReadRecord } from './topics';
 
@@ -12,7 +12,7 @@ export type ReferenceReport = Omit<RunCheck, 'deadLetters' | 'late'> & {
 /** Compares what the reference stream left in ClickHouse, `<topic>.dlq` and `<topic>.late` with the generator's answer. */
 export async function compareWithExpected(
   clickhouse: ClickHouseClient,
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   expected: ExpectedAnswer,
 ): Promise<ReferenceReport> {

@@ -1,6 +1,5 @@
-import type { IHeaders, Kafka } from 'kafkajs';
 import { readTopic as readRecords } from '../../src/dlq';
-import type { ConsumedRecord } from '../../src/kafka';
+import type { KafkaClient, RecordHeaders, ConsumedRecord } from '../../src/kafka';
 
 /** A record as specs compare it: headers as strings. */
 export interface ReadRecord {
@@ -11,7 +10,7 @@ export interface ReadRecord {
   headers: Record<string, string>;
 }
 
-function headerStrings(headers: IHeaders | undefined): Record<string, string> {
+function headerStrings(headers: RecordHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers ?? {})) {
     const first = Array.isArray(v) ? v[0] : v;
@@ -29,7 +28,7 @@ export const toReadRecord = (r: ConsumedRecord): ReadRecord => ({
 });
 
 /** Reads a topic from the beginning up to its current end offsets, as a read_committed reader sees it. */
-export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
+export async function readTopic(kafka: KafkaClient, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
   const records: ReadRecord[] = [];
   await readRecords(
     kafka,

@@ -21,7 +21,7 @@ describe('sluice delete stream', () => {
   /** Everything of this context on the services, to compare before and after. */
   async function inventory() {
     const topics = (await ctx.admin.listTopics()).filter((t) => t.startsWith(ctx.id)).sort();
-    const groups = (await ctx.admin.listGroups()).groups
+    const groups = (await ctx.admin.listGroups())
       .map((g) => g.groupId)
       .filter((g) => g.startsWith(ctx.id))
       .sort();
@@ -61,7 +61,7 @@ describe('sluice delete stream', () => {
     );
     await running.done;
     for (const groupId of [decoyGroup(), dottedDecoyGroup()])
-      await ctx.admin.setOffsets({ groupId, topic: decoyTopic, partitions: [{ partition: 0, offset: '1' }] });
+      await ctx.admin.setOffsets(groupId, decoyTopic, [{ partition: 0, offset: '1' }]);
     const prefix = ctx.config.redis.keyPrefix;
     await ctx.redis.set(`${prefix}dedup:event-counts-decoy:0:x`, '1');
     await ctx.redis.set(`${prefix}state:event-counts2:0:t:0`, '1');
@@ -128,7 +128,7 @@ describe('sluice delete stream', () => {
   it('keeps the topics of a stream that another group reads, even when the topic is named with --topic', async () => {
     const shared = await ctx.createTopic('shared', 1);
     const reader = `${ctx.id}-someone-else`;
-    await ctx.admin.setOffsets({ groupId: reader, topic: shared, partitions: [{ partition: 0, offset: '0' }] });
+    await ctx.admin.setOffsets(reader, shared, [{ partition: 0, offset: '0' }]);
     const plan = runCli(
       ['delete', 'stream', 'event-counts', '--topic', shared, '--group', `${ctx.group}-2`, '--json'],
       ctx.childEnv(),

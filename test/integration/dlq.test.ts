@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { IHeaders, KafkaMessage } from 'kafkajs';
-import { createKafka, endOffsetSum } from '../../src/kafka';
-import { CompressionTypes } from 'kafkajs';
 import { DeadLetterPublisher, readTopic, RetryRouter, redrive, redriveGroup, type DeadLetter } from '../../src/dlq';
 import type { ErrorCode } from '../../src/errors';
-import type { ConsumedRecord } from '../../src/kafka';
+import { createKafka, endOffsetSum, type RecordHeaders, type ConsumedRecord } from '../../src/kafka';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -22,27 +19,32 @@ afterAll(async () => {
   await ctx.cleanup();
 });
 
-/** An independent reader (plain kafkajs): every record of `topic` once `count` have arrived. */
-async function consume(topic: string, count: number): Promise<KafkaMessage[]> {
+/** An independent reader (the group consumer, not readTopic): every record of `topic` once `count` have arrived. */
+async function consume(topic: string, count: number): Promise<ConsumedRecord[]> {
   const consumer = createKafka(ctx.config).consumer({
     groupId: `${ctx.id}.check.${randomBytes(4).toString('hex')}`,
-    maxWaitTimeInMs: 100,
+    topic,
+    sessionTimeoutMs: 30_000,
+    maxWaitMs: 100,
   });
-  const seen: KafkaMessage[] = [];
-  await consumer.connect();
+  const seen: ConsumedRecord[] = [];
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${seen.length}/${count} records on ${topic}`)), 20_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          seen.push(message);
-          if (seen.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
+      consumer
+        .start({
+          onAssignment: () => undefined,
+          onCrash: reject,
+          onBatch: async (_partition, records, control) => {
+            seen.push(...records);
+            control.resolve(control.lastOffset);
+            if (seen.length >= count) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
     });
     return seen;
   } finally {
@@ -57,13 +59,13 @@ async function committedRecords(topic: string): Promise<ConsumedRecord[]> {
   await readTopic(createKafka(ctx.config), topic, (r) => seen.push(r));
   return seen;
 }
-const str = (headers: IHeaders | undefined, name: string) => headers?.[name]?.toString();
+const str = (headers: RecordHeaders | undefined, name: string) => headers?.[name]?.toString();
 
 /** An error class as dead letters written before classes were error codes name it. */
 const formerClass = (name: string) => name as ErrorCode;
 
 const binaryValue = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0xfe, 0x80, 0x00, 0x41]);
-const source = (offset: number, key: Buffer | null, headers: IHeaders = {}): ConsumedRecord => ({
+const source = (offset: number, key: Buffer | null, headers: RecordHeaders = {}): ConsumedRecord => ({
   topic: base,
   partition: 2,
   offset: String(offset),
@@ -227,7 +229,7 @@ describe('sluice dlq list | show | redrive', () => {
     expect(dry.stdout).toContain('dry run: nothing was produced or committed');
     expect(dry.stderr).toBe('');
     expect(await high(base)).toBe(0);
-    const [notCommitted] = await ctx.admin.fetchOffsets({ groupId: redriveGroup(dlq, 'EVENT_INVALID'), topics: [dlq] });
+    const [notCommitted] = await ctx.admin.fetchOffsets(redriveGroup(dlq, 'EVENT_INVALID'), [dlq]);
     expect(notCommitted!.partitions.every((p) => p.offset === '-1')).toBe(true);
 
     const real = runCli(['dlq', 'redrive', base, '--filter', 'error.class=EVENT_INVALID', '--yes', '--json']);
@@ -304,12 +306,12 @@ describe('sluice dlq list | show | redrive', () => {
     }
     // A redrive that wrote its records in its transaction and died before committing it.
     const kafka = createKafka(ctx.config);
-    const crashed = kafka.producer({ transactionalId: redriveGroup(dlq), idempotent: true, maxInFlightRequests: 1 });
+    const crashed = kafka.producer({ transactionalId: redriveGroup(dlq), idempotent: true });
     await crashed.connect();
     const transaction = await crashed.transaction();
     await transaction.send({
       topic: source,
-      compression: CompressionTypes.GZIP,
+      compression: 'gzip',
       messages: [0, 1, 2].map((n) => ({ key: `k${n}`, value: binaryValue })),
     });
     // (no commit: the process is gone; its producer connection is simply dropped)
@@ -348,11 +350,7 @@ describe('sluice dlq list | show | redrive', () => {
       await publisher.disconnect();
     }
     // An older Sluice redrove the first record, filtered by the class's former name.
-    await ctx.admin.setOffsets({
-      groupId: redriveGroup(dlq, 'ValidationError'),
-      topic: dlq,
-      partitions: [{ partition: 0, offset: '1' }],
-    });
+    await ctx.admin.setOffsets(redriveGroup(dlq, 'ValidationError'), dlq, [{ partition: 0, offset: '1' }]);
     const kafka = createKafka(ctx.config);
     expect(await redrive(kafka, dlq, { errorClass: 'EVENT_INVALID', dryRun: true })).toMatchObject({
       redriven: 2,

@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
-import type { Message, Producer } from 'kafkajs';
 import pino from 'pino';
 import { hashApiKey, startIngestServer, type RunningIngestServer } from '../../src/ingest';
-import { createKafka } from '../../src/kafka';
+import { createKafka, type KafkaProducer, type Message } from '../../src/kafka';
 import { startStream } from '../../src/process';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
@@ -43,7 +42,7 @@ const V1 = loadAvroSchema('analytics_event');
 describe('hostile input through the producer path and the HTTP API', () => {
   let ctx: TestContext;
   let topic: string;
-  let producer: Producer;
+  let producer: KafkaProducer;
   let codec: SchemaCodec;
   let v1Id: number;
   let api: RunningIngestServer;
@@ -85,7 +84,7 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await ctx.createTopic('events.late', 1);
     codec = SchemaCodec.fromConfig(ctx.config);
     v1Id = await codec.register(`${topic}-value`, V1);
-    producer = createKafka(ctx.config).producer({ allowAutoTopicCreation: false });
+    producer = createKafka(ctx.config).producer();
     await producer.connect();
     api = await startIngestServer(ctx.config, {
       logger: pino({ level: 'silent' }),
@@ -128,7 +127,6 @@ describe('hostile input through the producer path and the HTTP API', () => {
   async function sendKafka(name: string, message: Message, errorClass: string): Promise<void> {
     await producer.send({
       topic,
-      acks: -1,
       messages: [{ partition: nextPartition(), ...message, headers: { [CASE]: name } }],
     });
     deadLetters.set(name, {
@@ -192,7 +190,7 @@ describe('hostile input through the producer path and the HTTP API', () => {
       const messages = await Promise.all(
         events.map(async (e) => ({ key: e.event_id, value: await encode(e), partition: nextPartition() })),
       );
-      await producer.send({ topic, acks: -1, messages });
+      await producer.send({ topic, messages });
     }
     for (const e of events) valid.set(e.event_id, e);
   }
@@ -286,7 +284,6 @@ describe('hostile input through the producer path and the HTTP API', () => {
     await expect(
       producer.send({
         topic,
-        acks: -1,
         messages: [{ key: 'hostile-oversize', value: oversize, headers: { [CASE]: 'oversize-kafkajs' } }],
       }),
     ).rejects.toThrow(/larger than the max message size|too large/i);
@@ -308,7 +305,6 @@ describe('hostile input through the producer path and the HTTP API', () => {
     const keyless = makeEvent();
     await producer.send({
       topic,
-      acks: -1,
       messages: [
         { key: null, value: await encode(keyless), partition: nextPartition(), headers: { [CASE]: 'keyless-valid' } },
       ],
@@ -386,7 +382,6 @@ describe('hostile input through the producer path and the HTTP API', () => {
     for (const e of [protoKey, bigProperty]) {
       await producer.send({
         topic,
-        acks: -1,
         messages: [{ key: e.event_id, value: await encode(e), partition: nextPartition() }],
       });
       valid.set(e.event_id, e);

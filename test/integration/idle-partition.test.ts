@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Producer } from 'kafkajs';
 import { createEventEncoder } from '../../src/generator';
-import { createKafka } from '../../src/kafka';
+import { createKafka, type KafkaProducer } from '../../src/kafka';
 import { startStream, type RunningStream } from '../../src/process';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
@@ -28,7 +27,7 @@ const WINDOW = { start: BASE, end: BASE + 60_000 };
 describe('idle partitions release the stream watermark', () => {
   let ctx: TestContext;
   let topic: string;
-  let producer: Producer;
+  let producer: KafkaProducer;
   let encode: (event: AnalyticsEvent) => Buffer;
   let running: RunningStream | undefined;
 
@@ -39,12 +38,8 @@ describe('idle partitions release the stream watermark', () => {
     await ctx.createTopic('events.late', 1);
     const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
     encode = createEventEncoder(await SchemaCodec.fromConfig(ctx.config).register(`${topic}-value`, schema), schema);
-    producer = createKafka(ctx.config).producer({
-      createPartitioner:
-        () =>
-        ({ message }) =>
-          message.partition ?? 0,
-    });
+    // Every message names its partition.
+    producer = createKafka(ctx.config).producer();
     await producer.connect();
   });
   afterAll(async () => {
@@ -64,7 +59,7 @@ describe('idle partitions release the stream watermark', () => {
     properties: {},
   });
   const send = (partition: number, events: AnalyticsEvent[]) =>
-    producer.send({ topic, acks: -1, messages: events.map((e) => ({ key: e.event_id, value: encode(e), partition })) });
+    producer.send({ topic, messages: events.map((e) => ({ key: e.event_id, value: encode(e), partition })) });
 
   /** The window's partial rows in ClickHouse, by source partition. */
   async function partials(): Promise<Map<number, { events: number; users: string[] }>> {

@@ -28,12 +28,7 @@ describe('sluice lag, groups and offsets', () => {
   let env: NodeJS.ProcessEnv;
   const ends = async () => new Map((await ctx.admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
   const committed = async () =>
-    new Map(
-      (await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }))[0]!.partitions.map((p) => [
-        p.partition,
-        p.offset,
-      ]),
-    );
+    new Map((await ctx.admin.fetchOffsets(ctx.group, [topic]))[0]!.partitions.map((p) => [p.partition, p.offset]));
 
   beforeAll(async () => {
     ctx = await createTestContext('lag');
@@ -117,7 +112,7 @@ describe('sluice lag, groups and offsets', () => {
     try {
       await waitFor(
         'the live member to join',
-        async () => (await ctx.admin.describeGroups([ctx.group])).groups[0]!.members.length > 0,
+        async () => (await ctx.admin.describeGroups([ctx.group]))[0]!.members.length > 0,
         30_000,
       );
       const refused = runCli(['offsets', ctx.group, '--topic', topic, '--set', '--to-latest', '--yes'], env);

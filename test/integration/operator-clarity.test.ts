@@ -64,7 +64,7 @@ describe('operator clarity', () => {
     } finally {
       await root.close();
     }
-    const groups = (await ctx.admin.listGroups()).groups.map((g) => g.groupId);
+    const groups = (await ctx.admin.listGroups()).map((g) => g.groupId);
     expect(groups).not.toContain(`${ctx.id}.nope`);
     expect((await ctx.admin.listTopics()).includes(missing)).toBe(false);
   }, 60_000);

@@ -50,7 +50,7 @@ describe('a dead letter larger than its side topic takes uncompressed', () => {
     const summary = await running.done; // before: "checkpoint failed for good" (MESSAGE_TOO_LARGE), on every restart
     expect(summary.deadLettered).toBe(1);
 
-    const committed = await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] });
+    const committed = await ctx.admin.fetchOffsets(ctx.group, [topic]);
     expect(committed[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)).toBe(2);
     const dead: ConsumedRecord[] = [];
     await readTopic(createKafka(ctx.config), `${topic}.dlq`, (r) => dead.push(r));

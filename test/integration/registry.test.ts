@@ -1,4 +1,3 @@
-import { ConfigResourceTypes } from 'kafkajs';
 import { SchemaCodec, loadAvroSchema, startRegistry, type RunningRegistry } from '../../src/schema';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -63,13 +62,10 @@ describe('embedded schema registry (own topic, in-process instances)', () => {
   });
 
   it('creates its state topic compacted, with one partition', async () => {
-    const [meta] = (await ctx.admin.fetchTopicMetadata({ topics: [topic] })).topics;
+    const [meta] = await ctx.admin.fetchTopicMetadata([topic]);
     expect(meta!.partitions).toHaveLength(1);
-    const { resources } = await ctx.admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy'] }],
-    });
-    expect(resources[0]!.configEntries[0]!.configValue).toBe('compact');
+    const configs = await ctx.admin.describeConfigs([{ type: 'topic', name: topic, configNames: ['cleanup.policy'] }]);
+    expect(configs.get(topic)![0]!.value).toBe('compact');
   });
 
   it('registers v1 and v2 with global ids, idempotently, and shares an id across subjects', async () => {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Producer } from 'kafkajs';
 import { createEventEncoder } from '../../src/generator';
-import { createKafka } from '../../src/kafka';
+import { createKafka, type KafkaProducer } from '../../src/kafka';
 import { startStream, type RunningStream, type StreamDefinition } from '../../src/process';
 import { executeReplay, planReplay } from '../../src/replay';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
@@ -26,7 +25,7 @@ const W = { start: BASE, end: BASE + 60_000 };
 describe('sluice replay --shadow of a window the live stream completes after the plan', () => {
   let ctx: TestContext;
   let topic: string;
-  let producer: Producer;
+  let producer: KafkaProducer;
   let encode: (event: AnalyticsEvent) => Buffer;
   let live: RunningStream | undefined;
 
@@ -59,7 +58,6 @@ describe('sluice replay --shadow of a window the live stream completes after the
   const send = (events: AnalyticsEvent[]) =>
     producer.send({
       topic,
-      acks: -1,
       messages: events.map((e) => ({ key: e.event_id, value: encode(e), partition: 0 })),
     });
   const windowEvents = async () => {
@@ -72,7 +70,7 @@ describe('sluice replay --shadow of a window the live stream completes after the
     return Number(row?.n ?? 0);
   };
   const committed = async () => {
-    const [t] = await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] });
+    const [t] = await ctx.admin.fetchOffsets(ctx.group, [topic]);
     return Number(t?.partitions[0]?.offset ?? -1);
   };
 

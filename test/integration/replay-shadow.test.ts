@@ -187,7 +187,7 @@ describe('sluice replay --shadow, beside a running live stream', () => {
         `SELECT name FROM system.tables WHERE database = '${ctx.id}' AND name LIKE '%\\\\_\\\\_%'`,
       );
       expect(leftovers).toEqual([]);
-      expect((await ctx.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain(plan.replayGroup);
+      expect((await ctx.admin.listGroups()).map((g) => g.groupId)).not.toContain(plan.replayGroup);
     } finally {
       arriving = false;
       replay?.process.kill('SIGKILL');

@@ -43,7 +43,7 @@ describe('sluice replay, in place', () => {
     all.filter((r) => !(Number(r.ws) >= from && Number(r.we) <= to));
   const outsideRaw = (all: Record<string, unknown>[]) =>
     all.filter((r) => !(Number(r.event_time_ms) >= from && Number(r.event_time_ms) < to));
-  const committed = async () => JSON.stringify(await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] }));
+  const committed = async () => JSON.stringify(await ctx.admin.fetchOffsets(ctx.group, [topic]));
   const replayArgs = (...extra: string[]) => replayRangeArgs(topic, ctx.group, T1, T2, ...extra);
 
   const windowsInRange = () => windowsIn(from, to);
@@ -173,7 +173,7 @@ describe('sluice replay, in place', () => {
     expect(outsideRaw(rawAfter)).toEqual(outsideRaw(rawBefore));
     expect(await committed()).toBe(offsetsBefore);
     // The replay's own group and Redis keys are gone.
-    expect((await ctx.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain(`${ctx.group}.replay`);
+    expect((await ctx.admin.listGroups()).map((g) => g.groupId)).not.toContain(`${ctx.group}.replay`);
     const epochKeys = (await ctx.redis.keys(`${ctx.config.redis.keyPrefix}*`)).filter((k) =>
       /:(dedup|state):event-counts:\d{13}:/.test(k),
     );

@@ -96,12 +96,9 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
 
   it('creates topics, produces with the SDK and runs the reference stream into ClickHouse, all over SASL_SSL', async () => {
     const topic = 'sasl.events';
-    const admin = createKafka(config, { retry: { retries: 2 } }).admin();
+    const admin = createKafka(config, { retries: 2 }).admin();
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })),
-    });
+    await admin.createTopics([topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })));
     await admin.disconnect();
 
     // The reference workload without poison (the SDK validates, so it cannot send poison), through the producer SDK.
@@ -144,10 +141,7 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     const apiKey = `sk-${randomBytes(12).toString('hex')}`;
     const admin = createKafka(config).admin();
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })),
-    });
+    await admin.createTopics([topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })));
     const secretsEnv = {
       ...env,
       SLUICE_LOG_LEVEL: 'debug',
@@ -196,7 +190,7 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
   }, 90_000);
 
   it('refuses a client without credentials on the SASL_SSL listener', async () => {
-    const anonymous = createKafka({ kafka: { ...config.kafka, sasl: undefined } }, { retry: { retries: 0 } }).admin();
+    const anonymous = createKafka({ kafka: { ...config.kafka, sasl: undefined } }, { retries: 0 }).admin();
     // Kafka answers ApiVersions before authentication (so connect() may pass); anything else is refused.
     await expect(anonymous.connect().then(() => anonymous.listTopics())).rejects.toThrow();
     await anonymous.disconnect();

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisDedupStore } from '../../src/dedup';
 import { SeededRandom } from '../../src/generator';
-import { createKafka } from '../../src/kafka';
+import { createKafka, streamKafka } from '../../src/kafka';
 import { CommitFencedError, type Assignment, type BatchControl, type StreamKafka } from '../../src/kafka/group';
-import { kafkajsStreamKafka } from '../../src/kafka/kafkajs-group';
 import { RedisSnapshotStore, StateLostError, type PartitionSnapshot } from '../../src/state';
 import { SimKafka } from '../sim/models/kafka';
 import { SimRedis } from '../sim/models/redis';
@@ -256,7 +255,7 @@ describe('the Kafka model', () => {
       messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `v${i}` })),
     });
     await producer.disconnect();
-    const real = await rejoin(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, sleep);
+    const real = await rejoin(streamKafka(createKafka(ctx.config)), topic, `${ctx.group}.rejoin`, sleep);
 
     const scheduler = new Scheduler(0);
     const world = new Owner('world');
@@ -313,7 +312,7 @@ describe('the Kafka model', () => {
     await producer.connect();
     await producer.send({ topic, messages: [{ value: 'x' }, { value: 'y' }] });
     await producer.disconnect();
-    const real = await expelled(kafkajsStreamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, sleep);
+    const real = await expelled(streamKafka(createKafka(ctx.config)), topic, `${ctx.group}.expel`, sleep);
 
     const scheduler = new Scheduler(0);
     const world = new Owner('world');

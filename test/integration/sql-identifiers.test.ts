@@ -235,7 +235,6 @@ describe('identifiers that reach SQL are refused before anything is sent', () =>
     await producer.connect();
     await producer.send({
       topic,
-      acks: -1,
       messages: await Promise.all(events.map(async (e) => ({ key: e.event_id, value: await codec.encode(id, e) }))),
     });
     await producer.disconnect();

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigResourceTypes } from 'kafkajs';
 import { loadConfig } from '../../src/config';
 import { createKafka } from '../../src/kafka';
 import { stackStatus } from '../../src/stack';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { readTopic } from '../helpers/topics';
 
 describe('the local stack is made of the real services', () => {
   let ctx: TestContext;
@@ -20,17 +20,11 @@ describe('the local stack is made of the real services', () => {
     const cluster = await ctx.admin.describeCluster();
     const meta = readFileSync(resolve(ctx.config.stack.dir, 'kafka', 'data', 'meta.properties'), 'utf8');
     expect(meta).toContain(`cluster.id=${cluster.clusterId}`);
-    const described = await ctx.admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [
-        {
-          type: ConfigResourceTypes.BROKER,
-          name: String(cluster.brokers[0]!.nodeId),
-          configNames: ['auto.create.topics.enable', 'process.roles'],
-        },
-      ],
-    });
-    const entries = Object.fromEntries(described.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+    const broker = String(cluster.brokers[0]!.nodeId);
+    const described = await ctx.admin.describeConfigs([
+      { type: 'broker', name: broker, configNames: ['auto.create.topics.enable', 'process.roles'] },
+    ]);
+    const entries = Object.fromEntries(described.get(broker)!.map((e) => [e.name, e.value]));
     expect(entries['auto.create.topics.enable']).toBe('false');
     expect(entries['process.roles']).toBe('broker,controller'); // KRaft, no ZooKeeper
   });
@@ -41,24 +35,12 @@ describe('the local stack is made of the real services', () => {
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
     const sent = Array.from({ length: 30 }, (_, i) => `value-${i}`);
-    await producer.send({ topic, acks: -1, messages: sent.map((value, i) => ({ key: `k${i}`, value })) });
+    await producer.send({ topic, messages: sent.map((value, i) => ({ key: `k${i}`, value })) });
     await producer.disconnect();
     const offsets = await ctx.admin.fetchTopicOffsets(topic);
     expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBe(sent.length);
 
-    const consumer = kafka.consumer({ groupId: ctx.group });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const received: string[] = [];
-    await new Promise<void>((done) => {
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          received.push(message.value!.toString());
-          if (received.length === sent.length) done();
-        },
-      });
-    });
-    await consumer.disconnect();
+    const received = (await readTopic(kafka, topic)).map((r) => r.value!.toString());
     expect(received.sort()).toEqual([...sent].sort());
   });
 

@@ -77,7 +77,7 @@ describe('processor metrics and health', () => {
     );
     // The last checkpoint (sink, .dlq, .late, offsets) committed: the group's offsets reached the end.
     await waitFor('the group to commit every offset', async () => {
-      const [committed] = await ctx.admin.fetchOffsets({ groupId: ctx.group, topics: [topic] });
+      const [committed] = await ctx.admin.fetchOffsets(ctx.group, [topic]);
       return committed!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0) === expected.records;
     });
     await fetch(`${url}/status.json?fresh=1`); // end offsets of .dlq/.late are polled, not read at scrape time

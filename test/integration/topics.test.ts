@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigResourceTypes } from 'kafkajs';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { applyPlan, loadTopicDeclarations, planTopics } from '../../src/topics';
@@ -28,12 +27,9 @@ describe('topics apply', () => {
   });
 
   const describe_ = async (topic: string) => {
-    const [meta] = (await ctx.admin.fetchTopicMetadata({ topics: [topic] })).topics;
-    const { resources } = await ctx.admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
-    });
-    const config = Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+    const [meta] = await ctx.admin.fetchTopicMetadata([topic]);
+    const configs = await ctx.admin.describeConfigs([{ type: 'topic', name: topic }]);
+    const config = Object.fromEntries(configs.get(topic)!.map((e) => [e.name, e.value]));
     return { partitions: meta!.partitions.length, replication: meta!.partitions[0]!.replicas.length, config };
   };
   const ours = async () => (await ctx.admin.listTopics()).filter((t) => t.startsWith(prefix)).sort();

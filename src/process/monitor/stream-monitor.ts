@@ -1,10 +1,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../../config';
 import { dlqTopic, lateTopic, SideTopicCounter } from '../../dlq';
 import { describeError } from '../../errors';
-import { createKafka } from '../../kafka';
+import { createKafka, type KafkaAdmin, type KafkaClient } from '../../kafka';
 import { createRedis } from '../../redis';
 import { createClickHouse } from '../../sink/clickhouse/client';
 import type { SinkStats } from '../../sink/clickhouse/sink';
@@ -77,8 +76,8 @@ export interface StreamStatusReport {
  */
 export class StreamMonitor {
   private readonly gauges: StreamGauges;
-  private readonly admin: Admin;
-  private readonly kafka: Kafka;
+  private readonly admin: KafkaAdmin;
+  private readonly kafka: KafkaClient;
   private readonly sideCounters = new Map<string, SideTopicCounter>();
   private readonly redis: Redis;
   private readonly clickhouse: ClickHouseClient;
@@ -110,7 +109,7 @@ export class StreamMonitor {
     this.pollMs = options.pollMs ?? 2000;
     this.stuckAfterMs = options.stuckAfterMs ?? 120_000;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 2000;
-    this.kafka = createKafka(config, { retry: { retries: 0 } });
+    this.kafka = createKafka(config, { retries: 0 });
     this.admin = this.kafka.admin();
     this.redis = createRedis(config, {
       enableOfflineQueue: false,

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Admin, Consumer, Producer } from 'kafkajs';
 import type { SluiceConfig } from '../../config';
 import { ServiceError, describeError } from '../../errors';
-import { createKafka } from '../../kafka';
+import { createKafka, type KafkaAdmin, type KafkaProducer, type GroupConsumer } from '../../kafka';
 
 export const DEFAULT_SCHEMAS_TOPIC = '_schemas';
 
@@ -22,9 +21,9 @@ type Apply = (key: Buffer | null, value: Buffer | null, offset: number) => void;
  */
 export class SchemaLog {
   readonly topic: string;
-  private readonly admin: Admin;
-  private readonly producer: Producer;
-  private readonly consumer: Consumer;
+  private readonly admin: KafkaAdmin;
+  private readonly producer: KafkaProducer;
+  private readonly consumer: GroupConsumer;
   private readonly groupId: string;
   /** The next offset to apply: everything before it is in the state. */
   private position = 0;
@@ -35,18 +34,19 @@ export class SchemaLog {
     this.topic = topic;
     const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-registry` });
     this.admin = kafka.admin();
-    this.producer = kafka.producer({ allowAutoTopicCreation: false });
-    // kafkajs only consumes through a group; each instance gets its own, never
+    this.producer = kafka.producer();
+    // Sluice consumes through a group; each instance gets its own, never
     // commits, and always starts from the beginning: the group is just a reader.
     this.groupId = `sluice-registry-${randomBytes(6).toString('hex')}`;
-    // A reader that gave up (Kafka away for longer than its retries, e.g. a broker restart) must come back by
-    // itself, or every later registration fails until the registry is restarted: always restart it. It then
-    // re-reads from the beginning (the group commits nothing); records already applied are skipped.
+    // A reader that gave up (Kafka away for longer than its retries, e.g. a broker restart) comes back by
+    // itself (the group consumer joins again as a new member), or every later registration would fail until
+    // the registry is restarted. It then re-reads from the beginning (the group commits nothing); records
+    // already applied are skipped.
     this.consumer = kafka.consumer({
       groupId: this.groupId,
-      maxWaitTimeInMs: 250,
-      allowAutoTopicCreation: false,
-      retry: { restartOnFailure: async () => true },
+      topic: this.topic,
+      sessionTimeoutMs: 30_000,
+      maxWaitMs: 250,
     });
   }
 
@@ -56,23 +56,28 @@ export class SchemaLog {
       await this.admin.connect();
       await this.ensureTopic();
       await this.producer.connect();
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     } catch (err) {
       throw unreachable(`cannot open the registry topic ${this.topic}`, err);
     }
-    this.consumer.on(this.consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) this.crashed = event.payload.error;
-    });
-    await this.consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => {
-        const offset = Number(message.offset);
-        if (offset < this.position) return; // read again after a restart: already in the state
-        apply(message.key, message.value, offset);
-        this.advance(offset + 1);
-      },
-    });
+    try {
+      await this.consumer.start({
+        onAssignment: () => undefined,
+        onBatch: async (_partition, records, control) => {
+          for (const record of records) {
+            const offset = Number(record.offset);
+            if (offset < this.position) continue; // read again after a restart: already in the state
+            apply(record.key, record.value, offset);
+            this.advance(offset + 1);
+          }
+          control.resolve(control.lastOffset);
+        },
+        onCrash: (err) => {
+          this.crashed = err instanceof Error ? err : new Error(String(err));
+        },
+      });
+    } catch (err) {
+      throw unreachable(`cannot open the registry topic ${this.topic}`, err);
+    }
     await this.syncToEnd(60_000);
   }
 
@@ -80,10 +85,9 @@ export class SchemaLog {
     const topics = await this.admin.listTopics();
     if (topics.includes(this.topic)) return;
     // Replication follows the broker's default.replication.factor (1 on the local stack).
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic: this.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-    });
+    await this.admin.createTopics([
+      { topic: this.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    ]);
   }
 
   private advance(position: number): void {
@@ -138,8 +142,8 @@ export class SchemaLog {
   async append(records: LogRecord[], timeoutMs = 30_000): Promise<void> {
     let last: number;
     try {
-      const metadata = await this.producer.send({ topic: this.topic, acks: -1, messages: records });
-      last = Math.max(...metadata.map((m) => Number(m.baseOffset ?? -1) + records.length - 1));
+      const written = await this.producer.send({ topic: this.topic, messages: records });
+      last = Math.max(...written.map((w) => Number(w.offset)));
     } catch (err) {
       throw unreachable(`cannot write to ${this.topic}`, err);
     }

@@ -1,5 +1,4 @@
-import type { IHeaders } from 'kafkajs';
-import type { ConsumedRecord } from '../../../src/kafka';
+import type { RecordHeaders, ConsumedRecord } from '../../../src/kafka';
 import {
   CommitFencedError,
   type CommittedOffset,
@@ -42,7 +41,7 @@ export interface SimRecord {
   timestamp: number;
   key: Buffer | null;
   value: Buffer | null;
-  headers: IHeaders;
+  headers: RecordHeaders;
   /** A transaction's commit marker: it takes an offset, and no reader ever receives it. */
   marker?: boolean;
 }

@@ -1,3 +1,5 @@
+import type { SendFailure } from '../api';
+
 /**
  * What a kafkajs failure means, decided in one place. kafkajs wraps the
  * broker's protocol error (its `type`, e.g. REBALANCE_IN_PROGRESS) in retry
@@ -31,12 +33,6 @@ export const PRODUCER_FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENC
 
 const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 const TOPIC_MISSING = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
-
-/**
- * Why a send failed: `too-large` can never succeed, `topic-missing` waits for
- * the topic to be created, `unavailable` is anything else (retrying may help).
- */
-export type SendFailure = 'too-large' | 'topic-missing' | 'unavailable';
 
 export function sendFailure(err: unknown): SendFailure {
   if (hasProtocolError(err, TOO_LARGE)) return 'too-large';

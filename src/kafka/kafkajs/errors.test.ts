@@ -1,4 +1,4 @@
-import { GENERATION_OVER, hasProtocolError, sendFailure } from './kafkajs-errors';
+import { GENERATION_OVER, hasProtocolError, sendFailure } from './errors';
 
 const protocol = (type: string, message = type) => Object.assign(new Error(message), { type });
 const retriesExceeded = (originalError: unknown) => Object.assign(new Error('retries exceeded'), { originalError });

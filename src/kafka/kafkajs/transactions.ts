@@ -1,7 +1,7 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
-import { describeError, ServiceError } from '../errors';
-import { CommitFencedError, type PartitionTransactions, type SideRecord } from './group';
-import { PRODUCER_FENCED, hasProtocolError } from './kafkajs-errors';
+import { describeError, ServiceError } from '../../errors';
+import { CommitFencedError, type PartitionTransactions, type SideRecord } from '../group';
+import { PRODUCER_FENCED, hasProtocolError } from './errors';
 
 /** How long Kafka lets a partition's transaction stay open before aborting it. */
 export const TRANSACTION_TIMEOUT_MS = 10_000;

@@ -1,18 +1,9 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { describeError } from '../errors';
-import {
-  CommitFencedError,
-  type CommittedOffset,
-  type GroupAdmin,
-  type GroupConsumer,
-  type GroupConsumerOptions,
-  type GroupHandlers,
-  type StreamKafka,
-} from './group';
-import { GENERATION_OVER, hasProtocolError } from './kafkajs-errors';
-import { kafkajsPartitionTransactions } from './kafkajs-transactions';
-import type { ConsumedRecord } from './record';
-import { sleep } from '../clock';
+import { sleep } from '../../clock';
+import { describeError } from '../../errors';
+import { CommitFencedError, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers } from '../group';
+import type { ConsumedRecord } from '../record';
+import { GENERATION_OVER, hasProtocolError } from './errors';
 
 /** How long to wait before building a new consumer after kafkajs gave one up, at most. */
 const REBUILD_MAX_DELAY_MS = 10_000;
@@ -26,7 +17,7 @@ const REBUILD_MAX_DELAY_MS = 10_000;
  * coordinator" after the brokers return) a new one joins the group in its place, as a new member, so
  * the runner restores every partition.
  */
-class KafkajsGroupConsumer implements GroupConsumer {
+export class KafkajsGroupConsumer implements GroupConsumer {
   private consumer?: Consumer;
   private stopped = false;
   private rebuilds = 0;
@@ -37,17 +28,17 @@ class KafkajsGroupConsumer implements GroupConsumer {
   ) {}
 
   async start(handlers: GroupHandlers): Promise<void> {
-    const { groupId, topic, sessionTimeoutMs } = this.options;
+    const { groupId, topic, sessionTimeoutMs, maxWaitMs = 200, retries = 8 } = this.options;
     const consumer = this.kafka.consumer({
       groupId,
       sessionTimeout: sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 3)),
-      maxWaitTimeInMs: 200,
+      maxWaitTimeInMs: maxWaitMs,
       // Every assigned partition must fit in one fetch: a partition left out of the first fetches
       // holds the stream watermark at -Infinity while the others run ahead (docs/design.md §3.5).
       maxBytesPerPartition: 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
-      retry: { retries: 8 },
+      retry: { retries },
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -155,31 +146,4 @@ class KafkajsGroupConsumer implements GroupConsumer {
     this.stopped = true;
     await this.consumer?.disconnect();
   }
-}
-
-async function kafkajsAdmin(kafka: Kafka): Promise<GroupAdmin> {
-  const admin = kafka.admin();
-  await admin.connect();
-  return {
-    async committedOffsets(groupId, topic) {
-      const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const out = new Map<number, CommittedOffset>();
-      for (const p of result?.partitions ?? [])
-        if (p.offset !== '-1') out.set(p.partition, { offset: p.offset, metadata: p.metadata ?? null });
-      return out;
-    },
-    async topicOffsets(topic) {
-      return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, { low: o.low, high: o.high }]));
-    },
-    disconnect: () => admin.disconnect(),
-  };
-}
-
-/** The runtime's Kafka on a kafkajs client (built by createKafka). */
-export function kafkajsStreamKafka(kafka: Kafka): StreamKafka {
-  return {
-    consumer: (options) => new KafkajsGroupConsumer(kafka, options),
-    admin: () => kafkajsAdmin(kafka),
-    transactions: (options) => kafkajsPartitionTransactions(kafka, options),
-  };
 }

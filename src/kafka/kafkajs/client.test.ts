@@ -1,8 +1,9 @@
 import { KafkaJSSASLAuthenticationError } from 'kafkajs';
-import { useHandshakeRecorder } from '../../test/helpers/certs';
-import { loadConfig } from '../config';
-import { ServiceError } from '../errors';
-import { createKafka, explainKafkaError, kafkaSecurityOptions, processClientId } from './client';
+import { useHandshakeRecorder } from '../../../test/helpers/certs';
+import { loadConfig } from '../../config';
+import { ServiceError } from '../../errors';
+import { processClientId } from '../client';
+import { createKafkajs, explainKafkaError, kafkaSecurityOptions } from './client';
 
 describe('Kafka client security options', () => {
   const { certs, server } = useHandshakeRecorder();
@@ -30,7 +31,7 @@ describe('Kafka client security options', () => {
     expect(kafkaSecurityOptions(configFor({}).kafka)).toEqual({});
   });
 
-  it('a client built by createKafka completes a mutual TLS handshake with the configured files', async () => {
+  it('a client built by createKafkajs completes a mutual TLS handshake with the configured files', async () => {
     const config = configFor({
       SLUICE_KAFKA_SSL: 'true',
       SLUICE_KAFKA_SSL_CA_FILE: certs.caFile,
@@ -38,7 +39,7 @@ describe('Kafka client security options', () => {
       SLUICE_KAFKA_SSL_KEY_FILE: certs.clientKeyFile,
     });
     const before = server().handshakes.length;
-    const admin = createKafka(config, { retry: { retries: 0 } }).admin();
+    const admin = createKafkajs(config, { retry: { retries: 0 } }).admin();
     // The recorder is no broker: it hangs up after the handshake, so connect() fails after proving TLS worked.
     await expect(admin.connect()).rejects.toThrow();
     await admin.disconnect();
@@ -47,7 +48,7 @@ describe('Kafka client security options', () => {
 
   it('a server certificate from an untrusted CA fails in one line naming kafka.ssl.caFile', async () => {
     const config = configFor({ SLUICE_KAFKA_SSL: 'true', SLUICE_KAFKA_SSL_CA_FILE: certs.otherCaFile });
-    const admin = createKafka(config, { retry: { retries: 0 } }).admin();
+    const admin = createKafkajs(config, { retry: { retries: 0 } }).admin();
     const failure = await admin.connect().then(
       () => undefined,
       (err: unknown) => err,

@@ -1,0 +1,112 @@
+import {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  type AdminConfig,
+  type ConsumerConfig,
+  type KafkaConfig,
+  type ProducerConfig,
+  type SASLOptions,
+} from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import { readSettingFile, settingName, type SluiceConfig } from '../../config';
+import { ServiceError } from '../../errors';
+import { processClientId } from '../client';
+
+type KafkaSettings = SluiceConfig['kafka'];
+
+/** kafkajs's TLS and SASL options from `kafka.ssl` and `kafka.sasl`; certificate files are read here. */
+export function kafkaSecurityOptions(kafka: KafkaSettings): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const options: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  const { ssl, sasl } = kafka;
+  if (ssl?.enabled) {
+    const tls: ConnectionOptions = { rejectUnauthorized: ssl.rejectUnauthorized };
+    if (ssl.caFile) tls.ca = [readSettingFile(ssl.caFile, 'kafka.ssl.caFile')];
+    if (ssl.certFile) tls.cert = readSettingFile(ssl.certFile, 'kafka.ssl.certFile');
+    if (ssl.keyFile) tls.key = readSettingFile(ssl.keyFile, 'kafka.ssl.keyFile');
+    options.ssl = tls;
+  }
+  if (sasl)
+    options.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+  return options;
+}
+
+/**
+ * Turns a failure to connect into one line naming the setting to fix, when a
+ * setting can fix it (credentials, certificates); other errors pass unchanged.
+ * A refused login is not retriable: kafkajs gives up at once and so do we.
+ */
+export function explainKafkaError(kafka: KafkaSettings, err: unknown): unknown {
+  const { name = '', message = String(err) } = (err ?? {}) as Partial<Error>;
+  const where = `Kafka at ${kafka.brokers.join(',')}`;
+  const reason = message
+    .split('\n')[0]!
+    .replace(/^SASL [A-Z0-9 -]+ (authentication failed|mechanism)[: ]*/i, '')
+    .trim();
+  if (name === 'KafkaJSSASLAuthenticationError') {
+    const { sasl } = kafka;
+    const mechanism = sasl?.mechanism.toUpperCase() ?? 'SASL';
+    return new ServiceError(
+      'kafka',
+      `${where} refused the ${mechanism} login of user '${sasl?.username ?? ''}' (${reason}): check ${settingName('kafka.sasl.password')}, ${settingName('kafka.sasl.username')} and kafka.sasl.mechanism`,
+      { cause: err },
+    );
+  }
+  if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number|TLS/i.test(message)) {
+    const setting = /certificate|self[- ]signed|unable to verify/i.test(message)
+      ? settingName('kafka.ssl.caFile')
+      : settingName('kafka.ssl.enabled');
+    return new ServiceError('kafka', `${where}: TLS handshake failed (${message.split('\n')[0]}): check ${setting}`, {
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/** Every client's connect() reports refused credentials and bad certificates through explainKafkaError. */
+function explainConnect<C extends { connect(): Promise<void> }>(client: C, kafka: KafkaSettings): C {
+  const connect = client.connect.bind(client);
+  client.connect = async () => {
+    try {
+      await connect();
+    } catch (err) {
+      throw explainKafkaError(kafka, err);
+    }
+  };
+  return client;
+}
+
+class ExplainingKafka extends Kafka {
+  constructor(
+    config: KafkaConfig,
+    private readonly settings: KafkaSettings,
+  ) {
+    super(config);
+  }
+  override producer(config?: ProducerConfig) {
+    return explainConnect(super.producer(config), this.settings);
+  }
+  override consumer(config: ConsumerConfig) {
+    return explainConnect(super.consumer(config), this.settings);
+  }
+  override admin(config?: AdminConfig) {
+    return explainConnect(super.admin(config), this.settings);
+  }
+}
+
+/** The one place that builds kafkajs's client: every kafkajs object Sluice uses comes from it. */
+export function createKafkajs(config: Pick<SluiceConfig, 'kafka'>, overrides: Partial<KafkaConfig> = {}): Kafka {
+  // kafkajs warns about its v2 partitioner change on every producer; Sluice
+  // chooses its partitioner explicitly, so the warning is noise.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+  return new ExplainingKafka(
+    {
+      brokers: config.kafka.brokers,
+      logLevel: KafkaLogLevel.NOTHING,
+      connectionTimeout: 3000,
+      ...kafkaSecurityOptions(config.kafka),
+      ...overrides,
+      clientId: processClientId(overrides.clientId ?? config.kafka.clientId),
+    },
+    config.kafka,
+  );
+}
