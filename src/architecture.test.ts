@@ -16,6 +16,20 @@ function libraryFiles(dir: string): string[] {
   });
 }
 
+/** Every TypeScript file of a folder, specs included. */
+function allTypeScript(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (name === 'node_modules' || name === 'results') return [];
+    if (statSync(path).isDirectory()) return allTypeScript(path);
+    return name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** An import (static, dynamic or require) of a Kafka client library, or of a module inside one. */
+const KAFKA_LIBRARY =
+  /(?:from\s+|import\s*\(\s*|require\s*\(\s*)['"](?:kafkajs|@platformatic\/kafka|node-rdkafka|@confluentinc\/kafka-javascript)(?:\/[^'"]*)?['"]/;
+
 describe('the layers of src/', () => {
   const graph = folderGraph();
 
@@ -32,5 +46,16 @@ describe('the layers of src/', () => {
       .filter((file) => /from '(\.\.\/)+streams\//.test(readFileSync(file, 'utf8')))
       .map((file) => relative(SRC, file).split('/')[0]);
     expect([...new Set(importers)]).toEqual(['generator']);
+  });
+
+  it('keep the Kafka client library behind src/kafka: nothing else imports one, specs, bench and scripts included', () => {
+    const root = join(SRC, '..');
+    const kafka = join(SRC, 'kafka');
+    const importers = ['src', 'streams', 'bench', 'scripts', 'test']
+      .flatMap((dir) => allTypeScript(join(root, dir)))
+      .filter((file) => !file.startsWith(kafka + '/'))
+      .filter((file) => KAFKA_LIBRARY.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(root, file));
+    expect(importers).toEqual([]);
   });
 });
