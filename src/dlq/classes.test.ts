@@ -1,5 +1,11 @@
 import { ERROR_CODES } from '../errors';
-import { DEAD_LETTER_CLASSES, describeDeadLetterClasses, isPermanentClass } from './classes';
+import {
+  classKind,
+  DEAD_LETTER_CLASSES,
+  describeDeadLetterClasses,
+  isPermanentClass,
+  isReplayOnlyClass,
+} from './classes';
 import { DLQ_HEADERS, REDRIVE_HEADERS } from './headers';
 import { redrivenMessage } from './redrive';
 import { deadLetterMessage } from './side-record';
@@ -22,6 +28,15 @@ describe('dead-letter classes', () => {
       expect.stringMatching(/^ {2}SCHEMA_UNKNOWN\s+permanent\s+the value names a schema id/),
     );
     expect(describeDeadLetterClasses()).toContainEqual(expect.stringMatching(/^ {2}EVENT_INVALID\s+transient\s+/));
+  });
+
+  it('say a refused row is never redriven but replayed: its event was claimed (and counted) when the row was refused', () => {
+    expect(Object.keys(DEAD_LETTER_CLASSES).filter(isReplayOnlyClass)).toEqual(['SINK_ROW_REFUSED']);
+    expect(classKind('SINK_ROW_REFUSED')).toBe('replay');
+    expect(describeDeadLetterClasses()).toContainEqual(
+      expect.stringMatching(/^ {2}SINK_ROW_REFUSED\s+replay\s+.*never redriven.*duplicate.*sluice replay/),
+    );
+    expect(describeDeadLetterClasses().join('\n')).not.toMatch(/column that can hold the value/);
   });
 });
 
