@@ -32,7 +32,7 @@ function resolveDlq(topic: string): string {
   return dlqTopic(topic);
 }
 
-const CLASSES_HELP = `\nDead-letter classes (the sluice.dlq.error.class header; permanent ones are not redriven unless --include-permanent):\n${describeDeadLetterClasses().join('\n')}\n`;
+const CLASSES_HELP = `\nDead-letter classes (the sluice.dlq.error.class header; permanent ones are not redriven unless --include-permanent, replay ones never):\n${describeDeadLetterClasses().join('\n')}\n`;
 
 function parseFilter(filter: string | undefined): string | undefined {
   if (filter === undefined) return undefined;
@@ -74,7 +74,9 @@ function skippedText(row: RedrivePlanRow, maxAttempts: number): string {
   if (row.skippedPermanent) parts.push(`${row.skippedPermanent} permanent (add --include-permanent)`);
   if (row.skippedAtBound) parts.push(`${row.skippedAtBound} at attempt ≥ ${maxAttempts} (--max-attempts)`);
   if (row.alreadyRedriven) parts.push(`${row.alreadyRedriven} already redriven`);
-  if (row.notRedrivable) parts.push(`${row.notRedrivable} window partials (never redriven)`);
+  if (row.notRedrivable)
+    parts.push(`${row.notRedrivable} refused rows (never redriven: widen the column, then sluice replay their range)`);
+  if (row.foreignSource) parts.push(`${row.foreignSource} name another source topic (never redriven)`);
   return parts.join(', ') || '-';
 }
 
@@ -119,7 +121,9 @@ export function registerDlqCommands(program: Command): void {
       for (const [cls, n] of summary.byClass)
         printLine(`  ${cls.padEnd(width)} ${String(n).padStart(6)}${late ? '' : `  ${classKind(cls)}`}`);
       if (!late) {
-        printLine('classes (permanent: the bytes can never be read; not redriven unless --include-permanent):');
+        printLine(
+          'classes (permanent: the bytes can never be read, not redriven unless --include-permanent; replay: never redriven, replay the range):',
+        );
         for (const line of describeDeadLetterClasses()) printLine(line);
       }
     });
@@ -182,6 +186,8 @@ export function registerDlqCommands(program: Command): void {
       '\nEach record goes back with its original key, value and headers plus sluice.redrive.* headers;\n' +
         'the redrive group records how far it got, so nothing is redriven twice. A redriven record that fails\n' +
         'again is dead-lettered with its attempt raised by one (sluice.redrive.attempt carries the count).\n' +
+        'Records go back to the topic the DLQ belongs to only; one whose sluice.dlq.source.topic names another\n' +
+        'topic is counted and never sent. Two redrives of one DLQ, filtered or not, never both commit.\n' +
         'Permanent records a run skipped stay for a later run with --include-permanent; records at the\n' +
         '--max-attempts bound are passed over for good.\n' +
         '\nExamples:\n  sluice dlq redrive events --filter error.class=EVENT_INVALID\n  sluice dlq redrive events --filter error.class=EVENT_INVALID --yes\n  sluice dlq redrive events --yes --json\n' +

@@ -34,6 +34,7 @@ export {
   DEFAULT_MAX_ATTEMPTS,
   redrive,
   redriveGroup,
+  redriveTransactionalId,
   REDRIVE_ORIGIN_HEADERS,
   type RedriveOptions,
   type RedrivePlanRow,
@@ -44,5 +45,6 @@ export {
   DEAD_LETTER_CLASSES,
   describeDeadLetterClasses,
   isPermanentClass,
+  isReplayOnlyClass,
   type DeadLetterClass,
 } from './classes';

@@ -1,4 +1,5 @@
-import { RETRY_HEADERS } from './headers';
+import { DLQ_HEADERS, RETRY_HEADERS } from './headers';
+import { REDRIVE_ORIGIN_HEADERS, redrivenMessage } from './redrive';
 import { originOf } from './side-record';
 
 const record = (headers = {}) => ({
@@ -31,5 +32,18 @@ describe('originOf', () => {
   });
   it('ignores origin headers on a record of any other topic: anyone producing to it can write them', () => {
     expect(originOf(record(retryHeaders))).toEqual({ topic: 'events', partition: '3', offset: '900', timestamp: '5' });
+  });
+});
+
+describe('redrivenMessage', () => {
+  const deadLetter = (sourceTopic: string) => ({
+    ...record({ [DLQ_HEADERS.sourceTopic]: sourceTopic, [DLQ_HEADERS.errorClass]: 'EVENT_INVALID' }),
+    topic: 'events.dlq',
+  });
+  it('goes back to the topic the DLQ belongs to, not to one a header names: anyone writing to the DLQ can write headers', () => {
+    const [target, message] = redrivenMessage(deadLetter('payments'), 'events.dlq', new Date(0));
+    expect(target).toBe('events');
+    expect(message.headers![REDRIVE_ORIGIN_HEADERS.topic]).toBe('events');
+    expect(redrivenMessage(deadLetter('events'), 'events.dlq', new Date(0))[0]).toBe('events');
   });
 });

@@ -1,5 +1,5 @@
 import { ConfigError, ServiceError } from '../errors';
-import { isPermanentClass } from './classes';
+import { isPermanentClass, isReplayOnlyClass } from './classes';
 import {
   currentErrorClass,
   deadLetterAttempt,
@@ -43,8 +43,17 @@ export interface RedriveResult {
   redriven: number;
   /** Matching records skipped because an earlier redrive already sent them. */
   alreadyRedriven: number;
-  /** Dead letters that are not source records (refused window partials): kept in the DLQ, never sent to the source topic. */
+  /**
+   * Refused rows (SINK_ROW_REFUSED: raw rows and window partials), never sent to the source topic: their events were
+   * claimed and counted when the rows were refused, so the remedy is `sluice replay` of their range (src/dlq/classes.ts).
+   */
   notRedrivable: number;
+  /**
+   * Dead letters whose `sluice.dlq.source.topic` names a topic other than the one the DLQ belongs to: never sent
+   * anywhere. Sluice writes `<topic>`'s dead letters to `<topic>.dlq` only, so such a record was written by someone
+   * else, and a redrive of a DLQ is no way into another topic.
+   */
+  foreignSource: number;
   /** Records of a permanent class left in the DLQ (no includePermanent); a later run with it still finds them. */
   skippedPermanent: number;
   /** Records at or past maxAttempts: passed over for good. */
@@ -55,8 +64,10 @@ export interface RedriveResult {
   byTarget: Record<string, number>;
   /** Per class of the records scanned: what was (or would be) done with them. */
   plan: RedrivePlanRow[];
-  /** The group named after the run (its transactional id). */
+  /** The group named after the run. */
   group: string;
+  /** The run's transactional id: one per DLQ, whatever the filter (`redriveTransactionalId`). */
+  transactionalId: string;
   /** The groups whose offsets the run committed (none in a dry run). */
   committedGroups: string[];
 }
@@ -70,6 +81,7 @@ export interface RedrivePlanRow {
   skippedPermanent: number;
   skippedAtBound: number;
   notRedrivable: number;
+  foreignSource: number;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -79,6 +91,13 @@ const WINDOW_PARTIAL_KIND = { header: 'sluice.dlq.kind', value: 'window-partial'
 
 export const redriveGroup = (dlqTopic: string, errorClass?: string) =>
   errorClass ? `sluice.redrive.${dlqTopic}.class.${errorClass}` : `sluice.redrive.${dlqTopic}`;
+
+/**
+ * The transactional id of every redrive of a DLQ, filtered or not: one per DLQ, so any run fences any other
+ * (it is the unfiltered group's name, which is what every run used before filtered runs got ids of their own,
+ * so a run left open by an older Sluice is aborted too).
+ */
+export const redriveTransactionalId = (dlqTopic: string) => redriveGroup(dlqTopic);
 
 async function committed(admin: KafkaAdmin, groupId: string, topic: string): Promise<Map<number, bigint>> {
   const [result] = await admin.fetchOffsets(groupId, [topic]);
@@ -102,11 +121,32 @@ const writtenClassOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADER
  * below its own class group's offset, so mixing filtered and unfiltered runs
  * never sends a record twice. Class groups bear a class's current name; one
  * an older Sluice committed under a former name (ValidationError) still
- * counts for the records written under that name. The group's name is also
- * the transactional id: a redrive starts by taking it over, which aborts an
- * earlier run's transaction left open (or waits for one being completed)
- * before the group's offsets are read, and two redrives of one group never
- * both commit.
+ * counts for the records written under that name.
+ *
+ * One run at a time per DLQ: every run of a DLQ, whatever its filter, uses
+ * the same transactional id (`redriveTransactionalId`) and starts by taking
+ * it over, before it reads any group's offsets. Taking it over fences every
+ * other run of that DLQ (a run still going can no longer send or commit: it
+ * fails, having redriven nothing) and aborts a transaction a dead run left
+ * open, or waits for one being committed. So the offsets a run reads include
+ * every commit of every earlier run, filtered or not, and the rule above sees
+ * all they sent; and of two runs that overlap, only the later commits. (With
+ * one id per group, a filtered and an unfiltered run started together both
+ * read the offsets before either committed, and both sent the same records.)
+ *
+ * Where records go: back to the topic the DLQ belongs to (`<topic>.dlq` →
+ * `<topic>`), only. A dead letter whose `sluice.dlq.source.topic` names
+ * another topic is not Sluice's (Sluice writes a topic's dead letters to that
+ * topic's DLQ, and a record read from a retry topic names its origin, the
+ * same topic): anyone who can write to the DLQ could otherwise send bytes of
+ * their choosing to any topic the redrive may write. It is counted
+ * (`foreignSource`), shown in the plan, and never sent.
+ *
+ * Refused rows (SINK_ROW_REFUSED) are never sent either: their events were
+ * claimed by dedup and counted in their windows when the rows were refused,
+ * so a copy would be a duplicate (and, after the dedup TTL, counted twice).
+ * The remedy is `sluice replay` of their range once the column can hold the
+ * values (src/dlq/classes.ts). A filter on that class is refused.
  *
  * Skipped records: one at or past `maxAttempts` is passed over for good (the
  * bound that stops a loop). One of a permanent class is left for a run that
@@ -115,24 +155,36 @@ const writtenClassOf = (r: ConsumedRecord) => headerString(r.headers, DLQ_HEADER
  * unfiltered group's offset keeps meaning "everything below was handled".
  */
 export async function redrive(kafka: KafkaClient, dlqTopic: string, options: RedriveOptions): Promise<RedriveResult> {
-  const admin = kafka.admin();
-  await admin.connect();
   const errorClass = options.errorClass === undefined ? undefined : currentErrorClass(options.errorClass);
   const group = redriveGroup(dlqTopic, errorClass);
+  const transactionalId = redriveTransactionalId(dlqTopic);
+  const home = baseTopic(dlqTopic);
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
     throw new ConfigError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
+  if (!dlqTopic.endsWith('.dlq'))
+    throw new ConfigError(`${dlqTopic} is not a dead-letter topic (<topic>.dlq): only dead letters are redriven`);
+  if (errorClass !== undefined && isReplayOnlyClass(errorClass))
+    throw new ConfigError(
+      `${errorClass} dead letters are never redriven: their events were claimed and counted when the rows were refused, ` +
+        `so a copy would be a duplicate. Widen the column, then 'sluice replay <stream> --from <t> --to <t>' over their ` +
+        `event times ('sluice dlq show ${home} --class ${errorClass}' shows them)`,
+    );
   const includePermanent = options.includePermanent === true;
+  // Only after every check that can refuse the run: a refused run leaves no connection open.
+  const admin = kafka.admin();
+  await admin.connect();
   const producer = options.dryRun
     ? undefined
     : kafka.producer({
-        transactionalId: group,
+        transactionalId,
         idempotent: true,
       });
   try {
     if (producer) {
       await producer.connect();
-      await (await producer.transaction()).abort(); // takes the transactional id over (InitProducerId)
+      // Takes the DLQ's transactional id over (InitProducerId) before any offset is read: see "One run at a time".
+      await (await producer.transaction()).abort();
     }
     const allGroup = redriveGroup(dlqTopic);
     const classPrefix = `${allGroup}.class.`;
@@ -159,6 +211,7 @@ export async function redrive(kafka: KafkaClient, dlqTopic: string, options: Red
       redriven: 0,
       alreadyRedriven: 0,
       notRedrivable: 0,
+      foreignSource: 0,
       skippedPermanent: 0,
       skippedAtBound: 0,
       maxAttempts,
@@ -166,6 +219,7 @@ export async function redrive(kafka: KafkaClient, dlqTopic: string, options: Red
       byTarget: {},
       plan: [],
       group,
+      transactionalId,
       committedGroups: [],
     };
     const plan = new Map<string, RedrivePlanRow>();
@@ -181,6 +235,7 @@ export async function redrive(kafka: KafkaClient, dlqTopic: string, options: Red
           skippedPermanent: 0,
           skippedAtBound: 0,
           notRedrivable: 0,
+          foreignSource: 0,
         };
         plan.set(cls, row);
       }
@@ -197,9 +252,15 @@ export async function redrive(kafka: KafkaClient, dlqTopic: string, options: Red
       if (errorClass && cls !== errorClass) return;
       const row = rowOf(cls);
       row.scanned += 1;
-      if (headerString(r.headers, WINDOW_PARTIAL_KIND.header) === WINDOW_PARTIAL_KIND.value) {
+      if (headerString(r.headers, WINDOW_PARTIAL_KIND.header) === WINDOW_PARTIAL_KIND.value || isReplayOnlyClass(cls)) {
         result.notRedrivable += 1;
         row.notRedrivable += 1;
+        return;
+      }
+      const named = headerString(r.headers, DLQ_HEADERS.sourceTopic);
+      if (named !== undefined && named !== home) {
+        result.foreignSource += 1;
+        row.foreignSource += 1;
         return;
       }
       if (BigInt(r.offset) < classRedrivenBefore(writtenClassOf(r), r.partition)) {
@@ -252,7 +313,8 @@ export async function redrive(kafka: KafkaClient, dlqTopic: string, options: Red
         await transaction.abort().catch(() => undefined);
         throw new ServiceError(
           'kafka',
-          `redrive of ${dlqTopic} did not commit (nothing was redriven; run it again): ${(err as Error).message}`,
+          `redrive of ${dlqTopic} did not commit (nothing was redriven; run it again: if another redrive of ${dlqTopic} ` +
+            `started meanwhile, it took the DLQ over and fenced this one): ${(err as Error).message}`,
           { retriable: true, cause: err },
         );
       }
@@ -265,9 +327,13 @@ export async function redrive(kafka: KafkaClient, dlqTopic: string, options: Red
   }
 }
 
-/** The original record again: Sluice's dlq headers removed, where it was redriven from (and its original coordinates) added. */
+/**
+ * The original record again, for the topic the DLQ belongs to (never one its headers name: `redrive` passes over a
+ * dead letter whose source header names another topic): Sluice's dlq headers removed, where it was redriven from
+ * (and its original coordinates) added.
+ */
 export function redrivenMessage(r: ConsumedRecord, dlqTopic: string, now: Date): [string, Message] {
-  const target = headerString(r.headers, DLQ_HEADERS.sourceTopic) ?? baseTopic(dlqTopic);
+  const target = baseTopic(dlqTopic);
   return [
     target,
     {

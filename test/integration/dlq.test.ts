@@ -1,9 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { DeadLetterPublisher, readTopic, RetryRouter, redrive, redriveGroup, type DeadLetter } from '../../src/dlq';
+import {
+  DeadLetterPublisher,
+  DLQ_HEADERS,
+  readTopic,
+  RetryRouter,
+  redrive,
+  redriveGroup,
+  redriveTransactionalId,
+  type DeadLetter,
+} from '../../src/dlq';
 import type { ErrorCode } from '../../src/errors';
 import { createKafka, endOffsetSum, type RecordHeaders, type ConsumedRecord } from '../../src/kafka';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { waitFor } from '../helpers/processes';
 
 let ctx: TestContext;
 let base: string;
@@ -58,6 +68,39 @@ async function committedRecords(topic: string): Promise<ConsumedRecord[]> {
   const seen: ConsumedRecord[] = [];
   await readTopic(createKafka(ctx.config), topic, (r) => seen.push(r));
   return seen;
+}
+/** The same, once there are at least `atLeast`: a commit returns before its markers reach the partitions. */
+async function committedAtLeast(topic: string, atLeast: number): Promise<ConsumedRecord[]> {
+  let seen: ConsumedRecord[] = [];
+  await waitFor(`${atLeast} committed records in ${topic}`, async () => {
+    seen = await committedRecords(topic);
+    return seen.length >= atLeast;
+  });
+  return seen;
+}
+/** Dead letters of `source`'s records `keys` (partition 0, offsets 0, 1, ...), written as a checkpoint writes them. */
+async function deadLetters(source: string, keys: string[], errorClass: ErrorCode = 'EVENT_INVALID') {
+  const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
+  try {
+    await publisher.send(
+      keys.map((key, n) => ({
+        source: {
+          topic: source,
+          partition: 0,
+          offset: String(n),
+          timestamp: '1',
+          key: Buffer.from(key),
+          value: binaryValue,
+          headers: {},
+        },
+        errorClass,
+        message: 'bad',
+        attempt: 1,
+      })),
+    );
+  } finally {
+    await publisher.disconnect();
+  }
 }
 const str = (headers: RecordHeaders | undefined, name: string) => headers?.[name]?.toString();
 
@@ -283,30 +326,10 @@ describe('sluice dlq list | show | redrive', () => {
   it('a redrive interrupted before its commit and run again redrives each record once', async () => {
     const source = await ctx.createTopic('interrupted', 1);
     const dlq = await ctx.createTopic('interrupted.dlq', 1);
-    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
-    try {
-      await publisher.send(
-        [0, 1, 2].map((n) => ({
-          source: {
-            topic: source,
-            partition: 0,
-            offset: String(n),
-            timestamp: '1',
-            key: Buffer.from(`k${n}`),
-            value: binaryValue,
-            headers: {},
-          },
-          errorClass: 'EVENT_INVALID',
-          message: 'bad',
-          attempt: 1,
-        })),
-      );
-    } finally {
-      await publisher.disconnect();
-    }
+    await deadLetters(source, ['k0', 'k1', 'k2']);
     // A redrive that wrote its records in its transaction and died before committing it.
     const kafka = createKafka(ctx.config);
-    const crashed = kafka.producer({ transactionalId: redriveGroup(dlq), idempotent: true });
+    const crashed = kafka.producer({ transactionalId: redriveTransactionalId(dlq), idempotent: true });
     await crashed.connect();
     const transaction = await crashed.transaction();
     await transaction.send({
@@ -328,27 +351,7 @@ describe('sluice dlq list | show | redrive', () => {
   it('counts a class group an older Sluice committed under a former class name', async () => {
     const source = await ctx.createTopic('former', 1);
     const dlq = await ctx.createTopic('former.dlq', 1);
-    const publisher = new DeadLetterPublisher(createKafka(ctx.config), { stream: 'event-counts', now: () => failedAt });
-    try {
-      await publisher.send(
-        [0, 1, 2].map((n) => ({
-          source: {
-            topic: source,
-            partition: 0,
-            offset: String(n),
-            timestamp: '1',
-            key: Buffer.from(`k${n}`),
-            value: binaryValue,
-            headers: {},
-          },
-          errorClass: formerClass('ValidationError'),
-          message: 'bad',
-          attempt: 1,
-        })),
-      );
-    } finally {
-      await publisher.disconnect();
-    }
+    await deadLetters(source, ['k0', 'k1', 'k2'], formerClass('ValidationError'));
     // An older Sluice redrove the first record, filtered by the class's former name.
     await ctx.admin.setOffsets(redriveGroup(dlq, 'ValidationError'), dlq, [{ partition: 0, offset: '1' }]);
     const kafka = createKafka(ctx.config);
@@ -358,6 +361,91 @@ describe('sluice dlq list | show | redrive', () => {
       byClass: { EVENT_INVALID: 2 },
     });
     expect(await redrive(kafka, dlq, { dryRun: true })).toMatchObject({ redriven: 2, alreadyRedriven: 1 });
+  });
+
+  it('sends dead letters back only to the topic the DLQ belongs to: one whose source header names another is counted, never sent', async () => {
+    const source = await ctx.createTopic('home', 1);
+    const dlq = await ctx.createTopic('home.dlq', 1);
+    const other = await ctx.createTopic('payments', 1); // another service's topic
+    await deadLetters(source, ['genuine']);
+    // Anyone who can write to the DLQ can write a "dead letter" that names another topic as its source.
+    const kafka = createKafka(ctx.config);
+    const forger = kafka.producer();
+    await forger.connect();
+    await forger.send({
+      topic: dlq,
+      messages: [
+        {
+          key: 'forged',
+          value: 'attacker-chosen bytes',
+          headers: {
+            [DLQ_HEADERS.sourceTopic]: other,
+            [DLQ_HEADERS.sourcePartition]: '0',
+            [DLQ_HEADERS.sourceOffset]: '0',
+            [DLQ_HEADERS.errorClass]: 'EVENT_INVALID',
+            [DLQ_HEADERS.attempt]: '1',
+          },
+        },
+      ],
+    });
+    await forger.disconnect();
+
+    const plan = runCli(['dlq', 'redrive', source]);
+    expect(plan.stderr).toBe('');
+    expect(plan.stdout).toMatch(
+      /^\s+EVENT_INVALID\s+transient\s+2\s+1\s+1 name another source topic \(never redriven\)$/m,
+    );
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({
+      redriven: 1,
+      foreignSource: 1,
+      byTarget: { [source]: 1 },
+    });
+    expect((await committedAtLeast(source, 1)).map((r) => r.key!.toString())).toEqual(['genuine']);
+    expect(await high(other)).toBe(0); // not even an aborted write
+  });
+
+  it('two redrives of one DLQ at once, filtered and not, send each dead letter once: the later fences the earlier', async () => {
+    const source = await ctx.createTopic('together', 1);
+    const dlq = await ctx.createTopic('together.dlq', 1);
+    await deadLetters(source, ['k0', 'k1']);
+    const kafka = createKafka(ctx.config);
+    const runs = await Promise.allSettled([
+      redrive(kafka, dlq, { dryRun: false }),
+      redrive(kafka, dlq, { dryRun: false, errorClass: 'EVENT_INVALID' }),
+    ]);
+    const sent = runs.reduce((n, run) => n + (run.status === 'fulfilled' ? run.value.redriven : 0), 0);
+    expect(sent).toBe(2);
+    for (const run of runs)
+      if (run.status === 'rejected') expect(String(run.reason)).toMatch(/took the DLQ over and fenced this one/);
+    const copies = await committedAtLeast(source, 2);
+    expect(copies.map((r) => r.key!.toString()).sort()).toEqual(['k0', 'k1']);
+    // And one after the other, either filter finds both sent.
+    expect(await redrive(kafka, dlq, { dryRun: false, errorClass: 'EVENT_INVALID' })).toMatchObject({ redriven: 0 });
+    expect(await redrive(kafka, dlq, { dryRun: false })).toMatchObject({ redriven: 0 });
+    expect(await committedRecords(source)).toHaveLength(2);
+  });
+
+  it('never redrives a refused row (its event was claimed and counted when the row was refused): the plan says replay', async () => {
+    const source = await ctx.createTopic('refused', 1);
+    const dlq = await ctx.createTopic('refused.dlq', 1);
+    await deadLetters(source, ['row'], 'SINK_ROW_REFUSED');
+    await deadLetters(source, ['fixable']);
+    const kafka = createKafka(ctx.config);
+
+    const plan = runCli(['dlq', 'redrive', source, '--include-permanent']);
+    expect(plan.stderr).toBe('');
+    expect(plan.stdout).toMatch(
+      /^\s+SINK_ROW_REFUSED\s+replay\s+1\s+0\s+1 refused rows \(never redriven: widen the column, then sluice replay their range\)$/m,
+    );
+    await expect(redrive(kafka, dlq, { dryRun: true, errorClass: 'SINK_ROW_REFUSED' })).rejects.toThrow(
+      /never redriven.*a copy would be a duplicate.*sluice replay/,
+    );
+    expect(await redrive(kafka, dlq, { dryRun: false, includePermanent: true })).toMatchObject({
+      redriven: 1,
+      notRedrivable: 1,
+      byClass: { EVENT_INVALID: 1 },
+    });
+    expect((await committedAtLeast(source, 1)).map((r) => r.key!.toString())).toEqual(['fixable']);
   });
 
   it('rejects an unsupported filter with a one-line usage hint', () => {
