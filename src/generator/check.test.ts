@@ -12,10 +12,14 @@ jest.mock('../dlq', () => ({
 }));
 import { checkRun } from './check';
 
-/** A ClickHouse with no rows: the answers below expect none. */
+/** What events_raw holds per channel in each case. */
+let channels: { channel: string; u: string }[] = [];
+const channelRows = (query: string) => (query.includes('GROUP BY channel') ? channels : []);
+
+/** A ClickHouse with no rows but the channel counts: the answers below expect none. */
 const clickhouse = {
   query: async ({ query }: { query: string }) => ({
-    json: async () => (query.includes('count()') ? [{ n: '0', u: '0' }] : []),
+    json: async () => (query.includes('count()') ? [{ n: '0', u: '0' }] : channelRows(query)),
     stream: async function* () {},
   }),
 } as never;
@@ -41,6 +45,7 @@ function answer(values: (string | undefined)[]): ExpectedAnswer {
     records: values.length,
     byKind: { valid: 0, duplicate: 0, late: 0, poison: values.length } as never,
     eventIds: new Set(),
+    eventsByChannel: {},
     onTimeEventIds: new Set(),
     lateEventIds: new Set(),
     suppressedDuplicates: 0,
@@ -71,5 +76,22 @@ describe('checkRun on dead letters', () => {
     const result = await check(answer([undefined, undefined]));
     expect(result.valid).toBe(false);
     expect(result.problems.join('\n')).toMatch(/already dead-lettered/);
+  });
+});
+
+describe('checkRun on channels', () => {
+  it("names each channel whose count differs from the generator's", async () => {
+    dlq = [];
+    // The events went out as web but were read as v1 events: every one of them counts as 'unknown'.
+    channels = [{ channel: 'unknown', u: '3' }];
+    const result = await check({ ...answer([]), eventsByChannel: { web: 3 } });
+    expect(result.valid).toBe(false);
+    expect(result.problems).toEqual([
+      "events with channel 'unknown' in events_raw: expected 0, found 3",
+      "events with channel 'web' in events_raw: expected 3, found 0",
+    ]);
+    channels = [{ channel: 'web', u: '3' }];
+    expect((await check({ ...answer([]), eventsByChannel: { web: 3 } })).problems).toEqual([]);
+    channels = [];
   });
 });

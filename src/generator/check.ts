@@ -54,6 +54,8 @@ export interface RunCheck {
   rawEvents: {
     rows: number;
     distinct: number;
+    /** Distinct events per `channel`. */
+    byChannel: Record<string, number>;
     lost: number;
     unexpected: number;
     /** A few of the lost and unexpected ids. */
@@ -94,6 +96,14 @@ export async function checkRun(outputs: RunOutputs, expected: ExpectedAnswer): P
     { what: 'events counted in windows', expected: sum(expected.windows), found: sum(windows.rows) },
     { what: `records in ${outputs.dlqTopic}`, expected: expected.deadLetters.length, found: deadLetters.length },
     { what: `records in ${outputs.lateTopic}`, expected: expected.lateEventIds.size, found: late.length },
+    // Each channel the generator sent or the table holds: an event whose channel was lost reads 'unknown' here.
+    ...[...new Set([...Object.keys(expected.eventsByChannel), ...Object.keys(raw.byChannel)])]
+      .sort()
+      .map((channel) => ({
+        what: `events with channel '${channel}' in ${rawTable}`,
+        expected: expected.eventsByChannel[channel] ?? 0,
+        found: raw.byChannel[channel] ?? 0,
+      })),
   ];
 
   const problems = figures
@@ -140,6 +150,13 @@ async function checkRawEvents(outputs: RunOutputs, expected: ExpectedAnswer): Pr
       format: 'JSONEachRow',
     })
   ).json<{ n: string; u: string }>();
+  const channels = await (
+    await outputs.clickhouse.query({
+      query: `SELECT channel, uniqExact(event_id) AS u FROM ${table}${where} GROUP BY channel`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ channel: string; u: string }>();
+  const byChannel = Object.fromEntries(channels.map((c) => [c.channel, Number(c.u)]));
   const ids = () => streamIds(outputs.clickhouse, `SELECT DISTINCT event_id FROM ${table}${where}`);
   let matched = 0;
   let unexpected = 0;
@@ -158,7 +175,15 @@ async function checkRawEvents(outputs: RunOutputs, expected: ExpectedAnswer): Pr
       if (!found.has(id)) lostExamples.push(id);
     }
   }
-  return { rows: Number(counts!.n), distinct: Number(counts!.u), lost, unexpected, lostExamples, unexpectedExamples };
+  return {
+    rows: Number(counts!.n),
+    distinct: Number(counts!.u),
+    byChannel,
+    lost,
+    unexpected,
+    lostExamples,
+    unexpectedExamples,
+  };
 }
 
 async function* streamIds(clickhouse: ClickHouseClient, query: string): AsyncGenerator<string> {

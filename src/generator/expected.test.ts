@@ -1,6 +1,6 @@
 import { computeExpected, computeExpectedFromLog, type ExpectedWindowRow } from './expected';
 import { createEventEncoder } from './encode';
-import type { AnalyticsEvent } from '../../streams/event-counts/event';
+import type { AnalyticsEventV2 } from '../../streams/event-counts/event';
 import { toLogEntry, type WorkloadLogEntry } from './log';
 import { generateWorkload } from './workload';
 
@@ -14,7 +14,8 @@ const ev = (
   campaign: string | null,
   time: number,
   amount: number | null = null,
-): AnalyticsEvent => ({
+  channel = 'web',
+): AnalyticsEventV2 => ({
   event_id: id,
   event_type: type,
   user_id: user,
@@ -23,8 +24,9 @@ const ev = (
   event_time: time,
   amount,
   properties: {},
+  channel,
 });
-const entry = (seq: number, kind: WorkloadLogEntry['kind'], event: AnalyticsEvent): WorkloadLogEntry => ({
+const entry = (seq: number, kind: WorkloadLogEntry['kind'], event: AnalyticsEventV2): WorkloadLogEntry => ({
   seq,
   kind,
   key: event.event_id,
@@ -34,12 +36,12 @@ const entry = (seq: number, kind: WorkloadLogEntry['kind'], event: AnalyticsEven
 
 /** A hand-written log; the expected answer below is worked out by hand from it. */
 const A = ev('a', 'view', 'u1', 'c1', T0 + 10_000);
-const E = ev('e', 'view', 'u1', 'c1', T0 - 3_600_000);
+const E = ev('e', 'view', 'u1', 'c1', T0 - 3_600_000, null, 'android');
 const log: WorkloadLogEntry[] = [
   entry(0, 'valid', A),
   entry(1, 'valid', ev('b', 'view', 'u2', 'c1', T0 + 50_000)),
   { ...entry(2, 'duplicate', A), duplicateOf: 0 },
-  entry(3, 'valid', ev('c', 'purchase', 'u1', null, T0 + 59_999, 10.25)),
+  entry(3, 'valid', ev('c', 'purchase', 'u1', null, T0 + 59_999, 10.25, 'ios')),
   { seq: 4, kind: 'poison', key: null, poisonReason: 'random-bytes', value: 'AQID' },
   entry(5, 'valid', ev('d', 'purchase', 'u3', null, T0 + MIN, 5.5)), // first ms of the next window
   entry(6, 'late', E),
@@ -51,7 +53,7 @@ const log: WorkloadLogEntry[] = [
     kind: 'poison',
     key: 'k1',
     eventId: 'h0',
-    event: ev('h0', '', 'u1', null, T0),
+    event: ev('h0', '', 'u1', null, T0, null, 'ios'), // poison: in no channel's count
     poisonReason: 'empty-event-type',
     value: 'AA==',
   },
@@ -103,6 +105,8 @@ describe('computeExpected', () => {
     expect(expected.records).toBe(12);
     expect(expected.byKind).toEqual({ valid: 6, duplicate: 3, late: 1, poison: 2 });
     expect([...expected.eventIds].sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+    // Every event of events_raw by its channel, the late one included.
+    expect(expected.eventsByChannel).toEqual({ android: 1, ios: 1, web: 6 });
     expect([...expected.onTimeEventIds].sort()).toEqual(['a', 'b', 'c', 'd', 'f', 'g', 'h']);
     expect([...expected.lateEventIds]).toEqual(['e']);
     expect(expected.suppressedDuplicates).toBe(2);
@@ -137,6 +141,8 @@ describe('computeExpected', () => {
     expect(expected.lateEventIds.size).toBe(expected.byKind.late);
     expect(expected.suppressedDuplicates).toBe(expected.byKind.duplicate);
     expect(expected.deadLetters).toHaveLength(expected.byKind.poison);
+    expect(Object.keys(expected.eventsByChannel)).toEqual(['android', 'ios', 'server', 'web']);
+    expect(Object.values(expected.eventsByChannel).reduce((n, c) => n + c, 0)).toBe(expected.eventIds.size);
     // 5000 records at 100/s plus the 30 s lead-in: windows over 1-2 minutes of the first hour.
     expect(new Set(expected.windows.map((w) => w.window_start)).size).toBeGreaterThanOrEqual(2);
     for (const w of expected.windows) expect(w.distinct_users).toBeLessThanOrEqual(w.events);

@@ -18,7 +18,8 @@ import type { PoisonReason, RecordKind } from './workload';
  *   first occurrence is on time and counts in its window;
  * - `events_raw` holds every distinct event that passed validation, late ones
  *   included (the stream writes the raw row before the window decides
- *   lateness); `onTimeEventIds` is the set without them;
+ *   lateness), each with the channel the generator gave it; `onTimeEventIds`
+ *   is the set without the late ones;
  * - windows: tumbling, `windowMs` wide, aligned to the epoch, grouped by
  *   (event_type, campaign_id with '' for none): events, distinct users, sum of
  *   amount (null counts as 0). Amounts are whole cents by construction, so
@@ -51,6 +52,8 @@ export interface ExpectedAnswer {
   byKind: Record<RecordKind, number>;
   /** Expected `events_raw`: distinct ids of every event that passed validation. */
   eventIds: Set<string>;
+  /** Expected `events_raw` rows per `channel`: the events of `eventIds`, counted by the channel they were sent with. */
+  eventsByChannel: Record<string, number>;
   /** Distinct ids of the events counted in windows. */
   onTimeEventIds: Set<string>;
   /** Expected in `<topic>.late`, one record each. */
@@ -78,6 +81,7 @@ export class ExpectedAnswerBuilder {
   private records = 0;
   private readonly byKind: Record<RecordKind, number> = { valid: 0, duplicate: 0, late: 0, poison: 0 };
   private readonly eventIds = new Set<string>();
+  private readonly byChannel = new Map<string, number>();
   private readonly onTime = new Set<string>();
   private readonly late = new Set<string>();
   private suppressed = 0;
@@ -112,6 +116,7 @@ export class ExpectedAnswerBuilder {
       return;
     }
     this.eventIds.add(id);
+    this.byChannel.set(event.channel, (this.byChannel.get(event.channel) ?? 0) + 1);
     this.earliest = Math.min(this.earliest, event.event_time);
     this.latest = Math.max(this.latest, event.event_time);
     if (entry.kind === 'late') {
@@ -158,6 +163,7 @@ export class ExpectedAnswerBuilder {
       records: this.records,
       byKind: { ...this.byKind },
       eventIds: this.eventIds,
+      eventsByChannel: Object.fromEntries([...this.byChannel].sort(([a], [b]) => compareStrings(a, b))),
       onTimeEventIds: this.onTime,
       lateEventIds: this.late,
       suppressedDuplicates: this.suppressed,

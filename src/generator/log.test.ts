@@ -17,6 +17,14 @@ describe('workload log', () => {
     for (const e of entries) expect(parseLogLine(formatLogLine(e))).toEqual(e);
   });
 
+  it('reads a line of a generator that wrote v1 with the channel the stream read: unknown', () => {
+    const line =
+      '{"seq":0,"kind":"valid","key":"k","eventId":"k","event":{"event_id":"k","event_type":"click","user_id":"user-1",' +
+      '"campaign_id":null,"ad_id":null,"event_time":1,"amount":null,"properties":{"channel":"ios"}}}';
+    expect(parseLogLine(line).event).toMatchObject({ properties: { channel: 'ios' }, channel: 'unknown' });
+    expect(entries.every((e) => e.event === undefined || typeof e.event.channel === 'string')).toBe(true);
+  });
+
   it('keeps the exact value bytes of poison only', () => {
     expect(entries.filter((e) => e.kind === 'poison').every((e) => typeof e.value === 'string')).toBe(true);
     expect(entries.filter((e) => e.kind !== 'poison').every((e) => e.value === undefined)).toBe(true);

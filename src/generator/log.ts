@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { AnalyticsEvent } from '../../streams/event-counts/event';
+import type { AnalyticsEventV2 } from '../../streams/event-counts/event';
 import type { PoisonReason, RecordKind, WorkloadRecord } from './workload';
 
 /**
@@ -15,8 +15,8 @@ export interface WorkloadLogEntry {
   /** The Kafka key as sent (null: no key). */
   key: string | null;
   eventId?: string;
-  /** The event, when the record carries a decodable one (invalid poison included). */
-  event?: AnalyticsEvent;
+  /** The event, when the record carries a decodable one (invalid poison included), as written with v2 of the schema. */
+  event?: AnalyticsEventV2;
   poisonReason?: PoisonReason;
   duplicateOf?: number;
   /** The partition it was produced to (set by `produceWorkload`; absent from a log generated without Kafka). */
@@ -47,6 +47,8 @@ export function parseLogLine(line: string): WorkloadLogEntry {
   const entry = JSON.parse(line) as WorkloadLogEntry;
   const amount = entry.event?.amount as unknown;
   if (entry.event && typeof amount === 'string' && amount in NON_FINITE) entry.event.amount = NON_FINITE[amount]!;
+  // A log of a generator that wrote v1 has no top-level channel: the stream read those events as 'unknown'.
+  if (entry.event && typeof entry.event.channel !== 'string') entry.event.channel = 'unknown';
   return entry;
 }
 

@@ -4,7 +4,7 @@ import { createKafka, type KafkaClient, type Message } from '../kafka';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { createEventEncoder } from './encode';
 import { partitionForKey } from './partition';
-import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
+import { ANALYTICS_EVENT_V2_SCHEMA } from '../../streams/event-counts/event';
 import { LogWriter, toLogEntry, type WorkloadLogEntry } from './log';
 import { WorkloadTally, type WorkloadSummary } from './summary';
 import {
@@ -19,8 +19,9 @@ export interface ProduceWorkloadOptions extends WorkloadOptions {
   config: SluiceConfig;
   topic: string;
   /**
-   * The schema id to write with. By default the reference schema is
-   * registered under `<topic>-value` (idempotent) and its id used.
+   * The schema id to write with: that of `avro/analytics_event.v2.avsc`. By
+   * default that schema is registered under `<topic>-value` (idempotent) and
+   * its id used.
    */
   schemaId?: number;
   /** The codec that registers the schema; one is built from `config.registry` otherwise. */
@@ -67,7 +68,7 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
 
   const partitions = await prepareTopic(kafka, config, topic, options.createPartitions);
 
-  const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
+  const schema = loadAvroSchema(ANALYTICS_EVENT_V2_SCHEMA);
   const schemaId =
     options.schemaId ?? (await (options.codec ?? SchemaCodec.fromConfig(config)).register(`${topic}-value`, schema));
   const encode = createEventEncoder(schemaId, schema);

@@ -4,8 +4,9 @@ import type { Type } from 'avsc';
 import { loadAvroSchema, parseAvroType } from '../schema';
 import { createEventEncoder } from './encode';
 import { formatLogLine, toLogEntry } from './log';
-import { validateAnalyticsEvent } from '../../streams/event-counts/validate';
+import { validateAnalyticsEvent, validateAnalyticsEventV2 } from '../../streams/event-counts/validate';
 import {
+  CHANNELS,
   DUPLICATE_LOOKBACK,
   INVALID_REASONS,
   LATE_AFTER_FRACTION,
@@ -19,7 +20,7 @@ import {
 
 const SCHEMA_ID = 7;
 const encode = createEventEncoder(SCHEMA_ID);
-const type: Type = parseAvroType(loadAvroSchema('analytics_event'));
+const type: Type = parseAvroType(loadAvroSchema('analytics_event.v2'));
 const HOUR = 3_600_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -85,7 +86,7 @@ describe('generateWorkload', () => {
         return (
           !decoded ||
           !isDeepStrictEqual({ ...decoded }, r.event) ||
-          !isDeepStrictEqual(validateAnalyticsEvent(decoded), { ok: true, event: r.event })
+          !isDeepStrictEqual(validateAnalyticsEventV2(decoded), { ok: true, event: r.event })
         );
       });
     expect(mismatched.map((r) => r.seq)).toEqual([]);
@@ -93,6 +94,14 @@ describe('generateWorkload', () => {
     const sample = Buffer.from(records[0]!.value);
     sample[sample.length - 2] = sample[sample.length - 2]! ^ 0x01;
     expect(isDeepStrictEqual({ ...decode(sample) }, records[0]!.event)).toBe(false);
+  });
+
+  it("fills v2's channel at top level, from every channel, and leaves it out of the properties", () => {
+    const events = records.filter((r) => r.kind !== 'poison').map((r) => r.event!);
+    expect(new Set(events.map((e) => e.channel))).toEqual(new Set(CHANNELS));
+    expect(events.filter((e) => 'channel' in e.properties)).toEqual([]);
+    // Each channel about a quarter of the events.
+    for (const c of CHANNELS) expect(events.filter((e) => e.channel === c).length).toBeGreaterThan(events.length / 5);
   });
 
   it('keeps valid events within the out-of-order spread of everything before them', () => {

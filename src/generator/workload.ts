@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors';
-import type { AnalyticsEvent } from '../../streams/event-counts/event';
+import type { AnalyticsEventV2 } from '../../streams/event-counts/event';
 import { SeededRandom } from './random';
 
 /**
@@ -88,14 +88,18 @@ export interface WorkloadRecord {
   /** The event's id when the record carries a decodable event. */
   eventId?: string;
   /** The event, when decodable (valid, duplicate, late, and invalid poison). */
-  event?: AnalyticsEvent;
+  event?: AnalyticsEventV2;
   poisonReason?: PoisonReason;
   /** For duplicates: the seq of the record whose event it re-sends. */
   duplicateOf?: number;
 }
 
-/** Encodes an event as a Kafka value in Confluent wire format (0x00, int32 BE schema id, Avro body). */
-export type EncodeEvent = (event: AnalyticsEvent) => Buffer;
+/**
+ * Encodes an event as a Kafka value in Confluent wire format (0x00, int32 BE
+ * schema id, Avro body), with `avro/analytics_event.v2.avsc` or a schema that
+ * has its fields: `createEventEncoder` is the one the generator is given.
+ */
+export type EncodeEvent = (event: AnalyticsEventV2) => Buffer;
 
 /** Options a user got wrong; one line that says which and what is allowed. */
 export class WorkloadOptionsError extends SluiceError {
@@ -220,7 +224,8 @@ function weightedPicker(types: readonly EventTypeSpec[]): (rng: SeededRandom) =>
   };
 }
 
-const CHANNELS = ['web', 'ios', 'android', 'server'] as const;
+/** The channels of v2's `channel` field (its doc in avro/analytics_event.v2.avsc names these four). */
+export const CHANNELS = ['web', 'ios', 'android', 'server'] as const;
 
 /**
  * Generates the workload lazily, one record at a time, so that millions of
@@ -253,9 +258,11 @@ export function* generateWorkload(
   const amountType = o.eventTypes.find((t) => t.hasAmount) ?? o.eventTypes[0]!;
   const msPerRecord = 1000 / o.ratePerSecond;
 
-  const makeEvent = (eventTime: number, type: EventTypeSpec = pickType(rng)): AnalyticsEvent => {
+  const makeEvent = (eventTime: number, type: EventTypeSpec = pickType(rng)): AnalyticsEventV2 => {
     const campaign = rng.chance(o.noCampaignShare) ? null : `campaign-${rng.int(o.campaigns)}`;
-    const properties: Record<string, string> = { channel: rng.pick(CHANNELS) };
+    // The channel is drawn where v1 events drew it into their properties, so a seed still pins the same ids and kinds.
+    const channel = rng.pick(CHANNELS);
+    const properties: Record<string, string> = {};
     if (type.name === 'view') properties.page = `/product/${rng.int(500)}`;
     return {
       event_id: rng.uuid(),
@@ -267,10 +274,11 @@ export function* generateWorkload(
       // Whole cents from 1.00 to 500.00, so expected sums are exact in cents.
       amount: type.hasAmount ? (100 + rng.int(49_901)) / 100 : null,
       properties,
+      channel,
     };
   };
 
-  const encodeFramed = (event: AnalyticsEvent): Buffer => {
+  const encodeFramed = (event: AnalyticsEventV2): Buffer => {
     const value = encode(event);
     if (value.length < 6 || value[0] !== 0) {
       throw new SluiceError(
@@ -281,7 +289,7 @@ export function* generateWorkload(
     return value;
   };
 
-  const recent: { seq: number; event: AnalyticsEvent; value: Buffer }[] = [];
+  const recent: { seq: number; event: AnalyticsEventV2; value: Buffer }[] = [];
   let recentNext = 0;
 
   for (let seq = 0; seq < o.count; seq++) {
@@ -349,7 +357,7 @@ export function* generateWorkload(
   }
 
   /** A decodable event that breaks exactly one rule of `validateAnalyticsEvent`. */
-  function breakEvent(event: AnalyticsEvent, reason: (typeof INVALID_REASONS)[number]): AnalyticsEvent {
+  function breakEvent(event: AnalyticsEventV2, reason: (typeof INVALID_REASONS)[number]): AnalyticsEventV2 {
     switch (reason) {
       case 'empty-event-type':
         return { ...event, event_type: '' };

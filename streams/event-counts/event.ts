@@ -1,5 +1,5 @@
 /**
- * The reference event as the generator writes it and the validator returns
+ * The reference event as v1 producers write it and the validator returns
  * it: the fields of `avro/analytics_event.avsc` (v1) with their decoded
  * JavaScript types. A producer may leave the optional fields out (the schema
  * defaults fill them); once decoded, every field is present.
@@ -19,16 +19,16 @@ export interface AnalyticsEvent {
 }
 
 /**
- * The event as the stream reads it, with `avro/analytics_event.v2.avsc`:
- * v1's fields plus `channel`, which the reader fills with 'unknown' for
- * events v1 writers wrote.
+ * The event as the generator writes it and the stream reads it, with
+ * `avro/analytics_event.v2.avsc`: v1's fields plus `channel`, which the
+ * reader fills with 'unknown' for events v1 writers wrote.
  */
 export interface AnalyticsEventV2 extends AnalyticsEvent {
   channel: string;
 }
 
-/** The Avro schema file (in `avro/`, without `.avsc`) of `AnalyticsEvent`: what the reference workload writes. */
+/** The Avro schema file (in `avro/`, without `.avsc`) of `AnalyticsEvent`: what v1 producers write. */
 export const ANALYTICS_EVENT_SCHEMA = 'analytics_event';
 
-/** The Avro schema file of `AnalyticsEventV2`: the stream's reader schema. */
+/** The Avro schema file of `AnalyticsEventV2`: the stream's reader schema, and what the reference workload writes. */
 export const ANALYTICS_EVENT_V2_SCHEMA = 'analytics_event.v2';
