@@ -12,6 +12,8 @@ import {
   readerSchema,
   REFUSED_TYPE,
   SCHEMA_ID,
+  V1_SCHEMA_ID,
+  v1Schema,
   windowKey,
   type Kind,
   type Produced,
@@ -91,6 +93,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   });
   world.registry.register(SCHEMA_ID, readerSchema);
   world.registry.register(LATE_SCHEMA_ID, readerSchema, lateSchemaAt);
+  world.registry.register(V1_SCHEMA_ID, v1Schema);
   if (hostile) world.faults.refusedEventTypes.add(REFUSED_TYPE);
 
   // Producers that write in transactions (the ingest API does) leave a commit marker after their records.
@@ -382,7 +385,10 @@ function check(world: World, produced: Produced[], _redriven: Set<string>, redis
     if (!exp.raw.has(id)) fail(`events_raw has unexpected event ${id} (${kindOf(produced, id)})`);
   for (const row of rawRows) {
     const e = eventById.get(String(row.event_id));
-    if (e && (row.event_type !== e.event_type || Number(row.event_time_ms) !== e.event_time))
+    if (
+      e &&
+      (row.event_type !== e.event_type || Number(row.event_time_ms) !== e.event_time || row.channel !== e.channel)
+    )
       fail(`events_raw row of ${e.event_id} does not match its event`);
   }
 

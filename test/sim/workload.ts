@@ -27,6 +27,10 @@ import { loadAvroSchema, parseAvroType } from '../../src/schema';
  *   letters, in several copies, once the schema exists. It must end counted
  *   exactly once, in its window or (if the redrive came after the window
  *   closed) in `.late`.
+ *
+ * Every eighth record that would be `valid` is written as a producer still on
+ * v1 of the schema writes it: no channel, so the stream reads 'unknown'
+ * (its event says so). The others are v2 with their channel.
  */
 
 export type Kind = 'valid' | 'duplicate' | 'late' | 'ahead' | 'far-ahead' | 'poison' | 'refused' | 'late-schema';
@@ -50,14 +54,18 @@ export interface Produced {
 export const SCHEMA_ID = 1;
 /** The same schema registered under a second id, which the registry learns late. */
 export const LATE_SCHEMA_ID = 2;
+/** v1 of the schema (no channel), known from the start: what producers not yet on v2 write with. */
+export const V1_SCHEMA_ID = 3;
 export const REFUSED_TYPE = 'refused';
 
 const schema = loadAvroSchema('analytics_event.v2');
 const type = parseAvroType(schema);
 export const readerSchema = schema;
+export const v1Schema = loadAvroSchema('analytics_event');
+const v1Type = parseAvroType(v1Schema);
 
 export function encode(event: SimEvent, schemaId: number): Buffer {
-  const body = type.toBuffer(event);
+  const body = (schemaId === V1_SCHEMA_ID ? v1Type : type).toBuffer(event);
   const out = Buffer.alloc(5 + body.length);
   out.writeInt32BE(schemaId, 1);
   body.copy(out, 5);
@@ -146,7 +154,10 @@ export function generate(random: SeededRandom, options: WorkloadOptions): Produc
     const e = event(at, eventTime, kind === 'refused' ? REFUSED_TYPE : undefined);
     key = Buffer.from(e.event_id);
     partition = partitionOf(e.event_id, partitions);
-    value = encode(e, kind === 'late-schema' ? LATE_SCHEMA_ID : SCHEMA_ID);
+    // Chosen by position, not drawn: a seed's draws, and so its run, stay what they were before v1 writers.
+    const v1 = kind === 'valid' && i % 8 === 0;
+    if (v1) e.channel = 'unknown';
+    value = encode(e, kind === 'late-schema' ? LATE_SCHEMA_ID : v1 ? V1_SCHEMA_ID : SCHEMA_ID);
     out.push(record(out.length, kind, partition, at, key, value, e));
     if (kind === 'late-schema' && random.chance(0.5)) {
       // A copy written with the known schema a little later: whichever copy decodes first counts.
