@@ -7,7 +7,7 @@
  */
 import type { SluiceConfig } from '../../src/config';
 import { createEventEncoder, generateWorkload, toLogEntry, type WorkloadLogEntry } from '../../src/generator';
-import { ANALYTICS_EVENT_SCHEMA } from '../../streams/event-counts/event';
+import { ANALYTICS_EVENT_V2_SCHEMA } from '../../streams/event-counts/event';
 import { partitionForKey } from '../../src/generator/partition';
 import { createKafka } from '../../src/kafka';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
@@ -45,7 +45,7 @@ const TICK_MS = 50;
 const MAX_BATCH = 3000;
 
 export async function produceSteady(o: SteadyOptions): Promise<SteadyResult> {
-  const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
+  const schema = loadAvroSchema(ANALYTICS_EVENT_V2_SCHEMA);
   const schemaId = await SchemaCodec.fromConfig(o.config).register(`${o.topic}-value`, schema);
   const encode = createEventEncoder(schemaId, schema);
   const count = Math.max(1, Math.round(o.ratePerSecond * o.seconds));

@@ -68,7 +68,9 @@ function printSummary(result: ProduceResult, log: string | undefined): void {
       `  event time ${new Date(first).toISOString()} .. ${new Date(last).toISOString()} (${formatSpan(last - first)})`,
     );
   }
-  printLine(`  schema id ${result.schemaId}, ${(result.valueBytes / 1e6).toFixed(1)} MB of values`);
+  printLine(
+    `  schema id ${result.schemaId} (analytics_event.v2), ${(result.valueBytes / 1e6).toFixed(1)} MB of values`,
+  );
   if (log) printLine(`  log written to ${log}`);
 }
 
@@ -107,7 +109,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--partitions <n>', 'create the topic with n partitions if it does not exist', integer('--partitions', 1))
     .option(
       '--schema-id <id>',
-      'write with this registered schema id instead of registering <topic>-value',
+      'write with this registered schema id (of avro/analytics_event.v2.avsc) instead of registering that schema under <topic>-value',
       integer('--schema-id', 1),
     )
     .option('--batch-size <n>', 'records per produce call', integer('--batch-size', 1), 20_000)

@@ -7,7 +7,7 @@ import {
   toLogEntry,
   type ExpectedAnswer,
 } from '../../src/generator';
-import type { AnalyticsEvent } from '../../streams/event-counts';
+import { ANALYTICS_EVENT_V2_SCHEMA, type AnalyticsEventV2 } from '../../streams/event-counts';
 import { loadConfig, type SluiceConfig } from '../../src/config';
 import { ServiceError } from '../../src/errors';
 import { createKafka } from '../../src/kafka';
@@ -101,11 +101,12 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     await admin.createTopics([topic, `${topic}.dlq`, `${topic}.late`].map((t) => ({ topic: t, numPartitions: 1 })));
     await admin.disconnect();
 
-    // The reference workload without poison (the SDK validates, so it cannot send poison), through the producer SDK.
-    const producer = createEventProducer<AnalyticsEvent>({
+    // The reference workload without poison (the SDK validates, so it cannot send poison), through the producer SDK,
+    // with the schema the generator writes (v2: a v1 producer would drop every event's channel).
+    const producer = createEventProducer<AnalyticsEventV2>({
       config,
       topic,
-      schema: 'analytics_event',
+      schema: ANALYTICS_EVENT_V2_SCHEMA,
       keyField: 'event_id',
     });
     await producer.connect();
