@@ -18,8 +18,8 @@ const MINUTE = 60_000;
  * stream, row for row against the generator's answer (computed from its log
  * alone), and again after an in-place replay of part of the range: distinct
  * users re-grouped at the hour from the per-minute sets, revenue exact as a
- * Decimal, the events view one row per event, and every SQL block of
- * docs/analysts.md answering as written.
+ * Decimal, the events view one row per event with the generator's channel,
+ * and every SQL block of docs/analysts.md answering as written.
  */
 describe('analyst views, against the generator', () => {
   let ctx: TestContext;
@@ -150,6 +150,13 @@ describe('analyst views, against the generator', () => {
     );
     const [total] = await rows<{ cents: string }>('SELECT toString(toInt64(sum(amount) * 100)) AS cents FROM events');
     expect(total!.cents).toBe(String([...expected.eventIds].reduce((s, id) => s + (cents.get(id) ?? 0), 0)));
+
+    // Events per channel: the generator writes v2, so every event has the channel it was sent with (none 'unknown').
+    const perChannel = await rows<{ channel: string; events: string }>(
+      'SELECT channel, count() AS events FROM events GROUP BY channel ORDER BY channel',
+    );
+    expect(Object.fromEntries(perChannel.map((r) => [r.channel, Number(r.events)]))).toEqual(expected.eventsByChannel);
+    expect(Object.keys(expected.eventsByChannel)).toEqual(['android', 'ios', 'server', 'web']);
   }
 
   it('the views equal the generator row for row; distinct users re-group by hour; the summable distinct count is gone', async () => {
