@@ -17,6 +17,7 @@ export {
   DEFAULT_START_TIME,
   LATE_AFTER_FRACTION,
   DUPLICATE_LOOKBACK,
+  CHANNELS,
   type RecordKind,
   type PoisonReason,
   type EventTypeSpec,

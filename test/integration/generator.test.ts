@@ -7,6 +7,7 @@ import { runCli } from '../helpers/cli';
 import { createKafka, defaultPartitionForKey } from '../../src/kafka';
 import { DecodeError, SchemaCodec } from '../../src/schema';
 import {
+  CHANNELS,
   DEFAULT_START_TIME,
   UNKNOWN_SCHEMA_ID,
   produceWorkload,
@@ -62,6 +63,7 @@ describe('reference workload on the real Kafka', () => {
     const counts: Record<RecordKind, number> = { valid: 0, duplicate: 0, late: 0, poison: 0 };
     const seen = new Set<string>();
     const keyMismatches: number[] = [];
+    const channels = new Set<unknown>();
     const decodeCodes = new Set<string>();
     for (const record of consumed) {
       let value: Record<string, unknown>;
@@ -79,6 +81,8 @@ describe('reference workload on the real Kafka', () => {
         continue;
       }
       const event = validation.event;
+      // Written with v2: the channel at top level, none left in the properties.
+      channels.add('channel' in event.properties ? 'in properties' : value.channel);
       if (record.key?.toString() !== event.event_id) keyMismatches.push(record.offset);
       if (seen.has(event.event_id)) counts.duplicate += 1;
       else if (event.event_time < DEFAULT_START_TIME) counts.late += 1;
@@ -86,6 +90,7 @@ describe('reference workload on the real Kafka', () => {
       seen.add(event.event_id);
     }
     expect(keyMismatches).toEqual([]);
+    expect([...channels].sort()).toEqual([...CHANNELS].sort());
     expect(counts).toEqual(result.byKind);
     expect(result.byKind).toEqual({ valid: 19_480, duplicate: 400, late: 100, poison: 20 });
     expect([...decodeCodes].sort()).toEqual(['AVRO_INVALID', 'SCHEMA_UNKNOWN', 'WIRE_FORMAT_INVALID']);
