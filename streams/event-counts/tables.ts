@@ -1,5 +1,5 @@
 import type { TableDefinition } from '../../src/process';
-import type { Migration } from '../../src/sink/clickhouse';
+import type { Migration, ServerFeatures } from '../../src/sink/clickhouse';
 
 /** events_raw as first released (migration 0001; rebuilt by 0003). */
 const EVENTS_RAW = `CREATE TABLE IF NOT EXISTS {db}.events_raw
@@ -170,6 +170,12 @@ export const WINDOW_MIGRATIONS: readonly Migration[] = [
     id: '0006_analyst_views_mergeable_users',
     statements: ['DROP TABLE IF EXISTS {db}.event_counts_1m', 'DROP TABLE IF EXISTS {db}.event_counts_1h'],
   },
+  {
+    // On 18.16 the FINAL views read the whole partial table before any filter: dropped, so the table definitions
+    // create them again in the form this server filters early (EVENT_COUNTS_1M); on current servers the same form again.
+    id: '0007_window_views_filter_early',
+    statements: ['DROP TABLE IF EXISTS {db}.event_counts_1m', 'DROP TABLE IF EXISTS {db}.event_counts_1h'],
+  },
 ];
 
 export const EVENT_COUNTS_MIGRATIONS: readonly Migration[] = [...EVENTS_RAW_MIGRATIONS, ...WINDOW_MIGRATIONS];
@@ -181,24 +187,64 @@ export const EVENT_COUNTS_MIGRATIONS: readonly Migration[] = [...EVENTS_RAW_MIGR
  * (after a crash, or a final after an early one) replaces the earlier row by
  * version. The analysts' views merge the partials: counts and sums add up,
  * distinct users are the distinct users of the union of the partials' sets.
+ * The table is sorted and partitioned by window start, so a read that knows
+ * its time range skips the other days' parts and the other granules.
  */
-export const EVENT_COUNTS_PARTIAL: TableDefinition = {
+export const EVENT_COUNTS_PARTIAL = {
   name: 'event_counts_1m_partial',
   create: [partialTable('event_counts_1m_partial', MONEY)],
-};
+} satisfies TableDefinition;
 
 /**
  * The analysts' views. A distinct count cannot be added up across windows (a
  * user active in two minutes would count twice), so the views offer the
  * distinct user ids themselves (`users`, an array), which merge at any grain
  * with uniqExactArray(users), and name their per-window counts after the
- * window they belong to. (The count is computed outside the grouping: inside
- * it, `users` would name the merged array, an aggregate within an aggregate.) Both forms run on 18.16 and on current releases.
+ * window they belong to.
+ *
+ * Each view has two forms with the same columns and the same rows; the server
+ * decides which one a database gets (at `sink migrate`), so that a filter on
+ * the view's time column reads about the range it asks for:
+ *
+ * - current servers (`viewFiltersReachFinal`): the latest version of each
+ *   partial by `FINAL`, then merged. The server takes the filter through the
+ *   GROUP BY to the table's sorting key. (The per-window count is computed
+ *   outside the grouping: inside it, `users` would name the merged array, an
+ *   aggregate within an aggregate.)
+ * - older servers (18.16): there a view runs whole before any filter, and
+ *   `enable_optimize_predicate_expression` pushes a filter into a subquery
+ *   but never into a FINAL one. So the latest version of each partial is
+ *   taken by grouping on its identity (the table's sorting key) with argMax,
+ *   and merged in a second grouping; with the setting on, a filter on the
+ *   window start (or the hour) goes down both groupings to the table. The
+ *   columns of the inner level have their own names (`partial_*`), and there
+ *   is no outer SELECT: with an outer `SELECT *` or a name shadowed between
+ *   levels, 18.16 pushes a filter on a merged column (`events > 10`) into
+ *   the WHERE of the grouping and fails. On a whole-table read this form is
+ *   slower than FINAL (docs/analysts.md, "What a query reads").
+ *
+ * argMax keeps the row of the largest `version * 2 + final`: the largest
+ * version, as FINAL does; of two emissions in the same millisecond (an early
+ * one, then the window closing), the final one, which FINAL keeps as the row
+ * inserted last.
  */
-export const EVENT_COUNTS_1M: TableDefinition = {
+const LATEST_PARTIALS = `SELECT
+        window_start,
+        window_end,
+        event_type,
+        campaign_id,
+        argMax(events, version * 2 + final) AS partial_events,
+        argMax(users, version * 2 + final) AS partial_users,
+        argMax(amount, version * 2 + final) AS partial_amount,
+        argMax(final, version * 2 + final) AS partial_final
+    FROM {db}.event_counts_1m_partial
+    GROUP BY window_start, window_end, event_type, campaign_id, source_partition`;
+
+export const EVENT_COUNTS_1M = {
   name: 'event_counts_1m',
-  create: [
-    `CREATE VIEW IF NOT EXISTS {db}.event_counts_1m AS
+  create: (features: ServerFeatures) => [
+    features.viewFiltersReachFinal
+      ? `CREATE VIEW IF NOT EXISTS {db}.event_counts_1m AS
 SELECT *, length(users) AS distinct_users_in_window
 FROM
 (
@@ -213,14 +259,31 @@ FROM
         min(final) AS final
     FROM {db}.event_counts_1m_partial FINAL
     GROUP BY window_start, window_end, event_type, campaign_id
-)`,
+)`
+      : `CREATE VIEW IF NOT EXISTS {db}.event_counts_1m AS
+SELECT
+    window_start,
+    window_end,
+    event_type,
+    campaign_id,
+    sum(partial_events) AS events,
+    groupUniqArrayArray(partial_users) AS users,
+    sum(partial_amount) AS amount,
+    min(partial_final) AS final,
+    length(users) AS distinct_users_in_window
+FROM
+(
+    ${LATEST_PARTIALS}
+)
+GROUP BY window_start, window_end, event_type, campaign_id`,
   ],
-};
+} satisfies TableDefinition;
 
-export const EVENT_COUNTS_1H: TableDefinition = {
+export const EVENT_COUNTS_1H = {
   name: 'event_counts_1h',
-  create: [
-    `CREATE VIEW IF NOT EXISTS {db}.event_counts_1h AS
+  create: (features: ServerFeatures) => [
+    features.viewFiltersReachFinal
+      ? `CREATE VIEW IF NOT EXISTS {db}.event_counts_1h AS
 SELECT *, length(users) AS distinct_users_in_hour
 FROM
 (
@@ -233,9 +296,23 @@ FROM
         sum(amount) AS amount
     FROM {db}.event_counts_1m_partial FINAL
     GROUP BY hour, event_type, campaign_id
-)`,
+)`
+      : `CREATE VIEW IF NOT EXISTS {db}.event_counts_1h AS
+SELECT
+    toStartOfHour(window_start) AS hour,
+    event_type,
+    campaign_id,
+    sum(partial_events) AS events,
+    groupUniqArrayArray(partial_users) AS users,
+    sum(partial_amount) AS amount,
+    length(users) AS distinct_users_in_hour
+FROM
+(
+    ${LATEST_PARTIALS}
+)
+GROUP BY hour, event_type, campaign_id`,
   ],
-};
+} satisfies TableDefinition;
 
 /**
  * events_raw with each event once, whether or not the background merge has

@@ -15,7 +15,8 @@ describe('ClickHouse server features from the version', () => {
       old.asyncInsert,
       old.dateTime64,
       old.tableComments,
-    ]).toEqual([false, false, false, false, false]);
+      old.viewFiltersReachFinal,
+    ]).toEqual([false, false, false, false, false, false]);
     expect(featuresFromVersion('22.1.3').insertDeduplicationToken).toBe(false);
     expect(featuresFromVersion('22.2.1').insertDeduplicationToken).toBe(true);
     expect(featuresFromVersion('20.1.2.4').dateTime64).toBe(true);
@@ -26,5 +27,8 @@ describe('ClickHouse server features from the version', () => {
       current.asyncInsert,
       current.tableComments,
     ]).toEqual([true, true, true, true]);
+    expect(current.viewFiltersReachFinal).toBe(false);
+    expect(featuresFromVersion('24.8.4.1').viewFiltersReachFinal).toBe(true);
+    expect(featuresFromVersion('26.7.2.1').viewFiltersReachFinal).toBe(true);
   });
 });

@@ -21,6 +21,15 @@ export interface ServerFeatures {
   dateTime64: boolean;
   /** `COMMENT '...'` after a CREATE TABLE (system.tables has a `comment` column). Column comments work on 18.16 already. */
   tableComments: boolean;
+  /**
+   * A WHERE on a view reaches the primary-key analysis of a FINAL read inside
+   * it, through the view's GROUP BY (the query plan's filter push-down), so a
+   * view over `... FINAL` reads only the granules the filter asks for. Seen on
+   * 24.8 and later (the oldest release the project's specs run); 18.16 reads
+   * the whole table there, and never pushes a filter into a FINAL subquery.
+   * Not a setting: from the version alone.
+   */
+  viewFiltersReachFinal: boolean;
 }
 
 export function parseVersion(version: string): { major: number; minor: number } {
@@ -43,6 +52,7 @@ export function featuresFromVersion(version: string): ServerFeatures {
     asyncInsert: atLeast(v, 21, 11),
     dateTime64: atLeast(v, 20, 1),
     tableComments: atLeast(v, 21, 6),
+    viewFiltersReachFinal: atLeast(v, 24, 8),
   };
 }
 

@@ -19,8 +19,12 @@ export interface Migration {
 /** A ClickHouse table a stream writes, with the statements that create it (idempotent, run by `sink migrate`). */
 export interface TableDefinition {
   name: string;
-  /** `CREATE ... IF NOT EXISTS` statements; `{db}` is replaced by the database name. */
-  create: string[];
+  /**
+   * `CREATE ... IF NOT EXISTS` statements; `{db}` is replaced by the database
+   * name. A function gets the server's features, for a table or view whose
+   * best form differs between server versions (its results must not).
+   */
+  create: string[] | ((features: ServerFeatures) => string[]);
 }
 
 export class InvalidIdentifierError extends SluiceError {
@@ -132,7 +136,8 @@ export async function migrate(
       client,
       `SELECT count() AS n FROM system.tables WHERE database = '${database}' AND name = '${table.name}'`,
     );
-    for (const statement of table.create) await client.command({ query: render(statement, database) });
+    const statements = typeof table.create === 'function' ? table.create(options.features) : table.create;
+    for (const statement of statements) await client.command({ query: render(statement, database) });
     (present ? report.existingTables : report.createdTables).push(table.name);
   }
   return report;
