@@ -297,7 +297,12 @@ export function clickHouseService(config: SluiceConfig): LocalService {
         `<?xml version="1.0"?>
 <yandex>
   <profiles>
-    <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <!-- enable_optimize_predicate_expression: a filter on a view or subquery is pushed into it (off by default on
+         18.16, on in current releases). Without it the window views read their whole partial table on 18.16. -->
+    <default>
+      <max_memory_usage>4000000000</max_memory_usage>
+      <enable_optimize_predicate_expression>1</enable_optimize_predicate_expression>
+    </default>
   </profiles>
   <users>
     <${LOCAL_CLICKHOUSE_USER}>
