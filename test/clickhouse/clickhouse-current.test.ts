@@ -22,6 +22,7 @@ import { clickHouseSchemaOf } from '../../src/process';
 import eventCounts from '../../streams/event-counts';
 import { EVENT_COUNTS_MIGRATIONS, EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
 import { chdbSettings } from '../helpers/chdb';
+import { fillMonthOfPartials, MONTH_OF_PARTIALS_ROWS } from '../helpers/partials';
 
 /**
  * The project's own ClickHouse code on a current engine (chdb; the local
@@ -59,7 +60,8 @@ afterAll(async () => {
   // In an Ordinary database the engine leaves the insert dedup log of a renamed table under its former
   // name (here the migration's events_raw__rebuilding), which a plain DROP DATABASE refuses to remove.
   await root.command({ query: 'SET force_remove_data_recursively_on_drop = 1' });
-  for (const name of [db, `${db}_ord`, `${db}_old`]) await root.command({ query: `DROP DATABASE IF EXISTS ${name}` });
+  for (const name of [db, `${db}_ord`, `${db}_old`, `${db}_vf`, `${db}_vg`])
+    await root.command({ query: `DROP DATABASE IF EXISTS ${name}` });
   await ch.close();
   await root.close();
 });
@@ -126,6 +128,7 @@ describe('the engine', () => {
       asyncInsert: true,
       dateTime64: true,
       tableComments: true,
+      viewFiltersReachFinal: true,
     });
     expect(features).toEqual(featuresFromVersion(version));
   });
@@ -350,6 +353,84 @@ describe('the window tables and views', () => {
 });
 
 const from = (partition: number) => ({ topic: 'events', partition, fromOffset: '0', toOffset: '0' });
+
+describe('the window views over a month of partials, in both of their forms', () => {
+  // The form this engine gets (FINAL) and the one servers before 24.8 get (argMax by identity), on the same partials.
+  const forms = { final: `${db}_vf`, grouped: `${db}_vg` };
+  const H = DAY + 14 * 86_400 + 10 * 3600; // an hour in the middle of the month
+  const TOO_MANY = /Limit for rows|TOO_MANY_ROWS/;
+
+  beforeAll(async () => {
+    for (const [form, database] of Object.entries(forms)) {
+      await migrate(root, database, {
+        features: { ...features, viewFiltersReachFinal: form === 'final' },
+        ...clickHouseSchemaOf([eventCounts]),
+      });
+      await fillMonthOfPartials(root, database, DAY);
+      const emit = (rows: Row[]) =>
+        root.insert({ table: `${database}.event_counts_1m_partial`, values: rows, format: 'JSONEachRow' });
+      // Left unmerged, as a replay or a restart leaves them: an early partial, then its final in the same
+      // millisecond (FINAL keeps the row inserted last); a replay's later version; a stale copy of an older one.
+      await emit([partial(H, 'view', '', 0, ['u1'], 0, 0, 2000)]);
+      await emit([
+        partial(H, 'view', '', 0, ['u1', 'u2'], 0, 1, 2000),
+        partial(H + 60, 'click', 'c1', 1, ['u3', 'u4', 'u5'], 9.5, 1, 3000),
+        partial(H + 120, 'view', 'c1', 0, ['u9'], 0, 1, 500),
+      ]);
+    }
+  });
+
+  it('answer row for row the same, each partial at its latest version as FINAL keeps it', async () => {
+    for (const [view, windows] of [
+      ['event_counts_1m', MONTH_OF_PARTIALS_ROWS / 2],
+      ['event_counts_1h', MONTH_OF_PARTIALS_ROWS / 120],
+    ] as const) {
+      // Compared in the engine (a month of rows): the rows of each form that the other lacks, and the counts.
+      const columns = 'SELECT * EXCEPT (users), arraySort(users) AS users FROM';
+      const [a, b] = [`${forms.final}.${view}`, `${forms.grouped}.${view}`];
+      expect(
+        await rows(
+          root,
+          `SELECT (SELECT count() FROM ${a}) AS final, (SELECT count() FROM ${b}) AS grouped,
+             (SELECT count() FROM (${columns} ${a} EXCEPT ${columns} ${b})) AS only_final,
+             (SELECT count() FROM (${columns} ${b} EXCEPT ${columns} ${a})) AS only_grouped`,
+        ),
+      ).toEqual([{ final: String(windows), grouped: String(windows), only_final: '0', only_grouped: '0' }]);
+    }
+    const hour = await rows(
+      root,
+      `SELECT event_type, campaign_id, events, distinct_users_in_hour AS users, amount
+       FROM ${forms.grouped}.event_counts_1h WHERE hour = toDateTime(${H}) ORDER BY event_type, campaign_id`,
+    );
+    // 180 events an hour; the final partial (2 events, not 1 nor the early 1) and the replay (3, not 2) replace theirs.
+    expect(hour).toEqual([
+      { event_type: 'click', campaign_id: '', events: '180', users: '2', amount: 150 },
+      { event_type: 'click', campaign_id: 'c1', events: '181', users: '5', amount: 150 + 9.5 - 1.25 },
+      { event_type: 'view', campaign_id: '', events: '181', users: '4', amount: 150 - 1.25 },
+      { event_type: 'view', campaign_id: 'c1', events: '180', users: '2', amount: 150 },
+    ]);
+  });
+
+  it('read about the hour a query asks for, not the month: both forms, both views', async () => {
+    // 345,600 partials; an hour of them is 480 rows, read as the one or two granules (8,192 rows each) around it.
+    const limit = 'SETTINGS max_rows_to_read = 20000';
+    for (const database of Object.values(forms)) {
+      const hourView = `SELECT event_type, sum(events) AS events, uniqExactArray(users) AS users
+        FROM ${database}.event_counts_1h WHERE hour = toDateTime(${H}) GROUP BY event_type ORDER BY event_type`;
+      expect(await rows(root, `${hourView} ${limit}`)).toEqual([
+        { event_type: 'click', events: '361', users: '5' },
+        { event_type: 'view', events: '361', users: '4' },
+      ]);
+      const minuteView = `SELECT count() AS windows, sum(events) AS events FROM ${database}.event_counts_1m
+        WHERE window_start >= toDateTime(${H}) AND window_start < toDateTime(${H + 3600})`;
+      expect(await rows(root, `${minuteView} ${limit}`)).toEqual([{ windows: '240', events: '722' }]);
+      // The limit bites: the same query over the whole month is refused.
+      await expect(rows(root, `SELECT sum(events) FROM ${database}.event_counts_1h ${limit}`)).rejects.toThrow(
+        TOO_MANY,
+      );
+    }
+  });
+});
 
 describe('docs/analysts.md', () => {
   const doc = readFileSync(join(__dirname, '../../docs/analysts.md'), 'utf8');
