@@ -216,12 +216,13 @@ export const EVENT_COUNTS_PARTIAL = {
  *   but never into a FINAL one. So the latest version of each partial is
  *   taken by grouping on its identity (the table's sorting key) with argMax,
  *   and merged in a second grouping; with the setting on, a filter on the
- *   window start (or the hour) goes down both groupings to the table. The
- *   columns of the inner level have their own names (`partial_*`), and there
- *   is no outer SELECT: with an outer `SELECT *` or a name shadowed between
- *   levels, 18.16 pushes a filter on a merged column (`events > 10`) into
- *   the WHERE of the grouping and fails. On a whole-table read this form is
- *   slower than FINAL (docs/analysts.md, "What a query reads").
+ *   window start (or the hour) goes down both groupings to the table. There
+ *   is no outer `SELECT *, length(users)` (with one, 18.16 pushes a filter
+ *   on a merged column, `events > 10`, into the WHERE of the grouping and
+ *   fails), and the inner level's columns have names of their own
+ *   (`partial_*`), so no name means two things between the levels. On a
+ *   whole-table read this form is slower than FINAL (docs/analysts.md,
+ *   "What a query reads").
  *
  * argMax keeps the row of the largest `version * 2 + final`: the largest
  * version, as FINAL does; of two emissions in the same millisecond (an early
