@@ -1,5 +1,5 @@
 import { attemptsBefore, DLQ_HEADERS, headerString, headerText, LATE_HEADERS, RETRY_HEADERS } from './headers';
-import { dlqTopic, isRetryTopic, lateTopic, retryTopic } from './topics';
+import { baseTopic, dlqTopic, isRetryTopic, lateTopic, retryTopic } from './topics';
 import type { Message, ConsumedRecord } from '../kafka';
 import type { DeadLetter, LateEvent } from './types';
 
@@ -21,8 +21,13 @@ export function originOf(source: ConsumedRecord): {
       timestamp: source.timestamp,
     };
   const h = source.headers;
+  // A retry topic's records come from the topic it belongs to and nowhere else: origin headers naming another
+  // topic are not Sluice's (anyone who can write to the retry topic can set them), so they are not believed.
+  const topic = baseTopic(source.topic);
+  if (headerString(h, RETRY_HEADERS.originTopic) !== topic)
+    return { topic, partition: String(source.partition), offset: source.offset, timestamp: source.timestamp };
   return {
-    topic: headerString(h, RETRY_HEADERS.originTopic) ?? source.topic,
+    topic,
     partition: headerString(h, RETRY_HEADERS.originPartition) ?? String(source.partition),
     offset: headerString(h, RETRY_HEADERS.originOffset) ?? source.offset,
     timestamp: headerString(h, RETRY_HEADERS.originTimestamp) ?? source.timestamp,
