@@ -1,6 +1,7 @@
 import type { SluiceConfig } from '../config';
 import { connectRedisDedupStore } from '../dedup';
-import { SideRecords } from '../dlq';
+import { baseTopic, SideRecords } from '../dlq';
+import { SluiceError } from '../errors';
 import { createKafka, streamKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
@@ -99,6 +100,20 @@ export async function migrateStream(
 }
 
 /**
+ * A stream's side topics are named after its source (`<topic>.dlq`, `.late`, `.retry.N`), so a source
+ * named like a side topic would share them with the topic it seems to belong to: `orders.late`'s dead
+ * letters would land in `orders.dlq`, where a redrive, which sends a DLQ's records only to its own
+ * topic, could never return them.
+ */
+function refuseSideTopicSource(topic: string): void {
+  if (baseTopic(topic) !== topic)
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `a stream cannot read topic '${topic}': names ending in .dlq, .late or .retry.N are the side topics of '${baseTopic(topic)}', and its own side topics would be theirs (copy the records to a topic of another name to process them)`,
+    );
+}
+
+/**
  * Wires a stream definition to the real services and starts it as a member
  * of its consumer group: Avro decoding through the registry, Redis dedup and
  * window state, the ClickHouse sink, dead-letter and late topics.
@@ -111,6 +126,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
 ): Promise<RunningStream> {
   const tuning = resolveOptions(PROCESSING_OPTIONS, options);
   if (options.topic) definition = { ...definition, source: { ...definition.source, topic: options.topic } };
+  refuseSideTopicSource(definition.source.topic);
   await migrateStream(config, definition);
   const epoch = options.epoch ?? (await readEpoch(config, definition));
 
