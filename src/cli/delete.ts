@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createKafka, withAdmin } from '../kafka';
 import { deleteStreamFootprint, findStreamFootprint, formatFootprint } from '../lifecycle';
-import { groupIdOf, listStreams, loadStream, type StreamDefinition } from '../process';
+import { groupIdOf, listStreams, loadStream, streamClientId, type StreamDefinition } from '../process';
 import { createRedis } from '../redis';
 import { RegistryClient } from '../schema';
 import { createClickHouse } from '../sink/clickhouse/client';
@@ -64,7 +64,7 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
       const others = listStreams()
         .filter((other) => other !== definition.name)
         .map((other) => loadStream(other));
-      const sharedWith = others.filter((other) => other.source.topic === topic).map((other) => other.name);
+
       const database = assertIdentifier('database', config.clickhouse.database);
       const redis = createRedis(config);
       const clickhouse = createClickHouse(config.clickhouse);
@@ -79,7 +79,8 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
               group: opts.group ?? groupIdOf(definition),
               tables: tablesOf(definition),
               tablesOfOthers: others.flatMap(tablesOf),
-              sharedWith,
+              otherStreamSources: others.map((other) => ({ stream: other.name, topic: other.source.topic })),
+              clientIdBase: streamClientId(config, definition.name),
               keyPrefix: config.redis.keyPrefix,
               database,
             },

@@ -148,7 +148,7 @@ Exit codes: 0 ok (or dry run shown), 1 failure or refused, 2 usage error.`,
           printLine(
             `  ${s.table}: ${s.strategy} ${s.partitions.join(', ')} (${s.rowsRebuilt} rebuilt row(s), ${s.rowsKept} live row(s) kept) in ${s.ms} ms` +
               (s.liveNewer > 0
-                ? `; ${s.liveNewer} of them newer than the replay (written by the live stream from records after its end)`
+                ? `; ${s.liveNewer} of them newer than the replay, kept as the live stream wrote them after the plan (replay again once it has passed them to rewrite those too)`
                 : ''),
           );
         }

@@ -10,13 +10,17 @@ export interface StreamFootprint {
   stream: string;
   /** The source topic, its companions (.dlq, .late, .retry.N), or none when they are kept. */
   topics: string[];
-  /** Why topics, their subjects and redrive groups are kept, when they are. */
+  /** Which topics are kept with their subjects (and redrive groups, when the DLQ is), and why. */
   topicsKept?: string;
-  /** Other consumer groups with offsets on the topic: readers this command does not know, so the topics are kept. */
+  /** Other consumer groups with offsets on the topic or a companion: readers this command does not know, whose topics are kept. */
   otherReaders: string[];
   /** The stream's group, its replay and shadow groups, the redrive groups of its dead-letter topic. */
   groups: string[];
-  /** Groups of the list that still have members: deleting under a running processor is refused. */
+  /**
+   * Groups with live members that are the stream's: those of the list, and any group where a process of
+   * this stream is a member (another instance run with its own --group shares the stream's Redis keys and
+   * tables). Deleting under a running processor is refused.
+   */
   liveGroups: string[];
   /** Registry subjects of the topics (TopicNameStrategy: `<topic>-value`, `<topic>-key`). */
   subjects: string[];
@@ -42,8 +46,10 @@ export interface FootprintInput {
   tables: string[];
   /** Tables and views other streams declare: a table both declare is kept. */
   tablesOfOthers: string[];
-  /** Other streams that read the same topic: then its topics are theirs too and are kept. */
-  sharedWith: string[];
+  /** The source topic of every other declared stream: a topic another stream reads is kept. */
+  otherStreamSources: { stream: string; topic: string }[];
+  /** The client id base of this stream's processes (`<kafka.clientId>-<stream>`): members are `<base>@<host>#<pid>`. */
+  clientIdBase: string;
   keyPrefix: string;
   /** Checked as an SQL identifier by the caller (assertIdentifier). */
   database: string;
@@ -110,27 +116,47 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   const allGroups = (await admin.listGroups()).map((g) => g.groupId);
   const isRedrive = (g: string) => g === redrive || g.startsWith(`${redrive}.class.`);
   const streamGroups = new Set([input.group, ...derivedGroups(input.group)]);
-  const existingTopics = await admin.listTopics();
-  const otherReaders = existingTopics.includes(input.topic)
-    ? await readersOf(
-        admin,
-        input.topic,
-        allGroups,
-        new Set(allGroups.filter((g) => streamGroups.has(g) || isRedrive(g))),
-      )
-    : [];
-  const keep = input.sharedWith.length > 0 || otherReaders.length > 0;
-  const topics = keep ? [] : existingTopics.filter((t) => isCompanionOf(input.topic, t)).sort();
+  const own = new Set(allGroups.filter((g) => streamGroups.has(g) || isRedrive(g)));
+  // The topic and each companion, with whoever else reads it: a declared stream, or a group with offsets on it.
+  const candidates = (await admin.listTopics()).filter((t) => isCompanionOf(input.topic, t)).sort();
+  const readers = new Map<string, string[]>();
+  const otherReaders = new Set<string>();
+  for (const topic of candidates) {
+    const groupsReading = await readersOf(admin, topic, allGroups, own);
+    groupsReading.forEach((g) => otherReaders.add(g));
+    const streams = input.otherStreamSources.filter((o) => o.topic === topic).map((o) => o.stream);
+    if (streams.length + groupsReading.length > 0)
+      readers.set(topic, [...streams, ...groupsReading.map((g) => `group ${g}`)]);
+  }
+  // A source someone else reads is kept with all its companions; otherwise each companion someone reads is kept.
+  if (!readers.has(input.topic)) {
+    const streams = input.otherStreamSources.filter((o) => o.topic === input.topic).map((o) => o.stream);
+    if (streams.length > 0) readers.set(input.topic, streams);
+  }
+  const keepAll = readers.has(input.topic);
+  const topics = keepAll ? [] : candidates.filter((t) => !readers.has(t));
+  const topicsKept = keepAll
+    ? `topic '${input.topic}' is also read by ${readers.get(input.topic)!.join(', ')}`
+    : readers.size > 0
+      ? [...readers].map(([t, by]) => `${t} is also read by ${by.join(', ')}`).join('; ')
+      : undefined;
+  const keepDlq = keepAll || readers.has(dlqTopic(input.topic));
   // Exact names only: a prefix would take in every group that merely starts alike (`--group sluice` is all of them).
-  const groups = allGroups.filter((g) => streamGroups.has(g) || (!keep && isRedrive(g))).sort();
-  const described = groups.length > 0 ? await admin.describeGroups(groups) : [];
-  const liveGroups = described.filter((g) => g.members.length > 0).map((g) => g.groupId);
-  const subjects = keep
-    ? []
-    : (await registry.subjects()).filter((s) => {
-        const m = /^(.*)-(value|key)$/.exec(s);
-        return m !== null && isCompanionOf(input.topic, m[1]!);
-      });
+  const groups = allGroups.filter((g) => streamGroups.has(g) || (!keepDlq && isRedrive(g))).sort();
+  // Every group with members: a process of this stream in any of them makes the stream live.
+  const described = allGroups.length > 0 ? await admin.describeGroups(allGroups) : [];
+  const liveGroups = described
+    .filter(
+      (g) =>
+        g.members.length > 0 &&
+        (groups.includes(g.groupId) || g.members.some((m) => m.clientId.startsWith(`${input.clientIdBase}@`))),
+    )
+    .map((g) => g.groupId)
+    .sort();
+  const subjects = (await registry.subjects()).filter((s) => {
+    const m = /^(.*)-(value|key)$/.exec(s);
+    return m !== null && topics.includes(m[1]!);
+  });
   const patterns = streamKeyPatterns(input.keyPrefix, input.stream);
   let count = 0;
   for (const p of patterns) count += (await scanKeys(redis, p)).length;
@@ -144,8 +170,8 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   const present = rows.map((r) => r.name);
   const ofOthers = new Set(input.tablesOfOthers);
   const shared = input.tables.filter((t) => ofOthers.has(t) && present.includes(t)).sort();
-  const own = new Set(input.tables.filter((t) => !ofOthers.has(t)));
-  const others = present.filter((t) => !own.has(t) && t !== 'sluice_migrations').sort();
+  const ownTables = new Set(input.tables.filter((t) => !ofOthers.has(t)));
+  const others = present.filter((t) => !ownTables.has(t) && t !== 'sluice_migrations').sort();
   const databaseExists =
     present.length > 0 ||
     (
@@ -159,10 +185,8 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   return {
     stream: input.stream,
     topics,
-    topicsKept: keep
-      ? `topic '${input.topic}' is also read by ${[...input.sharedWith, ...otherReaders.map((g) => `group ${g}`)].join(', ')}`
-      : undefined,
-    otherReaders,
+    topicsKept,
+    otherReaders: [...otherReaders].sort(),
     groups,
     liveGroups,
     subjects: subjects.sort(),
@@ -170,7 +194,7 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
     clickhouse: {
       database: input.database,
       dropDatabase: databaseExists && others.length === 0,
-      tables: others.length === 0 ? [] : present.filter((t) => own.has(t)).sort(),
+      tables: others.length === 0 ? [] : present.filter((t) => ownTables.has(t)).sort(),
       others,
       shared,
     },
@@ -183,9 +207,9 @@ export function formatFootprint(f: StreamFootprint): string[] {
   const ch = f.clickhouse;
   return [
     `stream ${f.stream}`,
-    `  kafka topics:     ${f.topicsKept ? `kept (${f.topicsKept})` : list(f.topics)}`,
+    `  kafka topics:     ${f.topics.length === 0 && f.topicsKept ? `kept (${f.topicsKept})` : `${list(f.topics)}${f.topicsKept ? `; kept: ${f.topicsKept}` : ''}`}`,
     `  consumer groups:  ${list(f.groups)}${f.liveGroups.length > 0 ? `  (live members in ${list(f.liveGroups)})` : ''}`,
-    `  registry:         ${f.topicsKept ? 'subjects kept with the topics' : list(f.subjects)}`,
+    `  registry:         ${f.topics.length === 0 && f.topicsKept ? 'subjects kept with the topics' : list(f.subjects)}`,
     `  redis keys:       ${f.redisKeys.count} matching ${f.redisKeys.patterns.join(' ')}`,
     ch.dropDatabase
       ? `  clickhouse:       drop database ${ch.database}`

@@ -26,6 +26,7 @@ export {
   migrateStream,
   readEpoch,
   groupIdOf,
+  streamClientId,
   epochKeyOf,
   type StartOptions,
   type RunningStream,

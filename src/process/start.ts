@@ -99,6 +99,9 @@ export async function migrateStream(
   }
 }
 
+/** The client id of a stream's processes (`<host>#<pid>` is added): how its members are told apart in any group. */
+export const streamClientId = (config: SluiceConfig, stream: string): string => `${config.kafka.clientId}-${stream}`;
+
 /**
  * A stream's side topics are named after its source (`<topic>.dlq`, `.late`, `.retry.N`), so a source
  * named like a side topic would share them with the topic it seems to belong to: `orders.late`'s dead
@@ -161,7 +164,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     database: config.clickhouse.database,
     maxRows: 50_000,
   });
-  const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-${definition.name}` });
+  const kafka = createKafka(config, { clientId: streamClientId(config, definition.name) });
   const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;
   // While a shadow replay swaps partitions in, inserts wait (as if ClickHouse were down): none may land between its copy and its swap.
   const hold =

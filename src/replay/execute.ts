@@ -252,11 +252,12 @@ export function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowT
  * A shadow replay's window rows carry the version of the moment its data is complete to: when the
  * live stream had processed exactly the records the replay reads (per partition, the snapshot its
  * committed offset names; else the plan's time). The live stream keeps running meanwhile, and a
- * window it writes after that comes from records the replay does not read: it closed a window the
- * replay can only close at its end with part of its events, or wrote one the replay saw none of.
- * With the replay's own emission time such a partial would be the newer row and win the swap; with
- * this one the live row wins (the swap keeps the higher version, and says how many: liveNewer),
- * while every row the live stream wrote from the records the replay read is replaced.
+ * window it writes after that is newer: most often one it completed with records the replay does not
+ * read, which the replay can close only at its end with part of them (with the replay's emission time
+ * that partial would win the swap); but also one made only of records the replay read that the live
+ * stream closed after the snapshot, which then keeps the live values. The swap keeps the higher
+ * version and counts these (liveNewer; a second replay, planned after them, rewrites them); every row
+ * the live stream wrote before the snapshot is replaced.
  */
 export function versionedAsOfPlan<E>(definition: StreamDefinition<E>, plan: ReplayPlan): StreamDefinition<E> {
   const windowed = definition.windowed;

@@ -29,8 +29,7 @@ export interface PartitionRange {
   /**
    * When the live stream had processed exactly the records before `end` (the time of the snapshot
    * its commit of `end` names), when the commit says. A shadow replay's window rows carry no newer
-   * version than this, so a row the live stream wrote since, from records the replay does not read,
-   * wins the swap.
+   * version than this, so a row the live stream wrote since wins the swap (see versionedAsOfPlan).
    */
   committedAt?: number;
 }
