@@ -1,5 +1,15 @@
 import { readTopic as readRecords } from '../../src/dlq';
-import type { KafkaClient, RecordHeaders, ConsumedRecord } from '../../src/kafka';
+import { createEventEncoder } from '../../src/generator';
+import {
+  createKafka,
+  type KafkaClient,
+  type KafkaProducer,
+  type RecordHeaders,
+  type ConsumedRecord,
+} from '../../src/kafka';
+import { SchemaCodec, loadAvroSchema } from '../../src/schema';
+import { ANALYTICS_EVENT_SCHEMA, type AnalyticsEvent } from '../../streams/event-counts';
+import type { TestContext } from './context';
 
 /** A record as specs compare it: headers as strings. */
 export interface ReadRecord {
@@ -44,4 +54,22 @@ export async function readTopic(kafka: KafkaClient, topic: string, timeoutMs = 6
     { timeoutMs },
   );
   return records;
+}
+
+/** A source topic of the reference stream with its side topics, an encoder registered for it, and a connected producer. */
+export async function referenceSource(
+  ctx: TestContext,
+  partitions: number,
+): Promise<{ topic: string; encode: (event: AnalyticsEvent) => Buffer; producer: KafkaProducer }> {
+  const topic = await ctx.createTopic('events', partitions);
+  await ctx.createTopic('events.dlq', 1);
+  await ctx.createTopic('events.late', 1);
+  const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
+  const encode = createEventEncoder(
+    await SchemaCodec.fromConfig(ctx.config).register(`${topic}-value`, schema),
+    schema,
+  );
+  const producer = createKafka(ctx.config).producer();
+  await producer.connect();
+  return { topic, encode, producer };
 }

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createEventEncoder } from '../../src/generator';
-import { createKafka, type KafkaProducer } from '../../src/kafka';
+import type { KafkaProducer } from '../../src/kafka';
 import { startStream, type RunningStream } from '../../src/process';
-import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
-import eventCounts, { ANALYTICS_EVENT_SCHEMA, type AnalyticsEvent } from '../../streams/event-counts';
+import eventCounts, { type AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { waitFor } from '../helpers/processes';
+import { referenceSource } from '../helpers/topics';
 import { sleep } from '../../src/clock';
 
 /** The reference stream's idle timeout: a partition without records for this long stops holding the stream watermark. */
@@ -33,14 +32,7 @@ describe('idle partitions release the stream watermark', () => {
 
   beforeAll(async () => {
     ctx = await createTestContext('idle');
-    topic = await ctx.createTopic('events', 3);
-    await ctx.createTopic('events.dlq', 1);
-    await ctx.createTopic('events.late', 1);
-    const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
-    encode = createEventEncoder(await SchemaCodec.fromConfig(ctx.config).register(`${topic}-value`, schema), schema);
-    // Every message names its partition.
-    producer = createKafka(ctx.config).producer();
-    await producer.connect();
+    ({ topic, encode, producer } = await referenceSource(ctx, 3));
   });
   afterAll(async () => {
     await running?.stop().catch(() => undefined);

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createEventEncoder } from '../../src/generator';
-import { createKafka, type KafkaProducer } from '../../src/kafka';
+import type { KafkaProducer } from '../../src/kafka';
 import { startStream, type RunningStream, type StreamDefinition } from '../../src/process';
 import { executeReplay, planReplay } from '../../src/replay';
-import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { createLogger } from '../../src/telemetry';
-import eventCounts, { ANALYTICS_EVENT_SCHEMA, type AnalyticsEvent } from '../../streams/event-counts';
+import eventCounts, { type AnalyticsEvent } from '../../streams/event-counts';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { waitFor } from '../helpers/processes';
+import { referenceSource } from '../helpers/topics';
 
 const BASE = Date.UTC(2026, 10, 1, 10, 0, 0); // a past minute
 const W = { start: BASE, end: BASE + 60_000 };
@@ -31,13 +30,7 @@ describe('sluice replay --shadow of a window the live stream completes after the
 
   beforeAll(async () => {
     ctx = await createTestContext('shadowlivenewer');
-    topic = await ctx.createTopic('events', 1);
-    await ctx.createTopic('events.dlq', 1);
-    await ctx.createTopic('events.late', 1);
-    const schema = loadAvroSchema(ANALYTICS_EVENT_SCHEMA);
-    encode = createEventEncoder(await SchemaCodec.fromConfig(ctx.config).register(`${topic}-value`, schema), schema);
-    producer = createKafka(ctx.config).producer();
-    await producer.connect();
+    ({ topic, encode, producer } = await referenceSource(ctx, 1));
   }, 60_000);
   afterAll(async () => {
     await live?.stop().catch(() => undefined);
