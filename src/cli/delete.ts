@@ -2,7 +2,14 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createKafka, withAdmin } from '../kafka';
 import { deleteStreamFootprint, findStreamFootprint, formatFootprint } from '../lifecycle';
-import { groupIdOf, listStreams, loadStream, streamClientId, type StreamDefinition } from '../process';
+import {
+  groupIdOf,
+  listStreams,
+  loadStream,
+  refuseSideTopicSource,
+  streamClientId,
+  type StreamDefinition,
+} from '../process';
 import { createRedis } from '../redis';
 import { RegistryClient } from '../schema';
 import { createClickHouse } from '../sink/clickhouse/client';
@@ -59,6 +66,9 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
       const config = loadConfig();
       const definition = loadStream(name);
       const topic = opts.topic ?? definition.source.topic;
+      // Such a source shares its side topics and redrive groups with the topic it is named after: deleting
+      // "its" companions would delete that topic's.
+      refuseSideTopicSource(topic);
       // Declared streams reading the same topic (by their own topic: this command cannot know another's --topic;
       // groups with offsets on the topic are found on Kafka) and the tables they declare.
       const others = listStreams()

@@ -27,6 +27,7 @@ export {
   readEpoch,
   groupIdOf,
   streamClientId,
+  refuseSideTopicSource,
   epochKeyOf,
   type StartOptions,
   type RunningStream,

@@ -108,7 +108,7 @@ export const streamClientId = (config: SluiceConfig, stream: string): string => 
  * letters would land in `orders.dlq`, where a redrive, which sends a DLQ's records only to its own
  * topic, could never return them.
  */
-function refuseSideTopicSource(topic: string): void {
+export function refuseSideTopicSource(topic: string): void {
   if (baseTopic(topic) !== topic)
     throw new SluiceError(
       'CONFIG_INVALID',

@@ -96,6 +96,10 @@ describe('sluice delete stream', () => {
     );
     expect(plan.stdout).toContain('dry run: nothing deleted; add --yes');
     expect(runCli([...args, '--dry-run', '--yes'], ctx.childEnv()).stdout).toContain('dry run: nothing deleted');
+    // A source named like a side topic would take another topic's companions and redrive groups with it.
+    const sideNamed = runCli(['delete', 'stream', 'event-counts', '--topic', `${topic}.late`, '--yes'], ctx.childEnv());
+    expect(sideNamed.status).toBe(1);
+    expect(sideNamed.stderr).toContain(`a stream cannot read topic '${topic}.late'`);
     expect(await inventory()).toEqual(before);
   }, 60_000);
 
