@@ -2,14 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createKafka, withAdmin } from '../kafka';
 import { deleteStreamFootprint, findStreamFootprint, formatFootprint } from '../lifecycle';
-import {
-  groupIdOf,
-  listStreams,
-  loadStream,
-  refuseSideTopicSource,
-  streamClientId,
-  type StreamDefinition,
-} from '../process';
+import { groupIdOf, listStreams, loadStream, refuseSideTopicSource, type StreamDefinition } from '../process';
 import { createRedis } from '../redis';
 import { RegistryClient } from '../schema';
 import { createClickHouse } from '../sink/clickhouse/client';
@@ -90,7 +83,6 @@ Exit codes: 0 ok (or plan shown), 1 failure or refused, 2 usage error.`,
               tables: tablesOf(definition),
               tablesOfOthers: others.flatMap(tablesOf),
               otherStreamSources: others.map((other) => ({ stream: other.name, topic: other.source.topic })),
-              clientIdBase: streamClientId(config, definition.name),
               keyPrefix: config.redis.keyPrefix,
               database,
             },

@@ -16,11 +16,7 @@ export interface StreamFootprint {
   otherReaders: string[];
   /** The stream's group, its replay and shadow groups, the redrive groups of its dead-letter topic. */
   groups: string[];
-  /**
-   * Groups with live members that are the stream's: those of the list, and any group where a process of
-   * this stream is a member (another instance run with its own --group shares the stream's Redis keys and
-   * tables). Deleting under a running processor is refused.
-   */
+  /** Groups of the list that still have members: deleting under a running processor is refused. */
   liveGroups: string[];
   /** Registry subjects of the topics (TopicNameStrategy: `<topic>-value`, `<topic>-key`). */
   subjects: string[];
@@ -48,8 +44,6 @@ export interface FootprintInput {
   tablesOfOthers: string[];
   /** The source topic of every other declared stream: a topic another stream reads is kept. */
   otherStreamSources: { stream: string; topic: string }[];
-  /** The client id base of this stream's processes (`<kafka.clientId>-<stream>`): members are `<base>@<host>#<pid>`. */
-  clientIdBase: string;
   keyPrefix: string;
   /** Checked as an SQL identifier by the caller (assertIdentifier). */
   database: string;
@@ -143,16 +137,8 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   const keepDlq = keepAll || readers.has(dlqTopic(input.topic));
   // Exact names only: a prefix would take in every group that merely starts alike (`--group sluice` is all of them).
   const groups = allGroups.filter((g) => streamGroups.has(g) || (!keepDlq && isRedrive(g))).sort();
-  // Every group with members: a process of this stream in any of them makes the stream live.
-  const described = allGroups.length > 0 ? await admin.describeGroups(allGroups) : [];
-  const liveGroups = described
-    .filter(
-      (g) =>
-        g.members.length > 0 &&
-        (groups.includes(g.groupId) || g.members.some((m) => m.clientId.startsWith(`${input.clientIdBase}@`))),
-    )
-    .map((g) => g.groupId)
-    .sort();
+  const described = groups.length > 0 ? await admin.describeGroups(groups) : [];
+  const liveGroups = described.filter((g) => g.members.length > 0).map((g) => g.groupId);
   const subjects = (await registry.subjects()).filter((s) => {
     const m = /^(.*)-(value|key)$/.exec(s);
     return m !== null && topics.includes(m[1]!);
