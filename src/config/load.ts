@@ -21,6 +21,8 @@ export const ENV_SETTINGS: Record<string, string> = {
   SLUICE_STACK_START_TIMEOUT_SECONDS: 'stack.startTimeoutSeconds',
   SLUICE_KAFKA_BROKERS: 'kafka.brokers',
   SLUICE_KAFKA_CLIENT_ID: 'kafka.clientId',
+  SLUICE_KAFKA_CLIENT: 'kafka.client',
+  SLUICE_KAFKA_GROUP_PROTOCOL: 'kafka.groupProtocol',
   SLUICE_KAFKA_SSL: 'kafka.ssl.enabled',
   SLUICE_KAFKA_SSL_CA_FILE: 'kafka.ssl.caFile',
   SLUICE_KAFKA_SSL_CERT_FILE: 'kafka.ssl.certFile',

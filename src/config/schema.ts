@@ -190,6 +190,16 @@ export function configSchema(stack: z.infer<typeof stackSchema>) {
             .min(1)
             .default([`127.0.0.1:${stack.kafkaPort}`]),
           clientId: z.string().min(1).default('sluice'),
+          /**
+           * The client library: kafkajs (eager rebalancing only) or @platformatic/kafka (incremental
+           * rebalancing; needs Node.js 22.22 or later). src/kafka/client.ts says which is the default and why.
+           */
+          client: z.enum(['kafkajs', 'platformatic']).optional(),
+          /**
+           * The consumer-group protocol: `consumer` (KIP-848, Kafka 4.0+: the broker assigns partitions
+           * incrementally) or `classic` (join/sync; cooperative-sticky on platformatic, eager on kafkajs).
+           */
+          groupProtocol: z.enum(['classic', 'consumer']).optional(),
           ssl: kafkaSslSchema.optional(),
           sasl: kafkaSaslSchema.optional(),
         })

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import type { SluiceConfig } from '../config';
+import { settingName, type SluiceConfig } from '../config';
+import { ConfigError } from '../errors';
 import type { KafkaClient, KafkaClientOptions } from './api';
 import { kafkajsClient } from './kafkajs';
 
@@ -13,11 +14,42 @@ export function processClientId(base: string, host = hostname(), pid = process.p
   return base.includes('@') ? base : `${base}@${host}#${pid}`;
 }
 
+/** The Kafka client libraries Sluice runs on (`kafka.client`). */
+export type KafkaClientName = 'kafkajs' | 'platformatic';
+
+/** The oldest Node.js @platformatic/kafka runs on (its `engines`). */
+const PLATFORMATIC_MIN_NODE: readonly [number, number] = [22, 22];
+
+/** True when this Node.js can run @platformatic/kafka. */
+export function nodeRunsPlatformatic(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const [needMajor, needMinor] = PLATFORMATIC_MIN_NODE;
+  return major > needMajor || (major === needMajor && minor >= needMinor);
+}
+
+/**
+ * The client library a process uses: `kafka.client` when set, else the default. Choosing
+ * platformatic on a Node.js too old for it fails here, naming the setting, before any connection.
+ */
+export function kafkaClientName(config: Pick<SluiceConfig, 'kafka'>): KafkaClientName {
+  const chosen = config.kafka.client;
+  if (chosen === 'platformatic' && !nodeRunsPlatformatic())
+    throw new ConfigError(
+      `${settingName('kafka.client')} is 'platformatic', which needs Node.js ${PLATFORMATIC_MIN_NODE.join('.')} or later; this is ${process.version}: run through 'node bin/sluice.js' (it hands over to the project's Node.js 24) or set it to 'kafkajs'`,
+    );
+  return chosen ?? 'kafkajs';
+}
+
 /**
  * The one place that picks the Kafka client library: everything else asks for a `KafkaClient` here,
- * so a second implementation is chosen in this one function.
+ * so a second implementation is chosen in this one function. The platformatic implementation is
+ * loaded only when chosen: it is an ES module that older Node.js cannot load.
  */
 export function createKafka(config: Pick<SluiceConfig, 'kafka'>, options: KafkaClientOptions = {}): KafkaClient {
+  if (kafkaClientName(config) === 'platformatic') {
+    const { platformaticClient } = require('./platformatic') as typeof import('./platformatic');
+    return platformaticClient(config, options);
+  }
   return kafkajsClient(config, options);
 }
 
