@@ -7,24 +7,19 @@ import {
   type ProducerConfig,
   type SASLOptions,
 } from 'kafkajs';
-import type { ConnectionOptions } from 'node:tls';
-import { readSettingFile, settingName, type SluiceConfig } from '../../config';
+import { settingName, type SluiceConfig } from '../../config';
 import { ServiceError } from '../../errors';
 import { processClientId } from '../client';
+import { kafkaTlsOptions } from '../security';
 
 type KafkaSettings = SluiceConfig['kafka'];
 
 /** kafkajs's TLS and SASL options from `kafka.ssl` and `kafka.sasl`; certificate files are read here. */
 export function kafkaSecurityOptions(kafka: KafkaSettings): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   const options: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
-  const { ssl, sasl } = kafka;
-  if (ssl?.enabled) {
-    const tls: ConnectionOptions = { rejectUnauthorized: ssl.rejectUnauthorized };
-    if (ssl.caFile) tls.ca = [readSettingFile(ssl.caFile, 'kafka.ssl.caFile')];
-    if (ssl.certFile) tls.cert = readSettingFile(ssl.certFile, 'kafka.ssl.certFile');
-    if (ssl.keyFile) tls.key = readSettingFile(ssl.keyFile, 'kafka.ssl.keyFile');
-    options.ssl = tls;
-  }
+  const { sasl } = kafka;
+  const tls = kafkaTlsOptions(kafka);
+  if (tls) options.ssl = tls;
   if (sasl)
     options.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
   return options;
