@@ -40,6 +40,8 @@ export interface ProfileSummary {
 const STAGES: [RegExp, string][] = [
   [/node_modules\/(tsx|esbuild|typescript|source-map|get-tsconfig)\//, 'startup: TypeScript transpile (tsx)'],
   [/node_modules\/kafkajs\//, 'kafka client (kafkajs: fetch, decode record batches, group)'],
+  [/node_modules\/@platformatic\/kafka\//, 'kafka client (platformatic: fetch, decode record batches, group)'],
+  [/src\/kafka\/platformatic\//, 'kafka client (platformatic: fetch, decode record batches, group)'],
   [/src\/kafka\//, 'kafka client (kafkajs: fetch, decode record batches, group)'],
   [/node_modules\/avsc\/|src\/schema\//, 'decode: Avro (avsc + codec)'],
   [/src\/generator\/validation|streams\/.*\/index\.ts/, 'validate + map rows (stream definition)'],

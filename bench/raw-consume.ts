@@ -1,5 +1,5 @@
 /**
- * The Kafka client Sluice uses (src/kafka's group consumer, on kafkajs), reading
+ * The Kafka client Sluice uses (src/kafka's group consumer, on the `kafka.client` library), reading
  * a topic to the end offsets captured at start and doing nothing with the
  * records but counting them. Run as its own process by bench/run.ts so it is
  * measured like the others; prints one JSON line.

@@ -32,10 +32,13 @@ import { note, RunReport } from './lib/report';
 /** The consume measurements in the order they run, with the note each starts with. */
 const CONSUME_STEPS: [MeasurementName, string, (run: ConsumeRun) => Promise<Measurement>][] = [
   ['kcat', '1/4 kcat', measureKcat],
-  ['raw_client', '2/4 kafkajs, no work', measureRawClient],
+  ['raw_client', '2/4 the Kafka client, no work', measureRawClient],
   ['sluice', '3/4 Sluice event-counts, bounded, end to end', measureSluice],
   ['kafka_streams', '4/4 Kafka Streams peer', measureKafkaStreams],
 ];
+
+/** The measurements a Kafka client library takes part in (`--kafka-clients` runs them once per client). */
+const CLIENT_DEPENDENT = new Set<MeasurementName>(['raw_client', 'sluice']);
 
 /** Runs the measurements asked for and prints their lines; true when every checked result was valid. */
 async function bench(config: SluiceConfig, options: BenchOptions, report: RunReport): Promise<boolean> {
@@ -53,15 +56,20 @@ async function bench(config: SluiceConfig, options: BenchOptions, report: RunRep
     await createBenchTopics(config, topic, ['kstreams.']);
     expected = await preload(config, topic, options, report);
     const run: ConsumeRun = { config, options, report, topic, expected, servicePids };
-    for (const [, title, measure] of steps) {
-      note(title);
-      const m = await measure(run);
-      invalid ||= !m.valid;
-      measurements.push(m);
-      report.emit(m);
+    // The client-dependent runs once per client asked for, side by side on the same topic.
+    const clients = options.kafkaClients.length > 0 ? options.kafkaClients : [undefined];
+    for (const [name, title, measure] of steps) {
+      for (const kafkaClient of CLIENT_DEPENDENT.has(name) ? clients : [undefined]) {
+        note(kafkaClient ? `${title} (kafka.client=${kafkaClient})` : title);
+        const m = await measure({ ...run, kafkaClient });
+        invalid ||= !m.valid;
+        measurements.push(m);
+        report.emit(m);
+      }
     }
   }
 
+  // With several clients, the summary's ratios are those of the first; each line has its own figures.
   const by = (n: MeasurementName) => measurements.find((m) => m.name === n);
   const sluice = by('sluice');
   const ratio = (other: Measurement | undefined) =>
@@ -104,6 +112,13 @@ async function bench(config: SluiceConfig, options: BenchOptions, report: RunRep
     'sluice/raw_client': ratio(by('raw_client')),
     'sluice/kafka_streams': ratio(by('kafka_streams')),
     sluice_peak_rss_mb: sluice?.peak_rss_mb ?? null,
+    ...(options.kafkaClients.length > 1
+      ? {
+          sluice_events_per_s_by_client: Object.fromEntries(
+            measurements.filter((m) => m.name === 'sluice').map((m) => [m.kafka_client, m.events_per_s]),
+          ),
+        }
+      : {}),
     latency_p50_ms: latency?.p50_ms ?? null,
     latency_p99_ms: latency?.p99_ms ?? null,
     results: report.resultsDir,

@@ -13,7 +13,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { sleep } from '../../src/clock';
 import type { SluiceConfig } from '../../src/config';
 import type { ExpectedAnswer } from '../../src/generator';
-import { createKafka } from '../../src/kafka';
+import { createKafka, endOffsets, kafkaClientName, withAdmin, type KafkaClientName } from '../../src/kafka';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { readProfile, summarizeProfile } from '../profile-summary';
 import { round, runMeasured, serviceCpu, type ChildResult } from './measure';
@@ -33,6 +33,18 @@ export interface ConsumeRun {
   expected: ExpectedAnswer;
   /** Pids of the shared Kafka, Redis and ClickHouse, whose CPU each job also uses. */
   servicePids: Record<string, number>;
+  /** The Kafka client library of the raw-client and Sluice runs (`kafka.client`); the configured one when unset. */
+  kafkaClient?: KafkaClientName;
+}
+
+/** What a run of one Kafka client is told and named by: the client in the environment, and a suffix for its group, database and keys. */
+function clientRun(run: ConsumeRun): { env: NodeJS.ProcessEnv; suffix: string; extra: Record<string, unknown> } {
+  const client = run.kafkaClient ?? kafkaClientName(run.config);
+  return {
+    env: run.kafkaClient ? { ...process.env, SLUICE_KAFKA_CLIENT: run.kafkaClient } : process.env,
+    suffix: run.kafkaClient ? `_${run.kafkaClient}` : '',
+    extra: { kafka_client: client, node: process.version },
+  };
 }
 
 export interface Measurement {
@@ -85,16 +97,18 @@ export async function measureKcat(run: ConsumeRun): Promise<Measurement> {
 /** kafkajs reading everything with the runner's fetch settings and doing nothing else (bench/raw-consume.ts). */
 export async function measureRawClient(run: ConsumeRun): Promise<Measurement> {
   const cpu = serviceCpu(run.servicePids);
+  const { env, suffix, extra } = clientRun(run);
   const r = await runMeasured(
     process.execPath,
-    ['-r', 'tsx/cjs', join(ROOT, 'bench', 'raw-consume.ts'), run.topic, `bench.${run.report.hex}.raw`],
-    { timeoutMs: run.options.timeoutMs, cwd: ROOT },
+    ['-r', 'tsx/cjs', join(ROOT, 'bench', 'raw-consume.ts'), run.topic, `bench.${run.report.hex}.raw${suffix}`],
+    { timeoutMs: run.options.timeoutMs, cwd: ROOT, env },
   );
   if (r.code !== 0) throw new Error(`raw consumer exited ${r.code}: ${r.stderr.trim()}`);
   const inner = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { records: number; seconds: number };
   const m = measurementOf('raw_client', run.expected.records, r, r.seconds, {
     consume_seconds: round(inner.seconds),
     service_cpu_seconds: cpu(),
+    ...extra,
   });
   if (inner.records !== run.expected.records) {
     m.valid = false;
@@ -155,12 +169,18 @@ async function jobFinished(
 /** `sluice run event-counts --bounded` under --cpu-prof, with its own database and Redis prefix. */
 export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
   const { config, options, report, expected } = run;
-  const db = `bench_${report.hex}_sluice`;
+  const { env, suffix, extra } = clientRun(run);
+  const db = `bench_${report.hex}_sluice${suffix}`;
   const root = createClickHouse(config.clickhouse);
   await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-  const profileDir = join(report.resultsDir, 'sluice-cpuprofile');
+  const profileDir = join(report.resultsDir, `sluice${suffix}-cpuprofile`);
   mkdirSync(profileDir, { recursive: true });
   const cpu = serviceCpu(run.servicePids);
+  // Runs of several clients on one topic write to the same side topics: each is checked from where they ended before it.
+  const kafka = createKafka(config);
+  const [dlqFrom, lateFrom] = await withAdmin(kafka, (admin) =>
+    Promise.all([endOffsets(admin, `${run.topic}.dlq`), endOffsets(admin, `${run.topic}.late`)]),
+  );
   const started = Date.now();
   const r = await runMeasured(
     process.execPath,
@@ -176,16 +196,16 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
       '--topic',
       run.topic,
       '--group',
-      `bench.${report.hex}.sluice`,
+      `bench.${report.hex}.sluice${suffix}`,
       '--json',
     ],
     {
       timeoutMs: options.timeoutMs,
       cwd: ROOT,
       env: {
-        ...process.env,
+        ...env,
         SLUICE_CLICKHOUSE_DATABASE: db,
-        SLUICE_REDIS_KEY_PREFIX: `bench:${report.hex}:`,
+        SLUICE_REDIS_KEY_PREFIX: `bench:${report.hex}${suffix}:`,
         SLUICE_LOG_LEVEL: 'warn',
       },
     },
@@ -199,14 +219,15 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
     const verdict = await verifyJob(
       {
         clickhouse: ch,
-        kafka: createKafka(config),
+        kafka,
         dlqTopic: `${run.topic}.dlq`,
         lateTopic: `${run.topic}.late`,
         rawFinal: true,
+        scope: expected.eventTimeSpan ? { eventTime: expected.eventTimeSpan, dlqFrom, lateFrom } : undefined,
       },
       expected,
     );
-    const profile = profileSummary(profileDir, report);
+    const profile = profileSummary(profileDir, report, suffix);
     return {
       ...measurementOf('sluice', expected.records, r, seconds, {
         processor_seconds: summary.seconds ?? null,
@@ -215,6 +236,7 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
         service_cpu_seconds: cpu(),
         cpu_profile: profile.file,
         profile_stages: profile.stages,
+        ...extra,
       }),
       ...verdict,
     };
@@ -228,12 +250,16 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
 function profileSummary(
   dir: string,
   report: RunReport,
+  suffix: string,
 ): { file: string | null; stages: Record<string, number> | null } {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) return { file: null, stages: null };
   const file = join(dir, files.sort().at(-1)!);
   const summary = summarizeProfile(readProfile(file), 40);
-  writeFileSync(join(report.resultsDir, 'sluice-profile-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileSync(
+    join(report.resultsDir, `sluice${suffix}-profile-summary.json`),
+    `${JSON.stringify(summary, null, 2)}\n`,
+  );
   return { file, stages: Object.fromEntries(summary.stages.map((s) => [s.stage, s.pctOfBusy])) };
 }
 

@@ -3,6 +3,7 @@
  * checked before anything runs.
  */
 import { parseArgs } from 'node:util';
+import { KAFKA_CLIENTS, type KafkaClientName } from '../../src/kafka';
 
 export const MEASUREMENTS = ['kcat', 'raw_client', 'sluice', 'kafka_streams', 'latency'] as const;
 export type MeasurementName = (typeof MEASUREMENTS)[number];
@@ -26,13 +27,18 @@ export interface BenchOptions {
   sluiceHeapFlag: string;
   timeoutMs: number;
   keep: boolean;
+  /**
+   * The Kafka client libraries the raw-client and Sluice runs use, one run of each per client, side by
+   * side on the same topic (`kafka.client`); empty: the configured one only.
+   */
+  kafkaClients: KafkaClientName[];
   /** Only remove what run `<id>` left behind. */
   clean?: string;
   help: boolean;
 }
 
 export const USAGE =
-  'see bench/README.md: npm run bench -- [--events N] [--only list] [--latency-seconds S] [--rate R] [--soak MIN] [--keep]\n';
+  'see bench/README.md: npm run bench -- [--events N] [--only list] [--latency-seconds S] [--rate R] [--soak MIN] [--kafka-clients kafkajs,platformatic] [--keep]\n';
 
 /** A command line the benchmark cannot run with; the message says which flag. */
 export class BenchUsageError extends Error {}
@@ -53,6 +59,7 @@ export function parseBenchOptions(args: string[]): BenchOptions {
       'sluice-heap-mb': { type: 'string', default: '320' },
       'timeout-minutes': { type: 'string', default: '30' },
       keep: { type: 'boolean', default: false },
+      'kafka-clients': { type: 'string', default: '' },
       clean: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -61,6 +68,14 @@ export function parseBenchOptions(args: string[]): BenchOptions {
   for (const m of only) {
     if (!MEASUREMENTS.includes(m))
       throw new BenchUsageError(`--only: unknown measurement '${m}' (choose from ${MEASUREMENTS.join(', ')})`);
+  }
+  const kafkaClients = flags['kafka-clients']
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '') as KafkaClientName[];
+  for (const c of kafkaClients) {
+    if (!KAFKA_CLIENTS.includes(c))
+      throw new BenchUsageError(`--kafka-clients: unknown client '${c}' (choose from ${KAFKA_CLIENTS.join(', ')})`);
   }
   if (flags.clean !== undefined && !/^[0-9a-f]{6}$/.test(flags.clean))
     throw new BenchUsageError('--clean takes the 6-hex-digit id of a run (its topics are bench.<id>.*)');
@@ -77,6 +92,7 @@ export function parseBenchOptions(args: string[]): BenchOptions {
     sluiceHeapFlag: `--max-old-space-size=${positiveInt('sluice-heap-mb', flags['sluice-heap-mb'])}`,
     timeoutMs: positiveInt('timeout-minutes', flags['timeout-minutes']) * 60_000,
     keep: flags.keep,
+    kafkaClients,
     clean: flags.clean,
     help: flags.help,
   };

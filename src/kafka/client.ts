@@ -15,7 +15,8 @@ export function processClientId(base: string, host = hostname(), pid = process.p
 }
 
 /** The Kafka client libraries Sluice runs on (`kafka.client`). */
-export type KafkaClientName = 'kafkajs' | 'platformatic';
+export const KAFKA_CLIENTS = ['kafkajs', 'platformatic'] as const;
+export type KafkaClientName = (typeof KAFKA_CLIENTS)[number];
 
 /** The oldest Node.js @platformatic/kafka runs on (its `engines`). */
 const PLATFORMATIC_MIN_NODE: readonly [number, number] = [22, 22];

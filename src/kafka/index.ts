@@ -20,7 +20,16 @@ export type {
   TopicToCreate,
   WrittenRecord,
 } from './api';
-export { createKafka, describeCluster, processClientId, type ClusterInfo } from './client';
+export {
+  createKafka,
+  describeCluster,
+  processClientId,
+  kafkaClientName,
+  nodeRunsPlatformatic,
+  KAFKA_CLIENTS,
+  type ClusterInfo,
+  type KafkaClientName,
+} from './client';
 export {
   CommitFencedError,
   type Assignment,
