@@ -3,6 +3,10 @@ import type { Config } from 'jest';
 // ts-jest only transpiles here; `tsc --noEmit` in the test command type-checks.
 const transform = { '^.+\\.ts$': ['ts-jest', {}] } as const;
 
+// The specs start `sluice` processes with process.execPath: they run on jest's Node.js, the one
+// under test, instead of handing over to the project's Node.js 24 (bin/node-handover.js).
+process.env.SLUICE_NODE ??= 'system';
+
 const config: Config = {
   projects: [
     {

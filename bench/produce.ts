@@ -104,6 +104,8 @@ async function benchHttp(topic: string): Promise<void> {
     [join(__dirname, '..', 'bin', 'sluice.js'), 'serve', '--port', String(port), '--topic', topic],
     {
       env: {
+        // Measured on this Node.js, not handed over to the project's (bin/node-handover.js).
+        SLUICE_NODE: 'system',
         ...process.env,
         SLUICE_INGEST_API_KEYS: hashApiKey(key),
         SLUICE_INGEST_RATE_LIMIT_PER_SECOND: '0',

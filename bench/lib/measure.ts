@@ -36,7 +36,8 @@ export async function runMeasured(command: string, args: string[], options: RunC
   const timeFile = `${TIME_FILE_PREFIX}${process.pid}-${Date.now()}.txt`;
   const started = process.hrtime.bigint();
   const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, command, ...args], {
-    env: options.env ?? process.env,
+    // A `sluice` measured here runs on this Node.js, not a child it hands over to (bin/node-handover.js).
+    env: { SLUICE_NODE: 'system', ...(options.env ?? process.env) },
     cwd: options.cwd,
     stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
   });
