@@ -36,7 +36,7 @@ export function kafkaClientName(config: Pick<SluiceConfig, 'kafka'>): KafkaClien
   const chosen = config.kafka.client;
   if (chosen === 'platformatic' && !nodeRunsPlatformatic())
     throw new ConfigError(
-      `${settingName('kafka.client')} is 'platformatic', which needs Node.js ${PLATFORMATIC_MIN_NODE.join('.')} or later; this is ${process.version}: run through 'node bin/sluice.js' (it hands over to the project's Node.js 24) or set it to 'kafkajs'`,
+      `${settingName('kafka.client')} is 'platformatic', which needs Node.js ${PLATFORMATIC_MIN_NODE.join('.')} or later; this is ${process.version}: install the project's Node.js 24 with scripts/ensure-node.sh (sluice then runs on it unless SLUICE_NODE=system) or set it to 'kafkajs'`,
     );
   return chosen ?? 'kafkajs';
 }
