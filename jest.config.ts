@@ -2,6 +2,9 @@ import type { Config } from 'jest';
 
 // ts-jest only transpiles here; `tsc --noEmit` in the test command type-checks.
 const transform = { '^.+\\.ts$': ['ts-jest', {}] } as const;
+// Not .sluice: the local stack's files, and the Node.js distributions scripts/ensure-node.sh unpacks
+// there, whose package.json files jest would otherwise index (and report as colliding).
+const modulePathIgnorePatterns = ['<rootDir>/.sluice/'];
 
 // The specs start `sluice` processes with process.execPath: they run on jest's Node.js, the one
 // under test, instead of handing over to the project's Node.js 24 (bin/node-handover.js).
@@ -13,6 +16,7 @@ const config: Config = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform,
+      modulePathIgnorePatterns,
       // Specs beside the source need no services.
       testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/streams/**/*.test.ts'],
     },
@@ -21,6 +25,7 @@ const config: Config = {
       displayName: 'sim',
       testEnvironment: 'node',
       transform,
+      modulePathIgnorePatterns,
       testMatch: ['<rootDir>/test/sim/**/*.test.ts'],
     },
     {
@@ -29,12 +34,14 @@ const config: Config = {
       displayName: 'clickhouse',
       testEnvironment: 'node',
       transform,
+      modulePathIgnorePatterns,
       testMatch: ['<rootDir>/test/clickhouse/**/*.test.ts'],
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
       transform,
+      modulePathIgnorePatterns,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       // Brings the local stack up (idempotently) before any integration spec runs.
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
@@ -46,6 +53,7 @@ const config: Config = {
       displayName: 'faults',
       testEnvironment: 'node',
       transform,
+      modulePathIgnorePatterns,
       testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
       globalSetup: '<rootDir>/test/faults/global-setup.ts',
       globalTeardown: '<rootDir>/test/faults/global-teardown.ts',
