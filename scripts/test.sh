@@ -29,10 +29,13 @@ runs_platformatic() {
 
 # One jest process on the leg's Node.js: `node` and `npx` on PATH are that one too, and the specs'
 # `sluice` processes stay on it (jest.config.ts sets SLUICE_NODE=system).
+# @platformatic/kafka is an ES module: jest's module sandbox loads one only with vm modules enabled.
 jest_on() {
-  local node="$1" client="$2"
+  local node="$1" client="$2" node_options="${NODE_OPTIONS:-}"
   shift 2
-  PATH="$(dirname "$node"):$PATH" SLUICE_KAFKA_CLIENT="$client" "$node" node_modules/jest/bin/jest.js --runInBand "$@"
+  [ "$client" = platformatic ] && node_options="$node_options --experimental-vm-modules"
+  PATH="$(dirname "$node"):$PATH" SLUICE_KAFKA_CLIENT="$client" NODE_OPTIONS="$node_options" \
+    "$node" node_modules/jest/bin/jest.js --runInBand "$@"
 }
 
 legs=()
