@@ -7,9 +7,9 @@ import {
   type ProducerConfig,
   type SASLOptions,
 } from 'kafkajs';
-import { settingName, type SluiceConfig } from '../../config';
-import { ServiceError } from '../../errors';
+import type { SluiceConfig } from '../../config';
 import { processClientId } from '../client';
+import { saslRefused, tlsFailed, TLS_FAILURE } from '../explain';
 import { kafkaTlsOptions } from '../security';
 
 type KafkaSettings = SluiceConfig['kafka'];
@@ -32,28 +32,14 @@ export function kafkaSecurityOptions(kafka: KafkaSettings): Pick<KafkaConfig, 's
  */
 export function explainKafkaError(kafka: KafkaSettings, err: unknown): unknown {
   const { name = '', message = String(err) } = (err ?? {}) as Partial<Error>;
-  const where = `Kafka at ${kafka.brokers.join(',')}`;
-  const reason = message
-    .split('\n')[0]!
-    .replace(/^SASL [A-Z0-9 -]+ (authentication failed|mechanism)[: ]*/i, '')
-    .trim();
   if (name === 'KafkaJSSASLAuthenticationError') {
-    const { sasl } = kafka;
-    const mechanism = sasl?.mechanism.toUpperCase() ?? 'SASL';
-    return new ServiceError(
-      'kafka',
-      `${where} refused the ${mechanism} login of user '${sasl?.username ?? ''}' (${reason}): check ${settingName('kafka.sasl.password')}, ${settingName('kafka.sasl.username')} and kafka.sasl.mechanism`,
-      { cause: err },
-    );
+    const reason = message
+      .split('\n')[0]!
+      .replace(/^SASL [A-Z0-9 -]+ (authentication failed|mechanism)[: ]*/i, '')
+      .trim();
+    return saslRefused(kafka, reason, err);
   }
-  if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number|TLS/i.test(message)) {
-    const setting = /certificate|self[- ]signed|unable to verify/i.test(message)
-      ? settingName('kafka.ssl.caFile')
-      : settingName('kafka.ssl.enabled');
-    return new ServiceError('kafka', `${where}: TLS handshake failed (${message.split('\n')[0]}): check ${setting}`, {
-      cause: err,
-    });
-  }
+  if (TLS_FAILURE.test(message)) return tlsFailed(kafka, message.split('\n')[0]!, err);
   return err;
 }
 
