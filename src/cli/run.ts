@@ -1,5 +1,7 @@
 import { main } from './main';
+import { quietKnownWarnings } from './warnings';
 
+quietKnownWarnings();
 main(process.argv).then(
   (code) => process.exit(code),
   (err: unknown) => {
