@@ -88,6 +88,9 @@ onPlatformatic('platformatic failures', () => {
     const other = new NetworkError('Connection to 127.0.0.1:19093 failed.', {
       cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:19093'), { code: 'ECONNREFUSED' }),
     });
-    expect(explainPlatformaticError(config.kafka, other)).toBe(other);
+    // Not a setting's fault: passed on with the wrapped reason in its message and the original as its cause.
+    const passedOn = explainPlatformaticError(config.kafka, other) as Error;
+    expect(passedOn.message).toBe('Connection to 127.0.0.1:19093 failed: connect ECONNREFUSED 127.0.0.1:19093');
+    expect(passedOn.cause).toBe(other);
   });
 });

@@ -74,5 +74,21 @@ export function explainPlatformaticError(kafka: SluiceConfig['kafka'], err: unkn
   const notTls = tree.find((e) => e.code === 'PLT_KFK_USER' && TLS_FAILURE.test(String(e.message)));
   const handshake = tls ?? notTls;
   if (handshake) return tlsFailed(kafka, firstLine(handshake.message), err);
-  return err;
+  return withReasons(err);
+}
+
+/**
+ * The library's outer message ("Producing messages failed.") names no reason; the broker's words are in
+ * the errors it wraps. The failure is rethrown with them in its message, and itself as the cause, so
+ * that `sendFailure` and callers still find everything inside.
+ */
+function withReasons(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const reasons = new Set<string>();
+  for (const e of errorTree(err)) {
+    const wraps = (Array.isArray(e.errors) && e.errors.length > 0) || e.cause !== undefined;
+    if (e !== err && !wraps && e.message) reasons.add(firstLine(e.message));
+  }
+  if (reasons.size === 0) return err;
+  return new Error(`${err.message.replace(/\.$/, '')}: ${[...reasons].join('; ')}`, { cause: err });
 }

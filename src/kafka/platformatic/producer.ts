@@ -35,7 +35,7 @@ export function platformaticProducer(
   });
   const roundRobin = new Map<string, number>();
 
-  async function sendBatch(requests: SendRequest[]): Promise<WrittenRecord[]> {
+  async function produce(requests: SendRequest[]): Promise<WrittenRecord[]> {
     const topics = [...new Set(requests.map((r) => r.topic))];
     // A missing topic fails here, as UNKNOWN_TOPIC_OR_PARTITION (topic-missing), before anything is sent.
     const metadata = await producer.metadata({ topics, autocreateTopics: false });
@@ -54,6 +54,12 @@ export function platformaticProducer(
     });
     return positions(result, messages);
   }
+
+  // A failure carries the broker's reason in its message (explain), and stays whole inside it for sendFailure.
+  const sendBatch = (requests: SendRequest[]) =>
+    produce(requests).catch((err: unknown) => {
+      throw explain(err);
+    });
 
   return {
     async connect() {
