@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createKafka, groupLag, type KafkaAdmin } from '../kafka';
+import { createKafka, groupLag, MEMBERS_UNKNOWN_HINT, type KafkaAdmin } from '../kafka';
 import {
   describeGroup,
   type GroupInfo,
@@ -81,6 +81,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`,
           const lag = g.lag.map((t) => `${t.topic} lag ${t.lag}`).join(', ') || 'no committed offsets';
           printLine(`${g.groupId}  ${g.state}  ${g.members.length} member(s)  ${lag}`);
           for (const m of g.members) printLine(`  ${m.clientId}  host ${m.host.replace(/^\//, '')}  ${m.memberId}`);
+          if (g.membersUnknown) printLine(`  members not visible: ${MEMBERS_UNKNOWN_HINT}`);
         }
       } finally {
         await admin.disconnect().catch(() => undefined);

@@ -112,10 +112,16 @@ export interface GroupOffsets {
 
 export interface GroupDescription {
   groupId: string;
-  /** Kafka's group state: Stable, Empty, Dead, PreparingRebalance, ... */
+  /** Kafka's group state: Stable, Empty, Dead, PreparingRebalance, ...; `Unknown` when `membersUnknown`. */
   state: string;
   protocolType: string;
   members: { memberId: string; clientId: string; clientHost: string }[];
+  /**
+   * The group exists but this client cannot describe it: a KIP-848 (`group.protocol=consumer`) group
+   * seen through kafkajs, which only speaks the classic DescribeGroups. It may have live members;
+   * whoever must know that (delete, replay) refuses rather than guess.
+   */
+  membersUnknown?: boolean;
 }
 
 export interface ConfigResource {

@@ -14,6 +14,10 @@ export function processClientId(base: string, host = hostname(), pid = process.p
   return base.includes('@') ? base : `${base}@${host}#${pid}`;
 }
 
+/** What to do about a group whose members the client cannot see (`GroupDescription.membersUnknown`), worded once. */
+export const MEMBERS_UNKNOWN_HINT =
+  'it uses the consumer group protocol (KIP-848), whose members kafka.client=kafkajs cannot see: run this with kafka.client=platformatic (SLUICE_KAFKA_CLIENT=platformatic)';
+
 /** The Kafka client libraries Sluice runs on (`kafka.client`). */
 export const KAFKA_CLIENTS = ['kafkajs', 'platformatic'] as const;
 export type KafkaClientName = (typeof KAFKA_CLIENTS)[number];

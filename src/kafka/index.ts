@@ -27,6 +27,7 @@ export {
   kafkaClientName,
   nodeRunsPlatformatic,
   KAFKA_CLIENTS,
+  MEMBERS_UNKNOWN_HINT,
   type ClusterInfo,
   type KafkaClientName,
 } from './client';

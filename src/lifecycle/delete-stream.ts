@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { KafkaAdmin } from '../kafka';
+import { MEMBERS_UNKNOWN_HINT, type KafkaAdmin } from '../kafka';
 import type { Redis } from 'ioredis';
 import { dlqTopic } from '../dlq';
 import { SluiceError } from '../errors';
@@ -18,6 +18,8 @@ export interface StreamFootprint {
   groups: string[];
   /** Groups of the list that still have members: deleting under a running processor is refused. */
   liveGroups: string[];
+  /** Groups of the list whose members this client cannot see (KIP-848 through kafkajs): refused as if live. */
+  membersUnknown: string[];
   /** Registry subjects of the topics (TopicNameStrategy: `<topic>-value`, `<topic>-key`). */
   subjects: string[];
   redisKeys: { patterns: string[]; count: number };
@@ -139,6 +141,7 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
   const groups = allGroups.filter((g) => streamGroups.has(g) || (!keepDlq && isRedrive(g))).sort();
   const described = groups.length > 0 ? await admin.describeGroups(groups) : [];
   const liveGroups = described.filter((g) => g.members.length > 0).map((g) => g.groupId);
+  const membersUnknown = described.filter((g) => g.membersUnknown).map((g) => g.groupId);
   const subjects = (await registry.subjects()).filter((s) => {
     const m = /^(.*)-(value|key)$/.exec(s);
     return m !== null && topics.includes(m[1]!);
@@ -175,6 +178,7 @@ export async function findStreamFootprint(input: FootprintInput, services: Servi
     otherReaders: [...otherReaders].sort(),
     groups,
     liveGroups,
+    membersUnknown,
     subjects: subjects.sort(),
     redisKeys: { patterns, count },
     clickhouse: {
@@ -194,7 +198,7 @@ export function formatFootprint(f: StreamFootprint): string[] {
   return [
     `stream ${f.stream}`,
     `  kafka topics:     ${f.topics.length === 0 && f.topicsKept ? `kept (${f.topicsKept})` : `${list(f.topics)}${f.topicsKept ? `; kept: ${f.topicsKept}` : ''}`}`,
-    `  consumer groups:  ${list(f.groups)}${f.liveGroups.length > 0 ? `  (live members in ${list(f.liveGroups)})` : ''}`,
+    `  consumer groups:  ${list(f.groups)}${f.liveGroups.length > 0 ? `  (live members in ${list(f.liveGroups)})` : ''}${f.membersUnknown.length > 0 ? `  (members not visible in ${list(f.membersUnknown)})` : ''}`,
     `  registry:         ${f.topics.length === 0 && f.topicsKept ? 'subjects kept with the topics' : list(f.subjects)}`,
     `  redis keys:       ${f.redisKeys.count} matching ${f.redisKeys.patterns.join(' ')}`,
     ch.dropDatabase
@@ -214,6 +218,12 @@ export async function deleteStreamFootprint(f: StreamFootprint, services: Servic
     throw new SluiceError(
       'GROUP_ACTIVE',
       `stream ${f.stream} is running (live members in ${f.liveGroups.join(', ')}): stop its processors first, then retry`,
+    );
+  // A group whose members this client cannot see may be live: a running processor would recreate what is deleted.
+  if (f.membersUnknown.length > 0)
+    throw new SluiceError(
+      'GROUP_ACTIVE',
+      `cannot tell whether stream ${f.stream} is running: group ${f.membersUnknown.join(', ')} may have live members; ${MEMBERS_UNKNOWN_HINT}`,
     );
   const { admin, redis, clickhouse, registry } = services;
   if (f.groups.length > 0) await admin.deleteGroups(f.groups);

@@ -1,4 +1,4 @@
-import type { KafkaAdmin } from '../kafka';
+import { MEMBERS_UNKNOWN_HINT, type KafkaAdmin } from '../kafka';
 import { SluiceError } from '../errors';
 
 /** A member of a consumer group, as an operator recognises it. */
@@ -13,6 +13,8 @@ export interface GroupInfo {
   state: string;
   protocolType: string;
   members: GroupMember[];
+  /** This client cannot see the group's members (a KIP-848 group through kafkajs): it may be live. */
+  membersUnknown?: boolean;
 }
 
 export interface PartitionOffsets {
@@ -29,11 +31,12 @@ export interface PartitionOffsets {
 
 /** Refused because a group still has members: changing its offsets or replaying under it would race them. */
 export class LiveMembersError extends SluiceError {
-  constructor(group: string, members: GroupMember[]) {
-    const who = members.map((m) => `${m.clientId}@${m.host} (${m.memberId})`).join(', ');
+  constructor(group: string, members: GroupMember[] | 'unknown') {
     super(
       'GROUP_ACTIVE',
-      `group '${group}' has ${members.length} live member(s): ${who}; stop them first (SIGTERM the sluice run processes), then retry`,
+      members === 'unknown'
+        ? `group '${group}' may have live members: ${MEMBERS_UNKNOWN_HINT}`
+        : `group '${group}' has ${members.length} live member(s): ${members.map((m) => `${m.clientId}@${m.host} (${m.memberId})`).join(', ')}; stop them first (SIGTERM the sluice run processes), then retry`,
     );
   }
 }
@@ -45,6 +48,7 @@ export async function describeGroup(admin: KafkaAdmin, groupId: string): Promise
     state: g?.state ?? 'Dead',
     protocolType: g?.protocolType ?? '',
     members: (g?.members ?? []).map((m) => ({ memberId: m.memberId, clientId: m.clientId, host: m.clientHost })),
+    ...(g?.membersUnknown ? { membersUnknown: true } : {}),
   };
 }
 
@@ -58,12 +62,14 @@ export async function listGroups(admin: KafkaAdmin): Promise<GroupInfo[]> {
       state: g.state,
       protocolType: g.protocolType,
       members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, host: m.clientHost })),
+      ...(g.membersUnknown ? { membersUnknown: true } : {}),
     }))
     .sort((a, b) => a.groupId.localeCompare(b.groupId));
 }
 
 export async function refuseLiveMembers(admin: KafkaAdmin, groupId: string): Promise<void> {
   const info = await describeGroup(admin, groupId);
+  if (info.membersUnknown) throw new LiveMembersError(groupId, 'unknown');
   if (info.members.length > 0) throw new LiveMembersError(groupId, info.members);
 }
 

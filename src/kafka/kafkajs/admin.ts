@@ -60,12 +60,21 @@ export function kafkajsAdmin(admin: Admin): KafkaAdmin {
       return (await admin.listGroups()).groups.map(({ groupId, protocolType }) => ({ groupId, protocolType }));
     },
     async describeGroups(groupIds) {
-      return (await admin.describeGroups(groupIds)).groups.map((g) => ({
-        groupId: g.groupId,
-        state: g.state,
-        protocolType: g.protocolType,
-        members: g.members.map(({ memberId, clientId, clientHost }) => ({ memberId, clientId, clientHost })),
-      }));
+      const described = (await admin.describeGroups(groupIds)).groups;
+      // The classic DescribeGroups answers Dead for a KIP-848 group, live or not; the group list still has it.
+      const listed = described.some((g) => g.state === 'Dead')
+        ? new Set((await admin.listGroups()).groups.map((g) => g.groupId))
+        : new Set<string>();
+      return described.map((g) =>
+        g.state === 'Dead' && listed.has(g.groupId)
+          ? { groupId: g.groupId, state: 'Unknown', protocolType: 'consumer', members: [], membersUnknown: true }
+          : {
+              groupId: g.groupId,
+              state: g.state,
+              protocolType: g.protocolType,
+              members: g.members.map(({ memberId, clientId, clientHost }) => ({ memberId, clientId, clientHost })),
+            },
+      );
     },
     async deleteGroups(groupIds) {
       await admin.deleteGroups(groupIds);
