@@ -2,7 +2,7 @@ import type { SluiceConfig } from '../config';
 import { connectRedisDedupStore } from '../dedup';
 import { baseTopic, SideRecords } from '../dlq';
 import { SluiceError } from '../errors';
-import { createKafka, streamKafka } from '../kafka';
+import { createKafka, kafkaClientName, streamKafka } from '../kafka';
 import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import {
@@ -207,7 +207,10 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   };
   const done = runner.done.finally(closeResources);
   await runner.start();
-  log.info({ stream: definition.name, epoch, group: runnerOptions.groupId }, 'stream running');
+  log.info(
+    { stream: definition.name, epoch, group: runnerOptions.groupId, kafkaClient: kafkaClientName(config) },
+    'stream running',
+  );
   return {
     runner: runner as unknown as StreamRunner<unknown>,
     sinkStats: () => sink.stats(),
