@@ -54,6 +54,11 @@ export interface GroupHandlers {
   onCrash(err: unknown): void;
   /** The client read offsets `from` up to (not including) `to` of a partition, none of them a record (markers, aborted records). */
   onSkip?(partition: number, from: string, to: string): void;
+  /**
+   * A fetch failed, for one partition or (undefined) for all; the client retries it by itself. Called
+   * on every failure: a loop that keeps failing must be visible, and the handler decides how often to say so.
+   */
+  onFetchError?(partition: number | undefined, err: unknown): void;
 }
 
 export interface GroupConsumerOptions {

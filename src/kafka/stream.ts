@@ -13,8 +13,10 @@ export function streamKafka(client: KafkaClient): StreamKafka {
         async committedOffsets(groupId, topic) {
           const [result] = await admin.fetchOffsets(groupId, [topic]);
           const out = new Map<number, CommittedOffset>();
+          // A negative offset is no position: '-1' is Kafka's "never committed", and kafkajs commits its
+          // reset sentinel ('-2', earliest) itself when it finds its position out of range.
           for (const p of result?.partitions ?? [])
-            if (p.offset !== '-1') out.set(p.partition, { offset: p.offset, metadata: p.metadata });
+            if (BigInt(p.offset) >= 0n) out.set(p.partition, { offset: p.offset, metadata: p.metadata });
           return out;
         },
         async topicOffsets(topic) {

@@ -99,6 +99,9 @@ export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots' | 'defer'
  */
 const CHUNK_RECORDS = 500;
 
+/** A fetch that keeps failing is logged at most this often per partition. */
+const FETCH_ERROR_LOG_MS = 30_000;
+
 /** The partition's window state is gone from Redis and no older snapshot is left: starting empty would be wrong. */
 export class StateMissingError extends SluiceError {
   constructor(topic: string, partition: number, offset: string) {
@@ -138,6 +141,8 @@ export class StreamRunner<E> {
   /** Per partition: the committed offset as this member last knew it (restore, or its own commit since). */
   private readonly knownCommitted = new Map<number, string | undefined>();
   private readonly paused = new Set<number>();
+  /** Per partition (-1: the whole fetch), when a fetch failure was last logged and how many since. */
+  private readonly fetchErrors = new Map<number, { at: number; suppressed: number }>();
   /** When reading may be tried again after a dependency (Redis, the registry) failed. */
   private readonly readBackoff: DependencyBackoff;
   /** Partitions whose last commit did not land while the runner was stopping: a bounded run goes back to them. */
@@ -212,6 +217,7 @@ export class StreamRunner<E> {
         return run;
       },
       onCrash: (err) => this.fail(err),
+      onFetchError: (partition, err) => this.fetchFailed(partition, err),
       onSkip: (partition, from, to) => {
         this.task.skip(this.topic, partition, from, this.boundedTo(partition, to));
         this.checkBoundedEnd();
@@ -390,15 +396,7 @@ export class StreamRunner<E> {
     await Promise.all(this.ready.values());
     if (!this.task.has(this.topic, partition) || !control.isCurrent()) return;
     const next = this.task.nextOffset(this.topic, partition)!;
-    if (BigInt(control.fetchedOffset) > BigInt(next)) {
-      // The client read on from a position past the task's (records in between would be skipped): go back.
-      this.log.warn(
-        { partition, fetchedOffset: control.fetchedOffset, nextOffset: next },
-        'the fetch position is past the partition’s next record: seeking back',
-      );
-      this.consumer?.seek(partition, next);
-      return;
-    }
+    if (BigInt(control.fetchedOffset) > BigInt(next) && !(await this.passDeleted(partition, next, control))) return;
     if (
       this.schedule.retrying ||
       this.paused.has(partition) ||
@@ -448,6 +446,70 @@ export class StreamRunner<E> {
       );
     this.maybeCheckpoint();
     this.checkBoundedEnd();
+  }
+
+  /**
+   * The client fetched from past the task's next offset. Either it read on from a position of its own
+   * (after a rebalance, say): the records in between exist, and it is sent back to them. Or they are
+   * gone: Kafka deleted them (retention, DeleteRecords) before this group read them, the client found
+   * its position out of range and reset it to the log start, as Kafka's consumers do with
+   * auto.offset.reset=earliest. Seeking back then fails the same way for ever; the task moves over the
+   * deleted offsets instead (the next commit covers them), with one warning naming them, and the batch
+   * is processed. True when the batch may be processed.
+   */
+  private async passDeleted(partition: number, next: string, control: BatchControl): Promise<boolean> {
+    let low: bigint | undefined;
+    try {
+      low = BigInt((await this.admin!.topicOffsets(this.topic)).get(partition)?.low ?? '0');
+    } catch (err) {
+      // Not known now: seeking back is always safe, and the next batch asks again.
+      this.log.warn({ partition, err: describeError(err) }, 'cannot read the partition’s log start; seeking back');
+    }
+    if (this.stopping || !control.isCurrent() || this.task.nextOffset(this.topic, partition) !== next) return false;
+    if (low === undefined || low <= BigInt(next)) {
+      // The client read on from a position past the task's (records in between would be skipped): go back.
+      this.log.warn(
+        { partition, fetchedOffset: control.fetchedOffset, nextOffset: next },
+        'the fetch position is past the partition’s next record: seeking back',
+      );
+      this.consumer?.seek(partition, next);
+      return false;
+    }
+    // Gone are the offsets from the task's next one up to the log start, or up to the fetch when the log
+    // start moved on after the client's reset (the batch holds the records from there).
+    const fetched = BigInt(control.fetchedOffset);
+    const end = low < fetched ? low : fetched;
+    this.log.warn(
+      { partition, deleted: { from: next, to: end.toString() }, fetchedOffset: control.fetchedOffset },
+      `offsets ${next} to ${end - 1n} of ${this.topic}/${partition} were deleted by Kafka (retention or DeleteRecords) before this group read them: those records are lost to the stream; reading on from ${end}`,
+    );
+    this.task.skip(this.topic, partition, next, this.boundedTo(partition, end.toString()));
+    this.checkBoundedEnd();
+    if (this.stopping) return false;
+    if (end < fetched) {
+      this.consumer?.seek(partition, end.toString());
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The client's fetches keep failing (for one partition, or for all): retried by the client, and
+   * logged here at most once per `FETCH_ERROR_LOG_MS` per partition, with how many failed since.
+   */
+  private fetchFailed(partition: number | undefined, err: unknown): void {
+    const key = partition ?? -1;
+    const last = this.fetchErrors.get(key);
+    const now = this.clock.now();
+    if (last && now - last.at < FETCH_ERROR_LOG_MS) {
+      last.suppressed += 1;
+      return;
+    }
+    this.fetchErrors.set(key, { at: now, suppressed: 0 });
+    this.log.warn(
+      { partition, err: describeError(err), ...(last?.suppressed ? { failedSinceLastLog: last.suppressed } : {}) },
+      'fetching from Kafka failed; the client retries',
+    );
   }
 
   /** A bounded run never moves a partition past its end offset. */

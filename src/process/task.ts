@@ -173,6 +173,9 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    */
   assign(topic: string, partition: number, committedOffset: string, snapshot?: PartitionSnapshot): string {
     const resumeAt = snapshot?.offset ?? committedOffset;
+    // A negative offset is a client's sentinel (never committed, reset to earliest), not a position: the
+    // task would seek to it and commit it.
+    if (BigInt(resumeAt) < 0n) throw new Error(`invariant: ${topic}/${partition} cannot resume at offset ${resumeAt}`);
     if (BigInt(resumeAt) > BigInt(committedOffset)) {
       throw new SluiceError(
         'STATE_AHEAD',

@@ -146,4 +146,32 @@ describe('edge paths of the runtime, on simulated time', () => {
     expect(lateOf(w, 0)).toHaveLength(0); // before: all 20 went to .late, the bounded run having committed the window closed
     expect(partialEvents(w, 0, START)).toBe(60);
   });
+
+  it('records deleted past the committed offset (retention) are passed over: every partition reaches its end', async () => {
+    const w = world(2);
+    const produce = (from: number, to: number) => {
+      for (let i = from; i < to; i++)
+        w.kafka.produce(TOPIC, i % 2, {
+          timestamp: START,
+          key: Buffer.from(uuid(i)),
+          value: encode(event(i, START - 60_000 + (i % 40) * 1000), SCHEMA_ID),
+          headers: {},
+        });
+    };
+    produce(0, 40);
+    const first = await w.drive(w.start({ bounded: true, closeWindowsAtEnd: false }));
+    expect(await w.drive(first.done)).not.toBeInstanceOf(Error);
+    produce(40, 80);
+    // Partition 0 was committed at 20; retention deletes its offsets 20..29 before the group reads them.
+    w.kafka.deleteRecords(TOPIC, 0, 30);
+    const second = await w.drive(w.start({ bounded: true }));
+    expect(await w.drive(second.done, 60_000)).not.toBeInstanceOf(Error); // before: it sought back for ever
+    expect([...w.kafka.committed('sluice.event-counts')].map(([p, c]) => [p, c.offset])).toEqual([
+      [0, '40'],
+      [1, '40'],
+    ]);
+    // Partition 0 counts its 10 first records and the 10 left of the second 20; partition 1 all 40.
+    expect(partialEvents(w, 0, START - 60_000)).toBe(30);
+    expect(partialEvents(w, 1, START - 60_000)).toBe(40);
+  });
 });

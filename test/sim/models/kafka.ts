@@ -106,6 +106,18 @@ export class SimKafka {
     return t;
   }
 
+  /** Per `topic/partition`: the log start, the first offset not deleted (retention, DeleteRecords). */
+  private readonly logStarts = new Map<string, number>();
+
+  logStart(topic: string, partition: number): number {
+    return this.logStarts.get(`${topic}/${partition}`) ?? 0;
+  }
+
+  /** Deletes the partition's records before `offset`, as DeleteRecords (or retention) does. */
+  deleteRecords(topic: string, partition: number, offset: number): void {
+    this.logStarts.set(`${topic}/${partition}`, Math.max(this.logStart(topic, partition), offset));
+  }
+
   /** Appends a commit marker (what a transactional producer's commit leaves in each partition it wrote to). */
   produceMarker(topic: string, partition: number): void {
     this.produce(topic, partition, {
@@ -219,7 +231,13 @@ export class SimKafka {
       topicOffsets: (topic) =>
         this.request(
           owner,
-          () => new Map(this.partitions(topic).map((log, p) => [p, { low: '0', high: String(log.length) }])),
+          () =>
+            new Map(
+              this.partitions(topic).map((log, p) => [
+                p,
+                { low: String(this.logStart(topic, p)), high: String(log.length) },
+              ]),
+            ),
         ),
       disconnect: async () => undefined,
     };
@@ -376,7 +394,9 @@ export class SimGroupConsumer implements GroupConsumer {
       let fetched = 0;
       for (const p of this.assigned) {
         if (this.pausedSet.has(p)) continue;
-        const position = this.positions.get(p) ?? 0;
+        // Out of range below the log start: reset to it, as auto.offset.reset=earliest does.
+        const position = Math.max(this.positions.get(p) ?? 0, this.kafka.logStart(this.options.topic, p));
+        this.positions.set(p, position);
         const log = this.kafka.partitions(this.options.topic)[p]!;
         if (position >= log.length) continue;
         const slice = log.slice(position, position + MAX_BATCH);
