@@ -3,7 +3,9 @@ import {
   FetchIsolationLevels,
   findErrorBy,
   ListOffsetTimestamps,
+  ProtocolError,
   type BaseOptions,
+  type fetchV17,
   type ConsumerOptions,
 } from '@platformatic/kafka';
 import { sleep } from '../../clock';
@@ -24,6 +26,8 @@ const IDLE_MS = 100;
 /** Every assigned partition must fit in one fetch (kafkajs/group.ts says why). */
 const MAX_BYTES_PER_PARTITION = 1024 * 1024;
 const MAX_BYTES = 64 * 1024 * 1024;
+/** The partition error code of a fetch position outside the partition's log. */
+const OFFSET_OUT_OF_RANGE = 1;
 /** Protocol errors that mean this member's generation (classic) or epoch (KIP-848) is over. */
 const MEMBERSHIP_OVER = [
   'UNKNOWN_MEMBER_ID',
@@ -48,9 +52,12 @@ interface PartitionState {
   /** Failed batch callbacks in a row, and when the partition may be fetched again. */
   failures: number;
   retryAt?: number;
+  /** Fetches of the partition that failed in a row (the broker's error for it, or finding its offsets). */
+  fetchFailures: number;
 }
 
 type Handlers = GroupHandlers;
+type FetchResponse = fetchV17.FetchResponse;
 
 function protocolError(err: unknown, ...ids: string[]): boolean {
   return ids.some((id) => findErrorBy(err as Error, 'apiId', id) !== null);
@@ -202,7 +209,8 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     const next = new Set(partitions);
     for (const p of [...this.partitions.keys()]) if (renewed || !next.has(p)) this.partitions.delete(p);
     const gained = partitions.filter((p) => !this.partitions.has(p));
-    for (const p of gained) this.partitions.set(p, { paused: false, inflight: false, seeks: 0, failures: 0 });
+    for (const p of gained)
+      this.partitions.set(p, { paused: false, inflight: false, seeks: 0, failures: 0, fetchFailures: 0 });
     this.reported = { key, memberId };
     this.handlers!.onAssignment({ partitions, memberId });
     void this.startingOffsets(this.generation, gained);
@@ -282,18 +290,85 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
         failures = 0;
       } catch (err) {
         if (this.stopped || this.generation !== generation) return;
-        this.outOfRange(err, wanted);
+        this.handlers!.onFetchError?.(undefined, err);
         await this.idle(Math.min(5_000, 100 * 2 ** Math.min(failures++, 6)));
         continue;
       }
       if (this.stopped || this.generation !== generation) return;
       this.sync(); // a partition revoked while the fetch was out is not handed to the runner
+      const outOfRange: number[] = [];
       for (const response of responses) {
         const asked = wanted.get(response.partitionIndex);
-        if (asked && this.partitions.get(response.partitionIndex) === asked.state)
+        if (!asked || this.partitions.get(response.partitionIndex) !== asked.state) continue;
+        if (response.errorCode === OFFSET_OUT_OF_RANGE) outOfRange.push(response.partitionIndex);
+        else if (response.errorCode !== 0) this.partitionFailed(response, asked.state);
+        else {
+          asked.state.fetchFailures = 0;
           this.deliver(generation, response, asked.offset, asked.state);
+        }
       }
+      if (outOfRange.length > 0) await this.resetOutOfRange(generation, fetcher, outOfRange, wanted);
     }
+  }
+
+  /**
+   * A partition the broker answered with an error of its own (not its leader now, say): the others in
+   * the response are delivered, and this one is fetched again after a growing delay, with fresh metadata
+   * (fetch asks for it every time).
+   */
+  private partitionFailed(response: FetchedPartition, state: PartitionState): void {
+    this.fetchFailed(state);
+    const err = new ProtocolError(response.errorCode);
+    this.handlers!.onFetchError?.(response.partitionIndex, err);
+  }
+
+  /** The partition is fetched again after a delay that grows with its failures in a row. */
+  private fetchFailed(state: PartitionState): void {
+    state.retryAt = Date.now() + Math.min(5_000, 100 * 2 ** Math.min(state.fetchFailures++, 6));
+  }
+
+  /**
+   * Positions out of the partitions' range move as Kafka's consumer moves them with
+   * auto.offset.reset=earliest: below the log start (retention or DeleteRecords removed what was
+   * next) to the log start; the runner sees the jump and says which offsets were lost. Above the end
+   * (the log was truncated, by an unclean leader election) to the end, not to the log start: every
+   * record from the log start up to the old position is below the runner's next offset, and would be
+   * fetched only to be dropped as already processed.
+   */
+  private async resetOutOfRange(
+    generation: number,
+    fetcher: Consumer,
+    partitions: number[],
+    wanted: Map<number, { offset: bigint; state: PartitionState }>,
+  ): Promise<void> {
+    const { topic } = this.options;
+    const ask = (timestamp: bigint) =>
+      fetcher.listOffsets({ topics: [topic], partitions: { [topic]: partitions }, timestamp });
+    let earliest: bigint[];
+    let latest: bigint[];
+    try {
+      const [low, high] = await Promise.all([ask(ListOffsetTimestamps.EARLIEST), ask(ListOffsetTimestamps.LATEST)]);
+      earliest = low.get(topic) ?? [];
+      latest = high.get(topic) ?? [];
+    } catch (err) {
+      for (const p of partitions) {
+        this.fetchFailed(wanted.get(p)!.state);
+        this.handlers!.onFetchError?.(p, err);
+      }
+      return;
+    }
+    if (this.stopped || this.generation !== generation) return;
+    for (const p of partitions) {
+      const { offset, state } = wanted.get(p)!;
+      // A seek since, or a new assignment of the partition, wins.
+      if (this.partitions.get(p) !== state || state.position !== offset) continue;
+      const low = earliest[p];
+      const high = latest[p];
+      if (low !== undefined && low >= 0n && offset < low) state.position = low;
+      else if (high !== undefined && high >= 0n && offset > high) state.position = high;
+      else this.fetchFailed(state); // in range by now (the log moved meanwhile): fetched again, not at once
+    }
+    this.wake();
   }
 
   /** One Fetch per partition leader, with read_committed; the partitions of the topic in the responses. */
@@ -311,7 +386,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       const leader = topicMetadata.partitions[p]?.leader ?? -1;
       byNode.set(leader, [...(byNode.get(leader) ?? []), p]);
     }
-    const responses = await Promise.all(
+    const settled = await Promise.allSettled(
       [...byNode].map(([node, partitions]) =>
         fetcher.fetch({
           node,
@@ -337,22 +412,23 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
         }),
       ),
     );
+    // @platformatic/kafka throws one ResponseError for a whole Fetch when any partition in it has an
+    // error; the response it carries still holds every partition, the healthy ones with their records.
+    const responses: FetchResponse[] = [];
+    let failed: unknown;
+    for (const result of settled) {
+      if (result.status === 'fulfilled') responses.push(result.value);
+      else {
+        const response = (result.reason as { response?: Partial<FetchResponse> }).response;
+        if (Array.isArray(response?.responses)) responses.push(response as FetchResponse);
+        else failed ??= result.reason;
+      }
+    }
+    if (failed !== undefined && responses.length === 0) throw failed;
+    if (failed !== undefined) this.handlers!.onFetchError?.(undefined, failed);
     return responses.flatMap((r) =>
       r.responses.filter((t) => t.topicId === topicMetadata.id).flatMap((t) => t.partitions),
     );
-  }
-
-  /** A fetch position out of the partition's range (retention deleted it) starts again at its earliest offset. */
-  private outOfRange(err: unknown, wanted: Map<number, { offset: bigint; state: PartitionState }>): void {
-    if (!protocolError(err, 'OFFSET_OUT_OF_RANGE')) return;
-    const response = (err as { response?: { responses?: { partitions: FetchedPartition[] }[] } }).response;
-    for (const topic of response?.responses ?? [])
-      for (const p of topic.partitions) {
-        const asked = wanted.get(p.partitionIndex);
-        if (!asked || p.logStartOffset < 0n || this.partitions.get(p.partitionIndex) !== asked.state) continue;
-        if (asked.state.position === asked.offset && asked.offset < p.logStartOffset)
-          asked.state.position = p.logStartOffset;
-      }
   }
 
   /** Hands one partition's fetched records to the runner, or tells it of the offsets it moved over. */
