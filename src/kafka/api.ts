@@ -164,6 +164,8 @@ export interface KafkaAdmin {
   alterTopicConfigs(topics: { topic: string; config: Record<string, string> }[]): Promise<void>;
 
   fetchTopicOffsets(topic: string): Promise<PartitionEnds[]>;
+  /** Deletes each partition's records before `offset`, which becomes its log start (as retention would). */
+  deleteRecords(topic: string, partitions: { partition: number; offset: string }[]): Promise<void>;
   /** Per partition, the first offset whose record timestamp is at or after `timestamp` (epoch ms); '-1' when there is none. */
   fetchTopicOffsetsByTimestamp(topic: string, timestamp: number): Promise<{ partition: number; offset: string }[]>;
 

@@ -55,6 +55,7 @@ export function kafkajsAdmin(admin: Admin): KafkaAdmin {
     async fetchTopicOffsets(topic) {
       return (await admin.fetchTopicOffsets(topic)).map(({ partition, low, high }) => ({ partition, low, high }));
     },
+    deleteRecords: (topic, partitions) => admin.deleteTopicRecords({ topic, partitions }),
     fetchTopicOffsetsByTimestamp: (topic, timestamp) => admin.fetchTopicOffsetsByTimestamp(topic, timestamp),
     async listGroups() {
       return (await admin.listGroups()).groups.map(({ groupId, protocolType }) => ({ groupId, protocolType }));

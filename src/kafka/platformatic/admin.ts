@@ -198,6 +198,13 @@ export function platformaticAdmin(base: BaseOptions, explain: (err: unknown) => 
         .sort((a, b) => a - b)
         .map((partition) => ({ partition, low: String(low.get(partition)), high: String(high.get(partition)) }));
     },
+    async deleteRecords(topic, partitions) {
+      await admin().deleteRecords({
+        topics: [
+          { name: topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: BigInt(p.offset) })) },
+        ],
+      });
+    },
     async fetchTopicOffsetsByTimestamp(topic, timestamp) {
       // Kafka answers -1 for a partition with no record that recent; kept as '-1' (the interface's contract).
       const found = await listOffsets(topic, BigInt(timestamp));
