@@ -1,7 +1,7 @@
 // Re-runs the CLI on the project's Node.js (scripts/ensure-node.sh installs it) when this one is
 // older than the project needs: `npx sluice` and `node bin/sluice.js` start on the machine's node.
 // Plain CommonJS that loads on any Node.js the CLI may start on, before TypeScript can.
-/* global module */
+/* global module, setInterval, clearInterval */
 const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
 const { join, resolve } = require('node:path');
@@ -63,4 +63,20 @@ function handOver(node) {
   });
 }
 
-module.exports = { MARKER, recentEnough, needsProjectNode, handOverTarget, handOver };
+/**
+ * In the handed-over child: when the process that handed over is gone (SIGKILLed: it could forward
+ * nothing), stop as a SIGTERM would, flushing and committing. In a session of its own the child misses
+ * what kills the wrapper's process group, and would otherwise run on as a member nobody knows of.
+ */
+function stopWhenOrphaned(env = process.env, intervalMs = 1000) {
+  if (!env[MARKER]) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  }, intervalMs);
+  timer.unref();
+}
+
+module.exports = { MARKER, recentEnough, needsProjectNode, handOverTarget, handOver, stopWhenOrphaned };

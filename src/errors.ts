@@ -63,6 +63,8 @@ export const ERROR_CODES = {
 
   // Replays.
   GROUP_ACTIVE: 'a consumer group still has live members',
+  GROUP_PROTOCOL_MISMATCH:
+    "a group's members speak different group protocols or assignors (kafka.client / kafka.groupProtocol differ)",
   SHADOW_TABLE_MISSING: 'a table to rebuild does not exist',
   SHADOW_KEY_MISSING: 'a table to rebuild has no sorting key to match rows by',
   SHADOW_PARTITION_INVALID: 'ClickHouse reported a partition id the swap cannot use',

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -51,8 +51,11 @@ describe('handOver', () => {
   const script = join(mkdtempSync(join(tmpdir(), 'sluice-handover-')), 'cli.js');
   writeFileSync(
     script,
-    `const { handOver, MARKER } = require(${JSON.stringify(BIN)});
+    `const { handOver, MARKER, stopWhenOrphaned } = require(${JSON.stringify(BIN)});
 if (!process.env[MARKER]) return handOver(process.execPath);
+stopWhenOrphaned(process.env, 100);
+console.log('child=' + process.pid);
+if (process.argv[2] === 'wait') process.on('SIGTERM', () => { require('fs').writeFileSync(process.argv[3], 'stopped'); process.exit(0); });
 let sigints = 0;
 process.on('SIGINT', () => { sigints++; setTimeout(() => { console.log('sigints=' + sigints); process.exit(7); }, 300); });
 if (process.argv[2] === 'term') process.kill(process.pid, 'SIGTERM');
@@ -83,5 +86,27 @@ setInterval(() => undefined, 1000);
   it('ends by the signal that ended the child', async () => {
     const { exited } = run(['term']);
     expect(await exited).toEqual({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('stops the child as a SIGTERM would when the process that handed over is SIGKILLed', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'sluice-orphan-')), 'stopped');
+    const { child, exited, output } = run(['wait', marker]);
+    while (!output().includes('ready')) await new Promise((r) => setTimeout(r, 20));
+    const childPid = Number(/child=(\d+)/.exec(output())![1]);
+    child.kill('SIGKILL');
+    await exited;
+    const deadline = Date.now() + 5000;
+    while (!existsSync(marker) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(marker, 'utf8')).toBe('stopped');
+    const alive = () => {
+      try {
+        process.kill(childPid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    while (alive() && Date.now() < deadline + 2000) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
   });
 });

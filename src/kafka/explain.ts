@@ -1,5 +1,5 @@
 import { settingName, type SluiceConfig } from '../config';
-import { ServiceError } from '../errors';
+import { ServiceError, SluiceError } from '../errors';
 
 type KafkaSettings = SluiceConfig['kafka'];
 
@@ -31,4 +31,21 @@ export function tlsFailed(kafka: KafkaSettings, detail: string, cause: unknown):
     ? settingName('kafka.ssl.caFile')
     : settingName('kafka.ssl.enabled');
   return new ServiceError('kafka', `${where(kafka)}: TLS handshake failed (${detail}): check ${setting}`, { cause });
+}
+
+/**
+ * The broker refused this member (INCONSISTENT_GROUP_PROTOCOL): the group's other members joined with a
+ * protocol or assignor this one lacks — kafkajs's eager round-robin beside platformatic's cooperative-sticky
+ * under the classic protocol. Not retriable: the same member is refused again, so the run stops saying why.
+ */
+export function groupProtocolMismatch(
+  groupId: string,
+  mine: { client: string; protocol: string },
+  cause: unknown,
+): SluiceError {
+  return new SluiceError(
+    'GROUP_PROTOCOL_MISMATCH',
+    `group '${groupId}' refused this member (kafka.client=${mine.client}, kafka.groupProtocol=${mine.protocol}): its other members use another client or group protocol; run every process of the stream with the same ${settingName('kafka.client')} and ${settingName('kafka.groupProtocol')} (on brokers with KIP-848, kafka.groupProtocol=consumer lets the two clients share a group)`,
+    { retriable: false, cause },
+  );
 }

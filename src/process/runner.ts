@@ -309,7 +309,15 @@ export class StreamRunner<E> {
         const committed: CommittedOffset | undefined = (
           await this.admin!.committedOffsets(this.options.groupId, this.topic)
         ).get(partition);
-        const offset = committed?.offset ?? (await this.admin!.topicOffsets(this.topic)).get(partition)!.low;
+        const ends = (await this.admin!.topicOffsets(this.topic)).get(partition)!;
+        const offset = committed?.offset ?? ends.low;
+        if (BigInt(offset) > BigInt(ends.high))
+          // The records the group committed past are not there: the topic was deleted and created again, or
+          // its log truncated. Records written since, up to the committed offset, would pass unread.
+          this.log.warn(
+            { partition, committed: offset, end: ends.high },
+            "the committed offset is past the partition's end (the topic was recreated or truncated): records up to the committed offset will not be read; reset the group's offsets (sluice groups --set) to read them",
+          );
         const snapshots = this.ports.snapshots;
         if (!snapshots || !this.definition.windowed) return { committed, offset, snapshot: undefined };
         const named =

@@ -63,4 +63,47 @@ if (!platformaticLoads)
       await platformaticAdmin.disconnect();
     }
   }, 90_000);
+
+  it('stops a member the classic protocol refuses beside the other client, naming the settings', async () => {
+    const topic = await ctx.createTopic('mixed', 2);
+    const classic = (client: 'kafkajs' | 'platformatic') =>
+      createKafka({ ...ctx.config, kafka: { ...ctx.config.kafka, client, groupProtocol: 'classic' } });
+    const member = (client: 'kafkajs' | 'platformatic', groupId: string) => {
+      const consumer = classic(client).consumer({ groupId, topic, sessionTimeoutMs: 10_000 });
+      let assigned: number[] = [];
+      let crashed: unknown;
+      const started = consumer.start({
+        onAssignment: (a) => (assigned = a.partitions),
+        onBatch: async () => undefined,
+        onCrash: (err) => (crashed = err),
+      });
+      return { consumer, started, assigned: () => assigned, crashed: () => crashed };
+    };
+    const refusal = /refused this member .*kafka\.client \(SLUICE_KAFKA_CLIENT\) and kafka\.groupProtocol/;
+    for (const [first, second] of [
+      ['platformatic', 'kafkajs'],
+      ['kafkajs', 'platformatic'],
+    ] as const) {
+      const groupId = `${ctx.group}.mixed.${first}`;
+      const a = member(first, groupId);
+      await a.started;
+      await waitFor(`the ${first} member owning both partitions`, async () => a.assigned().length === 2, 30_000);
+      const b = member(second, groupId);
+      try {
+        // Refused at start (platformatic joins before start resolves) or soon after (kafkajs joins in the background).
+        const atStart = await b.started.then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        if (atStart === undefined) await waitFor(`the ${second} member stopped`, async () => !!b.crashed(), 30_000);
+        const err = (atStart ?? b.crashed()) as { code?: string; message?: string };
+        expect(err.code).toBe('GROUP_PROTOCOL_MISMATCH');
+        expect(err.message).toMatch(refusal);
+        expect(a.assigned()).toHaveLength(2); // the group goes on with the members it has
+      } finally {
+        await b.consumer.disconnect().catch(() => undefined);
+        await a.consumer.disconnect();
+      }
+    }
+  }, 120_000);
 });

@@ -28,6 +28,9 @@ export const GENERATION_OVER = new Set([
   'FENCED_INSTANCE_ID',
 ]);
 
+/** The group's members joined with protocols or assignors this member does not share. */
+export const GROUP_PROTOCOL_REFUSED = new Set(['INCONSISTENT_GROUP_PROTOCOL']);
+
 /** Protocol errors that mean "another producer holds this transactional id now". */
 export const PRODUCER_FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
 

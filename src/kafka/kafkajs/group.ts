@@ -3,7 +3,8 @@ import { sleep } from '../../clock';
 import { describeError } from '../../errors';
 import { CommitFencedError, type GroupConsumer, type GroupConsumerOptions, type GroupHandlers } from '../group';
 import type { ConsumedRecord } from '../record';
-import { GENERATION_OVER, hasProtocolError } from './errors';
+import { groupProtocolMismatch } from '../explain';
+import { GENERATION_OVER, GROUP_PROTOCOL_REFUSED, hasProtocolError } from './errors';
 
 /** How long to wait before building a new consumer after kafkajs gave one up, at most. */
 const REBUILD_MAX_DELAY_MS = 10_000;
@@ -52,7 +53,14 @@ export class KafkajsGroupConsumer implements GroupConsumer {
         handlers.onSkip?.(payload.partition, String(payload.firstOffset), String(BigInt(payload.lastOffset) + 1n));
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart && this.consumer === consumer) void this.rebuild(consumer, handlers);
+      if (this.consumer !== consumer) return;
+      if (hasProtocolError(payload.error, GROUP_PROTOCOL_REFUSED)) {
+        // A new member would be refused the same way, for ever and without a word: the run stops, saying why.
+        this.stopped = true;
+        this.consumer = undefined;
+        void consumer.disconnect().catch(() => undefined);
+        handlers.onCrash(groupProtocolMismatch(groupId, { client: 'kafkajs', protocol: 'classic' }, payload.error));
+      } else if (!payload.restart) void this.rebuild(consumer, handlers);
     });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });

@@ -18,6 +18,7 @@ import {
   type GroupHandlers,
 } from '../group';
 import { MemberIdentity, readPartition, type FetchedPartition } from './batches';
+import { groupProtocolMismatch } from '../explain';
 
 /** How long to wait before building a new consumer after the library gave one up, at most. */
 const REBUILD_MAX_DELAY_MS = 10_000;
@@ -106,7 +107,18 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
 
   async start(handlers: GroupHandlers): Promise<void> {
     this.handlers = handlers;
-    await this.build();
+    try {
+      await this.build();
+    } catch (err) {
+      throw this.explained(err);
+    }
+  }
+
+  /** A refusal for the group's protocol says which settings differ; other failures pass unchanged. */
+  private explained(err: unknown): unknown {
+    return protocolError(err, 'INCONSISTENT_GROUP_PROTOCOL')
+      ? groupProtocolMismatch(this.options.groupId, { client: 'platformatic', protocol: this.groupProtocol }, err)
+      : err;
   }
 
   private consumerOptions(): ConsumerOptions<Buffer, Buffer, Buffer, Buffer> {
@@ -494,7 +506,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     this.stopped = true;
     this.wake();
     void this.close();
-    this.handlers!.onCrash(err);
+    this.handlers!.onCrash(this.explained(err));
   }
 
   /** Replaces a member the library gave up on (or that the coordinator forgot) with a new one, retrying until one runs. */

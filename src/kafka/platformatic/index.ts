@@ -16,9 +16,10 @@ import {
 
 /**
  * Sluice's Kafka client on @platformatic/kafka (incremental rebalancing: KIP-848 or cooperative-sticky).
- * The admin, the non-transactional producers and the group member are platformatic's.
+ * The admin, the plain producers and the group member are platformatic's.
  *
- * Transactions are kafkajs's (its PartitionTransactions, and its producer for `producer({transactionalId})`):
+ * Transactions are kafkajs's (its PartitionTransactions, and its producer for `producer({transactionalId})`,
+ * as are idempotent producers, below):
  * platformatic's TxnOffsetCommit takes only a consumed message (committing its offset + 1 under the
  * consumer's generation) and sends no commit metadata, while Sluice stores its window-snapshot ids in
  * the committed offset's metadata and commits arbitrary offsets. Per-partition transactional ids fence
@@ -42,8 +43,11 @@ export function platformaticClient(config: Pick<SluiceConfig, 'kafka'>, options:
 
   return {
     admin: () => platformaticAdmin(base, explain),
+    // Idempotent producers too: after a failed send platformatic starts a new producer id, so the caller's
+    // resend of a batch that was written but whose answer was lost is written twice; kafkajs keeps the id
+    // and sequence numbers, and the broker drops the copy.
     producer: (producerOptions = {}) =>
-      producerOptions.transactionalId
+      producerOptions.transactionalId || producerOptions.idempotent
         ? transactional().producer(producerOptions)
         : platformaticProducer(base, producerOptions, explain),
     consumer: (consumerOptions) =>
