@@ -1,31 +1,14 @@
 import fc from 'fast-check';
-import { count, distinct, max, min, sum } from './aggregations';
 import { hopping, session, tumbling, type WindowAssigner } from './assigners';
-import { defineWindows, type WindowDefinition } from './definition';
+import type { WindowDefinition } from './definition';
 import { CHAIN_LIMITS, ENCODING, type ChainedWindows } from './incremental';
+import { specDefinition, type SpecEvent } from './spec-fixtures';
 import { PartitionWindows, type WindowsCheckpoint } from './partition-windows';
 
-interface Ev {
-  key: string;
-  value: number;
-  user: string;
-}
+type Ev = SpecEvent;
 
-function definitionFor(assigner: WindowAssigner, allowedLatenessMs = 0) {
-  return defineWindows({
-    assigner,
-    groupBy: { key: (e: Ev) => e.key, fields: (e: Ev) => ({ key: e.key }) },
-    aggregate: {
-      n: count(),
-      total: sum((e: Ev) => e.value),
-      users: distinct((e: Ev) => e.user),
-      lo: min((e: Ev) => e.value),
-      hi: max((e: Ev) => e.value),
-    },
-    allowedLatenessMs,
-    earlyEmitIntervalMs: 10,
-  });
-}
+const definitionFor = (assigner: WindowAssigner, allowedLatenessMs = 0) =>
+  specDefinition(assigner, allowedLatenessMs, 10);
 type Def = ReturnType<typeof definitionFor>;
 type Windows = Def extends WindowDefinition<Ev, infer K, infer A> ? PartitionWindows<Ev, K, A> : never;
 

@@ -1,30 +1,13 @@
 import fc from 'fast-check';
-import { count, distinct, max, min, sum } from './aggregations';
 import { hopping, session, tumbling, windowsOf, type WindowAssigner } from './assigners';
-import { defineWindows } from './definition';
+import { specDefinition, type SpecEvent } from './spec-fixtures';
 import { PartitionWindows, type WindowResult } from './partition-windows';
 import { WindowTestDriver } from './testing';
 
-interface Ev {
-  key: string;
-  value: number;
-  user: string;
-}
+type Ev = SpecEvent;
 
-function definitionFor(assigner: WindowAssigner, allowedLatenessMs: number) {
-  return defineWindows({
-    assigner,
-    groupBy: { key: (e: Ev) => e.key, fields: (e: Ev) => ({ key: e.key }) },
-    aggregate: {
-      n: count(),
-      total: sum((e: Ev) => e.value),
-      users: distinct((e: Ev) => e.user),
-      lo: min((e: Ev) => e.value),
-      hi: max((e: Ev) => e.value),
-    },
-    allowedLatenessMs,
-  });
-}
+const definitionFor = (assigner: WindowAssigner, allowedLatenessMs: number) =>
+  specDefinition(assigner, allowedLatenessMs);
 type Def = ReturnType<typeof definitionFor>;
 type Row = WindowResult<{ key: string }, NonNullable<Def['_results']>>;
 
