@@ -145,22 +145,6 @@ describe('StreamTask', () => {
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
   });
 
-  it('commits no offset below the committed one while it reads records again after an older snapshot', async () => {
-    // Redis lost the newest snapshot: the partition restores the one before (offset 10) under a commit at 12.
-    const restored = new StreamTask(definition, { decoder, dedup, now: () => 0 }, undefined);
-    restored.assign('in', 0, '12', { id: 's10', offset: '10', savedAt: 0, watermark: null, windows: undefined });
-    await restored.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    const behind = restored.takeCheckpoint(true);
-    // Its rows may go (the sink's row identity makes them harmless), but a commit at 11 would move Kafka's
-    // offset back: after a crash the records from 11 on would publish their side records a second time.
-    expect(behind.rows.get('raw')?.rows).toEqual([{ id: 'a', offset: '10' }]);
-    expect(behind.offsets).toEqual([]);
-    await restored.processBatch('in', 0, [record(11, 'bad'), record(12, '{"id":"b","n":1}')]);
-    const caughtUp = restored.takeCheckpoint(true);
-    expect(caughtUp.offsets).toEqual([{ topic: 'in', partition: 0, offset: '13', incarnation: 1, snapshot: 's10' }]);
-    expect(caughtUp.deadLetters).toEqual([]); // offset 11's was published before the commit at 12
-  });
-
   it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     expect(task.takeCheckpoint(true).offsets).toEqual([

@@ -507,10 +507,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       }
       state.rows = new Map();
       state.flushedOffset = state.nextOffset;
-      // Re-reading records after an older snapshot (Redis lost the newer): a commit now would move Kafka's
-      // offset back below the one the side records were published to, and after a crash the records in
-      // between would publish theirs again. The partition commits once it reaches its committed offset.
-      if (!commit || BigInt(state.nextOffset) < BigInt(state.committedOffset)) continue;
+      if (!commit) continue;
       checkpoint.deadLetters.push(...state.deadLetters);
       checkpoint.late.push(...state.late);
       state.deadLetters = [];
