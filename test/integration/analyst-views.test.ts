@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sleep } from '../../src/clock';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { computeExpected, produceWorkload, type ExpectedAnswer, type WorkloadLogEntry } from '../../src/generator';
@@ -221,13 +222,18 @@ describe('analyst views, against the generator', () => {
         const answer = await (
           await root.query({ query: sql, format: 'JSONEachRow', query_id, clickhouse_settings: { log_queries: 1 } })
         ).json<Record<string, string>>();
-        await root.command({ query: 'SYSTEM FLUSH LOGS' });
-        const [log] = await (
-          await root.query({
-            query: `SELECT read_rows FROM system.query_log WHERE query_id = '${query_id}' AND type = 2`,
-            format: 'JSONEachRow',
-          })
-        ).json<{ read_rows: string }>();
+        // The log's row can miss the first flush (on a fresh server the flush also creates the table): ask again.
+        let log: { read_rows: string } | undefined;
+        for (let attempt = 0; !log && attempt < 20; attempt++) {
+          if (attempt > 0) await sleep(500);
+          await root.command({ query: 'SYSTEM FLUSH LOGS' });
+          [log] = await (
+            await root.query({
+              query: `SELECT read_rows FROM system.query_log WHERE query_id = '${query_id}' AND type = 2`,
+              format: 'JSONEachRow',
+            })
+          ).json<{ read_rows: string }>();
+        }
         return { answer, read: Number(log?.read_rows) };
       };
       // An hour of 345,600 partials is 480 rows, read as the one or two granules (8,192 rows each) around it.
