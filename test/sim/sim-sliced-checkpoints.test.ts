@@ -1,5 +1,5 @@
 import { CHAIN_LIMITS, ENCODING } from '../../src/window/incremental';
-import { runScenario } from './scenario';
+import { describeSeeds } from './seeds';
 
 /**
  * The simulation with window-state checkpoints encoded across many event-loop turns and short chains.
@@ -12,21 +12,9 @@ ENCODING.partBytes = 60;
 ENCODING.turnBytes = 60;
 CHAIN_LIMITS.deltas = 3;
 
-const SEEDS = Number(process.env.SLUICE_SIM_SLICED_SEEDS ?? 100);
-const PER_TEST = 50;
-
-describe('simulation with checkpoints encoded a few bytes a turn', () => {
-  for (let from = 1; from <= SEEDS; from += PER_TEST) {
-    const to = Math.min(SEEDS, from + PER_TEST - 1);
-    it(`seeds ${from}..${to}: every output equals the workload's answer`, async () => {
-      const failed: string[] = [];
-      for (let seed = from; seed <= to; seed++) {
-        const { failures } = await runScenario(seed).catch((err: Error) => ({
-          failures: [`the run threw: ${err.message}`],
-        }));
-        if (failures.length > 0) failed.push(`seed ${seed}: ${failures[0]}`);
-      }
-      expect(failed).toEqual([]);
-    }, 120_000);
-  }
-});
+describeSeeds(
+  'simulation with checkpoints encoded a few bytes a turn',
+  Number(process.env.SLUICE_SIM_SLICED_SEEDS ?? 100),
+  (seed) =>
+    `SLUICE_SIM_SLICED_SEEDS=${seed} npx jest test/sim/sim-sliced-checkpoints.test.ts (seed ${seed} is the last)`,
+);
