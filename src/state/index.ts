@@ -2,7 +2,6 @@ export {
   RedisSnapshotStore,
   MemorySnapshotStore,
   JsonText,
-  WindowParts,
   StateLostError,
   stateMetadata,
   snapshotsOf,

@@ -39,8 +39,7 @@ export {
   type GroupFields,
   type GroupFieldValue,
 } from './definition';
-export { PartitionWindows, type WindowResult, type WindowsCheckpoint } from './partition-windows';
-export { CHAIN_LIMITS, type ChainedWindows, type WindowsLinkHead } from './incremental';
+export { PartitionWindows, type WindowResult } from './partition-windows';
 export type { AddResult } from './window-store';
 export type { PartitionWindowsSnapshot, WindowSnapshotEntry } from './snapshot-encoding';
 export {
