@@ -70,6 +70,9 @@ function handOver(node) {
  */
 function stopWhenOrphaned(env = process.env, intervalMs = 1000) {
   if (!env[MARKER]) return;
+  // Only this process was handed over. Processes it starts must not stop when it ends: the stack's
+  // registry is started detached to outlive `sluice stack up`, and stopped within a second with the marker.
+  delete env[MARKER];
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;

@@ -54,7 +54,7 @@ describe('handOver', () => {
     `const { handOver, MARKER, stopWhenOrphaned } = require(${JSON.stringify(BIN)});
 if (!process.env[MARKER]) return handOver(process.execPath);
 stopWhenOrphaned(process.env, 100);
-console.log('child=' + process.pid);
+console.log('child=' + process.pid + ' marker=' + (process.env[MARKER] ? 'inherited' : 'cleared'));
 if (process.argv[2] === 'wait') process.on('SIGTERM', () => { require('fs').writeFileSync(process.argv[3], 'stopped'); process.exit(0); });
 let sigints = 0;
 process.on('SIGINT', () => { sigints++; setTimeout(() => { console.log('sigints=' + sigints); process.exit(7); }, 300); });
@@ -81,6 +81,12 @@ setInterval(() => undefined, 1000);
     process.kill(-child.pid!, 'SIGINT');
     expect(await exited).toEqual({ code: 7, signal: null });
     expect(output()).toContain('sigints=1');
+  });
+
+  it('does not pass the hand-over on: what the child starts (the stack starts its registry detached) outlives it', async () => {
+    const { exited, output } = run(['term']);
+    await exited;
+    expect(output()).toContain('marker=cleared');
   });
 
   it('ends by the signal that ended the child', async () => {
