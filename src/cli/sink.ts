@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { SluiceError } from '../errors';
-import { createClickHouse, detectServerFeatures, formatMigrationReport, migrate } from '../sink/clickhouse';
-import { classifyClickHouseError } from '../sink/clickhouse/errors';
-import { clickHouseSchemaOf, loadStream } from '../process';
+import { formatMigrationReport } from '../sink/clickhouse';
+import { loadStream, migrateStreams } from '../process';
 import { printLine } from './output';
 
 export function registerSinkCommands(program: Command): void {
@@ -12,7 +10,7 @@ export function registerSinkCommands(program: Command): void {
   sink
     .command('migrate [streams...]')
     .description(
-      "create the database, the migration ledger and the named streams' tables (idempotent; prints what it did)",
+      "create the database, the migration ledger and the named streams' tables (idempotent, one process at a time by a lease in Redis; prints what it did)",
     )
     .option('--database <name>', 'database to migrate (default: clickhouse.database, SLUICE_CLICKHOUSE_DATABASE)')
     .addHelpText(
@@ -21,21 +19,17 @@ export function registerSinkCommands(program: Command): void {
     )
     .action(async (streams: string[], opts: { database?: string }) => {
       const config = loadConfig();
-      const database = opts.database ?? config.clickhouse.database;
-      const client = createClickHouse(config.clickhouse);
-      try {
-        const explain = (err: unknown): never => {
-          throw err instanceof SluiceError ? err : classifyClickHouseError(config.clickhouse, err);
-        };
-        const features = await detectServerFeatures(client).catch(explain);
-        printLine(
-          `server ClickHouse ${features.version}: insert_deduplication_token ${features.insertDeduplicationToken ? 'yes' : 'no'}`,
-        );
-        const schema = clickHouseSchemaOf(streams.map((name) => loadStream(name)));
-        const report = await migrate(client, database, { features, ...schema }).catch(explain);
-        for (const line of formatMigrationReport(report)) printLine(line);
-      } finally {
-        await client.close();
-      }
+      const { features, report } = await migrateStreams(
+        config,
+        streams.map((name) => loadStream(name)),
+        {
+          database: opts.database,
+          onWait: (holder) => printLine(`waiting for ${holder}, which is migrating this database`),
+        },
+      );
+      printLine(
+        `server ClickHouse ${features.version}: insert_deduplication_token ${features.insertDeduplicationToken ? 'yes' : 'no'}`,
+      );
+      for (const line of formatMigrationReport(report)) printLine(line);
     });
 }

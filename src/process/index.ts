@@ -23,7 +23,8 @@ export { commitCheckpoint } from './checkpoint';
 export {
   startStream,
   filteredSink,
-  migrateStream,
+  migrateStreams,
+  migrationLeaseKeyOf,
   readEpoch,
   groupIdOf,
   streamClientId,

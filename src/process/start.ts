@@ -3,15 +3,17 @@ import { connectRedisDedupStore } from '../dedup';
 import { baseTopic, SideRecords } from '../dlq';
 import { SluiceError } from '../errors';
 import { createKafka, kafkaClientName, streamKafka } from '../kafka';
-import { createRedis } from '../redis';
+import { createRedis, withLease } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import {
   ClickHouseSink,
   createClickHouse,
   detectServerFeatures,
-  explainClickHouseError,
   migrate,
+  type MigrationReport,
+  type ServerFeatures,
 } from '../sink/clickhouse';
+import { classifyClickHouseError } from '../sink/clickhouse/errors';
 import { SinkHold } from '../sink/hold';
 import { RedisSnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
@@ -83,18 +85,41 @@ export async function readEpoch(config: SluiceConfig, definition: { name: string
   }
 }
 
-/** Runs the stream's ClickHouse migrations and creates its tables (idempotent). */
-export async function migrateStream(
+export const migrationLeaseKeyOf = (config: SluiceConfig, database: string) =>
+  `${config.redis.keyPrefix}lease:migrate:${database}`;
+
+/**
+ * Runs the streams' ClickHouse migrations and creates their tables
+ * (idempotent), one process at a time: the processors of a deployment start
+ * together, and two running a rebuilding migration at once would rename the
+ * table under each other's copy (each would then fail, or worse, drop the
+ * other's rows). The lease is held in the Redis the processors already share;
+ * a process that waits for it then finds the migrations recorded and only
+ * re-runs the IF NOT EXISTS table definitions.
+ */
+export async function migrateStreams(
   config: SluiceConfig,
-  definition: Pick<StreamDefinition<never>, 'tables' | 'migrations'>,
-) {
+  definitions: readonly Pick<StreamDefinition<never>, 'tables' | 'migrations'>[],
+  options: { database?: string; onWait?: (holder: string) => void } = {},
+): Promise<{ features: ServerFeatures; report: MigrationReport }> {
+  const database = options.database ?? config.clickhouse.database;
   const client = createClickHouse(config.clickhouse);
+  const redis = createRedis(config, { maxRetriesPerRequest: 3 });
+  const explain = (err: unknown): never => {
+    throw classifyClickHouseError(config.clickhouse, err);
+  };
   try {
-    const features = await detectServerFeatures(client);
-    return await migrate(client, config.clickhouse.database, { features, ...clickHouseSchemaOf([definition]) });
-  } catch (err) {
-    throw explainClickHouseError(config.clickhouse, err);
+    const features = await detectServerFeatures(client).catch(explain);
+    await redis.connect();
+    const report = await withLease(
+      redis,
+      migrationLeaseKeyOf(config, database),
+      () => migrate(client, database, { features, ...clickHouseSchemaOf(definitions) }).catch(explain),
+      { onWait: options.onWait },
+    );
+    return { features, report };
   } finally {
+    redis.disconnect();
     await client.close();
   }
 }
@@ -130,7 +155,9 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   const tuning = resolveOptions(PROCESSING_OPTIONS, options);
   if (options.topic) definition = { ...definition, source: { ...definition.source, topic: options.topic } };
   refuseSideTopicSource(definition.source.topic);
-  await migrateStream(config, definition);
+  await migrateStreams(config, [definition], {
+    onWait: (holder) => log.info({ holder }, 'waiting for another process to finish the ClickHouse migrations'),
+  });
   const epoch = options.epoch ?? (await readEpoch(config, definition));
 
   const codec = SchemaCodec.fromConfig(config);

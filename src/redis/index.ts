@@ -1,1 +1,2 @@
 export { createRedis, redisServerInfo } from './client';
+export { withLease, type LeaseOptions } from './lease';

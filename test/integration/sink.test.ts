@@ -11,6 +11,7 @@ import {
 } from '../../src/sink/clickhouse';
 import { ServiceError } from '../../src/errors';
 import { EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
+import { loadStream, migrateStreams, migrationLeaseKeyOf } from '../../src/process';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -275,6 +276,61 @@ describe('ClickHouseSink', () => {
       expect(sink.stats()).toMatchObject({ failures: 3, retries: 2, inserts: 0 });
     } finally {
       await sink.close();
+    }
+  });
+});
+
+describe('migrations from processors that start together', () => {
+  const definitions = [loadStream('event-counts')];
+  const ledger = (database: string) =>
+    query<{ id: string; n: string }>(
+      `SELECT id, count() AS n FROM ${database}.sluice_migrations GROUP BY id ORDER BY id`,
+    );
+  const tablesOf = async (database: string) =>
+    (await query<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${database}' ORDER BY name`)).map(
+      (t) => t.name,
+    );
+
+  it('three migrating one fresh database at once all succeed, and each migration runs once', async () => {
+    const database = `${ctx.id}_race`;
+    try {
+      const waits: string[] = [];
+      const config = { ...ctx.config, clickhouse: { ...ctx.config.clickhouse, database } };
+      const runs = await Promise.all(
+        [0, 1, 2].map(() => migrateStreams(config, definitions, { onWait: (holder) => waits.push(holder) })),
+      );
+      const applied = runs.flatMap((r) => r.report.applied);
+      expect(applied.length).toBe(new Set(applied).size); // no migration ran twice
+      expect(new Set(applied)).toEqual(new Set((await ledger(database)).map((r) => r.id)));
+      expect((await ledger(database)).every((r) => Number(r.n) === 1)).toBe(true);
+      expect(waits.length).toBe(2); // the two that found the lease taken said so
+      const tables = await tablesOf(database);
+      expect(tables).toEqual(expect.arrayContaining(['events_raw', 'event_counts_1m_partial', 'event_counts_1m']));
+      expect(tables.filter((t) => /__(rebuilding|replaced)$/.test(t))).toEqual([]);
+      expect(await ctx.redis.exists(migrationLeaseKeyOf(ctx.config, database))).toBe(0); // released
+    } finally {
+      await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    }
+  });
+
+  it('waits out a lease its holder left behind when it died, then migrates', async () => {
+    const database = `${ctx.id}_orphan`;
+    const key = migrationLeaseKeyOf(ctx.config, database);
+    try {
+      await ctx.redis.set(key, 'host#4242#dead', 'PX', 2000);
+      const config = { ...ctx.config, clickhouse: { ...ctx.config.clickhouse, database } };
+      let holder = '';
+      const started = Date.now();
+      const run = migrateStreams(config, definitions, { onWait: (h) => (holder = h) });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(holder).toBe('host#4242#dead');
+      expect(await tablesOf(database)).toEqual([]); // nothing done while the lease stands
+      const { report } = await run;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+      expect(report.applied).toContain('0001_events_raw');
+    } finally {
+      await ctx.redis.del(key);
+      await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
     }
   });
 });
