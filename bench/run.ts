@@ -20,6 +20,7 @@ import {
   measureKcat,
   measureRawClient,
   measureSluice,
+  measureSluiceGroup,
   type ConsumeRun,
   type Measurement,
 } from './lib/consume';
@@ -35,10 +36,11 @@ const CONSUME_STEPS: [MeasurementName, string, (run: ConsumeRun) => Promise<Meas
   ['raw_client', '2/4 the Kafka client, no work', measureRawClient],
   ['sluice', '3/4 Sluice event-counts, bounded, end to end', measureSluice],
   ['kafka_streams', '4/4 Kafka Streams peer', measureKafkaStreams],
+  ['sluice_group', 'scale-out: Sluice event-counts, several processors in one group', measureSluiceGroup],
 ];
 
 /** The measurements a Kafka client library takes part in (`--kafka-clients` runs them once per client). */
-const CLIENT_DEPENDENT = new Set<MeasurementName>(['raw_client', 'sluice']);
+const CLIENT_DEPENDENT = new Set<MeasurementName>(['raw_client', 'sluice', 'sluice_group']);
 
 /** Runs the measurements asked for and prints their lines; true when every checked result was valid. */
 async function bench(config: SluiceConfig, options: BenchOptions, report: RunReport): Promise<boolean> {
@@ -72,8 +74,9 @@ async function bench(config: SluiceConfig, options: BenchOptions, report: RunRep
   // With several clients, the summary's ratios are those of the first; each line has its own figures.
   const by = (n: MeasurementName) => measurements.find((m) => m.name === n);
   const sluice = by('sluice');
-  const ratio = (other: Measurement | undefined) =>
-    sluice && other && sluice.valid && other.valid ? round(sluice.events_per_s / other.events_per_s, 3) : null;
+  const ratioOf = (a: Measurement | undefined, b: Measurement | undefined) =>
+    a && b && a.valid && b.valid ? round(a.events_per_s / b.events_per_s, 3) : null;
+  const ratio = (other: Measurement | undefined) => ratioOf(sluice, other);
 
   let latency: Record<string, unknown> | undefined;
   if (options.only.has('latency') || options.soakMinutes > 0) {
@@ -111,6 +114,7 @@ async function bench(config: SluiceConfig, options: BenchOptions, report: RunRep
     'sluice/kcat': ratio(by('kcat')),
     'sluice/raw_client': ratio(by('raw_client')),
     'sluice/kafka_streams': ratio(by('kafka_streams')),
+    'sluice_group/sluice': ratioOf(by('sluice_group'), sluice),
     sluice_peak_rss_mb: sluice?.peak_rss_mb ?? null,
     ...(options.kafkaClients.length > 1
       ? {

@@ -13,7 +13,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { sleep } from '../../src/clock';
 import type { SluiceConfig } from '../../src/config';
 import type { ExpectedAnswer } from '../../src/generator';
-import { createKafka, endOffsets, kafkaClientName, withAdmin, type KafkaClientName } from '../../src/kafka';
+import { createKafka, endOffsets, groupLag, kafkaClientName, withAdmin, type KafkaClientName } from '../../src/kafka';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { readProfile, summarizeProfile } from '../profile-summary';
 import { round, runMeasured, serviceCpu, type ChildResult } from './measure';
@@ -241,6 +241,140 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
       ...verdict,
     };
   } finally {
+    await ch.close();
+    await root.close();
+  }
+}
+
+/**
+ * Scale-out: `--group-processors` unbounded processors in one group, started together on the loaded topic,
+ * timed until the group has committed every record (each commit follows the sink having the rows before
+ * it). They then leave with SIGTERM, a bounded run of the same group closes the windows still open at the
+ * end of the input, and the result is checked against the generator's answer like the single run's.
+ */
+export async function measureSluiceGroup(run: ConsumeRun): Promise<Measurement> {
+  const { config, options, report, expected } = run;
+  const { env, suffix, extra } = clientRun(run);
+  const db = `bench_${report.hex}_group${suffix}`;
+  const group = `bench.${report.hex}.group${suffix}`;
+  const root = createClickHouse(config.clickhouse);
+  await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  const cpu = serviceCpu(run.servicePids);
+  const kafka = createKafka(config);
+  const [dlqFrom, lateFrom] = await withAdmin(kafka, (admin) =>
+    Promise.all([endOffsets(admin, `${run.topic}.dlq`), endOffsets(admin, `${run.topic}.late`)]),
+  );
+  const processorEnv = {
+    ...env,
+    SLUICE_CLICKHOUSE_DATABASE: db,
+    SLUICE_REDIS_KEY_PREFIX: `bench:${report.hex}${suffix}g:`,
+    SLUICE_LOG_LEVEL: 'warn',
+  };
+  const args = (more: string[]) => [
+    options.sluiceHeapFlag,
+    SLUICE_BIN,
+    'run',
+    'event-counts',
+    '--topic',
+    run.topic,
+    '--group',
+    group,
+    '--http-port',
+    '0',
+    '--json',
+    ...more,
+  ];
+  const started = Date.now();
+  const pids: (number | undefined)[] = [];
+  const members = Array.from({ length: options.groupProcessors }, (_, i) =>
+    runMeasured(process.execPath, args([]), {
+      timeoutMs: options.timeoutMs,
+      cwd: ROOT,
+      env: processorEnv,
+      onPid: (pid) => (pids[i] = pid),
+    }),
+  );
+  const ch = createClickHouse(config.clickhouse, db);
+  try {
+    const exited = Promise.race(members);
+    let committedAt: number | undefined;
+    await withAdmin(kafka, async (admin) => {
+      while (Date.now() - started < options.timeoutMs) {
+        const lag = await groupLag(admin, group, run.topic).catch(() => Number.NaN);
+        if (lag === 0) {
+          committedAt = Date.now();
+          return;
+        }
+        const early = await Promise.race([exited, sleep(250).then(() => undefined)]);
+        if (early)
+          throw new Error(
+            `a processor exited (${early.code}) before the group caught up: ${early.stderr.slice(-2000)}`,
+          );
+      }
+    });
+    for (const pid of pids) if (pid) process.kill(pid, 'SIGTERM');
+    const results = await Promise.all(members);
+    const failed = results.find((r) => r.code !== 0);
+    if (committedAt === undefined || failed) {
+      return {
+        ...measurementOf('sluice_group', expected.records, failed ?? results[0]!, (Date.now() - started) / 1000, {}),
+        valid: false,
+        problems: [
+          committedAt === undefined
+            ? 'the group did not commit every record in time'
+            : `a processor exited ${failed!.code}: ${failed!.stderr.slice(-2000)}`,
+        ],
+      };
+    }
+    note('  closing the windows left open at the end of the input (bounded run, not timed)');
+    const finish = await runMeasured(process.execPath, args(['--bounded']), {
+      timeoutMs: options.timeoutMs,
+      cwd: ROOT,
+      env: processorEnv,
+    });
+    const finished = await jobFinished('sluice_group', finish, ch, expected, started);
+    if ('failed' in finished) return finished.failed;
+    note("  checking the group's results against the generator");
+    const verdict = await verifyJob(
+      {
+        clickhouse: ch,
+        kafka,
+        dlqTopic: `${run.topic}.dlq`,
+        lateTopic: `${run.topic}.late`,
+        rawFinal: true,
+        scope: expected.eventTimeSpan ? { eventTime: expected.eventTimeSpan, dlqFrom, lateFrom } : undefined,
+      },
+      expected,
+    );
+    const summaries = results.map(
+      (r) => JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>,
+    );
+    const seconds = (committedAt - started) / 1000;
+    return {
+      ...measurementOf('sluice_group', expected.records, results[0]!, seconds, {
+        processors: options.groupProcessors,
+        heap_max: options.sluiceHeapFlag,
+        // Every member's CPU, summed; the largest member's RSS.
+        cpu_seconds: round(
+          results.reduce((sum, r) => sum + r.cpuSeconds, 0),
+          2,
+        ),
+        peak_rss_mb: Math.max(...results.map((r) => r.peakRssMb)),
+        records_in_by_processor: summaries.map((s) => s.recordsIn ?? null),
+        cpu_seconds_by_processor: results.map((r) => r.cpuSeconds),
+        service_cpu_seconds: cpu(),
+        ...extra,
+      }),
+      ...verdict,
+    };
+  } finally {
+    for (const pid of pids) {
+      try {
+        if (pid) process.kill(pid, 'SIGKILL'); // only if the run failed half-way: the others have exited
+      } catch {
+        /* already gone */
+      }
+    }
     await ch.close();
     await root.close();
   }

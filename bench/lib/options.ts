@@ -5,8 +5,10 @@
 import { parseArgs } from 'node:util';
 import { KAFKA_CLIENTS, type KafkaClientName } from '../../src/kafka';
 
-export const MEASUREMENTS = ['kcat', 'raw_client', 'sluice', 'kafka_streams', 'latency'] as const;
+export const MEASUREMENTS = ['kcat', 'raw_client', 'sluice', 'kafka_streams', 'latency', 'sluice_group'] as const;
 export type MeasurementName = (typeof MEASUREMENTS)[number];
+/** What runs without --only: the scale-out run is asked for by name. */
+const DEFAULT_MEASUREMENTS = MEASUREMENTS.filter((m) => m !== 'sluice_group');
 
 export interface BenchOptions {
   events: number;
@@ -32,13 +34,15 @@ export interface BenchOptions {
    * side on the same topic (`kafka.client`); empty: the configured one only.
    */
   kafkaClients: KafkaClientName[];
+  /** Processors of the scale-out run (`sluice_group`), one group on the same topic. */
+  groupProcessors: number;
   /** Only remove what run `<id>` left behind. */
   clean?: string;
   help: boolean;
 }
 
 export const USAGE =
-  'see bench/README.md: npm run bench -- [--events N] [--only list] [--latency-seconds S] [--rate R] [--soak MIN] [--kafka-clients kafkajs,platformatic] [--keep]\n';
+  'see bench/README.md: npm run bench -- [--events N] [--only list] [--latency-seconds S] [--rate R] [--soak MIN] [--kafka-clients kafkajs,platformatic] [--group-processors N] [--keep]\n';
 
 /** A command line the benchmark cannot run with; the message says which flag. */
 export class BenchUsageError extends Error {}
@@ -49,7 +53,8 @@ export function parseBenchOptions(args: string[]): BenchOptions {
     options: {
       events: { type: 'string', default: '2000000' },
       seed: { type: 'string', default: '1' },
-      only: { type: 'string', default: MEASUREMENTS.join(',') },
+      only: { type: 'string', default: DEFAULT_MEASUREMENTS.join(',') },
+      'group-processors': { type: 'string', default: '2' },
       'latency-seconds': { type: 'string', default: '200' },
       campaigns: { type: 'string', default: '20' },
       rate: { type: 'string' },
@@ -93,6 +98,7 @@ export function parseBenchOptions(args: string[]): BenchOptions {
     timeoutMs: positiveInt('timeout-minutes', flags['timeout-minutes']) * 60_000,
     keep: flags.keep,
     kafkaClients,
+    groupProcessors: positiveInt('group-processors', flags['group-processors']),
     clean: flags.clean,
     help: flags.help,
   };
