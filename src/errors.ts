@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   WORKLOAD_OPTIONS_INVALID: 'generator workload options are out of range',
   SQL_IDENTIFIER_INVALID: 'a database, table or column name is not a safe SQL identifier',
   MIGRATION_DUPLICATE: 'two ClickHouse migrations share an id',
+  MIGRATION_INTERRUPTED: 'a ClickHouse migration stopped half-way in a state it cannot resume from',
   SCHEMA_INVALID: 'an Avro schema file cannot be parsed',
 
   // Outside services.
@@ -47,6 +48,7 @@ export const ERROR_CODES = {
   PRODUCER_CLOSED: 'the event producer was used after it was closed',
 
   // The runtime and its state.
+  LEASE_LOST: 'a lease held in Redis (the migration lease) was lost while its work ran',
   COMMIT_FENCED: 'a commit was refused: the group or the partition moved on to another member',
   STATE_AHEAD: "a partition's snapshot is past its committed offset",
   STATE_LOST: 'Redis restarted and may have lost the state of restored partitions',

@@ -13,18 +13,24 @@ export function registerSinkCommands(program: Command): void {
       "create the database, the migration ledger and the named streams' tables (idempotent, one process at a time by a lease in Redis; prints what it did)",
     )
     .option('--database <name>', 'database to migrate (default: clickhouse.database, SLUICE_CLICKHOUSE_DATABASE)')
+    .option(
+      '--no-lease',
+      'migrate without the lease in Redis that keeps processors starting together from migrating at once (only while no processor runs)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  sluice sink migrate\n  sluice sink migrate event-counts\n  SLUICE_CLICKHOUSE_URL=https://ch.example.com:8443 sluice sink migrate --database analytics',
     )
-    .action(async (streams: string[], opts: { database?: string }) => {
+    .action(async (streams: string[], opts: { database?: string; lease: boolean }) => {
       const config = loadConfig();
       const { features, report } = await migrateStreams(
         config,
         streams.map((name) => loadStream(name)),
         {
           database: opts.database,
-          onWait: (holder) => printLine(`waiting for ${holder}, which is migrating this database`),
+          lease: opts.lease,
+          onWait: (holder, waitedMs) =>
+            printLine(`waiting for ${holder}, which is migrating this database (${Math.round(waitedMs / 1000)} s)`),
         },
       );
       printLine(

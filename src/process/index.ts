@@ -23,8 +23,6 @@ export { commitCheckpoint } from './checkpoint';
 export {
   startStream,
   filteredSink,
-  migrateStreams,
-  migrationLeaseKeyOf,
   readEpoch,
   groupIdOf,
   streamClientId,
@@ -34,6 +32,7 @@ export {
   type RunningStream,
 } from './start';
 export { loadStream, listStreams, STREAMS_DIR } from './load';
+export { migrateStreams, migrationLeaseKeyOf } from './schema';
 export {
   PROCESSING_OPTIONS,
   SERVING_OPTIONS,

@@ -3,29 +3,22 @@ import { connectRedisDedupStore } from '../dedup';
 import { baseTopic, SideRecords } from '../dlq';
 import { SluiceError } from '../errors';
 import { createKafka, kafkaClientName, streamKafka } from '../kafka';
-import { createRedis, withLease } from '../redis';
+import { createRedis } from '../redis';
 import { SchemaCodec, loadAvroSchema } from '../schema';
-import {
-  ClickHouseSink,
-  createClickHouse,
-  detectServerFeatures,
-  migrate,
-  type MigrationReport,
-  type ServerFeatures,
-} from '../sink/clickhouse';
-import { classifyClickHouseError } from '../sink/clickhouse/errors';
+import { ClickHouseSink } from '../sink/clickhouse';
 import { SinkHold } from '../sink/hold';
 import { RedisSnapshotStore } from '../state';
 import type { Logger } from '../telemetry';
 import { instrumentRowSink } from './monitor';
 import type { SinkStats } from '../sink/clickhouse/sink';
 import type { AggregationSpec, GroupFields } from '../window';
-import { clickHouseSchemaOf, type Row, type StreamDefinition } from './definition';
+import type { Row, StreamDefinition } from './definition';
 import type { RowSink, SideOutputs } from './ports';
 import { PROCESSING_OPTIONS, resolveOptions } from './options';
 import { StreamRunner, type RunnerOptions, type RunSummary } from './runner';
 import { StreamTask, type TaskEventTimeRange } from './task';
 import { StreamWindows } from './windows';
+import { migrateStreams } from './schema';
 
 export interface StartOptions extends Partial<RunnerOptions> {
   /** Overrides the dedup/state epoch read from Redis (replays bump it there). */
@@ -85,45 +78,6 @@ export async function readEpoch(config: SluiceConfig, definition: { name: string
   }
 }
 
-export const migrationLeaseKeyOf = (config: SluiceConfig, database: string) =>
-  `${config.redis.keyPrefix}lease:migrate:${database}`;
-
-/**
- * Runs the streams' ClickHouse migrations and creates their tables
- * (idempotent), one process at a time: the processors of a deployment start
- * together, and two running a rebuilding migration at once would rename the
- * table under each other's copy (each would then fail, or worse, drop the
- * other's rows). The lease is held in the Redis the processors already share;
- * a process that waits for it then finds the migrations recorded and only
- * re-runs the IF NOT EXISTS table definitions.
- */
-export async function migrateStreams(
-  config: SluiceConfig,
-  definitions: readonly Pick<StreamDefinition<never>, 'tables' | 'migrations'>[],
-  options: { database?: string; onWait?: (holder: string) => void } = {},
-): Promise<{ features: ServerFeatures; report: MigrationReport }> {
-  const database = options.database ?? config.clickhouse.database;
-  const client = createClickHouse(config.clickhouse);
-  const redis = createRedis(config, { maxRetriesPerRequest: 3 });
-  const explain = (err: unknown): never => {
-    throw classifyClickHouseError(config.clickhouse, err);
-  };
-  try {
-    const features = await detectServerFeatures(client).catch(explain);
-    await redis.connect();
-    const report = await withLease(
-      redis,
-      migrationLeaseKeyOf(config, database),
-      () => migrate(client, database, { features, ...clickHouseSchemaOf(definitions) }).catch(explain),
-      { onWait: options.onWait },
-    );
-    return { features, report };
-  } finally {
-    redis.disconnect();
-    await client.close();
-  }
-}
-
 /** The client id of a stream's processes (`<host>#<pid>` is added): how its members are told apart in any group. */
 export const streamClientId = (config: SluiceConfig, stream: string): string => `${config.kafka.clientId}-${stream}`;
 
@@ -156,7 +110,8 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
   if (options.topic) definition = { ...definition, source: { ...definition.source, topic: options.topic } };
   refuseSideTopicSource(definition.source.topic);
   await migrateStreams(config, [definition], {
-    onWait: (holder) => log.info({ holder }, 'waiting for another process to finish the ClickHouse migrations'),
+    onWait: (holder, waitedMs) =>
+      log.info({ holder, waitedMs }, 'waiting for another process to finish the ClickHouse migrations'),
   });
   const epoch = options.epoch ?? (await readEpoch(config, definition));
 

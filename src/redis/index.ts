@@ -1,2 +1,2 @@
-export { createRedis, redisServerInfo } from './client';
-export { withLease, type LeaseOptions } from './lease';
+export { createRedis, redactedRedisUrl, redisServerInfo } from './client';
+export { withLease, LeaseLostError, type LeaseOptions } from './lease';

@@ -1,4 +1,5 @@
 import type { TableDefinition } from '../../src/process';
+import { SluiceError } from '../../src/errors';
 import type { Migration, ServerFeatures } from '../../src/sink/clickhouse';
 
 /** events_raw as first released (migration 0001; rebuilt by 0003). */
@@ -104,16 +105,36 @@ const PARTIAL_COLUMNS = (amount: string) =>
  * merge; it is meant to run once, before the new version's processors start). A copy left by an interrupted run is
  * dropped first; the migration is recorded only after its last statement.
  */
-const rebuild = (table: string, create: (name: string) => string, columns: string, converted: string) => [
-  `DROP TABLE IF EXISTS {db}.${table}__rebuilding`,
-  create(`${table}__rebuilding`),
-  `INSERT INTO {db}.${table}__rebuilding (${columns}) SELECT ${converted} FROM {db}.${table}`,
-  `RENAME TABLE {db}.${table} TO {db}.${table}__replaced, {db}.${table}__rebuilding TO {db}.${table}`,
-  `INSERT INTO {db}.${table} (${columns}) SELECT ${converted} FROM {db}.${table}__replaced`,
-  `DROP TABLE {db}.${table}__replaced`,
-  // Fold the second copy now: a query without FINAL must not count every row twice until background merges get to it.
-  `OPTIMIZE TABLE {db}.${table} FINAL`,
-];
+const rebuild =
+  (table: string, create: (name: string) => string, columns: string, converted: string) =>
+  (tables: ReadonlySet<string>): string[] => {
+    const staged = `${table}__rebuilding`;
+    const replaced = `${table}__replaced`;
+    const afterRename = [
+      `INSERT INTO {db}.${table} (${columns}) SELECT ${converted} FROM {db}.${replaced}`,
+      `DROP TABLE {db}.${replaced}`,
+      // Fold the second copy now: a query without FINAL must not count every row twice until background merges get to it.
+      `OPTIMIZE TABLE {db}.${table} FINAL`,
+    ];
+    if (tables.has(replaced)) {
+      // An earlier run stopped after the old table was renamed away. 18.16 renames one table at a time,
+      // so the new one may not have taken the name yet; the second copy is safe to repeat (same identities).
+      if (!tables.has(table)) return [`RENAME TABLE {db}.${staged} TO {db}.${table}`, ...afterRename];
+      if (tables.has(staged))
+        throw new SluiceError(
+          'MIGRATION_INTERRUPTED',
+          `a rebuild of ${table} stopped half-way and left ${table}, ${staged} and ${replaced}: keep the table with the rows (usually ${replaced}, the original), drop the others, rename it back to ${table}, and start again`,
+        );
+      return afterRename;
+    }
+    return [
+      `DROP TABLE IF EXISTS {db}.${staged}`,
+      create(staged),
+      `INSERT INTO {db}.${staged} (${columns}) SELECT ${converted} FROM {db}.${table}`,
+      `RENAME TABLE {db}.${table} TO {db}.${replaced}, {db}.${staged} TO {db}.${table}`,
+      ...afterRename,
+    ];
+  };
 
 /**
  * The stream's migrations. Databases that exist have these ids in their
@@ -155,14 +176,15 @@ export const EVENTS_RAW_MIGRATIONS: readonly Migration[] = [
 export const WINDOW_MIGRATIONS: readonly Migration[] = [
   {
     id: '0005_event_counts_1m_partial_decimal_amount',
-    statements: [
-      partialTable('event_counts_1m_partial', 'Float64'),
+    statements: (tables) => [
+      // The table in its first form, unless an interrupted run of this migration had already renamed it away.
+      ...(tables.has('event_counts_1m_partial__replaced') ? [] : [partialTable('event_counts_1m_partial', 'Float64')]),
       ...rebuild(
         'event_counts_1m_partial',
         (name) => partialTable(name, MONEY),
         PARTIAL_COLUMNS('amount'),
         PARTIAL_COLUMNS(float64ToMoney('amount', false)),
-      ),
+      )(tables),
     ],
   },
   {

@@ -12,6 +12,7 @@ import {
 import { ServiceError } from '../../src/errors';
 import { EVENTS_RAW_MIGRATIONS } from '../../streams/event-counts/tables';
 import { loadStream, migrateStreams, migrationLeaseKeyOf } from '../../src/process';
+import { LeaseLostError, withLease } from '../../src/redis';
 import { runCli } from '../helpers/cli';
 import { createTestContext, type TestContext } from '../helpers/context';
 
@@ -330,6 +331,115 @@ describe('migrations from processors that start together', () => {
       expect(report.applied).toContain('0001_events_raw');
     } finally {
       await ctx.redis.del(key);
+      await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    }
+  });
+});
+
+describe('the lease', () => {
+  it('tells the work it was lost when Redis no longer has it, and leaves another holder its lease', async () => {
+    const key = `${ctx.config.redis.keyPrefix}lease:test`;
+    let reason: unknown;
+    await withLease(
+      ctx.redis,
+      key,
+      async (signal) => {
+        await ctx.redis.set(key, 'another#1#holder', 'PX', 5000); // as after a Redis restart and a new holder
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        reason = signal.reason;
+        expect(signal.aborted).toBe(true);
+      },
+      { ttlMs: 600 },
+    );
+    expect(reason).toBeInstanceOf(LeaseLostError);
+    expect(await ctx.redis.get(key)).toBe('another#1#holder'); // the release took only its own
+    await ctx.redis.del(key);
+  });
+});
+
+describe('a rebuilding migration that stopped half-way', () => {
+  const rebuild = EVENTS_RAW_MIGRATIONS.find((m) => m.id === '0003_events_raw_decimal_amount_time_order')!;
+  const before = EVENTS_RAW_MIGRATIONS.slice(0, EVENTS_RAW_MIGRATIONS.indexOf(rebuild));
+  const tablesOf = async (database: string) =>
+    new Set(
+      (await query<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${database}'`)).map(
+        (t) => t.name,
+      ),
+    );
+  const row = (id: string, amount: number) => ({
+    ...rawRow(id, 1, 1),
+    amount,
+    event_time: 1_700_000_000,
+    event_time_ms: 1_700_000_000_000,
+  });
+  const insert = (database: string, table: string, rows: Row[]) =>
+    ctx.clickhouse.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow' });
+
+  /**
+   * A database with the first form of events_raw and two rows, where a run of the rebuild executed its
+   * first `steps` statements and died; `e2` is written to the old table after the first copy, as a
+   * processor still running would.
+   */
+  async function interrupted(database: string, steps: number) {
+    await migrate(ctx.clickhouse, database, { features, migrations: before });
+    await insert(database, 'events_raw', [row('e1', 19.99)]);
+    const plan = (rebuild.statements as (t: ReadonlySet<string>) => string[])(await tablesOf(database));
+    for (const [i, statement] of plan.slice(0, steps).entries()) {
+      await ctx.clickhouse.command({ query: statement.split('{db}').join(database) });
+      if (i === 2) await insert(database, 'events_raw', [row('e2', 0.25)]); // after the first copy
+    }
+  }
+
+  it.each([
+    ['after the first copy', 3],
+    ['after the rename', 4],
+    ['after the second copy', 5],
+  ])('is finished by the next run when it stopped %s, with every row converted', async (_label, steps) => {
+    const database = `${ctx.id}_resume${steps}`;
+    try {
+      await interrupted(database, steps);
+      const report = await migrate(ctx.clickhouse, database, { features, migrations: EVENTS_RAW_MIGRATIONS });
+      expect(report.applied).toContain(rebuild.id);
+      expect([...(await tablesOf(database))].sort()).toEqual(['events_raw', 'sluice_migrations']);
+      const rows = await query<{ event_id: string; amount: string }>(
+        `SELECT event_id, toString(amount) AS amount FROM ${database}.events_raw FINAL ORDER BY event_id`,
+      );
+      expect(rows).toEqual([
+        { event_id: 'e1', amount: '19.99' },
+        { event_id: 'e2', amount: '0.25' },
+      ]);
+      expect(await scalar(`SELECT count() FROM ${database}.events_raw`)).toBe(rows.length); // folded, not doubled
+    } finally {
+      await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    }
+  });
+
+  it('is finished when 18.16 renamed only the old table away before the run died', async () => {
+    const database = `${ctx.id}_halfrename`;
+    try {
+      await interrupted(database, 3);
+      // The first half of the two-table RENAME, as a server that renames one table at a time leaves it.
+      await ctx.clickhouse.command({
+        query: `RENAME TABLE ${database}.events_raw TO ${database}.events_raw__replaced`,
+      });
+      await migrate(ctx.clickhouse, database, { features, migrations: EVENTS_RAW_MIGRATIONS });
+      expect([...(await tablesOf(database))].sort()).toEqual(['events_raw', 'sluice_migrations']);
+      expect(await scalar(`SELECT count() FROM ${database}.events_raw FINAL`)).toBe(2);
+    } finally {
+      await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    }
+  });
+
+  it('stops before its next statement when the process no longer holds the lease', async () => {
+    const database = `${ctx.id}_aborted`;
+    try {
+      const lost = new AbortController();
+      lost.abort(new Error('lease lost'));
+      await expect(
+        migrate(ctx.clickhouse, database, { features, migrations: EVENTS_RAW_MIGRATIONS, signal: lost.signal }),
+      ).rejects.toThrow('lease lost');
+      expect(await tablesOf(database)).not.toContain('events_raw');
+    } finally {
       await ctx.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
     }
   });

@@ -61,7 +61,7 @@ function tableOf(ddl: string): { columns: Record<string, string>; spec: ModelTab
   return { columns, spec: { key: order, version, partition } };
 }
 
-const RAW = tableOf(EVENTS_RAW_MIGRATIONS[0]!.statements[0]!);
+const RAW = tableOf((EVENTS_RAW_MIGRATIONS[0]!.statements as string[])[0]!);
 const PARTIAL = tableOf(EVENT_COUNTS_PARTIAL.create[0]!);
 
 /** The schema registry: ids known from a time on (a schema registered late is unknown before). */

@@ -30,7 +30,12 @@ export function clickHouseTlsOptions(settings: ClickHouseSettings): ClickHouseCl
  * runs the engine as a library instead (./chdb.ts: how, and what it lacks),
  * which is how the tests run the project's SQL on current releases.
  */
-export function createClickHouse(settings: ClickHouseSettings, database?: string): ClickHouseClient {
+export function createClickHouse(
+  settings: ClickHouseSettings,
+  database?: string,
+  /** How long one request may take; schema migrations copy whole tables and take longer. */
+  requestTimeoutMs = 30_000,
+): ClickHouseClient {
   const embedded = chdbTarget(settings.url);
   return createClient({
     ...(embedded
@@ -42,7 +47,7 @@ export function createClickHouse(settings: ClickHouseSettings, database?: string
           database,
           tls: clickHouseTlsOptions(settings),
         }),
-    request_timeout: 30_000,
+    request_timeout: requestTimeoutMs,
     // ClickHouse 18.16 rejects settings it does not know; send none by default.
     clickhouse_settings: {},
     // Failures reach the caller as errors with a one-line explanation; the client's own logging would repeat them.

@@ -12,7 +12,12 @@ import type { ServerFeatures } from './features';
  */
 export interface Migration {
   id: string;
-  statements: string[];
+  /**
+   * The statements, or a function of the tables the database holds when the
+   * migration starts: a migration of several steps that may have stopped
+   * half-way (a process killed) plans from where the tables are.
+   */
+  statements: string[] | ((tables: ReadonlySet<string>) => string[]);
   when?: (features: ServerFeatures) => boolean;
 }
 
@@ -64,6 +69,14 @@ export interface MigrationReport {
 
 const render = (sql: string, database: string) => sql.split('{db}').join(database);
 
+async function tablesOf(client: ClickHouseClient, database: string): Promise<Set<string>> {
+  const result = await client.query({
+    query: `SELECT name FROM system.tables WHERE database = '${database}'`,
+    format: 'JSONEachRow',
+  });
+  return new Set((await result.json<{ name: string }>()).map((t) => t.name));
+}
+
 async function exists(client: ClickHouseClient, sql: string): Promise<boolean> {
   const result = await client.query({ query: sql, format: 'JSONEachRow' });
   const rows = await result.json<{ n: string | number }>();
@@ -79,7 +92,13 @@ async function exists(client: ClickHouseClient, sql: string): Promise<boolean> {
 export async function migrate(
   client: ClickHouseClient,
   database: string,
-  options: { features: ServerFeatures; tables?: TableDefinition[]; migrations?: readonly Migration[] },
+  options: {
+    features: ServerFeatures;
+    tables?: TableDefinition[];
+    migrations?: readonly Migration[];
+    /** Checked before every statement: aborted when the process no longer holds the migration lease. */
+    signal?: AbortSignal;
+  },
 ): Promise<MigrationReport> {
   assertIdentifier('database', database);
   const tables = options.tables ?? [];
@@ -122,7 +141,15 @@ export async function migrate(
       report.skipped.push(migration.id);
       continue;
     }
-    for (const statement of migration.statements) await client.command({ query: render(statement, database) });
+    const statements =
+      typeof migration.statements === 'function'
+        ? migration.statements(await tablesOf(client, database))
+        : migration.statements;
+    for (const statement of statements) {
+      options.signal?.throwIfAborted();
+      await client.command({ query: render(statement, database) });
+    }
+    options.signal?.throwIfAborted();
     await client.insert({
       table: `${database}.sluice_migrations`,
       values: [{ id: migration.id, applied_at: Math.floor(Date.now() / 1000) }],
@@ -137,7 +164,10 @@ export async function migrate(
       `SELECT count() AS n FROM system.tables WHERE database = '${database}' AND name = '${table.name}'`,
     );
     const statements = typeof table.create === 'function' ? table.create(options.features) : table.create;
-    for (const statement of statements) await client.command({ query: render(statement, database) });
+    for (const statement of statements) {
+      options.signal?.throwIfAborted();
+      await client.command({ query: render(statement, database) });
+    }
     (present ? report.existingTables : report.createdTables).push(table.name);
   }
   return report;
