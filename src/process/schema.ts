@@ -43,7 +43,11 @@ export async function migrateStreams(
     throw err instanceof SluiceError ? err : classifyClickHouseError(config.clickhouse, err);
   };
   try {
-    const features = await detectServerFeatures(client).catch(explain);
+    // Asked on a client with the usual timeout: a server that does not answer is reported in seconds, not hours.
+    const probe = createClickHouse(config.clickhouse);
+    const features = await detectServerFeatures(probe)
+      .catch(explain)
+      .finally(() => probe.close());
     const run = (signal?: AbortSignal) =>
       migrate(client, database, { features, signal, ...clickHouseSchemaOf(definitions) }).catch(explain);
     if (options.lease === false) return { features, report: await run() };
