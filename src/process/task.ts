@@ -68,6 +68,11 @@ interface PartitionState {
   committedOffset: string;
   /** The snapshot the last commit named as the restore point, and the one before it: never pruned. */
   committedSnapshots: string[];
+  /**
+   * The last snapshot of the partition's window state this incarnation took or restored, and its
+   * chain: the next incremental checkpoint extends it. None: the next one is a base.
+   */
+  head?: { id: string; chain: string[] };
   /** Outputs before this offset were handed to a checkpoint: where the next checkpoint's rows start. */
   flushedOffset: string;
   /**
@@ -190,6 +195,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       nextOffset: resumeAt,
       committedOffset,
       committedSnapshots: snapshot ? [snapshot.id] : [],
+      head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -456,8 +462,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    *
    * With `commit` false the checkpoint carries only rows: they reach
    * ClickHouse without saving window state, publishing side records or
-   * committing offsets. Committing is what costs in proportion to the open
-   * window state (a full snapshot per partition), and side records must be
+   * committing offsets. Committing saves window state (what changed since the
+   * last commit, encoded off the hot path; docs/design.md §3.6), and side records must be
    * written in the same Kafka transaction as the offsets they cover, so the
    * runner does both less often than it flushes rows. A crash between two
    * commits redoes the work since the last one, and its rows again, which
@@ -509,11 +515,16 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       let snapshot: string | undefined;
       if (this.windows && saveState) {
         snapshot = snapshotId(state.nextOffset, now, randomBytes(3).toString('hex'));
+        // A delta extends the last snapshot taken (whose commit precedes this one's, or the partition
+        // was restored since); restore reads its chain from the base on (docs/design.md §3.6).
+        const { watermark, windows, base } = this.windows.snapshot(state.partition, state.head === undefined);
+        const chain = base ? [] : [...state.head!.chain, state.head!.id];
         checkpoint.snapshots.push({
           ref: { topic: state.topic, partition: state.partition },
-          snapshot: { id: snapshot, offset: state.nextOffset, savedAt: now, ...this.windows.snapshot(state.partition) },
+          snapshot: { id: snapshot, offset: state.nextOffset, savedAt: now, watermark, windows, chain },
           incarnation: state.incarnation,
         });
+        state.head = { id: snapshot, chain };
       }
       // Without a new snapshot (the end of a bounded run) the commit names the restore point it already has.
       checkpoint.offsets.push({

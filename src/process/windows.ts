@@ -7,7 +7,7 @@ import {
   type PartitionEmission,
   type WindowOperatorSnapshot,
 } from '../window';
-import { JsonText } from '../state';
+import { WindowParts } from '../state';
 import type { Row, WindowOutput } from './definition';
 import { WindowRowOrigin, type RowOrigin } from './ports';
 
@@ -68,10 +68,17 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     return this.rows(this.operator.closeAll(), now);
   }
 
-  /** The partition's state for a checkpoint; its windows are JSON text already (large states are never one object tree). */
-  snapshot(partition: number): { watermark: WindowOperatorSnapshot['watermark']; windows: JsonText } {
-    const { watermark, windowsJson } = this.operator.snapshotJson(partition);
-    return { watermark, windows: new JsonText(windowsJson) };
+  /**
+   * The partition's state for a checkpoint: the watermark, and the windows as one link of an
+   * incremental chain (a base when `base`, or when the windows decide one is due), whose parts are
+   * encoded off the hot path. `base` in the result says which it is.
+   */
+  snapshot(
+    partition: number,
+    base: boolean,
+  ): { watermark: WindowOperatorSnapshot['watermark']; windows: WindowParts; base: boolean } {
+    const { watermark, windows } = this.operator.checkpoint(partition, base);
+    return { watermark, windows: new WindowParts(windows.head, windows.parts), base: windows.base };
   }
 
   openWindows(): number {

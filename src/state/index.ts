@@ -2,6 +2,7 @@ export {
   RedisSnapshotStore,
   MemorySnapshotStore,
   JsonText,
+  WindowParts,
   StateLostError,
   stateMetadata,
   snapshotsOf,

@@ -11,9 +11,105 @@ export interface PartitionSnapshot {
   offset: string;
   /** The partition's watermark tracker state. */
   watermark: unknown;
-  /** The partition's open windows. */
+  /**
+   * The partition's open windows: whole (format 1, or none), or one link of an incremental chain
+   * (`WindowParts` when saved; `{ links }`, base first, when loaded).
+   */
   windows: unknown;
   savedAt: number;
+  /** An incremental link's chain: the snapshots it applies on top of, base first (absent or empty: it stands alone). */
+  chain?: string[];
+  /** An incremental link's number of parts, saved as fields `<id>/<n>` beside its record. */
+  parts?: number;
+}
+
+/**
+ * A link of incremental window state being encoded: its head (saved in the record) and its parts,
+ * which resolve once encoded off the hot path. Saving awaits them.
+ */
+export class WindowParts {
+  constructor(
+    readonly head: unknown,
+    readonly parts: Promise<string[]>,
+  ) {}
+}
+
+/** The fields a snapshot is saved as, its parts first and its record last: a record that survives implies its parts did. */
+async function snapshotFields(snapshot: PartitionSnapshot): Promise<[string, string][]> {
+  if (!(snapshot.windows instanceof WindowParts)) return [[snapshot.id, snapshotText(snapshot)]];
+  const parts = await snapshot.windows.parts;
+  const fields = parts.map((text, i): [string, string] => [partField(snapshot.id, i), text]);
+  const record = { ...snapshot, windows: snapshot.windows.head, parts: parts.length };
+  fields.push([snapshot.id, JSON.stringify(record)]);
+  return fields;
+}
+
+const partField = (id: string, n: number) => `${id}/${n}`;
+/** The snapshot a field belongs to (a part's field is `<id>/<n>`). */
+const snapshotOfField = (field: string) => {
+  const slash = field.indexOf('/');
+  return slash < 0 ? field : field.slice(0, slash);
+};
+
+/**
+ * The first of the snapshots `ids` that exists whole: for an incremental link, its record, every
+ * link of its chain and every part of each. A missing piece makes the next id the candidate (the
+ * same fallback as a lost snapshot). `read` fetches fields of the partition's hash in one round trip.
+ */
+async function loadFirst(
+  ids: string[],
+  read: (fields: string[]) => Promise<(string | null)[]>,
+  remember: (id: string, chain: string[]) => void,
+): Promise<PartitionSnapshot | undefined> {
+  const heads = await read(ids);
+  for (let c = 0; c < ids.length; c++) {
+    if (heads[c] === null || heads[c] === undefined) continue;
+    const head = JSON.parse(heads[c]!) as PartitionSnapshot;
+    if (head.parts === undefined) {
+      remember(head.id, []);
+      return head;
+    }
+    const chain = head.chain ?? [];
+    const records = chain.length > 0 ? await read(chain) : [];
+    if (records.some((r) => r === null || r === undefined)) continue;
+    const links = [...records.map((r) => JSON.parse(r!) as PartitionSnapshot), head];
+    const fields = links.flatMap((link) => Array.from({ length: link.parts ?? 0 }, (_, n) => partField(link.id, n)));
+    const parts = fields.length > 0 ? await read(fields) : [];
+    if (parts.some((p) => p === null || p === undefined)) continue;
+    let at = 0;
+    const loaded = links.map((link) => {
+      const n = link.parts ?? 0;
+      at += n;
+      return { windows: link.windows, parts: parts.slice(at - n, at) as string[] };
+    });
+    remember(head.id, chain);
+    return { ...head, windows: { links: loaded } };
+  }
+  return undefined;
+}
+
+/**
+ * Which of a partition's fields pruning may drop: those of snapshots before `offset`, except the
+ * links of every chain a snapshot at or after it extends. Undefined (drop nothing) when a snapshot
+ * at or after `offset` is one whose chain this process does not know (another member's).
+ */
+function prunable(fields: string[], offset: string, chains: Map<string, string[]> | undefined): string[] | undefined {
+  const limit = BigInt(offset);
+  const keep = new Set<string>();
+  for (const field of fields) {
+    const id = snapshotOfField(field);
+    if (BigInt(offsetOfSnapshot(id)) < limit || keep.has(id)) continue;
+    const chain = chains?.get(id);
+    if (!chain) return undefined;
+    keep.add(id);
+    for (const link of chain) keep.add(link);
+  }
+  for (const id of [...(chains?.keys() ?? [])])
+    if (BigInt(offsetOfSnapshot(id)) < limit && !keep.has(id)) chains!.delete(id);
+  return fields.filter((f) => {
+    const id = snapshotOfField(f);
+    return BigInt(offsetOfSnapshot(id)) < limit && !keep.has(id);
+  });
 }
 
 /**
@@ -144,6 +240,8 @@ function runIdOf(info: unknown): string {
 export class RedisSnapshotStore implements SnapshotStore {
   /** Per partition: the Redis run it was restored from. */
   private readonly restoredUnder = new Map<string, { ref: SnapshotRef; runId: string }>();
+  /** Per partition: the chain of each snapshot this process saved or loaded, which pruning keeps. */
+  private readonly chains = new Map<string, Map<string, string[]>>();
 
   constructor(
     private readonly redis: Redis,
@@ -155,30 +253,54 @@ export class RedisSnapshotStore implements SnapshotStore {
     return `${this.keyPrefix}${ref.topic}:${ref.partition}`;
   }
 
+  private chainsOf(ref: SnapshotRef): Map<string, string[]> {
+    const key = this.key(ref);
+    return this.chains.get(key) ?? this.chains.set(key, new Map()).get(key)!;
+  }
+
   async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot }[]): Promise<void> {
     if (entries.length === 0) return;
+    const fields = await Promise.all(entries.map(({ snapshot }) => snapshotFields(snapshot)));
     const pipeline = this.redis.pipeline();
-    for (const { ref, snapshot } of entries) pipeline.hset(this.key(ref), snapshot.id, snapshotText(snapshot));
+    let writes = 0;
+    entries.forEach(({ ref }, i) => {
+      for (const [field, value] of fields[i]!) {
+        pipeline.hset(this.key(ref), field, value);
+        writes++;
+      }
+    });
     // Read after the writes: if Redis is still the run the partitions were restored from, nothing written before them was lost.
     pipeline.info('server');
     const results = await this.exec(pipeline, 'save window state to');
-    this.throwIfRestarted(runIdOf(results[entries.length]));
+    this.throwIfRestarted(runIdOf(results[writes]));
+    for (const { ref, snapshot } of entries) this.chainsOf(ref).set(snapshot.id, snapshot.chain ?? []);
   }
 
   async prune(ref: SnapshotRef, offset: string): Promise<void> {
     const [fields] = await this.exec(this.redis.pipeline().hkeys(this.key(ref)), 'prune window state in');
-    const old = ((fields as string[]) ?? []).filter((f) => BigInt(offsetOfSnapshot(f)) < BigInt(offset));
-    if (old.length > 0) await this.exec(this.redis.pipeline().hdel(this.key(ref), ...old), 'prune window state in');
+    const old = prunable((fields as string[]) ?? [], offset, this.chains.get(this.key(ref)));
+    if (old && old.length > 0)
+      await this.exec(this.redis.pipeline().hdel(this.key(ref), ...old), 'prune window state in');
   }
 
   async load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined> {
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.key(ref), id);
-    pipeline.info('server');
-    const results = await this.exec(pipeline, 'load window state from');
-    this.restoredUnder.set(this.key(ref), { ref, runId: runIdOf(results[ids.length]) });
-    const raw = results.slice(0, ids.length).find((r) => r !== null && r !== undefined);
-    return raw === undefined ? undefined : (JSON.parse(raw as string) as PartitionSnapshot);
+    const key = this.key(ref);
+    let runId: string | undefined;
+    // Each round trip reads the run too: the pieces of a chain must all come from one run of Redis.
+    const read = async (fields: string[]) => {
+      const pipeline = this.redis.pipeline();
+      for (const f of fields) pipeline.hget(key, f);
+      pipeline.info('server');
+      const results = await this.exec(pipeline, 'load window state from');
+      const run = runIdOf(results[fields.length]);
+      if (runId !== undefined && run !== runId)
+        throw new ServiceError('redis', 'Redis restarted while window state was loaded from it', { retriable: true });
+      runId = run;
+      return results.slice(0, fields.length) as (string | null)[];
+    };
+    const snapshot = await loadFirst(ids, read, (id, chain) => this.chainsOf(ref).set(id, chain));
+    this.restoredUnder.set(key, { ref, runId: runId! });
+    return snapshot;
   }
 
   async check(): Promise<void> {
@@ -189,6 +311,7 @@ export class RedisSnapshotStore implements SnapshotStore {
 
   forget(ref: SnapshotRef): void {
     this.restoredUnder.delete(this.key(ref));
+    this.chains.delete(this.key(ref));
   }
 
   private throwIfRestarted(runId: string): void {
@@ -216,28 +339,48 @@ export class RedisSnapshotStore implements SnapshotStore {
 /** The in-memory twin, for the topology test driver and unit tests. It never loses anything. */
 export class MemorySnapshotStore implements SnapshotStore {
   private readonly data = new Map<string, Map<string, string>>();
+  private readonly chains = new Map<string, Map<string, string[]>>();
+
+  private chainsOf(key: string): Map<string, string[]> {
+    return this.chains.get(key) ?? this.chains.set(key, new Map()).get(key)!;
+  }
 
   async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot }[]): Promise<void> {
-    for (const { ref, snapshot } of entries) {
+    const fields = await Promise.all(entries.map(({ snapshot }) => snapshotFields(snapshot)));
+    entries.forEach(({ ref, snapshot }, i) => {
       const key = `${ref.topic}:${ref.partition}`;
-      const fields = this.data.get(key) ?? new Map<string, string>();
-      fields.set(snapshot.id, snapshotText(snapshot));
-      this.data.set(key, fields);
-    }
+      const hash = this.data.get(key) ?? new Map<string, string>();
+      for (const [field, value] of fields[i]!) hash.set(field, value);
+      this.data.set(key, hash);
+      this.chainsOf(key).set(snapshot.id, snapshot.chain ?? []);
+    });
   }
 
   async prune(ref: SnapshotRef, offset: string): Promise<void> {
-    const fields = this.data.get(`${ref.topic}:${ref.partition}`);
-    for (const f of [...(fields?.keys() ?? [])]) if (BigInt(offsetOfSnapshot(f)) < BigInt(offset)) fields!.delete(f);
+    const key = `${ref.topic}:${ref.partition}`;
+    const fields = this.data.get(key);
+    for (const f of prunable([...(fields?.keys() ?? [])], offset, this.chains.get(key)) ?? []) fields!.delete(f);
   }
 
   async load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined> {
-    const fields = this.data.get(`${ref.topic}:${ref.partition}`);
-    const raw = ids.map((id) => fields?.get(id)).find((r) => r !== undefined);
-    return raw === undefined ? undefined : (JSON.parse(raw) as PartitionSnapshot);
+    const key = `${ref.topic}:${ref.partition}`;
+    const read = async (names: string[]) => names.map((n) => this.data.get(key)?.get(n) ?? null);
+    return loadFirst(ids, read, (id, chain) => this.chainsOf(key).set(id, chain));
   }
 
   async check(): Promise<void> {}
 
-  forget(): void {}
+  forget(ref: SnapshotRef): void {
+    this.chains.delete(`${ref.topic}:${ref.partition}`);
+  }
+
+  /** Every field of the partition's hash, for specs. */
+  fields(ref: SnapshotRef): string[] {
+    return [...(this.data.get(`${ref.topic}:${ref.partition}`)?.keys() ?? [])];
+  }
+
+  /** Drops one field, as a Redis that lost the write would not have it (specs). */
+  lose(ref: SnapshotRef, field: string): void {
+    this.data.get(`${ref.topic}:${ref.partition}`)?.delete(field);
+  }
 }

@@ -6,6 +6,7 @@ import { MinHeap } from './heap';
 import {
   ADDED,
   GroupedWindowStore,
+  type ChangeLog,
   type AddResult,
   type Group,
   type StoredWindow,
@@ -26,8 +27,9 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
   constructor(
     definition: WindowDefinition<E, K, AggregationSpec<E>>,
     private readonly assigner: FixedWindowAssigner,
+    changes: ChangeLog<K>,
   ) {
-    super(definition);
+    super(definition, changes);
   }
 
   get size(): number {
@@ -63,7 +65,7 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
       const window = this.windowAt(start);
       let group = window.get(key);
       if (group === undefined) {
-        group = this.newGroup(key, event);
+        group = this.newGroup(key, event, start, start + sizeMs);
         window.set(key, group);
         this.groups++;
       }
@@ -83,7 +85,10 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
         this.cachedWindow = undefined;
       }
       this.groups -= window.size;
-      for (const group of window.values()) out.push({ start, end: start + sizeMs, group });
+      for (const group of window.values()) {
+        this.changes.drop(group);
+        out.push({ start, end: start + sizeMs, group });
+      }
     }
   }
 
@@ -91,6 +96,11 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
     const { sizeMs } = this.assigner;
     for (const [start, window] of this.windows)
       for (const group of window.values()) visit({ start, end: start + sizeMs, group });
+  }
+
+  *scan(): Generator<Group<K>> {
+    // Map iterators are live: windows and keys added later are visited, those deleted before being reached are not.
+    for (const window of this.windows.values()) for (const group of window.values()) yield group;
   }
 
   load({ start, end, group }: StoredWindow<K>): void {
@@ -102,6 +112,9 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
     const window = this.windowAt(start);
     if (window.has(group.key))
       throw new WindowStateError(`saved window [${start}, ${end}) has key ${JSON.stringify(group.key)} twice`);
+    group.start = start;
+    group.end = end;
+    this.changes.loaded(group);
     window.set(group.key, group);
     this.groups++;
   }

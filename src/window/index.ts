@@ -39,7 +39,8 @@ export {
   type GroupFields,
   type GroupFieldValue,
 } from './definition';
-export { PartitionWindows, type WindowResult } from './partition-windows';
+export { PartitionWindows, type WindowResult, type WindowsCheckpoint } from './partition-windows';
+export { CHAIN_LIMITS, type ChainedWindows, type WindowsLinkHead } from './incremental';
 export type { AddResult } from './window-store';
 export type { PartitionWindowsSnapshot, WindowSnapshotEntry } from './snapshot-encoding';
 export {

@@ -3,6 +3,7 @@ import type { GroupFields, WindowDefinition } from './definition';
 import { WindowStateError } from './errors';
 import { PartitionWindows, type WindowResult } from './partition-windows';
 import type { PartitionWindowsSnapshot } from './snapshot-encoding';
+import type { WindowsCheckpoint } from './partition-windows';
 import { WatermarkTracker, type PartitionWatermarkSnapshot, type WatermarkSettings } from './watermark';
 
 /** How an event was late: it arrived after all its windows closed, changed nothing and belongs in `<topic>.late`. */
@@ -180,6 +181,11 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
   /** `snapshot(partition)` with the windows as their JSON text (see PartitionWindows.snapshotJson): what checkpoints save. */
   snapshotJson(partition: number): { watermark: WindowOperatorSnapshot['watermark']; windowsJson: string } {
     return { watermark: this.tracker.snapshot(partition), windowsJson: this.windowsOf(partition).snapshotJson() };
+  }
+
+  /** An incremental checkpoint of the partition (see PartitionWindows.checkpoint): what the runtime saves. */
+  checkpoint(partition: number, base = false): { watermark: PartitionWatermarkSnapshot; windows: WindowsCheckpoint } {
+    return { watermark: this.tracker.snapshot(partition), windows: this.windowsOf(partition).checkpoint(base) };
   }
 
   openWindowCount(partition?: number): number {

@@ -3,8 +3,18 @@ import type { GroupFields, WindowDefinition } from './definition';
 import { EventTimeError } from './errors';
 import { FixedWindowStore } from './fixed-window-store';
 import { SessionWindowStore } from './session-window-store';
+import { CHAIN_LIMITS, Capture, decodeChain, isChained, type ChainStats, type WindowsLinkHead } from './incremental';
 import { decodeSnapshot, encodeSnapshot, encodeSnapshotJson, type PartitionWindowsSnapshot } from './snapshot-encoding';
-import type { AddResult, StoredWindow, WindowStore } from './window-store';
+import { ChangeLog, type AddResult, type StoredWindow, type WindowStore } from './window-store';
+
+/** One incremental checkpoint of a partition's windows (see `PartitionWindows.checkpoint`). */
+export interface WindowsCheckpoint {
+  /** A base (every open window) rather than a delta on the previous checkpoint. */
+  base: boolean;
+  head: WindowsLinkHead;
+  /** The parts' text, encoded a slice per turn of the event loop. */
+  parts: Promise<string[]>;
+}
 
 /** One window row: a partition's partial aggregates for one (window, group key). */
 export interface WindowResult<K extends GroupFields, R> {
@@ -35,15 +45,18 @@ function byEndStartKey<K>(a: StoredWindow<K>, b: StoredWindow<K>): number {
  */
 export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpec<E>> {
   private readonly store: WindowStore<E, K>;
+  private readonly changes = new ChangeLog<K>();
   private appliedWatermark = -Infinity;
   private lastEarlyAt = -Infinity;
+  /** The chain the next delta extends; none yet (a fresh partition, or restored from format 1): the next checkpoint is a base. */
+  private chain: ChainStats | undefined;
 
   constructor(readonly definition: WindowDefinition<E, K, A>) {
     const def = definition as unknown as WindowDefinition<E, K, AggregationSpec<E>>;
     this.store =
       definition.assigner.kind === 'session'
-        ? new SessionWindowStore(def, definition.assigner)
-        : new FixedWindowStore(def, definition.assigner);
+        ? new SessionWindowStore(def, definition.assigner, this.changes)
+        : new FixedWindowStore(def, definition.assigner, this.changes);
   }
 
   /** The highest watermark applied so far (-Infinity before any). */
@@ -108,6 +121,7 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     });
     changed.sort(byEndStartKey);
     return changed.map((w) => {
+      this.changes.touch(w.group);
       w.group.changed = false;
       return this.result(w, false);
     });
@@ -153,7 +167,58 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
   }
 
   /**
-   * Rebuilds the windows from `snapshot()` output (parsed JSON). Throws
+   * An incremental checkpoint: takes, at this instant, what changed since the previous one (a
+   * delta: windows opened or changed, ids of saved windows closed) or every open window (a base),
+   * and encodes it off the hot path. The capture itself is synchronous and costs a flag per window
+   * taken; encoding runs a bounded slice per turn of the event loop, and a window changed before
+   * its turn is encoded first, so the parts hold the state as of this call. The caller saves the
+   * parts once they resolve, and must not take the next checkpoint before they do.
+   *
+   * A base is written when `base` is asked for (the caller has no chain to extend), when there is
+   * no chain yet, or when the chain is long or large (`CHAIN_LIMITS`): restore reads the base and
+   * every delta since, so the chain's size is bounded by a share of the base's.
+   */
+  checkpoint(base = false): WindowsCheckpoint {
+    const changes = this.changes;
+    // The runtime awaits each checkpoint's parts before taking the next; if one is still being
+    // encoded all the same, it finishes now, as it must before another capture takes its groups.
+    changes.pending?.finishNow();
+    const chain = this.chain;
+    const full =
+      base ||
+      chain === undefined ||
+      chain.deltas >= CHAIN_LIMITS.deltas ||
+      chain.chainBytes > chain.baseBytes * CHAIN_LIMITS.ratio;
+    const head: WindowsLinkHead = {
+      format: 2,
+      kind: full ? 'base' : 'delta',
+      definition: this.definition.fingerprint,
+      watermark: this.appliedWatermark === -Infinity ? null : this.appliedWatermark,
+      nextId: changes.nextId,
+    };
+    const source = full ? this.store.scan() : changes.dirty[Symbol.iterator]();
+    const capture = new Capture(this.definition, changes, source, full, full ? [] : changes.removed);
+    changes.pending = capture;
+    changes.dirty = [];
+    changes.removed = [];
+    changes.gen++;
+    const parts = capture.encode();
+    void parts.then(
+      (texts) => {
+        let bytes = 0;
+        for (const t of texts) bytes += t.length;
+        if (full) this.chain = { deltas: 0, baseBytes: bytes, chainBytes: 0 };
+        else if (this.chain)
+          this.chain = { ...this.chain, deltas: this.chain.deltas + 1, chainBytes: this.chain.chainBytes + bytes };
+      },
+      () => undefined,
+    );
+    return { base: full, head, parts };
+  }
+
+  /**
+   * Rebuilds the windows from `snapshot()` output (parsed JSON), or from a chain of incremental
+   * checkpoints as the state store returns it (`ChainedWindows`: base first). Throws
    * WindowStateError when it is malformed or was written by a different
    * definition (other assigner or aggregations).
    */
@@ -162,6 +227,14 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     snapshot: unknown,
   ): PartitionWindows<E, K, A> {
     const windows = new PartitionWindows(definition);
+    if (isChained(snapshot)) {
+      const decoded = decodeChain<E, K>(definition, snapshot);
+      windows.appliedWatermark = decoded.watermark;
+      for (const window of decoded.windows) windows.store.load(window);
+      if (decoded.nextId > windows.changes.nextId) windows.changes.nextId = decoded.nextId;
+      windows.chain = decoded.stats;
+      return windows;
+    }
     const decoded = decodeSnapshot<E, K>(definition, snapshot);
     windows.appliedWatermark = decoded.watermark;
     for (const window of decoded.windows) windows.store.load(window);

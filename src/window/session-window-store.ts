@@ -6,6 +6,7 @@ import { MinHeap } from './heap';
 import {
   ADDED,
   GroupedWindowStore,
+  type ChangeLog,
   type AddResult,
   type Group,
   type StoredWindow,
@@ -13,8 +14,6 @@ import {
 } from './window-store';
 
 interface Session<K> extends Group<K> {
-  start: number;
-  end: number;
   alive: boolean;
 }
 
@@ -36,8 +35,9 @@ export class SessionWindowStore<E, K extends GroupFields>
   constructor(
     definition: WindowDefinition<E, K, AggregationSpec<E>>,
     private readonly assigner: SessionWindowAssigner,
+    changes: ChangeLog<K>,
   ) {
-    super(definition);
+    super(definition, changes);
   }
 
   get size(): number {
@@ -67,7 +67,8 @@ export class SessionWindowStore<E, K extends GroupFields>
     }
     if (first < 0) {
       if (to <= closeBefore) return { kind: 'late', windowStart: from, windowEnd: to, watermark };
-      const created: Session<K> = { ...this.newGroup(key, event), start: from, end: to, alive: true };
+      const created = this.newGroup(key, event, from, to) as Session<K>;
+      created.alive = true;
       this.accumulate(created, event);
       this.insert(key, list, created);
       this.ends.push(to, created);
@@ -75,6 +76,8 @@ export class SessionWindowStore<E, K extends GroupFields>
       return ADDED;
     }
     const target = list![first]!;
+    // Its bounds and states change below: a checkpoint still encoding it must take it as it was.
+    this.changes.touch(target);
     // Merge every other overlapping open session into the earliest (an event that bridges sessions joins them).
     if (last > first) {
       const aggs = this.definition.aggregations;
@@ -89,6 +92,7 @@ export class SessionWindowStore<E, K extends GroupFields>
           target.states[a] = (aggs[a] as AnyAggregation<E>).merge(target.states[a], s.states[a]);
         if (s.end > target.end) target.end = s.end;
         s.alive = false;
+        this.changes.drop(s);
         this.sessions--;
       }
       this.byKey.set(key, kept);
@@ -118,6 +122,7 @@ export class SessionWindowStore<E, K extends GroupFields>
         continue;
       }
       session.alive = false;
+      this.changes.drop(session);
       this.sessions--;
       const list = this.byKey.get(session.key)!;
       list.splice(list.indexOf(session), 1);
@@ -130,9 +135,15 @@ export class SessionWindowStore<E, K extends GroupFields>
     for (const list of this.byKey.values()) for (const s of list) visit({ start: s.start, end: s.end, group: s });
   }
 
+  *scan(): Generator<Group<K>> {
+    // A key's list is spliced as sessions close and merge: read a copy of it, not the live array.
+    for (const list of this.byKey.values()) for (const s of [...list]) yield s;
+  }
+
   load({ start, end, group }: StoredWindow<K>): void {
     if (!(end > start)) throw new WindowStateError(`saved session [${start}, ${end}) is empty`);
     const session: Session<K> = { ...group, start, end, alive: true };
+    this.changes.loaded(session);
     this.insert(group.key, this.byKey.get(group.key), session);
     this.ends.push(end, session);
     this.sessions++;

@@ -111,31 +111,59 @@ function* decodeEntries<E, K extends GroupFields>(
   definition: EncodedDefinition<E>,
   entries: unknown[],
 ): Generator<StoredWindow<K>> {
-  const aggs = definition.aggregations;
+  // Format 1 has no window ids: they are given in the saved order, and the next checkpoint is a full one.
+  let id = 0;
   for (const raw of entries) {
-    const entry = raw as Partial<Record<keyof WindowSnapshotEntry, unknown>>;
-    if (
-      typeof entry !== 'object' ||
-      entry === null ||
-      typeof entry.start !== 'number' ||
-      typeof entry.end !== 'number' ||
-      !Number.isFinite(entry.start) ||
-      !Number.isFinite(entry.end) ||
-      typeof entry.key !== 'string' ||
-      !isGroupFields(entry.fields) ||
-      !Array.isArray(entry.states) ||
-      entry.states.length !== aggs.length ||
-      typeof entry.changed !== 'boolean'
-    ) {
-      throw new WindowStateError(`window state has a malformed window entry: ${JSON.stringify(raw).slice(0, 200)}`);
-    }
-    const states = entry.states.map((json: unknown, i) => aggs[i]!.fromJSON(json));
-    yield {
-      start: entry.start,
-      end: entry.end,
-      group: { key: entry.key, fields: { ...entry.fields } as K, states, changed: entry.changed },
-    };
+    if (!isEntry(definition, raw)) throw malformed(raw);
+    yield decodedWindow(definition, raw, id++);
   }
+}
+
+export function malformed(raw: unknown): WindowStateError {
+  return new WindowStateError(`window state has a malformed window entry: ${JSON.stringify(raw).slice(0, 200)}`);
+}
+
+export function decodedWindow<E, K extends GroupFields>(
+  definition: EncodedDefinition<E>,
+  entry: WindowSnapshotEntry,
+  id: number,
+): StoredWindow<K> {
+  const aggs = definition.aggregations;
+  const states = entry.states.map((json: unknown, i) => aggs[i]!.fromJSON(json));
+  const { start, end } = entry;
+  return {
+    start,
+    end,
+    group: {
+      key: entry.key,
+      fields: { ...entry.fields } as K,
+      states,
+      changed: entry.changed,
+      start,
+      end,
+      id,
+      createdIn: -1,
+      changedIn: -1,
+      encodedFor: -1,
+    },
+  };
+}
+
+export function isEntry<E>(definition: EncodedDefinition<E>, raw: unknown): raw is WindowSnapshotEntry {
+  const entry = raw as Partial<Record<keyof WindowSnapshotEntry, unknown>>;
+  return !(
+    typeof entry !== 'object' ||
+    entry === null ||
+    typeof entry.start !== 'number' ||
+    typeof entry.end !== 'number' ||
+    !Number.isFinite(entry.start) ||
+    !Number.isFinite(entry.end) ||
+    typeof entry.key !== 'string' ||
+    !isGroupFields(entry.fields) ||
+    !Array.isArray(entry.states) ||
+    entry.states.length !== definition.aggregations.length ||
+    typeof entry.changed !== 'boolean'
+  );
 }
 
 function isGroupFields(value: unknown): value is GroupFields {

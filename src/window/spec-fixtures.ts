@@ -2,7 +2,7 @@ import { count, distinct, max, min, sum } from './aggregations';
 import type { WindowAssigner } from './assigners';
 import { defineWindows } from './definition';
 
-/** The event the window stores' property specs feed (snapshot.property.test.ts). */
+/** The event the window stores' property specs feed (snapshot.property.test.ts, incremental.test.ts). */
 export interface SpecEvent {
   key: string;
   value: number;

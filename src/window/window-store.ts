@@ -21,6 +21,17 @@ export interface Group<K> {
   states: unknown[];
   /** Changed since the last early emission. */
   changed: boolean;
+  /** The window's bounds (a session's grow; sessions change them only after `ChangeLog.touch`). */
+  start: number;
+  end: number;
+  /** Names the window in incremental checkpoints: unique in the partition, never reused, saved with it. */
+  id: number;
+  /** The checkpoint generation (`ChangeLog.gen`) it was opened in; -1: read back from a checkpoint. */
+  createdIn: number;
+  /** The generation it last changed in (it is on that generation's `ChangeLog.dirty`); -2 once closed. */
+  changedIn: number;
+  /** The generation whose capture has encoded (or kept) it. */
+  encodedFor: number;
 }
 
 export interface StoredWindow<K> {
@@ -41,25 +52,108 @@ export interface WindowStore<E, K> {
   close(closeBefore: number, out: StoredWindow<K>[]): void;
   /** In the store's own order: the same for the same input, and kept by `load`. */
   forEach(visit: (window: StoredWindow<K>) => void): void;
+  /**
+   * Every open group, lazily, over the live store: a base checkpoint reads it a slice per turn while
+   * the store changes. It may also yield groups opened since it started (the capture skips them);
+   * a group removed before it is reached is not yielded (the capture kept it when it was dropped).
+   */
+  scan(): Iterator<Group<K>>;
   /** Puts back a window read from a snapshot; throws WindowStateError when it cannot be one of this store's. */
   load(window: StoredWindow<K>): void;
   /** Number of open (window, group key) partials. */
   readonly size: number;
 }
 
+/** A checkpoint capture being encoded (see Capture in incremental.ts). */
+export interface PendingCapture<K> {
+  readonly gen: number;
+  /** True when the capture saves the group (as it was when the capture was taken). */
+  includes(group: Group<K>): boolean;
+  /** Encodes the group now: it is about to change. */
+  encodeNow(group: Group<K>): void;
+  /** Keeps a reference to the group for encoding later: it leaves the store and never changes again. */
+  keep(group: Group<K>): void;
+  /** Encodes everything left at once. */
+  finishNow(): void;
+}
+
+/**
+ * What changed in a partition's windows since the last checkpoint capture, kept on the hot path at
+ * the cost of an integer compare per change: the groups changed in the current generation (each
+ * listed once, no copies) and the ids of saved windows closed or merged away since. A capture
+ * (`PartitionWindows.checkpoint`) takes both in O(1) by starting a new generation, and encodes
+ * off the hot path; a group it has not encoded yet is encoded before it changes (`touch`), or kept
+ * by reference when it leaves the store (`drop`), so the checkpoint holds each window as it was
+ * at the capture.
+ */
+export class ChangeLog<K> {
+  nextId = 0;
+  /** The generation changes go to now; a capture takes it and starts the next. */
+  gen = 0;
+  dirty: Group<K>[] = [];
+  removed: number[] = [];
+  pending: PendingCapture<K> | undefined;
+
+  /** Call before changing anything a checkpoint saves of the group (states, bounds, `changed`). */
+  touch(group: Group<K>): void {
+    const capture = this.pending;
+    if (capture !== undefined && group.encodedFor !== capture.gen && capture.includes(group)) capture.encodeNow(group);
+    if (group.changedIn !== this.gen) {
+      group.changedIn = this.gen;
+      this.dirty.push(group);
+    }
+  }
+
+  /** The group left the open windows (closed, or merged into another session): it never changes again. */
+  drop(group: Group<K>): void {
+    const capture = this.pending;
+    if (capture !== undefined && group.encodedFor !== capture.gen && capture.includes(group)) capture.keep(group);
+    // Opened in a generation captured since: some saved checkpoint holds it.
+    if (group.createdIn < this.gen) this.removed.push(group.id);
+    group.changedIn = -2;
+  }
+
+  /** A group read back from a checkpoint: saved, unchanged since. */
+  loaded(group: Group<K>): void {
+    group.createdIn = -1;
+    group.changedIn = -1;
+    group.encodedFor = -1;
+    if (group.id >= this.nextId) this.nextId = group.id + 1;
+  }
+}
+
 /** What both stores do to a group: start it from an event, and fold events into it. */
 export abstract class GroupedWindowStore<E, K extends GroupFields> {
-  constructor(protected readonly definition: WindowDefinition<E, K, AggregationSpec<E>>) {}
+  constructor(
+    protected readonly definition: WindowDefinition<E, K, AggregationSpec<E>>,
+    protected readonly changes: ChangeLog<K>,
+  ) {}
 
-  protected newGroup(key: string, event: E): Group<K> {
+  protected newGroup(key: string, event: E, start: number, end: number): Group<K> {
     const fields = this.definition.groupBy.fields(event);
     const aggs = this.definition.aggregations;
     const states = new Array<unknown>(aggs.length);
     for (let i = 0; i < aggs.length; i++) states[i] = aggs[i]!.create();
-    return { key, fields, states, changed: true };
+    const changes = this.changes;
+    const group: Group<K> = {
+      key,
+      fields,
+      states,
+      changed: true,
+      start,
+      end,
+      id: changes.nextId++,
+      createdIn: changes.gen,
+      changedIn: changes.gen,
+      encodedFor: -1,
+    };
+    changes.dirty.push(group);
+    return group;
   }
 
   protected accumulate(group: Group<K>, event: E): void {
+    const changes = this.changes;
+    if (changes.pending !== undefined || group.changedIn !== changes.gen) changes.touch(group);
     const aggs = this.definition.aggregations;
     const states = group.states;
     for (let i = 0; i < aggs.length; i++) states[i] = aggs[i]!.add(states[i], event);

@@ -7,7 +7,7 @@ import { RedisDedupStore } from '../../src/dedup';
 import { SeededRandom } from '../../src/generator';
 import { createKafka, streamKafka } from '../../src/kafka';
 import { CommitFencedError, type Assignment, type BatchControl, type StreamKafka } from '../../src/kafka/group';
-import { RedisSnapshotStore, StateLostError, type PartitionSnapshot } from '../../src/state';
+import { RedisSnapshotStore, StateLostError, WindowParts, type PartitionSnapshot } from '../../src/state';
 import { SimKafka } from '../sim/models/kafka';
 import { SimRedis } from '../sim/models/redis';
 import { Owner, Scheduler } from '../sim/scheduler';
@@ -105,6 +105,46 @@ describe('the Redis model', () => {
       settle(scheduler, p),
     );
     expect(real).toEqual(['10.a', '20.b', undefined]);
+    expect(simulated).toEqual(real);
+  });
+
+  /** Incremental state: a base and two deltas with their parts, loaded by their chain; pruning below the older named one keeps the chain. */
+  async function chains(store: RedisSnapshotStore, run: <T>(p: Promise<T>) => Promise<T>): Promise<unknown[]> {
+    const chainRef = { topic: 'events', partition: 1 };
+    const link = (id: string, offset: string, chain: string[], parts: string[]): PartitionSnapshot => ({
+      ...snapshot(id, offset),
+      windows: new WindowParts({ format: 2, kind: chain.length === 0 ? 'base' : 'delta' }, Promise.resolve(parts)),
+      chain,
+    });
+    await run(store.load(chainRef, []));
+    await run(store.save([{ ref: chainRef, snapshot: link('10.a', '10', [], ['b0', 'b1']) }]));
+    await run(store.save([{ ref: chainRef, snapshot: link('20.b', '20', ['10.a'], ['d1']) }]));
+    await run(store.save([{ ref: chainRef, snapshot: link('30.c', '30', ['10.a', '20.b'], ['d2']) }]));
+    const whole = await run(store.load(chainRef, ['30.c', '20.b']));
+    await run(store.prune(chainRef, '20'));
+    const pruned = await run(store.load(chainRef, ['30.c']));
+    return [whole?.id, whole?.windows, pruned?.id];
+  }
+
+  it('keeps and restores incremental window state (records, parts, chains) as Redis does', async () => {
+    const real = await chains(new RedisSnapshotStore(ctx.redis, `${ctx.config.redis.keyPrefix}state:`), (p) => p);
+    const scheduler = new Scheduler(0);
+    const model = new SimRedis(scheduler, new SeededRandom(1));
+    const simulated = await chains(new RedisSnapshotStore(model.client(new Owner('p')), 'x:state:'), (p) =>
+      settle(scheduler, p),
+    );
+    const head = (kind: string) => ({ format: 2, kind });
+    expect(real).toEqual([
+      '30.c',
+      {
+        links: [
+          { windows: head('base'), parts: ['b0', 'b1'] },
+          { windows: head('delta'), parts: ['d1'] },
+          { windows: head('delta'), parts: ['d2'] },
+        ],
+      },
+      '30.c',
+    ]);
     expect(simulated).toEqual(real);
   });
 
