@@ -15,7 +15,7 @@ import {
 } from '../process';
 import type { Logger } from '../telemetry';
 import { refuseLiveMembers } from './groups';
-import type { ReplayPlan } from './plan';
+import type { PartitionRange, ReplayPlan } from './plan';
 import { inRange, windowInRange, windowRowsRange, type EventTimeRange } from './range';
 import { settleAfterInPlaceReplay, type SettledPartition } from './settle';
 import {
@@ -259,7 +259,10 @@ export function intoShadows<E>(definition: StreamDefinition<E>, shadows: ShadowT
  * version and counts these (liveNewer; a second replay, planned after them, rewrites them); every row
  * the live stream wrote before the snapshot is replaced.
  */
-export function versionedAsOfPlan<E>(definition: StreamDefinition<E>, plan: ReplayPlan): StreamDefinition<E> {
+export function versionedAsOfPlan<E>(
+  definition: StreamDefinition<E>,
+  plan: Pick<ReplayPlan, 'plannedAt'> & { partitions: Pick<PartitionRange, 'partition' | 'committedAt'>[] },
+): StreamDefinition<E> {
   const windowed = definition.windowed;
   if (!windowed) return definition;
   const asOf = new Map(plan.partitions.map((p) => [p.partition, p.committedAt ?? plan.plannedAt]));

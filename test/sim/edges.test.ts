@@ -1,6 +1,7 @@
 import { LATE_HEADERS, headerString } from '../../src/dlq';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { DATABASE, TOPIC, World } from './world';
+import { shadowReplay } from './scenario';
 import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
 
 /**
@@ -173,5 +174,34 @@ describe('edge paths of the runtime, on simulated time', () => {
     // Partition 0 counts its 10 first records and the 10 left of the second 20; partition 1 all 40.
     expect(partialEvents(w, 0, START - 60_000)).toBe(30);
     expect(partialEvents(w, 1, START - 60_000)).toBe(40);
+  });
+
+  it('a shadow replay planned while the live stream has written a window but not yet committed its last records keeps the live row', async () => {
+    const w = world(1);
+    // Window [12:00, 12:01) holds 59 events recorded in order, and one more recorded at 12:02:00.5, right
+    // before the event that closes it (watermark 12:01:30.6 >= end + lateness): the live stream writes
+    // its row at the next flush, and commits the late event's offset only at the next commit.
+    for (let s = 1; s < 120; s++) produceAt(w, 0, s * 1000, event(s, START + s * 1000));
+    produceAt(w, 0, 120_500, event(500, START + 50_500));
+    produceAt(w, 0, 120_600, event(501, START + 120_600));
+    await w.drive(w.start());
+    const lateOffset = 119;
+    let planned: { committed: number; outcome?: string } | undefined;
+    const watch = () => {
+      const committed = Number(w.kafka.committed('sluice.event-counts').get(0)?.offset ?? 0);
+      if (partialEvents(w, 0, START) === 60 && committed <= lateOffset) {
+        planned = { committed };
+        void shadowReplay(w, START, 1).then((outcome) => (planned!.outcome = outcome));
+        return;
+      }
+      if (w.scheduler.now() < START + 130_000) w.scheduler.at(w.root, 1, watch);
+    };
+    w.scheduler.at(w.root, 120_500, watch);
+    await w.scheduler.runUntil(START + 400_000);
+    expect(planned?.committed).toBeLessThanOrEqual(lateOffset);
+    expect(planned?.outcome).toMatch(/^shadow replay of \[12:00, \+1 min\): .*event_counts_1m_partial/);
+    // The replay read the window up to the committed offset, without its late event: the live row,
+    // written after that commit's snapshot, is newer and wins the swap (before: the replay's partial did).
+    expect(partialEvents(w, 0, START)).toBe(60);
   });
 });

@@ -1,7 +1,8 @@
 import { DLQ_HEADERS, headerString, LATE_HEADERS } from '../../src/dlq';
 import { redrivenMessage } from '../../src/dlq/redrive';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import { intoShadows, rangeFilter } from '../../src/replay/execute';
+import { intoShadows, rangeFilter, versionedAsOfPlan } from '../../src/replay/execute';
+import { stateSavedAt } from '../../src/state';
 import { createShadows, dropShadows, shadowTag, swapShadows } from '../../src/replay/swap';
 import { DATABASE, stream, TOPIC, World } from './world';
 import {
@@ -256,17 +257,30 @@ const MINUTE = 60_000;
  * bound on events ahead of their record) to the live group's position, writing the range's rows into
  * rebuild tables, then the swap under the hold.
  */
-async function shadowReplay(world: World, fromMs: number, minutes: number): Promise<string> {
+export async function shadowReplay(world: World, fromMs: number, minutes: number): Promise<string> {
   const from = Math.floor(fromMs / MINUTE) * MINUTE;
   const range = { from, to: from + minutes * MINUTE };
   const margin = stream.windowed?.maxEventTimeAheadMs ?? 0;
-  const ends = new Map([...world.kafka.committed(`sluice.${stream.name}`)].map(([p, c]) => [p, BigInt(c.offset)]));
+  // As planReplay and versionedAsOfPlan do: the window rows carry no newer version than the snapshot the
+  // live group's commit names where the replay ends at it (else the plan's time, read before the position),
+  // so a window the live stream wrote since (its last records not committed yet) keeps its row in the swap.
+  const plannedAt = world.scheduler.now();
+  const committed = world.kafka.committed(`sluice.${stream.name}`);
+  const ends = new Map([...committed].map(([p, c]) => [p, BigInt(c.offset)]));
   const starts = new Map(
     world.kafka
       .partitions(TOPIC)
       .map((log, p) => [p, BigInt(log.find((rec) => rec.timestamp >= from - margin)?.offset ?? log.length)]),
   );
   for (const [p, start] of starts) if (start > (ends.get(p) ?? 0n)) ends.set(p, start);
+  const plan = {
+    plannedAt,
+    partitions: [...ends].map(([partition, end]) => {
+      const c = committed.get(partition);
+      const committedAt = c && BigInt(c.offset) === end ? stateSavedAt(c.metadata) : undefined;
+      return { partition, committedAt };
+    }),
+  };
   const epoch = 1 + world.random.int(1_000_000);
   const tag = shadowTag(epoch);
   const group = `sluice.${stream.name}.shadow`;
@@ -284,7 +298,7 @@ async function shadowReplay(world: World, fromMs: number, minutes: number): Prom
   try {
     world.kafka.setOffsets(group, TOPIC, starts);
     // Only rows inside the range reach the rebuild tables.
-    const filter = rangeFilter(intoShadows(stream, shadows), range);
+    const filter = rangeFilter(versionedAsOfPlan(intoShadows(stream, shadows), plan), range);
     const proc = await world.start({
       bounded: true,
       groupId: group,
