@@ -13,13 +13,21 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { sleep } from '../../src/clock';
 import type { SluiceConfig } from '../../src/config';
 import type { ExpectedAnswer } from '../../src/generator';
-import { createKafka, endOffsets, groupLag, kafkaClientName, withAdmin, type KafkaClientName } from '../../src/kafka';
+import {
+  createKafka,
+  endOffsets,
+  groupLag,
+  kafkaClientName,
+  withAdmin,
+  type KafkaClient,
+  type KafkaClientName,
+} from '../../src/kafka';
 import { createClickHouse } from '../../src/sink/clickhouse/client';
 import { readProfile, summarizeProfile } from '../profile-summary';
 import { round, runMeasured, serviceCpu, type ChildResult } from './measure';
 import type { BenchOptions, MeasurementName } from './options';
 import { note, ROOT, type RunReport } from './report';
-import { verifyJob } from './verify';
+import { verifyJob, type Verdict } from './verify';
 
 export const SLUICE_BIN = join(ROOT, 'bin', 'sluice.js');
 const KS_DIR = join(ROOT, 'bench', 'kafka-streams');
@@ -166,6 +174,32 @@ async function jobFinished(
   return { seconds, summary };
 }
 
+/**
+ * Where the side topics end before a Sluice run (several runs on one topic write to the same ones), and
+ * the check of that run's outputs against the generator's answer from there.
+ */
+async function sluiceCheck(
+  run: ConsumeRun,
+  kafka: KafkaClient,
+): Promise<(clickhouse: ClickHouseClient) => Promise<Verdict>> {
+  const [dlqFrom, lateFrom] = await withAdmin(kafka, (admin) =>
+    Promise.all([endOffsets(admin, `${run.topic}.dlq`), endOffsets(admin, `${run.topic}.late`)]),
+  );
+  const span = run.expected.eventTimeSpan;
+  return (clickhouse) =>
+    verifyJob(
+      {
+        clickhouse,
+        kafka,
+        dlqTopic: `${run.topic}.dlq`,
+        lateTopic: `${run.topic}.late`,
+        rawFinal: true,
+        scope: span ? { eventTime: span, dlqFrom, lateFrom } : undefined,
+      },
+      run.expected,
+    );
+}
+
 /** `sluice run event-counts --bounded` under --cpu-prof, with its own database and Redis prefix. */
 export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
   const { config, options, report, expected } = run;
@@ -176,11 +210,8 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
   const profileDir = join(report.resultsDir, `sluice${suffix}-cpuprofile`);
   mkdirSync(profileDir, { recursive: true });
   const cpu = serviceCpu(run.servicePids);
-  // Runs of several clients on one topic write to the same side topics: each is checked from where they ended before it.
   const kafka = createKafka(config);
-  const [dlqFrom, lateFrom] = await withAdmin(kafka, (admin) =>
-    Promise.all([endOffsets(admin, `${run.topic}.dlq`), endOffsets(admin, `${run.topic}.late`)]),
-  );
+  const check = await sluiceCheck(run, kafka);
   const started = Date.now();
   const r = await runMeasured(
     process.execPath,
@@ -216,17 +247,7 @@ export async function measureSluice(run: ConsumeRun): Promise<Measurement> {
     if ('failed' in finished) return finished.failed;
     const { seconds, summary } = finished;
     note('  checking Sluice results against the generator');
-    const verdict = await verifyJob(
-      {
-        clickhouse: ch,
-        kafka,
-        dlqTopic: `${run.topic}.dlq`,
-        lateTopic: `${run.topic}.late`,
-        rawFinal: true,
-        scope: expected.eventTimeSpan ? { eventTime: expected.eventTimeSpan, dlqFrom, lateFrom } : undefined,
-      },
-      expected,
-    );
+    const verdict = await check(ch);
     const profile = profileSummary(profileDir, report, suffix);
     return {
       ...measurementOf('sluice', expected.records, r, seconds, {
@@ -261,9 +282,7 @@ export async function measureSluiceGroup(run: ConsumeRun): Promise<Measurement> 
   await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
   const cpu = serviceCpu(run.servicePids);
   const kafka = createKafka(config);
-  const [dlqFrom, lateFrom] = await withAdmin(kafka, (admin) =>
-    Promise.all([endOffsets(admin, `${run.topic}.dlq`), endOffsets(admin, `${run.topic}.late`)]),
-  );
+  const check = await sluiceCheck(run, kafka);
   const processorEnv = {
     ...env,
     SLUICE_CLICKHOUSE_DATABASE: db,
@@ -335,17 +354,7 @@ export async function measureSluiceGroup(run: ConsumeRun): Promise<Measurement> 
     const finished = await jobFinished('sluice_group', finish, ch, expected, started);
     if ('failed' in finished) return finished.failed;
     note("  checking the group's results against the generator");
-    const verdict = await verifyJob(
-      {
-        clickhouse: ch,
-        kafka,
-        dlqTopic: `${run.topic}.dlq`,
-        lateTopic: `${run.topic}.late`,
-        rawFinal: true,
-        scope: expected.eventTimeSpan ? { eventTime: expected.eventTimeSpan, dlqFrom, lateFrom } : undefined,
-      },
-      expected,
-    );
+    const verdict = await check(ch);
     const summaries = results.map(
       (r) => JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>,
     );
