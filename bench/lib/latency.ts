@@ -154,8 +154,9 @@ export async function steadyRun(
     // Windows that must close before the run ends: their end + close delay is behind the last event's head
     // (every partition's newest event time is within a few ms of the head at these rates; 5 s of margin).
     const closable = expected.windows.filter((w) => w.window_end + CLOSE_DELAY_MS + 5_000 <= produced.lastHead);
-    const lastClose = Math.max(...closable.map((w) => w.window_end + CLOSE_DELAY_MS), Date.now());
-    const waitUntil = Math.max(lastClose, Date.now()) + 15_000;
+    // A loop, not Math.max(...): a soak's millions of windows are more arguments than a call may take.
+    const lastClose = closable.reduce((latest, w) => Math.max(latest, w.window_end + CLOSE_DELAY_MS), Date.now());
+    const waitUntil = lastClose + 15_000;
     while (Date.now() < waitUntil) {
       const done = closable.every(
         (w) => visibleAt(seen.get(`${w.window_start}|${w.event_type}|${w.campaign_id}`), w.events) !== undefined,
