@@ -170,7 +170,7 @@ public final class Job {
         + " campaign_id String, source_partition UInt16, events UInt64, amount Float64, users Array(String))"
         + " ENGINE = MergeTree PARTITION BY toYYYYMMDD(window_start) ORDER BY (window_start, event_type, campaign_id, source_partition)");
     sink.command("CREATE VIEW IF NOT EXISTS " + db + ".event_counts_1m AS SELECT window_start, window_end, event_type, campaign_id,"
-        + " sum(events) AS events, uniqExactArray(users) AS distinct_users, sum(amount) AS amount FROM " + db + ".window_partials"
+        + " sum(events) AS events, uniqExactArray(users) AS distinct_users_in_window, sum(amount) AS amount FROM " + db + ".window_partials"
         + " GROUP BY window_start, window_end, event_type, campaign_id");
   }
 }
