@@ -58,7 +58,7 @@ export async function migrateStreams(
       });
       const key = migrationLeaseKeyOf(config, database);
       const report = await withLease(redis, key, run, { onWait: options.onWait }).catch((err) => {
-        throw err instanceof SluiceError ? err : leaseRedisError(config, err);
+        throw leaseRedisError(config, err);
       });
       return { features, report };
     } finally {
@@ -69,6 +69,7 @@ export async function migrateStreams(
   }
 }
 
+/** A Redis failure of the lease, explained; errors already explained (ClickHouse's, a lost lease) pass unchanged. */
 function leaseRedisError(config: SluiceConfig, err: unknown): unknown {
   if (err instanceof SluiceError) return err;
   return new ServiceError(

@@ -132,6 +132,12 @@ export async function migrate(
     format: 'JSONEachRow',
   });
   const applied = new Set((await done.json<{ id: string }>()).map((r) => r.id));
+  const execute = async (statements: readonly string[]) => {
+    for (const statement of statements) {
+      options.signal?.throwIfAborted();
+      await client.command({ query: render(statement, database) });
+    }
+  };
   for (const migration of migrations) {
     if (applied.has(migration.id)) {
       report.alreadyApplied.push(migration.id);
@@ -145,10 +151,7 @@ export async function migrate(
       typeof migration.statements === 'function'
         ? migration.statements(await tablesOf(client, database))
         : migration.statements;
-    for (const statement of statements) {
-      options.signal?.throwIfAborted();
-      await client.command({ query: render(statement, database) });
-    }
+    await execute(statements);
     options.signal?.throwIfAborted();
     await client.insert({
       table: `${database}.sluice_migrations`,
@@ -158,17 +161,10 @@ export async function migrate(
     report.applied.push(migration.id);
   }
 
+  const present = tables.length > 0 ? await tablesOf(client, database) : new Set<string>();
   for (const table of tables) {
-    const present = await exists(
-      client,
-      `SELECT count() AS n FROM system.tables WHERE database = '${database}' AND name = '${table.name}'`,
-    );
-    const statements = typeof table.create === 'function' ? table.create(options.features) : table.create;
-    for (const statement of statements) {
-      options.signal?.throwIfAborted();
-      await client.command({ query: render(statement, database) });
-    }
-    (present ? report.existingTables : report.createdTables).push(table.name);
+    await execute(typeof table.create === 'function' ? table.create(options.features) : table.create);
+    (present.has(table.name) ? report.existingTables : report.createdTables).push(table.name);
   }
   return report;
 }
