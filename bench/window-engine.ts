@@ -4,9 +4,19 @@
  * campaign_id) with count, distinct users and sum of amount.
  *
  *   npx tsx bench/window-engine.ts [events]
+ *   node --expose-gc --import tsx bench/window-engine.ts --memory 100000 500000
  *
  * Prints one JSON line per measurement. Events are generated before the clock
  * starts, so only the engine is measured. Not a test: timed numbers live here.
+ *
+ * `--memory N...`: the open state of one processor of the steady latency run
+ * (bench/README.md, "Many open windows"), N partials at a time: 6 partitions,
+ * two 1-minute windows open, the reference generator's mix (event types
+ * weighted 55/25/10/5/5, 20 % without campaign, 10,000 users, amounts on
+ * purchases), N/50 campaigns, so about 5 events per partial. Every event's
+ * strings are fresh copies, as the Avro decoder makes them. Reports heap used
+ * per partial after a forced GC and the CPU time of `add` per event (events
+ * are generated in batches outside the timed part).
  */
 import { SeededRandom } from '../src/generator/random';
 import { count, distinct, sum, tumbling, windowsOver, PartitionWindows, WindowOperator } from '../src/window';
@@ -123,7 +133,91 @@ function benchOperator(events: BenchEvent[], partitions: number): void {
   );
 }
 
-const n = Number(process.argv[2] ?? 1_000_000);
-const events = generate(n);
-benchPartitionWindows(events);
-benchOperator(events, 6);
+const TYPES = [
+  { name: 'view', weight: 55, amount: false },
+  { name: 'click', weight: 25, amount: false },
+  { name: 'add_to_cart', weight: 10, amount: false },
+  { name: 'purchase', weight: 5, amount: true },
+  { name: 'signup', weight: 5, amount: false },
+];
+
+/** A fresh heap copy of `s` (a decoded field is one; a literal or a cached template result would be shared). */
+const fresh = (s: string): string => (s.length === 0 ? s : `${s} `.slice(0, -1));
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (!collect)
+    throw new Error('--memory needs node --expose-gc (node --expose-gc --import tsx bench/window-engine.ts)');
+  for (let i = 0; i < 3; i++) collect();
+}
+
+function benchMemory(partials: number): void {
+  const PARTITIONS = 6;
+  const start = Date.UTC(2026, 0, 1);
+  const campaigns = Math.max(1, Math.round(partials / 50));
+  const seeded = new SeededRandom(7);
+  const int = (n: number) => Math.floor(seeded.next() * n);
+  const typeOf = () => {
+    let r = int(100);
+    for (const t of TYPES) if ((r -= t.weight) < 0) return t;
+    return TYPES[0]!;
+  };
+  const batch = (n: number): BenchEvent[] => {
+    const out: BenchEvent[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const type = typeOf();
+      out[i] = {
+        event_type: fresh(type.name),
+        campaign_id: seeded.next() < 0.2 ? null : `campaign-${int(campaigns)}`,
+        user_id: `user-${int(10_000)}`,
+        amount: type.amount ? (100 + int(49_901)) / 100 : null,
+        event_time: start + int(2 * 60_000),
+      };
+    }
+    return out;
+  };
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const windows = Array.from({ length: PARTITIONS }, () => new PartitionWindows(definition));
+  const open = () => windows.reduce((n, w) => n + w.openWindowCount(), 0);
+  let events = 0;
+  let cpuMicros = 0;
+  // Batches shrink near the target so the state ends within a few partials of it.
+  for (let left = partials; left > 0; left = partials - open()) {
+    const todo = batch(Math.min(5_000, Math.max(1, left)));
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < todo.length; i++) {
+      const e = todo[i]!;
+      // Nothing closes: the watermark stays before the first window.
+      windows[(events + i) % PARTITIONS]!.add(e, e.event_time, start - 1);
+    }
+    events += todo.length;
+    const t = process.cpuUsage(t0);
+    cpuMicros += t.user + t.system;
+  }
+  gc();
+  const after = process.memoryUsage();
+  console.log(
+    JSON.stringify({
+      bench: 'window.memory',
+      partials: open(),
+      campaigns,
+      events,
+      eventsPerPartial: +(events / open()).toFixed(2),
+      heapBytesPerPartial: Math.round((after.heapUsed - before) / open()),
+      heapUsedMb: +(after.heapUsed / 2 ** 20).toFixed(1),
+      rssMb: +(after.rss / 2 ** 20).toFixed(1),
+      cpuNsPerEvent: Math.round((cpuMicros * 1000) / events),
+    }),
+  );
+}
+
+const memoryAt = process.argv.indexOf('--memory');
+if (memoryAt >= 0) {
+  for (const n of process.argv.slice(memoryAt + 1)) benchMemory(Number(n));
+} else {
+  const n = Number(process.argv[2] ?? 1_000_000);
+  const events = generate(n);
+  benchPartitionWindows(events);
+  benchOperator(events, 6);
+}

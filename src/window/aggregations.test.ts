@@ -5,6 +5,7 @@ import {
   max,
   min,
   sum,
+  SMALL_DISTINCT,
   type AggregateResults,
   type Aggregation,
 } from './aggregations';
@@ -66,6 +67,30 @@ describe('aggregations', () => {
     const right = fold(agg, [{ user: 'y' }, { user: 'z' }]);
     expect(agg.result(agg.merge(left, right))).toEqual(['x', 'y', 'z']);
     expect(agg.mergeResults(['x', 'y'], ['a', 'y'])).toEqual(['a', 'x', 'y']);
+  });
+
+  it('distinct keeps insertion order and its result through every size (one value, an array, a Set)', () => {
+    const agg = distinct((e: Ev) => e.user);
+    // Fresh strings, as each decoded event brings its own: equal values must still count once.
+    const users = Array.from({ length: SMALL_DISTINCT * 2 + 3 }, (_, i) => `u${(i * 7) % 40}`);
+    let state = agg.create();
+    const seen: string[] = [];
+    for (const u of [...users, ...users]) {
+      state = agg.add(state, { user: `${u}!`.slice(0, -1) });
+      if (!seen.includes(u)) seen.push(u);
+      expect(agg.toJSON(state)).toEqual(seen);
+      expect(agg.result(state)).toEqual([...seen].sort());
+      expect(agg.toJSON(roundTrip(agg, state))).toEqual(seen);
+    }
+    expect(agg.toJSON(agg.create())).toEqual([]);
+    expect(agg.toJSON(agg.fromJSON([]))).toEqual([]);
+    // Merging across sizes: one value into a large state, a large state into one value or none.
+    const large = fold(
+      agg,
+      users.map((user) => ({ user })),
+    );
+    expect(agg.result(agg.merge(fold(agg, [{ user: 'zz' }]), large))).toEqual([...seen, 'zz'].sort());
+    expect(agg.result(agg.merge(agg.create(), fold(agg, [{ user: 'a' }, { user: 'b' }])))).toEqual(['a', 'b']);
   });
 
   it('approxDistinct estimates small sets exactly enough and merges', () => {

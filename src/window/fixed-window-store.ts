@@ -66,7 +66,7 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
       let group = window.get(key);
       if (group === undefined) {
         group = this.newGroup(key, event, start, start + sizeMs);
-        window.set(key, group);
+        window.set(group.key, group);
         this.groups++;
       }
       this.accumulate(group, event);
@@ -115,6 +115,7 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
     group.start = start;
     group.end = end;
     this.changes.loaded(group);
+    this.shareIdentity(group);
     window.set(group.key, group);
     this.groups++;
   }

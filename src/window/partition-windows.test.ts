@@ -32,6 +32,33 @@ const key = (k: string) => JSON.stringify([k]);
 const NONE = -Infinity;
 
 describe('tumbling windows', () => {
+  it('share one copy of a key and its fields across windows and partitions, unless the fields differ', () => {
+    const definition = defineWindows({
+      assigner: tumbling(10),
+      groupBy: { key: (e: Ev) => e.k.toUpperCase(), fields: (e: Ev) => ({ k: e.k }) },
+      aggregate: { n: count() },
+      allowedLatenessMs: 0,
+    });
+    const one = new PartitionWindows(definition);
+    const two = new PartitionWindows(definition);
+    one.add(ev('a', 1, 'x'), 1, NONE);
+    one.add(ev('a', 1, 'x'), 11, NONE);
+    two.add(ev('a', 1, 'x'), 1, NONE);
+    // Same key, other fields: the group keeps its own.
+    two.add(ev('A', 1, 'x'), 11, NONE);
+    const [a1, a2] = one.closeAll();
+    const [b1, b2] = two.closeAll();
+    expect(a1!.fields).toBe(a2!.fields);
+    expect(b1!.fields).toBe(a1!.fields);
+    expect(b2!.fields).toEqual({ k: 'A' });
+    expect([a1, a2, b1, b2].map((w) => [w!.key, w!.aggregates.n])).toEqual([
+      ['A', 1],
+      ['A', 1],
+      ['A', 1],
+      ['A', 1],
+    ]);
+  });
+
   it('aggregate per window and key, close at end + lateness, and reject later events', () => {
     const w = new PartitionWindows(definitionFor(tumbling(10), 5));
     expect(w.add(ev('a', 1, 'x'), 1, NONE)).toEqual({ kind: 'added', missedWindows: 0 });

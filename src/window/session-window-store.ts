@@ -70,7 +70,7 @@ export class SessionWindowStore<E, K extends GroupFields>
       const created = this.newGroup(key, event, from, to) as Session<K>;
       created.alive = true;
       this.accumulate(created, event);
-      this.insert(key, list, created);
+      this.insert(created.key, list, created);
       this.ends.push(to, created);
       this.sessions++;
       return ADDED;
@@ -144,7 +144,8 @@ export class SessionWindowStore<E, K extends GroupFields>
     if (!(end > start)) throw new WindowStateError(`saved session [${start}, ${end}) is empty`);
     const session: Session<K> = { ...group, start, end, alive: true };
     this.changes.loaded(session);
-    this.insert(group.key, this.byKey.get(group.key), session);
+    this.shareIdentity(session);
+    this.insert(session.key, this.byKey.get(session.key), session);
     this.ends.push(end, session);
     this.sessions++;
   }

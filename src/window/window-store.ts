@@ -122,15 +122,79 @@ export class ChangeLog<K> {
   }
 }
 
+/** A group key and its fields, as every open window of that key holds them. */
+interface GroupIdentity<K> {
+  key: string;
+  fields: K;
+}
+
+/**
+ * One copy of each group key and its fields, shared by every window of the key in every partition
+ * of a definition. Each event brings its own key string (often a concatenation, kept with its
+ * flattened copy) and its own field values: with many windows open, the same keys were held once
+ * per (window, partition), some 150 bytes each. Fields are shared only when equal to the group's
+ * own (same names in the same order, same values), so a groupBy whose fields vary for one key
+ * keeps each group's fields. Bounded: when full it starts over (groups keep what they hold).
+ */
+class GroupIdentities<K extends GroupFields> {
+  private readonly byKey = new Map<string, GroupIdentity<K>>();
+
+  constructor(private readonly limit = 200_000) {}
+
+  share(key: string, fields: K): GroupIdentity<K> {
+    const shared = this.byKey.get(key);
+    if (shared !== undefined) return sameFields(shared.fields, fields) ? shared : { key: shared.key, fields };
+    if (this.byKey.size >= this.limit) this.byKey.clear();
+    const identity = { key, fields };
+    this.byKey.set(key, identity);
+    return identity;
+  }
+}
+
+function sameFields(a: GroupFields, b: GroupFields): boolean {
+  if (a === b) return true;
+  const names = Object.keys(a);
+  const others = Object.keys(b);
+  if (names.length !== others.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    if (name !== others[i] || a[name] !== b[name]) return false;
+  }
+  return true;
+}
+
+const identities = new WeakMap<object, GroupIdentities<GroupFields>>();
+
+function identitiesOf<K extends GroupFields>(definition: object): GroupIdentities<K> {
+  let shared = identities.get(definition);
+  if (shared === undefined) {
+    shared = new GroupIdentities();
+    identities.set(definition, shared);
+  }
+  return shared as unknown as GroupIdentities<K>;
+}
+
 /** What both stores do to a group: start it from an event, and fold events into it. */
 export abstract class GroupedWindowStore<E, K extends GroupFields> {
+  private readonly identities: GroupIdentities<K>;
+
   constructor(
     protected readonly definition: WindowDefinition<E, K, AggregationSpec<E>>,
     protected readonly changes: ChangeLog<K>,
-  ) {}
+  ) {
+    this.identities = identitiesOf<K>(definition);
+  }
 
-  protected newGroup(key: string, event: E, start: number, end: number): Group<K> {
-    const fields = this.definition.groupBy.fields(event);
+  /** Makes a loaded group hold the shared copies of its key and fields (see GroupIdentities). */
+  protected shareIdentity(group: Group<K>): void {
+    const shared = this.identities.share(group.key, group.fields);
+    group.key = shared.key;
+    group.fields = shared.fields;
+  }
+
+  /** A new group; its `key` is the shared copy of `key`, the one to index it by. */
+  protected newGroup(eventKey: string, event: E, start: number, end: number): Group<K> {
+    const { key, fields } = this.identities.share(eventKey, this.definition.groupBy.fields(event));
     const aggs = this.definition.aggregations;
     const states = new Array<unknown>(aggs.length);
     for (let i = 0; i < aggs.length; i++) states[i] = aggs[i]!.create();
