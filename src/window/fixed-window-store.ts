@@ -87,6 +87,7 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
       this.groups -= window.size;
       for (const group of window.values()) {
         this.changes.drop(group);
+        this.release(group);
         out.push({ start, end: start + sizeMs, group });
       }
     }

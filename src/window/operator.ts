@@ -56,12 +56,14 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
         ? new PartitionWindows(this.definition)
         : PartitionWindows.restore(this.definition, snapshot.windows);
     this.tracker.assign(partition, nowMs, snapshot?.watermark);
+    this.partitions.get(partition)?.dispose();
     this.partitions.set(partition, windows);
   }
 
   /** Drops a partition's state (its new owner restores it from the last snapshot). */
   revoke(partition: number): void {
     this.tracker.revoke(partition);
+    this.partitions.get(partition)?.dispose();
     this.partitions.delete(partition);
   }
 

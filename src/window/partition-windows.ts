@@ -127,6 +127,14 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     });
   }
 
+  /**
+   * The partition is given up (revoked): its open windows release the group keys and fields they
+   * share with other partitions of the definition. Not used again afterwards.
+   */
+  dispose(): void {
+    this.store.dispose();
+  }
+
   /** Number of open (window, group key) partials. */
   openWindowCount(): number {
     return this.store.size;

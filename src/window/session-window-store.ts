@@ -93,6 +93,7 @@ export class SessionWindowStore<E, K extends GroupFields>
         if (s.end > target.end) target.end = s.end;
         s.alive = false;
         this.changes.drop(s);
+        this.release(s);
         this.sessions--;
       }
       this.byKey.set(key, kept);
@@ -123,6 +124,7 @@ export class SessionWindowStore<E, K extends GroupFields>
       }
       session.alive = false;
       this.changes.drop(session);
+      this.release(session);
       this.sessions--;
       const list = this.byKey.get(session.key)!;
       list.splice(list.indexOf(session), 1);

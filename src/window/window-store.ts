@@ -62,6 +62,8 @@ export interface WindowStore<E, K> {
   load(window: StoredWindow<K>): void;
   /** Number of open (window, group key) partials. */
   readonly size: number;
+  /** The partition is given up: its open windows release what they share with other partitions' (the store is not used again). */
+  dispose(): void;
 }
 
 /** A checkpoint capture being encoded (see Capture in incremental.ts). */
@@ -126,6 +128,8 @@ export class ChangeLog<K> {
 interface GroupIdentity<K> {
   key: string;
   fields: K;
+  /** Open groups holding this copy: it leaves the pool with the last of them. */
+  refs: number;
 }
 
 /**
@@ -134,20 +138,34 @@ interface GroupIdentity<K> {
  * flattened copy) and its own field values: with many windows open, the same keys were held once
  * per (window, partition), some 150 bytes each. Fields are shared only when equal to the group's
  * own (same names in the same order, same values), so a groupBy whose fields vary for one key
- * keeps each group's fields. Bounded: when full it starts over (groups keep what they hold).
+ * keeps each group's fields. An identity is counted by the open groups holding it and leaves the
+ * pool when the last of them closes, is merged away or is given up with its partition, so the
+ * keys of windows gone are not kept. Bounded all the same (a partition dropped without
+ * `dispose` is never released): when full it starts over (groups keep what they hold).
  */
 class GroupIdentities<K extends GroupFields> {
   private readonly byKey = new Map<string, GroupIdentity<K>>();
 
   constructor(private readonly limit = 200_000) {}
 
+  /** The shared copies for a group opened or loaded with these; counts the group until `release`. */
   share(key: string, fields: K): GroupIdentity<K> {
     const shared = this.byKey.get(key);
-    if (shared !== undefined) return sameFields(shared.fields, fields) ? shared : { key: shared.key, fields };
+    if (shared !== undefined) {
+      if (!sameFields(shared.fields, fields)) return { key: shared.key, fields, refs: 0 };
+      shared.refs++;
+      return shared;
+    }
     if (this.byKey.size >= this.limit) this.byKey.clear();
-    const identity = { key, fields };
+    const identity = { key, fields, refs: 1 };
     this.byKey.set(key, identity);
     return identity;
+  }
+
+  /** A group that `share` counted left the open windows. Its fields tell which copy it holds (the pool may have started over since). */
+  release(key: string, fields: K): void {
+    const shared = this.byKey.get(key);
+    if (shared !== undefined && shared.fields === fields && --shared.refs <= 0) this.byKey.delete(key);
   }
 }
 
@@ -183,6 +201,19 @@ export abstract class GroupedWindowStore<E, K extends GroupFields> {
     protected readonly changes: ChangeLog<K>,
   ) {
     this.identities = identitiesOf<K>(definition);
+  }
+
+  /** In the store's own order (see WindowStore.forEach). */
+  abstract forEach(visit: (window: StoredWindow<K>) => void): void;
+
+  /** The partition is given up with these windows open: they release their shared keys. */
+  dispose(): void {
+    this.forEach((w) => this.release(w.group));
+  }
+
+  /** The group left the open windows (closed or merged away): it no longer holds its shared key. */
+  protected release(group: Group<K>): void {
+    this.identities.release(group.key, group.fields);
   }
 
   /** Makes a loaded group hold the shared copies of its key and fields (see GroupIdentities). */
