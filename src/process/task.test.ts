@@ -5,6 +5,7 @@ import type { DedupClaim, Deduplicator } from './ports';
 import { StreamTask } from './task';
 import { StreamWindows } from './windows';
 import { count, defineWindows, tumbling, ungrouped } from '../window';
+import { MemorySnapshotStore, offsetOfSnapshot, type PartitionSnapshot } from '../state';
 
 interface Ev {
   id: string;
@@ -258,5 +259,93 @@ describe('StreamTask with an event-time range (a replay of a range)', () => {
     // The claim outside the range is counted nowhere; its copy inside the range is the duplicate.
     expect(task.counters).toMatchObject({ outsideRange: 1, decoded: 2, deduplicated: 1 });
     expect(dedup.owners.get('retried')).toBe('in/0/0');
+  });
+});
+
+describe('StreamTask restored from an older snapshot (Redis lost the newest)', () => {
+  const MIN = 60_000;
+  const windowed = defineStream<Ev>({
+    ...definition,
+    name: 'task-fallback-test',
+    windowed: {
+      definition: defineWindows({
+        assigner: tumbling(MIN),
+        groupBy: ungrouped(),
+        aggregate: { events: count<Ev>() },
+        allowedLatenessMs: 0,
+      }),
+      outOfOrdernessMs: 0,
+      idleTimeoutMs: 10 * MIN,
+      table: 'w',
+      toRow: (w) => ({ start: w.windowStart, events: w.aggregates.events }),
+    },
+  });
+  const at = (offset: number, id: string, t: number): ConsumedRecord => ({
+    ...record(offset, JSON.stringify({ id, n: t })),
+    timestamp: String(100 * MIN),
+  });
+  // 2 is a dead letter, 3 closes minute 1, 4 is late for it.
+  const log = [
+    at(0, 'a', MIN + 1),
+    at(1, 'b', MIN + 2),
+    { ...record(2, 'bad'), timestamp: String(100 * MIN) },
+    at(3, 'c', 2 * MIN + 1),
+    at(4, 'd', MIN + 3),
+    at(5, 'e', 2 * MIN + 2),
+  ];
+  const ref = { topic: 'in', partition: 0 };
+  const taskOn = (dedup: FakeDedup) =>
+    new StreamTask(windowed, { decoder, dedup, now: () => 0 }, new StreamWindows(windowed.windowed!, 'in'));
+  /** A committing checkpoint, its snapshots saved and its commit acknowledged, as the runner does it. */
+  const commit = async (task: StreamTask<Ev>, store: MemorySnapshotStore) => {
+    const cp = task.takeCheckpoint(true);
+    await store.save(cp.snapshots);
+    for (const o of cp.offsets) task.committed(o.topic, o.partition, o.offset, o.snapshot);
+    return cp;
+  };
+
+  it('commits forward of a re-read, naming the new snapshot: after a crash no side record is published twice', async () => {
+    const store = new MemorySnapshotStore();
+    const dedup = new FakeDedup();
+    const empty: PartitionSnapshot = { id: '0.0.e', offset: '0', savedAt: 0, watermark: null, windows: undefined };
+    await store.save([{ ref, snapshot: empty }]);
+    // The live member: commits at 2 (snapshot s2), then at 5 (s5, with 2's dead letter and 4's late event).
+    const live = taskOn(dedup);
+    live.assign('in', 0, '0', empty);
+    await live.processBatch('in', 0, log.slice(0, 2));
+    const s2 = (await commit(live, store)).offsets[0]!.snapshot!;
+    await live.processBatch('in', 0, log.slice(2, 5));
+    const first = await commit(live, store);
+    expect([first.offsets[0]!.offset, first.deadLetters.length, first.late.length]).toEqual(['5', 1, 1]);
+    const s5 = first.offsets[0]!.snapshot!;
+    // Redis loses s5: the next owner restores s2 under the commit at 5 and reads 2 and 3 again.
+    store.lose(ref, s5);
+    const again = taskOn(dedup);
+    const loaded = await store.load(ref, [s5, s2]);
+    expect(loaded?.id).toBe(s2);
+    expect(again.assign('in', 0, '5', loaded)).toBe('2');
+    await again.processBatch('in', 0, log.slice(2, 4));
+    const mid = await commit(again, store);
+    // Kafka's offset stays at 5 (committing 4 would move it back); the commit names the snapshot taken at 4.
+    expect(mid.offsets).toHaveLength(1);
+    expect(mid.offsets[0]!.offset).toBe('5');
+    const s4 = mid.offsets[0]!.snapshot!;
+    expect(offsetOfSnapshot(s4)).toBe('4');
+    expect([mid.deadLetters, mid.late]).toEqual([[], []]);
+    expect(again.committedSnapshots('in', 0)).toEqual([s4, s2]);
+    expect(again.idle(true)).toBe(true);
+    // A crash right then: the next owner restores s4 under the commit at 5, reads 4 again without
+    // publishing its late event, and goes on from 5 with the windows as they were at 4.
+    const last = taskOn(dedup);
+    const named = await store.load(ref, [s4, s2]);
+    expect(named?.id).toBe(s4);
+    expect(last.assign('in', 0, '5', named)).toBe('4');
+    await last.processBatch('in', 0, log.slice(4));
+    last.closeAllWindows();
+    const end = last.takeCheckpoint(true);
+    expect(end.offsets[0]!.offset).toBe('6');
+    expect([end.deadLetters, end.late]).toEqual([[], []]);
+    expect(end.rows.get('w')?.rows).toEqual([{ start: 2 * MIN, events: 2 }]);
+    expect(last.counters).toMatchObject({ late: 1, deadLettered: 0 });
   });
 });

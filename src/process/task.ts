@@ -62,7 +62,10 @@ export interface TaskOptions {
 interface PartitionState {
   topic: string;
   partition: number;
-  /** The first offset not yet processed: what the next checkpoint commits. */
+  /**
+   * The first offset not yet processed: what the next checkpoint commits, unless it is below the
+   * committed offset (re-reading after an older snapshot): then the commit keeps the committed offset.
+   */
   nextOffset: string;
   /** The offset Kafka holds as committed (consumption started there, or a commit since was acknowledged). */
   committedOffset: string;
@@ -527,10 +530,16 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         state.head = { id: snapshot, chain };
       }
       // Without a new snapshot (the end of a bounded run) the commit names the restore point it already has.
+      // Re-reading records after an older snapshot (Redis lost the newer), the partition is still below the
+      // offset Kafka has committed: committing where it is would move that offset back, and after a crash the
+      // records in between would publish their dead letters and late events a second time. The commit keeps
+      // Kafka's offset and names the new snapshot, older than it: a restore from there re-reads from the
+      // snapshot's offset and publishes nothing below the committed one, as after the fallback itself.
+      const behind = BigInt(state.nextOffset) < BigInt(state.committedOffset);
       checkpoint.offsets.push({
         topic: state.topic,
         partition: state.partition,
-        offset: state.nextOffset,
+        offset: behind ? state.committedOffset : state.nextOffset,
         incarnation: state.incarnation,
         snapshot: snapshot ?? state.committedSnapshots[0],
       });
