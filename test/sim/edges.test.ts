@@ -1,6 +1,7 @@
 import { LATE_HEADERS, headerString } from '../../src/dlq';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import { DATABASE, TOPIC, World } from './world';
+import { snapshotsOf } from '../../src/state';
+import { DATABASE, KEY_PREFIX, TOPIC, World, stream } from './world';
 import { shadowReplay } from './scenario';
 import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
 
@@ -203,5 +204,88 @@ describe('edge paths of the runtime, on simulated time', () => {
     // The replay read the window up to the committed offset, without its late event: the live row,
     // written after that commit's snapshot, is newer and wins the swap (before: the replay's partial did).
     expect(partialEvents(w, 0, START)).toBe(60);
+  });
+  it('a commit that lands while a partition re-reads after an older snapshot keeps the committed offset: after it, no side record twice, windows exact', async () => {
+    const w = world(1);
+    const GROUP = `sluice.${stream.name}`;
+    // 150 bursts a second apart, 50 records each: one undecodable (a dead letter); from the 130th on, one
+    // event of [12:00, 12:01), closed by then (late); the rest on time. A commit every 5 s covers about
+    // 250 records, more than a fetch returns (200): a re-read from the commit before takes several batches.
+    const onTime = new Map<number, number>();
+    let n = 0;
+    for (let k = 1; k <= 150; k++) {
+      const burst: { value: Buffer; key: Buffer }[] = [];
+      for (let j = 0; j < 50; j++) {
+        n += 1;
+        if (j === 10) {
+          burst.push({ key: Buffer.from(uuid(n)), value: Buffer.from('not an event') });
+          continue;
+        }
+        const late = j === 20 && k >= 130;
+        const t = late ? START + 1000 + k : START + k * 1000 - 50 + j;
+        if (!late) {
+          const minute = Math.floor((t - START) / 60_000) * 60_000 + START;
+          onTime.set(minute, (onTime.get(minute) ?? 0) + 1);
+        }
+        burst.push({ key: Buffer.from(uuid(n)), value: encode(event(n, t), SCHEMA_ID) });
+      }
+      w.scheduler.at(w.root, k * 1000, () => {
+        for (const r of burst) w.kafka.produce(TOPIC, 0, { timestamp: w.scheduler.now(), ...r, headers: {} });
+      });
+    }
+    const p1 = await w.drive(w.start());
+    const committed = () => w.kafka.committed(GROUP).get(0);
+    // After the first commit from 12:02:15 on: Redis loses the snapshot it names (the one before survives),
+    // and the member dies. Its successor restores the older snapshot and reads the records since again.
+    let seen: string | undefined;
+    let lost: { offset: bigint; snapshot: string } | undefined;
+    let midway: { at: bigint; committedAfter?: bigint } | undefined;
+    let p2: Awaited<ReturnType<World['start']>> | undefined;
+    const watchCommit = () => {
+      const c = committed();
+      if (seen === undefined) seen = c?.metadata ?? '';
+      else if (c && c.metadata !== seen) {
+        const [newest, older] = snapshotsOf(c.metadata, 0)!;
+        expect(older).toBeDefined();
+        const key = w.redis.keys(KEY_PREFIX).find((k) => k.includes(':state:') && k.endsWith(`:${TOPIC}:0`))!;
+        w.redis.run('hdel', [key, newest!]);
+        lost = { offset: BigInt(c.offset), snapshot: newest! };
+        w.kill(p1);
+        void w.start().then((p) => {
+          p2 = p;
+          w.scheduler.at(w.root, 1, watchReread);
+        });
+        return;
+      }
+      w.scheduler.at(w.root, 1, watchCommit);
+    };
+    // SIGTERM in the middle of the re-read: the member's last commit lands there, below the committed offset.
+    const watchReread = () => {
+      const at = p2!.runner.status().positions[0];
+      if (at !== undefined && BigInt(at) < lost!.offset) {
+        midway = { at: BigInt(at) };
+        void w.stop(p2!).then(() => {
+          midway!.committedAfter = BigInt(committed()!.offset);
+          void w.start();
+        });
+        return;
+      }
+      if (w.scheduler.now() < START + 170_000) w.scheduler.at(w.root, 1, watchReread);
+    };
+    w.scheduler.at(w.root, 135_000, watchCommit);
+    await w.scheduler.runUntil(START + 200_000);
+    await finish(w);
+
+    expect(lost).toBeDefined();
+    expect(midway?.at).toBeDefined();
+    // Before: the commit moved Kafka's offset back to where the re-read was, and the next owner published
+    // the dead letters and late events of the records between a second time.
+    expect(midway!.committedAfter).toBe(lost!.offset);
+    const late = lateOf(w, 0).map((r) => headerString(r.headers, LATE_HEADERS.sourceOffset));
+    expect(late).toHaveLength(21); // bursts 130..150
+    expect(new Set(late).size).toBe(21);
+    expect(w.kafka.topics.get(`${TOPIC}.dlq`)?.[0]?.length).toBe(150);
+    for (const [minute, events] of onTime)
+      expect({ minute, events: partialEvents(w, 0, minute) }).toEqual({ minute, events });
   });
 });
