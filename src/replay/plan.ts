@@ -28,8 +28,12 @@ export interface PartitionRange {
   records: string;
   /**
    * When the live stream had processed exactly the records before `end` (the time of the snapshot
-   * its commit of `end` names), when the commit says. A shadow replay's window rows carry no newer
-   * version than this, so a row the live stream wrote since wins the swap (see versionedAsOfPlan).
+   * its commit of `end` names), when the commit says. A commit taken while a partition re-read records
+   * after an older snapshot names a snapshot below its offset (it keeps the offset Kafka had): its time
+   * is then later than that moment, yet every record before `end` had been processed by it, and the
+   * windows the re-read writes after it are closed again from those same records. A shadow replay's
+   * window rows carry no newer version than this, so a row the live stream wrote since wins the swap
+   * (see versionedAsOfPlan).
    */
   committedAt?: number;
 }

@@ -176,7 +176,9 @@ export interface SnapshotStore {
 
 /**
  * Commit metadata naming the window-state snapshots of `epoch` to restore from: the one taken for
- * the committed offset, then the one before it (the fallback when Redis lost the first).
+ * the committed offset, then the one before it (the fallback when Redis lost the first). A commit
+ * taken while the partition re-read records after an older snapshot keeps Kafka's offset and names
+ * the snapshot taken where the re-read got to, below it: restore resumes there either way.
  */
 export function stateMetadata(epoch: number, snapshots: string[]): string {
   return `sluice-state:${epoch}:${snapshots.join(':')}`;
