@@ -116,6 +116,8 @@ export interface StartOptions {
   sinkHold?: boolean;
   /** Only rows it accepts reach ClickHouse (a replay writes only the rows inside its range). */
   rowFilter?: (table: string, row: Record<string, unknown>) => boolean;
+  /** Processing options other than the defaults (e.g. a shorter commit interval). */
+  processing?: Partial<Record<keyof typeof PROCESSING_OPTIONS, number>>;
 }
 
 export interface SimProcess {
@@ -242,7 +244,10 @@ export class World {
       {
         groupId: options.groupId ?? `sluice.${stream.name}`,
         bounded: options.bounded ?? false,
-        ...resolveOptions(PROCESSING_OPTIONS, { sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000 }),
+        ...resolveOptions(PROCESSING_OPTIONS, {
+          ...options.processing,
+          sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+        }),
         epoch,
         endOffsets: options.endOffsets,
         closeWindowsAtEnd: options.closeWindowsAtEnd,
