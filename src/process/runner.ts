@@ -687,14 +687,10 @@ export class StreamRunner<E> {
     const withState = this.ports.snapshots && this.options.epoch !== undefined && this.definition.windowed;
     await Promise.all(
       owned.map(async (o) => {
-        // The restore point, then the one before it (the fallback if Redis loses the first).
-        const named = [
-          o.snapshot,
-          ...this.task
-            .committedSnapshots(o.topic, o.partition)
-            .filter((s) => s !== o.snapshot)
-            .slice(0, 1),
-        ].filter((s): s is string => s !== undefined);
+        // The restore point, then an older one Redis cannot lose with it (the fallback if it loses the first).
+        const named = [o.snapshot, this.task.fallbackSnapshot(o.topic, o.partition, o.snapshot)].filter(
+          (s): s is string => s !== undefined,
+        );
         const metadata = withState ? stateMetadata(this.options.epoch!, named) : undefined;
         try {
           await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });

@@ -348,4 +348,44 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
     expect(end.rows.get('w')?.rows).toEqual([{ start: 2 * MIN, events: 2 }]);
     expect(last.counters).toMatchObject({ late: 1, deadLettered: 0 });
   });
+
+  it('names as fallback the newest snapshot committed a Redis loss window before, however often it commits', async () => {
+    const store = new MemorySnapshotStore();
+    let now = 0;
+    const task = new StreamTask(
+      windowed,
+      { decoder, dedup: new FakeDedup(), now: () => now },
+      new StreamWindows(windowed.windowed!, 'in'),
+    );
+    task.assign('in', 0, '0');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      now = i * 400; // commits 400 ms apart
+      await task.processBatch('in', 0, log.slice(i, i + 1));
+      ids.push((await commit(task, store)).offsets[0]!.snapshot!);
+    }
+    now = 1700;
+    await task.processBatch('in', 0, log.slice(5));
+    const restorePoint = task.takeCheckpoint(true).offsets[0]!.snapshot!;
+    // Committed at 0, 400, 800, 1200, 1600: at 1700 the newest committed at least 1 s before is the one of 400
+    // (the one of 1600, "the one before", is as likely as the new one to be lost in a crash now).
+    expect(task.fallbackSnapshot('in', 0, restorePoint)).toBe(ids[1]);
+    // The older ones are not kept once a settled one is: the list stops at it.
+    expect(task.committedSnapshots('in', 0)).toEqual([ids[4], ids[3], ids[2], ids[1]]);
+    // Nothing settled yet (a partition just restored, commits in quick succession): the oldest kept.
+    const fresh = new StreamTask(
+      windowed,
+      { decoder, dedup: new FakeDedup(), now: () => now },
+      new StreamWindows(windowed.windowed!, 'in'),
+    );
+    fresh.assign('in', 0, '0');
+    await fresh.processBatch('in', 0, log.slice(0, 1));
+    const a = (await commit(fresh, store)).offsets[0]!.snapshot!;
+    now += 100;
+    await fresh.processBatch('in', 0, log.slice(1, 2));
+    const b = (await commit(fresh, store)).offsets[0]!.snapshot!;
+    now += 100;
+    expect(fresh.fallbackSnapshot('in', 0, 'new')).toBe(a);
+    expect(fresh.fallbackSnapshot('in', 0, b)).toBe(a);
+  });
 });

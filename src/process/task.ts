@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SluiceError, describeError, type ErrorCode } from '../errors';
-import { snapshotId, type PartitionSnapshot } from '../state';
+import { REDIS_LOSS_WINDOW_MS, snapshotId, type PartitionSnapshot } from '../state';
 import type { ConsumedRecord } from '../kafka';
 import type { Row, StreamDefinition } from './definition';
 import type { DeadLetter, LateEvent } from '../dlq';
@@ -69,8 +69,12 @@ interface PartitionState {
   nextOffset: string;
   /** The offset Kafka holds as committed (consumption started there, or a commit since was acknowledged). */
   committedOffset: string;
-  /** The snapshot the last commit named as the restore point, and the one before it: never pruned. */
-  committedSnapshots: string[];
+  /**
+   * The restore point of the last commit, then older committed ones down to the first whose commit
+   * landed REDIS_LOSS_WINDOW_MS before it (the fallback a commit names); `at` is when the commit
+   * landed (or the partition was restored). Those a commit names are never pruned.
+   */
+  committedSnapshots: { id: string; at: number }[];
   /**
    * The last snapshot of the partition's window state this incarnation took or restored, and its
    * chain: the next incremental checkpoint extends it. None: the next one is a base.
@@ -197,7 +201,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       partition,
       nextOffset: resumeAt,
       committedOffset,
-      committedSnapshots: snapshot ? [snapshot.id] : [],
+      committedSnapshots: snapshot ? [{ id: snapshot.id, at: this.ports.now() }] : [],
       head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
@@ -217,9 +221,23 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     return this.partitions.get(StreamTask.id(topic, partition))?.incarnation === incarnation;
   }
 
-  /** The snapshots the partition's last commit named (restore point first), which a commit keeps. */
+  /** The restore point of the last commit, then the older committed snapshots a fallback is chosen from. */
   committedSnapshots(topic: string, partition: number): string[] {
-    return this.partitions.get(StreamTask.id(topic, partition))?.committedSnapshots ?? [];
+    return this.partitions.get(StreamTask.id(topic, partition))?.committedSnapshots.map((s) => s.id) ?? [];
+  }
+
+  /**
+   * The snapshot a commit whose restore point is `restorePoint` names after it: the newest committed one
+   * whose commit landed at least REDIS_LOSS_WINDOW_MS ago, so that a Redis crash losing its latest writes
+   * cannot take both (commits may follow each other faster: `--commit-interval 0`, rebalances), else the
+   * oldest kept.
+   */
+  fallbackSnapshot(topic: string, partition: number, restorePoint: string | undefined): string | undefined {
+    const state = this.partitions.get(StreamTask.id(topic, partition));
+    if (!state) return undefined;
+    const older = state.committedSnapshots.filter((s) => s.id !== restorePoint);
+    const settled = this.ports.now() - REDIS_LOSS_WINDOW_MS;
+    return (older.find((s) => s.at <= settled) ?? older.at(-1))?.id;
   }
 
   /** The offset Kafka held as committed when this member last knew (assignment, or its own commit since). */
@@ -541,7 +559,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         partition: state.partition,
         offset: behind ? state.committedOffset : state.nextOffset,
         incarnation: state.incarnation,
-        snapshot: snapshot ?? state.committedSnapshots[0],
+        snapshot: snapshot ?? state.committedSnapshots[0]?.id,
       });
       state.dirty = false;
     }
@@ -567,8 +585,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state || BigInt(offset) < BigInt(state.committedOffset)) return;
     state.committedOffset = offset;
-    if (snapshot !== undefined && snapshot !== state.committedSnapshots[0])
-      state.committedSnapshots = [snapshot, ...state.committedSnapshots.slice(0, 1)];
+    if (snapshot !== undefined && snapshot !== state.committedSnapshots[0]?.id) {
+      const now = this.ports.now();
+      // Older ones stay down to the first settled one: the fallback of this commit's successors.
+      const older = state.committedSnapshots;
+      const settled = older.findIndex((s) => s.at <= now - REDIS_LOSS_WINDOW_MS);
+      state.committedSnapshots = [{ id: snapshot, at: now }, ...(settled < 0 ? older : older.slice(0, settled + 1))];
+    }
   }
 
   /**

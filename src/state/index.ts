@@ -9,6 +9,7 @@ export {
   snapshotId,
   offsetOfSnapshot,
   stateSavedAt,
+  REDIS_LOSS_WINDOW_MS,
   type SnapshotStore,
   type PartitionSnapshot,
   type SnapshotRef,

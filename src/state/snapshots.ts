@@ -176,7 +176,8 @@ export interface SnapshotStore {
 
 /**
  * Commit metadata naming the window-state snapshots of `epoch` to restore from: the one taken for
- * the committed offset, then the one before it (the fallback when Redis lost the first). A commit
+ * the committed offset, then an older committed one (the fallback when Redis lost the first; see
+ * REDIS_LOSS_WINDOW_MS). A commit
  * taken while the partition re-read records after an older snapshot keeps Kafka's offset and names
  * the snapshot taken where the re-read got to, below it: restore resumes there either way.
  */
@@ -205,6 +206,13 @@ export class StateLostError extends SluiceError {
     this.name = 'StateLostError';
   }
 }
+
+/**
+ * How much of its latest writes Redis may lose in a crash (AOF `everysec`). A commit's fallback
+ * snapshot is one whose commit landed at least this long before: were both named snapshots younger,
+ * one crash could lose both (with commits less than this apart), and the partition could not restore.
+ */
+export const REDIS_LOSS_WINDOW_MS = 1000;
 
 /** A new snapshot's id: its offset first (pruning reads it back), then what makes it unique. */
 export function snapshotId(offset: string, savedAt: number, tag: string): string {
