@@ -168,6 +168,29 @@ describe('edge paths of the runtime, on simulated time', () => {
     expect(outcomes).toEqual(outcomes.map(({ crashAt }) => ({ crashAt, outcome: 'running' })));
   });
 
+  it('after a rebalance hands a partition over, Redis losing its last second leaves a snapshot to restore', async () => {
+    const outcomes: { crashAfter: number; outcome: string }[] = [];
+    for (const crashAfter of [300, 500, 700, 900]) {
+      const w = world(1);
+      for (let s = 1; s <= 600; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
+      const processing = { commitIntervalMs: 0, flushIntervalMs: 100 };
+      const p1 = await w.drive(w.start({ processing }));
+      await w.scheduler.runUntil(START + 20_000);
+      const p2 = await w.drive(w.start({ processing }));
+      await w.scheduler.runUntil(START + 30_000);
+      // p1 leaves: its last commit (the rebalance commit) names its newest snapshot, p2 restores that one at once.
+      await w.drive(w.stop(p1));
+      w.scheduler.at(w.root, crashAfter, () => {
+        w.redis.crash(1000);
+        w.scheduler.at(w.root, 300, () => w.redis.restart());
+      });
+      await w.scheduler.runUntil(START + 70_000);
+      const outcome = await Promise.race([p2.done, Promise.resolve('running')]);
+      outcomes.push({ crashAfter, outcome: outcome instanceof Error ? outcome.message : String(outcome) });
+    }
+    expect(outcomes).toEqual(outcomes.map(({ crashAfter }) => ({ crashAfter, outcome: 'running' })));
+  });
+
   it('a bounded run whose final commit meets a Redis restart processes those partitions again and finishes, exact', async () => {
     const w = world(2);
     for (let i = 0; i < 40; i++)
