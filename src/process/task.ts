@@ -181,9 +181,18 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    * one before it when that one is lost: then the records in between are processed again, without
    * publishing their side records again), else at the committed offset with empty windows.
    * `snapshot` is the restore point the next commit names as the one before it.
+   * `fallback` is the older snapshot the last commit named, when `snapshot` is its restore point: that
+   * one may have been written moments ago (a rebalance commit just before), and Redis could lose it with
+   * the next commits' snapshots, so the fallback it was committed with stays the fallback until it settles.
    * Returns the offset processing resumes at.
    */
-  assign(topic: string, partition: number, committedOffset: string, snapshot?: PartitionSnapshot): string {
+  assign(
+    topic: string,
+    partition: number,
+    committedOffset: string,
+    snapshot?: PartitionSnapshot,
+    fallback?: string,
+  ): string {
     const resumeAt = snapshot?.offset ?? committedOffset;
     // A negative offset is a client's sentinel (never committed, reset to earliest), not a position: the
     // task would seek to it and commit it.
@@ -201,7 +210,12 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       partition,
       nextOffset: resumeAt,
       committedOffset,
-      committedSnapshots: snapshot ? [{ id: snapshot.id, at: this.ports.now() }] : [],
+      committedSnapshots: snapshot
+        ? [snapshot.id, ...(fallback !== undefined && fallback !== snapshot.id ? [fallback] : [])].map((id) => ({
+            id,
+            at: this.ports.now(),
+          }))
+        : [],
       head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
