@@ -5,7 +5,7 @@ import type { DedupClaim, Deduplicator } from './ports';
 import { StreamTask } from './task';
 import { StreamWindows } from './windows';
 import { count, defineWindows, tumbling, ungrouped } from '../window';
-import { MemorySnapshotStore, offsetOfSnapshot, type PartitionSnapshot } from '../state';
+import { MemorySnapshotStore, offsetOfSnapshot, REDIS_LOSS_WINDOW_MS, type PartitionSnapshot } from '../state';
 
 interface Ev {
   id: string;
@@ -359,16 +359,17 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
     );
     task.assign('in', 0, '0');
     const ids: string[] = [];
+    const W = REDIS_LOSS_WINDOW_MS;
     for (let i = 0; i < 5; i++) {
-      now = i * 400; // commits 400 ms apart
+      now = i * 0.4 * W; // commits 0.4 of a loss window apart
       await task.processBatch('in', 0, log.slice(i, i + 1));
       ids.push((await commit(task, store)).offsets[0]!.snapshot!);
     }
-    now = 1700;
+    now = 1.7 * W;
     await task.processBatch('in', 0, log.slice(5));
     const restorePoint = task.takeCheckpoint(true).offsets[0]!.snapshot!;
-    // Committed at 0, 400, 800, 1200, 1600: at 1700 the newest committed at least 1 s before is the one of 400
-    // (the one of 1600, "the one before", is as likely as the new one to be lost in a crash now).
+    // Committed at 0, 0.4, 0.8, 1.2 and 1.6 windows: at 1.7 the newest committed at least a window before is the
+    // one of 0.4 (the one of 1.6, "the one before", is as likely as the new one to be lost in a crash now).
     expect(task.fallbackSnapshot('in', 0, restorePoint)).toBe(ids[1]);
     // The older ones are not kept once a settled one is: the list stops at it.
     expect(task.committedSnapshots('in', 0)).toEqual([ids[4], ids[3], ids[2], ids[1]]);

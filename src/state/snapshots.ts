@@ -208,11 +208,14 @@ export class StateLostError extends SluiceError {
 }
 
 /**
- * How much of its latest writes Redis may lose in a crash (AOF `everysec`). A commit's fallback
- * snapshot is one whose commit landed at least this long before: were both named snapshots younger,
- * one crash could lose both (with commits less than this apart), and the partition could not restore.
+ * How much of its latest writes Redis may lose in a crash: with AOF `everysec` a second usually, and
+ * up to two when it postpones an fsync that is still running. A commit's fallback snapshot is one
+ * whose commit landed at least this long before: were both named snapshots younger, one crash could
+ * lose both (with commits less than this apart), and the partition could not restore. A failover to a
+ * replica may lose more: not covered. Timed on the processor's clock (`ports.now`), so a wall clock
+ * jumping forward by this much can make a younger snapshot look settled.
  */
-export const REDIS_LOSS_WINDOW_MS = 1000;
+export const REDIS_LOSS_WINDOW_MS = 2000;
 
 /** A new snapshot's id: its offset first (pruning reads it back), then what makes it unique. */
 export function snapshotId(offset: string, savedAt: number, tag: string): string {
