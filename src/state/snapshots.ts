@@ -117,6 +117,12 @@ function prunable(fields: string[], offset: string, chains: Map<string, string[]
  * piece): written verbatim into the saved snapshot instead of being parsed
  * and stringified again. Plain `JSON.stringify` still gives the same text.
  */
+/** How saving is cut into pipelines (specs lower it so that a save spans many). */
+export const SAVING = {
+  /** Text sent to Redis in one pipeline, at most (unless one field is larger). */
+  pipelineBytes: 4 * 1024 * 1024,
+};
+
 export class JsonText {
   constructor(readonly text: string) {}
 
@@ -274,18 +280,27 @@ export class RedisSnapshotStore implements SnapshotStore {
   async save(entries: { ref: SnapshotRef; snapshot: PartitionSnapshot }[]): Promise<void> {
     if (entries.length === 0) return;
     const fields = await Promise.all(entries.map(({ snapshot }) => snapshotFields(snapshot)));
-    const pipeline = this.redis.pipeline();
-    let writes = 0;
-    entries.forEach(({ ref }, i) => {
+    // In pipelines of bounded size, one after the other: the client builds each pipeline's whole text
+    // before sending it, and a base of every open window in one would need several copies of it at once.
+    // A record still follows its parts on the one connection, and a restart between two pipelines shows
+    // in the run read after the last.
+    let pipeline = this.redis.pipeline();
+    let bytes = 0;
+    for (let i = 0; i < entries.length; i++) {
       for (const [field, value] of fields[i]!) {
-        pipeline.hset(this.key(ref), field, value);
-        writes++;
+        if (bytes > 0 && bytes + value.length > SAVING.pipelineBytes) {
+          await this.exec(pipeline, 'save window state to');
+          pipeline = this.redis.pipeline();
+          bytes = 0;
+        }
+        pipeline.hset(this.key(entries[i]!.ref), field, value);
+        bytes += value.length;
       }
-    });
+    }
     // Read after the writes: if Redis is still the run the partitions were restored from, nothing written before them was lost.
     pipeline.info('server');
     const results = await this.exec(pipeline, 'save window state to');
-    this.throwIfRestarted(runIdOf(results[writes]));
+    this.throwIfRestarted(runIdOf(results.at(-1)));
     for (const { ref, snapshot } of entries) this.chainsOf(ref).set(snapshot.id, snapshot.chain ?? []);
   }
 
