@@ -168,24 +168,29 @@ describe('StreamTask', () => {
   });
 });
 
-describe('StreamTask with an event-time range (a replay of a range)', () => {
-  const MIN = 60_000;
-  const windowed = defineStream<Ev>({
+/** A stream counting events per 1-minute tumbling window into table `w`, closing at the watermark. */
+function minuteCounts(name: string, idleTimeoutMs: number) {
+  return defineStream<Ev>({
     ...definition,
-    name: 'task-range-test',
+    name,
     windowed: {
       definition: defineWindows({
-        assigner: tumbling(MIN),
+        assigner: tumbling(60_000),
         groupBy: ungrouped(),
         aggregate: { events: count<Ev>() },
         allowedLatenessMs: 0,
       }),
       outOfOrdernessMs: 0,
-      idleTimeoutMs: 10_000,
+      idleTimeoutMs,
       table: 'w',
       toRow: (w) => ({ start: w.windowStart, events: w.aggregates.events }),
     },
   });
+}
+
+describe('StreamTask with an event-time range (a replay of a range)', () => {
+  const MIN = 60_000;
+  const windowed = minuteCounts('task-range-test', 10_000);
   // Record timestamps far ahead: the record-time bound on the watermark plays no part here.
   const at = (offset: number, id: string, t: number): ConsumedRecord => ({
     ...record(offset, JSON.stringify({ id, n: t })),
@@ -264,22 +269,7 @@ describe('StreamTask with an event-time range (a replay of a range)', () => {
 
 describe('StreamTask restored from an older snapshot (Redis lost the newest)', () => {
   const MIN = 60_000;
-  const windowed = defineStream<Ev>({
-    ...definition,
-    name: 'task-fallback-test',
-    windowed: {
-      definition: defineWindows({
-        assigner: tumbling(MIN),
-        groupBy: ungrouped(),
-        aggregate: { events: count<Ev>() },
-        allowedLatenessMs: 0,
-      }),
-      outOfOrdernessMs: 0,
-      idleTimeoutMs: 10 * MIN,
-      table: 'w',
-      toRow: (w) => ({ start: w.windowStart, events: w.aggregates.events }),
-    },
-  });
+  const windowed = minuteCounts('task-fallback-test', 10 * MIN);
   const at = (offset: number, id: string, t: number): ConsumedRecord => ({
     ...record(offset, JSON.stringify({ id, n: t })),
     timestamp: String(100 * MIN),
