@@ -20,6 +20,7 @@
  * Then the watermark passes the first minute: `closeMs` is the synchronous work of closing its partials
  * (about half) in every partition, `longestCloseMs` the longest single partition's.
  */
+import { DEFAULT_EVENT_TYPES } from '../src/generator';
 import { SeededRandom } from '../src/generator/random';
 import { count, distinct, sum, tumbling, windowsOver, PartitionWindows, WindowOperator } from '../src/window';
 
@@ -135,14 +136,6 @@ function benchOperator(events: BenchEvent[], partitions: number): void {
   );
 }
 
-const TYPES = [
-  { name: 'view', weight: 55, amount: false },
-  { name: 'click', weight: 25, amount: false },
-  { name: 'add_to_cart', weight: 10, amount: false },
-  { name: 'purchase', weight: 5, amount: true },
-  { name: 'signup', weight: 5, amount: false },
-];
-
 /** A fresh heap copy of `s` (a decoded field is one; a literal or a cached template result would be shared). */
 const fresh = (s: string): string => (s.length === 0 ? s : `${s} `.slice(0, -1));
 
@@ -160,9 +153,9 @@ function benchMemory(partials: number): void {
   const seeded = new SeededRandom(7);
   const int = (n: number) => Math.floor(seeded.next() * n);
   const typeOf = () => {
-    let r = int(100);
-    for (const t of TYPES) if ((r -= t.weight) < 0) return t;
-    return TYPES[0]!;
+    let r = int(100); // the weights sum to 100
+    for (const t of DEFAULT_EVENT_TYPES) if ((r -= t.weight) < 0) return t;
+    return DEFAULT_EVENT_TYPES[0]!;
   };
   const batch = (n: number): BenchEvent[] => {
     const out: BenchEvent[] = new Array(n);
@@ -172,7 +165,7 @@ function benchMemory(partials: number): void {
         event_type: fresh(type.name),
         campaign_id: seeded.next() < 0.2 ? null : `campaign-${int(campaigns)}`,
         user_id: `user-${int(10_000)}`,
-        amount: type.amount ? (100 + int(49_901)) / 100 : null,
+        amount: type.hasAmount ? (100 + int(49_901)) / 100 : null,
         event_time: start + int(2 * 60_000),
       };
     }
