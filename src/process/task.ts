@@ -250,8 +250,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state) return undefined;
     const older = state.committedSnapshots.filter((s) => s.id !== restorePoint);
-    const settled = this.ports.now() - REDIS_LOSS_WINDOW_MS;
-    return (older.find((s) => s.at <= settled) ?? older.at(-1))?.id;
+    return (older.find(settledAt(this.ports.now())) ?? older.at(-1))?.id;
   }
 
   /** The offset Kafka held as committed when this member last knew (assignment, or its own commit since). */
@@ -603,7 +602,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const now = this.ports.now();
       // Older ones stay down to the first settled one: the fallback of this commit's successors.
       const older = state.committedSnapshots;
-      const settled = older.findIndex((s) => s.at <= now - REDIS_LOSS_WINDOW_MS);
+      const settled = older.findIndex(settledAt(now));
       state.committedSnapshots = [{ id: snapshot, at: now }, ...(settled < 0 ? older : older.slice(0, settled + 1))];
     }
   }
@@ -617,6 +616,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (state) state.dirty = true;
   }
+}
+
+/** Whether a committed snapshot is past what a Redis crash at `now` could lose (see REDIS_LOSS_WINDOW_MS). */
+function settledAt(now: number): (snapshot: { at: number }) => boolean {
+  return (snapshot) => snapshot.at <= now - REDIS_LOSS_WINDOW_MS;
 }
 
 /**
