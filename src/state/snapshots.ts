@@ -34,7 +34,11 @@ export class WindowParts {
   ) {}
 }
 
-/** The fields a snapshot is saved as, its parts first and its record last: a record that survives implies its parts did. */
+/**
+ * The fields a snapshot is saved as, its parts first and its record last: within one run of Redis a
+ * record that survives implies its parts did. A restart between two of a save's pipelines can leave a
+ * record without some parts; a load checks every part (and refuses it), and the save reports the restart.
+ */
 async function snapshotFields(snapshot: PartitionSnapshot): Promise<[string, string][]> {
   if (!(snapshot.windows instanceof WindowParts)) return [[snapshot.id, snapshotText(snapshot)]];
   const parts = await snapshot.windows.parts;
@@ -119,7 +123,7 @@ function prunable(fields: string[], offset: string, chains: Map<string, string[]
  */
 /** How saving is cut into pipelines (specs lower it so that a save spans many). */
 export const SAVING = {
-  /** Text sent to Redis in one pipeline, at most (unless one field is larger). */
+  /** Text sent to Redis in one pipeline, in characters (UTF-16 units), at most (unless one field is larger). */
   pipelineBytes: 4 * 1024 * 1024,
 };
 
