@@ -1,5 +1,5 @@
 import type { SideRecord } from '../kafka/group';
-import type { SnapshotStore } from '../state';
+import type { IdleRelease, SnapshotStore } from '../state';
 import type { DeadLetter, LateEvent } from '../dlq';
 import { WindowRowOrigin, type RowOrigin, type RowRefusal, type RowSink, type SideOutputs } from './ports';
 import type { Checkpoint, PartitionIncarnation } from './task';
@@ -9,6 +9,8 @@ export interface PartitionCommit extends PartitionIncarnation {
   offset: string;
   /** The snapshot this commit makes the partition's restore point. */
   snapshot?: string;
+  /** The partition's kept idle releases: the commit records those after the fallback it names. */
+  releases: IdleRelease[];
   records: SideRecord[];
 }
 

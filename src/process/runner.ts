@@ -17,6 +17,7 @@ import {
   offsetOfSnapshot,
   snapshotId,
   snapshotsOf,
+  releasesOf,
   StateLostError,
   stateMetadata,
   type PartitionSnapshot,
@@ -302,51 +303,55 @@ export class StreamRunner<E> {
     const ticket = Symbol('restore');
     this.restoring.set(partition, ticket);
     try {
-      const { committed, offset, snapshot, fallback } = await this.retrying(
-        `restore partition ${partition}`,
-        async () => {
-          // Taking the partition's transactions over first fences every earlier owner and completes its
-          // last transaction, so the committed offset read next is final.
-          await this.transactions!.fence(partition);
-          const committed: CommittedOffset | undefined = (
-            await this.admin!.committedOffsets(this.options.groupId, this.topic)
-          ).get(partition);
-          const ends = (await this.admin!.topicOffsets(this.topic)).get(partition)!;
-          const offset = committed?.offset ?? ends.low;
-          if (BigInt(offset) > BigInt(ends.high))
-            // The records the group committed past are not there: the topic was deleted and created again, or
-            // its log truncated. Records written since, up to the committed offset, would pass unread.
-            this.log.warn(
-              { partition, committed: offset, end: ends.high },
-              "the committed offset is past the partition's end (the topic was recreated or truncated): records up to the committed offset will not be read; reset the group's offsets (sluice groups --set) to read them",
-            );
-          const snapshots = this.ports.snapshots;
-          if (!snapshots || !this.definition.windowed)
-            return { committed, offset, snapshot: undefined, fallback: undefined };
-          const named =
-            this.options.epoch === undefined ? undefined : snapshotsOf(committed?.metadata, this.options.epoch);
-          if (named) {
-            const snapshot = await snapshots.load(ref, named);
-            if (!snapshot) throw new StateMissingError(this.topic, partition, offset);
-            // Restored the restore point (perhaps written moments ago): the fallback it was committed with stays one.
-            return { committed, offset, snapshot, fallback: snapshot.id === named[0] ? named[1] : undefined };
-          }
-          // A partition starting without state saves that empty state first: should Redis later lose
-          // the first snapshot committed after it, this one is the fallback (else there would be none).
-          const empty: PartitionSnapshot = {
-            id: snapshotId(offset, this.clock.now(), randomBytes(3).toString('hex')),
+      const { committed, offset, restored } = await this.retrying(`restore partition ${partition}`, async () => {
+        // Taking the partition's transactions over first fences every earlier owner and completes its
+        // last transaction, so the committed offset read next is final.
+        await this.transactions!.fence(partition);
+        const committed: CommittedOffset | undefined = (
+          await this.admin!.committedOffsets(this.options.groupId, this.topic)
+        ).get(partition);
+        const ends = (await this.admin!.topicOffsets(this.topic)).get(partition)!;
+        const offset = committed?.offset ?? ends.low;
+        if (BigInt(offset) > BigInt(ends.high))
+          // The records the group committed past are not there: the topic was deleted and created again, or
+          // its log truncated. Records written since, up to the committed offset, would pass unread.
+          this.log.warn(
+            { partition, committed: offset, end: ends.high },
+            "the committed offset is past the partition's end (the topic was recreated or truncated): records up to the committed offset will not be read; reset the group's offsets (sluice groups --set) to read them",
+          );
+        const snapshots = this.ports.snapshots;
+        if (!snapshots || !this.definition.windowed) return { committed, offset, restored: undefined };
+        const epoch = this.options.epoch;
+        const named = epoch === undefined ? undefined : snapshotsOf(committed?.metadata, epoch);
+        if (named) {
+          const snapshot = await snapshots.load(ref, named);
+          if (!snapshot) throw new StateMissingError(this.topic, partition, offset);
+          return {
+            committed,
             offset,
-            savedAt: this.clock.now(),
-            watermark: null,
-            windows: undefined,
+            restored: {
+              snapshot,
+              // Restored the restore point (perhaps written moments ago): the fallback it was committed with stays one.
+              fallback: snapshot.id === named[0] ? named[1] : undefined,
+              releases: releasesOf(committed?.metadata, epoch!),
+            },
           };
-          await snapshots.load(ref, []); // watches this Redis run for the partition, as a restore does
-          await snapshots.save([{ ref, snapshot: empty }]);
-          return { committed, offset, snapshot: empty, fallback: undefined };
-        },
-      );
+        }
+        // A partition starting without state saves that empty state first: should Redis later lose
+        // the first snapshot committed after it, this one is the fallback (else there would be none).
+        const empty: PartitionSnapshot = {
+          id: snapshotId(offset, this.clock.now(), randomBytes(3).toString('hex')),
+          offset,
+          savedAt: this.clock.now(),
+          watermark: null,
+          windows: undefined,
+        };
+        await snapshots.load(ref, []); // watches this Redis run for the partition, as a restore does
+        await snapshots.save([{ ref, snapshot: empty }]);
+        return { committed, offset, restored: { snapshot: empty } };
+      });
       if (this.restoring.get(partition) !== ticket || !this.assignment.has(partition)) return;
-      const resumeAt = this.task.assign(this.topic, partition, offset, snapshot, fallback);
+      const resumeAt = this.task.assign(this.topic, partition, offset, restored);
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);
       if (resumeAt !== offset) {
@@ -354,7 +359,7 @@ export class StreamRunner<E> {
           { partition, committed: offset, resumeAt },
           'the window state for the committed offset is lost (Redis lost recent writes): restored an older snapshot, processing the records since again',
         );
-      } else this.log.info({ partition, offset, restored: snapshot !== undefined }, 'partition restored');
+      } else this.log.info({ partition, offset, restored: restored !== undefined }, 'partition restored');
     } catch (err) {
       this.failUnlessStopping(err);
     } finally {
@@ -696,7 +701,10 @@ export class StreamRunner<E> {
         const named = [o.snapshot, this.task.fallbackSnapshot(o.topic, o.partition, o.snapshot)].filter(
           (s): s is string => s !== undefined,
         );
-        const metadata = withState ? stateMetadata(this.options.epoch!, named) : undefined;
+        // With the idle releases a restore from the older one must apply again (see IdleRelease).
+        const since = named.length > 0 ? BigInt(offsetOfSnapshot(named.at(-1)!)) : 0n;
+        const releases = o.releases.filter((r) => BigInt(r.offset) >= since);
+        const metadata = withState ? stateMetadata(this.options.epoch!, named, releases) : undefined;
         try {
           await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });
         } catch (err) {

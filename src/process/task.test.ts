@@ -2,7 +2,7 @@ import { ServiceError } from '../errors';
 import type { ConsumedRecord } from '../kafka';
 import { defineStream } from './definition';
 import type { DedupClaim, Deduplicator } from './ports';
-import { StreamTask } from './task';
+import { MAX_KEPT_RELEASES, StreamTask } from './task';
 import { StreamWindows } from './windows';
 import { count, defineWindows, tumbling, ungrouped } from '../window';
 import { MemorySnapshotStore, offsetOfSnapshot, REDIS_LOSS_WINDOW_MS, type PartitionSnapshot } from '../state';
@@ -85,7 +85,9 @@ describe('StreamTask', () => {
       ['12', 'EVENT_INVALID', '{"id":"b"}'],
       ['13', 'VALUE_MISSING', null],
     ]);
-    expect(cp.offsets).toEqual([{ topic: 'in', partition: 0, offset: '15', incarnation: 1, snapshot: undefined }]);
+    expect(cp.offsets).toEqual([
+      { topic: 'in', partition: 0, offset: '15', incarnation: 1, snapshot: undefined, releases: [] },
+    ]);
   });
 
   it('drops duplicates but lets a redelivered record that owns its mark through again', async () => {
@@ -108,7 +110,7 @@ describe('StreamTask', () => {
     dedup.down = false;
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     expect(task.takeCheckpoint().offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined },
+      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined, releases: [] },
     ]);
   });
 
@@ -142,20 +144,22 @@ describe('StreamTask', () => {
       positions: [{ topic: 'in', partition: 0, fromOffset: '12', toOffset: '13' }],
     });
     expect(commit.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
-    expect(commit.offsets).toEqual([{ topic: 'in', partition: 0, offset: '13', incarnation: 1, snapshot: undefined }]);
+    expect(commit.offsets).toEqual([
+      { topic: 'in', partition: 0, offset: '13', incarnation: 1, snapshot: undefined, releases: [] },
+    ]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
   });
 
   it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     expect(task.takeCheckpoint(true).offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined },
+      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined, releases: [] },
     ]);
     expect(task.idle()).toBe(true);
     task.commitLost('in', 0);
     expect(task.idle()).toBe(false);
     expect(task.takeCheckpoint(true).offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined },
+      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined, releases: [] },
     ]);
   });
 
@@ -167,6 +171,14 @@ describe('StreamTask', () => {
     expect(cp.offsets).toEqual([]);
   });
 });
+
+/** A committing checkpoint, its snapshots saved and its commit acknowledged, as the runner does it. */
+async function commit(task: StreamTask<Ev>, store: MemorySnapshotStore) {
+  const cp = task.takeCheckpoint(true);
+  await store.save(cp.snapshots);
+  for (const o of cp.offsets) task.committed(o.topic, o.partition, o.offset, o.snapshot);
+  return cp;
+}
 
 /** A stream counting events per 1-minute tumbling window into table `w`, closing at the watermark. */
 function minuteCounts(name: string, idleTimeoutMs: number) {
@@ -286,13 +298,6 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
   const ref = { topic: 'in', partition: 0 };
   const taskOn = (dedup: FakeDedup) =>
     new StreamTask(windowed, { decoder, dedup, now: () => 0 }, new StreamWindows(windowed.windowed!, 'in'));
-  /** A committing checkpoint, its snapshots saved and its commit acknowledged, as the runner does it. */
-  const commit = async (task: StreamTask<Ev>, store: MemorySnapshotStore) => {
-    const cp = task.takeCheckpoint(true);
-    await store.save(cp.snapshots);
-    for (const o of cp.offsets) task.committed(o.topic, o.partition, o.offset, o.snapshot);
-    return cp;
-  };
 
   it('commits forward of a re-read, naming the new snapshot: after a crash no side record is published twice', async () => {
     const store = new MemorySnapshotStore();
@@ -301,7 +306,7 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
     await store.save([{ ref, snapshot: empty }]);
     // The live member: commits at 2 (snapshot s2), then at 5 (s5, with 2's dead letter and 4's late event).
     const live = taskOn(dedup);
-    live.assign('in', 0, '0', empty);
+    live.assign('in', 0, '0', { snapshot: empty });
     await live.processBatch('in', 0, log.slice(0, 2));
     const s2 = (await commit(live, store)).offsets[0]!.snapshot!;
     await live.processBatch('in', 0, log.slice(2, 5));
@@ -313,7 +318,7 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
     const again = taskOn(dedup);
     const loaded = await store.load(ref, [s5, s2]);
     expect(loaded?.id).toBe(s2);
-    expect(again.assign('in', 0, '5', loaded)).toBe('2');
+    expect(again.assign('in', 0, '5', { snapshot: loaded! })).toBe('2');
     await again.processBatch('in', 0, log.slice(2, 4));
     const mid = await commit(again, store);
     // Kafka's offset stays at 5 (committing 4 would move it back); the commit names the snapshot taken at 4.
@@ -329,7 +334,7 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
     const last = taskOn(dedup);
     const named = await store.load(ref, [s4, s2]);
     expect(named?.id).toBe(s4);
-    expect(last.assign('in', 0, '5', named)).toBe('4');
+    expect(last.assign('in', 0, '5', { snapshot: named! })).toBe('4');
     await last.processBatch('in', 0, log.slice(4));
     last.closeAllWindows();
     const end = last.takeCheckpoint(true);
@@ -378,5 +383,107 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
     now += 100;
     expect(fresh.fallbackSnapshot('in', 0, 'new')).toBe(a);
     expect(fresh.fallbackSnapshot('in', 0, b)).toBe(a);
+  });
+});
+
+describe('StreamTask idle releases (windows closed at the stream watermark while a partition was idle)', () => {
+  const MIN = 60_000;
+  const IDLE = 1000;
+  const windowed = minuteCounts('task-release-test', IDLE);
+  const on = (partition: number, offset: number, id: string, t: number): ConsumedRecord => ({
+    ...record(offset, JSON.stringify({ id, n: t })),
+    partition,
+    timestamp: String(100 * MIN),
+  });
+  const ref = { topic: 'in', partition: 1 };
+  const setup = () => {
+    const clock = { now: 0 };
+    const task = new StreamTask(
+      windowed,
+      { decoder, dedup: new FakeDedup(), now: () => clock.now },
+      new StreamWindows(windowed.windowed!, 'in'),
+    );
+    return { clock, task };
+  };
+
+  it('records the release with its offset, and a restore from a snapshot before it applies it there: the late event stays late', async () => {
+    const store = new MemorySnapshotStore();
+    const { clock, task } = setup();
+    task.assign('in', 0, '0');
+    task.assign('in', 1, '0');
+    // Partition 1 counts one event in minute 1 and commits (snapshot s1, at offset 1).
+    await task.processBatch('in', 1, [on(1, 0, 'a', MIN + 1)]);
+    const s1 = (await commit(task, store)).offsets.find((o) => o.partition === 1)!.snapshot!;
+    // Partition 1 goes quiet; partition 0 moves to minute 3. Partition 1 is idle: its minute 1 closes at 3:00.
+    clock.now = 5 * IDLE;
+    await task.processBatch('in', 0, [on(0, 0, 'x', 3 * MIN)]);
+    // Its next event, of minute 1, is late; the commit carries it with the release.
+    await task.processBatch('in', 1, [on(1, 1, 'b', MIN + 2)]);
+    const live = await commit(task, store);
+    const p1 = live.offsets.find((o) => o.partition === 1)!;
+    expect(p1.releases).toEqual([{ offset: '1', watermark: 3 * MIN }]);
+    expect(live.late.map((l) => l.source.offset)).toEqual(['1']);
+    expect(live.rows.get('w')!.rows).toEqual([{ start: MIN, events: 1 }]);
+
+    // Redis lost the newest snapshot: a new owner restores s1, and reads offset 1 again.
+    const restoreFrom = async (releases: { offset: string; watermark: number }[]) => {
+      const again = setup();
+      const snapshot = (await store.load(ref, [s1]))!;
+      expect(again.task.assign('in', 1, '2', { snapshot, releases })).toBe('1');
+      // Re-reading, partition 1 is never released live (here it would be, at partition 0's 10:00).
+      again.task.assign('in', 0, '0');
+      await again.task.processBatch('in', 0, [on(0, 0, 'y', 10 * MIN)]);
+      again.clock.now = 5 * IDLE;
+      again.task.closeWindows();
+      await again.task.processBatch('in', 1, [on(1, 1, 'b', MIN + 2)]);
+      again.task.closeAllWindows();
+      const cp = again.task.takeCheckpoint(true);
+      const minute1 = cp.rows.get('w')!.rows.filter((r) => r.start === MIN);
+      return { late: again.task.counters.late, published: cp.late.length, minute1 };
+    };
+    // With the release the commit recorded, the re-read judges the event late as the live stream did (its late
+    // event was published then, not again): minute 1 counts one event.
+    expect(await restoreFrom(p1.releases)).toEqual({
+      late: 1,
+      published: 0,
+      minute1: [{ start: MIN, events: 1 }],
+    });
+    // Without it, the same re-read counts it in minute 1 too: the double count the record prevents.
+    expect((await restoreFrom([])).minute1).toEqual([{ start: MIN, events: 2 }]);
+  });
+
+  it(`keeps at most ${MAX_KEPT_RELEASES} releases for a commit: past that an idle partition waits for its own watermark, until commits settle`, async () => {
+    const store = new MemorySnapshotStore();
+    const { clock, task } = setup();
+    task.assign('in', 0, '0', {
+      snapshot: { id: '0.0.a', offset: '0', savedAt: 0, watermark: null, windows: undefined },
+    });
+    task.assign('in', 1, '0', {
+      snapshot: { id: '0.0.b', offset: '0', savedAt: 0, watermark: null, windows: undefined },
+    });
+    const released: number[] = [];
+    const minute1Of = (i: number) => 3 * i * MIN;
+    for (let i = 0; i <= MAX_KEPT_RELEASES; i++) {
+      // Partition 1 reads an event of its i-th minute, goes idle, and partition 0 moves on two minutes past it.
+      await task.processBatch('in', 1, [on(1, i, `p1-${i}`, minute1Of(i) + 1)]);
+      clock.now += 2 * IDLE;
+      await task.processBatch('in', 0, [on(0, i, `p0-${i}`, minute1Of(i) + 2 * MIN)]);
+      const rows = task.takeCheckpoint(false).rows.get('w')?.rows ?? [];
+      if (rows.some((r) => r.start === minute1Of(i))) released.push(i);
+    }
+    // Nothing committed, so every release is kept: the last one waits.
+    expect(released).toEqual([...Array(MAX_KEPT_RELEASES).keys()]);
+    expect(task.counters.late).toBe(0);
+    // The partition held back is due a commit, though idle: once two of its commits settle, the releases
+    // before them go, and it is released.
+    await commit(task, store);
+    clock.now += 2 * REDIS_LOSS_WINDOW_MS;
+    task.closeWindows();
+    expect(task.idle(true)).toBe(false);
+    await commit(task, store);
+    clock.now += 2 * REDIS_LOSS_WINDOW_MS;
+    task.closeWindows();
+    const rows = task.takeCheckpoint(false).rows.get('w')?.rows ?? [];
+    expect(rows).toEqual([{ start: minute1Of(MAX_KEPT_RELEASES), events: 1 }]);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SluiceError, describeError, type ErrorCode } from '../errors';
-import { REDIS_LOSS_WINDOW_MS, snapshotId, type PartitionSnapshot } from '../state';
+import { REDIS_LOSS_WINDOW_MS, offsetOfSnapshot, snapshotId, type IdleRelease, type PartitionSnapshot } from '../state';
 import type { ConsumedRecord } from '../kafka';
 import type { Row, StreamDefinition } from './definition';
 import type { DeadLetter, LateEvent } from '../dlq';
@@ -88,6 +88,14 @@ interface PartitionState {
    * state and rows, but must not publish their side records a second time.
    */
   publishedBefore: bigint;
+  /**
+   * The partition's idle releases (see IdleRelease) at or after the oldest kept committed snapshot's
+   * offset: a commit records those after its fallback, which a restore from it must apply again.
+   * At most MAX_KEPT_RELEASES.
+   */
+  releases: IdleRelease[];
+  /** How many of `releases` this incarnation has applied: the others wait for the re-read to reach their offset. */
+  releasesApplied: number;
   /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
   incarnation: number;
   rows: Map<string, TableRows>;
@@ -123,8 +131,11 @@ export interface Checkpoint {
   deadLetters: DeadLetter[];
   late: LateEvent[];
   snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; incarnation: number }[];
-  /** Each partition's new offset, and the snapshot that commit makes the restore point (absent without windows). */
-  offsets: (PartitionIncarnation & { offset: string; snapshot?: string })[];
+  /**
+   * Each partition's new offset, the snapshot that commit makes the restore point (absent without
+   * windows) and the partition's kept idle releases (see PartitionState.releases).
+   */
+  offsets: (PartitionIncarnation & { offset: string; snapshot?: string; releases: IdleRelease[] })[];
   /** Per partition whose rows it carries: the incarnation they were made in, and the first offset whose side records are unpublished. */
   partitions: Map<number, { incarnation: number; publishedBefore: bigint }>;
 }
@@ -136,6 +147,26 @@ export interface TaskPorts {
 }
 
 const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
+
+/**
+ * Idle releases a partition keeps for its commits' metadata (about 40 bytes each; Kafka bounds offset
+ * metadata at 4 KB by default). With this many since the fallback, an idle partition's windows wait
+ * for its own watermark instead, until commits settle and older releases go.
+ */
+export const MAX_KEPT_RELEASES = 32;
+
+/** What a partition is restored from: the snapshot, the fallback its commit named, the idle releases it recorded. */
+export interface RestoredState {
+  snapshot: PartitionSnapshot;
+  /**
+   * The older snapshot the last commit named, when `snapshot` is its restore point: that one may have
+   * been written moments ago (a rebalance commit just before), and Redis could lose it with the next
+   * commits' snapshots, so the fallback it was committed with stays the fallback until it settles.
+   */
+  fallback?: string;
+  /** The idle releases the last commit recorded: those past the snapshot's offset are applied as the re-read reaches them. */
+  releases?: IdleRelease[];
+}
 
 /**
  * The stream's processing, independent of Kafka: records in, rows, dead
@@ -177,22 +208,15 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
 
   /**
    * Takes a partition over: `committedOffset` is what Kafka holds as committed, and processing
-   * resumes at the snapshot's offset when one is given (the snapshot the last commit named, or the
-   * one before it when that one is lost: then the records in between are processed again, without
-   * publishing their side records again), else at the committed offset with empty windows.
-   * `snapshot` is the restore point the next commit names as the one before it.
-   * `fallback` is the older snapshot the last commit named, when `snapshot` is its restore point: that
-   * one may have been written moments ago (a rebalance commit just before), and Redis could lose it with
-   * the next commits' snapshots, so the fallback it was committed with stays the fallback until it settles.
+   * resumes at the restored snapshot's offset when one is given (the snapshot the last commit named,
+   * or the one before it when that one is lost: then the records in between are processed again,
+   * without publishing their side records again), else at the committed offset with empty windows.
+   * The snapshot is the restore point the next commit names as the one before it.
    * Returns the offset processing resumes at.
    */
-  assign(
-    topic: string,
-    partition: number,
-    committedOffset: string,
-    snapshot?: PartitionSnapshot,
-    fallback?: string,
-  ): string {
+  assign(topic: string, partition: number, committedOffset: string, restored?: RestoredState): string {
+    const snapshot = restored?.snapshot;
+    const fallback = restored?.fallback;
     const resumeAt = snapshot?.offset ?? committedOffset;
     // A negative offset is a client's sentinel (never committed, reset to earliest), not a position: the
     // task would seek to it and commit it.
@@ -217,6 +241,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
           }))
         : [],
       head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
+      releases: restored?.releases ?? [],
+      releasesApplied: 0,
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -227,7 +253,50 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       dirty: resumeAt !== committedOffset,
     });
     this.windows?.assign(partition, snapshot, this.ports.now());
+    this.applyReleases(this.partitions.get(id)!, BigInt(resumeAt));
     return resumeAt;
+  }
+
+  /**
+   * Applies the partition's recorded idle releases at or before `position` not yet applied: re-reading
+   * after an older snapshot, each at the offset the live stream released at, so that the records after
+   * it are judged as they were. (One taken before the snapshot is already in it: applying it changes nothing.)
+   */
+  private applyReleases(state: PartitionState, position: bigint): void {
+    const { releases } = state;
+    while (state.releasesApplied < releases.length && BigInt(releases[state.releasesApplied]!.offset) <= position) {
+      const { watermark } = releases[state.releasesApplied++]!;
+      if (this.windows) this.emit(state, this.windows.release(state.partition, watermark, this.ports.now()).rows);
+    }
+  }
+
+  /**
+   * Whether an idle partition may close at the stream watermark now. Not while it re-reads records
+   * below its committed offset: the live stream's releases are applied at their offsets instead, and
+   * one more would judge those records differently. Not when it keeps as many releases as a commit
+   * may record, unless this one only raises the last (same offset): then the partition is due a
+   * commit, so that its commits settle and drop the older releases (an idle partition would not
+   * commit again before its next record, and its windows would wait for that).
+   */
+  private mayRelease(partition: number): boolean {
+    const state = this.stateOf(partition);
+    if (!state || BigInt(state.nextOffset) < BigInt(state.committedOffset)) return false;
+    if (state.releases.length < MAX_KEPT_RELEASES || state.releases.at(-1)!.offset === state.nextOffset) return true;
+    state.dirty = true;
+    return false;
+  }
+
+  /** The partition's windows were released at `watermark` at its current offset: kept for its commits. */
+  private recordRelease(state: PartitionState, watermark: number): void {
+    const last = state.releases.at(-1);
+    if (last?.offset === state.nextOffset) last.watermark = watermark;
+    else state.releases.push({ offset: state.nextOffset, watermark });
+    state.releasesApplied = state.releases.length;
+  }
+
+  private stateOf(partition: number): PartitionState | undefined {
+    for (const state of this.partitions.values()) if (state.partition === partition) return state;
+    return undefined;
   }
 
   /** True while `incarnation` is the partition's current taking-over (it was not revoked or restored since). */
@@ -268,6 +337,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (!state || BigInt(state.nextOffset) < BigInt(from) || BigInt(to) <= BigInt(state.nextOffset)) return;
     state.nextOffset = to;
     state.dirty = true;
+    this.applyReleases(state, BigInt(to));
   }
 
   /**
@@ -368,6 +438,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const publishAll = BigInt(fresh[0]!.offset) >= state.publishedBefore;
     for (const outcome of outcomes) {
       this.counters.recordsIn += 1;
+      if (state.releasesApplied < state.releases.length) this.applyReleases(state, BigInt(outcome.meta.offset));
       const publish = publishAll || BigInt(outcome.meta.offset) >= state.publishedBefore;
       if (outcome.error) {
         this.counters.deadLettered += 1;
@@ -408,6 +479,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     }
     state.nextOffset = nextOf(fresh[fresh.length - 1]!.offset);
     state.dirty = true;
+    this.applyReleases(state, BigInt(state.nextOffset));
     this.closeWindows(now);
   }
 
@@ -434,7 +506,12 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   /** Emits every window the stream watermark has passed (also called on a timer, for idle partitions). */
   closeWindows(now: number = this.ports.now()): void {
     if (!this.windows) return;
-    for (const { partition, rows } of this.windows.close(now)) this.emit(partition, rows);
+    for (const { partition, rows, releasedTo } of this.windows.close(now, (p) => this.mayRelease(p))) {
+      const state = this.stateOf(partition);
+      if (!state) continue;
+      if (releasedTo !== undefined) this.recordRelease(state, releasedTo);
+      this.emit(state, rows);
+    }
   }
 
   /** Consumption resumes after a pause the runtime imposed: paused time does not make partitions idle. */
@@ -445,13 +522,14 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   /** End of a bounded run: every open window closes as if the watermark reached the end of time. */
   closeAllWindows(): void {
     if (!this.windows) return;
-    for (const { partition, rows } of this.windows.closeAll(this.ports.now())) this.emit(partition, rows);
+    for (const { partition, rows } of this.windows.closeAll(this.ports.now())) {
+      const state = this.stateOf(partition);
+      if (state) this.emit(state, rows);
+    }
   }
 
-  private emit(partition: number, rows: { row: Row; origin: RowOrigin }[]): void {
+  private emit(state: PartitionState, rows: { row: Row; origin: RowOrigin }[]): void {
     if (rows.length === 0 || !this.windows) return;
-    const state = [...this.partitions.values()].find((s) => s.partition === partition);
-    if (!state) return;
     const republished = BigInt(state.nextOffset) < state.publishedBefore;
     for (const { row, origin } of rows) {
       if (republished && origin instanceof WindowRowOrigin) origin.republished = true;
@@ -573,6 +651,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         offset: behind ? state.committedOffset : state.nextOffset,
         incarnation: state.incarnation,
         snapshot: snapshot ?? state.committedSnapshots[0]?.id,
+        releases: [...state.releases],
       });
       state.dirty = false;
     }
@@ -604,6 +683,15 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const older = state.committedSnapshots;
       const settled = older.findIndex(settledAt(now));
       state.committedSnapshots = [{ id: snapshot, at: now }, ...(settled < 0 ? older : older.slice(0, settled + 1))];
+      // Releases before every kept snapshot's offset are in all of them: no restore needs them again.
+      const oldest = state.committedSnapshots.reduce(
+        (min, s) => (BigInt(offsetOfSnapshot(s.id)) < min ? BigInt(offsetOfSnapshot(s.id)) : min),
+        BigInt(offsetOfSnapshot(snapshot)),
+      );
+      const stale = state.releases.findIndex((r) => BigInt(r.offset) >= oldest);
+      const drop = stale < 0 ? state.releases.length : stale;
+      state.releases = state.releases.slice(drop);
+      state.releasesApplied = Math.max(0, state.releasesApplied - drop);
     }
   }
 

@@ -15,6 +15,8 @@ import { WindowRowOrigin, type RowOrigin } from './ports';
 export interface WindowRows {
   partition: number;
   rows: { row: Row; origin: RowOrigin }[];
+  /** The partition was idle and released at this stream watermark (see PartitionEmission.releasedTo). */
+  releasedTo?: number;
 }
 
 /**
@@ -60,8 +62,13 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
   }
 
   /** Rows of the windows the stream watermark has passed, then early partials if the stream asks for them. */
-  close(now: number): WindowRows[] {
-    return [...this.rows(this.operator.close(now), now), ...this.rows(this.operator.emitEarly(now), now)];
+  close(now: number, mayRelease?: (partition: number) => boolean): WindowRows[] {
+    return [...this.rows(this.operator.close(now, mayRelease), now), ...this.rows(this.operator.emitEarly(now), now)];
+  }
+
+  /** Rows of a recorded idle release, applied again after a restore from an older snapshot. */
+  release(partition: number, watermark: number, now: number): WindowRows {
+    return this.rows([this.operator.release(partition, watermark)], now)[0]!;
   }
 
   closeAll(now: number): WindowRows[] {
@@ -91,8 +98,9 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
 
   private rows(emissions: PartitionEmission<K, AggregateResults<A>>[], now: number): WindowRows[] {
     // The version orders emissions of the same window: a later one (final after early, a re-emission after a replay) wins.
-    return emissions.map(({ partition, windows }) => ({
+    return emissions.map(({ partition, windows, releasedTo }) => ({
       partition,
+      ...(releasedTo === undefined ? {} : { releasedTo }),
       rows: windows.map((w) => ({
         row: this.output.toRow(w, { partition, version: now, emittedAt: now }),
         origin: new WindowRowOrigin(this.topic, partition, w.windowStart, w.windowEnd, w.fields),

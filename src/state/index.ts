@@ -6,6 +6,7 @@ export {
   StateLostError,
   stateMetadata,
   snapshotsOf,
+  releasesOf,
   snapshotId,
   offsetOfSnapshot,
   stateSavedAt,
@@ -13,4 +14,5 @@ export {
   type SnapshotStore,
   type PartitionSnapshot,
   type SnapshotRef,
+  type IdleRelease,
 } from './snapshots';

@@ -1,4 +1,13 @@
-import { MemorySnapshotStore, WindowParts, snapshotId, type PartitionSnapshot } from './snapshots';
+import {
+  MemorySnapshotStore,
+  WindowParts,
+  releasesOf,
+  snapshotId,
+  snapshotsOf,
+  stateMetadata,
+  stateSavedAt,
+  type PartitionSnapshot,
+} from './snapshots';
 
 const ref = { topic: 'events', partition: 0 };
 
@@ -103,5 +112,23 @@ describe('incremental window state in the snapshot store', () => {
     Object.assign(other, { data: (mine as unknown as { data: unknown }).data });
     await other.prune(ref, '20');
     expect(mine.fields(ref)).toEqual([`${base.id}/0`, base.id, snapshotId('20', 1, 'b')]);
+  });
+});
+
+describe('commit metadata', () => {
+  it('names the snapshots and records the idle releases, and reads both back', () => {
+    const releases = [
+      { offset: '7', watermark: 180_000 },
+      { offset: '12', watermark: -5 },
+    ];
+    const metadata = stateMetadata(3, ['12.a.x', '7.b.y'], releases);
+    expect(snapshotsOf(metadata, 3)).toEqual(['12.a.x', '7.b.y']);
+    expect(releasesOf(metadata, 3)).toEqual(releases);
+    expect(stateSavedAt(metadata)).toBe(10);
+    // Another epoch's metadata is not this one's: neither its snapshots nor its releases.
+    expect([snapshotsOf(metadata, 4), releasesOf(metadata, 4)]).toEqual([undefined, []]);
+    // Metadata written before releases were recorded reads as none.
+    expect(releasesOf(stateMetadata(3, ['12.a.x']), 3)).toEqual([]);
+    expect(() => releasesOf(`${stateMetadata(3, ['12.a.x'])}/12@x`, 3)).toThrow(/malformed idle release "12@x"/);
   });
 });

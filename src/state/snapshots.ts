@@ -185,22 +185,47 @@ export interface SnapshotStore {
 }
 
 /**
+ * A partition's windows closed at the stream watermark while it was idle (the other partitions moved
+ * on without it): from `offset` on, its records were judged against `watermark`. The release is
+ * timer-driven, so records read again after an older snapshot cannot bring it back; the commit
+ * records it, and the re-read applies it at the same offset.
+ */
+export interface IdleRelease {
+  offset: string;
+  watermark: number;
+}
+
+/**
  * Commit metadata naming the window-state snapshots of `epoch` to restore from: the one taken for
  * the committed offset, then an older committed one (the fallback when Redis lost the first; see
  * REDIS_LOSS_WINDOW_MS). A commit
  * taken while the partition re-read records after an older snapshot keeps Kafka's offset and names
  * the snapshot taken where the re-read got to, below it: restore resumes there either way.
+ * After `/`, the idle releases since the fallback's offset (see IdleRelease), as `offset@watermark`.
  */
-export function stateMetadata(epoch: number, snapshots: string[]): string {
-  return `sluice-state:${epoch}:${snapshots.join(':')}`;
+export function stateMetadata(epoch: number, snapshots: string[], releases: IdleRelease[] = []): string {
+  const named = `sluice-state:${epoch}:${snapshots.join(':')}`;
+  return releases.length === 0 ? named : `${named}/${releases.map((r) => `${r.offset}@${r.watermark}`).join(',')}`;
 }
 
 /** The snapshots a commit's metadata names, if it names any of this epoch. */
 export function snapshotsOf(metadata: string | null | undefined, epoch: number): string[] | undefined {
   const prefix = `sluice-state:${epoch}:`;
   if (!metadata?.startsWith(prefix)) return undefined;
-  const ids = metadata.slice(prefix.length).split(':').filter(Boolean);
+  const ids = metadata.slice(prefix.length).split('/')[0]!.split(':').filter(Boolean);
   return ids.length > 0 ? ids : undefined;
+}
+
+/** The idle releases a commit's metadata of this epoch records (none when it names none). */
+export function releasesOf(metadata: string | null | undefined, epoch: number): IdleRelease[] {
+  if (!metadata?.startsWith(`sluice-state:${epoch}:`)) return [];
+  const listed = metadata.split('/')[1];
+  if (!listed) return [];
+  return listed.split(',').map((entry) => {
+    const match = /^(\d+)@(-?\d+(?:\.\d+)?)$/.exec(entry);
+    if (!match) throw new Error(`invariant: commit metadata holds a malformed idle release "${entry}": ${metadata}`);
+    return { offset: match[1]!, watermark: Number(match[2]) };
+  });
 }
 
 /** Redis restarted (and may have lost recent writes) since these partitions were restored: restore them again. */

@@ -18,6 +18,11 @@ export interface Lateness {
 export interface PartitionEmission<K extends GroupFields, R> {
   partition: number;
   windows: WindowResult<K, R>[];
+  /**
+   * Set when the partition, idle, closed at the stream watermark above its own and above what it had
+   * applied: its windows up to this watermark are released, and its next events judged against it.
+   */
+  releasedTo?: number;
 }
 
 /** Everything a partition needs to resume elsewhere; JSON-safe. */
@@ -138,21 +143,36 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
   /**
    * Closes, in every partition, the windows its watermark has passed: its own,
    * or, once it is idle, the stream watermark when that is higher (the others
-   * moved on without it). An active partition never closes at the stream
-   * watermark: that one never goes back, so after a rebalance it can be ahead
-   * of a partition just taken over at its committed offset, and closing there
-   * would turn that partition's on-time events late.
+   * moved on without it), unless `mayRelease` holds the partition back. An
+   * active partition never closes at the stream watermark: that one never
+   * goes back, so after a rebalance it can be ahead of a partition just taken
+   * over at its committed offset, and closing there would turn that
+   * partition's on-time events late.
    */
-  close(nowMs: number): PartitionEmission<K, AggregateResults<A>>[] {
+  close(
+    nowMs: number,
+    mayRelease: (partition: number) => boolean = () => true,
+  ): PartitionEmission<K, AggregateResults<A>>[] {
     const stream = this.tracker.watermark(nowMs);
     const out: PartitionEmission<K, AggregateResults<A>>[] = [];
     for (const partition of this.assigned()) {
       const own = this.tracker.partitionWatermark(partition);
-      const watermark = this.tracker.isIdle(partition, nowMs) ? Math.max(stream, own) : own;
-      const windows = this.partitions.get(partition)!.closeUpTo(watermark);
-      if (windows.length > 0) out.push({ partition, windows });
+      const windows = this.partitions.get(partition)!;
+      const released =
+        stream > own && stream > windows.watermark && this.tracker.isIdle(partition, nowMs) && mayRelease(partition);
+      const closed = windows.closeUpTo(released ? stream : own);
+      if (released) out.push({ partition, windows: closed, releasedTo: stream });
+      else if (closed.length > 0) out.push({ partition, windows: closed });
     }
     return out;
+  }
+
+  /**
+   * Applies a release recorded earlier (see PartitionEmission.releasedTo) to a partition restored from
+   * a snapshot taken before it: closes its windows up to `watermarkMs`, as the release did.
+   */
+  release(partition: number, watermarkMs: number): PartitionEmission<K, AggregateResults<A>> {
+    return { partition, windows: this.windowsOf(partition).closeUpTo(watermarkMs) };
   }
 
   /** End of a bounded run: closes every window of every partition. */
