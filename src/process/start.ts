@@ -159,9 +159,14 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
     options.sideOutputs === false ? { records: () => [] } : new SideRecords({ stream: definition.name });
 
   const windows = definition.windowed ? new StreamWindows(definition.windowed, definition.source.topic) : undefined;
-  const task = new StreamTask(definition, { decoder, dedup: dedup?.store, now: Date.now }, windows, {
-    eventTimeRange: options.eventTimeRange,
-  });
+  const task = new StreamTask(
+    definition,
+    { decoder, dedup: dedup?.store, now: Date.now, elapsed: () => performance.now() },
+    windows,
+    {
+      eventTimeRange: options.eventTimeRange,
+    },
+  );
   const runnerOptions: RunnerOptions = {
     groupId: options.groupId ?? groupIdOf(definition),
     bounded: options.bounded ?? false,

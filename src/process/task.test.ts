@@ -386,6 +386,31 @@ describe('StreamTask restored from an older snapshot (Redis lost the newest)', (
   });
 });
 
+describe('StreamTask timing its commits', () => {
+  it('times commits on the monotonic clock: a wall clock stepped forward does not make a young snapshot the fallback', async () => {
+    const windowed = minuteCounts('task-elapsed-test', 60_000);
+    const store = new MemorySnapshotStore();
+    const clocks = { wall: 0, elapsed: 0 };
+    const task = new StreamTask(
+      windowed,
+      { decoder, dedup: new FakeDedup(), now: () => clocks.wall, elapsed: () => clocks.elapsed },
+      new StreamWindows(windowed.windowed!, 'in'),
+    );
+    task.assign('in', 0, '0', {
+      snapshot: { id: '0.0.a', offset: '0', savedAt: 0, watermark: null, windows: undefined },
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await task.processBatch('in', 0, [{ ...record(i, JSON.stringify({ id: `e${i}`, n: i })), timestamp: '1' }]);
+      ids.push((await commit(task, store)).offsets[0]!.snapshot!);
+      clocks.elapsed += 100;
+      clocks.wall += i === 0 ? 3_600_000 : 100; // NTP steps the wall clock an hour forward after the first commit
+    }
+    // 200 ms after the first commit: nothing but the snapshot of the assignment is settled.
+    expect(task.fallbackSnapshot('in', 0, 'new')).toBe('0.0.a');
+  });
+});
+
 describe('StreamTask idle releases (windows closed at the stream watermark while a partition was idle)', () => {
   const MIN = 60_000;
   const IDLE = 1000;

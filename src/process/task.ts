@@ -72,7 +72,7 @@ interface PartitionState {
   /**
    * The restore point of the last commit, then older committed ones down to the first whose commit
    * landed REDIS_LOSS_WINDOW_MS before it (the fallback a commit names); `at` is when the commit
-   * landed (or the partition was restored). Those a commit names are never pruned.
+   * landed (or the partition was restored), on the `elapsed` clock. Those a commit names are never pruned.
    */
   committedSnapshots: { id: string; at: number }[];
   /**
@@ -144,6 +144,12 @@ export interface TaskPorts {
   decoder: Decoder;
   dedup?: Deduplicator;
   now(): number;
+  /**
+   * A clock that only moves forward at the pace of time (the process's monotonic clock), for how long
+   * ago a commit landed (see REDIS_LOSS_WINDOW_MS): a wall clock stepped forward would make a snapshot
+   * written moments ago look settled. `now` when not given (simulated time never jumps).
+   */
+  elapsed?(): number;
 }
 
 const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
@@ -189,6 +195,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     private readonly windows: StreamWindows<E, K, A> | undefined,
     private readonly options: TaskOptions = {},
   ) {}
+
+  private elapsed(): number {
+    return this.ports.elapsed ? this.ports.elapsed() : this.ports.now();
+  }
 
   private static id(topic: string, partition: number): string {
     return `${topic}:${partition}`;
@@ -237,7 +247,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       committedSnapshots: snapshot
         ? [snapshot.id, ...(fallback !== undefined && fallback !== snapshot.id ? [fallback] : [])].map((id) => ({
             id,
-            at: this.ports.now(),
+            at: this.elapsed(),
           }))
         : [],
       head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
@@ -319,7 +329,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state) return undefined;
     const older = state.committedSnapshots.filter((s) => s.id !== restorePoint);
-    return (older.find(settledAt(this.ports.now())) ?? older.at(-1))?.id;
+    return (older.find(settledAt(this.elapsed())) ?? older.at(-1))?.id;
   }
 
   /** The offset Kafka held as committed when this member last knew (assignment, or its own commit since). */
@@ -678,7 +688,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (!state || BigInt(offset) < BigInt(state.committedOffset)) return;
     state.committedOffset = offset;
     if (snapshot !== undefined && snapshot !== state.committedSnapshots[0]?.id) {
-      const now = this.ports.now();
+      const now = this.elapsed();
       // Older ones stay down to the first settled one: the fallback of this commit's successors.
       const older = state.committedSnapshots;
       const settled = older.findIndex(settledAt(now));

@@ -247,8 +247,8 @@ export class StateLostError extends SluiceError {
  * up to two when it postpones an fsync that is still running. A commit's fallback snapshot is one
  * whose commit landed at least this long before: were both named snapshots younger, one crash could
  * lose both (with commits less than this apart), and the partition could not restore. A failover to a
- * replica may lose more: not covered. Timed on the processor's clock (`ports.now`), so a wall clock
- * jumping forward by this much can make a younger snapshot look settled.
+ * replica may lose more: not covered. Timed on the processor's monotonic clock, which a wall clock
+ * stepped forward does not move.
  */
 export const REDIS_LOSS_WINDOW_MS = 2000;
 
