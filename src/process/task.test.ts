@@ -5,7 +5,14 @@ import type { DedupClaim, Deduplicator } from './ports';
 import { MAX_KEPT_RELEASES, StreamTask } from './task';
 import { StreamWindows } from './windows';
 import { count, defineWindows, tumbling, ungrouped } from '../window';
-import { MemorySnapshotStore, offsetOfSnapshot, REDIS_LOSS_WINDOW_MS, type PartitionSnapshot } from '../state';
+import {
+  MemorySnapshotStore,
+  offsetOfSnapshot,
+  REDIS_LOSS_WINDOW_MS,
+  releasesOf,
+  stateMetadata,
+  type PartitionSnapshot,
+} from '../state';
 
 interface Ev {
   id: string;
@@ -475,6 +482,19 @@ describe('StreamTask idle releases (windows closed at the stream watermark while
     });
     // Without it, the same re-read counts it in minute 1 too: the double count the record prevents.
     expect((await restoreFrom([])).minute1).toEqual([{ start: MIN, events: 2 }]);
+  });
+
+  it('records a release at a watermark JavaScript prints in exponent form, and it reads back from the commit metadata', async () => {
+    const { clock, task } = setup();
+    task.assign('in', 0, '0');
+    task.assign('in', 1, '0');
+    await task.processBatch('in', 1, [on(1, 0, 'a', MIN + 1)]);
+    clock.now = 5 * IDLE;
+    // A record without a usable timestamp does not bound its event time: partition 0's watermark goes to 2e21.
+    await task.processBatch('in', 0, [{ ...on(0, 0, 'x', 2e21), timestamp: '0' }]);
+    const p1 = task.takeCheckpoint(true).offsets.find((o) => o.partition === 1)!;
+    expect(p1.releases).toEqual([{ offset: '1', watermark: 2e21 }]);
+    expect(releasesOf(stateMetadata(0, [p1.snapshot ?? 's'], p1.releases), 0)).toEqual(p1.releases);
   });
 
   it(`keeps at most ${MAX_KEPT_RELEASES} releases for a commit: past that an idle partition waits for its own watermark, until commits settle`, async () => {

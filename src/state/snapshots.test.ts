@@ -130,5 +130,8 @@ describe('commit metadata', () => {
     // Metadata written before releases were recorded reads as none.
     expect(releasesOf(stateMetadata(3, ['12.a.x']), 3)).toEqual([]);
     expect(() => releasesOf(`${stateMetadata(3, ['12.a.x'])}/12@x`, 3)).toThrow(/malformed idle release "12@x"/);
+    // Every finite watermark reads back as written, those JavaScript prints in exponent form too.
+    const extremes = [2e21, -3.5e-7, 1e-7, Number.MAX_VALUE].map((watermark, i) => ({ offset: String(i), watermark }));
+    expect(releasesOf(stateMetadata(3, ['12.a.x'], extremes), 3)).toEqual(extremes);
   });
 });

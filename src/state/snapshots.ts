@@ -222,9 +222,16 @@ export function releasesOf(metadata: string | null | undefined, epoch: number): 
   const listed = metadata.split('/')[1];
   if (!listed) return [];
   return listed.split(',').map((entry) => {
-    const match = /^(\d+)@(-?\d+(?:\.\d+)?)$/.exec(entry);
-    if (!match) throw new Error(`invariant: commit metadata holds a malformed idle release "${entry}": ${metadata}`);
-    return { offset: match[1]!, watermark: Number(match[2]) };
+    // The watermark as JavaScript prints a number: exponent forms included (`2e+21`, an event stamped far ahead).
+    const match = /^(\d+)@([^@]+)$/.exec(entry);
+    const watermark = Number(match?.[2]);
+    if (!match || !Number.isFinite(watermark))
+      // Not retriable: restoring again reads the same metadata. The member stops and says why.
+      throw new SluiceError(
+        'WINDOW_STATE_INVALID',
+        `the committed offset's metadata holds a malformed idle release "${entry}" (${metadata}): reset the group's offsets or restore the state it names`,
+      );
+    return { offset: match[1]!, watermark };
   });
 }
 
