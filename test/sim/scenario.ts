@@ -4,12 +4,14 @@ import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { intoShadows, rangeFilter, versionedAsOfPlan } from '../../src/replay/execute';
 import { stateSavedAt } from '../../src/state';
 import { createShadows, dropShadows, shadowTag, swapShadows } from '../../src/replay/swap';
+import { SeededRandom } from '../../src/generator';
 import { DATABASE, stream, TOPIC, World } from './world';
 import {
   addToWindow,
   expectedOf,
   generate,
   LATE_SCHEMA_ID,
+  quietSpell,
   readerSchema,
   REFUSED_TYPE,
   SCHEMA_ID,
@@ -26,7 +28,8 @@ import {
  * time, processors started, killed, fenced and restarted, Redis crashed with
  * its last second lost, ClickHouse down, slow or refusing rows, Kafka
  * transactions failing (some after they applied), dead letters redriven in
- * several copies, shadow replays; then a
+ * several copies, shadow replays, a partition gone quiet past the idle
+ * timeout and the stragglers after it; then a
  * bounded run to the end, and every output checked against the workload's
  * own answer.
  */
@@ -46,7 +49,16 @@ export interface ScenarioOptions {
 }
 
 export type FaultKind =
-  'kill' | 'redis-crash' | 'sink-down' | 'fence' | 'rebalance' | 'txn-failure' | 'redrive' | 'hostile' | 'replay';
+  | 'kill'
+  | 'redis-crash'
+  | 'sink-down'
+  | 'fence'
+  | 'rebalance'
+  | 'txn-failure'
+  | 'redrive'
+  | 'hostile'
+  | 'replay'
+  | 'quiet';
 
 export const FAULT_KINDS: FaultKind[] = [
   'kill',
@@ -58,6 +70,7 @@ export const FAULT_KINDS: FaultKind[] = [
   'redrive',
   'hostile',
   'replay',
+  'quiet',
 ];
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -76,7 +89,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   // A replay recomputes its range from the log as it is at replay time: a late-registered schema makes that
   // differ from what the live stream saw (rightly), so the two are not mixed in one seed.
   const replaying = enabled('replay') && r.chance(0.4);
-  if (replaying) options = { ...options, without: new Set([...(options.without ?? []), 'redrive']) };
+  // Late-schema events and stragglers are judged by timing: a replay may rightly judge them otherwise.
+  if (replaying) options = { ...options, without: new Set([...(options.without ?? []), 'redrive', 'quiet']) };
   const mix: Partial<Record<Kind, number>> = {
     duplicate: 0.08,
     late: 0.03,
@@ -92,6 +106,24 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     lateSchemaAt,
     mix,
   });
+  // A partition quiet past the idle timeout, then stragglers: drawn from a random of their own, so that the
+  // rest of a seed's run stays what it was without them.
+  const quietRandom = new SeededRandom(seed + 0x5e1d);
+  const quiet =
+    enabled('quiet') && quietRandom.chance(0.6)
+      ? quietSpell(quietRandom, { partitions, startMs: START, durationMs }, produced.length)
+      : undefined;
+  if (quiet) {
+    const silenced = produced.filter((p) => p.partition === quiet.partition && p.at >= quiet.from && p.at < quiet.to);
+    // A copy written after the spell of an event silenced in it may be that event's first record, stamped up to
+    // a minute back: a straggler too (if an earlier copy was written, it is the duplicate it was).
+    const silencedIds = new Set(silenced.map((p) => p.event?.event_id));
+    for (const p of produced)
+      if (p.kind === 'duplicate' && p.at >= quiet.to && silencedIds.has(p.event?.event_id)) p.kind = 'straggler';
+    note(
+      `partition ${quiet.partition} quiet for ${((quiet.to - quiet.from) / 1000).toFixed(1)} s from t+${((quiet.from - START) / 1000).toFixed(1)}s (${silenced.length} records not written), then ${quiet.stragglers.length} straggler(s)`,
+    );
+  }
   world.registry.register(SCHEMA_ID, readerSchema);
   world.registry.register(LATE_SCHEMA_ID, readerSchema, lateSchemaAt);
   world.registry.register(V1_SCHEMA_ID, v1Schema);
@@ -99,10 +131,20 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
 
   // Producers that write in transactions (the ingest API does) leave a commit marker after their records.
   const transactional = r.chance(0.5);
+  const quietNow = (p: Produced) =>
+    quiet !== undefined && p.partition === quiet.partition && p.at >= quiet.from && p.at < quiet.to;
   for (const p of produced) {
     world.scheduler.at(world.root, p.at - START, () => {
+      const marker = transactional && r.chance(0.3); // drawn for every record, written or not
+      if (quietNow(p)) return; // never written: no offset, so not expected anywhere
       p.offset = world.kafka.produce(TOPIC, p.partition, { timestamp: p.at, key: p.key, value: p.value, headers: {} });
-      if (transactional && r.chance(0.3)) world.kafka.produceMarker(TOPIC, p.partition);
+      if (marker) world.kafka.produceMarker(TOPIC, p.partition);
+    });
+  }
+  for (const p of quiet?.stragglers ?? []) {
+    produced.push(p);
+    world.scheduler.at(world.root, p.at - START, () => {
+      p.offset = world.kafka.produce(TOPIC, p.partition, { timestamp: p.at, key: p.key, value: p.value, headers: {} });
     });
   }
 
@@ -142,6 +184,25 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       world.redis.restart();
       note('Redis restarted');
     });
+  }
+  // Redis losing its last second right after the stragglers were committed (their late events with them): a
+  // re-read from an older snapshot must judge them as the live stream did (see IdleRelease).
+  if (quiet && enabled('redis-crash') && quietRandom.chance(0.5)) {
+    const lastAt = Math.max(...quiet.stragglers.map((p) => p.at));
+    const watch = () => {
+      const committed = Number(world.kafka.committed(`sluice.${stream.name}`).get(quiet.partition)?.offset ?? 0);
+      const written = quiet.stragglers.every((p) => p.offset !== undefined && committed > p.offset);
+      if (written && world.redis.up) {
+        const lost = world.redis.crash(1000);
+        redisLost = true;
+        note(`Redis crashed right after the stragglers' commit, ${lost} writes of its last second lost`);
+        at(200 + quietRandom.int(2000), () => {
+          if (!world.redis.up) world.redis.restart();
+          note('Redis restarted');
+        });
+      } else if (world.scheduler.now() < lastAt + 30_000) world.scheduler.at(world.root, 1, watch);
+    };
+    at(lastAt - START, watch);
   }
   if (enabled('sink-down') && r.chance(0.5)) {
     at(when(), () => {
@@ -241,6 +302,16 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       `windows ${exp.windows.size}, .late ${world.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0} (expected ${exp.late.size}), ` +
       `.dlq ${world.kafka.topics.get(`${TOPIC}.dlq`)?.[0]?.length ?? 0} (expected ${exp.deadLetters.size} + refused partials)`,
   );
+  if (quiet) {
+    const lateAt = new Set(
+      (world.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []).map(
+        (rec) =>
+          `${headerString(rec.headers, LATE_HEADERS.sourcePartition)}/${headerString(rec.headers, LATE_HEADERS.sourceOffset)}`,
+      ),
+    );
+    const late = quiet.stragglers.filter((p) => lateAt.has(`${p.partition}/${p.offset}`)).length;
+    note(`stragglers: ${late} late, ${quiet.stragglers.length - late} counted in their window`);
+  }
   return {
     seed,
     failures,
@@ -386,7 +457,7 @@ function check(world: World, produced: Produced[], _redriven: Set<string>, redis
   const expectedLate = new Set(exp.late);
   for (const [id, e] of exp.flexible) {
     if (!rawIds.has(id)) {
-      fail(`late-schema event ${id} never reached events_raw (lost after its redrive?)`);
+      fail(`${kindOf(produced, id)} event ${id} never reached events_raw`);
       continue;
     }
     exp.raw.add(id);

@@ -27,13 +27,18 @@ import { loadAvroSchema, parseAvroType } from '../../src/schema';
  *   letters, in several copies, once the schema exists. It must end counted
  *   exactly once, in its window or (if the redrive came after the window
  *   closed) in `.late`.
+ * - `straggler`: written just after its partition was quiet for longer than
+ *   the idle timeout (see `quietSpell`), stamped one to two minutes back: its
+ *   window may have been released at the stream watermark meanwhile, so it
+ *   must end counted exactly once, in its window or in `.late`.
  *
  * Every eighth record that would be `valid` is written as a producer still on
  * v1 of the schema writes it: no channel, so the stream reads 'unknown'
  * (its event says so). The others are v2 with their channel.
  */
 
-export type Kind = 'valid' | 'duplicate' | 'late' | 'ahead' | 'far-ahead' | 'poison' | 'refused' | 'late-schema';
+export type Kind =
+  'valid' | 'duplicate' | 'late' | 'ahead' | 'far-ahead' | 'poison' | 'refused' | 'late-schema' | 'straggler';
 
 /** The reference stream's event, as the workload writes it. */
 export type SimEvent = AnalyticsEventV2;
@@ -91,6 +96,59 @@ export interface WorkloadOptions {
 
 const TYPES = ['view', 'click', 'purchase'];
 
+function randomEvent(random: SeededRandom, at: number, eventTime: number, eventType = random.pick(TYPES)): SimEvent {
+  return {
+    event_id: random.uuid(),
+    event_type: eventType,
+    user_id: `u${random.int(40)}`,
+    campaign_id: random.chance(0.3) ? null : `c${random.int(3)}`,
+    ad_id: null,
+    event_time: eventTime,
+    amount: eventType === 'purchase' ? (1 + random.int(10_000)) / 100 : null,
+    properties: { at: String(at) },
+    channel: random.pick(['web', 'ios']),
+  };
+}
+
+/**
+ * A partition quiet from `from` to `to` (longer than the stream's idle timeout: its windows are released
+ * at the other partitions' watermark), and the stragglers written to it right after.
+ */
+export interface QuietSpell {
+  partition: number;
+  from: number;
+  to: number;
+  stragglers: Produced[];
+}
+
+/**
+ * A quiet spell of 15 s to about a minute and a half in one partition, ending up to 15 s after a minute
+ * boundary M: about when the window that ended at M − 1 min is released (at the stream watermark, M − 30 s,
+ * its end plus 30 s of lateness). One to three stragglers follow (`seq` from `firstSeq`), stamped in that
+ * window: late if the release came before them, counted if not.
+ */
+export function quietSpell(
+  random: SeededRandom,
+  options: Pick<WorkloadOptions, 'partitions' | 'startMs' | 'durationMs'>,
+  firstSeq: number,
+): QuietSpell {
+  const { partitions, startMs, durationMs } = options;
+  const MINUTE = 60_000;
+  const partition = random.int(partitions);
+  const from = startMs + 30_000 + random.int(durationMs - 150_000);
+  const boundary = Math.ceil((from + 15_000) / MINUTE) * MINUTE;
+  const to = boundary + 500 + random.int(14_500);
+  const stragglers: Produced[] = [];
+  for (let n = 1 + random.int(3); n > 0; n--) {
+    const at = to + random.int(3000);
+    let e = randomEvent(random, at, boundary - MINUTE - 1 - random.int(MINUTE - 1));
+    while (partitionOf(e.event_id, partitions) !== partition) e = { ...e, event_id: random.uuid() };
+    const key = Buffer.from(e.event_id);
+    stragglers.push(record(firstSeq + stragglers.length, 'straggler', partition, at, key, encode(e, SCHEMA_ID), e));
+  }
+  return { partition, from, to, stragglers };
+}
+
 /** Records in production order (times ascending). */
 export function generate(random: SeededRandom, options: WorkloadOptions): Produced[] {
   const { partitions, startMs, records, durationMs } = options;
@@ -104,17 +162,7 @@ export function generate(random: SeededRandom, options: WorkloadOptions): Produc
     }
     return 'valid';
   };
-  const event = (at: number, eventTime: number, eventType = random.pick(TYPES)): SimEvent => ({
-    event_id: random.uuid(),
-    event_type: eventType,
-    user_id: `u${random.int(40)}`,
-    campaign_id: random.chance(0.3) ? null : `c${random.int(3)}`,
-    ad_id: null,
-    event_time: eventTime,
-    amount: eventType === 'purchase' ? (1 + random.int(10_000)) / 100 : null,
-    properties: { at: String(at) },
-    channel: random.pick(['web', 'ios']),
-  });
+  const event = (at: number, eventTime: number, eventType?: string) => randomEvent(random, at, eventTime, eventType);
   for (let i = 0; i < records; i++) {
     const at = startMs + Math.floor((i / records) * durationMs);
     let kind = pickKind();
@@ -190,7 +238,7 @@ export interface Expected {
   late: Set<string>;
   /** `partition/offset` of every record that must be in `.dlq`, with its error class. */
   deadLetters: Map<string, string>;
-  /** Late-schema events: counted once, in their window or in `.late`, decided by timing. */
+  /** Late-schema events and stragglers: counted once, in their window or in `.late`, decided by timing. */
   flexible: Map<string, SimEvent>;
   /** Refused events: their raw record is dead-lettered; their windows are partials in `.dlq`. */
   refused: Set<string>;
@@ -242,6 +290,11 @@ export function expectedOf(produced: Produced[]): Expected {
     }
     if (seen.has(e.event_id)) continue;
     seen.add(e.event_id);
+    // The first record of its event (a later copy is a duplicate): counted once, in its window or in `.late`.
+    if (p.kind === 'straggler') {
+      exp.flexible.set(e.event_id, e);
+      continue;
+    }
     if (p.kind === 'refused') {
       exp.refused.add(e.event_id);
       exp.deadLetters.set(where, 'SINK_ROW_REFUSED');
