@@ -43,15 +43,6 @@ function produceAt(w: World, partition: number, atMs: number, e: SimEvent): void
   });
 }
 
-/** From START + fromMs on, checks `ready` every simulated millisecond until START + untilMs, and runs `act` the first time it holds. */
-function whenFirst(w: World, fromMs: number, untilMs: number, ready: () => boolean, act: () => void): void {
-  const watch = () => {
-    if (ready()) act();
-    else if (w.scheduler.now() < START + untilMs) w.scheduler.at(w.root, 1, watch);
-  };
-  w.scheduler.at(w.root, fromMs, watch);
-}
-
 const lateOf = (w: World, partition: number) =>
   (w.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []).filter(
     (r) => headerString(r.headers, LATE_HEADERS.sourcePartition) === String(partition),
@@ -81,10 +72,9 @@ describe('edge paths of the runtime, on simulated time', () => {
       produceAt(w, 1, eAt, event(2, START + 50_000));
       const p1 = await w.drive(w.start());
       // SIGKILL right after the member processed the second event, before anything committed it.
-      whenFirst(
-        w,
+      w.whenFirst(
         eAt,
-        eAt + 10_000,
+        10_000,
         () =>
           p1.runner.status().positions[1] === '2' &&
           Number(w.kafka.committed('sluice.event-counts').get(1)?.offset ?? 0) < 2,
@@ -123,10 +113,9 @@ describe('edge paths of the runtime, on simulated time', () => {
     produceAt(w, 1, eAt, event(2, START + 50_000));
     for (let k = 0; k < extra; k++) produceAt(w, 1, eAt + 100 + k, event(5000 + k, START + 150_000 + k));
     const first = await w.drive(w.start());
-    whenFirst(
-      w,
+    w.whenFirst(
       eAt,
-      eAt + 20_000,
+      20_000,
       () => Number(w.kafka.committed(GROUP).get(1)?.offset ?? 0) >= 2,
       () => {
         w.redis.crash(1000);
@@ -134,8 +123,7 @@ describe('edge paths of the runtime, on simulated time', () => {
           w.redis.restart();
           if (during === 'a second member joins') void w.start();
           if (during === 'the member is killed')
-            whenFirst(
-              w,
+            w.whenFirst(
               1,
               30_000,
               () => first.runner.status().positions[1] !== undefined,
@@ -322,10 +310,9 @@ describe('edge paths of the runtime, on simulated time', () => {
     const lateOffset = 119;
     let planned: { committed: number; outcome?: string } | undefined;
     const committed = () => Number(w.kafka.committed('sluice.event-counts').get(0)?.offset ?? 0);
-    whenFirst(
-      w,
+    w.whenFirst(
       120_500,
-      130_000,
+      9_500,
       () => partialEvents(w, 0, START) === 60 && committed() <= lateOffset,
       () => {
         planned = { committed: committed() };

@@ -113,8 +113,10 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     enabled('quiet') && quietRandom.chance(0.6)
       ? quietSpell(quietRandom, { partitions, startMs: START, durationMs }, produced.length)
       : undefined;
+  const quietNow = (p: Produced) =>
+    quiet !== undefined && p.partition === quiet.partition && p.at >= quiet.from && p.at < quiet.to;
   if (quiet) {
-    const silenced = produced.filter((p) => p.partition === quiet.partition && p.at >= quiet.from && p.at < quiet.to);
+    const silenced = produced.filter(quietNow);
     // A copy written after the spell of an event silenced in it may be that event's first record, stamped up to
     // a minute back: a straggler too (if an earlier copy was written, it is the duplicate it was).
     const silencedIds = new Set(silenced.map((p) => p.event?.event_id));
@@ -131,8 +133,6 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
 
   // Producers that write in transactions (the ingest API does) leave a commit marker after their records.
   const transactional = r.chance(0.5);
-  const quietNow = (p: Produced) =>
-    quiet !== undefined && p.partition === quiet.partition && p.at >= quiet.from && p.at < quiet.to;
   for (const p of produced) {
     world.scheduler.at(world.root, p.at - START, () => {
       const marker = transactional && r.chance(0.3); // drawn for every record, written or not
@@ -189,10 +189,14 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   // re-read from an older snapshot must judge them as the live stream did (see IdleRelease).
   if (quiet && enabled('redis-crash') && quietRandom.chance(0.5)) {
     const lastAt = Math.max(...quiet.stragglers.map((p) => p.at));
-    const watch = () => {
-      const committed = Number(world.kafka.committed(`sluice.${stream.name}`).get(quiet.partition)?.offset ?? 0);
-      const written = quiet.stragglers.every((p) => p.offset !== undefined && committed > p.offset);
-      if (written && world.redis.up) {
+    world.whenFirst(
+      lastAt - START,
+      30_000,
+      () => {
+        const committed = Number(world.kafka.committed(`sluice.${stream.name}`).get(quiet.partition)?.offset ?? 0);
+        return world.redis.up && quiet.stragglers.every((p) => p.offset !== undefined && committed > p.offset);
+      },
+      () => {
         const lost = world.redis.crash(1000);
         redisLost = true;
         note(`Redis crashed right after the stragglers' commit, ${lost} writes of its last second lost`);
@@ -200,9 +204,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           if (!world.redis.up) world.redis.restart();
           note('Redis restarted');
         });
-      } else if (world.scheduler.now() < lastAt + 30_000) world.scheduler.at(world.root, 1, watch);
-    };
-    at(lastAt - START, watch);
+      },
+    );
   }
   if (enabled('sink-down') && r.chance(0.5)) {
     at(when(), () => {

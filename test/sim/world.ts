@@ -282,6 +282,19 @@ export class World {
     return promise;
   }
 
+  /**
+   * From `afterMs` from now on, checks `ready` every simulated millisecond for `forMs`, and runs `act` the
+   * first time it holds (a fault injected at the moment the runtime reaches a state).
+   */
+  whenFirst(afterMs: number, forMs: number, ready: () => boolean, act: () => void): void {
+    const until = this.scheduler.now() + afterMs + forMs;
+    const watch = () => {
+      if (ready()) act();
+      else if (this.scheduler.now() < until) this.scheduler.at(this.root, 1, watch);
+    };
+    this.scheduler.at(this.root, afterMs, watch);
+  }
+
   /** SIGKILL: the process stops at once, mid-step; nothing it had in flight happens. */
   kill(proc: SimProcess): void {
     proc.owner.alive = false;
