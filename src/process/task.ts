@@ -298,9 +298,10 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
 
   /** The partition's windows were released at `watermark` at its current offset: kept for its commits. */
   private recordRelease(state: PartitionState, watermark: number): void {
-    const last = state.releases.at(-1);
-    if (last?.offset === state.nextOffset) last.watermark = watermark;
-    else state.releases.push({ offset: state.nextOffset, watermark });
+    // A raised last one replaces its entry: a checkpoint taken before keeps the release as it was then.
+    const release = { offset: state.nextOffset, watermark };
+    if (state.releases.at(-1)?.offset === state.nextOffset) state.releases[state.releases.length - 1] = release;
+    else state.releases.push(release);
     state.releasesApplied = state.releases.length;
   }
 
@@ -694,10 +695,9 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const settled = older.findIndex(settledAt(now));
       state.committedSnapshots = [{ id: snapshot, at: now }, ...(settled < 0 ? older : older.slice(0, settled + 1))];
       // Releases before every kept snapshot's offset are in all of them: no restore needs them again.
-      const oldest = state.committedSnapshots.reduce(
-        (min, s) => (BigInt(offsetOfSnapshot(s.id)) < min ? BigInt(offsetOfSnapshot(s.id)) : min),
-        BigInt(offsetOfSnapshot(snapshot)),
-      );
+      const oldest = state.committedSnapshots
+        .map((s) => BigInt(offsetOfSnapshot(s.id)))
+        .reduce((min, offset) => (offset < min ? offset : min));
       const stale = state.releases.findIndex((r) => BigInt(r.offset) >= oldest);
       const drop = stale < 0 ? state.releases.length : stale;
       state.releases = state.releases.slice(drop);
