@@ -85,7 +85,11 @@ export class FixedWindowStore<E, K extends GroupFields> extends GroupedWindowSto
         this.cachedWindow = undefined;
       }
       this.groups -= window.size;
-      for (const group of window.values()) {
+      // Every group of a window has its bounds, so (end, start, key) order is key order: the keys alone
+      // sort in the engine's own string order, twice as fast as the same sort through a comparator.
+      const keys = [...window.keys()].sort();
+      for (const key of keys) {
+        const group = window.get(key)!;
         this.changes.drop(group);
         this.release(group);
         out.push({ start, end: start + sizeMs, group });

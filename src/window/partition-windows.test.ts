@@ -280,6 +280,29 @@ describe('session windows', () => {
   });
 });
 
+describe('the order windows close in', () => {
+  // Keys opened in an order unlike their sorted one, and a window opened before an earlier one.
+  const keys = ['m', 'b', 'z', 'a', 'q', 'B', 'é', ''];
+  const sorted = (rows: { windowStart: number; windowEnd: number; key: string }[]) =>
+    [...rows]
+      .map((r) => [r.windowEnd, r.windowStart, r.key] as const)
+      .sort((x, y) => x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0));
+  const order = (rows: { windowStart: number; windowEnd: number; key: string }[]) =>
+    rows.map((r) => [r.windowEnd, r.windowStart, r.key] as const);
+
+  it.each([
+    ['tumbling', tumbling(10)],
+    ['hopping', hopping(20, 10)],
+    ['session', session(5)],
+  ] as const)('is by end, start and key for %s windows, whatever order they opened in', (_name, assigner) => {
+    const w = new PartitionWindows(definitionFor(assigner, 0));
+    for (const t of [25, 3, 14]) for (const k of keys) w.add(ev(k, 1, 'x'), t + (k.length % 2), NONE);
+    const closed = w.closeUpTo(1000);
+    expect(closed.length).toBeGreaterThan(keys.length);
+    expect(order(closed)).toEqual(sorted(closed));
+  });
+});
+
 describe('early emissions', () => {
   it('emit changed open windows at most once per interval, marked non-final', () => {
     const w = new PartitionWindows(definitionFor(tumbling(10), 0, 1000));

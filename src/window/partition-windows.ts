@@ -5,7 +5,7 @@ import { FixedWindowStore } from './fixed-window-store';
 import { SessionWindowStore } from './session-window-store';
 import { CHAIN_LIMITS, Capture, decodeChain, isChained, type ChainStats, type WindowsLinkHead } from './incremental';
 import { decodeSnapshot, encodeSnapshot, encodeSnapshotJson, type PartitionWindowsSnapshot } from './snapshot-encoding';
-import { ChangeLog, type AddResult, type StoredWindow, type WindowStore } from './window-store';
+import { byEndStartKey, ChangeLog, type AddResult, type StoredWindow, type WindowStore } from './window-store';
 
 /** One incremental checkpoint of a partition's windows (see `PartitionWindows.checkpoint`). */
 export interface WindowsCheckpoint {
@@ -26,10 +26,6 @@ export interface WindowResult<K extends GroupFields, R> {
   aggregates: R;
   /** true: the window closed (watermark passed end + lateness); false: an early, speculative emission. */
   final: boolean;
-}
-
-function byEndStartKey<K>(a: StoredWindow<K>, b: StoredWindow<K>): number {
-  return a.end - b.end || a.start - b.start || (a.group.key < b.group.key ? -1 : a.group.key > b.group.key ? 1 : 0);
 }
 
 /**
@@ -81,7 +77,6 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     if (watermarkMs > this.appliedWatermark) this.appliedWatermark = watermarkMs;
     const closed: StoredWindow<K>[] = [];
     this.store.close(this.appliedWatermark - this.definition.allowedLatenessMs, closed);
-    if (closed.length > 1) closed.sort(byEndStartKey);
     return closed.map((w) => this.result(w, true));
   }
 
@@ -100,7 +95,6 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     for (const w of closed) if (w.end > latestEnd) latestEnd = w.end;
     const watermark = latestEnd + this.definition.allowedLatenessMs;
     if (watermark > this.appliedWatermark) this.appliedWatermark = watermark;
-    if (closed.length > 1) closed.sort(byEndStartKey);
     return closed.map((w) => this.result(w, true));
   }
 

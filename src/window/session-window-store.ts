@@ -9,6 +9,7 @@ import {
   type ChangeLog,
   type AddResult,
   type Group,
+  byEndStartKey,
   type StoredWindow,
   type WindowStore,
 } from './window-store';
@@ -115,6 +116,7 @@ export class SessionWindowStore<E, K extends GroupFields>
   }
 
   close(closeBefore: number, out: StoredWindow<K>[]): void {
+    const from = out.length;
     while (this.ends.size > 0 && this.ends.peekPriority() <= closeBefore) {
       const session = this.ends.pop()!;
       if (!session.alive) continue;
@@ -130,6 +132,11 @@ export class SessionWindowStore<E, K extends GroupFields>
       list.splice(list.indexOf(session), 1);
       if (list.length === 0) this.byKey.delete(session.key);
       out.push({ start: session.start, end: session.end, group: session });
+    }
+    // Popped by end alone: sessions of different keys ending together come out in any order.
+    if (out.length - from > 1) {
+      const closed = out.slice(from).sort(byEndStartKey);
+      for (let i = 0; i < closed.length; i++) out[from + i] = closed[i]!;
     }
   }
 

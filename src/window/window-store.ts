@@ -40,6 +40,11 @@ export interface StoredWindow<K> {
   group: Group<K>;
 }
 
+/** The order windows are emitted in: by end, then start, then group key. */
+export function byEndStartKey<K>(a: StoredWindow<K>, b: StoredWindow<K>): number {
+  return a.end - b.end || a.start - b.start || (a.group.key < b.group.key ? -1 : a.group.key > b.group.key ? 1 : 0);
+}
+
 /**
  * The open windows of one partition, in one of two shapes: fixed windows
  * share boundaries across keys, sessions do not. A store knows nothing of
@@ -48,7 +53,7 @@ export interface StoredWindow<K> {
 export interface WindowStore<E, K> {
   /** Adds the event to its windows that end after closeBefore; `watermark` only describes a late result. */
   add(event: E, eventTimeMs: number, closeBefore: number, watermark: number): AddResult;
-  /** Removes and returns the windows whose end <= closeBefore. */
+  /** Removes the windows whose end <= closeBefore and appends them to `out` ordered by end, start and key (`byEndStartKey`). */
   close(closeBefore: number, out: StoredWindow<K>[]): void;
   /** In the store's own order: the same for the same input, and kept by `load`. */
   forEach(visit: (window: StoredWindow<K>) => void): void;
