@@ -610,6 +610,11 @@ export class StreamRunner<E> {
     if (due) {
       this.checkpointing = this.runCheckpoint('auto').finally(() => {
         this.checkpointing = undefined;
+        // Rows that piled up meanwhile (a minute's windows closing in several partitions) are taken at
+        // once: the reading they paused would otherwise wait for the timer's next tick, up to half a
+        // flush interval. A failed checkpoint has already waited its retry delay. Stopping takes over.
+        if (!this.stopping && !this.fatal && this.task.pendingRows() >= this.options.maxPendingRows)
+          this.maybeCheckpoint();
       });
     }
   }

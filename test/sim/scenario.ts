@@ -148,8 +148,13 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     });
   }
 
+  // In some seeds rows pile up past a tiny limit all the time: reading pauses and resumes for backpressure,
+  // and a checkpoint that finishes with rows waiting starts the next at once. A random of its own, as above.
+  const pileUpRandom = new SeededRandom(seed + 0x9e11);
+  const processing = pileUpRandom.chance(0.3) ? { maxPendingRows: 1 + pileUpRandom.int(20) } : undefined;
+  if (processing) note(`checkpoint as soon as ${processing.maxPendingRows} row(s) wait; pause reading at twice that`);
   const start = async () => {
-    const proc = await world.start({ sessionTimeoutMs: SESSION_TIMEOUT_MS });
+    const proc = await world.start({ sessionTimeoutMs: SESSION_TIMEOUT_MS, processing });
     note(`start ${proc.name}`);
     return proc;
   };
@@ -293,7 +298,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     const outcome = await Promise.race([p.done, Promise.resolve('running')]);
     if (outcome instanceof Error) failures.push(`${p.name} failed: ${outcome.message}`);
   }
-  const bounded = await world.drive(world.start({ bounded: true, sessionTimeoutMs: SESSION_TIMEOUT_MS }));
+  const bounded = await world.drive(world.start({ bounded: true, sessionTimeoutMs: SESSION_TIMEOUT_MS, processing }));
   note(`bounded run ${bounded.name}`);
   const finished = await world.drive(bounded.done).catch((err: Error) => new Error(`${err.message} (a stall)`));
   if (finished instanceof Error) failures.push(`the bounded run failed: ${finished.message}`);
