@@ -26,17 +26,21 @@ export interface CheckpointPorts {
   commit(partitions: PartitionCommit[]): Promise<void>;
   /** Dead letters of rows refused in a checkpoint that does not commit: they wait for the partition's next commit. */
   defer(deadLetters: DeadLetter[], partitions: Checkpoint['partitions']): void;
+  /** Every row of the checkpoint is written; what is left is saving window state and committing. */
+  rowsWritten?(): void;
 }
 
 /** Steps of a checkpoint already done, so a retry after a failure does not repeat them. */
 export interface CheckpointProgress {
   tables: Set<string>;
+  /** Every table's rows are written. */
+  rows: boolean;
   snapshots: boolean;
   committed: boolean;
 }
 
 export function newProgress(): CheckpointProgress {
-  return { tables: new Set(), snapshots: false, committed: false };
+  return { tables: new Set(), rows: false, snapshots: false, committed: false };
 }
 
 /**
@@ -80,6 +84,8 @@ export async function commitCheckpoint(
     else if (refused.length > 0) ports.defer(refused, checkpoint.partitions);
     progress.tables.add(table);
   }
+  progress.rows = true;
+  ports.rowsWritten?.();
   if (!progress.snapshots && ports.snapshots && checkpoint.snapshots.length > 0)
     await ports.snapshots.save(checkpoint.snapshots);
   progress.snapshots = true;

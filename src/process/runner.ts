@@ -150,6 +150,14 @@ export class StreamRunner<E> {
   private readonly lostWhileStopping = new Set<number>();
   private pending?: { checkpoint: Checkpoint; progress: CheckpointProgress; commit: boolean };
   private checkpointing?: Promise<void>;
+  /**
+   * A flush of rows only, beside a committing checkpoint that has written its rows and now saves window
+   * state and commits (seconds, when it writes a base of a large state): the rows of windows closing
+   * meanwhile need not wait for that. One at a time; a new checkpoint is taken only once it is done.
+   */
+  private flushingBeside?: Promise<void>;
+  /** Checkpoints of rows only that failed to write: the next checkpoint writes their rows first. */
+  private unwritten: Checkpoint[] = [];
   /** When to checkpoint, commit, check the state and retry a failed checkpoint; its timer drives `tick`. */
   private readonly schedule: CheckpointSchedule;
   /** An error that retrying cannot fix; the run has failed with it. */
@@ -391,6 +399,8 @@ export class StreamRunner<E> {
       'Redis restarted and may have lost recent state: restoring every partition',
     );
     this.pending = undefined;
+    // Their records are all read again.
+    this.unwritten = [];
     this.schedule.checkpointDropped();
     for (const p of [...this.assignment]) this.restoreAgain(p);
   }
@@ -600,7 +610,10 @@ export class StreamRunner<E> {
   }
 
   private maybeCheckpoint(timerTick = false): void {
-    if (this.checkpointing) return;
+    if (this.checkpointing) {
+      this.maybeFlushBeside();
+      return;
+    }
     const due = this.schedule.checkpointDue({
       pendingCheckpoint: this.pending !== undefined,
       pendingRows: this.task.pendingRows(),
@@ -620,23 +633,56 @@ export class StreamRunner<E> {
   }
 
   /**
+   * Rows piled up while the checkpoint in flight, its rows written, saves state and commits: writes them
+   * now rather than after it. Nothing is committed for them: their offsets are covered by a later commit,
+   * which takes place after this flush and, if it failed, writes its rows first. Rows written but never
+   * committed are written again after a crash, which row identity makes harmless.
+   */
+  private maybeFlushBeside(): void {
+    if (
+      this.flushingBeside ||
+      !this.pending?.progress.rows ||
+      this.schedule.retrying ||
+      this.stopping ||
+      this.fatal ||
+      this.task.pendingRows() < this.options.maxPendingRows
+    )
+      return;
+    const checkpoint = this.task.takeCheckpoint(false);
+    this.resumePaused();
+    this.flushingBeside = commitCheckpoint(checkpoint, this.checkpointPorts(), newProgress())
+      .catch((err: unknown) => {
+        if (err instanceof SluiceError && !err.retriable) {
+          this.log.error({ err: describeError(err) }, 'writing rows failed for good; stopping the stream');
+          this.fail(err);
+          return;
+        }
+        this.unwritten.push(checkpoint);
+        this.log.warn({ err: describeError(err) }, 'writing rows failed; the next checkpoint writes them first');
+      })
+      .finally(() => {
+        this.flushingBeside = undefined;
+      });
+  }
+
+  /**
    * Commits the pending checkpoint, or takes a new one and commits it: `commit` saves window state and
    * commits offsets with their side records, `flush` only writes rows, `side` commits without saving
    * window state, `auto` commits once the commit interval has passed.
    * On failure the checkpoint is kept for the next attempt.
    */
   private async runCheckpoint(mode: 'commit' | 'flush' | 'side' | 'auto'): Promise<void> {
+    // Rows written beside the last checkpoint go before this one's (and into it, if they failed).
+    await this.flushingBeside;
     if (!this.pending) {
       const committing = mode === 'commit' || mode === 'side' || (mode === 'auto' && this.schedule.commitDue());
-      if (this.task.idle(committing)) {
+      if (this.task.idle(committing) && this.unwritten.length === 0) {
         this.schedule.checkpointSkipped(committing);
         return;
       }
-      this.pending = {
-        checkpoint: this.task.takeCheckpoint(committing, mode !== 'side'),
-        progress: newProgress(),
-        commit: committing,
-      };
+      const checkpoint = this.task.takeCheckpoint(committing, mode !== 'side');
+      for (const earlier of this.unwritten.splice(0).reverse()) rowsBefore(checkpoint, earlier);
+      this.pending = { checkpoint, progress: newProgress(), commit: committing };
       // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
       if (!this.schedule.retrying) this.resumePaused();
     }
@@ -678,6 +724,7 @@ export class StreamRunner<E> {
     return {
       sink: this.ports.sink,
       side: this.ports.side,
+      rowsWritten: () => this.maybeFlushBeside(),
       snapshots: snapshots && {
         save: (entries: Checkpoint['snapshots']) =>
           snapshots.save(entries.filter((e) => this.owns(e.ref.partition, e.incarnation))),
@@ -799,13 +846,14 @@ export class StreamRunner<E> {
     if (this.consumer && this.assignment.size > 0) this.consumer.pause([...this.assignment]);
     await Promise.all(this.inflight);
     await this.checkpointing;
+    await this.flushingBeside;
   }
 
   /** Commits (or with `flush`, writes the rows) until nothing is pending, retrying for up to `timeoutMs`. */
   private async flushAll(timeoutMs: number, mode: 'commit' | 'flush' | 'side' = 'commit'): Promise<void> {
     const deadline = this.clock.now() + timeoutMs;
     await this.checkpointing;
-    while (this.pending || !this.task.idle(mode !== 'flush')) {
+    while (this.pending || this.flushingBeside || this.unwritten.length > 0 || !this.task.idle(mode !== 'flush')) {
       if (this.fatal) throw this.fatal;
       if (this.clock.now() > deadline)
         throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
@@ -871,4 +919,23 @@ export class StreamRunner<E> {
       lateShare: lateShare(this.task.counters),
     };
   }
+}
+
+/** Puts the rows of an earlier checkpoint of rows only in front of the checkpoint's, table by table. */
+function rowsBefore(checkpoint: Checkpoint, earlier: Checkpoint): void {
+  for (const [table, rows] of earlier.rows) {
+    const later = checkpoint.rows.get(table);
+    checkpoint.rows.set(
+      table,
+      later
+        ? {
+            rows: [...rows.rows, ...later.rows],
+            origins: [...rows.origins, ...later.origins],
+            positions: [...rows.positions, ...later.positions],
+          }
+        : rows,
+    );
+  }
+  for (const [partition, incarnation] of earlier.partitions)
+    if (!checkpoint.partitions.has(partition)) checkpoint.partitions.set(partition, incarnation);
 }

@@ -173,6 +173,55 @@ describe('edge paths of the runtime, on simulated time', () => {
     },
   );
 
+  /**
+   * One partition, an event every 100 ms stamped with its time, a checkpoint as soon as a row waits, a
+   * commit every second, and each save of window state taking `saveMs`: a commit is saving state most of
+   * the time. [12:00, 12:01) closes when the record stamped 12:02:00 is read (30 s of out-of-orderness and
+   * 30 s of lateness), at t+120 s.
+   */
+  async function savingStateMostOfTheTime(saveMs: number): Promise<World> {
+    const w = world(1);
+    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
+    w.faults.stateSaveMs = saveMs;
+    await w.drive(w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }));
+    return w;
+  }
+
+  // Before rows were written beside a commit's state phase, they waited for it: 1.3, 0.8 and 0.6 s here.
+  it('the rows of a minute closing while a commit saves window state are written at once, not after that commit', async () => {
+    const delays: (number | string)[] = [];
+    for (const saveMs of [1500, 3000, 5000]) {
+      const w = await savingStateMostOfTheTime(saveMs);
+      let visibleAt: number | undefined;
+      w.whenFirst(
+        START + 120_000 - w.scheduler.now(),
+        10_000,
+        () => partialEvents(w, 0, START) === 599, // stamped 0.1 s to 59.9 s
+        () => (visibleAt = w.scheduler.now()),
+      );
+      await w.scheduler.runUntil(START + 131_000);
+      const delay = visibleAt === undefined ? Infinity : visibleAt - (START + 120_000);
+      delays.push(delay < 500 ? 'prompt' : delay);
+    }
+    expect(delays).toEqual(['prompt', 'prompt', 'prompt']);
+  });
+
+  it('rows written beside a commit that ClickHouse refuses for a while are written by the next checkpoint: every window exact', async () => {
+    const outcomes: string[] = [];
+    for (const outageAt of [30_050, 45_420, 61_730, 88_910, 120_040]) {
+      const w = await savingStateMostOfTheTime(2000);
+      w.scheduler.at(w.root, START + outageAt - w.scheduler.now(), () => {
+        w.faults.sinkDownUntil = w.scheduler.now() + 1500;
+      });
+      await w.scheduler.runUntil(START + 160_000);
+      await finish(w);
+      const minutes = [0, 1, 2].map((m) => partialEvents(w, 0, START + m * 60_000));
+      outcomes.push(`${minutes.join('/')} late ${lateOf(w, 0).length}`);
+    }
+    // 1500 events stamped 0.1 s to 150.0 s: 599 in the first minute, 600 in the second, 301 in the third.
+    expect(outcomes).toEqual(outcomes.map(() => '599/600/301 late 0'));
+  });
+
   it('with a commit interval under a second (0: a commit at every flush), Redis losing its last second leaves a snapshot to restore', async () => {
     const outcomes: { crashAt: number; outcome: string }[] = [];
     for (const crashAt of [30_037, 30_411, 30_777]) {

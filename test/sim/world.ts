@@ -94,6 +94,8 @@ export class Faults {
   sinkDownUntil = 0;
   /** Extra latency of each ClickHouse insert, ms. */
   sinkLatencyMs = 5;
+  /** Extra time each save of window state takes, ms (a base of a large state takes seconds). */
+  stateSaveMs = 0;
   /** Event types whose rows ClickHouse refuses as data it cannot hold. */
   readonly refusedEventTypes = new Set<string>();
 }
@@ -205,6 +207,11 @@ export class World {
       ttlSeconds: 24 * 3600,
     });
     const snapshots = new RedisSnapshotStore(redis, `${KEY_PREFIX}state:${stream.name}:${epoch}:`);
+    const save = snapshots.save.bind(snapshots);
+    snapshots.save = async (entries) => {
+      if (this.faults.stateSaveMs > 0) await this.scheduler.sleep(this.root, this.faults.stateSaveMs);
+      return save(entries);
+    };
     const sink = new ClickHouseSink({
       settings: { url: 'http://clickhouse.sim', username: 'sim', password: '', database: DATABASE } as never,
       database: DATABASE,
