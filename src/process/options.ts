@@ -65,9 +65,9 @@ export const PROCESSING_OPTIONS = {
     max: HOUR_MS,
     description: 'write rows, dead letters and late events at least this often',
   },
-  // A commit snapshots every dirty partition's whole window state, so its cost grows with the open
-  // windows, not with the records since the last one: it runs less often than the flushes in between,
-  // which only write outputs (cf. Kafka Streams' commit.interval.ms). 0 commits at every flush.
+  // A commit saves window state (what changed since the last one, and now and then a base of every
+  // open window) and runs a Kafka transaction per partition: it runs less often than the flushes in
+  // between, which only write outputs (cf. Kafka Streams' commit.interval.ms). 0 commits at every flush.
   commitIntervalMs: {
     kind: 'integer',
     flag: 'commit-interval',
