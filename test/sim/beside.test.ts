@@ -101,3 +101,51 @@ describe('flush beside a committing checkpoint (review probes)', () => {
     expect({ records: new Set(raw).size, twice }).toEqual({ records: 1500, twice: [] });
   });
 });
+
+describe('flush beside: a failure retrying cannot fix (review probes)', () => {
+  /**
+   * As above, events of an accepted type. Once, a beside flush is refused for good (a non-retriable
+   * ClickHouse error: here ACCESS_DENIED, as while a grant is being changed). The runner fails (done
+   * rejects) and drops that checkpoint, but nothing stops its timer: the next checkpoint is taken and
+   * commits offsets past the records whose rows were in the dropped one. (A committing checkpoint that
+   * fails for good stays `pending` and blocks every later commit; the dropped beside flush does not.)
+   * Whoever restarts the stream starts from that commit: those rows are never written.
+   */
+  it('a beside flush refused for good: no offset is committed past records whose rows never reached ClickHouse', async () => {
+    const w = world(1);
+    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
+    w.faults.stateSaveMs = 2000;
+    const p = await w.drive(
+      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
+    );
+    const inner = w.clickhouse.beforeInsert!;
+    let failedAt: number | undefined;
+    w.clickhouse.beforeInsert = async (table, rows) => {
+      if (failedAt === undefined && besideOf(p) && w.scheduler.now() >= START + 60_000) {
+        failedAt = w.scheduler.now();
+        throw Object.assign(new Error('Code: 497. DB::Exception: sim: Not enough privileges. (ACCESS_DENIED)'), {
+          code: '497',
+        });
+      }
+      await inner(table, rows);
+    };
+    // When the first commit past the dropped rows lands, after the failure.
+    let coveredAt: number | undefined;
+    w.whenFirst(
+      60_000,
+      30_000,
+      () => failedAt !== undefined && Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0) >= 600,
+      () => (coveredAt = w.scheduler.now()),
+    );
+    await w.scheduler.runUntil(START + 90_000);
+    expect(failedAt).toBeDefined();
+    // Measured: the beside flush fails at t+60.032 s; a commit past its records (598, 599) lands 3.4 s later.
+    expect(coveredAt).toBeUndefined();
+    expect(await Promise.race([p.done, Promise.resolve('running')])).toBeInstanceOf(Error);
+    const committed = Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0);
+    const written = new Set(w.clickhouse.final(DATABASE, 'events_raw').map((r) => Number(r.kafka_offset)));
+    const missing: number[] = [];
+    for (let o = 0; o < committed; o++) if (!written.has(o)) missing.push(o);
+    expect({ committed: committed > 0, missing }).toEqual({ committed: true, missing: [] });
+  });
+});
