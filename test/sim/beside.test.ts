@@ -149,3 +149,63 @@ describe('flush beside: a failure retrying cannot fix (review probes)', () => {
     expect({ committed: committed > 0, missing }).toEqual({ committed: true, missing: [] });
   });
 });
+
+describe('flush beside while Redis loses state (review probes)', () => {
+  /**
+   * Every event of a refused type (each record's raw row is a dead letter). While a commit saves window
+   * state (2 s), ClickHouse goes down and slows to 500 ms an insert, and Redis crashes and restarts: the
+   * save finds Redis restarted (StateLostError) and restoreAll drops `unwritten` and restores the
+   * partition. A beside flush still in flight then fails, and pushes its checkpoint (rows of the old
+   * incarnation) into `unwritten` after it was cleared. The next checkpoint, of the new incarnation,
+   * writes those rows first: their refusals become dead letters of the new incarnation's commit, while
+   * the new incarnation reads the same records again and dead-letters them itself.
+   */
+  it('a beside flush that fails after restoreAll: each refused record is in .dlq once', async () => {
+    const w = world(1);
+    w.faults.refusedEventTypes.add('refused');
+    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100, 'refused'));
+    w.faults.stateSaveMs = 2000;
+    const p = await w.drive(
+      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
+    );
+    const runner = p.runner as unknown as {
+      pending?: { progress: { rows: boolean; snapshots: boolean } };
+      unwritten: unknown[];
+    };
+    let armedAt: number | undefined;
+    let crashedAt: number | undefined;
+    w.whenFirst(
+      60_000,
+      20_000,
+      () => runner.pending?.progress.rows === true && !runner.pending.progress.snapshots,
+      () => {
+        armedAt = w.scheduler.now();
+        w.faults.sinkLatencyMs = 500;
+        w.faults.sinkDownUntil = w.scheduler.now() + 3000;
+        w.scheduler.at(w.root, 3000, () => (w.faults.sinkLatencyMs = 5));
+        // Once a beside flush has started (it fails 500 ms later), Redis crashes and restarts.
+        const before = besideOf(p);
+        w.whenFirst(
+          1,
+          2000,
+          () => besideOf(p) !== undefined && besideOf(p) !== before,
+          () => {
+            crashedAt = w.scheduler.now();
+            w.redis.crash(1000);
+            w.scheduler.at(w.root, 100, () => w.redis.restart());
+          },
+        );
+      },
+    );
+    await w.scheduler.runUntil(START + 160_000);
+    await finish(w);
+    expect(armedAt).toBeDefined();
+    expect(crashedAt).toBeDefined();
+    const dlq = w.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
+    const raw = dlq
+      .filter((d) => headerString(d.headers, 'sluice.dlq.kind') !== 'window-partial')
+      .map((d) => headerString(d.headers, DLQ_HEADERS.sourceOffset));
+    const twice = raw.filter((o, i) => raw.indexOf(o) !== i);
+    expect({ records: new Set(raw).size, twice }).toEqual({ records: 1500, twice: [] });
+  });
+});
