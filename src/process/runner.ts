@@ -156,8 +156,8 @@ export class StreamRunner<E> {
    * meanwhile need not wait for that. One at a time; a new checkpoint is taken only once it is done.
    */
   private flushingBeside?: Promise<void>;
-  /** Checkpoints of rows only that failed to write: the next checkpoint writes their rows first. */
-  private unwritten: Checkpoint[] = [];
+  /** A flush beside a commit that failed, with how far it got: retried, alone, before anything else. */
+  private besideFailed?: { checkpoint: Checkpoint; progress: CheckpointProgress };
   /** When to checkpoint, commit, check the state and retry a failed checkpoint; its timer drives `tick`. */
   private readonly schedule: CheckpointSchedule;
   /** An error that retrying cannot fix; the run has failed with it. */
@@ -399,8 +399,7 @@ export class StreamRunner<E> {
       'Redis restarted and may have lost recent state: restoring every partition',
     );
     this.pending = undefined;
-    // Their records are all read again.
-    this.unwritten = [];
+    this.besideFailed = undefined; // its records are all read again
     this.schedule.checkpointDropped();
     for (const p of [...this.assignment]) this.restoreAgain(p);
   }
@@ -615,7 +614,7 @@ export class StreamRunner<E> {
       return;
     }
     const due = this.schedule.checkpointDue({
-      pendingCheckpoint: this.pending !== undefined,
+      pendingCheckpoint: this.pending !== undefined || this.besideFailed !== undefined,
       pendingRows: this.task.pendingRows(),
       timerTick,
       idle: () => this.task.idle(),
@@ -635,12 +634,15 @@ export class StreamRunner<E> {
   /**
    * Rows piled up while the checkpoint in flight, its rows written, saves state and commits: writes them
    * now rather than after it. Nothing is committed for them: their offsets are covered by a later commit,
-   * which takes place after this flush and, if it failed, writes its rows first. Rows written but never
-   * committed are written again after a crash, which row identity makes harmless.
+   * taken only once they are written. A flush that fails is handled as a failed checkpoint: reading
+   * pauses, and it is retried with its progress before any other checkpoint is taken (a failure for good
+   * stops the stream, and no later commit passes its rows). Rows written but never committed are written
+   * again after a crash, which row identity makes harmless.
    */
   private maybeFlushBeside(): void {
     if (
       this.flushingBeside ||
+      this.besideFailed ||
       !this.pending?.progress.rows ||
       this.schedule.retrying ||
       this.stopping ||
@@ -648,17 +650,15 @@ export class StreamRunner<E> {
       this.task.pendingRows() < this.options.maxPendingRows
     )
       return;
-    const checkpoint = this.task.takeCheckpoint(false);
+    const beside = { checkpoint: this.task.takeCheckpoint(false), progress: newProgress() };
     this.resumePaused();
-    this.flushingBeside = commitCheckpoint(checkpoint, this.checkpointPorts(), newProgress())
+    this.flushingBeside = commitCheckpoint(beside.checkpoint, this.checkpointPorts(), beside.progress)
       .catch((err: unknown) => {
-        if (err instanceof SluiceError && !err.retriable) {
-          this.log.error({ err: describeError(err) }, 'writing rows failed for good; stopping the stream');
-          this.fail(err);
-          return;
-        }
-        this.unwritten.push(checkpoint);
-        this.log.warn({ err: describeError(err) }, 'writing rows failed; the next checkpoint writes them first');
+        this.besideFailed = beside;
+        if (this.failedForGood(err)) return;
+        this.schedule.checkpointFailed();
+        this.log.warn({ err: describeError(err) }, 'writing rows failed; consumption paused, will retry');
+        this.pauseAll();
       })
       .finally(() => {
         this.flushingBeside = undefined;
@@ -668,21 +668,34 @@ export class StreamRunner<E> {
   /**
    * Commits the pending checkpoint, or takes a new one and commits it: `commit` saves window state and
    * commits offsets with their side records, `flush` only writes rows, `side` commits without saving
-   * window state, `auto` commits once the commit interval has passed.
+   * window state, `auto` commits once the commit interval has passed. A flush beside the last one that
+   * failed is retried first.
    * On failure the checkpoint is kept for the next attempt.
    */
   private async runCheckpoint(mode: 'commit' | 'flush' | 'side' | 'auto'): Promise<void> {
-    // Rows written beside the last checkpoint go before this one's (and into it, if they failed).
     await this.flushingBeside;
-    if (!this.pending) {
-      const committing = mode === 'commit' || mode === 'side' || (mode === 'auto' && this.schedule.commitDue());
-      if (this.task.idle(committing) && this.unwritten.length === 0) {
-        this.schedule.checkpointSkipped(committing);
+    const beside = this.besideFailed;
+    if (beside) {
+      try {
+        await commitCheckpoint(beside.checkpoint, this.checkpointPorts(), beside.progress);
+        if (this.besideFailed === beside) this.besideFailed = undefined;
+      } catch (err) {
+        await this.checkpointFailed(err);
         return;
       }
-      const checkpoint = this.task.takeCheckpoint(committing, mode !== 'side');
-      for (const earlier of this.unwritten.splice(0).reverse()) rowsBefore(checkpoint, earlier);
-      this.pending = { checkpoint, progress: newProgress(), commit: committing };
+    }
+    if (!this.pending) {
+      const committing = mode === 'commit' || mode === 'side' || (mode === 'auto' && this.schedule.commitDue());
+      if (this.task.idle(committing)) {
+        this.schedule.checkpointSkipped(committing);
+        if (beside) this.afterCheckpoint();
+        return;
+      }
+      this.pending = {
+        checkpoint: this.task.takeCheckpoint(committing, mode !== 'side'),
+        progress: newProgress(),
+        commit: committing,
+      };
       // The rows that made partitions pause are the checkpoint's now: read on while it writes them.
       if (!this.schedule.retrying) this.resumePaused();
     }
@@ -691,30 +704,48 @@ export class StreamRunner<E> {
       await commitCheckpoint(pending.checkpoint, this.checkpointPorts(), pending.progress);
       if (this.pending === pending) this.pending = undefined;
       this.schedule.checkpointDone(pending.commit);
-      this.resumePaused();
+      this.afterCheckpoint();
     } catch (err) {
-      if (err instanceof StateLostError) {
-        if (!this.stopping) this.restoreAll(err);
-        else {
-          this.pending = undefined;
-          for (const p of this.assignment) this.lostWhileStopping.add(p);
-        }
-        return;
+      await this.checkpointFailed(err);
+    }
+  }
+
+  /** A checkpoint landed: reading goes on, unless a flush beside it failed meanwhile and waits for its retry. */
+  private afterCheckpoint(): void {
+    if (this.besideFailed) this.schedule.checkpointFailed();
+    else this.resumePaused();
+  }
+
+  /** A checkpoint (or a flush beside one) failed: it is kept and retried after a delay, reading paused. */
+  private async checkpointFailed(err: unknown): Promise<void> {
+    if (err instanceof StateLostError) {
+      if (!this.stopping) this.restoreAll(err);
+      else {
+        this.pending = undefined;
+        for (const p of this.assignment) this.lostWhileStopping.add(p);
       }
-      if (err instanceof SluiceError && !err.retriable) {
-        // Retrying cannot help: stop loudly rather than stall quietly.
-        this.log.error({ err: describeError(err) }, 'checkpoint failed for good; stopping the stream');
-        this.fail(err);
-        return;
-      }
-      // Everything stays buffered; consumption is paused until the retry succeeds.
-      this.schedule.checkpointFailed();
-      this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
-      if (this.consumer && this.assignment.size > 0 && !this.stopping) {
-        for (const p of this.assignment) this.paused.add(p);
-        this.consumer.pause([...this.assignment]);
-      }
-      await this.schedule.retryDelay();
+      return;
+    }
+    if (this.failedForGood(err)) return;
+    // Everything stays buffered; consumption is paused until the retry succeeds.
+    this.schedule.checkpointFailed();
+    this.log.warn({ err: describeError(err) }, 'checkpoint failed; consumption paused, will retry');
+    this.pauseAll();
+    await this.schedule.retryDelay();
+  }
+
+  /** Retrying cannot help: stop loudly rather than stall quietly. True when that is the case. */
+  private failedForGood(err: unknown): boolean {
+    if (!(err instanceof SluiceError) || err.retriable) return false;
+    this.log.error({ err: describeError(err) }, 'checkpoint failed for good; stopping the stream');
+    this.fail(err);
+    return true;
+  }
+
+  private pauseAll(): void {
+    if (this.consumer && this.assignment.size > 0 && !this.stopping) {
+      for (const p of this.assignment) this.paused.add(p);
+      this.consumer.pause([...this.assignment]);
     }
   }
 
@@ -853,7 +884,7 @@ export class StreamRunner<E> {
   private async flushAll(timeoutMs: number, mode: 'commit' | 'flush' | 'side' = 'commit'): Promise<void> {
     const deadline = this.clock.now() + timeoutMs;
     await this.checkpointing;
-    while (this.pending || this.flushingBeside || this.unwritten.length > 0 || !this.task.idle(mode !== 'flush')) {
+    while (this.pending || this.flushingBeside || this.besideFailed || !this.task.idle(mode !== 'flush')) {
       if (this.fatal) throw this.fatal;
       if (this.clock.now() > deadline)
         throw new SluiceError('SHUTDOWN_TIMEOUT', `could not flush and commit within ${timeoutMs} ms`);
@@ -919,23 +950,4 @@ export class StreamRunner<E> {
       lateShare: lateShare(this.task.counters),
     };
   }
-}
-
-/** Puts the rows of an earlier checkpoint of rows only in front of the checkpoint's, table by table. */
-function rowsBefore(checkpoint: Checkpoint, earlier: Checkpoint): void {
-  for (const [table, rows] of earlier.rows) {
-    const later = checkpoint.rows.get(table);
-    checkpoint.rows.set(
-      table,
-      later
-        ? {
-            rows: [...rows.rows, ...later.rows],
-            origins: [...rows.origins, ...later.origins],
-            positions: [...rows.positions, ...later.positions],
-          }
-        : rows,
-    );
-  }
-  for (const [partition, incarnation] of earlier.partitions)
-    if (!checkpoint.partitions.has(partition)) checkpoint.partitions.set(partition, incarnation);
 }

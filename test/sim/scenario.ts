@@ -149,15 +149,16 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   }
 
   // In some seeds rows pile up past a tiny limit all the time: reading pauses and resumes for backpressure,
-  // and a checkpoint that finishes with rows waiting starts the next at once. A random of its own, as above.
+  // a checkpoint that finishes with rows waiting starts the next at once, and, when saving window state
+  // takes a while, rows are written beside the commit saving it. A random of its own, as above.
   const pileUpRandom = new SeededRandom(seed + 0x9e11);
-  const forced = process.env.SIM_MAX_PENDING_ROWS;
-  const processing = forced
-    ? { maxPendingRows: Number(forced) }
-    : pileUpRandom.chance(0.3)
-      ? { maxPendingRows: 1 + pileUpRandom.int(20) }
-      : undefined;
-  if (processing) note(`checkpoint as soon as ${processing.maxPendingRows} row(s) wait; pause reading at twice that`);
+  const processing = pileUpRandom.chance(0.3) ? { maxPendingRows: 1 + pileUpRandom.int(20) } : undefined;
+  if (processing) {
+    world.faults.stateSaveMs = pileUpRandom.chance(0.5) ? pileUpRandom.int(2000) : 0;
+    note(
+      `checkpoint as soon as ${processing.maxPendingRows} row(s) wait, pause reading at twice that; saving state takes ${world.faults.stateSaveMs} ms more`,
+    );
+  }
   const start = async () => {
     const proc = await world.start({ sessionTimeoutMs: SESSION_TIMEOUT_MS, processing });
     note(`start ${proc.name}`);

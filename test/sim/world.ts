@@ -95,7 +95,7 @@ export class Faults {
   /** Extra latency of each ClickHouse insert, ms. */
   sinkLatencyMs = 5;
   /** Extra time each save of window state takes, ms (a base of a large state takes seconds). */
-  stateSaveMs = Number(process.env.SIM_STATE_SAVE_MS ?? 0);
+  stateSaveMs = 0;
   /** Event types whose rows ClickHouse refuses as data it cannot hold. */
   readonly refusedEventTypes = new Set<string>();
 }
