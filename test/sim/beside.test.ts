@@ -199,3 +199,50 @@ describe('flush beside while Redis loses state (review probes)', () => {
     expect({ records: new Set(raw).size, twice }).toEqual({ records: 1500, twice: [] });
   });
 });
+
+describe('flush beside, then the partition is restored (review 2 probes)', () => {
+  /**
+   * One partition, an event every 100 ms, each save of window state taking 2 s. At 60 s, while a commit
+   * (C1) saves state, the beside flush beside it fails (ClickHouse down for 50 ms), and C1's transaction
+   * fails too: C1 restores the partition (restoreAgain) and ends without throwing, so checkpointDone
+   * clears the schedule's failing flag and afterCheckpoint sets it again for the failed flush. The flush
+   * is retried and lands, but the restored incarnation has nothing dirty (it resumes at the committed
+   * offset) and no rows: runCheckpoint finds the task idle, calls checkpointSkipped, and nothing ever
+   * calls checkpointDone again. schedule.retrying stays true for good, so every batch pauses its
+   * partition again (onBatch) and tick never resumes it: with every service healthy the member reads
+   * nothing more and commits nothing more.
+   */
+  it('a failed beside flush retried after its commit restored the partition: reading goes on', async () => {
+    const w = world(1);
+    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
+    w.faults.stateSaveMs = 2000;
+    const p = await w.drive(
+      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
+    );
+    const runner = p.runner as unknown as {
+      pending?: { progress: { rows: boolean; snapshots: boolean } };
+    };
+    let armedAt: number | undefined;
+    w.whenFirst(
+      60_000,
+      20_000,
+      () => runner.pending?.progress.rows === true && !runner.pending.progress.snapshots && besideOf(p) !== undefined,
+      () => {
+        armedAt = w.scheduler.now();
+        w.faults.sinkDownUntil = w.scheduler.now() + 50;
+        w.kafka.transactionFailure = 1;
+        w.scheduler.at(w.root, 2500, () => (w.kafka.transactionFailure = 0));
+      },
+    );
+    await w.scheduler.runUntil(START + 150_000);
+    expect(armedAt).toBeDefined();
+    const status = p.runner.status();
+    const committed = Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0);
+    // 1500 events by 150 s, every fault over by 63 s: the member has read and committed nearly all of them.
+    expect({ committed: committed >= 1400, checkpointPending: status.checkpointPending }).toEqual({
+      committed: true,
+      checkpointPending: false,
+    });
+    await finish(w);
+  });
+});
