@@ -246,3 +246,46 @@ describe('flush beside, then the partition is restored (review 2 probes)', () =>
     await finish(w);
   });
 });
+
+describe('flush beside, then the member is expelled (review 2 probes)', () => {
+  /**
+   * As above, with faults the seeded scenarios also inject and no Kafka transaction failure: at 60 s,
+   * while a commit saves state and a beside flush is in flight, ClickHouse goes down for 15 s (the flush
+   * fails and keeps failing) and the coordinator does not hear the member for 12 s (it is expelled and
+   * joins again, restoring its partition: a new incarnation with nothing dirty). When ClickHouse is back
+   * the flush's retry lands, the task is idle, runCheckpoint only skips, and schedule.failing is never
+   * cleared: the member stays paused for good.
+   */
+  it('a failed beside flush retried after the member was expelled and joined again: reading goes on', async () => {
+    const w = world(1);
+    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
+    w.faults.stateSaveMs = 2000;
+    const p = await w.drive(
+      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
+    );
+    const runner = p.runner as unknown as {
+      pending?: { progress: { rows: boolean; snapshots: boolean } };
+    };
+    let armedAt: number | undefined;
+    w.whenFirst(
+      60_000,
+      20_000,
+      () => runner.pending?.progress.rows === true && !runner.pending.progress.snapshots && besideOf(p) !== undefined,
+      () => {
+        armedAt = w.scheduler.now();
+        w.faults.sinkDownUntil = w.scheduler.now() + 15_000;
+        w.kafka.consumers.get(p.owner)!.silentUntil = w.scheduler.now() + 12_000;
+      },
+    );
+    await w.scheduler.runUntil(START + 150_000);
+    expect(armedAt).toBeDefined();
+    const status = p.runner.status();
+    const committed = Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0);
+    // 1500 events by 150 s, every fault over by 75 s: the member has read and committed nearly all of them.
+    expect({ committed: committed >= 1400, checkpointPending: status.checkpointPending }).toEqual({
+      committed: true,
+      checkpointPending: false,
+    });
+    await finish(w);
+  });
+});
