@@ -289,3 +289,54 @@ describe('flush beside, then the member is expelled (review 2 probes)', () => {
     await finish(w);
   });
 });
+
+describe('flush beside at the end of a bounded run (review 2 probes)', () => {
+  /**
+   * A bounded run over 1500 events already in the topic (ClickHouse answering in 300 ms), a checkpoint as soon as a row waits, each save
+   * of window state taking 2 s. It reaches its end while a commit (C1) saves state with a beside flush in
+   * flight (finishBounded: stopping). Then ClickHouse refuses for 400 ms (the flush fails: failing set) and
+   * Redis restarts without losing a write (C1's save finds it restarted: StateLostError while stopping, so
+   * the partition goes to lostWhileStopping and nothing clears failing). flushAll retries the flush (it
+   * lands), commits the rest (StateLostError again, lost again), finds the task idle and returns;
+   * goBackToLost sets stopping false and restores the partition at its committed offset (nothing dirty).
+   * schedule.failing is still set: every batch pauses again and the run never reaches its end, so done
+   * never settles (a bounded replay or `npm start` hangs with every service healthy).
+   */
+  it('a beside flush failing as a bounded run ends, with Redis restarting: the run still finishes', async () => {
+    const w = world(1);
+    for (let s = 1; s <= 1500; s++) produceAt(w, 0, 1, event(s, START + s * 100));
+    await w.scheduler.runUntil(START + 1000);
+    w.faults.stateSaveMs = 2000;
+    w.faults.sinkLatencyMs = 300; // (with 1500 events, the end comes while a commit saves state, a flush beside it)
+    const p = await w.drive(
+      w.start({ bounded: true, processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
+    );
+    const runner = p.runner as unknown as {
+      stopping: boolean;
+      pending?: { progress: { rows: boolean; snapshots: boolean } };
+    };
+    let armedAt: number | undefined;
+    w.whenFirst(
+      0,
+      600_000,
+      () =>
+        runner.stopping &&
+        runner.pending?.progress.rows === true &&
+        !runner.pending.progress.snapshots &&
+        besideOf(p) !== undefined,
+      () => {
+        armedAt = w.scheduler.now();
+        w.faults.sinkDownUntil = w.scheduler.now() + 400;
+        w.redis.crash(0);
+        w.scheduler.at(w.root, 100, () => w.redis.restart());
+      },
+    );
+    const outcome = await w.drive(
+      p.done.then((d) => (d instanceof Error ? d.message : 'finished')),
+      900_000,
+    ).catch((err: Error) => err.message);
+    expect(armedAt).toBeDefined();
+    expect(outcome).toBe('finished');
+    expect(Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0)).toBe(1500);
+  });
+});
