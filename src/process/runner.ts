@@ -624,8 +624,13 @@ export class StreamRunner<E> {
         this.checkpointing = undefined;
         // Rows that piled up meanwhile (a minute's windows closing in several partitions) are taken at
         // once: the reading they paused would otherwise wait for the timer's next tick, up to half a
-        // flush interval. A failed checkpoint has already waited its retry delay. Stopping takes over.
-        if (!this.stopping && !this.fatal && this.task.pendingRows() >= this.options.maxPendingRows)
+        // flush interval. After a failure the timer's ticks retry; stopping takes over on its own.
+        if (
+          !this.stopping &&
+          !this.fatal &&
+          !this.schedule.retrying &&
+          this.task.pendingRows() >= this.options.maxPendingRows
+        )
           this.maybeCheckpoint();
       });
     }
@@ -679,6 +684,8 @@ export class StreamRunner<E> {
       try {
         await commitCheckpoint(beside.checkpoint, this.checkpointPorts(), beside.progress);
         if (this.besideFailed === beside) this.besideFailed = undefined;
+        // It landed: the failure it paused reading for is over (a failed commit, if any, is tried next).
+        this.schedule.checkpointDone(false);
       } catch (err) {
         await this.checkpointFailed(err);
         return;
@@ -721,7 +728,9 @@ export class StreamRunner<E> {
     if (err instanceof StateLostError) {
       if (!this.stopping) this.restoreAll(err);
       else {
+        // Dropped: the partitions are processed to the end again (goBackToLost), reading unpaused.
         this.pending = undefined;
+        this.schedule.checkpointDropped();
         for (const p of this.assignment) this.lostWhileStopping.add(p);
       }
       return;

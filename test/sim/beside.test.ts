@@ -53,7 +53,7 @@ const besideOf = (p: SimProcess): Promise<void> | undefined =>
 
 const GROUP = 'sluice.event-counts';
 
-describe('flush beside a committing checkpoint (review probes)', () => {
+describe('flush beside a committing checkpoint (first review probes)', () => {
   /**
    * One partition, an event every 100 ms, every event of a type ClickHouse refuses (its raw row and its
    * window partial are dead letters), a checkpoint as soon as a row waits, and each save of window state
@@ -104,7 +104,7 @@ describe('flush beside a committing checkpoint (review probes)', () => {
   });
 });
 
-describe('flush beside: a failure retrying cannot fix (review probes)', () => {
+describe('flush beside: a failure retrying cannot fix (first review probes)', () => {
   /**
    * As above, events of an accepted type. Once, a beside flush is refused for good (a non-retriable
    * ClickHouse error: here ACCESS_DENIED, as while a grant is being changed). The stream fails (done
@@ -141,7 +141,7 @@ describe('flush beside: a failure retrying cannot fix (review probes)', () => {
   });
 });
 
-describe('flush beside while Redis loses state (review probes)', () => {
+describe('flush beside while Redis loses state (first review probes)', () => {
   /**
    * Every event of a refused type (each record's raw row is a dead letter). While a commit saves window
    * state (2 s), ClickHouse goes down and slows to 500 ms an insert, and Redis crashes and restarts: the
@@ -200,7 +200,7 @@ describe('flush beside while Redis loses state (review probes)', () => {
   });
 });
 
-describe('flush beside, then the partition is restored (review 2 probes)', () => {
+describe('flush beside, then the partition is restored (second review probes)', () => {
   /**
    * One partition, an event every 100 ms, each save of window state taking 2 s. At 60 s, while a commit
    * (C1) saves state, the beside flush beside it fails (ClickHouse down for 50 ms), and C1's transaction
@@ -209,8 +209,8 @@ describe('flush beside, then the partition is restored (review 2 probes)', () =>
    * is retried and lands, but the restored incarnation has nothing dirty (it resumes at the committed
    * offset) and no rows: runCheckpoint finds the task idle, calls checkpointSkipped, and nothing ever
    * calls checkpointDone again. schedule.retrying stays true for good, so every batch pauses its
-   * partition again (onBatch) and tick never resumes it: with every service healthy the member reads
-   * nothing more and commits nothing more.
+   * partition again (onBatch) and tick never resumes it: with every service healthy the member read
+   * nothing more and committed nothing more. Fixed: the flush's retry landing clears the flag.
    */
   it('a failed beside flush retried after its commit restored the partition: reading goes on', async () => {
     const w = world(1);
@@ -247,14 +247,14 @@ describe('flush beside, then the partition is restored (review 2 probes)', () =>
   });
 });
 
-describe('flush beside, then the member is expelled (review 2 probes)', () => {
+describe('flush beside, then the member is expelled (second review probes)', () => {
   /**
    * As above, with faults the seeded scenarios also inject and no Kafka transaction failure: at 60 s,
    * while a commit saves state and a beside flush is in flight, ClickHouse goes down for 15 s (the flush
    * fails and keeps failing) and the coordinator does not hear the member for 12 s (it is expelled and
    * joins again, restoring its partition: a new incarnation with nothing dirty). When ClickHouse is back
    * the flush's retry lands, the task is idle, runCheckpoint only skips, and schedule.failing is never
-   * cleared: the member stays paused for good.
+   * cleared: the member stayed paused for good. Fixed as above.
    */
   it('a failed beside flush retried after the member was expelled and joined again: reading goes on', async () => {
     const w = world(1);
@@ -290,7 +290,7 @@ describe('flush beside, then the member is expelled (review 2 probes)', () => {
   });
 });
 
-describe('flush beside at the end of a bounded run (review 2 probes)', () => {
+describe('flush beside at the end of a bounded run (second review probes)', () => {
   /**
    * A bounded run over 1500 events already in the topic (ClickHouse answering in 300 ms), a checkpoint as soon as a row waits, each save
    * of window state taking 2 s. It reaches its end while a commit (C1) saves state with a beside flush in
@@ -300,7 +300,8 @@ describe('flush beside at the end of a bounded run (review 2 probes)', () => {
    * lands), commits the rest (StateLostError again, lost again), finds the task idle and returns;
    * goBackToLost sets stopping false and restores the partition at its committed offset (nothing dirty).
    * schedule.failing is still set: every batch pauses again and the run never reaches its end, so done
-   * never settles (a bounded replay or `npm start` hangs with every service healthy).
+   * never settled (a bounded replay or `npm start` hung with every service healthy). Fixed: a commit
+   * dropped while stopping clears the flag, as restoreAll does.
    */
   it('a beside flush failing as a bounded run ends, with Redis restarting: the run still finishes', async () => {
     const w = world(1);
@@ -331,10 +332,12 @@ describe('flush beside at the end of a bounded run (review 2 probes)', () => {
         w.scheduler.at(w.root, 100, () => w.redis.restart());
       },
     );
-    const outcome = await w.drive(
-      p.done.then((d) => (d instanceof Error ? d.message : 'finished')),
-      900_000,
-    ).catch((err: Error) => err.message);
+    const outcome = await w
+      .drive(
+        p.done.then((d) => (d instanceof Error ? d.message : 'finished')),
+        900_000,
+      )
+      .catch((err: Error) => err.message);
     expect(armedAt).toBeDefined();
     expect(outcome).toBe('finished');
     expect(Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0)).toBe(1500);
