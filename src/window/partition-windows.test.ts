@@ -281,25 +281,34 @@ describe('session windows', () => {
 });
 
 describe('the order windows close in', () => {
-  // Keys opened in an order unlike their sorted one, and a window opened before an earlier one.
+  // Keys opened in an order unlike their sorted one, a window opened before an earlier one, events on
+  // either side of a checkpoint.
   const keys = ['m', 'b', 'z', 'a', 'q', 'B', 'é', ''];
-  const sorted = (rows: { windowStart: number; windowEnd: number; key: string }[]) =>
-    [...rows]
-      .map((r) => [r.windowEnd, r.windowStart, r.key] as const)
-      .sort((x, y) => x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0));
+  const events = [25, 3, 14, 31, 8].flatMap((t) => keys.map((k) => [ev(k, 1, `u${t}`), t + (k.length % 2)] as const));
   const order = (rows: { windowStart: number; windowEnd: number; key: string }[]) =>
-    rows.map((r) => [r.windowEnd, r.windowStart, r.key] as const);
+    rows.map((r) => `${r.windowEnd}/${r.windowStart}/${r.key}`);
 
   it.each([
     ['tumbling', tumbling(10)],
     ['hopping', hopping(20, 10)],
     ['session', session(5)],
-  ] as const)('is by end, start and key for %s windows, whatever order they opened in', (_name, assigner) => {
-    const w = new PartitionWindows(definitionFor(assigner, 0));
-    for (const t of [25, 3, 14]) for (const k of keys) w.add(ev(k, 1, 'x'), t + (k.length % 2), NONE);
-    const closed = w.closeUpTo(1000);
+  ] as const)('is by end, then start, and the same after a restore for %s windows', (_name, assigner) => {
+    const definition = definitionFor(assigner, 0);
+    const live = new PartitionWindows(definition);
+    for (const [e, t] of events) live.add(e, t, NONE);
+    const closed = live.closeUpTo(1000);
     expect(closed.length).toBeGreaterThan(keys.length);
-    expect(order(closed)).toEqual(sorted(closed));
+    const bounds = closed.map((r) => [r.windowEnd, r.windowStart]);
+    expect(bounds).toEqual([...bounds].sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!));
+    // Restored from a snapshot taken half-way, then given the rest: the same rows in the same order.
+    const half = events.length / 2;
+    const first = new PartitionWindows(definition);
+    for (const [e, t] of events.slice(0, half)) first.add(e, t, NONE);
+    const resumed = PartitionWindows.restore(definition, JSON.parse(JSON.stringify(first.snapshot())));
+    for (const [e, t] of events.slice(half)) resumed.add(e, t, NONE);
+    const again = resumed.closeUpTo(1000);
+    expect(order(again)).toEqual(order(closed));
+    expect(again).toEqual(closed);
   });
 });
 

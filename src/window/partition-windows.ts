@@ -72,7 +72,7 @@ export class PartitionWindows<E, K extends GroupFields, A extends AggregationSpe
     return this.store.add(event, eventTimeMs, watermark - this.definition.allowedLatenessMs, watermark);
   }
 
-  /** Removes and returns (final) every window whose end + allowedLateness <= watermark, ordered by end, start, key. */
+  /** Removes and returns (final) every window whose end + allowedLateness <= watermark, in the store's close order (WindowStore.close). */
   closeUpTo(watermarkMs: number): WindowResult<K, AggregateResults<A>>[] {
     if (watermarkMs > this.appliedWatermark) this.appliedWatermark = watermarkMs;
     const closed: StoredWindow<K>[] = [];

@@ -133,6 +133,8 @@ describe('fixed windows against a naive model (property)', () => {
           // The model: a flat list of (window, event) memberships, closed by a scan.
           let watermark = -Infinity;
           const members: { start: number; end: number; e: Ev; emitted: boolean }[] = [];
+          // When each (window, key) opened: rows of a window come out in that order.
+          const opened = new Map<string, number>();
           const expected: Row[] = [];
           const modelClose = () => {
             const due = members.filter((m) => !m.emitted && m.end + lateness <= watermark);
@@ -160,7 +162,10 @@ describe('fixed windows against a naive model (property)', () => {
                 final: true,
               };
             });
-            rows.sort((x, y) => x.windowEnd - y.windowEnd || x.windowStart - y.windowStart || (x.key < y.key ? -1 : 1));
+            const openedAt = (r: Row) => opened.get(`${r.windowStart}|${r.windowEnd}|${r.key}`)!;
+            rows.sort(
+              (x, y) => x.windowEnd - y.windowEnd || x.windowStart - y.windowStart || openedAt(x) - openedAt(y),
+            );
             expected.push(...rows);
           };
           for (const op of ops) {
@@ -174,7 +179,11 @@ describe('fixed windows against a naive model (property)', () => {
             const outcome = windows.add(e, op.t, op.watermark);
             const open = windowsOf(assigner, op.t).filter((w) => w.end + lateness > watermark);
             expect(outcome.kind).toBe(open.length === 0 ? 'late' : 'added');
-            for (const w of open) members.push({ ...w, e, emitted: false });
+            for (const w of open) {
+              const id = `${w.start}|${w.end}|${e.key}`;
+              if (!opened.has(id)) opened.set(id, opened.size);
+              members.push({ ...w, e, emitted: false });
+            }
           }
           emitted.push(...windows.closeAll());
           watermark = Infinity;

@@ -35,16 +35,8 @@ describe('WindowTestDriver', () => {
     expect(driver.watermark).toBe(-Infinity); // the stream's: partition 1 has had no record yet
     driver.advanceTime(10_000); // 30 s after assignment partition 1 is idle and releases the stream watermark
     expect(driver.watermark).toBe(75_000);
+    // A window's groups in the order they opened: view at 1 s, buy at 30 s.
     expect(driver.readOutput()).toEqual([
-      {
-        partition: 0,
-        windowStart: 0,
-        windowEnd: 60_000,
-        key: 'buy',
-        fields: { type: 'buy' },
-        aggregates: { events: 1, users: ['u2'], amount: 5 },
-        final: true,
-      },
       {
         partition: 0,
         windowStart: 0,
@@ -52,6 +44,15 @@ describe('WindowTestDriver', () => {
         key: 'view',
         fields: { type: 'view' },
         aggregates: { events: 2, users: ['u1'], amount: 0 },
+        final: true,
+      },
+      {
+        partition: 0,
+        windowStart: 0,
+        windowEnd: 60_000,
+        key: 'buy',
+        fields: { type: 'buy' },
+        aggregates: { events: 1, users: ['u2'], amount: 5 },
         final: true,
       },
     ]);

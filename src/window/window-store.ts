@@ -40,7 +40,7 @@ export interface StoredWindow<K> {
   group: Group<K>;
 }
 
-/** The order windows are emitted in: by end, then start, then group key. */
+/** By end, then start, then group key: a total order of sessions (a key's sessions never overlap). */
 export function byEndStartKey<K>(a: StoredWindow<K>, b: StoredWindow<K>): number {
   return a.end - b.end || a.start - b.start || (a.group.key < b.group.key ? -1 : a.group.key > b.group.key ? 1 : 0);
 }
@@ -53,7 +53,11 @@ export function byEndStartKey<K>(a: StoredWindow<K>, b: StoredWindow<K>): number
 export interface WindowStore<E, K> {
   /** Adds the event to its windows that end after closeBefore; `watermark` only describes a late result. */
   add(event: E, eventTimeMs: number, closeBefore: number, watermark: number): AddResult;
-  /** Removes the windows whose end <= closeBefore and appends them to `out` ordered by end, start and key (`byEndStartKey`). */
+  /**
+   * Removes the windows whose end <= closeBefore and appends them to `out` by end, then start, then in
+   * an order that is the same for the same input and after a restore: the order they opened in (fixed
+   * windows) or by key (sessions, `byEndStartKey`).
+   */
   close(closeBefore: number, out: StoredWindow<K>[]): void;
   /** In the store's own order: the same for the same input, and kept by `load`. */
   forEach(visit: (window: StoredWindow<K>) => void): void;
