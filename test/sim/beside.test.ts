@@ -1,7 +1,7 @@
 import { DLQ_HEADERS, headerString } from '../../src/dlq';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import { DATABASE, TOPIC, World, type SimProcess } from './world';
-import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
+import { DATABASE, TOPIC, type SimProcess, type World } from './world';
+import { event, finish, produceAt, savingStateMostOfTheTime, START, world } from './edge-world';
 
 /**
  * Probes of the rows-only flush written beside a committing checkpoint (runner.maybeFlushBeside), from
@@ -9,42 +9,14 @@ import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
  * models.
  */
 
-const START = Date.UTC(2026, 0, 1, 12, 0, 0);
-const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-const event = (n: number, t: number, type = 'view'): SimEvent => ({
-  event_id: uuid(n),
-  event_type: type,
-  user_id: `u${n}`,
-  campaign_id: 'c1',
-  ad_id: null,
-  event_time: t,
-  amount: null,
-  properties: {},
-  channel: 'web',
-});
-
-function world(partitions: number): World {
-  const w = new World(1, START, partitions);
-  w.registry.register(SCHEMA_ID, readerSchema);
-  return w;
-}
-
-function produceAt(w: World, partition: number, atMs: number, e: SimEvent): void {
-  w.scheduler.at(w.root, atMs, () => {
-    w.kafka.produce(TOPIC, partition, {
-      timestamp: w.scheduler.now(),
-      key: Buffer.from(e.event_id),
-      value: encode(e, SCHEMA_ID),
-      headers: {},
-    });
-  });
-}
-
-async function finish(w: World): Promise<void> {
-  for (const p of w.processes.filter((q) => q.owner.alive)) await w.drive(w.stop(p));
-  const bounded = await w.drive(w.start({ bounded: true }));
-  const outcome = await w.drive(bounded.done);
-  if (outcome instanceof Error) throw outcome;
+/** Every one of the 1500 records (all of a refused type) is in .dlq, none twice. */
+function expectEachRecordDeadLetteredOnce(w: World): void {
+  const dlq = w.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
+  const raw = dlq
+    .filter((d) => headerString(d.headers, 'sluice.dlq.kind') !== 'window-partial')
+    .map((d) => headerString(d.headers, DLQ_HEADERS.sourceOffset));
+  const twice = raw.filter((o, i) => raw.indexOf(o) !== i);
+  expect({ records: new Set(raw).size, twice }).toEqual({ records: 1500, twice: [] });
 }
 
 /** The runner's beside flush in flight, if any (private; read for fault injection only). */
@@ -64,13 +36,7 @@ describe('flush beside a committing checkpoint (first review probes)', () => {
    * (1198, 1199). The flush is now retried with its own progress.
    */
   it('a beside flush that fails after a table whose rows were refused: each refused record is in .dlq once', async () => {
-    const w = world(1);
-    w.faults.refusedEventTypes.add('refused');
-    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100, 'refused'));
-    w.faults.stateSaveMs = 2000;
-    const p = await w.drive(
-      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
-    );
+    const { w, p } = await savingStateMostOfTheTime(2000, { refused: true });
     const inner = w.clickhouse.beforeInsert!;
     let flush: Promise<void> | undefined;
     let refusedRaw = false;
@@ -95,12 +61,7 @@ describe('flush beside a committing checkpoint (first review probes)', () => {
     await w.scheduler.runUntil(START + 160_000);
     await finish(w);
     expect(injected).toBe(true);
-    const dlq = w.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
-    const raw = dlq
-      .filter((d) => headerString(d.headers, 'sluice.dlq.kind') !== 'window-partial')
-      .map((d) => headerString(d.headers, DLQ_HEADERS.sourceOffset));
-    const twice = raw.filter((o, i) => raw.indexOf(o) !== i);
-    expect({ records: new Set(raw).size, twice }).toEqual({ records: 1500, twice: [] });
+    expectEachRecordDeadLetteredOnce(w);
   });
 });
 
@@ -113,12 +74,7 @@ describe('flush beside: a failure retrying cannot fix (first review probes)', ()
    * them. The flush is now kept and tried again before any later checkpoint, as a failed commit is.
    */
   it('a beside flush refused for good: no offset is committed past records whose rows never reached ClickHouse', async () => {
-    const w = world(1);
-    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
-    w.faults.stateSaveMs = 2000;
-    const p = await w.drive(
-      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
-    );
+    const { w, p } = await savingStateMostOfTheTime(2000);
     const inner = w.clickhouse.beforeInsert!;
     let failedAt: number | undefined;
     w.clickhouse.beforeInsert = async (table, rows) => {
@@ -152,13 +108,7 @@ describe('flush beside while Redis loses state (first review probes)', () => {
    * is now retried as itself: its refusals are deferred to its own incarnation, which is gone.
    */
   it('a beside flush that fails after restoreAll: each refused record is in .dlq once', async () => {
-    const w = world(1);
-    w.faults.refusedEventTypes.add('refused');
-    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100, 'refused'));
-    w.faults.stateSaveMs = 2000;
-    const p = await w.drive(
-      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
-    );
+    const { w, p } = await savingStateMostOfTheTime(2000, { refused: true });
     const runner = p.runner as unknown as {
       pending?: { progress: { rows: boolean; snapshots: boolean } };
     };
@@ -191,14 +141,36 @@ describe('flush beside while Redis loses state (first review probes)', () => {
     await finish(w);
     expect(armedAt).toBeDefined();
     expect(crashedAt).toBeDefined();
-    const dlq = w.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
-    const raw = dlq
-      .filter((d) => headerString(d.headers, 'sluice.dlq.kind') !== 'window-partial')
-      .map((d) => headerString(d.headers, DLQ_HEADERS.sourceOffset));
-    const twice = raw.filter((o, i) => raw.indexOf(o) !== i);
-    expect({ records: new Set(raw).size, twice }).toEqual({ records: 1500, twice: [] });
+    expectEachRecordDeadLetteredOnce(w);
   });
 });
+
+/**
+ * From 60 s, once a commit saves state with a flush beside it in flight, `fault` strikes; by 150 s the
+ * member has read and committed nearly all of the 1500 events, with no checkpoint left failing.
+ */
+async function readingGoesOnAfter(fault: (w: World, p: SimProcess) => void): Promise<void> {
+  const { w, p } = await savingStateMostOfTheTime(2000);
+  const runner = p.runner as unknown as { pending?: { progress: { rows: boolean; snapshots: boolean } } };
+  let armedAt: number | undefined;
+  w.whenFirst(
+    60_000,
+    20_000,
+    () => runner.pending?.progress.rows === true && !runner.pending.progress.snapshots && besideOf(p) !== undefined,
+    () => {
+      armedAt = w.scheduler.now();
+      fault(w, p);
+    },
+  );
+  await w.scheduler.runUntil(START + 150_000);
+  expect(armedAt).toBeDefined();
+  const committed = Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0);
+  expect({ committed: committed >= 1400, checkpointPending: p.runner.status().checkpointPending }).toEqual({
+    committed: true,
+    checkpointPending: false,
+  });
+  await finish(w);
+}
 
 describe('flush beside, then the partition is restored (second review probes)', () => {
   /**
@@ -213,37 +185,12 @@ describe('flush beside, then the partition is restored (second review probes)', 
    * nothing more and committed nothing more. Fixed: the flush's retry landing clears the flag.
    */
   it('a failed beside flush retried after its commit restored the partition: reading goes on', async () => {
-    const w = world(1);
-    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
-    w.faults.stateSaveMs = 2000;
-    const p = await w.drive(
-      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
-    );
-    const runner = p.runner as unknown as {
-      pending?: { progress: { rows: boolean; snapshots: boolean } };
-    };
-    let armedAt: number | undefined;
-    w.whenFirst(
-      60_000,
-      20_000,
-      () => runner.pending?.progress.rows === true && !runner.pending.progress.snapshots && besideOf(p) !== undefined,
-      () => {
-        armedAt = w.scheduler.now();
-        w.faults.sinkDownUntil = w.scheduler.now() + 50;
-        w.kafka.transactionFailure = 1;
-        w.scheduler.at(w.root, 2500, () => (w.kafka.transactionFailure = 0));
-      },
-    );
-    await w.scheduler.runUntil(START + 150_000);
-    expect(armedAt).toBeDefined();
-    const status = p.runner.status();
-    const committed = Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0);
-    // 1500 events by 150 s, every fault over by 63 s: the member has read and committed nearly all of them.
-    expect({ committed: committed >= 1400, checkpointPending: status.checkpointPending }).toEqual({
-      committed: true,
-      checkpointPending: false,
+    // Every fault over by 63 s.
+    await readingGoesOnAfter((w) => {
+      w.faults.sinkDownUntil = w.scheduler.now() + 50;
+      w.kafka.transactionFailure = 1;
+      w.scheduler.at(w.root, 2500, () => (w.kafka.transactionFailure = 0));
     });
-    await finish(w);
   });
 });
 
@@ -257,36 +204,11 @@ describe('flush beside, then the member is expelled (second review probes)', () 
    * cleared: the member stayed paused for good. Fixed as above.
    */
   it('a failed beside flush retried after the member was expelled and joined again: reading goes on', async () => {
-    const w = world(1);
-    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
-    w.faults.stateSaveMs = 2000;
-    const p = await w.drive(
-      w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }),
-    );
-    const runner = p.runner as unknown as {
-      pending?: { progress: { rows: boolean; snapshots: boolean } };
-    };
-    let armedAt: number | undefined;
-    w.whenFirst(
-      60_000,
-      20_000,
-      () => runner.pending?.progress.rows === true && !runner.pending.progress.snapshots && besideOf(p) !== undefined,
-      () => {
-        armedAt = w.scheduler.now();
-        w.faults.sinkDownUntil = w.scheduler.now() + 15_000;
-        w.kafka.consumers.get(p.owner)!.silentUntil = w.scheduler.now() + 12_000;
-      },
-    );
-    await w.scheduler.runUntil(START + 150_000);
-    expect(armedAt).toBeDefined();
-    const status = p.runner.status();
-    const committed = Number(w.kafka.committed(GROUP).get(0)?.offset ?? 0);
-    // 1500 events by 150 s, every fault over by 75 s: the member has read and committed nearly all of them.
-    expect({ committed: committed >= 1400, checkpointPending: status.checkpointPending }).toEqual({
-      committed: true,
-      checkpointPending: false,
+    // Every fault over by 75 s.
+    await readingGoesOnAfter((w, p) => {
+      w.faults.sinkDownUntil = w.scheduler.now() + 15_000;
+      w.kafka.consumers.get(p.owner)!.silentUntil = w.scheduler.now() + 12_000;
     });
-    await finish(w);
   });
 });
 

@@ -2,46 +2,15 @@ import { LATE_HEADERS, headerString } from '../../src/dlq';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { snapshotsOf } from '../../src/state';
 import { DATABASE, KEY_PREFIX, TOPIC, World, stream } from './world';
+import { event, finish, produceAt, savingStateMostOfTheTime, START, uuid, world } from './edge-world';
 import { shadowReplay } from './scenario';
-import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
+import { encode, SCHEMA_ID } from './workload';
 
 /**
  * Edge paths of the runtime, each as one deterministic scenario on the
  * simulation's models (the seeded runs in sim.test.ts find such paths by
  * chance; these pin them down).
  */
-
-const START = Date.UTC(2026, 0, 1, 12, 0, 0);
-const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-const event = (n: number, t: number): SimEvent => ({
-  event_id: uuid(n),
-  event_type: 'view',
-  user_id: `u${n}`,
-  campaign_id: 'c1',
-  ad_id: null,
-  event_time: t,
-  amount: null,
-  properties: {},
-  channel: 'web',
-});
-
-function world(partitions: number): World {
-  const w = new World(1, START, partitions);
-  w.registry.register(SCHEMA_ID, readerSchema);
-  return w;
-}
-
-/** Produces `e` to `partition` at simulated time START + atMs (its record timestamp). */
-function produceAt(w: World, partition: number, atMs: number, e: SimEvent): void {
-  w.scheduler.at(w.root, atMs, () => {
-    w.kafka.produce(TOPIC, partition, {
-      timestamp: w.scheduler.now(),
-      key: Buffer.from(e.event_id),
-      value: encode(e, SCHEMA_ID),
-      headers: {},
-    });
-  });
-}
 
 const lateOf = (w: World, partition: number) =>
   (w.kafka.topics.get(`${TOPIC}.late`)?.[0] ?? []).filter(
@@ -52,14 +21,6 @@ const partialEvents = (w: World, partition: number, windowStart: number) =>
     .final(DATABASE, EVENT_COUNTS_PARTIAL.name)
     .filter((r) => Number(r.source_partition) === partition && Number(r.window_start) * 1000 === windowStart)
     .reduce((n, r) => n + Number(r.events), 0);
-
-/** Stops every live member and runs a bounded run to the end, as the seeded scenarios end. */
-async function finish(w: World): Promise<void> {
-  for (const p of w.processes.filter((q) => q.owner.alive)) await w.drive(w.stop(p));
-  const bounded = await w.drive(w.start({ bounded: true }));
-  const outcome = await w.drive(bounded.done);
-  if (outcome instanceof Error) throw outcome;
-}
 
 describe('edge paths of the runtime, on simulated time', () => {
   it('an event judged late after an idle release, then a crash before the commit, ends in .late or in its window, never both', async () => {
@@ -173,25 +134,11 @@ describe('edge paths of the runtime, on simulated time', () => {
     },
   );
 
-  /**
-   * One partition, an event every 100 ms stamped with its time, a checkpoint as soon as a row waits, a
-   * commit every second, and each save of window state taking `saveMs`: a commit is saving state most of
-   * the time. [12:00, 12:01) closes when the record stamped 12:02:00 is read (30 s of out-of-orderness and
-   * 30 s of lateness), at t+120 s.
-   */
-  async function savingStateMostOfTheTime(saveMs: number): Promise<World> {
-    const w = world(1);
-    for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100));
-    w.faults.stateSaveMs = saveMs;
-    await w.drive(w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }));
-    return w;
-  }
-
   // Before rows were written beside a commit's state phase, they waited for it: 1.3, 0.8 and 0.6 s here.
   it('the rows of a minute closing while a commit saves window state are written at once, not after that commit', async () => {
     const delays: (number | string)[] = [];
     for (const saveMs of [1500, 3000, 5000]) {
-      const w = await savingStateMostOfTheTime(saveMs);
+      const { w } = await savingStateMostOfTheTime(saveMs);
       let visibleAt: number | undefined;
       w.whenFirst(
         START + 120_000 - w.scheduler.now(),
@@ -209,7 +156,7 @@ describe('edge paths of the runtime, on simulated time', () => {
   it('rows written beside a commit that ClickHouse refuses for a while are written by the next checkpoint: every window exact', async () => {
     const outcomes: string[] = [];
     for (const outageAt of [30_050, 45_420, 61_730, 88_910, 120_040]) {
-      const w = await savingStateMostOfTheTime(2000);
+      const { w } = await savingStateMostOfTheTime(2000);
       w.scheduler.at(w.root, START + outageAt - w.scheduler.now(), () => {
         w.faults.sinkDownUntil = w.scheduler.now() + 1500;
       });

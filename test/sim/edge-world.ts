@@ -1,0 +1,67 @@
+import { TOPIC, World, type SimProcess } from './world';
+import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
+
+/**
+ * What the edge specs share: one world per scenario, events produced at set simulated times, and the
+ * end every seeded scenario has too.
+ */
+
+export const START = Date.UTC(2026, 0, 1, 12, 0, 0);
+export const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+export const event = (n: number, t: number, type = 'view'): SimEvent => ({
+  event_id: uuid(n),
+  event_type: type,
+  user_id: `u${n}`,
+  campaign_id: 'c1',
+  ad_id: null,
+  event_time: t,
+  amount: null,
+  properties: {},
+  channel: 'web',
+});
+
+export function world(partitions: number): World {
+  const w = new World(1, START, partitions);
+  w.registry.register(SCHEMA_ID, readerSchema);
+  return w;
+}
+
+/** Produces `e` to `partition` at simulated time START + atMs (its record timestamp). */
+export function produceAt(w: World, partition: number, atMs: number, e: SimEvent): void {
+  w.scheduler.at(w.root, atMs, () => {
+    w.kafka.produce(TOPIC, partition, {
+      timestamp: w.scheduler.now(),
+      key: Buffer.from(e.event_id),
+      value: encode(e, SCHEMA_ID),
+      headers: {},
+    });
+  });
+}
+
+/** Stops every live member and runs a bounded run to the end, as the seeded scenarios end. */
+export async function finish(w: World): Promise<void> {
+  for (const p of w.processes.filter((q) => q.owner.alive)) await w.drive(w.stop(p));
+  const bounded = await w.drive(w.start({ bounded: true }));
+  const outcome = await w.drive(bounded.done);
+  if (outcome instanceof Error) throw outcome;
+}
+
+/**
+ * One partition, an event every 100 ms stamped with its time, a checkpoint as soon as a row waits, a
+ * commit every second, and each save of window state taking `saveMs`: a commit is saving state most of
+ * the time, and rows are flushed beside it. [12:00, 12:01) closes when the record stamped 12:02:00 is
+ * read (30 s of out-of-orderness and 30 s of lateness), at t+120 s. With `refused`, ClickHouse refuses
+ * every event's rows (each a dead letter).
+ */
+export async function savingStateMostOfTheTime(
+  saveMs: number,
+  { refused = false } = {},
+): Promise<{ w: World; p: SimProcess }> {
+  const w = world(1);
+  const type = refused ? 'refused' : 'view';
+  if (refused) w.faults.refusedEventTypes.add(type);
+  for (let s = 1; s <= 1500; s++) produceAt(w, 0, s * 100, event(s, START + s * 100, type));
+  w.faults.stateSaveMs = saveMs;
+  const p = await w.drive(w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }));
+  return { w, p };
+}
