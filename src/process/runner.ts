@@ -625,15 +625,16 @@ export class StreamRunner<E> {
         // Rows that piled up meanwhile (a minute's windows closing in several partitions) are taken at
         // once: the reading they paused would otherwise wait for the timer's next tick, up to half a
         // flush interval. After a failure the timer's ticks retry; stopping takes over on its own.
-        if (
-          !this.stopping &&
-          !this.fatal &&
-          !this.schedule.retrying &&
-          this.task.pendingRows() >= this.options.maxPendingRows
-        )
-          this.maybeCheckpoint();
+        if (this.rowsPiledUp()) this.maybeCheckpoint();
       });
     }
+  }
+
+  /** At least `maxPendingRows` rows wait, and nothing (stopping, a failure, a retry) says to leave them to the timer. */
+  private rowsPiledUp(): boolean {
+    return (
+      !this.stopping && !this.fatal && !this.schedule.retrying && this.task.pendingRows() >= this.options.maxPendingRows
+    );
   }
 
   /**
@@ -645,16 +646,7 @@ export class StreamRunner<E> {
    * again after a crash, which row identity makes harmless.
    */
   private maybeFlushBeside(): void {
-    if (
-      this.flushingBeside ||
-      this.besideFailed ||
-      !this.pending?.progress.rows ||
-      this.schedule.retrying ||
-      this.stopping ||
-      this.fatal ||
-      this.task.pendingRows() < this.options.maxPendingRows
-    )
-      return;
+    if (this.flushingBeside || this.besideFailed || !this.pending?.progress.rows || !this.rowsPiledUp()) return;
     const beside = { checkpoint: this.task.takeCheckpoint(false), progress: newProgress() };
     this.resumePaused();
     this.flushingBeside = commitCheckpoint(beside.checkpoint, this.checkpointPorts(), beside.progress)
