@@ -34,6 +34,27 @@ export interface SteadyResult {
   lastHead: number;
   /** Largest delay of a batch behind its schedule, ms (the producer keeping up). */
   maxLagMs: number;
+  /**
+   * The wall time each sent batch was acknowledged, with the event-time head of its last record, in
+   * order: when data reaching a given event time was in Kafka (see `inKafkaAt`).
+   */
+  sends: { head: number; ackedAt: number }[];
+}
+
+/**
+ * When the first record with an event-time head at or past `head` was acknowledged by Kafka: the
+ * earliest a processor can have seen that event time (later than `head` itself when the producer fell
+ * behind its schedule). Undefined if no record got that far.
+ */
+export function inKafkaAt(sends: SteadyResult['sends'], head: number): number | undefined {
+  let lo = 0;
+  let hi = sends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sends[mid]!.head >= head) hi = mid;
+    else lo = mid + 1;
+  }
+  return sends[lo]?.ackedAt;
 }
 
 const TICK_MS = 50;
@@ -69,6 +90,7 @@ export async function produceSteady(o: SteadyOptions): Promise<SteadyResult> {
   await producer.connect();
   let sent = 0;
   let maxLagMs = 0;
+  const sends: SteadyResult['sends'] = [];
   const msPerRecord = 1000 / o.ratePerSecond;
   try {
     while (sent < count) {
@@ -90,6 +112,7 @@ export async function produceSteady(o: SteadyOptions): Promise<SteadyResult> {
           entries.push(entry);
         }
         await producer.send({ topic: o.topic, messages });
+        sends.push({ head: startedAt + Math.floor((sent - 1) * msPerRecord), ackedAt: Date.now() });
         for (const e of entries) o.onLogEntry(e);
       }
       // Behind schedule (a full batch went out): send the next at once; on schedule: wait for the next tick.
@@ -103,5 +126,6 @@ export async function produceSteady(o: SteadyOptions): Promise<SteadyResult> {
     startedAt,
     lastHead: startedAt + Math.floor((count - 1) * msPerRecord),
     maxLagMs: Math.round(maxLagMs),
+    sends,
   };
 }
