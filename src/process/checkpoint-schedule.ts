@@ -49,7 +49,12 @@ export class CheckpointSchedule {
 
   /** Calls `tick` twice per flush interval (at most every 50 ms), so a due checkpoint waits at most half an interval. */
   startTimer(tick: () => void): void {
-    this.cancelTimer = this.clock.setInterval(tick, Math.max(50, Math.floor(this.options.flushIntervalMs / 2)));
+    this.cancelTimer = this.clock.setInterval(tick, this.tickMs);
+  }
+
+  /** How often the timer ticks. */
+  get tickMs(): number {
+    return Math.max(50, Math.floor(this.options.flushIntervalMs / 2));
   }
 
   stopTimer(): void {
