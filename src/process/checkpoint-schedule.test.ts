@@ -37,6 +37,19 @@ describe('CheckpointSchedule', () => {
     expect(fastTicks).toBe(4);
   });
 
+  it('ticks at least 8 times per idle timeout, so a stall of two ticks is well inside it', async () => {
+    const clock = new ManualClock(0);
+    const slowFlush = new CheckpointSchedule(clock, { ...OPTIONS, flushIntervalMs: 30_000, idleTimeoutMs: 10_000 });
+    let ticks = 0;
+    slowFlush.startTimer(() => ticks++);
+    await clock.advance(10_000);
+    slowFlush.stopTimer();
+    expect({ tickMs: slowFlush.tickMs, ticks }).toEqual({ tickMs: 1250, ticks: 8 });
+    // Without windows, or with a long idle timeout, the flush interval decides.
+    expect(new CheckpointSchedule(clock, OPTIONS).tickMs).toBe(500);
+    expect(new CheckpointSchedule(clock, { ...OPTIONS, idleTimeoutMs: 60_000 }).tickMs).toBe(500);
+  });
+
   it('is due once the flush interval passed: after a batch only with something to write, on the timer always', async () => {
     const { clock, schedule } = setup();
     const idle = { ...afterBatch, idle: () => true };

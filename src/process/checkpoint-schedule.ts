@@ -11,6 +11,12 @@ export interface CheckpointScheduleOptions {
   stateCheckIntervalMs: number;
   /** Wait before retrying a checkpoint that failed. */
   checkpointRetryBackoffMs: number;
+  /**
+   * The stream's idle timeout, if it has windows: the timer ticks at least 8 times per timeout, so that
+   * a stall of the process (two ticks missed) is told apart from idleness well before a partition turns
+   * idle (StreamWindows.watchStalls).
+   */
+  idleTimeoutMs?: number;
 }
 
 /** What the runner knows when it asks whether to checkpoint. */
@@ -47,14 +53,18 @@ export class CheckpointSchedule {
     this.lastCheckpointAt = this.lastCommitAt = this.lastStateCheckAt = clock.now();
   }
 
-  /** Calls `tick` twice per flush interval (at most every 50 ms), so a due checkpoint waits at most half an interval. */
+  /**
+   * Calls `tick` twice per flush interval, and 8 times per idle timeout (at most every 50 ms), so a due
+   * checkpoint waits at most half an interval.
+   */
   startTimer(tick: () => void): void {
     this.cancelTimer = this.clock.setInterval(tick, this.tickMs);
   }
 
   /** How often the timer ticks. */
   get tickMs(): number {
-    return Math.max(50, Math.floor(this.options.flushIntervalMs / 2));
+    const { flushIntervalMs, idleTimeoutMs = Infinity } = this.options;
+    return Math.max(50, Math.floor(Math.min(flushIntervalMs / 2, idleTimeoutMs / 8)));
   }
 
   stopTimer(): void {

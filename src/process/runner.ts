@@ -160,8 +160,6 @@ export class StreamRunner<E> {
   private besideFailed?: { checkpoint: Checkpoint; progress: CheckpointProgress };
   /** When to checkpoint, commit, check the state and retry a failed checkpoint; its timer drives `tick`. */
   private readonly schedule: CheckpointSchedule;
-  /** When the process last ran a tick or a batch (see noticeStall). */
-  private awakeAt?: number;
   /** An error that retrying cannot fix; the run has failed with it. */
   private fatal?: SluiceError;
   private stopping = false;
@@ -191,7 +189,10 @@ export class StreamRunner<E> {
       maxPendingRows: options.maxPendingRows,
       stateCheckIntervalMs: options.stateCheckIntervalMs,
       checkpointRetryBackoffMs: options.checkpointRetryBackoffMs,
+      idleTimeoutMs: definition.windowed?.idleTimeoutMs,
     });
+    // The timer's ticks call into the windows at least every tickMs: a gap of two is the process stalled.
+    task.watchStalls(2 * this.schedule.tickMs);
     this.readBackoff = new DependencyBackoff(clock, options.readRetryBackoffMs, options.retryBackoffMaxMs);
     this.done = new Promise((resolve, reject) => {
       this.finish = resolve;
@@ -447,7 +448,6 @@ export class StreamRunner<E> {
       // after this chunk would release them at a stream watermark the unpaused partitions pushed ahead,
       // turning their on-time events late (the timer's close already waits while anything is paused).
       if (this.paused.size > 0) this.task.resumeClock(this.clock.now());
-      this.noticeStall();
       try {
         await this.processTraced(partition, chunk);
         this.readBackoff.succeeded();
@@ -588,7 +588,6 @@ export class StreamRunner<E> {
 
   private async tick(): Promise<void> {
     if (this.stopping) return;
-    this.noticeStall();
     // While paused, partitions look idle only because we stopped reading them: close nothing on their account.
     if (!this.schedule.retrying && this.paused.size === 0) this.task.closeWindows(this.clock.now());
     this.maybeCheckpoint(true);
@@ -598,20 +597,6 @@ export class StreamRunner<E> {
       this.resumePaused();
     this.checkBoundedEnd();
     await this.checkState();
-  }
-
-  /**
-   * Time the process itself did not run is not idleness of its partitions. The timer ticks every
-   * `tickMs` and batches come in between, so a longer gap since either means the process was stopped (a
-   * long garbage collection, SIGSTOP, a paused VM or container) or its event loop blocked: no partition
-   * could be read meanwhile. Without this, waking up found every partition "idle" since its last record
-   * and released a lagging one at another's watermark, turning its on-time events late; and a member
-   * expelled during the stall wrote that window, incomplete, over its new owner's.
-   */
-  private noticeStall(): void {
-    const now = this.clock.now();
-    if (this.awakeAt !== undefined && now - this.awakeAt > 2 * this.schedule.tickMs) this.task.resumeClock(now);
-    this.awakeAt = now;
   }
 
   /** A member with nothing to commit still learns of a Redis restart: its partitions' marks may be lost too. */

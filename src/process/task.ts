@@ -525,6 +525,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     }
   }
 
+  /** A gap of more than `stallAfterMs` between two calls is a stall of the process, not idleness (see StreamWindows.watchStalls). */
+  watchStalls(stallAfterMs: number): void {
+    this.windows?.watchStalls(stallAfterMs);
+  }
+
   /** Consumption resumes after a pause the runtime imposed: paused time does not make partitions idle. */
   resumeClock(now: number = this.ports.now()): void {
     this.windows?.resumeClock(now);

@@ -27,6 +27,10 @@ export interface WindowRows {
 export class StreamWindows<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>> {
   private readonly operator: WindowOperator<E, K, A>;
   readonly table: string;
+  /** A longer gap than this between two calls is a stall of the process (see `watchStalls`); unset: none is. */
+  private stallAfterMs?: number;
+  /** The latest processing time a call brought. */
+  private lastCallAt = -Infinity;
 
   constructor(
     private readonly output: WindowOutput<E, K, A>,
@@ -40,7 +44,29 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
     this.table = output.table;
   }
 
+  /**
+   * Time the process itself did not run (a long garbage collection, SIGSTOP, a paused VM, a blocked
+   * event loop) is not idleness of its partitions: none could be read meanwhile. The runtime calls in at
+   * least every `stallAfterMs / 2` (its timer), so a longer gap between two calls is such a stall, and
+   * is discounted from every partition's idle time before anything judges idleness. Without this,
+   * waking up found every partition idle and released a lagging one at another's watermark, turning
+   * its on-time events late (and a member expelled during the stall wrote that window, short, over its
+   * new owner's). Off unless asked for: a test driver's jumps of processing time are meant as idleness.
+   */
+  watchStalls(stallAfterMs: number): void {
+    this.stallAfterMs = stallAfterMs;
+  }
+
+  /** Every call that brings a processing time passes here first (see `watchStalls`). */
+  private awake(now: number): void {
+    const gap = now - this.lastCallAt;
+    if (this.stallAfterMs !== undefined && gap > this.stallAfterMs && Number.isFinite(gap))
+      this.operator.discount(gap, now);
+    if (now > this.lastCallAt) this.lastCallAt = now;
+  }
+
   assign(partition: number, snapshot: { watermark?: unknown; windows?: unknown } | undefined, now: number): void {
+    this.awake(now);
     this.operator.assign(partition, snapshot as Partial<WindowOperatorSnapshot> | undefined, now);
   }
 
@@ -49,29 +75,35 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
   }
 
   resumeClock(now: number): void {
+    this.awake(now);
     this.operator.resumeClock(now);
   }
 
   /** The partition delivered a record that is no part of this run's event time (see WindowOperator.touch). */
   touch(partition: number, now: number): void {
+    this.awake(now);
     this.operator.touch(partition, now);
   }
 
   add(partition: number, event: E, eventTime: number, now: number, recordTime?: number): Lateness | undefined {
+    this.awake(now);
     return this.operator.add(partition, event, eventTime, now, recordTime);
   }
 
   /** Rows of the windows the stream watermark has passed, then early partials if the stream asks for them. */
   close(now: number, mayRelease?: (partition: number) => boolean): WindowRows[] {
+    this.awake(now);
     return [...this.rows(this.operator.close(now, mayRelease), now), ...this.rows(this.operator.emitEarly(now), now)];
   }
 
   /** Rows of a recorded idle release, applied again after a restore from an older snapshot. */
   release(partition: number, watermark: number, now: number): WindowRows {
+    this.awake(now);
     return this.rows([this.operator.release(partition, watermark)], now)[0]!;
   }
 
   closeAll(now: number): WindowRows[] {
+    this.awake(now);
     return this.rows(this.operator.closeAll(), now);
   }
 
@@ -93,6 +125,7 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
   }
 
   watermark(now: number): number {
+    this.awake(now);
     return this.operator.watermark(now);
   }
 

@@ -81,6 +81,11 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     this.tracker.touch(nowMs);
   }
 
+  /** The process did not run for `gapMs` before `nowMs`: that time is not idleness (see WatermarkTracker.discount). */
+  discount(gapMs: number, nowMs: number): void {
+    this.tracker.discount(gapMs, nowMs);
+  }
+
   /**
    * The partition delivered a record that moves no watermark (a replay skips records outside its
    * event-time range): it is being read, so it is not idle.

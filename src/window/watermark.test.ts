@@ -61,6 +61,20 @@ describe('WatermarkTracker', () => {
     expect(t.watermark(6002)).toBe(1500);
   });
 
+  it('time discounted as a stall of the process is not idleness; idleness from before it is kept', () => {
+    const t = new WatermarkTracker({ outOfOrdernessMs: 0, idleTimeoutMs: 5000 });
+    t.assign(0, 0);
+    t.assign(1, 0);
+    t.observe(0, 100, 0);
+    t.observe(1, 100, 0);
+    t.observe(0, 900, 3000); // partition 1 quiet since 0: 3 s of its 5 s
+    t.discount(20_000, 23_000); // the process stopped from 3000 to 23000
+    expect(t.isIdle(1, 23_000)).toBe(false);
+    expect(t.isIdle(1, 24_999)).toBe(false); // 3 s before the stall + 1.999 s after it
+    expect(t.isIdle(1, 25_000)).toBe(true);
+    expect(t.isIdle(0, 25_000)).toBe(false); // partition 0 was read at 3000: 2 s of quiet after the stall
+  });
+
   it('advances to the highest partition watermark once every partition is idle', () => {
     const t = new WatermarkTracker({ outOfOrdernessMs: 0, idleTimeoutMs: 1000 });
     t.assign(0, 0);

@@ -91,6 +91,15 @@ export class WatermarkTracker {
     for (const clock of this.partitions.values()) if (nowMs > clock.lastActivityAt) clock.lastActivityAt = nowMs;
   }
 
+  /**
+   * The `gapMs` before `nowMs` were not time in which any partition could be read (the process was
+   * stopped): none of it counts toward idleness. Unlike `touch`, idleness accrued before the gap is kept,
+   * so a process that stalls now and then still releases a partition that is really quiet.
+   */
+  discount(gapMs: number, nowMs: number): void {
+    for (const clock of this.partitions.values()) clock.lastActivityAt = Math.min(nowMs, clock.lastActivityAt + gapMs);
+  }
+
   /** One partition was read at `nowMs` without an event for the watermark: active, its watermark unchanged. */
   touchPartition(partition: number, nowMs: number): void {
     const clock = this.partitions.get(partition);

@@ -8,7 +8,7 @@ import type { SimEvent } from './workload';
 /**
  * Probes from the third review of the flush beside a commit (runner.maybeFlushBeside) and of fixed windows
  * closing in opening order, checked against a failure-free run of the same input: a process that stalls
- * (what it broke, fixed by runner.noticeStall), the close order after faults, and the flush beside under
+ * (what it broke, fixed by StreamWindows.watchStalls), the close order after faults, and the flush beside under
  * faults (what held).
  */
 
@@ -78,7 +78,7 @@ async function pausedMember(
 
 describe('a process that stalls does not take its own stall for idleness of its partitions', () => {
   /**
-   * Was LOSS (before runner.noticeStall). A (partitions 0 and 2) stops for 30 s at t+200 s, past its 10 s session timeout: B takes every
+   * Was LOSS (before StreamWindows.watchStalls). A (partitions 0 and 2) stops for 30 s at t+200 s, past its 10 s session timeout: B takes every
    * partition, restores partition 2, catches up and closes [12:01, 12:02) of partition 2 complete (600
    * events, version ~t+225 s). When A wakes, its timer tick runs before its consumer learns it was
    * expelled: tick -> task.closeWindows(now) finds partitions 0 and 2 "idle" for 30 s (WatermarkTracker
