@@ -430,7 +430,7 @@ export class StreamRunner<E> {
     if (
       this.schedule.retrying ||
       this.paused.has(partition) ||
-      this.task.pendingRows() >= 2 * this.options.maxPendingRows
+      this.task.pendingRecordRows() >= 2 * this.options.maxPendingRows
     ) {
       // The last checkpoint failed, or the sink is slower than the input: do not pile up more work behind it.
       this.pauseForRetry(partition, control);
@@ -593,7 +593,7 @@ export class StreamRunner<E> {
     this.maybeCheckpoint(true);
     // Partitions paused because rows piled up resume as soon as a checkpoint has taken the rows over,
     // not only once it is done: waiting for its inserts as well left the stream idle for seconds.
-    if (!this.schedule.retrying && (!this.checkpointing || this.task.pendingRows() < this.options.maxPendingRows))
+    if (!this.schedule.retrying && (!this.checkpointing || this.task.pendingRecordRows() < this.options.maxPendingRows))
       this.resumePaused();
     this.checkBoundedEnd();
     await this.checkState();
