@@ -87,6 +87,24 @@ export function clickHouseSchemaOf(definitions: readonly Pick<StreamDefinition<n
   };
 }
 
+/**
+ * The shortest idle timeout a running stream accepts. A partition being read can go a few hundred ms
+ * between batches (fetch waits, a checkpoint's inserts, a window closing), and one shorter idle timeout
+ * took such a partition for idle and released it at another's watermark, turning its on-time events late
+ * without any fault.
+ */
+export const MIN_IDLE_TIMEOUT_MS = 1000;
+
+/** Refuses a windowed stream whose idle timeout is shorter than MIN_IDLE_TIMEOUT_MS, naming the setting. */
+export function assertIdleTimeout(definition: Pick<StreamDefinition<never>, 'name' | 'windowed'>): void {
+  const idle = definition.windowed?.idleTimeoutMs;
+  if (idle !== undefined && !(idle >= MIN_IDLE_TIMEOUT_MS))
+    throw new SluiceError(
+      'STREAM_INVALID',
+      `stream '${definition.name}': windowed.idleTimeoutMs is ${idle} ms; it must be at least ${MIN_IDLE_TIMEOUT_MS} ms, or partitions being read are taken for idle`,
+    );
+}
+
 export function defineStream<E, K extends GroupFields = GroupFields, A extends AggregationSpec<E> = AggregationSpec<E>>(
   definition: StreamDefinition<E, K, A>,
 ): StreamDefinition<E, K, A> {
@@ -104,5 +122,6 @@ export function defineStream<E, K extends GroupFields = GroupFields, A extends A
   ]) {
     if (table !== undefined) assertIdentifier('table', table);
   }
+  assertIdleTimeout(definition);
   return definition;
 }

@@ -34,7 +34,7 @@ import {
 } from './checkpoint';
 import { backoffMs, DependencyBackoff } from './backoff';
 import { CheckpointSchedule } from './checkpoint-schedule';
-import type { StreamDefinition } from './definition';
+import { assertIdleTimeout, type StreamDefinition } from './definition';
 import type { ProcessingOptions } from './options';
 import type { Checkpoint, StreamCounters, StreamTask } from './task';
 import { lateShare } from './late-share';
@@ -181,6 +181,7 @@ export class StreamRunner<E> {
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
   ) {
+    assertIdleTimeout(definition);
     this.topic = definition.source.topic;
     this.started = clock.now();
     this.schedule = new CheckpointSchedule(clock, {

@@ -140,9 +140,9 @@ export class WindowOperator<E, K extends GroupFields, A extends AggregationSpec<
     };
   }
 
-  /** The stream watermark at `nowMs`. */
+  /** The stream watermark at `nowMs`, as status and tests read it: reading it moves nothing (see WatermarkTracker.peekWatermark). */
   watermark(nowMs: number): number {
-    return this.tracker.watermark(nowMs);
+    return this.tracker.peekWatermark(nowMs);
   }
 
   /**

@@ -133,6 +133,23 @@ export class WatermarkTracker {
 
   /** The stream watermark at processing time `nowMs` (monotone over calls). */
   watermark(nowMs: number): number {
+    const candidate = this.candidate(nowMs);
+    if (candidate > this.streamWatermark) this.streamWatermark = candidate;
+    return this.streamWatermark;
+  }
+
+  /**
+   * What `watermark(nowMs)` would return, without moving the stream watermark: for status and metrics.
+   * Reading it must decide nothing: while reading is paused every partition looks idle, and a status
+   * read then raised the watermark (which never goes back) to the highest partition's, so a partition
+   * released later closed there and its on-time events went late.
+   */
+  peekWatermark(nowMs: number): number {
+    return Math.max(this.streamWatermark, this.candidate(nowMs));
+  }
+
+  /** The minimum over active partitions, or the highest idle one when every partition is idle. */
+  private candidate(nowMs: number): number {
     let minActive = Infinity;
     let maxIdle = -Infinity;
     const { idleTimeoutMs, outOfOrdernessMs } = this.settings;
@@ -142,9 +159,7 @@ export class WatermarkTracker {
         if (wm > maxIdle) maxIdle = wm;
       } else if (wm < minActive) minActive = wm;
     }
-    const candidate = minActive !== Infinity ? minActive : maxIdle;
-    if (candidate > this.streamWatermark) this.streamWatermark = candidate;
-    return this.streamWatermark;
+    return minActive !== Infinity ? minActive : maxIdle;
   }
 
   snapshot(partition: number): PartitionWatermarkSnapshot {
