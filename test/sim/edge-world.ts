@@ -1,4 +1,5 @@
-import { TOPIC, World, type SimProcess } from './world';
+import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
+import { DATABASE, TOPIC, World, type SimProcess } from './world';
 import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
 
 /**
@@ -64,4 +65,63 @@ export async function savingStateMostOfTheTime(
   w.faults.stateSaveMs = saveMs;
   const p = await w.drive(w.start({ processing: { maxPendingRows: 1, flushIntervalMs: 100, commitIntervalMs: 1000 } }));
   return { w, p };
+}
+
+/** Records in `<topic>.late`. */
+export const lateCount = (w: World): number => w.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0;
+
+/** The (partition, minute index) key of a window, as `laggingPartitionWorkload` counts them. */
+const windowKey = (partition: unknown, windowStartSeconds: unknown): string =>
+  `p${String(partition)}@m${(Number(windowStartSeconds) * 1000 - START) / 60_000}`;
+
+/** Per (partition, minute index): events counted in the partials table as FINAL reads it, where they differ from `expected`. */
+export function windowDiffs(
+  w: World,
+  expected: Map<string, number>,
+): Record<string, { got: number; expected: number }> {
+  const got = new Map<string, number>();
+  for (const r of w.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name)) {
+    const k = windowKey(r.source_partition, r.window_start);
+    got.set(k, (got.get(k) ?? 0) + Number(r.events));
+  }
+  const diffs: Record<string, { got: number; expected: number }> = {};
+  for (const [k, e] of expected) if ((got.get(k) ?? 0) !== e) diffs[k] = { got: got.get(k) ?? 0, expected: e };
+  return diffs;
+}
+
+/** The (partition, minute) windows with a row in the partials table now. */
+export function windowsWritten(w: World): Set<string> {
+  const out = new Set<string>();
+  for (const r of w.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name))
+    out.add(windowKey(r.source_partition, r.window_start));
+  return out;
+}
+
+/**
+ * Three partitions, an event every `everyMs` each for `seconds`. Partitions 0 and 1 are on time. Partition
+ * 2 is 45 s behind in event time, and every tenth of its events is 50 s further back (95 s behind its
+ * record: within 30 s of disorder plus 30 s of lateness, so never late in a failure-free run). Returns the
+ * expected events per (partition, minute): a lagging partition released at another's watermark by mistake
+ * turns its stragglers late.
+ */
+export function laggingPartitionWorkload(w: World, { everyMs = 100, seconds = 300 } = {}): Map<string, number> {
+  const expected = new Map<string, number>();
+  const count = (p: number, t: number) => {
+    const k = `p${p}@m${Math.floor((t - START) / 60_000)}`;
+    expected.set(k, (expected.get(k) ?? 0) + 1);
+  };
+  let n = 0;
+  for (let s = 1; s <= (seconds * 1000) / everyMs; s++) {
+    const at = s * everyMs;
+    for (const p of [0, 1]) {
+      produceAt(w, p, at, event(++n, START + at));
+      count(p, START + at);
+    }
+    const t2 = START + at - 45_000 - (s % 10 === 0 ? 50_000 : 0);
+    if (t2 >= START) {
+      produceAt(w, 2, at, event(++n, t2));
+      count(2, t2);
+    }
+  }
+  return expected;
 }

@@ -1,51 +1,6 @@
 import type { StreamDefinition } from '../../src/process';
-import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import { DATABASE, stream, TOPIC, type World } from './world';
-import { event, finish, produceAt, START, world } from './edge-world';
-
-/**
- * Probes from a review of how idleness is judged (StreamWindows.watchStalls, WatermarkTracker.peekWatermark,
- * MIN_IDLE_TIMEOUT_MS): nothing may move the stream watermark on idleness that is not real.
- */
-
-const lateCount = (w: World) => w.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0;
-
-function windowDiffs(w: World, expected: Map<string, number>): Record<string, { got: number; expected: number }> {
-  const got = new Map<string, number>();
-  for (const r of w.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name)) {
-    const k = `p${String(r.source_partition)}@m${(Number(r.window_start) * 1000 - START) / 60_000}`;
-    got.set(k, (got.get(k) ?? 0) + Number(r.events));
-  }
-  const diffs: Record<string, { got: number; expected: number }> = {};
-  for (const [k, e] of expected) if ((got.get(k) ?? 0) !== e) diffs[k] = { got: got.get(k) ?? 0, expected: e };
-  return diffs;
-}
-
-/**
- * Three partitions, an event every 20 ms each for `seconds`; partition 2 45 s behind, every tenth of its events 50 s
- * further back (on time in a failure-free run: 30 s disorder + 30 s lateness).
- */
-function denseLaggingWorkload(w: World, seconds: number): Map<string, number> {
-  const expected = new Map<string, number>();
-  const count = (p: number, t: number) => {
-    const k = `p${p}@m${Math.floor((t - START) / 60_000)}`;
-    expected.set(k, (expected.get(k) ?? 0) + 1);
-  };
-  let n = 0;
-  for (let s = 1; s <= seconds * 50; s++) {
-    const at = s * 20;
-    for (const p of [0, 1]) {
-      produceAt(w, p, at, event(++n, START + at));
-      count(p, START + at);
-    }
-    const t2 = START + at - 45_000 - (s % 10 === 0 ? 50_000 : 0);
-    if (t2 >= START) {
-      produceAt(w, 2, at, event(++n, t2));
-      count(2, t2);
-    }
-  }
-  return expected;
-}
+import { stream, type World } from './world';
+import { event, finish, lateCount, laggingPartitionWorkload, produceAt, START, windowDiffs, world } from './edge-world';
 
 const withIdleTimeout = (idleTimeoutMs: number): StreamDefinition<unknown> => ({
   ...stream,
@@ -54,7 +9,7 @@ const withIdleTimeout = (idleTimeoutMs: number): StreamDefinition<unknown> => ({
 
 async function tinyIdleRun(idleTimeoutMs: number, freezeMs: number): Promise<{ late: number; diffs: object }> {
   const w = world(3);
-  const expected = denseLaggingWorkload(w, 230);
+  const expected = laggingPartitionWorkload(w, { everyMs: 20, seconds: 230 });
   const p = await w.drive(w.start({ definition: withIdleTimeout(idleTimeoutMs), sessionTimeoutMs: 60_000 }));
   await w.scheduler.runUntil(START + 200_000);
   if (freezeMs > 0) p.owner.frozenUntil = START + 200_000 + freezeMs;

@@ -1,57 +1,15 @@
-import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import { DATABASE, TOPIC, type SimProcess, type World } from './world';
-import { event, finish, produceAt, START, world } from './edge-world';
-
-/**
- * Probes from a review of stall detection (time the process did not run is not idleness of its partitions:
- * StreamWindows.watchStalls). Each broke its first version, in the runner: a stall that ends inside a
- * batch's await, a flush interval longer than the idle timeout, and touching every partition on each stall.
- */
-
-const lateCount = (w: World) => w.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0;
-
-/** Per (partition, minute index): events counted in the partials table as FINAL reads it, where they differ from `expected`. */
-function windowDiffs(w: World, expected: Map<string, number>): Record<string, { got: number; expected: number }> {
-  const got = new Map<string, number>();
-  for (const r of w.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name)) {
-    const k = `p${String(r.source_partition)}@m${(Number(r.window_start) * 1000 - START) / 60_000}`;
-    got.set(k, (got.get(k) ?? 0) + Number(r.events));
-  }
-  const diffs: Record<string, { got: number; expected: number }> = {};
-  for (const [k, e] of expected) if ((got.get(k) ?? 0) !== e) diffs[k] = { got: got.get(k) ?? 0, expected: e };
-  return diffs;
-}
-
-/** The (partition, minute) windows with a row in the partials table now. */
-function windowsWritten(w: World): Set<string> {
-  const out = new Set<string>();
-  for (const r of w.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name))
-    out.add(`p${String(r.source_partition)}@m${(Number(r.window_start) * 1000 - START) / 60_000}`);
-  return out;
-}
-
-/** As in stall-order-faults.test.ts: partitions 0 and 1 on time, partition 2 45 s behind, every tenth event 95 s behind its record. */
-function laggingPartitionWorkload(w: World): Map<string, number> {
-  const expected = new Map<string, number>();
-  const count = (p: number, t: number) => {
-    const k = `p${p}@m${Math.floor((t - START) / 60_000)}`;
-    expected.set(k, (expected.get(k) ?? 0) + 1);
-  };
-  let n = 0;
-  for (let s = 1; s <= 3000; s++) {
-    const at = s * 100;
-    for (const p of [0, 1]) {
-      produceAt(w, p, at, event(++n, START + at));
-      count(p, START + at);
-    }
-    const t2 = START + at - 45_000 - (s % 10 === 0 ? 50_000 : 0);
-    if (t2 >= START) {
-      produceAt(w, 2, at, event(++n, t2));
-      count(2, t2);
-    }
-  }
-  return expected;
-}
+import { type SimProcess, type World } from './world';
+import {
+  event,
+  finish,
+  lateCount,
+  laggingPartitionWorkload,
+  produceAt,
+  START,
+  windowDiffs,
+  windowsWritten,
+  world,
+} from './edge-world';
 
 type TaskInside = { processBatch: (topic: string, partition: number, records: unknown[]) => Promise<void> };
 const taskOf = (p: SimProcess) => (p.runner as unknown as { task: TaskInside }).task;

@@ -2,7 +2,7 @@ import { DLQ_HEADERS, headerString, LATE_HEADERS } from '../../src/dlq';
 import { SeededRandom } from '../../src/generator';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { DATABASE, TOPIC, type SimProcess, type World } from './world';
-import { event, finish, produceAt, START, world } from './edge-world';
+import { event, finish, lateCount, laggingPartitionWorkload, produceAt, START, windowDiffs, world } from './edge-world';
 import type { SimEvent } from './workload';
 
 /**
@@ -13,48 +13,6 @@ import type { SimEvent } from './workload';
  */
 
 const GROUP = 'sluice.event-counts';
-
-const lateCount = (w: World) => w.kafka.topics.get(`${TOPIC}.late`)?.[0]?.length ?? 0;
-
-/** Per (partition, minute index): events counted in the partials table as FINAL reads it, where they differ from `expected`. */
-function windowDiffs(w: World, expected: Map<string, number>): Record<string, { got: number; expected: number }> {
-  const got = new Map<string, number>();
-  for (const r of w.clickhouse.final(DATABASE, EVENT_COUNTS_PARTIAL.name)) {
-    const k = `p${String(r.source_partition)}@m${(Number(r.window_start) * 1000 - START) / 60_000}`;
-    got.set(k, (got.get(k) ?? 0) + Number(r.events));
-  }
-  const diffs: Record<string, { got: number; expected: number }> = {};
-  for (const [k, e] of expected) if ((got.get(k) ?? 0) !== e) diffs[k] = { got: got.get(k) ?? 0, expected: e };
-  return diffs;
-}
-
-/**
- * Three partitions, an event every 100 ms each for 300 s. Partitions 0 and 1 are on time. Partition 2 is
- * 45 s behind in event time, and every tenth of its events is 50 s further back (95 s behind its record:
- * within 30 s of disorder plus 30 s of lateness, so never late in a failure-free run). Returns the
- * expected events per (partition, minute).
- */
-function laggingPartitionWorkload(w: World): Map<string, number> {
-  const expected = new Map<string, number>();
-  const count = (p: number, t: number) => {
-    const k = `p${p}@m${Math.floor((t - START) / 60_000)}`;
-    expected.set(k, (expected.get(k) ?? 0) + 1);
-  };
-  let n = 0;
-  for (let s = 1; s <= 3000; s++) {
-    const at = s * 100;
-    for (const p of [0, 1]) {
-      produceAt(w, p, at, event(++n, START + at));
-      count(p, START + at);
-    }
-    const t2 = START + at - 45_000 - (s % 10 === 0 ? 50_000 : 0);
-    if (t2 >= START) {
-      produceAt(w, 2, at, event(++n, t2));
-      count(2, t2);
-    }
-  }
-  return expected;
-}
 
 /**
  * Member A (partitions 0 and 2 of 3) and member B (partition 1) run; at t+200 s A's process stops for
