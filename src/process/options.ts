@@ -77,8 +77,8 @@ export const PROCESSING_OPTIONS = {
     max: HOUR_MS,
     description: 'save window state and commit offsets at least this often',
   },
-  // Reading pauses at twice this many rows of read records, so the rows held in memory stay bounded while the
-  // sink is slow (the rows of closing windows do not count: they are state turned into rows, not more input).
+  // Reading pauses at twice this many, so the rows held in memory stay bounded while the sink is slow (a
+  // partition still to close its minute reads on past the others' closing windows: Runner.sinkHoldsBack).
   maxPendingRows: {
     kind: 'integer',
     flag: 'max-pending-rows',

@@ -570,17 +570,19 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     return { watermark: Number.isFinite(wm) ? wm : null, openWindows: this.windows.openWindows() };
   }
 
-  /**
-   * Rows of read records waiting for the sink, not counting the rows of closed windows: what reading more
-   * adds to. A minute's windows closing turn open state into rows at once (a quarter of a million at
-   * 500k open partials); pausing reading for those does not bound memory, it only delays the partitions
-   * still to close, which must read past the minute first.
-   */
+  /** Rows of read records waiting for the sink, not counting the rows of closed windows (see Runner.sinkHoldsBack). */
   pendingRecordRows(): number {
     let n = 0;
     for (const s of this.partitions.values())
       for (const [table, entry] of s.rows) if (table !== this.windows?.table) n += entry.rows.length;
     return n;
+  }
+
+  /** Whether rows of the partition's closed windows wait for the sink. */
+  hasWindowRows(topic: string, partition: number): boolean {
+    const table = this.windows?.table;
+    const rows = this.partitions.get(StreamTask.id(topic, partition))?.rows;
+    return table !== undefined && (rows?.get(table)?.rows.length ?? 0) > 0;
   }
 
   pendingRows(): number {
