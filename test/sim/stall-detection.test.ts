@@ -57,6 +57,37 @@ async function pausedMember(
   return { w, expected, frozenAt };
 }
 
+describe('a process that stalls does not take its own stall for idleness of its partitions', () => {
+  /**
+   * Was LOSS (before StreamWindows.watchStalls). A (partitions 0 and 2) stops for 30 s at t+200 s, past its 10 s session timeout: B takes every
+   * partition, restores partition 2, catches up and closes [12:01, 12:02) of partition 2 complete (600
+   * events, version ~t+225 s). When A wakes, its timer tick runs before its consumer learns it was
+   * expelled: tick -> task.closeWindows(now) finds partitions 0 and 2 "idle" for 30 s (WatermarkTracker
+   * counts processing time since their last record, and the stall is part of it), the stream watermark of
+   * all-idle partitions is the highest (partition 0's, 45 s ahead), so partition 2 is released there and
+   * [12:01, 12:02) closes with the 585 events A had read (the 15 stragglers 95 s behind their record were
+   * still unread). Its row is written by A's next checkpoint (row writes are not fenced; only commits are)
+   * with version t+230 s, newer than B's: FINAL keeps 585. The 15 events are in no window and not in
+   * .late: never counted. Now the stall is not idleness: nothing is released on waking.
+   */
+  it('a member frozen past its session timeout does not write a short window over its new owner’s on waking', async () => {
+    const { w, expected } = await pausedMember(30_000, 10_000, 'plain');
+    expect({ windows: windowDiffs(w, expected), late: lateCount(w) }).toEqual({ windows: {}, late: 0 });
+  });
+
+  /**
+   * Was OTHER (results differed from a failure-free run). The same stall of 20 s with a 60 s session timeout
+   * (production's default is 30 s, idle timeout 10 s): A is not expelled. On waking, the tick releases
+   * partition 2 at partition 0's watermark as above: [12:01, 12:02) of partition 2 closes with 585 events
+   * and its 15 stragglers, on time in any run without the stall, are published to .late. Partition 2 was
+   * never idle; the process was.
+   */
+  it('a member stalled 20 s (not expelled) does not release its lagging partition: its on-time events are counted, not late', async () => {
+    const { w, expected } = await pausedMember(20_000, 60_000, 'plain');
+    expect({ windows: windowDiffs(w, expected), late: lateCount(w) }).toEqual({ windows: {}, late: 0 });
+  });
+});
+
 describe('a stall that ends inside a batch (in the await of its dedup claim)', () => {
   /**
    * Failed with the stall checked in the runner (wrong verdict). A stalls 20 s (session 60 s: not expelled) while a chunk of partition 0 awaits its
