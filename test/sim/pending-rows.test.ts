@@ -1,12 +1,15 @@
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import type { StreamDefinition } from '../../src/process';
+import { defineWindows } from '../../src/window';
+import { eventCountWindows } from '../../streams/event-counts';
 import { DATABASE, stream, type SimProcess, type World } from './world';
 import { event, produceAt, START, world } from './edge-world';
 
 /**
- * Probes from a review of when reading waits for the sink (Runner.sinkHoldsBack): a partition that has not
- * closed the minute reads on while the others' closing windows' rows wait, and what is held stays bounded.
- * On the simulation's models.
+ * Probes from two reviews of when reading waits for the sink (Runner.sinkHoldsBack): a partition that has not
+ * closed the minute reads on while the others' closing windows' rows wait, and what is held stays within
+ * 2 x maxPendingRows + a batch + one close per partition (several partitions, early emission), with no
+ * partition paused for good. On the simulation's models.
  */
 
 /** The reference stream without its raw table: windows only. */
@@ -16,28 +19,27 @@ type TaskView = { pendingRows(): number; pendingRecordRows(): number };
 const taskOf = (p: SimProcess): TaskView => (p.runner as unknown as { task: TaskView }).task;
 
 /**
- * A backlog of `n` old events (a replay of the last half hour, say), one (event type, campaign) group
- * each, so every event becomes one window row of its minute (about n / 30 rows per minute closing).
+ * A backlog of `n` old events on `partition` (a replay of the last half hour, say, its minutes shifted by
+ * `skewMs`), one (event type, campaign) group each, so every event becomes one window row of its minute
+ * (about n / 30 rows per minute closing). Counts them per minute into `perMinute`, and returns it.
  */
-function oldBacklog(w: World, n: number): Map<number, number> {
-  const perMinute = new Map<number, number>();
-  const from = START - 30 * 60_000;
+function oldBacklog(
+  w: World,
+  n: number,
+  { partition = 0, skewMs = 0, idBase = 0, perMinute = new Map<number, number>() } = {},
+): Map<number, number> {
+  const from = START - 30 * 60_000 + skewMs;
   for (let i = 0; i < n; i++) {
     const t = from + Math.floor((i * 30 * 60_000) / n);
-    produceAt(w, 0, 1, { ...event(i + 1, t), campaign_id: `c${i}` });
+    produceAt(w, partition, 1, { ...event(idBase + i + 1, t), campaign_id: `p${partition}c${i}` });
     const m = Math.floor(t / 60_000) * 60_000;
     perMinute.set(m, (perMinute.get(m) ?? 0) + 1);
   }
   return perMinute;
 }
 
-/** Samples `pendingRows()` (or `measure`) every 50 ms until `untilMs` after START; returns the largest. */
-async function maxPendingUntil(
-  w: World,
-  p: SimProcess,
-  untilMs: number,
-  measure = () => p.runner.status().pendingRows,
-): Promise<number> {
+/** Samples `measure` every 50 ms until `untilMs` after START; returns the largest. */
+async function maxUntil(w: World, untilMs: number, measure: () => number): Promise<number> {
   let max = 0;
   const sample = () => {
     max = Math.max(max, measure());
@@ -62,7 +64,7 @@ async function slowSinkRun(
   // never pauses reading; only the pending-rows rule can.
   w.faults.sinkLatencyMs = latencyMs;
   const p = await w.drive(w.start({ definition: def, processing: { maxPendingRows: MAX_PENDING } }));
-  return maxPendingUntil(w, p, 120_000, recordRows ? () => taskOf(p).pendingRecordRows() : undefined);
+  return maxUntil(w, 120_000, () => (recordRows ? taskOf(p).pendingRecordRows() : p.runner.status().pendingRows));
 }
 
 describe('reading waits for the sink: windows-only streams', () => {
@@ -138,5 +140,74 @@ describe('reading waits for the sink: exact with a slow and failing sink while w
     const outcome = await w.drive(bounded.done);
     if (outcome instanceof Error) throw outcome;
     expect(diffs(countedPerMinute(w), expected)).toEqual({});
+  });
+});
+
+describe('reading waits for the sink: several partitions, skewed minutes, slow sink', () => {
+  const P = 4;
+  /** Per partition: about 200 rows per minute closing in each. */
+  const PER_PARTITION = 6000;
+
+  it('pending rows stay within 2 x maxPendingRows + a batch + one close per partition', async () => {
+    const w = world(P);
+    const expected = new Map<number, number>();
+    for (let p = 0; p < P; p++)
+      oldBacklog(w, PER_PARTITION, { partition: p, skewMs: p * 13_000, idBase: p * 1_000_000, perMinute: expected });
+    await w.scheduler.runUntil(START + 10);
+    w.faults.sinkLatencyMs = 20_000;
+    const p = await w.drive(w.start({ definition: windowsOnly, processing: { maxPendingRows: MAX_PENDING } }));
+    const bound = 2 * MAX_PENDING + 200 + P * Math.ceil(PER_PARTITION / 30) + 200;
+    const max = await maxUntil(w, 150_000, () => p.runner.status().pendingRows);
+    expect(max).toBeGreaterThan(2 * MAX_PENDING); // the rule was exercised
+    expect({ max, within: max <= bound }).toEqual({ max, within: true });
+  });
+
+  it('progress: with a moderately slow sink every closed minute reaches ClickHouse (no partition paused for good)', async () => {
+    const w = world(P);
+    const expected = new Map<number, number>();
+    for (let p = 0; p < P; p++)
+      oldBacklog(w, PER_PARTITION, { partition: p, skewMs: p * 13_000, idBase: p * 1_000_000, perMinute: expected });
+    // a live event per partition later moves every partition's watermark past the backlog's minutes
+    for (let q = 0; q < P; q++) produceAt(w, q, 130_000, event(9_000_000 + q, START + 130_000));
+    await w.scheduler.runUntil(START + 10);
+    w.faults.sinkLatencyMs = 700;
+    for (let t = 5000; t < 90_000; t += 20_000)
+      w.scheduler.at(w.root, t, () => (w.faults.sinkDownUntil = w.scheduler.now() + 3000));
+    const p: SimProcess = await w.drive(
+      w.start({ definition: windowsOnly, processing: { maxPendingRows: MAX_PENDING, commitIntervalMs: 2000 } }),
+    );
+    await w.scheduler.runUntil(START + 240_000);
+    const st = p.runner.status();
+    // every input minute is long past the stream's watermark (a later event at START+130 s passes them), despite sink outages
+    const got = countedPerMinute(w);
+    for (const k of [...got.keys()]) if (k >= START + 60_000) got.delete(k);
+    expect({ paused: st.paused, diffs: diffs(got, expected) }).toEqual({ paused: [], diffs: {} });
+  });
+});
+
+describe('reading waits for the sink: early emission', () => {
+  // The reference windows with early partials every 500 ms (a definition is plain data: spread and extended).
+  const early = defineWindows({ ...eventCountWindows, earlyEmitIntervalMs: 500 });
+  const earlyDef = {
+    ...windowsOnly,
+    windowed: { ...windowsOnly.windowed!, definition: early },
+  } as StreamDefinition<unknown>;
+
+  it('live traffic on 3 partitions, early partials every 500 ms, slow sink: pending rows stay bounded', async () => {
+    const w = world(3);
+    let id = 0;
+    // 3 partitions x 40 events/s of distinct groups for 120 s, live (event time = produce time)
+    for (let t = 0; t < 120_000; t += 25)
+      for (let q = 0; q < 3; q++) {
+        id++;
+        produceAt(w, q, t + 1, { ...event(id, START + t), campaign_id: `q${q}c${id % 500}` });
+      }
+    w.faults.sinkLatencyMs = 20_000;
+    const p = await w.drive(w.start({ definition: earlyDef, processing: { maxPendingRows: MAX_PENDING } }));
+    const max = await maxUntil(w, 120_000, () => p.runner.status().pendingRows);
+    // one early emission per partition is at most its open groups (500 per minute, two minutes open)
+    const bound = 2 * MAX_PENDING + 200 + 3 * 1000 + 200;
+    expect(max).toBeGreaterThan(2 * MAX_PENDING); // the rule was exercised
+    expect({ max, within: max <= bound }).toEqual({ max, within: true });
   });
 });
