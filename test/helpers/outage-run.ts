@@ -124,9 +124,10 @@ const processed = (running: RunningStream) => running.runner.status().counters.r
  * batch by batch, pausing and resuming each partition again and again. The
  * re-sends arrive during a Redis outage and after a Kafka one (Kafka cannot
  * take input while it is down). ClickHouse is stopped while the processor is
- * idle, and all the input arrives during the outage (the second workload,
- * then more whenever little waits unread): the processor reads it until its
- * checkpoint fails, and nothing may be committed meanwhile.
+ * idle, and all the input arrives during the outage (the second workload).
+ * While Redis or ClickHouse is down, more arrives whenever little waits
+ * unread, so input waits while the processor is paused however fast it read
+ * up to the pause; with ClickHouse down, nothing may be committed meanwhile.
  *
  * Each label gets its own database and key prefix, so scenarios can share a stack.
  */
@@ -238,10 +239,11 @@ export async function runOutage(
     const stoppedAt = Date.now();
     await stack.stop(service);
     const unread = () => unreadOf(stack.admin, topic, running.runner.status().positions);
-    // Input that outlasts what the processor may take in before its checkpoint fails, however fast it is.
-    if (!midStream)
+    // Input that outlasts what the processor may take in before it pauses, however fast it is: with Redis
+    // down, a fast processor can work off all that waited in the moment before the service is gone.
+    if (!kafkaDown)
       feeder = new InputFeeder((count) => produceWorkloadAfter(count), {
-        first: options.during,
+        first: midStream ? Math.ceil(options.during / 4) : options.during,
         next: Math.ceil(options.during / 4),
         floor: 2 * MAX_PENDING_ROWS,
         unread,
