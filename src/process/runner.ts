@@ -642,7 +642,7 @@ export class StreamRunner<E> {
     const limit = 2 * this.options.maxPendingRows;
     return (
       this.task.pendingRows() >= limit &&
-      (this.task.pendingRecordRows() >= limit || this.task.hasWindowRows(this.topic, partition))
+      (this.task.pendingRows('records') >= limit || this.task.hasWindowRows(this.topic, partition))
     );
   }
 

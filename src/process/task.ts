@@ -570,14 +570,6 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     return { watermark: Number.isFinite(wm) ? wm : null, openWindows: this.windows.openWindows() };
   }
 
-  /** Rows of read records waiting for the sink, not counting the rows of closed windows (see Runner.sinkHoldsBack). */
-  pendingRecordRows(): number {
-    let n = 0;
-    for (const s of this.partitions.values())
-      for (const [table, entry] of s.rows) if (table !== this.windows?.table) n += entry.rows.length;
-    return n;
-  }
-
   /** Whether rows of the partition's closed windows wait for the sink. */
   hasWindowRows(topic: string, partition: number): boolean {
     const table = this.windows?.table;
@@ -585,9 +577,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     return table !== undefined && (rows?.get(table)?.rows.length ?? 0) > 0;
   }
 
-  pendingRows(): number {
+  /** Rows waiting for the sink; `records` leaves out the rows of closed windows (see Runner.sinkHoldsBack). */
+  pendingRows(of: 'all' | 'records' = 'all'): number {
     let n = 0;
-    for (const s of this.partitions.values()) for (const entry of s.rows.values()) n += entry.rows.length;
+    for (const s of this.partitions.values())
+      for (const [table, entry] of s.rows) if (of === 'all' || table !== this.windows?.table) n += entry.rows.length;
     return n;
   }
 

@@ -15,7 +15,7 @@ import { event, produceAt, START, world } from './edge-world';
 /** The reference stream without its raw table: windows only. */
 const windowsOnly = { ...stream, raw: undefined } as StreamDefinition<unknown>;
 
-type TaskView = { pendingRows(): number; pendingRecordRows(): number };
+type TaskView = { pendingRows(of?: 'all' | 'records'): number };
 const taskOf = (p: SimProcess): TaskView => (p.runner as unknown as { task: TaskView }).task;
 
 /**
@@ -64,13 +64,13 @@ async function slowSinkRun(
   // never pauses reading; only the pending-rows rule can.
   w.faults.sinkLatencyMs = latencyMs;
   const p = await w.drive(w.start({ definition: def, processing: { maxPendingRows: MAX_PENDING } }));
-  return maxUntil(w, 120_000, () => (recordRows ? taskOf(p).pendingRecordRows() : p.runner.status().pendingRows));
+  return maxUntil(w, 120_000, () => (recordRows ? taskOf(p).pendingRows('records') : p.runner.status().pendingRows));
 }
 
 describe('reading waits for the sink: windows-only streams', () => {
   /**
    * Failed when reading paused on the rows of read records alone. A stream with windows and no raw table has
-   * no rows of read records at all: `pendingRecordRows()` is always 0, so onBatch never paused a partition for
+   * no rows of read records at all: `pendingRows('records')` is always 0, so onBatch never paused a partition for
    * rows and tick resumed any paused one. With the
    * sink slow (not failing: `schedule.retrying` stays false), the member reads the whole backlog while the
    * first checkpoint's insert is in flight; every minute it reads past closes into rows that wait in memory.
