@@ -362,7 +362,14 @@ export class StreamRunner<E> {
         await snapshots.save([{ ref, snapshot: empty }]);
         return { committed, offset, restored: { snapshot: empty } };
       });
-      if (this.restoring.get(partition) !== ticket || !this.assignment.has(partition)) return;
+      if (this.restoring.get(partition) !== ticket) return; // a newer restore of the partition took over
+      if (!this.assignment.has(partition)) {
+        // Given up while its state was loading: the load watched the partition again after release()
+        // forgot it, and a Redis restart would then report its state lost for good, to a member that can no
+        // longer restore it.
+        this.ports.snapshots?.forget(ref);
+        return;
+      }
       const resumeAt = this.task.assign(this.topic, partition, offset, restored);
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);
