@@ -31,8 +31,6 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
   private stallAfterMs?: number;
   /** The latest processing time a call brought. */
   private lastCallAt = -Infinity;
-  /** The version of the latest emission: each emission's is later than the one before (see `rows`). */
-  private lastVersion = -Infinity;
 
   constructor(
     private readonly output: WindowOutput<E, K, A>,
@@ -132,17 +130,12 @@ export class StreamWindows<E, K extends GroupFields = GroupFields, A extends Agg
   }
 
   private rows(emissions: PartitionEmission<K, AggregateResults<A>>[], now: number): WindowRows[] {
-    // The version orders emissions of the same window: a later one (final after early, a re-emission after a replay)
-    // wins. It is the processing time, made strictly later than the last emission's, so two emissions of a window
-    // within one millisecond are ordered by their versions too, not by which insert ClickHouse took last (the sink
-    // may have several in flight). Only emissions with rows take a version, so versions keep to the clock.
-    let version: number | undefined;
-    const versionOf = () => (version ??= this.lastVersion = Math.max(now, this.lastVersion + 1));
+    // The version orders emissions of the same window: a later one (final after early, a re-emission after a replay) wins.
     return emissions.map(({ partition, windows, releasedTo }) => ({
       partition,
       ...(releasedTo === undefined ? {} : { releasedTo }),
       rows: windows.map((w) => ({
-        row: this.output.toRow(w, { partition, version: versionOf(), emittedAt: now }),
+        row: this.output.toRow(w, { partition, version: now, emittedAt: now }),
         origin: new WindowRowOrigin(this.topic, partition, w.windowStart, w.windowEnd, w.fields),
       })),
     }));

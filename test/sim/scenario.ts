@@ -78,7 +78,7 @@ const SESSION_TIMEOUT_MS = 10_000;
 
 export async function runScenario(seed: number, options: ScenarioOptions = {}): Promise<ScenarioResult> {
   const partitions = 3;
-  const world = new World(seed, START, partitions, 'drawn');
+  const world = new World(seed, START, partitions);
   const r = world.random;
   const enabled = (k: FaultKind) => !options.without?.has(k);
   const events: string[] = [];

@@ -132,13 +132,6 @@ export interface SimProcess {
 export class World {
   readonly scheduler: Scheduler;
   readonly random: SeededRandom;
-  /**
-   * How the sink splits its writes: in large blocks as production does (a write of a simulation is one
-   * insert), or in blocks of a few rows, several in flight at once with latencies drawn apart, so the
-   * blocks of one write land in any order (on a random stream of its own, so the world's draws stay as
-   * they were). Each insert takes the fault's latency, so small blocks make a slow sink much slower.
-   */
-  private readonly sinkBlocks: { rows: number; random?: SeededRandom };
   readonly root = new Owner('world');
   readonly kafka: SimKafka;
   readonly redis: SimRedis;
@@ -155,8 +148,6 @@ export class World {
     readonly seed: number,
     private readonly startMs: number,
     partitions: number,
-    /** `drawn`: large or small by the seed, half each. */
-    sinkBlocks: 'large' | 'small' | 'drawn' = 'large',
   ) {
     this.random = new SeededRandom(seed);
     this.scheduler = new Scheduler(startMs);
@@ -170,12 +161,8 @@ export class World {
     this.clickhouse = new ClickHouseModel({ atomic: this.features.major >= 20 });
     this.clickhouse.createTable(DATABASE, 'events_raw', RAW.spec);
     this.clickhouse.createTable(DATABASE, EVENT_COUNTS_PARTIAL.name, PARTIAL.spec);
-    const sinkRandom = new SeededRandom((seed % 1_000_000_007) * 31 + 7);
-    const small = sinkBlocks === 'small' || (sinkBlocks === 'drawn' && sinkRandom.chance(0.5));
-    this.sinkBlocks = small ? { rows: 1 + sinkRandom.int(40), random: sinkRandom } : { rows: 50_000 };
     this.clickhouse.beforeInsert = async (_table, rows) => {
-      const jitter = this.sinkBlocks.random ? 0.5 + this.sinkBlocks.random.next() : 1;
-      await this.scheduler.sleep(this.root, Math.round(this.faults.sinkLatencyMs * jitter));
+      await this.scheduler.sleep(this.root, this.faults.sinkLatencyMs);
       if (this.scheduler.now() < this.faults.sinkDownUntil)
         throw Object.assign(new Error('Code: 210. DB::NetException: Connection refused'), { code: '210' });
       // As ClickHouse words it, naming the row it stopped at (1-based); the sink relies on that when it can.
@@ -239,7 +226,7 @@ export class World {
       // Retries and the breaker are the runtime's: a failed write pauses and the checkpoint retries it.
       retry: { retries: 0 },
       breaker: { failureThreshold: Number.MAX_SAFE_INTEGER },
-      maxRows: this.sinkBlocks.rows,
+      maxRows: 50_000,
     });
     const hold = options.sinkHold === false ? undefined : this.hold(owner);
     const filtered = options.rowFilter ? filteredSink(sink, options.rowFilter) : sink;

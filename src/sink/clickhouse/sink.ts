@@ -37,12 +37,6 @@ export interface ClickHouseSinkOptions {
   maxRows?: number;
   /** ...or this long after its first buffered row. */
   maxDelayMs?: number;
-  /**
-   * Blocks of one `write` inserted at the same time (default 2): the server parses and writes each insert on
-   * one thread, so a large write (a minute of windows closing) is visible sooner. Blocks of different writes
-   * never overlap: a write starts after the one before it ended.
-   */
-  insertsInFlight?: number;
   /** `add` refuses (retriably) beyond this many buffered rows in total: memory stays bounded. */
   maxBufferedRows?: number;
   retry?: { retries?: number; baseMs?: number; capMs?: number };
@@ -188,12 +182,9 @@ export class ClickHouseSink {
     await this.enqueue(async () => {
       await this.flushTable(table); // rows add()ed before go first, in order
       const chunkSize = this.options.maxRows ?? 5000;
-      const blocks: number[][] = [];
-      for (let i = 0; i < indexes.length; i += chunkSize) blocks.push(indexes.slice(i, i + chunkSize));
-      const refused = await eachInFlight(blocks, this.options.insertsInFlight ?? 2, (block) =>
-        this.insertOrBisect(table, rows, block, positions),
-      );
-      rejected.push(...refused.flat());
+      for (let i = 0; i < indexes.length; i += chunkSize) {
+        rejected.push(...(await this.insertOrBisect(table, rows, indexes.slice(i, i + chunkSize), positions)));
+      }
     });
     return rejected.sort((a, b) => a.index - b.index);
   }
@@ -382,28 +373,4 @@ export class ClickHouseSink {
     }
     return columns;
   }
-}
-
-/**
- * `work` on each item, at most `limit` at a time, started in order. After a failure nothing more starts,
- * and the failure is thrown only once every started item has settled: the caller's write has ended
- * (its hold lease dropped, its rows offered again) only when no insert of it is still under way.
- */
-async function eachInFlight<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const lane = async () => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await work(items[i]!);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  if (failure) throw failure.error;
-  return results;
 }
