@@ -29,4 +29,18 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('closed');
     expect(changes).toEqual(['open', 'open', 'closed']);
   });
+
+  it('lets another trial through when the one in flight was abandoned, and stays half-open until one succeeds', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1000, now: () => now });
+    breaker.failure();
+    now = 1000;
+    expect(breaker.tryAcquire()).toBe(true);
+    breaker.abandon(); // the caller cut its own request: nothing learnt about the service
+    expect(breaker.state).toBe('half-open');
+    expect(breaker.tryAcquire()).toBe(true);
+    expect(breaker.tryAcquire()).toBe(false);
+    breaker.success();
+    expect(breaker.state).toBe('closed');
+  });
 });

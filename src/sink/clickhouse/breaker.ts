@@ -64,6 +64,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** The request that was let through ended with no word on the service (the caller cut it): another may try. */
+  abandon(): void {
+    this.trialInFlight = false;
+  }
+
   onStateChange(listener: (state: BreakerState) => void): void {
     this.listeners.push(listener);
   }

@@ -310,10 +310,18 @@ export class ClickHouseSink {
       } catch (err) {
         bound.end();
         const cut = bound.cut();
-        if (cut instanceof SinkLeaseLostError) throw cut; // not ClickHouse's failure; the runtime retries the write under a new lease
+        if (cut instanceof SinkLeaseLostError) {
+          // Not ClickHouse's failure; the runtime retries the write under a new lease. The attempt says nothing
+          // of the server, but must not hold a half-open breaker's one trial for good.
+          this.breaker.abandon();
+          throw cut;
+        }
         const error = cut ?? classifyClickHouseError(this.options.settings, err);
         this.counters.failures += 1;
         if (!error.retriable) {
+          // The server answered, refusing these rows or this table: it is up, and a trial it answered closes the
+          // breaker (otherwise the trial stayed in flight and every later insert was refused).
+          this.breaker.success();
           if (isSchemaError(error)) this.columns.delete(table);
           throw error;
         }
