@@ -314,6 +314,9 @@ export class StreamRunner<E> {
     const ref = { topic: this.topic, partition };
     const ticket = Symbol('restore');
     this.restoring.set(partition, ticket);
+    // Still the partition's restore: not superseded by a newer one, nor given up. Only then does a load watch
+    // the partition for a Redis restart (SnapshotStore.load).
+    const current = () => this.restoring.get(partition) === ticket && this.assignment.has(partition);
     try {
       const { committed, offset, restored } = await this.retrying(`restore partition ${partition}`, async () => {
         // Taking the partition's transactions over first fences every earlier owner and completes its
@@ -336,7 +339,7 @@ export class StreamRunner<E> {
         const epoch = this.options.epoch;
         const named = epoch === undefined ? undefined : snapshotsOf(committed?.metadata, epoch);
         if (named) {
-          const snapshot = await snapshots.load(ref, named);
+          const snapshot = await snapshots.load(ref, named, current);
           if (!snapshot) throw new StateMissingError(this.topic, partition, offset);
           return {
             committed,
@@ -358,18 +361,11 @@ export class StreamRunner<E> {
           watermark: null,
           windows: undefined,
         };
-        await snapshots.load(ref, []); // watches this Redis run for the partition, as a restore does
+        await snapshots.load(ref, [], current); // watches this Redis run for the partition, as a restore does
         await snapshots.save([{ ref, snapshot: empty }]);
         return { committed, offset, restored: { snapshot: empty } };
       });
-      if (this.restoring.get(partition) !== ticket) return; // a newer restore of the partition took over
-      if (!this.assignment.has(partition)) {
-        // Given up while its state was loading: the load watched the partition again after release()
-        // forgot it, and a Redis restart would then report its state lost for good, to a member that can no
-        // longer restore it.
-        this.ports.snapshots?.forget(ref);
-        return;
-      }
+      if (!current()) return;
       const resumeAt = this.task.assign(this.topic, partition, offset, restored);
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);

@@ -176,8 +176,14 @@ export interface SnapshotStore {
    * prunes, and never what a later owner saved (its snapshots are at later offsets).
    */
   prune(ref: SnapshotRef, offset: string): Promise<void>;
-  /** The first of the snapshots `ids` (in that order) that exists, remembering which Redis it was read from. */
-  load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined>;
+  /**
+   * The first of the snapshots `ids` (in that order) that exists, remembering which Redis it was read from
+   * (the partition is watched from then on), unless `wanted()`, asked as the load ends, says the caller no
+   * longer restores the partition: a restore given up or superseded meanwhile must not watch the partition
+   * (one it no longer owns would be reported lost for good) nor re-watch it under a newer Redis run (that
+   * would hide a restart from the restore that took over).
+   */
+  load(ref: SnapshotRef, ids: string[], wanted?: () => boolean): Promise<PartitionSnapshot | undefined>;
   /** Throws StateLostError when Redis restarted since any partition was restored. */
   check(): Promise<void>;
   /** The partition is no longer this process's: stop watching it. */
@@ -347,7 +353,7 @@ export class RedisSnapshotStore implements SnapshotStore {
       await this.exec(this.redis.pipeline().hdel(this.key(ref), ...old), 'prune window state in');
   }
 
-  async load(ref: SnapshotRef, ids: string[]): Promise<PartitionSnapshot | undefined> {
+  async load(ref: SnapshotRef, ids: string[], wanted?: () => boolean): Promise<PartitionSnapshot | undefined> {
     const key = this.key(ref);
     let runId: string | undefined;
     // Each round trip reads the run too: the pieces of a chain must all come from one run of Redis.
@@ -363,7 +369,7 @@ export class RedisSnapshotStore implements SnapshotStore {
       return results.slice(0, fields.length) as (string | null)[];
     };
     const snapshot = await loadFirst(ids, read, (id, chain) => this.chainsOf(ref).set(id, chain));
-    this.restoredUnder.set(key, { ref, runId: runId! });
+    if (wanted?.() ?? true) this.restoredUnder.set(key, { ref, runId: runId! });
     return snapshot;
   }
 
