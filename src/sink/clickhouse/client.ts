@@ -78,7 +78,14 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
       },
     );
   }
-  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|socket hang up|Timeout/i.test(message)) {
+  // Node's codes for a server, host or network that does not answer (or went away mid-request), and the client's
+  // own request timeout: an outage, to wait out, whatever the cause.
+  const code = (err as { code?: unknown })?.code;
+  if (
+    /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|EHOSTDOWN|ENETUNREACH|ENETDOWN|ETIMEDOUT|ECONNRESET|ECONNABORTED|EPIPE|socket hang up|Timeout/i.test(
+      `${message} ${typeof code === 'string' ? code : ''}`,
+    )
+  ) {
     return new ServiceError(
       'clickhouse',
       `ClickHouse at ${settings.url} is unreachable (${message.split('\n')[0]}): start it with 'sluice stack up' or fix SLUICE_CLICKHOUSE_URL`,

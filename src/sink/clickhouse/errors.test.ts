@@ -13,6 +13,15 @@ describe('classifyClickHouseError', () => {
     expect(retriable('Code: 252, e.displayText() = DB::Exception: Too many parts (300)')).toBe(true);
     expect(retriable('Code: 241, e.displayText() = DB::Exception: Memory limit exceeded')).toBe(true);
     expect(retriable('connect ECONNREFUSED 127.0.0.1:8123')).toBe(true);
+    for (const m of [
+      'connect ETIMEDOUT 10.0.0.7:8123',
+      'getaddrinfo EAI_AGAIN ch',
+      'connect ENETUNREACH 10.0.0.7:8123',
+    ])
+      expect(retriable(m)).toBe(true);
+    expect(
+      classifyClickHouseError(settings, Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })).retriable,
+    ).toBe(true);
     expect(retriable('Code: 27, e.displayText() = DB::Exception: Cannot parse input')).toBe(false);
     expect(retriable('Code: 60, e.displayText() = DB::Exception: Table x.y does not exist')).toBe(false);
     expect(retriable('Code: 516, e.displayText() = DB::Exception: default: Authentication failed')).toBe(false);

@@ -2,7 +2,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ServiceError } from '../../errors';
 import { CircuitBreaker, type BreakerState } from './breaker';
 import { createClickHouse, type ClickHouseSettings } from './client';
-import { classifyClickHouseError, isDataError, isSchemaError, SinkUnavailableError } from './errors';
+import {
+  classifyClickHouseError,
+  clickHouseErrorCode,
+  isDataError,
+  isSchemaError,
+  SinkUnavailableError,
+} from './errors';
 import { detectServerFeatures, type ServerFeatures } from './features';
 import { insertAttempt, SinkLeaseLostError } from '../hold';
 import { assertIdentifier } from './migrations';
@@ -319,9 +325,11 @@ export class ClickHouseSink {
         const error = cut ?? classifyClickHouseError(this.options.settings, err);
         this.counters.failures += 1;
         if (!error.retriable) {
-          // The server answered, refusing these rows or this table: it is up, and a trial it answered closes the
-          // breaker (otherwise the trial stayed in flight and every later insert was refused).
-          this.breaker.success();
+          // A refusal the server answered (it names a code: these rows, this table) shows it is up, and closes a
+          // half-open breaker; anything else says nothing of it and only gives the trial back. Either way the
+          // trial ends: left in flight, it made the breaker refuse every later insert.
+          if (clickHouseErrorCode(err) !== undefined) this.breaker.success();
+          else this.breaker.abandon();
           if (isSchemaError(error)) this.columns.delete(table);
           throw error;
         }
