@@ -6,7 +6,10 @@
  *   SinkUnavailableError while ClickHouse was up: the stream paused for good;
  * - a trial that failed because ClickHouse still did not answer, in words the classification did not know
  *   (ETIMEDOUT, EAI_AGAIN, ENETUNREACH, EPIPE), was taken for a refusal: it closed the breaker and failed the
- *   write for good, so the runtime stopped the stream during what was an outage.
+ *   write for good, so the runtime stopped the stream during what was an outage;
+ * - and the other way round, a refusal the server answered with a code, quoting a refused value or a name
+ *   that reads like a network error ('ETIMEDOUT', 'timeout'), was taken for an outage: the block was retried
+ *   for good instead of split, and the stream stalled on one row.
  */
 import { ClickHouseSink } from '../../src/sink/clickhouse/sink';
 import { featuresFromVersion } from '../../src/sink/clickhouse/features';
@@ -91,5 +94,24 @@ describe.each(unreachable.map((e) => [e.message, e] as const))('a half-open tria
       (e: unknown) => e as { retriable?: boolean },
     );
     expect({ retriable: err?.retriable, breaker: sink.breakerState }).toEqual({ retriable: true, breaker: 'open' });
+  });
+});
+
+describe('a server refusal that quotes a transport word', () => {
+  it.each(['ETIMEDOUT', 'EPIPE', 'timeout'])('refuses the row with value %s and writes the others', async (word) => {
+    const { model, sink } = sinkOver((rows) =>
+      rows.some((r) => r.campaign === word)
+        ? Object.assign(
+            new Error(
+              `Code: 6. DB::Exception: Cannot parse string '${word}' as UInt64: syntax error at begin of string.`,
+            ),
+            { code: '6' },
+          )
+        : undefined,
+    );
+    const refusals = await sink.write('clicks', [row(1), row(2, word)], positions);
+    expect(refusals.map((r) => r.row.window_start)).toEqual([2]);
+    expect(model.final(DB, 'clicks').map((r) => r.window_start)).toEqual([1]);
+    expect(sink.breakerState).toBe('closed');
   });
 });

@@ -55,6 +55,14 @@ export function createClickHouse(
   });
 }
 
+/** The server's error code (\`Code: N\` in its reply, or the client's \`code\`), when the server answered with one. */
+export function clickHouseErrorCode(err: unknown): number | undefined {
+  const own = (err as { code?: unknown })?.code;
+  if (typeof own === 'string' && /^\d+$/.test(own)) return Number(own);
+  const match = /Code: (\d+)/.exec((err as Error)?.message ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
 /** Turns a ClickHouse failure into one line that names the setting to fix. */
 export function explainClickHouseError(settings: ClickHouseSettings, err: unknown): ServiceError {
   const message = (err as Error)?.message ?? String(err);
@@ -79,9 +87,11 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
     );
   }
   // Node's codes for a server, host or network that does not answer (or went away mid-request), and the client's
-  // own request timeout: an outage, to wait out, whatever the cause.
+  // own request timeout: an outage, to wait out, whatever the cause. Not when the server answered with a code: its
+  // message may quote a refused value or a name that reads like one of these.
   const code = (err as { code?: unknown })?.code;
   if (
+    clickHouseErrorCode(err) === undefined &&
     /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|EHOSTDOWN|ENETUNREACH|ENETDOWN|ETIMEDOUT|ECONNRESET|ECONNABORTED|EPIPE|socket hang up|Timeout/i.test(
       `${message} ${typeof code === 'string' ? code : ''}`,
     )

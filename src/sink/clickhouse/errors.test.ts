@@ -1,4 +1,4 @@
-import { classifyClickHouseError, clickHouseErrorCode } from './errors';
+import { classifyClickHouseError, clickHouseErrorCode, isDataError, isSchemaError } from './errors';
 
 const settings = { url: 'http://ch:8123', username: 'u', password: 'p' };
 
@@ -25,5 +25,14 @@ describe('classifyClickHouseError', () => {
     expect(retriable('Code: 27, e.displayText() = DB::Exception: Cannot parse input')).toBe(false);
     expect(retriable('Code: 60, e.displayText() = DB::Exception: Table x.y does not exist')).toBe(false);
     expect(retriable('Code: 516, e.displayText() = DB::Exception: default: Authentication failed')).toBe(false);
+  });
+
+  it('classifies by the server code when there is one: a refusal quoting a transport word is no outage', () => {
+    const answered = (m: string, code: string) =>
+      classifyClickHouseError(settings, Object.assign(new Error(m), { code }));
+    const data = answered("Code: 6. DB::Exception: Cannot parse string 'ETIMEDOUT' as UInt64: syntax error", '6');
+    expect([data.retriable, isDataError(data)]).toEqual([false, true]);
+    const schema = answered('Code: 60. DB::Exception: Table sluice.session_timeouts does not exist.', '60');
+    expect([schema.retriable, isSchemaError(schema)]).toEqual([false, true]);
   });
 });

@@ -1,5 +1,7 @@
 import { ServiceError } from '../../errors';
-import { explainClickHouseError, type ClickHouseSettings } from './client';
+import { clickHouseErrorCode, explainClickHouseError, type ClickHouseSettings } from './client';
+
+export { clickHouseErrorCode } from './client';
 
 /**
  * Server error codes that mean "try again later" (load, limits, network,
@@ -25,13 +27,6 @@ const TRANSIENT_CODES = new Set([
   425, // SYSTEM_ERROR
   999, // KEEPER_EXCEPTION
 ]);
-
-export function clickHouseErrorCode(err: unknown): number | undefined {
-  const own = (err as { code?: unknown })?.code;
-  if (typeof own === 'string' && /^\d+$/.test(own)) return Number(own);
-  const match = /Code: (\d+)/.exec((err as Error)?.message ?? '');
-  return match ? Number(match[1]) : undefined;
-}
 
 /** One table for every ClickHouse failure: what to tell the user, and whether retrying can help. */
 export function classifyClickHouseError(settings: ClickHouseSettings, err: unknown): ServiceError {
