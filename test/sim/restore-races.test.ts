@@ -122,3 +122,43 @@ describe('a superseded restore whose load lands after a Redis restart', () => {
     expect({ restoredAfterRestart: loads >= 1 }).toEqual({ restoredAfterRestart: true });
   }, 120_000);
 });
+
+// The same race on the path of a partition with nothing committed yet: its restore loads no snapshot and saves
+// an empty state (found to hold by a review).
+describe('a superseded empty-state restore whose load lands after a Redis restart', () => {
+  it('leaves the live restore watched under the run it read: the restart is detected and the partition restored again', async () => {
+    const w = world(1);
+    // Nothing to read (so nothing committed) for the first 30 s: every restore until then takes the empty-state path.
+    for (let s = 300; s <= 900; s++) produceAt(w, 0, s * 100, event(s, w.scheduler.now() + s * 100));
+    const p1 = await w.drive(w.start());
+    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 2000, r)));
+    expect(w.kafka.committed('sluice.event-counts').get(0)).toBeUndefined();
+
+    let go = false;
+    delayNextLoad(w, p1, 0, () => go);
+    internals(p1).restoreAgain(0); // restore A: its load waits
+    internals(p1).restoreAgain(0); // restore B supersedes it: loads [] and saves the empty state under this run
+    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 3000, r)));
+    const runBefore = w.redis.runId;
+    expect(registered(p1).map((r) => r.runId)).toEqual([runBefore]);
+
+    const store = internals(p1).ports.snapshots;
+    const load = store.load.bind(store);
+    let loads = 0;
+    store.load = (ref, ids, wanted) => {
+      loads += 1;
+      return load(ref, ids, wanted);
+    };
+    w.redis.crash(1000);
+    w.redis.restart();
+    go = true;
+    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 20_000, r)));
+    expect({
+      restoredAfterRestart: loads >= 1,
+      watched: registered(p1).map((r) => [r.ref.partition, r.runId]),
+    }).toEqual({ restoredAfterRestart: true, watched: [[0, w.redis.runId]] });
+    // And it goes on committing once events arrive.
+    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 40_000, r)));
+    expect(w.kafka.committed('sluice.event-counts').get(0)).toBeDefined();
+  }, 120_000);
+});
