@@ -10,7 +10,7 @@
  */
 import type { RedisSnapshotStore } from '../../src/state/snapshots';
 import { event, produceAt, world } from './edge-world';
-import { TOPIC, type SimProcess, type World } from './world';
+import type { SimProcess, World } from './world';
 
 type Internals = {
   ports: { snapshots: RedisSnapshotStore };
@@ -40,6 +40,32 @@ function delayNextLoad(w: World, p: SimProcess, partition: number, release: () =
   };
 }
 
+/**
+ * Restore A of partition 0, its load held back, is superseded by restore B, which completes under the current
+ * Redis run; then Redis crashes, losing its last second, and restarts, and A's load goes out as the first
+ * command after it. Returns how many loads (restores) followed the restart, A's not counted.
+ */
+async function lateLoadPastRestart(w: World, p: SimProcess, settleMs: number): Promise<number> {
+  let go = false;
+  delayNextLoad(w, p, 0, () => go);
+  internals(p).restoreAgain(0); // restore A: its load waits
+  internals(p).restoreAgain(0); // restore B supersedes it
+  await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, settleMs, r)));
+  expect(registered(p).map((r) => r.runId)).toEqual([w.redis.runId]);
+  const store = internals(p).ports.snapshots;
+  const load = store.load.bind(store);
+  let loads = 0;
+  store.load = (ref, ids, wanted) => {
+    loads += 1;
+    return load(ref, ids, wanted);
+  };
+  w.redis.crash(1000);
+  w.redis.restart();
+  go = true;
+  await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 20_000, r)));
+  return loads;
+}
+
 describe('a restore superseded by a newer one, whose load lands late', () => {
   it('does not leave a partition given up meanwhile watched (a later Redis restart would stall the member)', async () => {
     const w = world(2);
@@ -61,7 +87,7 @@ describe('a restore superseded by a newer one, whose load lands late', () => {
     internals(p1).restoreAgain(1); // restore A: its load waits
     internals(p1).restoreAgain(1); // restore B supersedes it and completes
     // A second member joins: partition 1 goes to it, while restore A's load still waits.
-    const p2 = await w.drive(w.start());
+    await w.drive(w.start());
     await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 15_000, r)));
     expect(internals(p1).assignment.has(1)).toBe(false);
     releaseAt = w.scheduler.now();
@@ -83,8 +109,6 @@ describe('a restore superseded by a newer one, whose load lands late', () => {
       watched: [0], // p1 no longer owns events/1: it must not watch it
       committedAfterRestart: true,
     });
-    void p2;
-    void TOPIC;
   }, 120_000);
 });
 
@@ -95,28 +119,9 @@ describe('a superseded restore whose load lands after a Redis restart', () => {
     const p1 = await w.drive(w.start());
     await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 5000, r)));
 
-    let go = false;
-    delayNextLoad(w, p1, 0, () => go);
-    internals(p1).restoreAgain(0); // restore A: its load waits
-    internals(p1).restoreAgain(0); // restore B supersedes it and completes under this Redis run
-    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 5000, r)));
-    const runBefore = w.redis.runId;
-    expect(registered(p1).map((r) => r.runId)).toEqual([runBefore]);
-
-    // Count the loads (restores) from here on; then Redis crashes, losing its last second, and restarts.
-    const store = internals(p1).ports.snapshots;
-    const load = store.load.bind(store);
-    let loads = 0;
-    store.load = (ref, ids, wanted) => {
-      loads += 1;
-      return load(ref, ids, wanted);
-    };
-    w.redis.crash(1000);
-    w.redis.restart();
-    go = true; // restore A's load goes out now (the first command after the restart)
-    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 20_000, r)));
+    const loads = await lateLoadPastRestart(w, p1, 5000);
     // Restore A's own load is not counted (it entered before the counter). Without restore A's late load
-    // (go left false) the restart is detected and events/0 restored again: loads is 1. With it, A's load
+    // (its load never sent) the restart is detected and events/0 restored again: loads is 1. With it, A's load
     // registers events/0 under the new run, check()/save() see nothing lost, and the lost second of dedup
     // marks and snapshots goes unnoticed (loads 0): duplicates of those records would be counted again.
     expect({ restoredAfterRestart: loads >= 1 }).toEqual({ restoredAfterRestart: true });
@@ -134,25 +139,8 @@ describe('a superseded empty-state restore whose load lands after a Redis restar
     await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 2000, r)));
     expect(w.kafka.committed('sluice.event-counts').get(0)).toBeUndefined();
 
-    let go = false;
-    delayNextLoad(w, p1, 0, () => go);
-    internals(p1).restoreAgain(0); // restore A: its load waits
-    internals(p1).restoreAgain(0); // restore B supersedes it: loads [] and saves the empty state under this run
-    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 3000, r)));
-    const runBefore = w.redis.runId;
-    expect(registered(p1).map((r) => r.runId)).toEqual([runBefore]);
-
-    const store = internals(p1).ports.snapshots;
-    const load = store.load.bind(store);
-    let loads = 0;
-    store.load = (ref, ids, wanted) => {
-      loads += 1;
-      return load(ref, ids, wanted);
-    };
-    w.redis.crash(1000);
-    w.redis.restart();
-    go = true;
-    await w.drive(new Promise<void>((r) => w.scheduler.at(w.root, 20_000, r)));
+    // Restore B loads [] and saves the empty state under this run.
+    const loads = await lateLoadPastRestart(w, p1, 3000);
     expect({
       restoredAfterRestart: loads >= 1,
       watched: registered(p1).map((r) => [r.ref.partition, r.runId]),
