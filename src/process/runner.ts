@@ -318,7 +318,10 @@ export class StreamRunner<E> {
     // the partition for a Redis restart (SnapshotStore.load).
     const current = () => this.restoring.get(partition) === ticket && this.assignment.has(partition);
     try {
-      const { committed, offset, restored } = await this.retrying(`restore partition ${partition}`, async () => {
+      const result = await this.retrying(`restore partition ${partition}`, async () => {
+        // Superseded or given up (perhaps while this waited to try again): no more fencing, loading or saving
+        // for it; fencing would take the partition's transactions from the member that owns it now.
+        if (!current()) return undefined;
         // Taking the partition's transactions over first fences every earlier owner and completes its
         // last transaction, so the committed offset read next is final.
         await this.transactions!.fence(partition);
@@ -365,7 +368,8 @@ export class StreamRunner<E> {
         await snapshots.save([{ ref, snapshot: empty }]);
         return { committed, offset, restored: { snapshot: empty } };
       });
-      if (!current()) return;
+      if (!result || !current()) return;
+      const { committed, offset, restored } = result;
       const resumeAt = this.task.assign(this.topic, partition, offset, restored);
       this.knownCommitted.set(partition, committed?.offset);
       this.consumer?.seek(partition, resumeAt);
