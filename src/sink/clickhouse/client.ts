@@ -86,12 +86,11 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
       },
     );
   }
-  // Node's codes for a server, host or network that does not answer (or went away mid-request), and the client's
-  // own request timeout: an outage, to wait out, whatever the cause. Not when the server answered with a code: its
-  // message may quote a refused value or a name that reads like one of these.
+  // Node's codes for a server, host or network that does not answer (or went away mid-request), the client's own
+  // request timeout, and a server's reply that it timed out itself: an outage, to wait out, whatever the cause.
+  // (A refusal of rows or a table that quotes such a word is told apart first: classifyClickHouseError.)
   const code = (err as { code?: unknown })?.code;
   if (
-    clickHouseErrorCode(err) === undefined &&
     /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|EHOSTDOWN|ENETUNREACH|ENETDOWN|ETIMEDOUT|ECONNRESET|ECONNABORTED|EPIPE|socket hang up|Timeout/i.test(
       `${message} ${typeof code === 'string' ? code : ''}`,
     )
@@ -102,6 +101,12 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
       { retriable: true, cause: err },
     );
   }
+  return clickHouseFailed(settings, err);
+}
+
+/** A failure that says nothing more than its own first line. */
+export function clickHouseFailed(settings: ClickHouseSettings, err: unknown): ServiceError {
+  const message = (err as Error)?.message ?? String(err);
   return new ServiceError('clickhouse', `ClickHouse at ${settings.url} failed: ${message.split('\n')[0]}`, {
     cause: err,
   });

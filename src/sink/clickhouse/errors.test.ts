@@ -35,4 +35,15 @@ describe('classifyClickHouseError', () => {
     const schema = answered('Code: 60. DB::Exception: Table sluice.session_timeouts does not exist.', '60');
     expect([schema.retriable, isSchemaError(schema)]).toEqual([false, true]);
   });
+
+  it('still takes a server that says it timed out, under any other code, for an outage', () => {
+    // As the client builds them: the code apart, the message without its `Code: N` prefix.
+    const replies: [string, string][] = [
+      ['439', 'Cannot schedule a task: no free thread (timeout=0) (threads=16, jobs=16)'],
+      ['1000', 'Timeout: connect timed out: 10.0.0.9:9000'],
+      ['279', 'All connection tries failed. Log: Timeout exceeded while connecting to socket'],
+    ];
+    for (const [code, message] of replies)
+      expect(classifyClickHouseError(settings, Object.assign(new Error(message), { code })).retriable).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import { ServiceError } from '../../errors';
-import { clickHouseErrorCode, explainClickHouseError, type ClickHouseSettings } from './client';
+import { clickHouseErrorCode, clickHouseFailed, explainClickHouseError, type ClickHouseSettings } from './client';
 
 export { clickHouseErrorCode } from './client';
 
@@ -31,9 +31,12 @@ const TRANSIENT_CODES = new Set([
 /** One table for every ClickHouse failure: what to tell the user, and whether retrying can help. */
 export function classifyClickHouseError(settings: ClickHouseSettings, err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
+  const code = clickHouseErrorCode(err);
+  // The server refused these rows or this table: never an outage, whatever value or name its message quotes
+  // (a refused 'ETIMEDOUT', a table session_timeouts), so the words that mark an outage are not looked for.
+  if (code !== undefined && (DATA_CODES.has(code) || SCHEMA_CODES.has(code))) return clickHouseFailed(settings, err);
   const explained = explainClickHouseError(settings, err);
   if (explained.retriable) return explained;
-  const code = clickHouseErrorCode(err);
   const transient = code !== undefined && TRANSIENT_CODES.has(code);
   const noCodeServerFailure =
     code === undefined && /\b50[234]\b|Service Unavailable|Bad Gateway/i.test((err as Error)?.message ?? '');
