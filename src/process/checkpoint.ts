@@ -1,5 +1,5 @@
 import type { SideRecord } from '../kafka/group';
-import type { IdleRelease, SnapshotStore } from '../state';
+import type { IdleRelease, SnapshotStore, UnknownSchema } from '../state';
 import type { DeadLetter, LateEvent } from '../dlq';
 import { WindowRowOrigin, type RowOrigin, type RowRefusal, type RowSink, type SideOutputs } from './ports';
 import type { Checkpoint, PartitionIncarnation } from './task';
@@ -11,6 +11,8 @@ export interface PartitionCommit extends PartitionIncarnation {
   snapshot?: string;
   /** The partition's kept idle releases: the commit records those after the fallback it names. */
   releases: IdleRelease[];
+  /** The schemas unknown to the live stream it keeps: the commit records those since the fallback it names. */
+  unknownSchemas: UnknownSchema[];
   records: SideRecord[];
 }
 

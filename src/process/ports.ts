@@ -16,6 +16,11 @@ export interface Decoder {
    * Returns the value itself when it needs no round trip (its schema is known): no await per record.
    */
   decode(value: Buffer): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /**
+   * The registry id of the schema the value was written with, if its header names one: the live verdict
+   * "schema unknown" is kept per id, so that a re-read repeats it (see UnknownSchema).
+   */
+  schemaOf?(value: Buffer): number | undefined;
 }
 
 export interface DedupClaim {

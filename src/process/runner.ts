@@ -18,6 +18,7 @@ import {
   snapshotId,
   snapshotsOf,
   releasesOf,
+  unknownSchemasOf,
   StateLostError,
   stateMetadata,
   type PartitionSnapshot,
@@ -352,6 +353,7 @@ export class StreamRunner<E> {
               // Restored the restore point (perhaps written moments ago): the fallback it was committed with stays one.
               fallback: snapshot.id === named[0] ? named[1] : undefined,
               releases: releasesOf(committed?.metadata, epoch!),
+              unknownSchemas: unknownSchemasOf(committed?.metadata, epoch!),
             },
           };
         }
@@ -808,10 +810,12 @@ export class StreamRunner<E> {
         const named = [o.snapshot, this.task.fallbackSnapshot(o.topic, o.partition, o.snapshot)].filter(
           (s): s is string => s !== undefined,
         );
-        // With the idle releases a restore from the older one must apply again (see IdleRelease).
+        // With the idle releases a restore from the older one must apply again (see IdleRelease), and the
+        // schemas unknown to the live stream whose records it must dead-letter again (see UnknownSchema).
         const since = named.length > 0 ? BigInt(offsetOfSnapshot(named.at(-1)!)) : 0n;
         const releases = o.releases.filter((r) => BigInt(r.offset) >= since);
-        const metadata = withState ? stateMetadata(this.options.epoch!, named, releases) : undefined;
+        const unknown = o.unknownSchemas.filter((u) => BigInt(u.through) >= since);
+        const metadata = withState ? stateMetadata(this.options.epoch!, named, releases, unknown) : undefined;
         try {
           await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });
         } catch (err) {

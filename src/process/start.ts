@@ -117,10 +117,7 @@ export async function startStream<E, K extends GroupFields, A extends Aggregatio
 
   const codec = SchemaCodec.fromConfig(config);
   const reader = loadAvroSchema(definition.source.schema);
-  const decoder = {
-    decode: (value: Buffer) =>
-      codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value),
-  };
+  const decoder = codec.reading(reader);
 
   const dedup = definition.dedup
     ? await connectRedisDedupStore(config, {

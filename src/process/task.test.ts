@@ -1,4 +1,4 @@
-import { ServiceError } from '../errors';
+import { ServiceError, SluiceError } from '../errors';
 import type { ConsumedRecord } from '../kafka';
 import { defineStream } from './definition';
 import type { DedupClaim, Deduplicator } from './ports';
@@ -11,6 +11,7 @@ import {
   REDIS_LOSS_WINDOW_MS,
   releasesOf,
   stateMetadata,
+  unknownSchemasOf,
   type PartitionSnapshot,
 } from '../state';
 
@@ -93,7 +94,15 @@ describe('StreamTask', () => {
       ['13', 'VALUE_MISSING', null],
     ]);
     expect(cp.offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '15', incarnation: 1, snapshot: undefined, releases: [] },
+      {
+        topic: 'in',
+        partition: 0,
+        offset: '15',
+        incarnation: 1,
+        snapshot: undefined,
+        releases: [],
+        unknownSchemas: [],
+      },
     ]);
   });
 
@@ -117,7 +126,15 @@ describe('StreamTask', () => {
     dedup.down = false;
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     expect(task.takeCheckpoint().offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined, releases: [] },
+      {
+        topic: 'in',
+        partition: 0,
+        offset: '11',
+        incarnation: 1,
+        snapshot: undefined,
+        releases: [],
+        unknownSchemas: [],
+      },
     ]);
   });
 
@@ -152,7 +169,15 @@ describe('StreamTask', () => {
     });
     expect(commit.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
     expect(commit.offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '13', incarnation: 1, snapshot: undefined, releases: [] },
+      {
+        topic: 'in',
+        partition: 0,
+        offset: '13',
+        incarnation: 1,
+        snapshot: undefined,
+        releases: [],
+        unknownSchemas: [],
+      },
     ]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
   });
@@ -160,13 +185,29 @@ describe('StreamTask', () => {
   it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
     expect(task.takeCheckpoint(true).offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined, releases: [] },
+      {
+        topic: 'in',
+        partition: 0,
+        offset: '11',
+        incarnation: 1,
+        snapshot: undefined,
+        releases: [],
+        unknownSchemas: [],
+      },
     ]);
     expect(task.idle()).toBe(true);
     task.commitLost('in', 0);
     expect(task.idle()).toBe(false);
     expect(task.takeCheckpoint(true).offsets).toEqual([
-      { topic: 'in', partition: 0, offset: '11', incarnation: 1, snapshot: undefined, releases: [] },
+      {
+        topic: 'in',
+        partition: 0,
+        offset: '11',
+        incarnation: 1,
+        snapshot: undefined,
+        releases: [],
+        unknownSchemas: [],
+      },
     ]);
   });
 
@@ -530,5 +571,96 @@ describe('StreamTask idle releases (windows closed at the stream watermark while
     task.closeWindows();
     const rows = task.takeCheckpoint(false).rows.get('w')?.rows ?? [];
     expect(rows).toEqual([{ start: minute1Of(MAX_KEPT_RELEASES), events: 1 }]);
+  });
+});
+
+describe('StreamTask records of a schema the registry did not know when the live stream read them', () => {
+  const MIN = 60_000;
+  const windowed = minuteCounts('task-unknown-schema-test', 60_000);
+  /** JSON values naming the schema they were "written with"; ids not in `registered` are unknown to the registry. */
+  const registry = (registered: Set<number>) => ({
+    async decode(value: Buffer) {
+      const parsed = JSON.parse(value.toString()) as Record<string, unknown> & { schema: number };
+      if (!registered.has(parsed.schema))
+        throw new SluiceError('SCHEMA_UNKNOWN', `schema id ${parsed.schema} is not in the schema registry`);
+      return parsed;
+    },
+    schemaOf: (value: Buffer) => (JSON.parse(value.toString()) as { schema: number }).schema,
+  });
+  const at = (offset: number, id: string, t: number, schema = 1): ConsumedRecord => ({
+    ...record(offset, JSON.stringify({ id, n: t, schema })),
+    timestamp: String(100 * MIN),
+  });
+  const ref = { topic: 'in', partition: 0 };
+  const setup = (registered: Set<number>, clock = { elapsed: 0 }) =>
+    new StreamTask(
+      windowed,
+      { decoder: registry(registered), dedup: new FakeDedup(), now: () => 0, elapsed: () => clock.elapsed },
+      new StreamWindows(windowed.windowed!, 'in'),
+    );
+  // Offset 1 names schema 9, not registered when the live stream read it: a dead letter. Had it been
+  // decoded, its event of minute 3 would have closed minute 1, and offset 2 (minute 1) would be late.
+  const records = [at(0, 'a', MIN + 1), at(1, 'x', 3 * MIN, 9), at(2, 'b', MIN + 2)];
+
+  it('keeps the verdict for the commit, and a re-read after an older snapshot dead-letters the record again once the schema is registered', async () => {
+    const store = new MemorySnapshotStore();
+    const registered = new Set([1]);
+    const live = setup(registered);
+    live.assign('in', 0, '0');
+    await live.processBatch('in', 0, records.slice(0, 1));
+    const s1 = (await commit(live, store)).offsets[0]!.snapshot!;
+    await live.processBatch('in', 0, records.slice(1));
+    const cp = await commit(live, store);
+    const p0 = cp.offsets[0]!;
+    expect(p0.unknownSchemas).toEqual([{ schemaId: 9, through: '1' }]);
+    expect(cp.deadLetters.map((d) => [d.source.offset, d.errorClass])).toEqual([['1', 'SCHEMA_UNKNOWN']]);
+    expect(unknownSchemasOf(stateMetadata(0, [p0.snapshot!], [], p0.unknownSchemas), 0)).toEqual(p0.unknownSchemas);
+
+    // Schema 9 is registered since; Redis lost the newest snapshot: a new owner restores s1 and reads 1 and 2 again.
+    registered.add(9);
+    const restoreFrom = async (unknownSchemas: { schemaId: number; through: string }[]) => {
+      const again = setup(registered);
+      const snapshot = (await store.load(ref, [s1]))!;
+      expect(again.assign('in', 0, '3', { snapshot, unknownSchemas })).toBe('1');
+      await again.processBatch('in', 0, records.slice(1));
+      again.closeAllWindows();
+      const out = again.takeCheckpoint(true);
+      return {
+        minute1: out.rows.get('w')!.rows.filter((r) => r.start === MIN),
+        deadLettered: again.counters.deadLettered,
+        published: out.deadLetters.length + out.late.length,
+      };
+    };
+    // Judged as the live stream did: offset 1 a dead letter again (published then, not again), minute 1 counts a and b.
+    expect(await restoreFrom(p0.unknownSchemas)).toEqual({
+      minute1: [{ start: MIN, events: 2 }],
+      deadLettered: 1,
+      published: 0,
+    });
+    // Without the verdict, offset 1 is counted and b judged late, and its late event is not published again: b is lost.
+    expect((await restoreFrom([])).minute1).toEqual([{ start: MIN, events: 1 }]);
+  });
+
+  it('keeps one entry per schema id, raised to the last offset, and drops it once every kept snapshot is past it', async () => {
+    const store = new MemorySnapshotStore();
+    const clock = { elapsed: 0 };
+    const task = setup(new Set([1]), clock);
+    task.assign('in', 0, '0');
+    await task.processBatch('in', 0, [at(0, 'a', MIN)]);
+    await commit(task, store); // snapshot at 1
+    await task.processBatch('in', 0, [at(1, 'x', MIN, 9), at(2, 'y', MIN, 8), at(3, 'z', MIN, 9)]);
+    const kept: unknown[] = [];
+    for (let offset = 4; offset < 7; offset++) {
+      kept.push((await commit(task, store)).offsets[0]!.unknownSchemas);
+      clock.elapsed += REDIS_LOSS_WINDOW_MS + 1;
+      await task.processBatch('in', 0, [at(offset, `e${offset}`, MIN + offset)]);
+    }
+    // The commit at 4 and the one at 5 keep the snapshot at 1 or 4 as a fallback, before the records of
+    // schema 9 and 8 or at them; once the fallback is the snapshot at 5, no restore reads them again.
+    const both = [
+      { schemaId: 9, through: '3' },
+      { schemaId: 8, through: '2' },
+    ];
+    expect(kept).toEqual([both, both, []]);
   });
 });

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { SluiceError, describeError, type ErrorCode } from '../errors';
-import { REDIS_LOSS_WINDOW_MS, offsetOfSnapshot, snapshotId, type IdleRelease, type PartitionSnapshot } from '../state';
+import {
+  REDIS_LOSS_WINDOW_MS,
+  offsetOfSnapshot,
+  snapshotId,
+  type IdleRelease,
+  type PartitionSnapshot,
+  type UnknownSchema,
+} from '../state';
 import type { ConsumedRecord } from '../kafka';
 import type { Row, StreamDefinition } from './definition';
 import type { DeadLetter, LateEvent } from '../dlq';
@@ -96,6 +103,11 @@ interface PartitionState {
   releases: IdleRelease[];
   /** How many of `releases` this incarnation has applied: the others wait for the re-read to reach their offset. */
   releasesApplied: number;
+  /**
+   * The schemas the registry did not know when the live stream read records of them (see UnknownSchema),
+   * kept like `releases`: one entry per id, at most MAX_KEPT_UNKNOWN_SCHEMAS.
+   */
+  unknownSchemas: UnknownSchema[];
   /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
   incarnation: number;
   rows: Map<string, TableRows>;
@@ -133,9 +145,14 @@ export interface Checkpoint {
   snapshots: { ref: { topic: string; partition: number }; snapshot: PartitionSnapshot; incarnation: number }[];
   /**
    * Each partition's new offset, the snapshot that commit makes the restore point (absent without
-   * windows) and the partition's kept idle releases (see PartitionState.releases).
+   * windows) and the partition's kept idle releases and unknown schemas (see PartitionState).
    */
-  offsets: (PartitionIncarnation & { offset: string; snapshot?: string; releases: IdleRelease[] })[];
+  offsets: (PartitionIncarnation & {
+    offset: string;
+    snapshot?: string;
+    releases: IdleRelease[];
+    unknownSchemas: UnknownSchema[];
+  })[];
   /** Per partition whose rows it carries: the incarnation they were made in, and the first offset whose side records are unpublished. */
   partitions: Map<number, { incarnation: number; publishedBefore: bigint }>;
 }
@@ -161,6 +178,14 @@ const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
  */
 export const MAX_KEPT_RELEASES = 32;
 
+/**
+ * Schema ids unknown to the live stream a partition keeps for its commits' metadata (about 20 bytes
+ * each). More distinct ones within a couple of seconds (before commits settle) is a producer writing
+ * garbage headers: the oldest entry goes, and a re-read after Redis lost its latest state could count a
+ * record of that id that the live stream dead-lettered, if the id was registered in between.
+ */
+export const MAX_KEPT_UNKNOWN_SCHEMAS = 16;
+
 /** What a partition is restored from: the snapshot, the fallback its commit named, the idle releases it recorded. */
 export interface RestoredState {
   snapshot: PartitionSnapshot;
@@ -172,6 +197,8 @@ export interface RestoredState {
   fallback?: string;
   /** The idle releases the last commit recorded: those past the snapshot's offset are applied as the re-read reaches them. */
   releases?: IdleRelease[];
+  /** The schemas unknown to the live stream the last commit recorded: the re-read dead-letters their records again. */
+  unknownSchemas?: UnknownSchema[];
 }
 
 /**
@@ -253,6 +280,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
       releases: restored?.releases ?? [],
       releasesApplied: 0,
+      unknownSchemas: restored?.unknownSchemas ?? [],
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -382,11 +410,18 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       error?: { errorClass: ErrorCode; message: string };
       /** Outside the run's event-time range: skipped (see TaskOptions.eventTimeRange). */
       outside?: boolean;
+      /** The registry did not know the schema id the value names (kept for a re-read: see UnknownSchema). */
+      unknownSchema?: number;
     };
     const outcomes: Outcome[] = [];
     for (const meta of fresh) {
       if (meta.value === null) {
         outcomes.push({ meta, error: { errorClass: 'VALUE_MISSING', message: 'record has no value (tombstone)' } });
+        continue;
+      }
+      const unknownThen = state.unknownSchemas.length > 0 ? this.unknownWhenRead(state, meta) : undefined;
+      if (unknownThen !== undefined) {
+        outcomes.push({ meta, error: unknownThen });
         continue;
       }
       let value: Record<string, unknown>;
@@ -395,13 +430,9 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         value = decoded instanceof Promise ? await decoded : decoded;
       } catch (err) {
         if (err instanceof SluiceError && err.retriable) throw err;
-        outcomes.push({
-          meta,
-          error: {
-            errorClass: err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE',
-            message: describeError(err),
-          },
-        });
+        const errorClass = err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE';
+        const unknownSchema = errorClass === 'SCHEMA_UNKNOWN' ? this.ports.decoder.schemaOf?.(meta.value) : undefined;
+        outcomes.push({ meta, error: { errorClass, message: describeError(err) }, unknownSchema });
         continue;
       }
       const validation = this.definition.validate(value);
@@ -453,6 +484,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const publish = publishAll || BigInt(outcome.meta.offset) >= state.publishedBefore;
       if (outcome.error) {
         this.counters.deadLettered += 1;
+        if (outcome.unknownSchema !== undefined)
+          this.recordUnknownSchema(state, outcome.unknownSchema, outcome.meta.offset);
         if (publish) state.deadLetters.push({ source: outcome.meta, ...outcome.error, attempt: 1 });
         continue;
       }
@@ -492,6 +525,38 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     state.dirty = true;
     this.applyReleases(state, BigInt(state.nextOffset));
     this.closeWindows(now);
+  }
+
+  /**
+   * The dead-letter reason of a record the live stream read while the registry did not know its schema
+   * (see UnknownSchema): re-read after an older snapshot, it is judged as it was then, even if the schema
+   * was registered since.
+   */
+  private unknownWhenRead(
+    state: PartitionState,
+    meta: ConsumedRecord,
+  ): { errorClass: ErrorCode; message: string } | undefined {
+    const schemaId = this.ports.decoder.schemaOf?.(meta.value!);
+    const entry = state.unknownSchemas.find((u) => u.schemaId === schemaId);
+    if (!entry || BigInt(meta.offset) > BigInt(entry.through)) return undefined;
+    return {
+      errorClass: 'SCHEMA_UNKNOWN',
+      message: `schema id ${schemaId} was not in the schema registry when this record was first read (error 40403)`,
+    };
+  }
+
+  /** The live stream read a record of `schemaId` at `offset` while the registry did not know that id: kept for its commits. */
+  private recordUnknownSchema(state: PartitionState, schemaId: number, offset: string): void {
+    const entry = state.unknownSchemas.find((u) => u.schemaId === schemaId);
+    if (entry) {
+      if (BigInt(offset) > BigInt(entry.through)) entry.through = offset;
+      return;
+    }
+    state.unknownSchemas.push({ schemaId, through: offset });
+    if (state.unknownSchemas.length > MAX_KEPT_UNKNOWN_SCHEMAS) {
+      const oldest = state.unknownSchemas.reduce((a, b) => (BigInt(b.through) < BigInt(a.through) ? b : a));
+      state.unknownSchemas.splice(state.unknownSchemas.indexOf(oldest), 1);
+    }
   }
 
   private inRange(event: E): boolean {
@@ -677,6 +742,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         incarnation: state.incarnation,
         snapshot: snapshot ?? state.committedSnapshots[0]?.id,
         releases: [...state.releases],
+        unknownSchemas: state.unknownSchemas.map((u) => ({ ...u })),
       });
       state.dirty = false;
     }
@@ -708,7 +774,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const older = state.committedSnapshots;
       const settled = older.findIndex(settledAt(now));
       state.committedSnapshots = [{ id: snapshot, at: now }, ...(settled < 0 ? older : older.slice(0, settled + 1))];
-      // Releases before every kept snapshot's offset are in all of them: no restore needs them again.
+      // Releases and unknown schemas before every kept snapshot's offset are in all of them: no restore needs them again.
       const oldest = state.committedSnapshots
         .map((s) => BigInt(offsetOfSnapshot(s.id)))
         .reduce((min, offset) => (offset < min ? offset : min));
@@ -716,6 +782,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       const drop = stale < 0 ? state.releases.length : stale;
       state.releases = state.releases.slice(drop);
       state.releasesApplied = Math.max(0, state.releasesApplied - drop);
+      state.unknownSchemas = state.unknownSchemas.filter((u) => BigInt(u.through) >= oldest);
     }
   }
 

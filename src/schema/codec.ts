@@ -142,6 +142,21 @@ export class SchemaCodec {
   }
 
   /**
+   * A processor's decoder: values read into `readerSchema`'s shape, without an await when the writer
+   * schema was seen before; `schemaOf` names the writer schema id of a value (see UnknownSchema).
+   */
+  reading(readerSchema: object): {
+    decode(value: Buffer): Record<string, unknown> | Promise<Record<string, unknown>>;
+    schemaOf(value: Buffer): number | undefined;
+  } {
+    return {
+      decode: (value) =>
+        this.decodeKnown(value, readerSchema)?.value ?? this.decode(value, readerSchema).then((d) => d.value),
+      schemaOf: writerSchemaId,
+    };
+  }
+
+  /**
    * `decode` without waiting, for the usual case of a writer schema seen
    * before: undefined when it must be fetched from the registry first. A
    * stream decodes every record, and an await per record is a measurable
@@ -216,6 +231,11 @@ export class SchemaCodec {
     }
     return entry;
   }
+}
+
+/** The schema id a wire-format value names in its header; undefined when it has no such header. */
+export function writerSchemaId(value: Buffer): number | undefined {
+  return value.length >= WIRE_HEADER_BYTES && value[0] === MAGIC_BYTE ? value.readInt32BE(1) : undefined;
 }
 
 function unknownSchema(schemaId: number, cause?: unknown): DecodeError {

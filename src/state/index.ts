@@ -7,6 +7,7 @@ export {
   stateMetadata,
   snapshotsOf,
   releasesOf,
+  unknownSchemasOf,
   snapshotId,
   offsetOfSnapshot,
   stateSavedAt,
@@ -15,4 +16,5 @@ export {
   type PartitionSnapshot,
   type SnapshotRef,
   type IdleRelease,
+  type UnknownSchema,
 } from './snapshots';

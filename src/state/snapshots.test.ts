@@ -6,6 +6,7 @@ import {
   snapshotsOf,
   stateMetadata,
   stateSavedAt,
+  unknownSchemasOf,
   type PartitionSnapshot,
 } from './snapshots';
 
@@ -133,5 +134,26 @@ describe('commit metadata', () => {
     // Every finite watermark reads back as written, those JavaScript prints in exponent form too.
     const extremes = [2e21, -3.5e-7, 1e-7, Number.MAX_VALUE].map((watermark, i) => ({ offset: String(i), watermark }));
     expect(releasesOf(stateMetadata(3, ['12.a.x'], extremes), 3)).toEqual(extremes);
+  });
+
+  it('records the schemas unknown to the live stream after the releases, with or without releases', () => {
+    const unknown = [
+      { schemaId: 42, through: '9' },
+      { schemaId: -7, through: '11' },
+    ];
+    const releases = [{ offset: '7', watermark: 180_000 }];
+    const both = stateMetadata(3, ['12.a.x', '7.b.y'], releases, unknown);
+    expect([snapshotsOf(both, 3), releasesOf(both, 3), unknownSchemasOf(both, 3)]).toEqual([
+      ['12.a.x', '7.b.y'],
+      releases,
+      unknown,
+    ]);
+    const onlyUnknown = stateMetadata(3, ['12.a.x'], [], unknown);
+    expect([releasesOf(onlyUnknown, 3), unknownSchemasOf(onlyUnknown, 3)]).toEqual([[], unknown]);
+    // Metadata written before they were recorded (or by a commit with none) reads as none, as does another epoch's.
+    expect(stateMetadata(3, ['12.a.x'], releases)).toBe('sluice-state:3:12.a.x/7@180000');
+    expect(unknownSchemasOf(stateMetadata(3, ['12.a.x'], releases), 3)).toEqual([]);
+    expect(unknownSchemasOf(both, 4)).toEqual([]);
+    expect(() => unknownSchemasOf(`${stateMetadata(3, ['12.a.x'])}//9@x`, 3)).toThrow(/malformed unknown schema "9@x"/);
   });
 });

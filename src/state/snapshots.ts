@@ -202,16 +202,40 @@ export interface IdleRelease {
 }
 
 /**
+ * Records written with schema `schemaId`, up to offset `through`, were dead letters when the live stream
+ * read them: the registry did not know the id yet. A re-read after an older snapshot could decode them if
+ * the schema was registered since, and count them (moving the partition's watermark, so that a record
+ * after them would be judged late where the live stream counted it). The commit records the verdict, and
+ * the re-read dead-letters those records again.
+ */
+export interface UnknownSchema {
+  schemaId: number;
+  through: string;
+}
+
+/**
  * Commit metadata naming the window-state snapshots of `epoch` to restore from: the one taken for
  * the committed offset, then an older committed one (the fallback when Redis lost the first; see
  * REDIS_LOSS_WINDOW_MS). A commit
  * taken while the partition re-read records after an older snapshot keeps Kafka's offset and names
  * the snapshot taken where the re-read got to, below it: restore resumes there either way.
- * After `/`, the idle releases since the fallback's offset (see IdleRelease), as `offset@watermark`.
+ * After `/`, the idle releases since the fallback's offset (see IdleRelease), as `offset@watermark`;
+ * after a second `/`, the schemas unknown to the live stream since then (see UnknownSchema), as
+ * `schemaId@through`.
  */
-export function stateMetadata(epoch: number, snapshots: string[], releases: IdleRelease[] = []): string {
-  const named = `sluice-state:${epoch}:${snapshots.join(':')}`;
-  return releases.length === 0 ? named : `${named}/${releases.map((r) => `${r.offset}@${r.watermark}`).join(',')}`;
+export function stateMetadata(
+  epoch: number,
+  snapshots: string[],
+  releases: IdleRelease[] = [],
+  unknownSchemas: UnknownSchema[] = [],
+): string {
+  const sections = [
+    `sluice-state:${epoch}:${snapshots.join(':')}`,
+    releases.map((r) => `${r.offset}@${r.watermark}`).join(','),
+    unknownSchemas.map((u) => `${u.schemaId}@${u.through}`).join(','),
+  ];
+  while (sections.length > 1 && sections.at(-1) === '') sections.pop();
+  return sections.join('/');
 }
 
 /** The snapshots a commit's metadata names, if it names any of this epoch. */
@@ -224,21 +248,37 @@ export function snapshotsOf(metadata: string | null | undefined, epoch: number):
 
 /** The idle releases a commit's metadata of this epoch records (none when it names none). */
 export function releasesOf(metadata: string | null | undefined, epoch: number): IdleRelease[] {
-  if (!metadata?.startsWith(`sluice-state:${epoch}:`)) return [];
-  const listed = metadata.split('/')[1];
-  if (!listed) return [];
-  return listed.split(',').map((entry) => {
+  return sectionOf(metadata, epoch, 1).map((entry) => {
     // The watermark as JavaScript prints a number: exponent forms included (`2e+21`, an event stamped far ahead).
     const match = /^(\d+)@([^@]+)$/.exec(entry);
     const watermark = Number(match?.[2]);
-    if (!match || !Number.isFinite(watermark))
-      // Not retriable: restoring again reads the same metadata. The member stops and says why.
-      throw new SluiceError(
-        'WINDOW_STATE_INVALID',
-        `the committed offset's metadata holds a malformed idle release "${entry}" (${metadata}): reset the group's offsets or restore the state it names`,
-      );
+    if (!match || !Number.isFinite(watermark)) throw malformed('idle release', entry, metadata!);
     return { offset: match[1]!, watermark };
   });
+}
+
+/** The schemas unknown to the live stream that a commit's metadata of this epoch records (none when it names none). */
+export function unknownSchemasOf(metadata: string | null | undefined, epoch: number): UnknownSchema[] {
+  return sectionOf(metadata, epoch, 2).map((entry) => {
+    const match = /^(-?\d+)@(\d+)$/.exec(entry);
+    if (!match) throw malformed('unknown schema', entry, metadata!);
+    return { schemaId: Number(match[1]), through: match[2]! };
+  });
+}
+
+/** The entries of the metadata's `index`th `/`-separated section, when the metadata is this epoch's. */
+function sectionOf(metadata: string | null | undefined, epoch: number, index: number): string[] {
+  if (!metadata?.startsWith(`sluice-state:${epoch}:`)) return [];
+  const listed = metadata.split('/')[index];
+  return listed ? listed.split(',') : [];
+}
+
+// Not retriable: restoring again reads the same metadata. The member stops and says why.
+function malformed(what: string, entry: string, metadata: string): SluiceError {
+  return new SluiceError(
+    'WINDOW_STATE_INVALID',
+    `the committed offset's metadata holds a malformed ${what} "${entry}" (${metadata}): reset the group's offsets or restore the state it names`,
+  );
 }
 
 /** Redis restarted (and may have lost recent writes) since these partitions were restored: restore them again. */

@@ -196,10 +196,7 @@ export class World {
     const redis = this.redis.client(owner);
     const codec = new SchemaCodec(this.registry.client(owner), clock.now);
     const reader = loadAvroSchema(stream.source.schema);
-    const decoder = {
-      decode: (value: Buffer) =>
-        codec.decodeKnown(value, reader)?.value ?? codec.decode(value, reader).then((d) => d.value),
-    };
+    const decoder = codec.reading(reader);
     const dedup = new RedisDedupStore(redis, {
       keyPrefix: KEY_PREFIX,
       namespace: stream.name,
