@@ -33,6 +33,17 @@ const definition = defineStream<Ev>({
   tables: [],
 });
 
+/** A commit of partition 0 of `in` in its first incarnation, without windows (no snapshot, releases or unknown schemas). */
+const plainCommit = (offset: string) => ({
+  topic: 'in',
+  partition: 0,
+  offset,
+  incarnation: 1,
+  snapshot: undefined,
+  releases: [],
+  unknownSchemas: [],
+});
+
 /** Decodes JSON; bytes starting with '!' stand for a registry outage. */
 const decoder = {
   async decode(value: Buffer) {
@@ -93,17 +104,7 @@ describe('StreamTask', () => {
       ['12', 'EVENT_INVALID', '{"id":"b"}'],
       ['13', 'VALUE_MISSING', null],
     ]);
-    expect(cp.offsets).toEqual([
-      {
-        topic: 'in',
-        partition: 0,
-        offset: '15',
-        incarnation: 1,
-        snapshot: undefined,
-        releases: [],
-        unknownSchemas: [],
-      },
-    ]);
+    expect(cp.offsets).toEqual([plainCommit('15')]);
   });
 
   it('drops duplicates but lets a redelivered record that owns its mark through again', async () => {
@@ -125,17 +126,7 @@ describe('StreamTask', () => {
     expect(task.nextOffset('in', 0)).toBe('10');
     dedup.down = false;
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    expect(task.takeCheckpoint().offsets).toEqual([
-      {
-        topic: 'in',
-        partition: 0,
-        offset: '11',
-        incarnation: 1,
-        snapshot: undefined,
-        releases: [],
-        unknownSchemas: [],
-      },
-    ]);
+    expect(task.takeCheckpoint().offsets).toEqual([plainCommit('11')]);
   });
 
   it('ignores records it already processed when a paused partition is fetched again', async () => {
@@ -168,47 +159,17 @@ describe('StreamTask', () => {
       positions: [{ topic: 'in', partition: 0, fromOffset: '12', toOffset: '13' }],
     });
     expect(commit.deadLetters.map((d) => d.source.offset)).toEqual(['11']);
-    expect(commit.offsets).toEqual([
-      {
-        topic: 'in',
-        partition: 0,
-        offset: '13',
-        incarnation: 1,
-        snapshot: undefined,
-        releases: [],
-        unknownSchemas: [],
-      },
-    ]);
+    expect(commit.offsets).toEqual([plainCommit('13')]);
     expect([task.idle(false), task.idle(true)]).toEqual([true, true]);
   });
 
   it('commits a kept partition again when a rebalance fenced its commit, even with no new records', async () => {
     await task.processBatch('in', 0, [record(10, '{"id":"a","n":1}')]);
-    expect(task.takeCheckpoint(true).offsets).toEqual([
-      {
-        topic: 'in',
-        partition: 0,
-        offset: '11',
-        incarnation: 1,
-        snapshot: undefined,
-        releases: [],
-        unknownSchemas: [],
-      },
-    ]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([plainCommit('11')]);
     expect(task.idle()).toBe(true);
     task.commitLost('in', 0);
     expect(task.idle()).toBe(false);
-    expect(task.takeCheckpoint(true).offsets).toEqual([
-      {
-        topic: 'in',
-        partition: 0,
-        offset: '11',
-        incarnation: 1,
-        snapshot: undefined,
-        releases: [],
-        unknownSchemas: [],
-      },
-    ]);
+    expect(task.takeCheckpoint(true).offsets).toEqual([plainCommit('11')]);
   });
 
   it('discards the uncommitted work of a revoked partition', async () => {
