@@ -14,8 +14,12 @@ export interface Decoder {
   /**
    * Throws a non-retriable SluiceError for bytes that can never decode, a retriable one when the registry is down.
    * Returns the value itself when it needs no round trip (its schema is known): no await per record.
+   * `recheckUnknown`: ask the registry again about a schema id it did not know a moment ago.
    */
-  decode(value: Buffer): Record<string, unknown> | Promise<Record<string, unknown>>;
+  decode(
+    value: Buffer,
+    options?: { recheckUnknown?: boolean },
+  ): Record<string, unknown> | Promise<Record<string, unknown>>;
   /**
    * The registry id of the schema the value was written with, if its header names one: the live verdict
    * "schema unknown" is kept per id, so that a re-read repeats it (see UnknownSchema).

@@ -13,6 +13,7 @@ import {
   stateMetadata,
   unknownSchemasOf,
   type PartitionSnapshot,
+  type UnknownSchema,
 } from '../state';
 
 interface Ev {
@@ -573,13 +574,13 @@ describe('StreamTask records of a schema the registry did not know when the live
     await live.processBatch('in', 0, records.slice(1));
     const cp = await commit(live, store);
     const p0 = cp.offsets[0]!;
-    expect(p0.unknownSchemas).toEqual([{ schemaId: 9, through: '1' }]);
+    expect(p0.unknownSchemas).toEqual([{ schemaId: 9, from: '1', through: '1' }]);
     expect(cp.deadLetters.map((d) => [d.source.offset, d.errorClass])).toEqual([['1', 'SCHEMA_UNKNOWN']]);
     expect(unknownSchemasOf(stateMetadata(0, [p0.snapshot!], [], p0.unknownSchemas), 0)).toEqual(p0.unknownSchemas);
 
     // Schema 9 is registered since; Redis lost the newest snapshot: a new owner restores s1 and reads 1 and 2 again.
     registered.add(9);
-    const restoreFrom = async (unknownSchemas: { schemaId: number; through: string }[]) => {
+    const restoreFrom = async (unknownSchemas: UnknownSchema[]) => {
       const again = setup(registered);
       const snapshot = (await store.load(ref, [s1]))!;
       expect(again.assign('in', 0, '3', { snapshot, unknownSchemas })).toBe('1');
@@ -602,7 +603,7 @@ describe('StreamTask records of a schema the registry did not know when the live
     expect((await restoreFrom([])).minute1).toEqual([{ start: MIN, events: 1 }]);
   });
 
-  it('keeps one entry per schema id, raised to the last offset, and drops it once every kept snapshot is past it', async () => {
+  it('keeps one span per schema id and taking-over, raised to the last offset, and drops it once every kept snapshot is past it', async () => {
     const store = new MemorySnapshotStore();
     const clock = { elapsed: 0 };
     const task = setup(new Set([1]), clock);
@@ -619,8 +620,8 @@ describe('StreamTask records of a schema the registry did not know when the live
     // The commit at 4 and the one at 5 keep the snapshot at 1 or 4 as a fallback, before the records of
     // schema 9 and 8 or at them; once the fallback is the snapshot at 5, no restore reads them again.
     const both = [
-      { schemaId: 9, through: '3' },
-      { schemaId: 8, through: '2' },
+      { schemaId: 9, from: '1', through: '3' },
+      { schemaId: 8, from: '2', through: '2' },
     ];
     expect(kept).toEqual([both, both, []]);
   });

@@ -105,9 +105,13 @@ interface PartitionState {
   releasesApplied: number;
   /**
    * The schemas the registry did not know when the live stream read records of them (see UnknownSchema),
-   * kept like `releases`: one entry per id, at most MAX_KEPT_UNKNOWN_SCHEMAS.
+   * kept like `releases`, at most MAX_KEPT_UNKNOWN_SCHEMAS.
    */
   unknownSchemas: UnknownSchema[];
+  /** The entries of `unknownSchemas` this incarnation made: the ones its verdicts extend. */
+  unknownSpansOpen: Set<UnknownSchema>;
+  /** Schema ids a re-read asked the registry about again and it still did not know (see decode). */
+  unknownRechecked: Set<number>;
   /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
   incarnation: number;
   rows: Map<string, TableRows>;
@@ -116,6 +120,9 @@ interface PartitionState {
   /** State changed since the last committing checkpoint (records, or windows closed by the watermark). */
   dirty: boolean;
 }
+
+/** Why a record is a dead letter. */
+type DecodeFailure = { errorClass: ErrorCode; message: string };
 
 /** Rows bound for one table, each with what it was made from (the dead letter names it if the sink refuses the row). */
 interface TableRows {
@@ -179,10 +186,11 @@ const nextOf = (offset: string) => (BigInt(offset) + 1n).toString();
 export const MAX_KEPT_RELEASES = 32;
 
 /**
- * Schema ids unknown to the live stream a partition keeps for its commits' metadata (about 20 bytes
- * each). More distinct ones within a couple of seconds (before commits settle) is a producer writing
- * garbage headers: the oldest entry goes, and a re-read after Redis lost its latest state could count a
- * record of that id that the live stream dead-lettered, if the id was registered in between.
+ * Spans of a schema id unknown to the live stream a partition keeps for its commits' metadata (about 30
+ * bytes each). An entry goes once every kept committed snapshot is past it: about two commit intervals
+ * while commits run. More in that time (a producer writing garbage headers, or many handovers while a
+ * schema is being registered) drops the oldest, and a re-read after Redis lost its latest state could
+ * then count a record of that span the live stream dead-lettered, if its id was registered in between.
  */
 export const MAX_KEPT_UNKNOWN_SCHEMAS = 16;
 
@@ -281,6 +289,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       releases: restored?.releases ?? [],
       releasesApplied: 0,
       unknownSchemas: restored?.unknownSchemas ?? [],
+      unknownSpansOpen: new Set(),
+      unknownRechecked: new Set(),
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -424,17 +434,12 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         outcomes.push({ meta, error: unknownThen });
         continue;
       }
-      let value: Record<string, unknown>;
-      try {
-        const decoded = this.ports.decoder.decode(meta.value);
-        value = decoded instanceof Promise ? await decoded : decoded;
-      } catch (err) {
-        if (err instanceof SluiceError && err.retriable) throw err;
-        const errorClass = err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE';
-        const unknownSchema = errorClass === 'SCHEMA_UNKNOWN' ? this.ports.decoder.schemaOf?.(meta.value) : undefined;
-        outcomes.push({ meta, error: { errorClass, message: describeError(err) }, unknownSchema });
+      const decoded = await this.decode(state, meta as ConsumedRecord & { value: Buffer });
+      if ('error' in decoded) {
+        outcomes.push({ meta, ...decoded });
         continue;
       }
+      const value = decoded.value;
       const validation = this.definition.validate(value);
       if (!validation.ok) {
         outcomes.push({ meta, error: { errorClass: 'EVENT_INVALID', message: validation.errors.join('; ') } });
@@ -528,34 +533,71 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /**
+   * The record's value, or why it is a dead letter. Throws a retriable error when the registry is down.
+   * A record below the committed offset whose schema this codec holds as unknown, outside every span the
+   * live stream recorded (see unknownWhenRead), was decoded live (by another member, whose codec knew the
+   * id already, or by this one before): the registry is asked again rather than trusting the codec's
+   * memory of a 404. Once per id and taking-over: an id the registry does not know now, it did not know then.
+   */
+  private async decode(
+    state: PartitionState,
+    meta: ConsumedRecord & { value: Buffer },
+  ): Promise<{ value: Record<string, unknown> } | { error: DecodeFailure; unknownSchema?: number }> {
+    let recheckUnknown = false;
+    for (;;) {
+      try {
+        const decoded = this.ports.decoder.decode(meta.value, recheckUnknown ? { recheckUnknown } : undefined);
+        return { value: decoded instanceof Promise ? await decoded : decoded };
+      } catch (err) {
+        if (err instanceof SluiceError && err.retriable) throw err;
+        const errorClass = err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE';
+        const error = { errorClass, message: describeError(err) };
+        if (errorClass !== 'SCHEMA_UNKNOWN') return { error };
+        const unknownSchema = this.ports.decoder.schemaOf?.(meta.value);
+        const rereading = BigInt(meta.offset) < state.publishedBefore;
+        if (recheckUnknown || !rereading || unknownSchema === undefined || state.unknownRechecked.has(unknownSchema))
+          return { error, unknownSchema };
+        recheckUnknown = true;
+        state.unknownRechecked.add(unknownSchema);
+      }
+    }
+  }
+
+  /**
    * The dead-letter reason of a record the live stream read while the registry did not know its schema
    * (see UnknownSchema): re-read after an older snapshot, it is judged as it was then, even if the schema
    * was registered since.
    */
-  private unknownWhenRead(
-    state: PartitionState,
-    meta: ConsumedRecord,
-  ): { errorClass: ErrorCode; message: string } | undefined {
+  private unknownWhenRead(state: PartitionState, meta: ConsumedRecord): DecodeFailure | undefined {
     const schemaId = this.ports.decoder.schemaOf?.(meta.value!);
-    const entry = state.unknownSchemas.find((u) => u.schemaId === schemaId);
-    if (!entry || BigInt(meta.offset) > BigInt(entry.through)) return undefined;
+    const offset = BigInt(meta.offset);
+    const span = state.unknownSchemas.find(
+      (u) => u.schemaId === schemaId && BigInt(u.from) <= offset && offset <= BigInt(u.through),
+    );
+    if (!span) return undefined;
     return {
       errorClass: 'SCHEMA_UNKNOWN',
       message: `schema id ${schemaId} was not in the schema registry when this record was first read (error 40403)`,
     };
   }
 
-  /** The live stream read a record of `schemaId` at `offset` while the registry did not know that id: kept for its commits. */
+  /**
+   * A record of `schemaId` at `offset` was dead-lettered because the registry did not know that id: kept for
+   * the partition's commits, extending this incarnation's span of the id (see UnknownSchema).
+   */
   private recordUnknownSchema(state: PartitionState, schemaId: number, offset: string): void {
-    const entry = state.unknownSchemas.find((u) => u.schemaId === schemaId);
-    if (entry) {
-      if (BigInt(offset) > BigInt(entry.through)) entry.through = offset;
+    for (const open of state.unknownSpansOpen) {
+      if (open.schemaId !== schemaId) continue;
+      if (BigInt(offset) > BigInt(open.through)) open.through = offset;
       return;
     }
-    state.unknownSchemas.push({ schemaId, through: offset });
+    const span = { schemaId, from: offset, through: offset };
+    state.unknownSchemas.push(span);
+    state.unknownSpansOpen.add(span);
     if (state.unknownSchemas.length > MAX_KEPT_UNKNOWN_SCHEMAS) {
       const oldest = state.unknownSchemas.reduce((a, b) => (BigInt(b.through) < BigInt(a.through) ? b : a));
       state.unknownSchemas.splice(state.unknownSchemas.indexOf(oldest), 1);
+      state.unknownSpansOpen.delete(oldest);
     }
   }
 
@@ -783,6 +825,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       state.releases = state.releases.slice(drop);
       state.releasesApplied = Math.max(0, state.releasesApplied - drop);
       state.unknownSchemas = state.unknownSchemas.filter((u) => BigInt(u.through) >= oldest);
+      for (const span of state.unknownSpansOpen)
+        if (!state.unknownSchemas.includes(span)) state.unknownSpansOpen.delete(span);
     }
   }
 

@@ -39,6 +39,14 @@ export class EncodeError extends SluiceError {
   }
 }
 
+export interface DecodeOptions {
+  /**
+   * Ask the registry again for an id it did not know a moment ago (ids it answered 404 for are taken as
+   * unknown for a few seconds, so that a burst of poison records makes one request).
+   */
+  recheckUnknown?: boolean;
+}
+
 export interface Decoded {
   schemaId: number;
   value: Record<string, unknown>;
@@ -135,10 +143,10 @@ export class SchemaCodec {
    * resolved into the reader's shape (fields added with defaults, removed
    * fields dropped), so old and new producers coexist.
    */
-  async decode(buf: Buffer, readerSchema?: object): Promise<Decoded> {
+  async decode(buf: Buffer, readerSchema?: object, options: DecodeOptions = {}): Promise<Decoded> {
     const known = this.decodeKnown(buf, readerSchema);
     if (known !== undefined) return known;
-    return this.decodeWith(await this.writer(buf.readInt32BE(1)), buf, readerSchema);
+    return this.decodeWith(await this.writer(buf.readInt32BE(1), options.recheckUnknown), buf, readerSchema);
   }
 
   /**
@@ -146,12 +154,12 @@ export class SchemaCodec {
    * schema was seen before; `schemaOf` names the writer schema id of a value (see UnknownSchema).
    */
   reading(readerSchema: object): {
-    decode(value: Buffer): Record<string, unknown> | Promise<Record<string, unknown>>;
+    decode(value: Buffer, options?: DecodeOptions): Record<string, unknown> | Promise<Record<string, unknown>>;
     schemaOf(value: Buffer): number | undefined;
   } {
     return {
-      decode: (value) =>
-        this.decodeKnown(value, readerSchema)?.value ?? this.decode(value, readerSchema).then((d) => d.value),
+      decode: (value, options) =>
+        this.decodeKnown(value, readerSchema)?.value ?? this.decode(value, readerSchema, options).then((d) => d.value),
       schemaOf: writerSchemaId,
     };
   }
@@ -189,9 +197,9 @@ export class SchemaCodec {
     return { schemaId, value: readBody(reader.type, resolution, buf, schemaId) };
   }
 
-  private writer(schemaId: number): Promise<WriterEntry> {
+  private writer(schemaId: number, recheckUnknown = false): Promise<WriterEntry> {
     const until = this.unknownIds.get(schemaId);
-    if (until !== undefined && until > this.now()) return Promise.reject(unknownSchema(schemaId));
+    if (!recheckUnknown && until !== undefined && until > this.now()) return Promise.reject(unknownSchema(schemaId));
     let pending = this.pendingWriters.get(schemaId);
     if (pending === undefined) {
       pending = this.fetchWriter(schemaId).finally(() => this.pendingWriters.delete(schemaId));

@@ -10,6 +10,7 @@ export {
   MAGIC_BYTE,
   WIRE_HEADER_BYTES,
   type Decoded,
+  type DecodeOptions,
   type DecodeErrorCode,
 } from './codec';
 export {

@@ -138,8 +138,8 @@ describe('commit metadata', () => {
 
   it('records the schemas unknown to the live stream after the releases, with or without releases', () => {
     const unknown = [
-      { schemaId: 42, through: '9' },
-      { schemaId: -7, through: '11' },
+      { schemaId: 42, from: '3', through: '9' },
+      { schemaId: -7, from: '11', through: '11' },
     ];
     const releases = [{ offset: '7', watermark: 180_000 }];
     const both = stateMetadata(3, ['12.a.x', '7.b.y'], releases, unknown);
@@ -154,6 +154,7 @@ describe('commit metadata', () => {
     expect(stateMetadata(3, ['12.a.x'], releases)).toBe('sluice-state:3:12.a.x/7@180000');
     expect(unknownSchemasOf(stateMetadata(3, ['12.a.x'], releases), 3)).toEqual([]);
     expect(unknownSchemasOf(both, 4)).toEqual([]);
-    expect(() => unknownSchemasOf(`${stateMetadata(3, ['12.a.x'])}//9@x`, 3)).toThrow(/malformed unknown schema "9@x"/);
+    expect(stateMetadata(3, ['12.a.x'], [], unknown)).toBe('sluice-state:3:12.a.x//42@3-9,-7@11-11');
+    expect(() => unknownSchemasOf(`${stateMetadata(3, ['12.a.x'])}//9@7`, 3)).toThrow(/malformed unknown schema "9@7"/);
   });
 });

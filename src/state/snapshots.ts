@@ -202,14 +202,18 @@ export interface IdleRelease {
 }
 
 /**
- * Records written with schema `schemaId`, up to offset `through`, were dead letters when the live stream
- * read them: the registry did not know the id yet. A re-read after an older snapshot could decode them if
- * the schema was registered since, and count them (moving the partition's watermark, so that a record
- * after them would be judged late where the live stream counted it). The commit records the verdict, and
- * the re-read dead-letters those records again.
+ * Records written with schema `schemaId`, from offset `from` through `through`, were dead letters when
+ * the live stream read them: the registry did not know the id yet (as far as that member's codec knew).
+ * A re-read after an older snapshot could decode them if the schema was registered since, and count them
+ * (moving the partition's watermark, so that a record after them would be judged late where the live
+ * stream counted it). The commit records the verdict, and the re-read dead-letters those records again.
+ * One span per id and taking-over of the partition: within one codec an id goes from unknown to known
+ * once, so every record of the id inside the span was unknown; another member's codec may have known it
+ * before (a record it counted lies outside the span).
  */
 export interface UnknownSchema {
   schemaId: number;
+  from: string;
   through: string;
 }
 
@@ -221,7 +225,7 @@ export interface UnknownSchema {
  * the snapshot taken where the re-read got to, below it: restore resumes there either way.
  * After `/`, the idle releases since the fallback's offset (see IdleRelease), as `offset@watermark`;
  * after a second `/`, the schemas unknown to the live stream since then (see UnknownSchema), as
- * `schemaId@through`.
+ * `schemaId@from-through`.
  */
 export function stateMetadata(
   epoch: number,
@@ -232,7 +236,7 @@ export function stateMetadata(
   const sections = [
     `sluice-state:${epoch}:${snapshots.join(':')}`,
     releases.map((r) => `${r.offset}@${r.watermark}`).join(','),
-    unknownSchemas.map((u) => `${u.schemaId}@${u.through}`).join(','),
+    unknownSchemas.map((u) => `${u.schemaId}@${u.from}-${u.through}`).join(','),
   ];
   while (sections.length > 1 && sections.at(-1) === '') sections.pop();
   return sections.join('/');
@@ -260,9 +264,9 @@ export function releasesOf(metadata: string | null | undefined, epoch: number): 
 /** The schemas unknown to the live stream that a commit's metadata of this epoch records (none when it names none). */
 export function unknownSchemasOf(metadata: string | null | undefined, epoch: number): UnknownSchema[] {
   return sectionOf(metadata, epoch, 2).map((entry) => {
-    const match = /^(-?\d+)@(\d+)$/.exec(entry);
+    const match = /^(-?\d+)@(\d+)-(\d+)$/.exec(entry);
     if (!match) throw malformed('unknown schema', entry, metadata!);
-    return { schemaId: Number(match[1]), through: match[2]! };
+    return { schemaId: Number(match[1]), from: match[2]!, through: match[3]! };
   });
 }
 
