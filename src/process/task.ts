@@ -124,6 +124,9 @@ interface PartitionState {
 /** Why a record is a dead letter. */
 type DecodeFailure = { errorClass: ErrorCode; message: string };
 
+/** A record's value, or why it is a dead letter (with the schema id when the registry did not know it). */
+type Decoding = { value: Record<string, unknown> } | { error: DecodeFailure; unknownSchema?: number };
+
 /** Rows bound for one table, each with what it was made from (the dead letter names it if the sink refuses the row). */
 interface TableRows {
   rows: Row[];
@@ -434,7 +437,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         outcomes.push({ meta, error: unknownThen });
         continue;
       }
-      const decoded = await this.decode(state, meta as ConsumedRecord & { value: Buffer });
+      const decoding = this.decode(state, meta as ConsumedRecord & { value: Buffer });
+      const decoded = decoding instanceof Promise ? await decoding : decoding;
       if ('error' in decoded) {
         outcomes.push({ meta, ...decoded });
         continue;
@@ -533,34 +537,51 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /**
-   * The record's value, or why it is a dead letter. Throws a retriable error when the registry is down.
-   * A record below the committed offset whose schema this codec holds as unknown, outside every span the
-   * live stream recorded (see unknownWhenRead), was decoded live (by another member, whose codec knew the
-   * id already, or by this one before): the registry is asked again rather than trusting the codec's
-   * memory of a 404. Once per id and taking-over: an id the registry does not know now, it did not know then.
+   * The record's value, or why it is a dead letter; throws (or rejects with) a retriable error when the
+   * registry is down. Without a promise when the codec knows the schema: no await per record.
    */
-  private async decode(
+  private decode(state: PartitionState, meta: ConsumedRecord & { value: Buffer }): Decoding | Promise<Decoding> {
+    let decoded: ReturnType<Decoder['decode']>;
+    try {
+      decoded = this.ports.decoder.decode(meta.value);
+    } catch (err) {
+      return this.notDecoded(state, meta, err);
+    }
+    if (!(decoded instanceof Promise)) return { value: decoded };
+    return decoded.then(
+      (value) => ({ value }),
+      (err: unknown) => this.notDecoded(state, meta, err),
+    );
+  }
+
+  /**
+   * Why a record is a dead letter. A record below the committed offset whose schema the codec holds as
+   * unknown, outside every span the live stream recorded (see unknownWhenRead), was decoded live (by
+   * another member, whose codec knew the id already, or by this one before it heard a 404): the registry
+   * is asked again rather than trusting the codec's memory of a 404. Once per id and taking-over: an id
+   * the registry does not know now, it did not know then.
+   */
+  private notDecoded(
     state: PartitionState,
     meta: ConsumedRecord & { value: Buffer },
-  ): Promise<{ value: Record<string, unknown> } | { error: DecodeFailure; unknownSchema?: number }> {
-    let recheckUnknown = false;
-    for (;;) {
-      try {
-        const decoded = this.ports.decoder.decode(meta.value, recheckUnknown ? { recheckUnknown } : undefined);
-        return { value: decoded instanceof Promise ? await decoded : decoded };
-      } catch (err) {
-        if (err instanceof SluiceError && err.retriable) throw err;
-        const errorClass = err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE';
-        const error = { errorClass, message: describeError(err) };
-        if (errorClass !== 'SCHEMA_UNKNOWN') return { error };
-        const unknownSchema = this.ports.decoder.schemaOf?.(meta.value);
-        const rereading = BigInt(meta.offset) < state.publishedBefore;
-        if (recheckUnknown || !rereading || unknownSchema === undefined || state.unknownRechecked.has(unknownSchema))
-          return { error, unknownSchema };
-        recheckUnknown = true;
-        state.unknownRechecked.add(unknownSchema);
-      }
-    }
+    err: unknown,
+    rechecked = false,
+  ): Decoding | Promise<Decoding> {
+    if (err instanceof SluiceError && err.retriable) throw err;
+    const errorClass = err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE';
+    const error = { errorClass, message: describeError(err) };
+    if (errorClass !== 'SCHEMA_UNKNOWN') return { error };
+    const unknownSchema = this.ports.decoder.schemaOf?.(meta.value);
+    const rereading = BigInt(meta.offset) < state.publishedBefore;
+    if (rechecked || !rereading || unknownSchema === undefined || state.unknownRechecked.has(unknownSchema))
+      return { error, unknownSchema };
+    state.unknownRechecked.add(unknownSchema);
+    return Promise.resolve()
+      .then(() => this.ports.decoder.decode(meta.value, { recheckUnknown: true }))
+      .then(
+        (value) => ({ value }),
+        (again: unknown) => this.notDecoded(state, meta, again, true),
+      );
   }
 
   /**
