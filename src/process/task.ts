@@ -110,7 +110,7 @@ interface PartitionState {
   unknownSchemas: UnknownSchema[];
   /** The entries of `unknownSchemas` this incarnation made: the ones its verdicts extend. */
   unknownSpansOpen: Set<UnknownSchema>;
-  /** Schema ids a re-read asked the registry about again and it still did not know (see decode). */
+  /** Schema ids the registry, asked again in this taking-over, did not know (see notDecoded). */
   unknownRechecked: Set<number>;
   /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
   incarnation: number;
@@ -190,10 +190,11 @@ export const MAX_KEPT_RELEASES = 32;
 
 /**
  * Spans of a schema id unknown to the live stream a partition keeps for its commits' metadata (about 30
- * bytes each). An entry goes once every kept committed snapshot is past it: about two commit intervals
- * while commits run. More in that time (a producer writing garbage headers, or many handovers while a
- * schema is being registered) drops the oldest, and a re-read after Redis lost its latest state could
- * then count a record of that span the live stream dead-lettered, if its id was registered in between.
+ * bytes each, 50 at most). An entry goes once every kept committed snapshot is past it: about two commit
+ * intervals while commits run. More in that time (values that are not in the wire format but start with
+ * a zero byte read as ids of their own) drops the span of the largest id, the likeliest never to be
+ * registered; were its id registered before a re-read after Redis lost its latest state, that re-read
+ * could count a record of the span the live stream dead-lettered.
  */
 export const MAX_KEPT_UNKNOWN_SCHEMAS = 16;
 
@@ -555,11 +556,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /**
-   * Why a record is a dead letter. A record below the committed offset whose schema the codec holds as
-   * unknown, outside every span the live stream recorded (see unknownWhenRead), was decoded live (by
-   * another member, whose codec knew the id already, or by this one before it heard a 404): the registry
-   * is asked again rather than trusting the codec's memory of a 404. Once per id and taking-over: an id
-   * the registry does not know now, it did not know then.
+   * Why a record is a dead letter. The codec remembers a 404 for a few seconds, so an id it calls unknown
+   * may have been registered, and the record decoded, by another member: the one that read it before Redis
+   * lost its latest state (a re-read outside every span the live stream recorded, see unknownWhenRead),
+   * or a former owner whose work since the committed offset this one redoes (its rows may be in
+   * ClickHouse). So the first time an id is unknown in a taking-over, the registry is asked again; once it
+   * answered 404 the codec's memory is trusted for the rest of the taking-over: an id the registry does
+   * not know now, no member knew before. A retriable failure of the request asks again when retried.
    */
   private notDecoded(
     state: PartitionState,
@@ -572,10 +575,9 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const error = { errorClass, message: describeError(err) };
     if (errorClass !== 'SCHEMA_UNKNOWN') return { error };
     const unknownSchema = this.ports.decoder.schemaOf?.(meta.value);
-    const rereading = BigInt(meta.offset) < state.publishedBefore;
-    if (rechecked || !rereading || unknownSchema === undefined || state.unknownRechecked.has(unknownSchema))
-      return { error, unknownSchema };
-    state.unknownRechecked.add(unknownSchema);
+    if (unknownSchema === undefined) return { error };
+    if (rechecked) state.unknownRechecked.add(unknownSchema);
+    if (rechecked || state.unknownRechecked.has(unknownSchema)) return { error, unknownSchema };
     return Promise.resolve()
       .then(() => this.ports.decoder.decode(meta.value, { recheckUnknown: true }))
       .then(
@@ -616,9 +618,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     state.unknownSchemas.push(span);
     state.unknownSpansOpen.add(span);
     if (state.unknownSchemas.length > MAX_KEPT_UNKNOWN_SCHEMAS) {
-      const oldest = state.unknownSchemas.reduce((a, b) => (BigInt(b.through) < BigInt(a.through) ? b : a));
-      state.unknownSchemas.splice(state.unknownSchemas.indexOf(oldest), 1);
-      state.unknownSpansOpen.delete(oldest);
+      // A registry numbers its schemas from 1 up: the id furthest from that is the likeliest to be four
+      // bytes of a value that is not in the wire format at all (never registered, so nothing to repeat).
+      const unlikeliest = state.unknownSchemas.reduce((a, b) => (Math.abs(b.schemaId) > Math.abs(a.schemaId) ? b : a));
+      state.unknownSchemas.splice(state.unknownSchemas.indexOf(unlikeliest), 1);
+      state.unknownSpansOpen.delete(unlikeliest);
     }
   }
 
