@@ -719,6 +719,21 @@ describe('records of a schema registered while two members read it (two codecs)'
       expect(b.counters.deadLettered).toBe(1);
       return b;
     };
+    /**
+     * Member A: owns partition 0, reads the first record and commits (the snapshot at 1), then, once schema 9
+     * is registered, the others, and commits again.
+     */
+    const memberA = async (records: ConsumedRecord[]) => {
+      clock.now = T - 50;
+      const a = member();
+      a.assign('in', 0, '0');
+      await a.processBatch('in', 0, records.slice(0, 1));
+      await commitAsTheRunner(a);
+      clock.now = T + 100;
+      await a.processBatch('in', 0, records.slice(1));
+      expect(a.counters.deadLettered).toBe(0);
+      return commitAsTheRunner(a);
+    };
     /** Minute 1's row once the task closes every window. */
     const minute1 = (task: StreamTask<Ev>) => {
       task.closeAllWindows();
@@ -728,7 +743,7 @@ describe('records of a schema registered while two members read it (two codecs)'
         published: out.deadLetters.filter((d) => d.source.partition === 0),
       };
     };
-    return { clock, failNext, member, memberB, store, commitAsTheRunner, minute1 };
+    return { clock, failNext, member, memberA, memberB, store, commitAsTheRunner, minute1 };
   }
 
   it.each([
@@ -742,16 +757,7 @@ describe('records of a schema registered while two members read it (two codecs)'
       rec(0, 2, 9, { id: 'y', n: MIN + 3 }),
     ];
     const b = await w.memberB();
-    // Member A owns partition 0: offset 0, commit; schema 9 registered; offset 1 decodes and is counted; commit.
-    w.clock.now = T - 50;
-    const a = w.member();
-    a.assign('in', 0, '0');
-    await a.processBatch('in', 0, p0.slice(0, 1));
-    await w.commitAsTheRunner(a);
-    w.clock.now = T + 100;
-    await a.processBatch('in', 0, p0.slice(1, 2));
-    expect(a.counters.deadLettered).toBe(0); // x decoded live
-    const aCommit = await w.commitAsTheRunner(a);
+    const aCommit = await w.memberA(p0.slice(0, 2)); // x decoded live
     expect(aCommit.offset).toBe('2');
 
     // Rebalance: partition 0 moves to B (restored from A's restore point, fallback kept), within B's 5 s.
@@ -794,14 +800,7 @@ describe('records of a schema registered while two members read it (two codecs)'
         rec(0, 2, 1, { id: 'b', n: MIN + 3 }),
       ];
       const b = await w.memberB();
-      w.clock.now = T - 50;
-      const a = w.member();
-      a.assign('in', 0, '0');
-      await a.processBatch('in', 0, p0.slice(0, 1));
-      await w.commitAsTheRunner(a); // snapshot at 1: the fallback
-      w.clock.now = T + 100;
-      await a.processBatch('in', 0, p0.slice(1));
-      const aCommit = await w.commitAsTheRunner(a);
+      const aCommit = await w.memberA(p0);
       // A's restore point is lost: B restores the fallback (offset 1) and re-reads 1..2.
       w.clock.now = T + 1_000;
       const named = snapshotsOf(aCommit.metadata, 0)!;
