@@ -124,8 +124,16 @@ interface PartitionState {
 /** Why a record is a dead letter. */
 type DecodeFailure = { errorClass: ErrorCode; message: string };
 
-/** A record's value, or why it is a dead letter (with the schema id when the registry did not know it). */
-type Decoding = { value: Record<string, unknown> } | { error: DecodeFailure; unknownSchema?: number };
+/** Why a record did not decode, with the schema id when the registry did not know it (see UnknownSchema). */
+class NotDecoded {
+  constructor(
+    readonly error: DecodeFailure,
+    readonly unknownSchema?: number,
+  ) {}
+}
+
+/** A record's value (no wrapper: one per record would be garbage), or why it is a dead letter. */
+type Decoding = Record<string, unknown> | NotDecoded;
 
 /** Rows bound for one table, each with what it was made from (the dead letter names it if the sink refuses the row). */
 interface TableRows {
@@ -439,12 +447,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         continue;
       }
       const decoding = this.decode(state, meta as ConsumedRecord & { value: Buffer });
-      const decoded = decoding instanceof Promise ? await decoding : decoding;
-      if ('error' in decoded) {
-        outcomes.push({ meta, ...decoded });
+      const value = decoding instanceof Promise ? await decoding : decoding;
+      if (value instanceof NotDecoded) {
+        outcomes.push({ meta, error: value.error, unknownSchema: value.unknownSchema });
         continue;
       }
-      const value = decoded.value;
       const validation = this.definition.validate(value);
       if (!validation.ok) {
         outcomes.push({ meta, error: { errorClass: 'EVENT_INVALID', message: validation.errors.join('; ') } });
@@ -548,11 +555,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     } catch (err) {
       return this.notDecoded(state, meta, err);
     }
-    if (!(decoded instanceof Promise)) return { value: decoded };
-    return decoded.then(
-      (value) => ({ value }),
-      (err: unknown) => this.notDecoded(state, meta, err),
-    );
+    if (!(decoded instanceof Promise)) return decoded;
+    return decoded.catch((err: unknown) => this.notDecoded(state, meta, err));
   }
 
   /**
@@ -573,17 +577,14 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (err instanceof SluiceError && err.retriable) throw err;
     const errorClass = err instanceof SluiceError ? err.code : 'VALUE_UNDECODABLE';
     const error = { errorClass, message: describeError(err) };
-    if (errorClass !== 'SCHEMA_UNKNOWN') return { error };
+    if (errorClass !== 'SCHEMA_UNKNOWN') return new NotDecoded(error);
     const unknownSchema = this.ports.decoder.schemaOf?.(meta.value);
-    if (unknownSchema === undefined) return { error };
+    if (unknownSchema === undefined) return new NotDecoded(error);
     if (rechecked) state.unknownRechecked.add(unknownSchema);
-    if (rechecked || state.unknownRechecked.has(unknownSchema)) return { error, unknownSchema };
+    if (rechecked || state.unknownRechecked.has(unknownSchema)) return new NotDecoded(error, unknownSchema);
     return Promise.resolve()
       .then(() => this.ports.decoder.decode(meta.value, { recheckUnknown: true }))
-      .then(
-        (value) => ({ value }),
-        (again: unknown) => this.notDecoded(state, meta, again, true),
-      );
+      .catch((again: unknown) => this.notDecoded(state, meta, again, true));
   }
 
   /**
