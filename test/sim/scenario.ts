@@ -58,7 +58,8 @@ export type FaultKind =
   | 'redrive'
   | 'hostile'
   | 'replay'
-  | 'quiet';
+  | 'quiet'
+  | 'registry-down';
 
 export const FAULT_KINDS: FaultKind[] = [
   'kill',
@@ -71,6 +72,7 @@ export const FAULT_KINDS: FaultKind[] = [
   'hostile',
   'replay',
   'quiet',
+  'registry-down',
 ];
 
 const START = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -222,6 +224,19 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     at(when(), () => {
       world.faults.sinkDownUntil = world.scheduler.now() + 1000 + r.int(15_000);
       note(`ClickHouse down until t+${((world.faults.sinkDownUntil - START) / 1000).toFixed(1)}s`);
+    });
+  }
+  // The schema registry unreachable for a while: at any time, or around the late schema's registration (where
+  // members' verdicts on its records turn). Drawn from a random of its own, so that the rest of a seed's run
+  // stays what it was without it.
+  const registryRandom = new SeededRandom(seed + 0x7e61);
+  if (enabled('registry-down') && registryRandom.chance(0.4)) {
+    const from = registryRandom.chance(0.5)
+      ? Math.max(0, lateSchemaAt - START - 10_000 + registryRandom.int(20_000))
+      : 5_000 + registryRandom.int(durationMs - 10_000);
+    at(from, () => {
+      world.registry.downUntil = world.scheduler.now() + 500 + registryRandom.int(20_000);
+      note(`schema registry down until t+${((world.registry.downUntil - START) / 1000).toFixed(1)}s`);
     });
   }
   if (enabled('sink-down') && r.chance(0.3)) {

@@ -13,6 +13,7 @@ import {
   type StreamDefinition,
 } from '../../src/process';
 import type { RowSink, SideOutputs } from '../../src/process/ports';
+import { ServiceError } from '../../src/errors';
 import { RegistryError, type RegistryClient } from '../../src/schema/client';
 import { SchemaCodec, loadAvroSchema } from '../../src/schema';
 import { ClickHouseSink, featuresFromVersion, type ServerFeatures } from '../../src/sink/clickhouse';
@@ -68,6 +69,9 @@ const PARTIAL = tableOf(EVENT_COUNTS_PARTIAL.create[0]!);
 export class SimRegistry {
   private readonly schemas = new Map<number, { text: string; from: number }>();
 
+  /** Requests fail as when the registry cannot be reached (retriably) until this time. */
+  downUntil = 0;
+
   constructor(private readonly scheduler: Scheduler) {}
 
   register(id: number, schema: object, from = 0): void {
@@ -79,6 +83,10 @@ export class SimRegistry {
       schemaById: (id: number) =>
         new Promise<string>((resolve, reject) => {
           this.scheduler.at(owner, 1, () => {
+            if (this.scheduler.now() < this.downUntil) {
+              reject(new ServiceError('schema registry', 'connect ECONNREFUSED 127.0.0.1:8081', { retriable: true }));
+              return;
+            }
             const s = this.schemas.get(id);
             if (!s || s.from > this.scheduler.now()) reject(new RegistryError(404, 40403, `Schema ${id} not found`));
             else resolve(s.text);
