@@ -110,8 +110,8 @@ interface PartitionState {
   unknownSchemas: UnknownSchema[];
   /** The entries of `unknownSchemas` this incarnation made: the ones its verdicts extend. */
   unknownSpansOpen: Set<UnknownSchema>;
-  /** Schema ids the registry, asked again in this taking-over, did not know (see notDecoded). */
-  unknownRechecked: Set<number>;
+  /** When this taking-over began (`now`): a registry's 404 from before it may predate another member's decode (see notDecoded). */
+  takenAt: number;
   /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
   incarnation: number;
   rows: Map<string, TableRows>;
@@ -198,13 +198,13 @@ export const MAX_KEPT_RELEASES = 32;
 
 /**
  * Spans of a schema id unknown to the live stream a partition keeps for its commits' metadata (about 30
- * bytes each, 50 at most). An entry goes once every kept committed snapshot is past it: about two commit
- * intervals while commits run. More in that time (values that are not in the wire format but start with
- * a zero byte read as ids of their own) drops the span of the largest id, the likeliest never to be
- * registered; were its id registered before a re-read after Redis lost its latest state, that re-read
- * could count a record of the span the live stream dead-lettered.
+ * bytes each, 51 at most: with 32 releases and two snapshot ids the metadata stays under Kafka's 4 KB
+ * default). An entry goes once every kept committed snapshot is past it: about two commit intervals while
+ * commits run. More in that time (values that are not in the wire format but start with a zero byte
+ * read as ids of their own) drop the oldest span: were its id registered before a re-read after Redis
+ * lost its latest state, that re-read could count a record of the span the live stream dead-lettered.
  */
-export const MAX_KEPT_UNKNOWN_SCHEMAS = 16;
+export const MAX_KEPT_UNKNOWN_SCHEMAS = 40;
 
 /** What a partition is restored from: the snapshot, the fallback its commit named, the idle releases it recorded. */
 export interface RestoredState {
@@ -302,7 +302,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       releasesApplied: 0,
       unknownSchemas: restored?.unknownSchemas ?? [],
       unknownSpansOpen: new Set(),
-      unknownRechecked: new Set(),
+      takenAt: this.ports.now(),
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -560,13 +560,13 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /**
-   * Why a record is a dead letter. The codec remembers a 404 for a few seconds, so an id it calls unknown
-   * may have been registered, and the record decoded, by another member: the one that read it before Redis
-   * lost its latest state (a re-read outside every span the live stream recorded, see unknownWhenRead),
-   * or a former owner whose work since the committed offset this one redoes (its rows may be in
-   * ClickHouse). So the first time an id is unknown in a taking-over, the registry is asked again; once it
-   * answered 404 the codec's memory is trusted for the rest of the taking-over: an id the registry does
-   * not know now, no member knew before. A retriable failure of the request asks again when retried.
+   * Why a record is a dead letter. The codec remembers a 404 for a few seconds and shares a request in
+   * flight, so the registry may have been asked before this taking-over began, and since then another
+   * member may have decoded the record: the one that read it before Redis lost its latest state (a
+   * re-read outside every span the live stream recorded, see unknownWhenRead), or a former owner whose
+   * work since the committed offset this one redoes (its rows may be in ClickHouse). Such an answer is
+   * asked again; one given since the taking-over began stands: an id the registry did not know then, no
+   * member that read the record before knew. A retriable failure of the request asks again when retried.
    */
   private notDecoded(
     state: PartitionState,
@@ -580,8 +580,9 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (errorClass !== 'SCHEMA_UNKNOWN') return new NotDecoded(error);
     const unknownSchema = this.ports.decoder.schemaOf?.(meta.value);
     if (unknownSchema === undefined) return new NotDecoded(error);
-    if (rechecked) state.unknownRechecked.add(unknownSchema);
-    if (rechecked || state.unknownRechecked.has(unknownSchema)) return new NotDecoded(error, unknownSchema);
+    const askedAt = (err as { askedAt?: unknown }).askedAt;
+    if (rechecked || typeof askedAt !== 'number' || askedAt >= state.takenAt)
+      return new NotDecoded(error, unknownSchema);
     return Promise.resolve()
       .then(() => this.ports.decoder.decode(meta.value, { recheckUnknown: true }))
       .catch((again: unknown) => this.notDecoded(state, meta, again, true));
@@ -619,11 +620,9 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     state.unknownSchemas.push(span);
     state.unknownSpansOpen.add(span);
     if (state.unknownSchemas.length > MAX_KEPT_UNKNOWN_SCHEMAS) {
-      // A registry numbers its schemas from 1 up: the id furthest from that is the likeliest to be four
-      // bytes of a value that is not in the wire format at all (never registered, so nothing to repeat).
-      const unlikeliest = state.unknownSchemas.reduce((a, b) => (Math.abs(b.schemaId) > Math.abs(a.schemaId) ? b : a));
-      state.unknownSchemas.splice(state.unknownSchemas.indexOf(unlikeliest), 1);
-      state.unknownSpansOpen.delete(unlikeliest);
+      const oldest = state.unknownSchemas.reduce((a, b) => (BigInt(b.through) < BigInt(a.through) ? b : a));
+      state.unknownSchemas.splice(state.unknownSchemas.indexOf(oldest), 1);
+      state.unknownSpansOpen.delete(oldest);
     }
   }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { ServiceError } from '../errors';
 import { loadAvroSchema } from './avro';
-import { RegistryClient } from './client';
+import { RegistryClient, RegistryError } from './client';
 import { DecodeError, EncodeError, SchemaCodec } from './codec';
 import { startMemoryRegistry, type RunningRegistry } from './registry';
 
@@ -106,6 +106,39 @@ describe('SchemaCodec', () => {
     const buf = await codec.encode(id1, event);
     buf.writeInt32BE(424242, 1);
     expect(await codeOf(codec.decode(buf, v2))).toBe('SCHEMA_UNKNOWN');
+  });
+
+  it('remembers a 404 with when the registry was asked, and asks again when told to, not joining a request in flight', async () => {
+    let clock = 1000;
+    const answers: (() => void)[] = [];
+    let requests = 0;
+    const slow = new SchemaCodec(
+      {
+        schemaById: () => {
+          requests += 1;
+          return new Promise<string>((_, reject) =>
+            answers.push(() => reject(new RegistryError(404, 40403, 'Schema not found'))),
+          );
+        },
+      } as unknown as RegistryClient,
+      () => clock,
+    );
+    const buf = await codec.encode(id1, event);
+    buf.writeInt32BE(424242, 1);
+    const first = slow.decode(buf, v2).catch((err: unknown) => err);
+    clock = 2000;
+    const joined = slow.decode(buf, v2).catch((err: unknown) => err);
+    const fresh = slow.decode(buf, v2, { recheckUnknown: true }).catch((err: unknown) => err);
+    expect(requests).toBe(2);
+    for (const answer of answers.splice(0)) answer();
+    expect(((await first) as DecodeError).askedAt).toBe(1000);
+    expect(((await joined) as DecodeError).askedAt).toBe(1000);
+    expect(((await fresh) as DecodeError).askedAt).toBe(2000);
+    // Remembered: no request, the answer's time kept.
+    clock = 3000;
+    const remembered = (await slow.decode(buf, v2).catch((err: unknown) => err)) as DecodeError;
+    expect([requests, remembered.code]).toEqual([2, 'SCHEMA_UNKNOWN']);
+    expect(remembered.askedAt).toBeGreaterThanOrEqual(1000);
   });
 
   it('rejects a writer the reader cannot resolve, naming the field', async () => {

@@ -21,10 +21,20 @@ export class DecodeError extends SluiceError {
   declare readonly code: DecodeErrorCode;
   /** The schema id from the header, when the header was readable. */
   readonly schemaId?: number;
-  constructor(code: DecodeErrorCode, message: string, options: { schemaId?: number; cause?: unknown } = {}) {
+  /**
+   * SCHEMA_UNKNOWN: when the registry was asked (the codec's clock). The answer may be remembered or
+   * shared with other records: a caller that must know what the registry says now compares this time.
+   */
+  readonly askedAt?: number;
+  constructor(
+    code: DecodeErrorCode,
+    message: string,
+    options: { schemaId?: number; askedAt?: number; cause?: unknown } = {},
+  ) {
     super(code, message, { retriable: false, cause: options.cause });
     this.name = 'DecodeError';
     this.schemaId = options.schemaId;
+    this.askedAt = options.askedAt;
   }
 }
 
@@ -41,8 +51,9 @@ export class EncodeError extends SluiceError {
 
 export interface DecodeOptions {
   /**
-   * Ask the registry again for an id it did not know a moment ago (ids it answered 404 for are taken as
-   * unknown for a few seconds, so that a burst of poison records makes one request).
+   * Ask the registry now about an id it did not know a moment ago: ids it answered 404 for are taken as
+   * unknown for a few seconds (so that a burst of poison records makes one request), and a request
+   * already in flight may have been sent before the id was registered.
    */
   recheckUnknown?: boolean;
 }
@@ -87,7 +98,8 @@ export class SchemaCodec {
   private readonly client: RegistryClient;
   private readonly writers = new Map<number, WriterEntry>();
   private readonly pendingWriters = new Map<number, Promise<WriterEntry>>();
-  private readonly unknownIds = new Map<number, number>();
+  /** Ids the registry answered 404 for: until when that answer stands, and when it was asked. */
+  private readonly unknownIds = new Map<number, { until: number; askedAt: number }>();
   private readonly readersByObject = new WeakMap<object, ReaderEntry>();
   private readonly readersByText = new Map<string, ReaderEntry>();
 
@@ -198,8 +210,10 @@ export class SchemaCodec {
   }
 
   private writer(schemaId: number, recheckUnknown = false): Promise<WriterEntry> {
-    const until = this.unknownIds.get(schemaId);
-    if (!recheckUnknown && until !== undefined && until > this.now()) return Promise.reject(unknownSchema(schemaId));
+    if (recheckUnknown) return this.fetchWriter(schemaId);
+    const unknown = this.unknownIds.get(schemaId);
+    if (unknown !== undefined && unknown.until > this.now())
+      return Promise.reject(unknownSchema(schemaId, unknown.askedAt));
     let pending = this.pendingWriters.get(schemaId);
     if (pending === undefined) {
       pending = this.fetchWriter(schemaId).finally(() => this.pendingWriters.delete(schemaId));
@@ -209,13 +223,14 @@ export class SchemaCodec {
   }
 
   private async fetchWriter(schemaId: number): Promise<WriterEntry> {
+    const askedAt = this.now();
     let text: string;
     try {
       text = await this.client.schemaById(schemaId);
     } catch (err) {
       if (err instanceof RegistryError && err.status === 404) {
-        this.unknownIds.set(schemaId, this.now() + UNKNOWN_ID_TTL_MS);
-        throw unknownSchema(schemaId, err);
+        this.unknownIds.set(schemaId, { until: this.now() + UNKNOWN_ID_TTL_MS, askedAt });
+        throw unknownSchema(schemaId, askedAt, err);
       }
       throw err;
     }
@@ -246,9 +261,10 @@ export function writerSchemaId(value: Buffer): number | undefined {
   return value.length >= WIRE_HEADER_BYTES && value[0] === MAGIC_BYTE ? value.readInt32BE(1) : undefined;
 }
 
-function unknownSchema(schemaId: number, cause?: unknown): DecodeError {
+function unknownSchema(schemaId: number, askedAt: number, cause?: unknown): DecodeError {
   return new DecodeError('SCHEMA_UNKNOWN', `schema id ${schemaId} is not in the schema registry (error 40403)`, {
     schemaId,
+    askedAt,
     cause,
   });
 }
