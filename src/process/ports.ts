@@ -15,7 +15,7 @@ export interface Decoder {
    * Throws a non-retriable SluiceError for bytes that can never decode, a retriable one when the registry is down.
    * Returns the value itself when it needs no round trip (its schema is known): no await per record.
    * `recheckUnknown`: ask the registry now about a schema id it did not know a moment ago. A
-   * SCHEMA_UNKNOWN error may carry `askedAt` (this clock): when the registry was asked.
+   * SCHEMA_UNKNOWN error may carry `askedAt`: when the registry was asked, on the clock of TaskPorts.elapsed.
    */
   decode(
     value: Buffer,

@@ -608,6 +608,13 @@ describe('StreamTask records of a schema the registry did not know when the live
     expect((await restoreFrom([])).minute1).toEqual([{ start: MIN, events: 1 }]);
   });
 
+  it('keeps no spans in a stream without windows: nothing re-reads its records (found by a fourth review)', async () => {
+    const task = new StreamTask(definition, { decoder: registry(new Set([1])), now: () => 0 }, undefined);
+    task.assign('in', 0, '0');
+    await task.processBatch('in', 0, [at(0, 'x', MIN, 9)]);
+    expect(task.takeCheckpoint(true).offsets.map((o) => [o.offset, o.unknownSchemas])).toEqual([['1', []]]);
+  });
+
   it('keeps one span per schema id and taking-over, raised to the last offset, and drops it once every kept snapshot is past it', async () => {
     const store = new MemorySnapshotStore();
     const clock = { elapsed: 0 };
@@ -679,7 +686,8 @@ describe('records of a schema registered while two members read it (two codecs)'
   const ref = { topic: 'in', partition: 0 };
 
   function setup() {
-    const clock = { now: 0 };
+    /** `now`: the monotonic clock (the codec's and TaskPorts.elapsed, as in production); the wall clock is `now + wallStep`. */
+    const clock = { now: 0, wallStep: 0 };
     /** Registry requests to fail as an outage (a 503 or a timeout): retriable. */
     const failNext = { count: 0 };
     const registry = {
@@ -696,7 +704,7 @@ describe('records of a schema registered while two members read it (two codecs)'
       const codec = new SchemaCodec(registry, () => clock.now);
       return new StreamTask(
         stream,
-        { decoder: codec.reading(readerSchema), now: () => clock.now, elapsed: () => clock.now },
+        { decoder: codec.reading(readerSchema), now: () => clock.now + clock.wallStep, elapsed: () => clock.now },
         new StreamWindows(stream.windowed!, 'in'),
       );
     };
@@ -791,11 +799,12 @@ describe('records of a schema registered while two members read it (two codecs)'
   });
 
   it.each([
-    ['', 0],
-    [', after one registry failure on asking again (the batch retried 500 ms later)', 1],
+    ['', 0, 0],
+    [', after one registry failure on asking again (the batch retried 500 ms later)', 1, 0],
+    [', its wall clock stepped back 2 s (found by a fourth review, when both clocks were the wall clock)', 0, -2_000],
   ])(
     'a re-read by the member whose codec remembers the 404 counts a record its former owner decoded%s',
-    async (_, blips) => {
+    async (_, blips, wallStep) => {
       const w = setup();
       const p0 = [
         rec(0, 0, 1, { id: 'a', n: MIN + 1 }),
@@ -806,6 +815,7 @@ describe('records of a schema registered while two members read it (two codecs)'
       const aCommit = await w.memberA(p0);
       // A's restore point is lost: B restores the fallback (offset 1) and re-reads 1..2.
       w.clock.now = T + 1_000;
+      w.clock.wallStep = wallStep;
       const named = snapshotsOf(aCommit.metadata, 0)!;
       b.assign('in', 0, '3', {
         snapshot: (await w.store.load(ref, [named[1]!]))!,

@@ -110,7 +110,11 @@ interface PartitionState {
   unknownSchemas: UnknownSchema[];
   /** The entries of `unknownSchemas` this incarnation made: the ones its verdicts extend. */
   unknownSpansOpen: Set<UnknownSchema>;
-  /** When this taking-over began (`now`): a registry's 404 from before it may predate another member's decode (see notDecoded). */
+  /**
+   * When this taking-over began, on the monotonic clock (`elapsed`, the codec's clock too): a registry's 404
+   * asked before it may predate another member's decode (see notDecoded). A wall clock stepped back would
+   * make an old 404 look newer.
+   */
   takenAt: number;
   /** Which taking-over of the partition this is: a checkpoint taken under an earlier one must not save or commit. */
   incarnation: number;
@@ -302,7 +306,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       releasesApplied: 0,
       unknownSchemas: restored?.unknownSchemas ?? [],
       unknownSpansOpen: new Set(),
-      takenAt: this.ports.now(),
+      takenAt: this.elapsed(),
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
       incarnation: this.incarnations,
@@ -611,6 +615,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    * the partition's commits, extending this incarnation's span of the id (see UnknownSchema).
    */
   private recordUnknownSchema(state: PartitionState, schemaId: number, offset: string): void {
+    // Only a restore from window state re-reads records (and commits prune spans as snapshots settle).
+    if (!this.windows) return;
     for (const open of state.unknownSpansOpen) {
       if (open.schemaId !== schemaId) continue;
       if (BigInt(offset) > BigInt(open.through)) open.through = offset;

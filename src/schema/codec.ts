@@ -22,8 +22,9 @@ export class DecodeError extends SluiceError {
   /** The schema id from the header, when the header was readable. */
   readonly schemaId?: number;
   /**
-   * SCHEMA_UNKNOWN: when the registry was asked (the codec's clock). The answer may be remembered or
-   * shared with other records: a caller that must know what the registry says now compares this time.
+   * SCHEMA_UNKNOWN: when the registry was asked, on the codec's clock (the process's monotonic clock by
+   * default). The answer may be remembered or shared with other records: a caller that must know what
+   * the registry says now compares this time.
    */
   readonly askedAt?: number;
   constructor(
@@ -105,8 +106,11 @@ export class SchemaCodec {
 
   constructor(
     client: RegistryClient,
-    /** The clock that ages known-unknown ids. */
-    private readonly now: () => number = Date.now,
+    /**
+     * The clock that ages known-unknown ids and stamps when the registry was asked (DecodeError.askedAt):
+     * one that only moves forward, as a processor compares it with when it took a partition over.
+     */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.client = client;
   }
