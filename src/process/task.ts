@@ -125,13 +125,13 @@ interface PartitionState {
   dirty: boolean;
 }
 
-/** Why a record is a dead letter. */
-type DecodeFailure = { errorClass: ErrorCode; message: string };
+/** Why a record is a dead letter (its error class and what was wrong). */
+type DeadLetterReason = { errorClass: ErrorCode; message: string };
 
 /** Why a record did not decode, with the schema id when the registry did not know it (see UnknownSchema). */
 class NotDecoded {
   constructor(
-    readonly error: DecodeFailure,
+    readonly error: DeadLetterReason,
     readonly unknownSchema?: number,
   ) {}
 }
@@ -433,7 +433,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     type Outcome = {
       meta: ConsumedRecord;
       event?: E;
-      error?: { errorClass: ErrorCode; message: string };
+      error?: DeadLetterReason;
       /** Outside the run's event-time range: skipped (see TaskOptions.eventTimeRange). */
       outside?: boolean;
       /** The registry did not know the schema id the value names (kept for a re-read: see UnknownSchema). */
@@ -597,7 +597,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
    * (see UnknownSchema): re-read after an older snapshot, it is judged as it was then, even if the schema
    * was registered since.
    */
-  private unknownWhenRead(state: PartitionState, meta: ConsumedRecord): DecodeFailure | undefined {
+  private unknownWhenRead(state: PartitionState, meta: ConsumedRecord): DeadLetterReason | undefined {
     const schemaId = this.ports.decoder.schemaOf?.(meta.value!);
     const offset = BigInt(meta.offset);
     const span = state.unknownSchemas.find(
@@ -640,7 +640,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
   }
 
   /** The dead-letter reason when the event's time is too far ahead of its record's timestamp (see WindowOutput.maxEventTimeAheadMs). */
-  private aheadOfRecord(event: E, meta: ConsumedRecord): { errorClass: ErrorCode; message: string } | undefined {
+  private aheadOfRecord(event: E, meta: ConsumedRecord): DeadLetterReason | undefined {
     const limit = this.definition.windowed?.maxEventTimeAheadMs;
     if (limit === undefined) return undefined;
     const eventTime = this.definition.eventTime(event);
