@@ -26,6 +26,12 @@ export interface CheckpointPorts {
    * whose transaction failed is restored from what Kafka has committed, and its work done again).
    */
   commit(partitions: PartitionCommit[]): Promise<void>;
+  /**
+   * Commits each partition's committed offset again, its metadata now holding the verdicts (see
+   * Checkpoint.verdicts). Resolves with the partitions whose commit did not land (given back to be
+   * restored, or no longer this member's): their rows are not written.
+   */
+  recordVerdicts(verdicts: Checkpoint['verdicts']): Promise<Set<number>>;
   /** Dead letters of rows refused in a checkpoint that does not commit: they wait for the partition's next commit. */
   defer(deadLetters: DeadLetter[], partitions: Checkpoint['partitions']): void;
   /** Every row of the checkpoint is written; what is left is saving window state and committing. */
@@ -34,6 +40,8 @@ export interface CheckpointPorts {
 
 /** Steps of a checkpoint already done, so a retry after a failure does not repeat them. */
 export interface CheckpointProgress {
+  /** The verdicts the rows may follow from are in Kafka's committed metadata. */
+  verdicts: boolean;
   tables: Set<string>;
   /** Every table's rows are written. */
   rows: boolean;
@@ -42,7 +50,7 @@ export interface CheckpointProgress {
 }
 
 export function newProgress(): CheckpointProgress {
-  return { tables: new Set(), rows: false, snapshots: false, committed: false };
+  return { verdicts: false, tables: new Set(), rows: false, snapshots: false, committed: false };
 }
 
 /**
@@ -77,6 +85,9 @@ export async function commitCheckpoint(
   progress: CheckpointProgress,
 ): Promise<void> {
   const committing = checkpoint.offsets.length > 0;
+  if (!progress.verdicts && checkpoint.verdicts.length > 0)
+    withoutRowsOf(checkpoint, await ports.recordVerdicts(checkpoint.verdicts));
+  progress.verdicts = true;
   for (const [table, { rows, origins, positions }] of checkpoint.rows) {
     if (progress.tables.has(table) || rows.length === 0) continue;
     const refused = (await ports.sink.write(table, rows, positions))
@@ -93,6 +104,19 @@ export async function commitCheckpoint(
   progress.snapshots = true;
   if (!progress.committed && committing) await ports.commit(partitionCommits(checkpoint, ports.side));
   progress.committed = true;
+}
+
+/** Drops the rows of `partitions` from the checkpoint: the verdicts they may follow from were not recorded. */
+function withoutRowsOf(checkpoint: Checkpoint, partitions: Set<number>): void {
+  if (partitions.size === 0) return;
+  for (const [table, entry] of checkpoint.rows) {
+    const keep = entry.origins.map((o) => !partitions.has(o.partition));
+    checkpoint.rows.set(table, {
+      rows: entry.rows.filter((_, i) => keep[i]),
+      origins: entry.origins.filter((_, i) => keep[i]),
+      positions: entry.positions.filter((p) => !partitions.has(p.partition)),
+    });
+  }
 }
 
 /** Each partition's offset with the side records of its own records and windows. */

@@ -21,8 +21,10 @@ import {
   unknownSchemasOf,
   StateLostError,
   stateMetadata,
+  type IdleRelease,
   type PartitionSnapshot,
   type SnapshotStore,
+  type UnknownSchema,
 } from '../state';
 import type { Logger } from '../telemetry';
 import { producerLinks, withSpan } from '../telemetry/tracing';
@@ -37,7 +39,7 @@ import { backoffMs, DependencyBackoff } from './backoff';
 import { CheckpointSchedule } from './checkpoint-schedule';
 import { assertIdleTimeout, type StreamDefinition } from './definition';
 import type { ProcessingOptions } from './options';
-import type { Checkpoint, StreamCounters, StreamTask } from './task';
+import type { Checkpoint, PartitionIncarnation, StreamCounters, StreamTask } from './task';
 import { lateShare } from './late-share';
 
 /** The runner's tunables are declared with their defaults and bounds in ./options (PROCESSING_OPTIONS). */
@@ -92,7 +94,9 @@ export interface RunSummary extends StreamCounters {
 }
 
 /** The ports a runner writes through; snapshots are absent for streams without windows. */
-export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots' | 'defer'> & { snapshots?: SnapshotStore };
+export type RunnerPorts = Omit<CheckpointPorts, 'commit' | 'snapshots' | 'defer' | 'recordVerdicts'> & {
+  snapshots?: SnapshotStore;
+};
 
 /**
  * Records per processing step: one dedup round trip each, and small enough
@@ -672,6 +676,8 @@ export class StreamRunner<E> {
    */
   private maybeFlushBeside(): void {
     if (this.flushingBeside || this.besideFailed || !this.pending?.progress.rows || !this.rowsPiledUp()) return;
+    // Recording a verdict first would be a second transaction beside the pending one's: the rows wait for the next checkpoint.
+    if (this.task.hasUnrecordedVerdicts()) return;
     const beside = { checkpoint: this.task.takeCheckpoint(false), progress: newProgress() };
     this.resumePaused();
     this.flushingBeside = commitCheckpoint(beside.checkpoint, this.checkpointPorts(), beside.progress)
@@ -787,6 +793,7 @@ export class StreamRunner<E> {
           snapshots.save(entries.filter((e) => this.owns(e.ref.partition, e.incarnation))),
       },
       commit: (partitions) => this.commitPartitions(partitions),
+      recordVerdicts: (verdicts) => this.recordVerdicts(verdicts),
       defer: (deadLetters, partitions) => this.task.defer(deadLetters, partitions),
     };
   }
@@ -803,37 +810,19 @@ export class StreamRunner<E> {
    */
   private async commitPartitions(partitions: PartitionCommit[]): Promise<void> {
     const owned = partitions.filter((o) => this.owns(o.partition, o.incarnation));
-    const withState = this.ports.snapshots && this.options.epoch !== undefined && this.definition.windowed;
+    const withState = this.withState();
     await Promise.all(
       owned.map(async (o) => {
-        // The restore point, then an older one Redis cannot lose with it (the fallback if it loses the first).
-        const named = [o.snapshot, this.task.fallbackSnapshot(o.topic, o.partition, o.snapshot)].filter(
-          (s): s is string => s !== undefined,
-        );
-        // With the idle releases a restore from the older one must apply again (see IdleRelease), and the
-        // schemas unknown to the live stream whose records it must dead-letter again (see UnknownSchema).
-        const since = named.length > 0 ? BigInt(offsetOfSnapshot(named.at(-1)!)) : 0n;
-        const releases = o.releases.filter((r) => BigInt(r.offset) >= since);
-        const unknown = o.unknownSchemas.filter((u) => BigInt(u.through) >= since);
-        const metadata = withState ? stateMetadata(this.options.epoch!, named, releases, unknown) : undefined;
+        const { named, metadata } = this.commitMetadata(o, o.snapshot);
         try {
           await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });
         } catch (err) {
-          if (!this.owns(o.partition, o.incarnation)) return;
-          if (this.stopping) {
-            this.lostWhileStopping.add(o.partition);
-            return;
-          }
-          const fenced = err instanceof CommitFencedError;
-          this.log[fenced ? 'info' : 'warn'](
-            { partition: o.partition, err: describeError(err) },
-            'commit did not land: restoring the partition from its committed offset',
-          );
-          this.restoreAgain(o.partition);
+          this.commitDidNotLand(o, err);
           return;
         }
         if (!this.owns(o.partition, o.incarnation)) return;
         this.task.committed(o.topic, o.partition, o.offset, o.snapshot);
+        this.task.verdictsRecorded(o.topic, o.partition, o.incarnation, o.unknownSchemas);
         this.knownCommitted.set(o.partition, o.offset);
         // Only now, having committed, may this member drop older snapshots; failing to is harmless.
         if (withState && named.length > 0)
@@ -842,6 +831,74 @@ export class StreamRunner<E> {
             .catch(() => undefined);
       }),
     );
+  }
+
+  /**
+   * Commits each partition's committed offset again, its metadata holding verdicts its rows about to be
+   * written may follow from (see Checkpoint.verdicts). The partitions whose commit did not land are given
+   * back to be restored, as after a failed commit, and their rows are not written.
+   */
+  private async recordVerdicts(verdicts: Checkpoint['verdicts']): Promise<Set<number>> {
+    const unrecorded = new Set<number>();
+    if (!this.withState()) return unrecorded;
+    await Promise.all(
+      verdicts.map(async (v) => {
+        if (!this.owns(v.partition, v.incarnation)) {
+          unrecorded.add(v.partition);
+          return;
+        }
+        const { metadata } = this.commitMetadata(v, v.snapshot);
+        try {
+          await this.transactions!.commit(v.partition, [], { offset: v.offset, metadata });
+        } catch (err) {
+          unrecorded.add(v.partition);
+          this.commitDidNotLand(v, err);
+          return;
+        }
+        this.task.verdictsRecorded(v.topic, v.partition, v.incarnation, v.unknownSchemas);
+      }),
+    );
+    return unrecorded;
+  }
+
+  /** Whether commits name window-state snapshots and the verdicts a restore from them repeats. */
+  private withState(): boolean {
+    return !!this.ports.snapshots && this.options.epoch !== undefined && !!this.definition.windowed;
+  }
+
+  /**
+   * A commit's metadata: the restore point, then an older one Redis cannot lose with it (the fallback if
+   * it loses the first), with the idle releases a restore from the older one must apply again (see
+   * IdleRelease) and the schemas unknown to the live stream whose records it must dead-letter again (see
+   * UnknownSchema).
+   */
+  private commitMetadata(
+    o: PartitionIncarnation & { releases: IdleRelease[]; unknownSchemas: UnknownSchema[] },
+    snapshot: string | undefined,
+  ): { named: string[]; metadata?: string } {
+    const named = [snapshot, this.task.fallbackSnapshot(o.topic, o.partition, snapshot)].filter(
+      (s): s is string => s !== undefined,
+    );
+    if (!this.withState()) return { named };
+    const since = named.length > 0 ? BigInt(offsetOfSnapshot(named.at(-1)!)) : 0n;
+    const releases = o.releases.filter((r) => BigInt(r.offset) >= since);
+    const unknown = o.unknownSchemas.filter((u) => BigInt(u.through) >= since);
+    return { named, metadata: stateMetadata(this.options.epoch!, named, releases, unknown) };
+  }
+
+  /** A partition's transaction failed (fenced by another member, or an outcome Kafka did not report). */
+  private commitDidNotLand(o: PartitionIncarnation, err: unknown): void {
+    if (!this.owns(o.partition, o.incarnation)) return;
+    if (this.stopping) {
+      this.lostWhileStopping.add(o.partition);
+      return;
+    }
+    const fenced = err instanceof CommitFencedError;
+    this.log[fenced ? 'info' : 'warn'](
+      { partition: o.partition, err: describeError(err) },
+      'commit did not land: restoring the partition from its committed offset',
+    );
+    this.restoreAgain(o.partition);
   }
 
   private checkBoundedEnd(): void {

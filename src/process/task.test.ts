@@ -608,6 +608,47 @@ describe('StreamTask records of a schema the registry did not know when the live
     expect((await restoreFrom([])).minute1).toEqual([{ start: MIN, events: 1 }]);
   });
 
+  /**
+   * Found by a fifth review: a member dead-lettered x, counted b, flushed minute 1's row (between commits) and
+   * died; the member redoing its work after schema 9 was registered decoded x, judged b late and left the
+   * dead member's row of minute 1 in ClickHouse, with b also published late.
+   */
+  it('a checkpoint carries a verdict its rows may follow from, with the committed offset, until Kafka has it; a redo with it judges as the live stream did', async () => {
+    const store = new MemorySnapshotStore();
+    const live = setup(new Set([1]));
+    live.assign('in', 0, '0');
+    await live.processBatch('in', 0, records.slice(0, 1));
+    const s1 = (await commit(live, store)).offsets[0]!.snapshot!;
+    await live.processBatch('in', 0, records.slice(1));
+    live.closeAllWindows();
+    const flush = live.takeCheckpoint(false);
+    const span = { schemaId: 9, from: '1', through: '1' };
+    expect(flush.verdicts).toEqual([
+      { topic: 'in', partition: 0, incarnation: 1, offset: '1', snapshot: s1, releases: [], unknownSchemas: [span] },
+    ]);
+    expect(flush.rows.get('w')!.rows).toEqual([{ start: MIN, events: 2 }]);
+    expect(live.hasUnrecordedVerdicts()).toBe(true);
+    live.verdictsRecorded('in', 0, 1, flush.verdicts[0]!.unknownSchemas);
+    expect(live.hasUnrecordedVerdicts()).toBe(false);
+    // Another record of schema 9 extends the span: recorded only as far as offset 1, it is a verdict to record again.
+    await live.processBatch('in', 0, [at(3, 'y', 4 * MIN, 9)]);
+    expect(live.takeCheckpoint(true).verdicts.map((v) => v.unknownSchemas)).toEqual([[{ ...span, through: '3' }]]);
+
+    // The member redoing the work from the committed offset, with the verdict in the offset's metadata.
+    const metadata = stateMetadata(0, [s1], [], flush.verdicts[0]!.unknownSchemas);
+    const redo = setup(new Set([1, 9]));
+    const restored = { snapshot: (await store.load(ref, [s1]))!, unknownSchemas: unknownSchemasOf(metadata, 0) };
+    expect(redo.assign('in', 0, '1', restored)).toBe('1');
+    await redo.processBatch('in', 0, records.slice(1));
+    redo.closeAllWindows();
+    const out = redo.takeCheckpoint(true);
+    expect(out.rows.get('w')!.rows).toEqual([{ start: MIN, events: 2 }]);
+    // x's dead letter was never committed: published now. Nothing late; the restored verdict is recorded.
+    expect(out.deadLetters.map((d) => [d.source.offset, d.errorClass])).toEqual([['1', 'SCHEMA_UNKNOWN']]);
+    expect(out.late).toEqual([]);
+    expect(out.verdicts).toEqual([]);
+  });
+
   it('keeps no spans in a stream without windows: nothing re-reads its records (found by a fourth review)', async () => {
     const task = new StreamTask(definition, { decoder: registry(new Set([1])), now: () => 0 }, undefined);
     task.assign('in', 0, '0');

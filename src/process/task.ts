@@ -111,6 +111,12 @@ interface PartitionState {
   /** The entries of `unknownSchemas` this incarnation made: the ones its verdicts extend. */
   unknownSpansOpen: Set<UnknownSchema>;
   /**
+   * How far each span (by `spanKey`) is in Kafka's committed metadata: recorded by a commit, by a
+   * commit of the same offset before rows that follow a new verdict are written (see
+   * Checkpoint.verdicts), or restored from the metadata.
+   */
+  unknownRecorded: Map<string, bigint>;
+  /**
    * When this taking-over began, on the monotonic clock (`elapsed`, the codec's clock too): a registry's 404
    * asked before it may predate another member's decode (see notDecoded). A wall clock stepped back would
    * make an old 404 look newer.
@@ -177,6 +183,21 @@ export interface Checkpoint {
   })[];
   /** Per partition whose rows it carries: the incarnation they were made in, and the first offset whose side records are unpublished. */
   partitions: Map<number, { incarnation: number; publishedBefore: bigint }>;
+  /**
+   * The partitions among them with a verdict Kafka's committed metadata does not hold yet (a span of an
+   * unknown schema begun or extended since their last commit), with what their last commit recorded.
+   * Their rows may follow from the verdict: before any is written, the committed offset is committed
+   * again with the verdict (see UnknownSchema), so that a member redoing the work after a crash judges
+   * those records as this one did. Without it, a redo that decodes them (the schema registered since)
+   * could judge a later record late that a row already in ClickHouse counted.
+   */
+  verdicts: (PartitionIncarnation & {
+    /** The partition's committed offset, and the snapshot its commit made the restore point. */
+    offset: string;
+    snapshot?: string;
+    releases: IdleRelease[];
+    unknownSchemas: UnknownSchema[];
+  })[];
 }
 
 export interface TaskPorts {
@@ -306,6 +327,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       releasesApplied: 0,
       unknownSchemas: restored?.unknownSchemas ?? [],
       unknownSpansOpen: new Set(),
+      unknownRecorded: new Map((restored?.unknownSchemas ?? []).map((u) => [spanKey(u), BigInt(u.through)])),
       takenAt: this.elapsed(),
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
@@ -756,6 +778,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       snapshots: [],
       offsets: [],
       partitions: new Map(),
+      verdicts: [],
     };
     const now = this.ports.now();
     for (const state of this.partitions.values()) {
@@ -764,6 +787,16 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         incarnation: state.incarnation,
         publishedBefore: state.publishedBefore,
       });
+      if (unrecorded(state))
+        checkpoint.verdicts.push({
+          topic: state.topic,
+          partition: state.partition,
+          incarnation: state.incarnation,
+          offset: state.committedOffset,
+          snapshot: state.committedSnapshots[0]?.id,
+          releases: [...state.releases],
+          unknownSchemas: state.unknownSchemas.map((u) => ({ ...u })),
+        });
       const position = {
         topic: state.topic,
         partition: state.partition,
@@ -858,7 +891,26 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       state.unknownSchemas = state.unknownSchemas.filter((u) => BigInt(u.through) >= oldest);
       for (const span of state.unknownSpansOpen)
         if (!state.unknownSchemas.includes(span)) state.unknownSpansOpen.delete(span);
+      const kept = new Set(state.unknownSchemas.map(spanKey));
+      for (const key of state.unknownRecorded.keys()) if (!kept.has(key)) state.unknownRecorded.delete(key);
     }
+  }
+
+  /** Kafka's committed metadata of the partition, in this incarnation, holds `spans` (see Checkpoint.verdicts). */
+  verdictsRecorded(topic: string, partition: number, incarnation: number, spans: UnknownSchema[]): void {
+    const state = this.partitions.get(StreamTask.id(topic, partition));
+    if (!state || state.incarnation !== incarnation) return;
+    for (const span of spans) {
+      const through = BigInt(span.through);
+      if (through > (state.unknownRecorded.get(spanKey(span)) ?? -1n))
+        state.unknownRecorded.set(spanKey(span), through);
+    }
+  }
+
+  /** A partition has a verdict its committed metadata does not hold yet: rows written now could follow from it. */
+  hasUnrecordedVerdicts(): boolean {
+    for (const state of this.partitions.values()) if (unrecorded(state)) return true;
+    return false;
   }
 
   /**
@@ -884,6 +936,16 @@ function settledAt(now: number): (snapshot: { at: number }) => boolean {
 function recordTime(meta: ConsumedRecord): number | undefined {
   const t = Number(meta.timestamp);
   return Number.isFinite(t) && t > 0 ? t : undefined;
+}
+
+/** A span's identity: its schema id and first offset (its end moves as the live stream extends it). */
+function spanKey(span: UnknownSchema): string {
+  return `${span.schemaId}@${span.from}`;
+}
+
+/** A span of the partition reaches further than its committed metadata records (see Checkpoint.verdicts). */
+function unrecorded(state: PartitionState): boolean {
+  return state.unknownSchemas.some((u) => (state.unknownRecorded.get(spanKey(u)) ?? -1n) < BigInt(u.through));
 }
 
 function hasRows(state: PartitionState): boolean {

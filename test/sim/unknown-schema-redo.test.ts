@@ -1,0 +1,61 @@
+import { headerString, DLQ_HEADERS } from '../../src/dlq';
+import { TOPIC } from './world';
+import { event, finish, lateCount, produceAt, START, windowDiffs, windowsWritten, world } from './edge-world';
+import { encode, LATE_SCHEMA_ID, readerSchema } from './workload';
+
+/**
+ * Found by a review. Member A reads record x, of a schema the registry learns only later: a dead letter.
+ * Records after it, on time for minute 12:01, are counted; minute 12:01 closes and its row is flushed to
+ * ClickHouse (rows are written between commits), and A dies before its next commit. B takes the partition
+ * over from A's last commit once the schema is registered and redoes A's work: it decoded x, whose event
+ * (12:03:10) moved the watermark past minute 12:01's end plus 60 s, so every later record of that minute
+ * was late. B's row of the minute replaced A's one event short per late record (and each was published
+ * late too). Now the committed offset is committed again with the verdict before a row that may follow
+ * from it is written, and B dead-letters x as A did.
+ */
+
+const REGISTERED_AT = 150_000;
+const X_AT = 105_000;
+
+describe('a redo of a dead member’s work', () => {
+  it('judges a record of a then-unknown schema as the dead member did', async () => {
+    const w = world(1);
+    w.registry.register(LATE_SCHEMA_ID, readerSchema, START + REGISTERED_AT);
+    const expected = new Map<string, number>();
+    const count = (t: number) => {
+      const k = `p0@m${Math.floor((t - START) / 60_000)}`;
+      expected.set(k, (expected.get(k) ?? 0) + 1);
+    };
+    for (let s = 1; s <= 1500; s++) {
+      produceAt(w, 0, s * 200, event(s, START + s * 200));
+      count(START + s * 200);
+    }
+    // x: 85 s ahead of its record, within maxEventTimeAheadMs; a dead letter while the schema is unknown.
+    w.scheduler.at(w.root, X_AT, () => {
+      w.kafka.produce(TOPIC, 0, {
+        timestamp: w.scheduler.now(),
+        key: Buffer.from('x'),
+        value: encode(event(10_001, START + 190_000), LATE_SCHEMA_ID),
+        headers: {},
+      });
+    });
+    // A straggler of minute 12:01 read after x: on time for A.
+    produceAt(w, 0, X_AT + 5_000, event(10_002, START + 62_000));
+    count(START + 62_000);
+
+    // Rows flushed as soon as they wait; commits far apart, so A dies with its rows written past its last commit.
+    const a = await w.drive(w.start({ processing: { flushIntervalMs: 100, commitIntervalMs: 600_000 } }));
+    // Minute 12:01 closes when the record stamped 12:03:00 is read; A dies two seconds after.
+    w.scheduler.at(w.root, 182_000 - (w.scheduler.now() - START), () => w.kill(a));
+    await w.scheduler.runUntil(START + 183_000);
+    expect(windowsWritten(w).has('p0@m1')).toBe(true);
+    await w.drive(w.start({ processing: { flushIntervalMs: 100, commitIntervalMs: 5_000 } }));
+    await w.scheduler.runUntil(START + 400_000);
+    await finish(w);
+
+    const dlq = (w.kafka.topics.get(`${TOPIC}.dlq`) ?? []).flat();
+    expect(dlq.map((r) => headerString(r.headers, DLQ_HEADERS.sourceOffset))).toHaveLength(1);
+    expect(lateCount(w)).toBe(0);
+    expect(windowDiffs(w, expected)).toEqual({});
+  }, 120_000);
+});
