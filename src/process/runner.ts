@@ -840,7 +840,11 @@ export class StreamRunner<E> {
    */
   private async recordVerdicts(verdicts: Checkpoint['verdicts']): Promise<Set<number>> {
     const unrecorded = new Set<number>();
-    if (!this.withState()) return unrecorded;
+    if (!this.withState()) {
+      // Commits carry no state metadata here: nothing restores a verdict, and there is nothing to record.
+      for (const v of verdicts) this.task.verdictsRecorded(v.topic, v.partition, v.incarnation, v.unknownSchemas);
+      return unrecorded;
+    }
     await Promise.all(
       verdicts.map(async (v) => {
         if (!this.owns(v.partition, v.incarnation)) {

@@ -7,11 +7,12 @@ import { encode, LATE_SCHEMA_ID, readerSchema } from './workload';
  * Found by a review. Member A reads record x, of a schema the registry learns only later: a dead letter.
  * Records after it, on time for minute 12:01, are counted; minute 12:01 closes and its row is flushed to
  * ClickHouse (rows are written between commits), and A dies before its next commit. B takes the partition
- * over from A's last commit once the schema is registered and redoes A's work: it decoded x, whose event
- * (12:03:10) moved the watermark past minute 12:01's end plus 60 s, so every later record of that minute
- * was late. B's row of the minute replaced A's one event short per late record (and each was published
- * late too). Now the committed offset is committed again with the verdict before a row that may follow
- * from it is written, and B dead-letters x as A did.
+ * over from A's last commit once the schema is registered and redoes A's work: it decoded x, whose record
+ * and event stamped 12:03:10 moved the watermark past minute 12:01's end plus 60 s, so the 75 later
+ * records of that minute were late. B's row of the minute's views replaced A's without them (published
+ * late instead); the minute's only click, a straggler read after x, had no row of B's: A's row stayed in
+ * ClickHouse counting it, and it was published late too. Now the committed offset is committed again with the verdict
+ * before a row that may follow from it is written, and B dead-letters x as A did.
  */
 
 const REGISTERED_AT = 150_000;
@@ -30,17 +31,18 @@ describe('a redo of a dead member’s work', () => {
       produceAt(w, 0, s * 200, event(s, START + s * 200));
       count(START + s * 200);
     }
-    // x: 85 s ahead of its record, within maxEventTimeAheadMs; a dead letter while the schema is unknown.
+    // x: stamped 12:03:10, record and event (a producer's clock 85 s ahead), so that decoded it moves the
+    // watermark past minute 12:01's end plus 60 s; a dead letter while the schema is unknown.
     w.scheduler.at(w.root, X_AT, () => {
       w.kafka.produce(TOPIC, 0, {
-        timestamp: w.scheduler.now(),
+        timestamp: START + 190_000,
         key: Buffer.from('x'),
         value: encode(event(10_001, START + 190_000), LATE_SCHEMA_ID),
         headers: {},
       });
     });
-    // A straggler of minute 12:01 read after x: on time for A.
-    produceAt(w, 0, X_AT + 5_000, event(10_002, START + 62_000));
+    // A straggler of minute 12:01 read after x, the minute's only click: on time for A.
+    produceAt(w, 0, X_AT + 5_000, event(10_002, START + 62_000, 'click'));
     count(START + 62_000);
 
     // Rows flushed as soon as they wait; commits far apart, so A dies with its rows written past its last commit.
