@@ -372,7 +372,15 @@ export class StreamRunner<E> {
         };
         await snapshots.load(ref, [], current); // watches this Redis run for the partition, as a restore does
         await snapshots.save([{ ref, snapshot: empty }]);
-        return { committed, offset, restored: { snapshot: empty } };
+        // Verdicts recorded before the partition's first commit come with no snapshot (see RestoredState.unnamed).
+        const verdicts =
+          epoch === undefined
+            ? {}
+            : {
+                releases: releasesOf(committed?.metadata, epoch),
+                unknownSchemas: unknownSchemasOf(committed?.metadata, epoch),
+              };
+        return { committed, offset, restored: { snapshot: empty, ...verdicts, unnamed: true } };
       });
       if (!result || !current()) return;
       const { committed, offset, restored } = result;
@@ -880,9 +888,12 @@ export class StreamRunner<E> {
     o: PartitionIncarnation & { releases: IdleRelease[]; unknownSchemas: UnknownSchema[] },
     snapshot: string | undefined,
   ): { named: string[]; metadata?: string } {
-    const named = [snapshot, this.task.fallbackSnapshot(o.topic, o.partition, snapshot)].filter(
-      (s): s is string => s !== undefined,
-    );
+    const named =
+      snapshot === undefined
+        ? []
+        : [snapshot, this.task.fallbackSnapshot(o.topic, o.partition, snapshot)].filter(
+            (s): s is string => s !== undefined,
+          );
     if (!this.withState()) return { named };
     const since = named.length > 0 ? BigInt(offsetOfSnapshot(named.at(-1)!)) : 0n;
     const releases = o.releases.filter((r) => BigInt(r.offset) >= since);

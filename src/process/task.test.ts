@@ -649,6 +649,44 @@ describe('StreamTask records of a schema the registry did not know when the live
     expect(out.verdicts).toEqual([]);
   });
 
+  it('keeps a span past the committed offset over newer ones: rows that followed from it may be in ClickHouse (found by a sixth review)', async () => {
+    const store = new MemorySnapshotStore();
+    const registered = new Set([1]);
+    const live = setup(registered);
+    live.assign('in', 0, '0');
+    await live.processBatch('in', 0, records.slice(0, 1));
+    const s1 = (await commit(live, store)).offsets[0]!.snapshot!;
+    // x (schema 9: a dead letter), b counted, c closes minute 1: its row is written once the verdict is recorded.
+    const after = [...records.slice(1), at(3, 'c', 2 * MIN + 1)];
+    await live.processBatch('in', 0, after);
+    const flush = live.takeCheckpoint(false);
+    live.verdictsRecorded('in', 0, 1, flush.verdicts[0]!.unknownSchemas);
+    const written = flush.rows.get('w')!.rows;
+    expect(written).toEqual([{ start: MIN, events: 2 }]);
+    // As many values of ids of their own as spans are kept (zero-byte garbage), then the next flush's verdicts.
+    const garbage = Array.from({ length: MAX_KEPT_UNKNOWN_SCHEMAS }, (_, i) =>
+      at(4 + i, `g${i}`, 2 * MIN + 2, 1000 + i),
+    );
+    await live.processBatch('in', 0, garbage);
+    const recorded = live.takeCheckpoint(true).verdicts[0]!.unknownSchemas;
+    expect(recorded).toHaveLength(MAX_KEPT_UNKNOWN_SCHEMAS);
+    expect(recorded[0]).toEqual({ schemaId: 9, from: '1', through: '1' });
+
+    // The member dies; schema 9 is registered; the next owner redoes from offset 1 with what Kafka holds.
+    registered.add(9);
+    const redo = setup(registered);
+    const metadata = stateMetadata(0, [s1], [], recorded);
+    redo.assign('in', 0, '1', {
+      snapshot: (await store.load(ref, [s1]))!,
+      unknownSchemas: unknownSchemasOf(metadata, 0),
+    });
+    await redo.processBatch('in', 0, [...after, ...garbage]);
+    redo.closeAllWindows();
+    const out = redo.takeCheckpoint(true);
+    expect(out.rows.get('w')!.rows.filter((r) => r.start === MIN)).toEqual(written);
+    expect(out.late).toEqual([]);
+  });
+
   it('keeps no spans in a stream without windows: nothing re-reads its records (found by a fourth review)', async () => {
     const task = new StreamTask(definition, { decoder: registry(new Set([1])), now: () => 0 }, undefined);
     task.assign('in', 0, '0');
@@ -958,14 +996,35 @@ describe('records of a schema registered while two members read it (two codecs)'
       value: Buffer.from([0, (id >> 24) & 0xff, (id >> 16) & 0xff, (id >> 8) & 0xff, id & 0xff, 1, 2, 3]),
     });
     const n = MAX_KEPT_UNKNOWN_SCHEMAS + 5;
+    // A commit at 1 first: its snapshot stays as the fallback of the next (not settled), keeping spans after it.
+    await a.processBatch('in', 0, [rec(0, 0, 1, { id: 'a', n: 1 })]);
+    const first = a.takeCheckpoint(true).offsets[0]!;
+    a.committed('in', 0, first.offset, first.snapshot);
     await a.processBatch(
       'in',
       0,
-      Array.from({ length: n }, (_, i) => garbage(i, 1000 + i)),
+      Array.from({ length: n }, (_, i) => garbage(1 + i, 1000 + i)),
     );
-    const kept = a.takeCheckpoint(true).offsets[0]!.unknownSchemas;
-    // The oldest go first.
-    expect(kept.map((u) => u.schemaId)).toEqual(Array.from({ length: MAX_KEPT_UNKNOWN_SCHEMAS }, (_, i) => 1005 + i));
+    const cp = a.takeCheckpoint(true);
+    const ids = (from: number) => Array.from({ length: MAX_KEPT_UNKNOWN_SCHEMAS }, (_, i) => from + i);
+    // Every span is past the committed offset (a member redoing this one's work may need any of them, found
+    // by a review): the new ones are not kept.
+    expect(cp.offsets[0]!.unknownSchemas.map((u) => u.schemaId)).toEqual(ids(1000));
+    // Committed past them (the snapshot kept as fallback is at 0): new spans replace the oldest.
+    a.committed('in', 0, cp.offsets[0]!.offset, cp.offsets[0]!.snapshot);
+    await a.processBatch(
+      'in',
+      0,
+      Array.from({ length: 5 }, (_, i) => garbage(1 + n + i, 2000 + i)),
+    );
+    expect(a.takeCheckpoint(true).offsets[0]!.unknownSchemas.map((u) => u.schemaId)).toEqual([
+      ...ids(1005).slice(0, -5),
+      2000,
+      2001,
+      2002,
+      2003,
+      2004,
+    ]);
     const offset = String(2n ** 63n - 1n);
     const worst = stateMetadata(
       2 ** 31 - 1,

@@ -82,6 +82,8 @@ interface PartitionState {
    * landed (or the partition was restored), on the `elapsed` clock. Those a commit names are never pruned.
    */
   committedSnapshots: { id: string; at: number }[];
+  /** Kafka's committed metadata names a snapshot (see RestoredState.unnamed). */
+  stateNamed: boolean;
   /**
    * The last snapshot of the partition's window state this incarnation took or restored, and its
    * chain: the next incremental checkpoint extends it. None: the next one is a base.
@@ -226,8 +228,11 @@ export const MAX_KEPT_RELEASES = 32;
  * bytes each, 51 at most: with 32 releases and two snapshot ids the metadata stays under Kafka's 4 KB
  * default). An entry goes once every kept committed snapshot is past it: about two commit intervals while
  * commits run. More in that time (values that are not in the wire format but start with a zero byte
- * read as ids of their own) drop the oldest span: were its id registered before a re-read after Redis
- * lost its latest state, that re-read could count a record of the span the live stream dead-lettered.
+ * read as ids of their own) drop the oldest span before the committed offset: were its id registered
+ * before a re-read after Redis lost its latest state, that re-read could count a record of the span the
+ * live stream dead-lettered. With every kept span past the committed offset, a new one is not kept
+ * instead: were its id registered before a member redid this one's work after a crash, the redo could
+ * count a record of it.
  */
 export const MAX_KEPT_UNKNOWN_SCHEMAS = 40;
 
@@ -244,6 +249,12 @@ export interface RestoredState {
   releases?: IdleRelease[];
   /** The schemas unknown to the live stream the last commit recorded: the re-read dead-letters their records again. */
   unknownSchemas?: UnknownSchema[];
+  /**
+   * Kafka's committed metadata names no snapshot: the partition starts without state (`snapshot` is
+   * empty, saved a moment ago). Verdicts recorded before its first commit name none either: naming that
+   * one alone, with nothing older to fall back to, Redis losing it would stop the stream for good.
+   */
+  unnamed?: boolean;
 }
 
 /**
@@ -322,6 +333,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
             at: this.elapsed(),
           }))
         : [],
+      stateNamed: snapshot !== undefined && !restored?.unnamed,
       head: snapshot && { id: snapshot.id, chain: snapshot.chain ?? [] },
       releases: restored?.releases ?? [],
       releasesApplied: 0,
@@ -644,14 +656,20 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       if (BigInt(offset) > BigInt(open.through)) open.through = offset;
       return;
     }
-    const span = { schemaId, from: offset, through: offset };
-    state.unknownSchemas.push(span);
-    state.unknownSpansOpen.add(span);
-    if (state.unknownSchemas.length > MAX_KEPT_UNKNOWN_SCHEMAS) {
-      const oldest = state.unknownSchemas.reduce((a, b) => (BigInt(b.through) < BigInt(a.through) ? b : a));
+    if (state.unknownSchemas.length >= MAX_KEPT_UNKNOWN_SCHEMAS) {
+      // The oldest before the committed offset goes: only a re-read after Redis lost the latest state needs
+      // it. One past it may be all a member redoing this one's uncommitted work has (see Checkpoint.verdicts),
+      // and rows that follow from it may be written: with only such spans kept, the new one is not kept.
+      const committed = BigInt(state.committedOffset);
+      const behind = state.unknownSchemas.filter((u) => BigInt(u.through) < committed);
+      if (behind.length === 0) return;
+      const oldest = behind.reduce((a, b) => (BigInt(b.through) < BigInt(a.through) ? b : a));
       state.unknownSchemas.splice(state.unknownSchemas.indexOf(oldest), 1);
       state.unknownSpansOpen.delete(oldest);
     }
+    const span = { schemaId, from: offset, through: offset };
+    state.unknownSchemas.push(span);
+    state.unknownSpansOpen.add(span);
   }
 
   private inRange(event: E): boolean {
@@ -793,8 +811,11 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
           partition: state.partition,
           incarnation: state.incarnation,
           offset: state.committedOffset,
-          snapshot: state.committedSnapshots[0]?.id,
-          releases: [...state.releases],
+          snapshot: state.stateNamed ? state.committedSnapshots[0]?.id : undefined,
+          // Those up to the committed offset, as its commit recorded: a redo that goes idle before one past
+          // it would take that as applied (its own release comes first). Without one the redo keeps windows
+          // open longer, and its rows replace this member's with more counted, nothing twice.
+          releases: state.releases.filter((r) => BigInt(r.offset) <= BigInt(state.committedOffset)),
           unknownSchemas: state.unknownSchemas.map((u) => ({ ...u })),
         });
       const position = {
@@ -874,6 +895,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     const state = this.partitions.get(StreamTask.id(topic, partition));
     if (!state || BigInt(offset) < BigInt(state.committedOffset)) return;
     state.committedOffset = offset;
+    if (snapshot !== undefined) state.stateNamed = true;
     if (snapshot !== undefined && snapshot !== state.committedSnapshots[0]?.id) {
       const now = this.elapsed();
       // Older ones stay down to the first settled one: the fallback of this commit's successors.
