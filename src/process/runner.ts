@@ -867,7 +867,10 @@ export class StreamRunner<E> {
           this.commitDidNotLand(v, err);
           return;
         }
+        if (!this.owns(v.partition, v.incarnation)) return;
         this.task.verdictsRecorded(v.topic, v.partition, v.incarnation, v.unknownSchemas);
+        // Before a partition's first commit this one is its first: Kafka holds the offset now, not none.
+        this.knownCommitted.set(v.partition, v.offset);
       }),
     );
     return unrecorded;
