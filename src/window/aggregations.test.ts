@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import {
   approxDistinct,
   count,
@@ -91,6 +92,24 @@ describe('aggregations', () => {
     );
     expect(agg.result(agg.merge(fold(agg, [{ user: 'zz' }]), large))).toEqual([...seen, 'zz'].sort());
     expect(agg.result(agg.merge(agg.create(), fold(agg, [{ user: 'a' }, { user: 'b' }])))).toEqual(['a', 'b']);
+  });
+
+  it('distinct results in the order the generic sort gives strings, leaving the state as it was', () => {
+    const agg = distinct((e: Ev) => e.user);
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.string())),
+        (users) => {
+          const state = fold(
+            agg,
+            users.map((user) => ({ user })),
+          );
+          const before = agg.toJSON(state);
+          expect(agg.result(state)).toEqual([...new Set(users)].sort());
+          expect(agg.toJSON(state)).toEqual(before);
+        },
+      ),
+    );
   });
 
   it('approxDistinct estimates small sets exactly enough and merges', () => {
