@@ -29,7 +29,7 @@ export interface CheckpointPorts {
   /**
    * Commits each partition's committed offset again, its metadata now holding the verdicts (see
    * Checkpoint.verdicts). Resolves with the partitions whose commit did not land (given back to be
-   * restored, or no longer this member's): their rows are not written.
+   * restored, or no longer this member's): nothing more of theirs in the checkpoint is written or committed.
    */
   recordVerdicts(verdicts: Checkpoint['verdicts']): Promise<Set<number>>;
   /** Dead letters of rows refused in a checkpoint that does not commit: they wait for the partition's next commit. */
@@ -86,7 +86,7 @@ export async function commitCheckpoint(
 ): Promise<void> {
   const committing = checkpoint.offsets.length > 0;
   if (!progress.verdicts && checkpoint.verdicts.length > 0)
-    withoutRowsOf(checkpoint, await ports.recordVerdicts(checkpoint.verdicts));
+    withoutPartitions(checkpoint, await ports.recordVerdicts(checkpoint.verdicts));
   progress.verdicts = true;
   for (const [table, { rows, origins, positions }] of checkpoint.rows) {
     if (progress.tables.has(table) || rows.length === 0) continue;
@@ -106,8 +106,13 @@ export async function commitCheckpoint(
   progress.committed = true;
 }
 
-/** Drops the rows of `partitions` from the checkpoint: the verdicts they may follow from were not recorded. */
-function withoutRowsOf(checkpoint: Checkpoint, partitions: Set<number>): void {
+/**
+ * Drops everything of `partitions` from the checkpoint: the verdicts their rows may follow from were not
+ * recorded, and they are restored (or no longer this member's). Their offsets go too, whatever a
+ * transaction whose outcome was unknown would let through next: committing past rows not written would
+ * lose them.
+ */
+function withoutPartitions(checkpoint: Checkpoint, partitions: Set<number>): void {
   if (partitions.size === 0) return;
   for (const [table, entry] of checkpoint.rows) {
     const keep = entry.origins.map((o) => !partitions.has(o.partition));
@@ -117,6 +122,10 @@ function withoutRowsOf(checkpoint: Checkpoint, partitions: Set<number>): void {
       positions: entry.positions.filter((p) => !partitions.has(p.partition)),
     });
   }
+  checkpoint.offsets = checkpoint.offsets.filter((o) => !partitions.has(o.partition));
+  checkpoint.snapshots = checkpoint.snapshots.filter((s) => !partitions.has(s.ref.partition));
+  checkpoint.deadLetters = checkpoint.deadLetters.filter((d) => !partitions.has(d.source.partition));
+  checkpoint.late = checkpoint.late.filter((l) => !partitions.has(l.source.partition));
 }
 
 /** Each partition's offset with the side records of its own records and windows. */
