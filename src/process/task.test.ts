@@ -568,14 +568,19 @@ describe('StreamTask records of a schema the registry did not know when the live
   // Offset 1 names schema 9, not registered when the live stream read it: a dead letter. Had it been
   // decoded, its event of minute 3 would have closed minute 1, and offset 2 (minute 1) would be late.
   const records = [at(0, 'a', MIN + 1), at(1, 'x', 3 * MIN, 9), at(2, 'b', MIN + 2)];
-
-  it('keeps the verdict for the commit, and a re-read after an older snapshot dead-letters the record again once the schema is registered', async () => {
+  /** The live member, having read and committed `a` (offset 0): the snapshot at 1 is its restore point. */
+  async function committedAfterA(registered: Set<number>) {
     const store = new MemorySnapshotStore();
-    const registered = new Set([1]);
     const live = setup(registered);
     live.assign('in', 0, '0');
     await live.processBatch('in', 0, records.slice(0, 1));
     const s1 = (await commit(live, store)).offsets[0]!.snapshot!;
+    return { store, live, s1 };
+  }
+
+  it('keeps the verdict for the commit, and a re-read after an older snapshot dead-letters the record again once the schema is registered', async () => {
+    const registered = new Set([1]);
+    const { store, live, s1 } = await committedAfterA(registered);
     await live.processBatch('in', 0, records.slice(1));
     const cp = await commit(live, store);
     const p0 = cp.offsets[0]!;
@@ -614,11 +619,7 @@ describe('StreamTask records of a schema the registry did not know when the live
    * dead member's row of minute 1 in ClickHouse, with b also published late.
    */
   it('a checkpoint carries a verdict its rows may follow from, with the committed offset, until Kafka has it; a redo with it judges as the live stream did', async () => {
-    const store = new MemorySnapshotStore();
-    const live = setup(new Set([1]));
-    live.assign('in', 0, '0');
-    await live.processBatch('in', 0, records.slice(0, 1));
-    const s1 = (await commit(live, store)).offsets[0]!.snapshot!;
+    const { store, live, s1 } = await committedAfterA(new Set([1]));
     await live.processBatch('in', 0, records.slice(1));
     live.closeAllWindows();
     const flush = live.takeCheckpoint(false);
@@ -650,12 +651,8 @@ describe('StreamTask records of a schema the registry did not know when the live
   });
 
   it('keeps a span past the committed offset over newer ones: rows that followed from it may be in ClickHouse (found by a sixth review)', async () => {
-    const store = new MemorySnapshotStore();
     const registered = new Set([1]);
-    const live = setup(registered);
-    live.assign('in', 0, '0');
-    await live.processBatch('in', 0, records.slice(0, 1));
-    const s1 = (await commit(live, store)).offsets[0]!.snapshot!;
+    const { store, live, s1 } = await committedAfterA(registered);
     // x (schema 9: a dead letter), b counted, c closes minute 1: its row is written once the verdict is recorded.
     const after = [...records.slice(1), at(3, 'c', 2 * MIN + 1)];
     await live.processBatch('in', 0, after);

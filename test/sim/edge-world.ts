@@ -1,6 +1,6 @@
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { DATABASE, TOPIC, World, type SimProcess } from './world';
-import { encode, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
+import { encode, LATE_SCHEMA_ID, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
 
 /**
  * What the edge specs share: one world per scenario, events produced at set simulated times, and the
@@ -34,6 +34,23 @@ export function produceAt(w: World, partition: number, atMs: number, e: SimEvent
       timestamp: w.scheduler.now(),
       key: Buffer.from(e.event_id),
       value: encode(e, SCHEMA_ID),
+      headers: {},
+    });
+  });
+}
+
+/**
+ * Produces event `n` to `partition` at START + atMs, written with LATE_SCHEMA_ID (unknown to the registry
+ * until registered), its record and event stamped `stampedAt` (when produced, unless given: a producer's
+ * clock ahead).
+ */
+export function produceLateSchemaAt(w: World, partition: number, atMs: number, n: number, stampedAt?: number): void {
+  w.scheduler.at(w.root, atMs, () => {
+    const t = stampedAt ?? w.scheduler.now();
+    w.kafka.produce(TOPIC, partition, {
+      timestamp: t,
+      key: Buffer.from(`late-${n}`),
+      value: encode(event(n, t), LATE_SCHEMA_ID),
       headers: {},
     });
   });

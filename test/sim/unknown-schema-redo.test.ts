@@ -1,7 +1,17 @@
 import { headerString, DLQ_HEADERS } from '../../src/dlq';
 import { TOPIC } from './world';
-import { event, finish, lateCount, produceAt, START, windowDiffs, windowsWritten, world } from './edge-world';
-import { encode, LATE_SCHEMA_ID, readerSchema } from './workload';
+import {
+  event,
+  finish,
+  lateCount,
+  produceAt,
+  produceLateSchemaAt,
+  START,
+  windowDiffs,
+  windowsWritten,
+  world,
+} from './edge-world';
+import { LATE_SCHEMA_ID, readerSchema } from './workload';
 
 /**
  * Found by a review. Member A reads record x, of a schema the registry learns only later: a dead letter.
@@ -33,14 +43,7 @@ describe('a redo of a dead member’s work', () => {
     }
     // x: stamped 12:03:10, record and event (a producer's clock 85 s ahead), so that decoded it moves the
     // watermark past minute 12:01's end plus 60 s; a dead letter while the schema is unknown.
-    w.scheduler.at(w.root, X_AT, () => {
-      w.kafka.produce(TOPIC, 0, {
-        timestamp: START + 190_000,
-        key: Buffer.from('x'),
-        value: encode(event(10_001, START + 190_000), LATE_SCHEMA_ID),
-        headers: {},
-      });
-    });
+    produceLateSchemaAt(w, 0, X_AT, 10_001, START + 190_000);
     // A straggler of minute 12:01 read after x, the minute's only click: on time for A.
     produceAt(w, 0, X_AT + 5_000, event(10_002, START + 62_000, 'click'));
     count(START + 62_000);

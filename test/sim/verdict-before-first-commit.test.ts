@@ -1,6 +1,5 @@
-import { TOPIC } from './world';
-import { event, produceAt, START, world } from './edge-world';
-import { encode, LATE_SCHEMA_ID, readerSchema } from './workload';
+import { event, produceAt, produceLateSchemaAt, START, world } from './edge-world';
+import { LATE_SCHEMA_ID, readerSchema } from './workload';
 
 /**
  * Found by a sixth review. A partition with no state in Kafka's metadata (a fresh group) starts by saving
@@ -16,14 +15,7 @@ describe('a verdict recorded before the first commit', () => {
     const w = world(1);
     w.registry.register(LATE_SCHEMA_ID, readerSchema, START + 600_000);
     // x: a record of the not yet registered schema; then ordinary records, whose raw rows a flush writes.
-    w.scheduler.at(w.root, 50, () => {
-      w.kafka.produce(TOPIC, 0, {
-        timestamp: w.scheduler.now(),
-        key: Buffer.from('x'),
-        value: encode(event(10_001, START + 50), LATE_SCHEMA_ID),
-        headers: {},
-      });
-    });
+    produceLateSchemaAt(w, 0, 50, 10_001);
     for (let s = 1; s <= 50; s++) produceAt(w, 0, 60 + s * 20, event(s, START + 60 + s * 20));
 
     const a = await w.drive(w.start({ processing: { flushIntervalMs: 100, commitIntervalMs: 60_000 } }));

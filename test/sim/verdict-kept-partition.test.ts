@@ -1,6 +1,5 @@
-import { TOPIC } from './world';
-import { event, produceAt, START, world } from './edge-world';
-import { encode, LATE_SCHEMA_ID, readerSchema } from './workload';
+import { event, produceAt, produceLateSchemaAt, START, world } from './edge-world';
+import { LATE_SCHEMA_ID, readerSchema } from './workload';
 
 /**
  * Found by a seventh review. In a fresh group, a verdict commit is the partition's first commit: Kafka's
@@ -13,14 +12,7 @@ describe('a verdict commit before the first regular commit, then a rebalance tha
   it('does not make the member think another member committed its partition', async () => {
     const w = world(2);
     w.registry.register(LATE_SCHEMA_ID, readerSchema, START + 600_000);
-    w.scheduler.at(w.root, 50, () => {
-      w.kafka.produce(TOPIC, 0, {
-        timestamp: w.scheduler.now(),
-        key: Buffer.from('x'),
-        value: encode(event(10_001, START + 50), LATE_SCHEMA_ID),
-        headers: {},
-      });
-    });
+    produceLateSchemaAt(w, 0, 50, 10_001);
     for (let s = 1; s <= 200; s++) {
       produceAt(w, 0, 60 + s * 20, event(s, START + 60 + s * 20));
       produceAt(w, 1, 60 + s * 20, event(1000 + s, START + 60 + s * 20));
