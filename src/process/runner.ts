@@ -346,6 +346,14 @@ export class StreamRunner<E> {
         if (!snapshots || !this.definition.windowed) return { committed, offset, restored: undefined };
         const epoch = this.options.epoch;
         const named = epoch === undefined ? undefined : snapshotsOf(committed?.metadata, epoch);
+        // The verdicts the commit recorded, with or without a snapshot (see RestoredState.unnamed).
+        const verdicts =
+          epoch === undefined
+            ? {}
+            : {
+                releases: releasesOf(committed?.metadata, epoch),
+                unknownSchemas: unknownSchemasOf(committed?.metadata, epoch),
+              };
         if (named) {
           const snapshot = await snapshots.load(ref, named, current);
           if (!snapshot) throw new StateMissingError(this.topic, partition, offset);
@@ -356,8 +364,7 @@ export class StreamRunner<E> {
               snapshot,
               // Restored the restore point (perhaps written moments ago): the fallback it was committed with stays one.
               fallback: snapshot.id === named[0] ? named[1] : undefined,
-              releases: releasesOf(committed?.metadata, epoch!),
-              unknownSchemas: unknownSchemasOf(committed?.metadata, epoch!),
+              ...verdicts,
             },
           };
         }
@@ -372,14 +379,6 @@ export class StreamRunner<E> {
         };
         await snapshots.load(ref, [], current); // watches this Redis run for the partition, as a restore does
         await snapshots.save([{ ref, snapshot: empty }]);
-        // Verdicts recorded before the partition's first commit come with no snapshot (see RestoredState.unnamed).
-        const verdicts =
-          epoch === undefined
-            ? {}
-            : {
-                releases: releasesOf(committed?.metadata, epoch),
-                unknownSchemas: unknownSchemasOf(committed?.metadata, epoch),
-              };
         return { committed, offset, restored: { snapshot: empty, ...verdicts, unnamed: true } };
       });
       if (!result || !current()) return;
@@ -821,7 +820,7 @@ export class StreamRunner<E> {
     const withState = this.withState();
     await Promise.all(
       owned.map(async (o) => {
-        const { named, metadata } = this.commitMetadata(o, o.snapshot);
+        const { named, metadata } = this.commitMetadata(o);
         try {
           await this.transactions!.commit(o.partition, o.records, { offset: o.offset, metadata });
         } catch (err) {
@@ -859,7 +858,7 @@ export class StreamRunner<E> {
           unrecorded.add(v.partition);
           return;
         }
-        const { metadata } = this.commitMetadata(v, v.snapshot);
+        const { metadata } = this.commitMetadata(v);
         try {
           await this.transactions!.commit(v.partition, [], { offset: v.offset, metadata });
         } catch (err) {
@@ -888,9 +887,9 @@ export class StreamRunner<E> {
    * UnknownSchema).
    */
   private commitMetadata(
-    o: PartitionIncarnation & { releases: IdleRelease[]; unknownSchemas: UnknownSchema[] },
-    snapshot: string | undefined,
+    o: PartitionIncarnation & { snapshot?: string; releases: IdleRelease[]; unknownSchemas: UnknownSchema[] },
   ): { named: string[]; metadata?: string } {
+    const { snapshot } = o;
     const named =
       snapshot === undefined
         ? []
