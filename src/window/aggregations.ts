@@ -160,10 +160,8 @@ function distinctValues(state: DistinctState): string[] {
  * takes a fifth of the close of a window's partials less.
  */
 function sortedValues(state: DistinctState): string[] {
-  if (state === null) return [];
-  if (typeof state === 'string') return [state];
-  if (!Array.isArray(state)) return [...state].sort();
-  const values = (state as readonly string[]).slice();
+  const values = distinctValues(state);
+  if (values.length > SMALL_DISTINCT) return values.sort();
   for (let i = 1; i < values.length; i++) {
     const v = values[i]!;
     let j = i - 1;
