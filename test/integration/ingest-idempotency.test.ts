@@ -103,18 +103,19 @@ describe('Idempotency-Key', () => {
   it('a send that outlasts the claim time keeps its key: a retry meanwhile is told to wait, and nothing is produced twice', async () => {
     const produced: Record<string, unknown>[][] = [];
     let calls = 0;
-    // 300 ms of claim time stands for serve's 60 s; the first send takes longer than it and then fails.
+    // 1.2 s of claim time stands for serve's 60 s; the first send takes longer than it and then fails. (At
+    // 300 ms, renewed every 100 ms, a CI machine busy with other suites once let the claim lapse.)
     const url = await serve(ctx.topic('slow'), produced, {
-      pendingMs: 300,
+      pendingMs: 1200,
       send: async () => {
         const n = ++calls;
-        await sleep(n === 1 ? 700 : 200);
+        await sleep(n === 1 ? 2800 : 200);
         if (n === 1) throw new Error('kafka timed out');
       },
     });
     const body = event('6a1b1f8e-3c1d-4a57-8d1e-0f5b2a7d9e22');
     const first = post(url, body, 'req-2');
-    await sleep(450); // past the claim time, while the first send runs
+    await sleep(1800); // past the claim time, while the first send runs
     const retry = await post(url, body, 'req-2');
     expect(retry.status).toBe(409);
     expect((await first).status).toBe(503); // failed: the key is given up
