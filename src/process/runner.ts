@@ -761,7 +761,7 @@ export class StreamRunner<E> {
         // Dropped: the partitions are processed to the end again (goBackToLost), reading unpaused.
         this.pending = undefined;
         this.schedule.checkpointDropped();
-        for (const p of this.assignment) this.lostWhileStopping.add(p);
+        for (const p of this.assignment) this.dropWhileStopping(p);
       }
       return;
     }
@@ -907,7 +907,7 @@ export class StreamRunner<E> {
   private commitDidNotLand(o: PartitionIncarnation, err: unknown): void {
     if (!this.owns(o.partition, o.incarnation)) return;
     if (this.stopping) {
-      this.lostWhileStopping.add(o.partition);
+      this.dropWhileStopping(o.partition);
       return;
     }
     const fenced = err instanceof CommitFencedError;
@@ -916,6 +916,16 @@ export class StreamRunner<E> {
       'commit did not land: restoring the partition from its committed offset',
     );
     this.restoreAgain(o.partition);
+  }
+
+  /**
+   * A partition's checkpoint did not land while this member stops: the partition leaves the task at once,
+   * so no later checkpoint of the stop commits its offset past the rows that one dropped (records read
+   * meanwhile would make it dirty again). Its next owner, or goBackToLost, redoes it from its last commit.
+   */
+  private dropWhileStopping(partition: number): void {
+    this.task.revoke(this.topic, partition);
+    this.lostWhileStopping.add(partition);
   }
 
   private checkBoundedEnd(): void {
