@@ -92,6 +92,21 @@ describe('RedisDedupStore', () => {
     expect(ttl).toBeLessThanOrEqual(600);
   });
 
+  it('marks ids of any text under the key keyOf names, holding the claimant', async () => {
+    const s = store('stream-text');
+    // JSON's escapes, a NUL, non-ASCII, a character outside the BMP, and a lone surrogate (sent as U+FFFD).
+    const ids = ['quote"d', 'back\\slash', 'new\nline', 'nul\u0000', 'naïve', 'emoji-\u{1F600}', 'lone-\uD800'];
+    const batch = ids.map((id, i) => rec(id, i, 1));
+    expect(await s.claim(batch)).toEqual(ids.map(() => true));
+    for (const [i, id] of ids.entries()) expect(await ctx.redis.get(s.keyOf(id))).toBe(`events/1/${i}`);
+    // A redelivery of each record is let through again; another record with the same id is a duplicate.
+    expect(await s.claim(batch)).toEqual(ids.map(() => true));
+    expect(await s.claim(ids.map((id, i) => rec(id, i + 100, 1)))).toEqual(ids.map(() => false));
+    // A mark another process left under keyOf's key (the same text, written by the client) is honoured.
+    await ctx.redis.set(s.keyOf('set-by-hand-\uDC00'), 'events/4/7');
+    expect(await s.claim([rec('set-by-hand-\uDC00', 7, 4), rec('set-by-hand-\uDC00', 8, 4)])).toEqual([true, false]);
+  });
+
   it('defaults the TTL to 24 hours', async () => {
     const s = store('stream-ttl');
     await s.claim([rec('t', 1)]);
