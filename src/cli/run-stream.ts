@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createKafka, requireTopic, withAdmin } from '../kafka';
+import { dlqTopic, lateTopic } from '../dlq';
+import { SluiceError } from '../errors';
+import { createKafka, missingTopics, withAdmin } from '../kafka';
 import {
   lateShareWarning,
   listStreams,
@@ -50,15 +52,30 @@ export function registerRunCommand(program: Command): void {
       // Before anything is created (database, tables) or the group is joined: a wrong --topic or an
       // unapplied declaration fails here in one line, leaving nothing behind.
       const topic = opts.topic ?? definition.source.topic;
-      await withAdmin(createKafka(config, { retries: 2 }), (admin) =>
-        requireTopic(
-          admin,
-          topic,
-          opts.topic
-            ? `check --topic ('sluice topics list' shows the topics)`
-            : `create it with 'sluice topics apply' (declared in topics/${topic}.yaml)`,
-        ),
+      const missing = await withAdmin(createKafka(config, { retries: 2 }), (admin) =>
+        missingTopics(admin, [topic, dlqTopic(topic), lateTopic(topic)]),
       );
+      if (missing.includes(topic))
+        throw new SluiceError(
+          'TOPIC_MISSING',
+          `topic '${topic}' does not exist: ${
+            opts.topic
+              ? `check --topic ('sluice topics list' shows the topics)`
+              : `create it with 'sluice topics apply' (declared in topics/${topic}.yaml)`
+          }`,
+        );
+      // Dead letters and late events are written in the transaction of each commit: without their topics
+      // every commit that carries one fails, and the partition's work since its last commit is redone for
+      // as long as they are missing.
+      if (missing.length > 0)
+        throw new SluiceError(
+          'TOPIC_MISSING',
+          `the side topics ${missing.map((t) => `'${t}'`).join(' and ')} of '${topic}' do not exist: the stream writes its dead letters and late events there; ${
+            opts.topic
+              ? `create them beside --topic (with the retention you want for them)`
+              : `create them with 'sluice topics apply' (companions declared in topics/${topic}.yaml)`
+          }`,
+        );
       // Signals are caught from the start: one that arrives while the stream is still joining its group
       // stops it right after start-up, with the same flush-and-commit path, instead of killing the process.
       let stopRequested: string | undefined;

@@ -49,7 +49,7 @@ export {
   endOffsets,
   endOffsetSum,
   groupLag,
-  requireTopic,
+  missingTopics,
   topicOffsets,
   withAdmin,
   type PartitionOffsets,

@@ -1,5 +1,4 @@
 import type { KafkaAdmin as Admin, KafkaClient } from './api';
-import { SluiceError } from '../errors';
 
 /** Where a partition's log is now: its earliest retained offset and its end (the offset the next record takes). */
 export interface PartitionOffsets {
@@ -51,11 +50,11 @@ export async function groupLag(admin: Admin, groupId: string, topic: string): Pr
 }
 
 /**
- * Fails with one line naming the topic when it does not exist: a processor checks this before it
- * creates anything (database, tables) or joins its group, where a missing topic would otherwise fail
- * late with the broker's "This server does not host this topic-partition".
+ * The topics of `topics` the cluster does not have. A processor asks before it creates anything
+ * (database, tables) or joins its group, where a missing topic would otherwise fail late with the
+ * broker's "This server does not host this topic-partition".
  */
-export async function requireTopic(admin: Admin, topic: string, hint: string): Promise<void> {
+export async function missingTopics(admin: Admin, topics: string[]): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
-  if (!existing.has(topic)) throw new SluiceError('TOPIC_MISSING', `topic '${topic}' does not exist: ${hint}`);
+  return topics.filter((t) => !existing.has(t));
 }

@@ -69,6 +69,25 @@ describe('operator clarity', () => {
     expect((await ctx.admin.listTopics()).includes(missing)).toBe(false);
   }, 60_000);
 
+  it('run --topic whose side topics are missing fails in one line naming them, before anything is created', async () => {
+    const database = `${ctx.id}_noside`;
+    // The source exists, with a dead letter to write; its .late is there, its .dlq is not.
+    const bare = await ctx.createTopic('bare', 1);
+    await ctx.createTopic('bare.late', 1);
+    await produceWorkload({ config: ctx.config, topic: bare, count: 50, seed: 23 });
+    const result = runCli(['run', 'event-counts', '--bounded', '--topic', bare, '--group', `${ctx.id}.noside`], {
+      ...ctx.childEnv('warn'),
+      SLUICE_CLICKHOUSE_DATABASE: database,
+    });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`side topics '${bare}.dlq' of '${bare}' do not exist`);
+    expect(lines[0]).not.toContain(`${bare}.late`);
+    const groups = (await ctx.admin.listGroups()).map((g) => g.groupId);
+    expect(groups).not.toContain(`${ctx.id}.noside`);
+  }, 60_000);
+
   it('groups names each member by stream, host and pid, with the lag; metrics carry stream, group and process', async () => {
     child = spawnSluice(
       ['run', 'event-counts', '--topic', topic, '--group', ctx.group, '--http-port', '0'],

@@ -1,7 +1,7 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import { describeError, ServiceError } from '../../errors';
 import { CommitFencedError, type PartitionTransactions, type SideRecord } from '../group';
-import { PRODUCER_FENCED, hasProtocolError } from './errors';
+import { PRODUCER_FENCED, hasProtocolError, sendFailure } from './errors';
 
 /** How long Kafka lets a partition's transaction stay open before aborting it. */
 export const TRANSACTION_TIMEOUT_MS = 10_000;
@@ -100,6 +100,12 @@ class KafkajsPartitionTransactions implements PartitionTransactions {
         throw new CommitFencedError(
           `the transactions of ${this.topic}/${partition} were taken over by another member`,
           err,
+        );
+      if (sendFailure(err) === 'topic-missing')
+        throw new ServiceError(
+          'kafka',
+          `transaction of ${this.topic}/${partition} failed: a side topic it writes to (${[...new Set(records.map((r) => r.topic))].join(', ')}) does not exist; create it with 'sluice topics apply' (the partition's work since its last commit is redone until it exists)`,
+          { retriable: true, cause: err },
         );
       throw new ServiceError(
         'kafka',
