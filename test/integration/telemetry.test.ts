@@ -243,6 +243,8 @@ describe('default metrics port in use', () => {
 
   it('falls back to a free port and says so', async () => {
     const topic = await ctx.createTopic('events', 1);
+    await ctx.createTopic('events.dlq', 1);
+    await ctx.createTopic('events.late', 1);
     const env = ctx.childEnv('info');
     const child = spawnSluice(['run', 'event-counts', '--topic', topic, '--group', ctx.group], env);
     try {
