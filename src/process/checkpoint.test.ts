@@ -47,10 +47,20 @@ function twoPartitions(): Checkpoint {
       snapshot: `2.s${p}`,
       releases: [],
       unknownSchemas: p === 0 ? [span] : [],
+      closedAtEnd: false,
     })),
     partitions: new Map(partitions.map((p) => [p, { incarnation: 1, publishedBefore: 0n }])),
     verdicts: [
-      { topic: 'in', partition: 0, incarnation: 1, offset: '0', snapshot: '0.s', releases: [], unknownSchemas: [span] },
+      {
+        topic: 'in',
+        partition: 0,
+        incarnation: 1,
+        offset: '0',
+        snapshot: '0.s',
+        releases: [],
+        unknownSchemas: [span],
+        closedAtEnd: false,
+      },
     ],
   };
 }

@@ -13,6 +13,8 @@ export interface PartitionCommit extends PartitionIncarnation {
   releases: IdleRelease[];
   /** The schemas unknown to the live stream it keeps: the commit records those since the fallback it names. */
   unknownSchemas: UnknownSchema[];
+  /** It carries the dead letters of a bounded run's close of every open window (see RestoredState.closedAtEnd). */
+  closedAtEnd: boolean;
   records: SideRecord[];
 }
 

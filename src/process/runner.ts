@@ -19,6 +19,7 @@ import {
   snapshotsOf,
   releasesOf,
   unknownSchemasOf,
+  closedAtEndOf,
   StateLostError,
   stateMetadata,
   type IdleRelease,
@@ -353,6 +354,7 @@ export class StreamRunner<E> {
             : {
                 releases: releasesOf(committed?.metadata, epoch),
                 unknownSchemas: unknownSchemasOf(committed?.metadata, epoch),
+                closedAtEnd: closedAtEndOf(committed?.metadata, epoch),
               };
         if (named) {
           const snapshot = await snapshots.load(ref, named, current);
@@ -887,7 +889,12 @@ export class StreamRunner<E> {
    * UnknownSchema).
    */
   private commitMetadata(
-    o: PartitionIncarnation & { snapshot?: string; releases: IdleRelease[]; unknownSchemas: UnknownSchema[] },
+    o: PartitionIncarnation & {
+      snapshot?: string;
+      releases: IdleRelease[];
+      unknownSchemas: UnknownSchema[];
+      closedAtEnd: boolean;
+    },
   ): { named: string[]; metadata?: string } {
     const { snapshot } = o;
     const named =
@@ -900,7 +907,7 @@ export class StreamRunner<E> {
     const since = named.length > 0 ? BigInt(offsetOfSnapshot(named.at(-1)!)) : 0n;
     const releases = o.releases.filter((r) => BigInt(r.offset) >= since);
     const unknown = o.unknownSchemas.filter((u) => BigInt(u.through) >= since);
-    return { named, metadata: stateMetadata(this.options.epoch!, named, releases, unknown) };
+    return { named, metadata: stateMetadata(this.options.epoch!, named, releases, unknown, o.closedAtEnd) };
   }
 
   /** A partition's transaction failed (fenced by another member, or an outcome Kafka did not report). */

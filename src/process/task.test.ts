@@ -48,6 +48,7 @@ const plainCommit = (offset: string) => ({
   snapshot: undefined,
   releases: [],
   unknownSchemas: [],
+  closedAtEnd: false,
 });
 
 /** Decodes JSON; bytes starting with '!' stand for a registry outage. */
@@ -625,7 +626,16 @@ describe('StreamTask records of a schema the registry did not know when the live
     const flush = live.takeCheckpoint(false);
     const span = { schemaId: 9, from: '1', through: '1' };
     expect(flush.verdicts).toEqual([
-      { topic: 'in', partition: 0, incarnation: 1, offset: '1', snapshot: s1, releases: [], unknownSchemas: [span] },
+      {
+        topic: 'in',
+        partition: 0,
+        incarnation: 1,
+        offset: '1',
+        snapshot: s1,
+        releases: [],
+        unknownSchemas: [span],
+        closedAtEnd: false,
+      },
     ]);
     expect(flush.rows.get('w')!.rows).toEqual([{ start: MIN, events: 2 }]);
     expect(live.hasUnrecordedVerdicts()).toBe(true);

@@ -98,6 +98,13 @@ interface PartitionState {
    */
   publishedBefore: bigint;
   /**
+   * The offset at which a bounded run closed every open window and published the dead letters of the
+   * rows ClickHouse refused (see RestoredState.closedAtEnd): closing them again there publishes nothing.
+   */
+  endClosedAt?: string;
+  /** A bounded run closed every open window here: its next commit (the one carrying their dead letters) says so. */
+  closedAtEnd: boolean;
+  /**
    * The partition's idle releases (see IdleRelease) at or after the oldest kept committed snapshot's
    * offset: a commit records those after its fallback, which a restore from it must apply again.
    * At most MAX_KEPT_RELEASES.
@@ -182,6 +189,8 @@ export interface Checkpoint {
     snapshot?: string;
     releases: IdleRelease[];
     unknownSchemas: UnknownSchema[];
+    /** The commit carries the dead letters of a close of every open window here (see RestoredState.closedAtEnd). */
+    closedAtEnd: boolean;
   })[];
   /** Per partition whose rows it carries: the incarnation they were made in, and the first offset whose side records are unpublished. */
   partitions: Map<number, { incarnation: number; publishedBefore: bigint }>;
@@ -199,6 +208,7 @@ export interface Checkpoint {
     snapshot?: string;
     releases: IdleRelease[];
     unknownSchemas: UnknownSchema[];
+    closedAtEnd: boolean;
   })[];
 }
 
@@ -255,6 +265,12 @@ export interface RestoredState {
    * one alone, with nothing older to fall back to, Redis losing it would stop the stream for good.
    */
   unnamed?: boolean;
+  /**
+   * The last commit carried the dead letters of a bounded run's close of every open window at the
+   * committed offset: a redo that closes them there again (a retry after that commit's outcome was
+   * unknown, or another bounded run with nothing new to read) must not publish them a second time.
+   */
+  closedAtEnd?: boolean;
 }
 
 /**
@@ -343,6 +359,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       takenAt: this.elapsed(),
       flushedOffset: resumeAt,
       publishedBefore: BigInt(committedOffset),
+      endClosedAt: restored?.closedAtEnd ? committedOffset : undefined,
+      closedAtEnd: false,
       incarnation: this.incarnations,
       rows: new Map(),
       deadLetters: [],
@@ -718,13 +736,15 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
     if (!this.windows) return;
     for (const { partition, rows } of this.windows.closeAll(this.ports.now())) {
       const state = this.stateOf(partition);
-      if (state) this.emit(state, rows);
+      if (!state) continue;
+      this.emit(state, rows, state.endClosedAt === state.nextOffset);
+      state.closedAtEnd = true;
     }
   }
 
-  private emit(state: PartitionState, rows: { row: Row; origin: RowOrigin }[]): void {
+  private emit(state: PartitionState, rows: { row: Row; origin: RowOrigin }[], published = false): void {
     if (rows.length === 0 || !this.windows) return;
-    const republished = BigInt(state.nextOffset) < state.publishedBefore;
+    const republished = published || BigInt(state.nextOffset) < state.publishedBefore;
     for (const { row, origin } of rows) {
       if (republished && origin instanceof WindowRowOrigin) origin.republished = true;
       this.push(state, this.windows.table, row, origin);
@@ -817,6 +837,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
           // open longer, and its rows replace this member's with more counted, nothing twice.
           releases: state.releases.filter((r) => BigInt(r.offset) <= BigInt(state.committedOffset)),
           unknownSchemas: state.unknownSchemas.map((u) => ({ ...u })),
+          // What the committed metadata says, not this run's close: its dead letters are not in this commit.
+          closedAtEnd: state.endClosedAt === state.committedOffset,
         });
       const position = {
         topic: state.topic,
@@ -870,6 +892,7 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
         snapshot: snapshot ?? state.committedSnapshots[0]?.id,
         releases: [...state.releases],
         unknownSchemas: state.unknownSchemas.map((u) => ({ ...u })),
+        closedAtEnd: state.closedAtEnd || state.endClosedAt === state.nextOffset,
       });
       state.dirty = false;
     }

@@ -8,6 +8,7 @@ export {
   snapshotsOf,
   releasesOf,
   unknownSchemasOf,
+  closedAtEndOf,
   snapshotId,
   offsetOfSnapshot,
   stateSavedAt,

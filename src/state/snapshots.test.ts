@@ -7,6 +7,7 @@ import {
   stateMetadata,
   stateSavedAt,
   unknownSchemasOf,
+  closedAtEndOf,
   type PartitionSnapshot,
 } from './snapshots';
 
@@ -156,5 +157,19 @@ describe('commit metadata', () => {
     expect(unknownSchemasOf(both, 4)).toEqual([]);
     expect(stateMetadata(3, ['12.a.x'], [], unknown)).toBe('sluice-state:3:12.a.x//42@3-9,-7@11-11');
     expect(() => unknownSchemasOf(`${stateMetadata(3, ['12.a.x'])}//9@7`, 3)).toThrow(/malformed unknown schema "9@7"/);
+  });
+
+  it('says, last, that the commit carried the dead letters of a close of every open window', () => {
+    const unknown = [{ schemaId: 42, from: '3', through: '9' }];
+    const closed = stateMetadata(3, ['12.a.x'], [], unknown, true);
+    expect(closed).toBe('sluice-state:3:12.a.x//42@3-9/closed-at-end');
+    expect([snapshotsOf(closed, 3), releasesOf(closed, 3), unknownSchemasOf(closed, 3)]).toEqual([
+      ['12.a.x'],
+      [],
+      unknown,
+    ]);
+    expect([closedAtEndOf(closed, 3), closedAtEndOf(closed, 4)]).toEqual([true, false]);
+    expect(closedAtEndOf(stateMetadata(3, ['12.a.x'], [], unknown), 3)).toBe(false);
+    expect(stateMetadata(3, ['12.a.x'], [], [], true)).toBe('sluice-state:3:12.a.x///closed-at-end');
   });
 });

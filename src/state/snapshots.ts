@@ -225,21 +225,36 @@ export interface UnknownSchema {
  * the snapshot taken where the re-read got to, below it: restore resumes there either way.
  * After `/`, the idle releases since the fallback's offset (see IdleRelease), as `offset@watermark`;
  * after a second `/`, the schemas unknown to the live stream since then (see UnknownSchema), as
- * `schemaId@from-through`.
+ * `schemaId@from-through`; after a third, `closed-at-end` when the commit carried the dead letters of a
+ * bounded run's close of every open window.
  */
 export function stateMetadata(
   epoch: number,
   snapshots: string[],
   releases: IdleRelease[] = [],
   unknownSchemas: UnknownSchema[] = [],
+  closedAtEnd = false,
 ): string {
   const sections = [
     `sluice-state:${epoch}:${snapshots.join(':')}`,
     releases.map((r) => `${r.offset}@${r.watermark}`).join(','),
     unknownSchemas.map((u) => `${u.schemaId}@${u.from}-${u.through}`).join(','),
+    closedAtEnd ? CLOSED_AT_END : '',
   ];
   while (sections.length > 1 && sections.at(-1) === '') sections.pop();
   return sections.join('/');
+}
+
+/**
+ * The fourth section of a commit's metadata when the commit carried the dead letters of a bounded run's
+ * close of every open window at its offset (see RestoredState.closedAtEnd). Versions that read three
+ * sections ignore it.
+ */
+const CLOSED_AT_END = 'closed-at-end';
+
+/** Whether a commit's metadata of this epoch says it carried the dead letters of a close of every open window. */
+export function closedAtEndOf(metadata: string | null | undefined, epoch: number): boolean {
+  return sectionOf(metadata, epoch, 3)[0] === CLOSED_AT_END;
 }
 
 /** The snapshots a commit's metadata names, if it names any of this epoch. */

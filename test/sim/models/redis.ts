@@ -137,20 +137,25 @@ export class SimRedis {
     }
   }
 
-  /** The dedup store's claim script: for each key, claim it for its claimant if free, else 1 only if the mark is that claimant's. */
-  private claimScript(args: (string | number)[]): number[] {
-    const n = Number(args[0]);
-    const keys = args.slice(1, 1 + n).map(String);
-    const ttlMs = Number(args[1 + n]) * 1000;
-    const who = args.slice(2 + n).map(String);
-    return keys.map((key, i) => {
-      const mark = this.live(key);
-      if (!mark) {
-        this.put(key, { kind: 'string', value: who[i]!, expiresAt: this.scheduler.now() + ttlMs });
-        return 1;
-      }
-      return mark.kind === 'string' && mark.value === who[i] ? 1 : 0;
-    });
+  /**
+   * The dedup store's claim script: for each id (a JSON array, as are the claimants), claim prefix + id
+   * for its claimant if free, else '1' only if the mark is that claimant's; the answers as one string.
+   */
+  private claimScript(args: (string | number)[]): string {
+    const [, ttl, prefix, ids, claimants] = args.map(String);
+    const ttlMs = Number(ttl) * 1000;
+    const who = JSON.parse(claimants!) as string[];
+    return (JSON.parse(ids!) as string[])
+      .map((id, i) => {
+        const key = prefix! + id;
+        const mark = this.live(key);
+        if (!mark) {
+          this.put(key, { kind: 'string', value: who[i]!, expiresAt: this.scheduler.now() + ttlMs });
+          return '1';
+        }
+        return mark.kind === 'string' && mark.value === who[i] ? '1' : '0';
+      })
+      .join('');
   }
 
   /** Every value, for checks. */
