@@ -1,3 +1,5 @@
+import { DLQ_HEADERS, headerString } from '../../src/dlq';
+import type { PartitionTransactions, SideRecord } from '../../src/kafka/group';
 import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
 import { DATABASE, TOPIC, World, type SimProcess } from './world';
 import { encode, LATE_SCHEMA_ID, readerSchema, SCHEMA_ID, type SimEvent } from './workload';
@@ -141,4 +143,80 @@ export function laggingPartitionWorkload(w: World, { everyMs = 100, seconds = 30
     }
   }
   return expected;
+}
+
+/**
+ * Two partitions, an event every 100 ms each for 180 s stamped with its time, and a record of a schema
+ * the registry never learns every second on each (360 dead letters): nearly every checkpoint has a
+ * verdict to record. Returns the events expected per (partition, minute index).
+ */
+export function twoPartitionsWithUnknownSchemas(w: World): Map<string, number> {
+  const expected = new Map<string, number>();
+  let n = 0;
+  for (let s = 1; s <= 1800; s++) {
+    const t = START + s * 100;
+    for (const p of [0, 1]) {
+      produceAt(w, p, s * 100, event(++n, t));
+      const k = `p${p}@m${Math.floor((t - START) / 60_000)}`;
+      expected.set(k, (expected.get(k) ?? 0) + 1);
+    }
+  }
+  for (let i = 1; i <= 180; i++) for (const p of [0, 1]) produceLateSchemaAt(w, p, i * 1000 + 50, 10_000 + 2 * i + p);
+  return expected;
+}
+
+/** The dead letters in `<topic>.dlq` as `partition@offset` of their source, and those published more than once. */
+export function deadLetterSources(w: World): { distinct: number; twice: string[] } {
+  const dlq = (w.kafka.topics.get(`${TOPIC}.dlq`) ?? []).flat();
+  const keys = dlq.map(
+    (d) =>
+      `${headerString(d.headers, DLQ_HEADERS.sourcePartition)}@${headerString(d.headers, DLQ_HEADERS.sourceOffset)}`,
+  );
+  return { distinct: new Set(keys).size, twice: keys.filter((k, i) => keys.indexOf(k) !== i) };
+}
+
+/** What the runner's pending checkpoint holds when a partition commit is asked for. */
+export interface PendingCheckpoint {
+  /** It carries rows of closed windows. */
+  closing: boolean;
+  /** Its rows are written: a commit asked for now is its regular commit, not a verdict commit. */
+  rowsWritten: boolean;
+  verdicts: number;
+  offsets: number;
+}
+
+/**
+ * Puts `intercept` in front of the process's partition commits: it gets each commit's arguments, what the
+ * pending checkpoint holds, and the real commit to call (or not) before it resolves or throws.
+ */
+export function interceptCommits(
+  proc: SimProcess,
+  intercept: (
+    call: { partition: number; records: SideRecord[] },
+    pending: PendingCheckpoint,
+    commit: () => Promise<void>,
+  ) => Promise<void>,
+): void {
+  const runner = proc.runner as unknown as {
+    transactions: PartitionTransactions;
+    pending?: {
+      checkpoint: { rows: Map<string, { rows: unknown[] }>; verdicts: unknown[]; offsets: unknown[] };
+      progress: { rows: boolean };
+    };
+  };
+  const transactions = runner.transactions;
+  const commit = transactions.commit.bind(transactions);
+  transactions.commit = (partition, records, offset) => {
+    const pending = runner.pending;
+    return intercept(
+      { partition, records },
+      {
+        closing: (pending?.checkpoint.rows.get(EVENT_COUNTS_PARTIAL.name)?.rows.length ?? 0) > 0,
+        rowsWritten: pending?.progress.rows ?? false,
+        verdicts: pending?.checkpoint.verdicts.length ?? 0,
+        offsets: pending?.checkpoint.offsets.length ?? 0,
+      },
+      () => commit(partition, records, offset),
+    );
+  };
 }

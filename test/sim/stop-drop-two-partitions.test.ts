@@ -1,8 +1,13 @@
-import { DLQ_HEADERS, headerString } from '../../src/dlq';
-import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import type { PartitionTransactions } from '../../src/kafka/group';
-import { TOPIC } from './world';
-import { event, finish, lateCount, produceAt, produceLateSchemaAt, START, windowDiffs, world } from './edge-world';
+import {
+  deadLetterSources,
+  finish,
+  interceptCommits,
+  lateCount,
+  START,
+  twoPartitionsWithUnknownSchemas,
+  windowDiffs,
+  world,
+} from './edge-world';
 
 /**
  * Guards from a review of dropWhileStopping (runner.ts) with two partitions: partition 0's checkpoint commit
@@ -15,49 +20,26 @@ type Outcome = 'not applied' | 'applied';
 
 async function scenario(kind: Kind, outcome: Outcome): Promise<void> {
   const w = world(2);
-  const expected = new Map<string, number>();
-  let n = 0;
-  for (let s = 1; s <= 1800; s++) {
-    const t = START + s * 100;
-    for (const p of [0, 1]) {
-      produceAt(w, p, s * 100, event(++n, t));
-      const k = `p${p}@m${Math.floor((t - START) / 60_000)}`;
-      expected.set(k, (expected.get(k) ?? 0) + 1);
-    }
-  }
-  for (let i = 1; i <= 180; i++) for (const p of [0, 1]) produceLateSchemaAt(w, p, i * 1000 + 50, 10_000 + 2 * i + p);
-
+  const expected = twoPartitionsWithUnknownSchemas(w);
   const a = await w.drive(
     w.start({ processing: { flushIntervalMs: 100, commitIntervalMs: kind === 'verdict' ? 600_000 : 5_000 } }),
   );
-  const runner = a.runner as unknown as {
-    transactions: PartitionTransactions;
-    pending?: {
-      checkpoint: { rows: Map<string, { rows: unknown[] }>; verdicts: unknown[]; offsets: unknown[] };
-      progress: { rows: boolean };
-    };
-  };
-  const transactions = runner.transactions;
-  const commit = transactions.commit.bind(transactions);
   let failed = false;
-  transactions.commit = async (partition, records, offset) => {
-    const pending = runner.pending?.checkpoint;
-    const closing = (pending?.rows.get(EVENT_COUNTS_PARTIAL.name)?.rows.length ?? 0) > 0;
-    const rowsWritten = runner.pending?.progress.rows ?? false;
+  interceptCommits(a, async ({ partition }, pending, commit) => {
     const target =
       kind === 'verdict'
-        ? closing && !rowsWritten && (pending?.verdicts.length ?? 0) > 0
-        : rowsWritten && (pending?.offsets.length ?? 0) > 0;
+        ? pending.closing && !pending.rowsWritten && pending.verdicts > 0
+        : pending.rowsWritten && pending.offsets > 0;
     if (!failed && partition === 0 && target && w.scheduler.now() > START + 100_000) {
       failed = true;
       await w.scheduler.sleep(w.root, 300);
       void w.stop(a);
       await w.scheduler.sleep(w.root, 1);
-      if (outcome === 'applied') await commit(partition, records, offset);
+      if (outcome === 'applied') await commit();
       throw new Error(`transaction of partition ${partition} failed, outcome unknown`);
     }
-    return commit(partition, records, offset);
-  };
+    return commit();
+  });
   await w.scheduler.runUntil(START + 200_000);
   expect(failed).toBe(true);
   await w.drive(w.start({ processing: { flushIntervalMs: 100, commitIntervalMs: 5_000 } }));
@@ -65,13 +47,7 @@ async function scenario(kind: Kind, outcome: Outcome): Promise<void> {
   await finish(w);
   expect(windowDiffs(w, expected)).toEqual({});
   expect(lateCount(w)).toBe(0);
-  const dlq = (w.kafka.topics.get(`${TOPIC}.dlq`) ?? []).flat();
-  const keys = dlq.map(
-    (d) =>
-      `${headerString(d.headers, DLQ_HEADERS.sourcePartition)}@${headerString(d.headers, DLQ_HEADERS.sourceOffset)}`,
-  );
-  const twice = keys.filter((k, i) => keys.indexOf(k) !== i);
-  expect({ deadLetters: new Set(keys).size, twice }).toEqual({ deadLetters: 360, twice: [] });
+  expect(deadLetterSources(w)).toEqual({ distinct: 360, twice: [] });
 }
 
 describe('a checkpoint commit of one of two partitions that fails as the member stops', () => {

@@ -1,6 +1,13 @@
-import { EVENT_COUNTS_PARTIAL } from '../../streams/event-counts/tables';
-import type { PartitionTransactions } from '../../src/kafka/group';
-import { event, finish, produceAt, produceLateSchemaAt, START, windowDiffs, world } from './edge-world';
+import {
+  event,
+  finish,
+  interceptCommits,
+  produceAt,
+  produceLateSchemaAt,
+  START,
+  windowDiffs,
+  world,
+} from './edge-world';
 
 /**
  * Found by a review. A checkpoint first commits the verdicts its rows may follow from; when that commit
@@ -24,17 +31,9 @@ describe('a verdict commit that fails as the member stops', () => {
     for (let n = 1; n <= 180; n++) produceLateSchemaAt(w, 0, n * 1000 + 50, 10_000 + n);
 
     const a = await w.drive(w.start({ processing: { flushIntervalMs: 100, commitIntervalMs: 600_000 } }));
-    const runner = a.runner as unknown as {
-      transactions: PartitionTransactions;
-      pending?: { checkpoint: { rows: Map<string, { rows: unknown[] }>; verdicts: unknown[] } };
-    };
-    const transactions = runner.transactions;
-    const commit = transactions.commit.bind(transactions);
     let failed = false;
-    transactions.commit = async (partition, records, offset) => {
-      const pending = runner.pending?.checkpoint;
-      const closing = (pending?.rows.get(EVENT_COUNTS_PARTIAL.name)?.rows.length ?? 0) > 0;
-      if (!failed && closing && records.length === 0 && (pending?.verdicts.length ?? 0) > 0) {
+    interceptCommits(a, async ({ partition, records }, pending, commit) => {
+      if (!failed && pending.closing && records.length === 0 && pending.verdicts > 0) {
         // The verdict commit of the checkpoint holding minute 12:00's rows: it hangs while records are read,
         // the member is told to stop, and its outcome is unknown. The client stays usable for the next commit.
         failed = true;
@@ -43,8 +42,8 @@ describe('a verdict commit that fails as the member stops', () => {
         await w.scheduler.sleep(w.root, 1);
         throw new Error(`transaction of partition ${partition} failed, outcome unknown`);
       }
-      return commit(partition, records, offset);
-    };
+      return commit();
+    });
     await w.scheduler.runUntil(START + 200_000);
     expect(failed).toBe(true);
     await finish(w);
