@@ -106,7 +106,11 @@ export function registerGenerateCommand(program: Command): void {
       30,
     )
     .option('--topic <name>', 'topic to produce to', 'events')
-    .option('--partitions <n>', 'create the topic with n partitions if it does not exist', integer('--partitions', 1))
+    .option(
+      '--partitions <n>',
+      'create the topic with n partitions (and its .dlq and .late) if it does not exist',
+      integer('--partitions', 1),
+    )
     .option(
       '--schema-id <id>',
       'write with this registered schema id (of avro/analytics_event.v2.avsc) instead of registering that schema under <topic>-value',

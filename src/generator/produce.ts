@@ -1,5 +1,6 @@
 import type { SluiceConfig } from '../config';
 import { ServiceError, SluiceError, describeError } from '../errors';
+import { dlqTopic, lateTopic } from '../dlq';
 import { createKafka, type KafkaClient, type Message } from '../kafka';
 import { SchemaCodec, loadAvroSchema } from '../schema';
 import { createEventEncoder } from './encode';
@@ -129,7 +130,7 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
   };
 }
 
-/** Checks the topic exists (or creates it when asked) and returns its partition count. */
+/** Checks the topic exists (or creates it, with its `.dlq` and `.late`, when asked) and returns its partition count. */
 async function prepareTopic(
   kafka: KafkaClient,
   config: SluiceConfig,
@@ -146,7 +147,15 @@ async function prepareTopic(
           'TOPIC_MISSING',
           `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`,
         );
-      await admin.createTopics([{ topic, numPartitions: createPartitions }]);
+      // With its side topics, so that `sluice run --topic` can process it at once (it requires them).
+      const existing = new Set(await admin.listTopics());
+      await admin.createTopics(
+        [
+          { topic, numPartitions: createPartitions },
+          { topic: dlqTopic(topic), numPartitions: 1 },
+          { topic: lateTopic(topic), numPartitions: 1 },
+        ].filter((t) => !existing.has(t.topic)),
+      );
     }
     const metadata = await admin.fetchTopicMetadata([topic]);
     const partitions = metadata[0]?.partitions.length ?? 0;

@@ -113,7 +113,7 @@ describe('reference workload on the real Kafka', () => {
     expect(poisonLog.some((e) => e.key === null)).toBe(true);
   });
 
-  it('runs from the CLI, writes the log, and refuses bad input with a one-line error', () => {
+  it('runs from the CLI, writes the log, and refuses bad input with a one-line error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-generate-'));
     try {
       const logFile = join(dir, 'log.ndjson');
@@ -140,6 +140,9 @@ describe('reference workload on the real Kafka', () => {
       const lines = readFileSync(logFile, 'utf8').trim().split('\n');
       expect(lines).toHaveLength(3000);
       expect(JSON.parse(lines[0]!)).toMatchObject({ seq: 0, kind: 'valid' });
+      // Created with its side topics, which `sluice run --topic` requires.
+      const topics = await ctx.admin.listTopics();
+      expect([cliTopic, `${cliTopic}.dlq`, `${cliTopic}.late`].filter((t) => !topics.includes(t))).toEqual([]);
 
       const usage = runCli(['generate', '--events', '10', '--duplicates', '2']);
       expect(usage.status).toBe(2);
