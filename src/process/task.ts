@@ -884,15 +884,17 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       // Kafka's offset and names the new snapshot, older than it: a restore from there re-reads from the
       // snapshot's offset and publishes nothing below the committed one, as after the fallback itself.
       const behind = BigInt(state.nextOffset) < BigInt(state.committedOffset);
+      const offset = behind ? state.committedOffset : state.nextOffset;
       checkpoint.offsets.push({
         topic: state.topic,
         partition: state.partition,
-        offset: behind ? state.committedOffset : state.nextOffset,
+        offset,
         incarnation: state.incarnation,
         snapshot: snapshot ?? state.committedSnapshots[0]?.id,
         releases: [...state.releases],
         unknownSchemas: state.unknownSchemas.map((u) => ({ ...u })),
-        closedAtEnd: state.closedAtEnd || state.endClosedAt === state.nextOffset,
+        // Kept by every commit of the marked offset, those that keep it while re-reading below it included.
+        closedAtEnd: state.closedAtEnd || state.endClosedAt === offset,
       });
       state.dirty = false;
     }
