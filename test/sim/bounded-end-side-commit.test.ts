@@ -1,7 +1,5 @@
-import { DLQ_HEADERS, headerString } from '../../src/dlq';
 import type { PartitionTransactions } from '../../src/kafka/group';
-import { TOPIC, type World } from './world';
-import { event, produceAt, START, windowDiffs, world } from './edge-world';
+import { event, produceAt, START, windowDiffs, windowPartialDeadLetters, world } from './edge-world';
 
 /**
  * Found by a review. A bounded run closes every open window at its end, writes their rows without
@@ -11,18 +9,6 @@ import { event, produceAt, START, windowDiffs, world } from './edge-world';
  * were published, and they were published again. Now that commit's metadata says so (closed-at-end), and
  * closing the windows again at that offset publishes nothing.
  */
-/** Whether `<topic>.dlq` holds dead letters of window partials, and those published more than once. */
-function windowPartialDeadLetters(w: World): { some: boolean; twice: string[] } {
-  const dlq = w.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
-  const partials = dlq
-    .filter((d) => headerString(d.headers, 'sluice.dlq.kind') === 'window-partial')
-    .map(
-      (d) =>
-        `${headerString(d.headers, DLQ_HEADERS.sourcePartition)} ${headerString(d.headers, 'sluice.dlq.window.start')} ${d.key?.toString()}`,
-    );
-  return { some: partials.length > 0, twice: partials.filter((k, i) => partials.indexOf(k) !== i) };
-}
-
 describe('a bounded run whose last (side) commit applies but its answer is lost', () => {
   it('publishes each refused window partial once', async () => {
     const w = world(1);

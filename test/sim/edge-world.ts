@@ -220,3 +220,15 @@ export function interceptCommits(
     );
   };
 }
+
+/** Whether `<topic>.dlq` holds dead letters of window partials, and those published more than once. */
+export function windowPartialDeadLetters(w: World): { some: boolean; twice: string[] } {
+  const dlq = w.kafka.topics.get(`${TOPIC}.dlq`)?.[0] ?? [];
+  const partials = dlq
+    .filter((d) => headerString(d.headers, 'sluice.dlq.kind') === 'window-partial')
+    .map(
+      (d) =>
+        `${headerString(d.headers, DLQ_HEADERS.sourcePartition)} ${headerString(d.headers, 'sluice.dlq.window.start')} ${d.key?.toString()}`,
+    );
+  return { some: partials.length > 0, twice: partials.filter((k, i) => partials.indexOf(k) !== i) };
+}
