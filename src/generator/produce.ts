@@ -140,15 +140,14 @@ async function prepareTopic(
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const exists = (await admin.listTopics()).includes(topic);
-    if (!exists) {
+    const existing = new Set(await admin.listTopics());
+    if (!existing.has(topic)) {
       if (createPartitions === undefined)
         throw new SluiceError(
           'TOPIC_MISSING',
           `topic '${topic}' does not exist: create it first (sluice topics apply) or pass --partitions N`,
         );
       // With its side topics, so that `sluice run --topic` can process it at once (it requires them).
-      const existing = new Set(await admin.listTopics());
       await admin.createTopics(
         [
           { topic, numPartitions: createPartitions },
