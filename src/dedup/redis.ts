@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { SluiceConfig } from '../config';
+import { settingName, type SluiceConfig } from '../config';
 import { ServiceError, SluiceError } from '../errors';
 import { createRedis } from '../redis';
 import { dedupFailOpenCounter } from './metrics';
@@ -42,6 +42,26 @@ for i, id in ipairs(ids) do
 end
 return table.concat(answers)
 `;
+
+/**
+ * Replies no retry of the same claim can change: the user may not run the script or a command in it
+ * (ACLs), the server has no scripting, or it is a Redis Cluster node, which refuses keys outside its
+ * slots (a claim's marks hash to many). Anything else (no connection, a server loading its data, busy,
+ * out of memory, read-only during a failover, credentials being rotated) passes with time or an
+ * operator's fix of the server, and is retried.
+ */
+function refusedForGood(message: string): boolean {
+  return CLUSTER_REPLY.test(message) || /^NOPERM\b|can't (run this command|access)|^ERR unknown command/.test(message);
+}
+
+const CLUSTER_REPLY = /^(MOVED|ASK|CROSSSLOT|CLUSTERDOWN)\b|non local key/;
+
+/** What to change, for a reply `refusedForGood` names. */
+function remedy(message: string): string {
+  if (CLUSTER_REPLY.test(message))
+    return `Sluice's dedup needs a standalone Redis (or a Sentinel-managed primary), not a Redis Cluster: point ${settingName('redis.url')} at one`;
+  return `give the user in ${settingName('redis.url')} the right to run EVALSHA, EVAL, SET and GET on the dedup keys, or point it at a Redis with scripting`;
+}
 
 /** The string with each lone surrogate replaced by U+FFFD (ES2024, in every Node.js the project runs on; not yet in its TypeScript library). */
 function wellFormed(s: string): string {
@@ -98,24 +118,19 @@ export class RedisDedupStore implements DedupStore {
     const ids = JSON.stringify(records.map((r) => wellFormed(r.id)));
     let answers: string;
     try {
-      const command = (this.redis as unknown as { sluiceDedupClaim: ClaimCommand }).sluiceDedupClaim;
-      answers = await command.call(
-        this.redis,
-        0,
-        String(this.ttlSeconds),
-        this.prefix,
-        ids,
-        JSON.stringify(records.map(claimant)),
-      );
+      answers = await this.run(this.ttlSeconds, ids, JSON.stringify(records.map(claimant)));
     } catch (err) {
+      // Fail-open is for outages: a server that refuses the claim for good is a setup to fix, and stops the stream.
+      if (err instanceof ServiceError) throw err;
       if (this.options.failOpen) {
         this.failOpenRecords += records.length;
         dedupFailOpenCounter().inc({ namespace: this.options.namespace }, records.length);
         return records.map(() => true);
       }
+      const message = (err as Error).message;
       throw new ServiceError(
         'redis',
-        `Redis${this.where()} failed a dedup claim (${(err as Error).message}): consumption pauses and retries; check that Redis is up`,
+        `Redis${this.where()} failed a dedup claim (${message}): consumption pauses and retries; check that Redis is up`,
         {
           retriable: true,
           cause: err,
@@ -131,6 +146,31 @@ export class RedisDedupStore implements DedupStore {
         },
       );
     return records.map((_, i) => answers.charCodeAt(i) === 49); // '1'
+  }
+
+  /**
+   * Runs the claim for an id no event carries, its mark expiring after a second: at start-up, a server
+   * that will refuse every claim (a Redis Cluster, a user without the right to run the script or its
+   * commands) stops the stream there, naming the setting, rather than at its first batch.
+   */
+  async probe(): Promise<void> {
+    await this.run(1, JSON.stringify(['\u0000sluice-probe']), JSON.stringify(['\u0000sluice-probe']));
+  }
+
+  /** The claim script; a reply that no retry can change is thrown as a non-retriable ServiceError, anything else as it came. */
+  private async run(ttlSeconds: number, ids: string, claimants: string): Promise<string> {
+    const command = (this.redis as unknown as { sluiceDedupClaim: ClaimCommand }).sluiceDedupClaim;
+    try {
+      return await command.call(this.redis, 0, String(ttlSeconds), this.prefix, ids, claimants);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (!refusedForGood(message)) throw err;
+      throw new ServiceError(
+        'redis',
+        `Redis${this.where()} refused the dedup claim (${message}): no retry can change that; ${remedy(message)}`,
+        { cause: err },
+      );
+    }
   }
 
   private where(): string {
@@ -172,7 +212,12 @@ export async function connectRedisDedupStore(
   });
   try {
     await redis.connect();
+    await store.probe();
   } catch (err) {
+    if (err instanceof ServiceError && !err.retriable) {
+      close();
+      throw err;
+    }
     if (!options.failOpen) {
       close();
       throw new ServiceError(

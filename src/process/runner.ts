@@ -478,6 +478,14 @@ export class StreamRunner<E> {
           this.pauseForRetry(partition, control);
           return;
         }
+        if (err instanceof SluiceError) {
+          // Refused for good (a Redis that will never run the dedup claim): stop loudly now, rather than
+          // after the Kafka client's retries of the batch.
+          this.log.error({ partition, err: describeError(err) }, 'processing failed for good; stopping the stream');
+          this.fail(err);
+          this.pauseForRetry(partition, control);
+          return;
+        }
         throw err;
       }
       control.resolve(chunk[chunk.length - 1]!.offset);

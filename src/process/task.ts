@@ -539,7 +539,8 @@ export class StreamTask<E, K extends GroupFields = GroupFields, A extends Aggreg
       try {
         keep = await this.ports.dedup.claim(claims);
       } catch (err) {
-        if (dedup.onUnavailable !== 'fail-open') throw err;
+        // Fail-open lets records through while Redis is out, not while it refuses them for good.
+        if (dedup.onUnavailable !== 'fail-open' || (err instanceof SluiceError && !err.retriable)) throw err;
         this.counters.dedupFailOpen += valid.filter((o) => !o.outside).length;
         keep = valid.map(() => true);
       }
