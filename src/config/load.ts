@@ -167,18 +167,24 @@ export function readSettingFile(path: string, setting: string): string {
   }
 }
 
+/**
+ * The URL with its password replaced, wherever it is: the user part, or the `password` query parameter
+ * ioredis also reads (redis://host:6379/0?password=...). What messages, logs and the status page may show.
+ */
+export function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.search = parsed.search.replace(/([?&]password=)[^&]*/g, '$1***');
+  return parsed.toString();
+}
+
 /** The config with secrets replaced, safe to print or log. */
 export function redactConfig(config: SluiceConfig): SluiceConfig {
-  const redactUrl = (u: string) => {
-    const parsed = new URL(u);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  };
   const { sasl } = config.kafka;
   return {
     ...config,
     kafka: { ...config.kafka, sasl: sasl ? { ...sasl, password: '***' } : undefined },
-    redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    redis: { ...config.redis, url: redactedUrl(config.redis.url) },
     clickhouse: { ...config.clickhouse, password: config.clickhouse.password ? '***' : '' },
   };
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { settingName, type SluiceConfig } from '../config';
 import { ServiceError, SluiceError } from '../errors';
-import { createRedis } from '../redis';
+import { createRedis, redactedRedisUrl } from '../redis';
 import { dedupFailOpenCounter } from './metrics';
 import {
   claimant,
@@ -118,7 +118,7 @@ export class RedisDedupStore implements DedupStore {
     const ids = JSON.stringify(records.map((r) => wellFormed(r.id)));
     let answers: string;
     try {
-      answers = await this.run(this.ttlSeconds, ids, JSON.stringify(records.map(claimant)));
+      answers = await this.run(this.ttlSeconds, this.prefix, ids, JSON.stringify(records.map(claimant)));
     } catch (err) {
       // Fail-open is for outages: a server that refuses the claim for good is a setup to fix, and stops the stream.
       if (err instanceof ServiceError) throw err;
@@ -149,19 +149,22 @@ export class RedisDedupStore implements DedupStore {
   }
 
   /**
-   * Runs the claim for an id no event carries, its mark expiring after a second: at start-up, a server
-   * that will refuse every claim (a Redis Cluster, a user without the right to run the script or its
-   * commands) stops the stream there, naming the setting, rather than at its first batch.
+   * Runs the claim once at start-up, on a key of its own beside the marks (`<keyPrefix>dedup-probe:<namespace>`,
+   * expiring after a second, so it can never be taken for an event's mark): a server that will refuse
+   * every claim (a user without the right to run the script or its commands; a Redis Cluster node, unless
+   * that key's slot happens to be its own) stops the stream there, naming the setting, rather than at
+   * its first batch.
    */
   async probe(): Promise<void> {
-    await this.run(1, JSON.stringify(['\u0000sluice-probe']), JSON.stringify(['\u0000sluice-probe']));
+    const ids = JSON.stringify([this.options.namespace]);
+    await this.run(1, `${this.options.keyPrefix}dedup-probe:`, ids, ids);
   }
 
   /** The claim script; a reply that no retry can change is thrown as a non-retriable ServiceError, anything else as it came. */
-  private async run(ttlSeconds: number, ids: string, claimants: string): Promise<string> {
+  private async run(ttlSeconds: number, prefix: string, ids: string, claimants: string): Promise<string> {
     const command = (this.redis as unknown as { sluiceDedupClaim: ClaimCommand }).sluiceDedupClaim;
     try {
-      return await command.call(this.redis, 0, String(ttlSeconds), this.prefix, ids, claimants);
+      return await command.call(this.redis, 0, String(ttlSeconds), prefix, ids, claimants);
     } catch (err) {
       const message = (err as Error).message;
       if (!refusedForGood(message)) throw err;
@@ -174,10 +177,7 @@ export class RedisDedupStore implements DedupStore {
   }
 
   private where(): string {
-    if (!this.options.redisUrl) return '';
-    const url = new URL(this.options.redisUrl);
-    if (url.password) url.password = '***';
-    return ` at ${url.toString()}`;
+    return this.options.redisUrl ? ` at ${redactedRedisUrl(this.options.redisUrl)}` : '';
   }
 }
 
@@ -212,7 +212,6 @@ export async function connectRedisDedupStore(
   });
   try {
     await redis.connect();
-    await store.probe();
   } catch (err) {
     if (err instanceof ServiceError && !err.retriable) {
       close();
@@ -226,6 +225,15 @@ export async function connectRedisDedupStore(
         { retriable: true, cause: err },
       );
     }
+  }
+  try {
+    await store.probe();
+  } catch (err) {
+    if (err instanceof ServiceError && !err.retriable) {
+      close();
+      throw err;
+    }
+    // Anything else (out of memory, read-only during a failover, busy, loading) is an outage: the claims pause until it passes.
   }
   return { store, close };
 }

@@ -443,6 +443,11 @@ export class StreamRunner<E> {
 
   private async onBatch(partition: number, batch: ConsumedRecord[], control: BatchControl): Promise<void> {
     if (this.stopping || !control.isCurrent()) return;
+    if (this.fatal) {
+      // A stream that failed for good reads nothing more; its caller stops it (the CLI exits).
+      this.pauseForRetry(partition, control);
+      return;
+    }
     // Every assigned partition, not only this one, must be restored first: the
     // stream watermark is a minimum over all of them, and one not yet tracked
     // would let another partition's watermark close its windows early.
@@ -602,7 +607,7 @@ export class StreamRunner<E> {
 
   /** Resumes every paused partition at its first unprocessed offset. */
   private resumePaused(): void {
-    if (!this.consumer || this.paused.size === 0 || this.stopping || this.readBackoff.holding()) return;
+    if (!this.consumer || this.paused.size === 0 || this.stopping || this.fatal || this.readBackoff.holding()) return;
     const partitions = [...this.paused];
     this.paused.clear();
     for (const p of partitions) {

@@ -1,15 +1,13 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import { readSettingFile, settingName, type SluiceConfig } from '../config';
+import { readSettingFile, redactedUrl, settingName, type SluiceConfig } from '../config';
 import { ServiceError } from '../errors';
 
 type RedisSettings = SluiceConfig['redis'];
 
 /** The URL with its password replaced: what messages may show. */
 export function redactedRedisUrl(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
+  return redactedUrl(url);
 }
 
 /** ioredis's `tls` option for a rediss:// URL, from `redis.tls` (certificate files are read here); none for redis://. */

@@ -70,7 +70,7 @@ describe('Redis refusing dedup claims for good', () => {
   });
 
   it('a running stream whose claims are refused stops at once with the reason, committing nothing', async () => {
-    // Every key of the prefix but the dedup marks, and the start-up probe's own mark: the probe passes, every claim is refused.
+    // Every key of the prefix but the dedup marks (the start-up probe's key is beside them): the probe passes, every claim is refused.
     const prefix = ctx.config.redis.keyPrefix;
     const user = `sluice_refuse_${randomBytes(4).toString('hex')}`;
     const password = `pw-${randomBytes(8).toString('hex')}`;
@@ -83,7 +83,7 @@ describe('Redis refusing dedup claims for good', () => {
       'on',
       `>${password}`,
       `~${prefix}[^d]*`,
-      `~${prefix}dedup:*sluice-probe`,
+      `~${prefix}dedup-probe:*`,
       '+@all',
     );
     const url = new URL(ctx.config.redis.url);
