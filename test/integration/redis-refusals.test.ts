@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { connectRedisDedupStore, RedisDedupStore } from '../../src/dedup';
 import { produceWorkload } from '../../src/generator';
 import { createKafka } from '../../src/kafka';
@@ -13,6 +12,7 @@ import { ServiceError } from '../../src/errors';
 import { createRedis } from '../../src/redis';
 import type { SluiceConfig } from '../../src/config';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { aclUserConfig } from '../helpers/redis-acl';
 import { freePorts } from '../helpers/private-stack';
 import { spawnSluice, waitFor } from '../helpers/processes';
 
@@ -39,26 +39,15 @@ describe('Redis refusing dedup claims for good', () => {
   let ctx: TestContext;
   const users: string[] = [];
 
-  /** An ACL user on the shared Redis, allowed its test prefix and every command but `denied`. */
+  /** An ACL user on the shared Redis, allowed the test's prefix and every command but `denied`. */
   async function userConfig(...denied: string[]): Promise<SluiceConfig> {
-    const user = `sluice_refuse_${randomBytes(4).toString('hex')}`;
-    const password = `pw-${randomBytes(8).toString('hex')}`;
-    users.push(user);
-    await ctx.redis.call(
-      'ACL',
-      'SETUSER',
-      user,
-      'reset',
-      'on',
-      `>${password}`,
-      `~${ctx.config.redis.keyPrefix}*`,
-      '+@all',
-      ...denied.map((c) => `-${c}`),
+    const { user, config } = await aclUserConfig(
+      ctx,
+      [`${ctx.config.redis.keyPrefix}*`],
+      ['+@all', ...denied.map((c) => `-${c}`)],
     );
-    const url = new URL(ctx.config.redis.url);
-    url.username = user;
-    url.password = password;
-    return withUrl(ctx.config, url.toString());
+    users.push(user);
+    return config;
   }
 
   beforeAll(async () => {
@@ -72,30 +61,15 @@ describe('Redis refusing dedup claims for good', () => {
   it('a running stream whose claims are refused stops at once with the reason, committing nothing', async () => {
     // Every key of the prefix but the dedup marks (the start-up probe's key is beside them): the probe passes, every claim is refused.
     const prefix = ctx.config.redis.keyPrefix;
-    const user = `sluice_refuse_${randomBytes(4).toString('hex')}`;
-    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const { user, config } = await aclUserConfig(ctx, [`${prefix}[^d]*`, `${prefix}dedup-probe:*`], ['+@all']);
     users.push(user);
-    await ctx.redis.call(
-      'ACL',
-      'SETUSER',
-      user,
-      'reset',
-      'on',
-      `>${password}`,
-      `~${prefix}[^d]*`,
-      `~${prefix}dedup-probe:*`,
-      '+@all',
-    );
-    const url = new URL(ctx.config.redis.url);
-    url.username = user;
-    url.password = password;
     const topic = await ctx.createTopic('refused', 2);
     await ctx.createTopic('refused.dlq', 1);
     await ctx.createTopic('refused.late', 1);
     await produceWorkload({ config: ctx.config, topic, count: 200, seed: 3 });
     const running = await startStream(
       eventCounts,
-      withUrl(ctx.config, url.toString()),
+      config,
       { bounded: true, groupId: `${ctx.group}.refused-run`, topic },
       createLogger('silent'),
     );

@@ -11,6 +11,7 @@ import eventCounts from '../../streams/event-counts';
 import type { SluiceConfig } from '../../src/config';
 import { makeCertificates, type TestCertificates } from '../helpers/certs';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { aclUserConfig } from '../helpers/redis-acl';
 import { freePorts } from '../helpers/private-stack';
 import { spawnSluice, waitFor } from '../helpers/processes';
 import { compareWithExpected, expectExactAnswer } from '../helpers/reference';
@@ -30,31 +31,19 @@ const withUrl = (config: SluiceConfig, url: string, tls?: SluiceConfig['redis'][
  * with a tls-port.
  */
 describe('Redis ACL user and TLS', () => {
-  const user = `sluice_test_${randomBytes(4).toString('hex')}`;
-  const password = `acl-${randomBytes(8).toString('hex')}`;
+  let user: string;
+  let password: string;
   let ctx: TestContext;
   let aclConfig: SluiceConfig;
 
   beforeAll(async () => {
     ctx = await createTestContext('sec_redis');
     // Only the test's keys, and no admin or dangerous commands (INFO is allowed for ioredis's ready check).
-    await ctx.redis.call(
-      'ACL',
-      'SETUSER',
+    ({
       user,
-      'reset',
-      'on',
-      `>${password}`,
-      `~${ctx.config.redis.keyPrefix}*`,
-      '+@all',
-      '-@admin',
-      '-@dangerous',
-      '+info',
-    );
-    const url = new URL(ctx.config.redis.url);
-    url.username = user;
-    url.password = password;
-    aclConfig = withUrl(ctx.config, url.toString());
+      password,
+      config: aclConfig,
+    } = await aclUserConfig(ctx, [`${ctx.config.redis.keyPrefix}*`], ['+@all', '-@admin', '-@dangerous', '+info']));
   });
   afterAll(async () => {
     await ctx.redis.call('ACL', 'DELUSER', user);
