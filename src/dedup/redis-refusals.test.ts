@@ -118,21 +118,20 @@ describe('the dedup store against Redis error replies', () => {
     await fake.stop();
   });
 
-  const config = (url = `redis://127.0.0.1:${port}`) => ({ redis: { url, keyPrefix: 'probe-review:' } });
+  const config = (url = `redis://127.0.0.1:${port}`) => ({ redis: { url, keyPrefix: 'refusals:' } });
 
   /**
-   * connectRedisDedupStore once only connected: a Redis that was up but refusing writes for a
-   * while (OOM, read-only during a failover, ...) let `sluice run` start, and the stream paused at its
-   * first claim until Redis took writes again (README: "An outage (Redis down, loading, read-only during
-   * a failover, out of memory) only pauses it until Redis answers again"). The start-up probe now writes,
-   * so such a Redis makes `sluice run` exit at start-up instead.
+   * A Redis that is up but refuses writes for a while (out of memory, read-only during a failover, ...)
+   * is an outage: `sluice run` starts, and the stream pauses at its first claim until Redis takes writes
+   * again (README: "An outage ... only pauses it"). The start-up claim writes, and must not turn such a
+   * reply into an exit.
    */
   test.each(TRANSIENT)(
     'a Redis that is up but refuses writes for a while (%s) does not stop the start',
     async (reply) => {
       fake.evalReply = error(reply);
       const started = connectRedisDedupStore(config(), {
-        namespace: 'review',
+        namespace: 'refusals',
         failOpen: false,
         commandTimeoutMs: 2000,
       });
@@ -150,7 +149,7 @@ describe('the dedup store against Redis error replies', () => {
   /** If start-up is to fail on such a reply, it must not say Redis is unreachable and to start the local stack. */
   test('an out-of-memory Redis at start-up is not reported as unreachable', async () => {
     fake.evalReply = error("OOM command not allowed when used memory > 'maxmemory'.");
-    const err = await connectRedisDedupStore(config(), { namespace: 'review', failOpen: false }).then(
+    const err = await connectRedisDedupStore(config(), { namespace: 'refusals', failOpen: false }).then(
       (s) => {
         s.close();
         return undefined;
@@ -162,11 +161,11 @@ describe('the dedup store against Redis error replies', () => {
   });
 
   /**
-   * The claim once running: the transient replies stay retriable (the partition pauses and resumes),
-   * and the refusals the commit names are non-retriable. Guard rails on the regexes; expected to pass.
+   * Whether the claim, once running, rejects retriably when the server answers `reply`: the transient
+   * replies must (the partition pauses and resumes), the refusals for good must not (the stream stops).
    */
-  test.each(TRANSIENT)('a claim answered %s is retriable', async (reply) => {
-    const { store, close } = await connectRedisDedupStore(config(), { namespace: 'review', failOpen: false });
+  async function claimRetriable(reply: string): Promise<boolean> {
+    const { store, close } = await connectRedisDedupStore(config(), { namespace: 'refusals', failOpen: false });
     try {
       fake.evalReply = error(reply);
       const err = await store.claim([{ id: 'x', topic: 't', partition: 0, offset: '1' }]).then(
@@ -174,10 +173,14 @@ describe('the dedup store against Redis error replies', () => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(ServiceError);
-      expect((err as ServiceError).retriable).toBe(true);
+      return (err as ServiceError).retriable;
     } finally {
       close();
     }
+  }
+
+  test.each(TRANSIENT)('a claim answered %s is retriable', async (reply) => {
+    expect(await claimRetriable(reply)).toBe(true);
   });
 
   test.each([
@@ -188,18 +191,7 @@ describe('the dedup store against Redis error replies', () => {
     "ERR unknown command 'EVAL', with args beginning with: ",
     'ERR Script attempted to access a non local key in a cluster node script: 1f7a, on @user_script:9.',
   ])('a claim answered %s is refused for good', async (reply) => {
-    const { store, close } = await connectRedisDedupStore(config(), { namespace: 'review', failOpen: false });
-    try {
-      fake.evalReply = error(reply);
-      const err = await store.claim([{ id: 'x', topic: 't', partition: 0, offset: '1' }]).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(ServiceError);
-      expect((err as ServiceError).retriable).toBe(false);
-    } finally {
-      close();
-    }
+    expect(await claimRetriable(reply)).toBe(false);
   });
 
   /**
@@ -210,7 +202,7 @@ describe('the dedup store against Redis error replies', () => {
   test('the refusal message does not show a password given in the URL query', async () => {
     fake.evalReply = error("NOPERM User sluice has no permissions to run the 'evalsha' command");
     const url = `redis://127.0.0.1:${port}/0?password=hunter2-secret`;
-    const err = await connectRedisDedupStore(config(url), { namespace: 'review', failOpen: false }).then(
+    const err = await connectRedisDedupStore(config(url), { namespace: 'refusals', failOpen: false }).then(
       (s) => {
         s.close();
         return undefined;

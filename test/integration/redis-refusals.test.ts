@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +11,9 @@ import { ServiceError } from '../../src/errors';
 import { createRedis } from '../../src/redis';
 import type { SluiceConfig } from '../../src/config';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { aclUserConfig } from '../helpers/redis-acl';
+import { aclUserConfig, answersPing, spawnRedisServer } from '../helpers/redis';
 import { freePorts } from '../helpers/private-stack';
-import { spawnSluice, waitFor } from '../helpers/processes';
+import { spawnSluice } from '../helpers/processes';
 
 const withUrl = (config: SluiceConfig, url: string): SluiceConfig => ({ ...config, redis: { ...config.redis, url } });
 
@@ -157,57 +156,30 @@ describe('Redis refusing dedup claims for good', () => {
   });
 
   describe('a Redis Cluster node (private redis-server with cluster-enabled)', () => {
-    let server: ChildProcess;
+    let server: Awaited<ReturnType<typeof spawnRedisServer>>;
     let port: number;
     let dir: string;
     beforeAll(async () => {
       [port] = (await freePorts(1)) as [number];
       dir = mkdtempSync(join(tmpdir(), 'sluice-redis-cluster-'));
-      server = spawn(
-        'redis-server',
+      server = await spawnRedisServer(
         [
           '--port',
           String(port),
-          '--bind',
-          '127.0.0.1',
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
           join(dir, 'nodes.conf'),
           '--dir',
           dir,
-          '--save',
-          '',
           '--appendonly',
           'no',
         ],
-        { stdio: 'ignore' },
-      );
-      await waitFor(
-        'the cluster-enabled redis-server',
-        async () => {
-          const redis = createRedis(withUrl(ctx.config, `redis://127.0.0.1:${port}`), {
-            retryStrategy: () => null,
-            maxRetriesPerRequest: 0,
-          });
-          redis.on('error', () => undefined);
-          const ok = await redis
-            .connect()
-            .then(() => redis.ping())
-            .then(
-              (pong) => pong === 'PONG',
-              () => false,
-            );
-          redis.disconnect();
-          return ok;
-        },
-        20_000,
+        () => answersPing(withUrl(ctx.config, `redis://127.0.0.1:${port}`)),
       );
     });
     afterAll(async () => {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     });
 

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { computeExpected, produceWorkload } from '../../src/generator';
 import { connectRedisDedupStore } from '../../src/dedup';
@@ -11,9 +10,9 @@ import eventCounts from '../../streams/event-counts';
 import type { SluiceConfig } from '../../src/config';
 import { makeCertificates, type TestCertificates } from '../helpers/certs';
 import { createTestContext, type TestContext } from '../helpers/context';
-import { aclUserConfig } from '../helpers/redis-acl';
+import { aclUserConfig, answersPing, spawnRedisServer } from '../helpers/redis';
 import { freePorts } from '../helpers/private-stack';
-import { spawnSluice, waitFor } from '../helpers/processes';
+import { spawnSluice } from '../helpers/processes';
 import { compareWithExpected, expectExactAnswer } from '../helpers/reference';
 import { sleep } from '../../src/clock';
 
@@ -129,18 +128,21 @@ describe('Redis ACL user and TLS', () => {
 
   describe('over TLS (private redis-server with a tls-port)', () => {
     let certs: TestCertificates;
-    let server: ChildProcess;
+    let server: Awaited<ReturnType<typeof spawnRedisServer>>;
     let port: number;
     beforeAll(async () => {
       certs = makeCertificates();
       [port] = (await freePorts(1)) as [number];
-      server = spawn(
-        'redis-server',
+      const tls = {
+        caFile: certs.caFile,
+        certFile: certs.clientCertFile,
+        keyFile: certs.clientKeyFile,
+        rejectUnauthorized: true,
+      };
+      server = await spawnRedisServer(
         [
           '--port',
           '0',
-          '--bind',
-          '127.0.0.1',
           '--tls-port',
           String(port),
           '--tls-cert-file',
@@ -151,44 +153,16 @@ describe('Redis ACL user and TLS', () => {
           certs.caFile,
           '--tls-auth-clients',
           'yes',
-          '--save',
-          '',
           '--appendonly',
           'no',
           '--requirepass',
           password,
         ],
-        { stdio: 'ignore' },
-      );
-      const probe = withUrl(ctx.config, `rediss://:${password}@127.0.0.1:${port}`, {
-        caFile: certs.caFile,
-        certFile: certs.clientCertFile,
-        keyFile: certs.clientKeyFile,
-        rejectUnauthorized: true,
-      });
-      await waitFor(
-        'the TLS redis-server',
-        async () => {
-          const redis = createRedis(probe, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
-          redis.on('error', () => undefined);
-          const ok = await redis
-            .connect()
-            .then(() => redis.ping())
-            .then(
-              (pong) => pong === 'PONG',
-              () => false,
-            );
-          if (ok) await redis.quit();
-          else redis.disconnect();
-          return ok;
-        },
-        20_000,
+        () => answersPing(withUrl(ctx.config, `rediss://:${password}@127.0.0.1:${port}`, tls)),
       );
     });
     afterAll(async () => {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
+      await server.stop();
     });
 
     it('rediss:// with the CA and a client certificate works for dedup; without the certificate or with another CA it is refused', async () => {

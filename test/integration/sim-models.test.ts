@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { SimRedis } from '../sim/models/redis';
 import { Owner, Scheduler } from '../sim/scheduler';
 import { createTestContext, type TestContext } from '../helpers/context';
 import { freePorts } from '../helpers/private-stack';
+import { answersPing, spawnRedisServer } from '../helpers/redis';
 import { waitFor } from '../helpers/processes';
 import { sleep } from '../../src/clock';
 
@@ -151,51 +151,20 @@ describe('the Redis model', () => {
   describe('a Redis that restarts', () => {
     let dir: string;
     let port: number;
-    let server: ChildProcess | undefined;
+    let server: Awaited<ReturnType<typeof spawnRedisServer>> | undefined;
     const startServer = async () => {
-      server = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--appendonly',
-          'yes',
-          '--appendfsync',
-          'everysec',
-          '--save',
-          '',
-        ],
-        { stdio: 'ignore' },
+      server = await spawnRedisServer(
+        ['--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec'],
+        () => answersPing({ redis: { url: `redis://127.0.0.1:${port}`, keyPrefix: '' } }),
       );
-      const probe = new Redis({
-        port,
-        host: '127.0.0.1',
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      await waitFor(
-        'the private Redis to answer',
-        async () =>
-          (await probe
-            .connect()
-            .then(() => probe.ping())
-            .catch(() => '')) === 'PONG',
-        20_000,
-      );
-      probe.disconnect();
     };
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'sluice-redis-'));
       [port] = (await freePorts(1)) as [number];
       await startServer();
     });
-    afterAll(() => {
-      server?.kill('SIGKILL');
+    afterAll(async () => {
+      await server?.stop('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -211,8 +180,7 @@ describe('the Redis model', () => {
       await real.load(ref, []);
       await real.save([{ ref, snapshot: snapshot('10.s', '10') }]);
       await sleep(1500); // past the AOF's one-second fsync: this snapshot survives the kill
-      server!.kill('SIGKILL');
-      await new Promise((r) => server!.once('exit', r));
+      await server!.stop('SIGKILL');
       await startServer();
       await waitFor('the client to reconnect', async () => (await client.ping().catch(() => '')) === 'PONG', 20_000);
       const realError = await real.save([{ ref, snapshot: snapshot('20.s', '20') }]).catch((e: unknown) => e);
