@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, type SluiceConfig } from '../config';
+import { loadConfig, redactedUrl, type SluiceConfig } from '../config';
 import { ServiceError } from '../errors';
 import { describeCluster } from '../kafka';
 import { redisServerInfo } from '../redis';
@@ -25,7 +25,7 @@ export async function checkServices(config: SluiceConfig): Promise<string[]> {
   );
   const redis = redisServerInfo(config).then((i) => `redis      Redis ${i.redis_version}`);
   const clickhouse = clickHouseVersion(config.clickhouse).then(
-    (v) => `clickhouse ${config.clickhouse.url}: ClickHouse ${v}`,
+    (v) => `clickhouse ${redactedUrl(config.clickhouse.url)}: ClickHouse ${v}`,
   );
   // The registry is a service like the others: a processor cannot decode a record without it.
   const registry = new RegistryClient(config.registry.url, { timeoutMs: 5000 })

@@ -168,14 +168,24 @@ export function readSettingFile(path: string, setting: string): string {
 }
 
 /**
- * The URL with its password replaced, wherever it is: the user part, or the `password` query parameter
- * ioredis also reads (redis://host:6379/0?password=...). What messages, logs and the status page may show.
+ * The URL with its passwords replaced, wherever they are: the user part, or a query parameter ioredis also
+ * reads (redis://host:6379/0?password=..., sentinelPassword), however its name is percent-encoded (the
+ * names are compared decoded, as the client reads them). What messages, logs and the status page may show.
  */
 export function redactedUrl(url: string): string {
   const parsed = new URL(url);
+  const secret = (name: string) => /^(password|sentinelPassword)$/.test(name);
+  const params = [...parsed.searchParams];
+  const inQuery = params.some(([name]) => secret(name));
+  if (!parsed.password && !inQuery) return url; // as given: nothing to hide
   if (parsed.password) parsed.password = '***';
-  if (parsed.searchParams.has('password')) parsed.search = parsed.search.replace(/([?&]password=)[^&]*/g, '$1***');
-  return parsed.toString();
+  if (inQuery)
+    parsed.search = params
+      .map(([name, value]) => `${encodeURIComponent(name)}=${secret(name) ? '***' : encodeURIComponent(value)}`)
+      .join('&');
+  const shown = parsed.toString();
+  // http(s) URLs print an empty path as '/': keep the URL as it was written.
+  return !url.endsWith('/') && parsed.pathname === '/' && shown.endsWith('/') ? shown.slice(0, -1) : shown;
 }
 
 /** The config with secrets replaced, safe to print or log. */
@@ -185,6 +195,10 @@ export function redactConfig(config: SluiceConfig): SluiceConfig {
     ...config,
     kafka: { ...config.kafka, sasl: sasl ? { ...sasl, password: '***' } : undefined },
     redis: { ...config.redis, url: redactedUrl(config.redis.url) },
-    clickhouse: { ...config.clickhouse, password: config.clickhouse.password ? '***' : '' },
+    clickhouse: {
+      ...config.clickhouse,
+      url: redactedUrl(config.clickhouse.url),
+      password: config.clickhouse.password ? '***' : '',
+    },
   };
 }

@@ -4,7 +4,7 @@ import {
   type ClickHouseClient,
   type ClickHouseClientConfigOptions,
 } from '@clickhouse/client';
-import { readSettingFile, settingName, type SluiceConfig } from '../../config';
+import { readSettingFile, redactedUrl, settingName, type SluiceConfig } from '../../config';
 import { ServiceError } from '../../errors';
 import { chdbConnection, chdbTarget } from './chdb';
 
@@ -73,14 +73,14 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
   ) {
     return new ServiceError(
       'clickhouse',
-      `ClickHouse at ${settings.url} rejected user '${settings.username}': check ${settingName('clickhouse.password')} and ${settingName('clickhouse.username')}`,
+      `ClickHouse at ${redactedUrl(settings.url)} rejected user '${decodeURIComponent(new URL(settings.url).username) || settings.username}': check ${settingName('clickhouse.password')} and ${settingName('clickhouse.username')}`,
       { cause: err },
     );
   }
   if (/certificate|self[- ]signed|unable to verify|SSL routines|wrong version number/i.test(message)) {
     return new ServiceError(
       'clickhouse',
-      `ClickHouse at ${settings.url}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('clickhouse.tls.caFile')}`,
+      `ClickHouse at ${redactedUrl(settings.url)}: TLS handshake failed (${message.split('\n')[0]}): check ${settingName('clickhouse.tls.caFile')}`,
       {
         cause: err,
       },
@@ -97,7 +97,7 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
   ) {
     return new ServiceError(
       'clickhouse',
-      `ClickHouse at ${settings.url} is unreachable (${message.split('\n')[0]}): start it with 'sluice stack up' or fix SLUICE_CLICKHOUSE_URL`,
+      `ClickHouse at ${redactedUrl(settings.url)} is unreachable (${message.split('\n')[0]}): start it with 'sluice stack up' or fix SLUICE_CLICKHOUSE_URL`,
       { retriable: true, cause: err },
     );
   }
@@ -107,9 +107,13 @@ export function explainClickHouseError(settings: ClickHouseSettings, err: unknow
 /** A failure that says nothing more than its own first line. */
 export function clickHouseFailed(settings: ClickHouseSettings, err: unknown): ServiceError {
   const message = (err as Error)?.message ?? String(err);
-  return new ServiceError('clickhouse', `ClickHouse at ${settings.url} failed: ${message.split('\n')[0]}`, {
-    cause: err,
-  });
+  return new ServiceError(
+    'clickhouse',
+    `ClickHouse at ${redactedUrl(settings.url)} failed: ${message.split('\n')[0]}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 /** `SELECT version()`, with failures explained. Proves a real server answers. */

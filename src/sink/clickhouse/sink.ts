@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { redactedUrl } from '../../config';
 import { ServiceError } from '../../errors';
 import { CircuitBreaker, type BreakerState } from './breaker';
 import { createClickHouse, type ClickHouseSettings } from './client';
@@ -287,7 +288,7 @@ export class ClickHouseSink {
     for (let attempt = 0; ; attempt++) {
       if (!this.breaker.tryAcquire()) {
         throw new SinkUnavailableError(
-          `ClickHouse at ${this.options.settings.url} failed ${this.breaker.consecutiveFailures} times in a row; not trying again for ${this.breaker.retryInMs()} ms (circuit open)`,
+          `ClickHouse at ${redactedUrl(this.options.settings.url)} failed ${this.breaker.consecutiveFailures} times in a row; not trying again for ${this.breaker.retryInMs()} ms (circuit open)`,
         );
       }
       // Cut when the write's hold lease is lost (the rows must not land after it) or after attemptTimeoutMs.
