@@ -149,15 +149,25 @@ export class RedisDedupStore implements DedupStore {
   }
 
   /**
-   * Runs the claim once at start-up, on a key of its own beside the marks (`<keyPrefix>dedup-probe:<namespace>`,
-   * expiring after a second, so it can never be taken for an event's mark): a server that will refuse
-   * every claim (a user without the right to run the script or its commands; a Redis Cluster node, unless
-   * that key's slot happens to be its own) stops the stream there, naming the setting, rather than at
-   * its first batch.
+   * At start-up, without writing a key (one left behind, even for a second, would show in every listing
+   * of the stream's keys): runs the claim for no id, which a user who may not run scripts or a server
+   * without scripting refuses, and asks whether the server is a Redis Cluster node. Either stops the
+   * stream there, naming the setting, rather than at its first batch. A user who may run the script but
+   * not a command in it is refused at the first claim, which stops the stream as well.
    */
   async probe(): Promise<void> {
-    const ids = JSON.stringify([this.options.namespace]);
-    await this.run(1, `${this.options.keyPrefix}dedup-probe:`, ids, ids);
+    await this.run(1, this.prefix, '[]', '[]');
+    let cluster: string;
+    try {
+      cluster = await this.redis.info('cluster');
+    } catch {
+      return; // INFO refused (ACLs): the first claim tells
+    }
+    if (/^cluster_enabled:1/m.test(cluster))
+      throw new ServiceError(
+        'redis',
+        `Redis${this.where()} is a Redis Cluster node (cluster_enabled:1): no retry can change that; ${remedy('CLUSTERDOWN')}`,
+      );
   }
 
   /** The claim script; a reply that no retry can change is thrown as a non-retriable ServiceError, anything else as it came. */
