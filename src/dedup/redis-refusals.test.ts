@@ -123,8 +123,8 @@ describe('the dedup store against Redis error replies', () => {
   /**
    * A Redis that is up but refuses writes for a while (out of memory, read-only during a failover, ...)
    * is an outage: `sluice run` starts, and the stream pauses at its first claim until Redis takes writes
-   * again (README: "An outage ... only pauses it"). The start-up claim writes, and must not turn such a
-   * reply into an exit.
+   * again (README: "An outage ... only pauses it"). The start-up check runs the claim, and must not turn
+   * such a reply into an exit.
    */
   test.each(TRANSIENT)(
     'a Redis that is up but refuses writes for a while (%s) does not stop the start',

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { settingName, type SluiceConfig } from '../config';
+import { redactedUrl, settingName, type SluiceConfig } from '../config';
 import { ServiceError, SluiceError } from '../errors';
-import { createRedis, redactedRedisUrl } from '../redis';
+import { createRedis } from '../redis';
 import { dedupFailOpenCounter } from './metrics';
 import {
   claimant,
@@ -56,10 +56,11 @@ function refusedForGood(message: string): boolean {
 
 const CLUSTER_REPLY = /^(MOVED|ASK|CROSSSLOT|CLUSTERDOWN)\b|non local key/;
 
+const CLUSTER_REMEDY = `Sluice's dedup needs a standalone Redis (or a Sentinel-managed primary), not a Redis Cluster: point ${settingName('redis.url')} at one`;
+
 /** What to change, for a reply `refusedForGood` names. */
 function remedy(message: string): string {
-  if (CLUSTER_REPLY.test(message))
-    return `Sluice's dedup needs a standalone Redis (or a Sentinel-managed primary), not a Redis Cluster: point ${settingName('redis.url')} at one`;
+  if (CLUSTER_REPLY.test(message)) return CLUSTER_REMEDY;
   return `give the user in ${settingName('redis.url')} the right to run EVALSHA, EVAL, SET and GET on the dedup keys, or point it at a Redis with scripting`;
 }
 
@@ -118,7 +119,7 @@ export class RedisDedupStore implements DedupStore {
     const ids = JSON.stringify(records.map((r) => wellFormed(r.id)));
     let answers: string;
     try {
-      answers = await this.run(this.ttlSeconds, this.prefix, ids, JSON.stringify(records.map(claimant)));
+      answers = await this.run(ids, JSON.stringify(records.map(claimant)));
     } catch (err) {
       // Fail-open is for outages: a server that refuses the claim for good is a setup to fix, and stops the stream.
       if (err instanceof ServiceError) throw err;
@@ -156,7 +157,7 @@ export class RedisDedupStore implements DedupStore {
    * not a command in it is refused at the first claim, which stops the stream as well.
    */
   async probe(): Promise<void> {
-    await this.run(1, this.prefix, '[]', '[]');
+    await this.run('[]', '[]');
     let cluster: string;
     try {
       cluster = await this.redis.info('cluster');
@@ -166,15 +167,15 @@ export class RedisDedupStore implements DedupStore {
     if (/^cluster_enabled:1/m.test(cluster))
       throw new ServiceError(
         'redis',
-        `Redis${this.where()} is a Redis Cluster node (cluster_enabled:1): no retry can change that; ${remedy('CLUSTERDOWN')}`,
+        `Redis${this.where()} is a Redis Cluster node (cluster_enabled:1): no retry can change that; ${CLUSTER_REMEDY}`,
       );
   }
 
   /** The claim script; a reply that no retry can change is thrown as a non-retriable ServiceError, anything else as it came. */
-  private async run(ttlSeconds: number, prefix: string, ids: string, claimants: string): Promise<string> {
+  private async run(ids: string, claimants: string): Promise<string> {
     const command = (this.redis as unknown as { sluiceDedupClaim: ClaimCommand }).sluiceDedupClaim;
     try {
-      return await command.call(this.redis, 0, String(ttlSeconds), prefix, ids, claimants);
+      return await command.call(this.redis, 0, String(this.ttlSeconds), this.prefix, ids, claimants);
     } catch (err) {
       const message = (err as Error).message;
       if (!refusedForGood(message)) throw err;
@@ -187,7 +188,7 @@ export class RedisDedupStore implements DedupStore {
   }
 
   private where(): string {
-    return this.options.redisUrl ? ` at ${redactedRedisUrl(this.options.redisUrl)}` : '';
+    return this.options.redisUrl ? ` at ${redactedUrl(this.options.redisUrl)}` : '';
   }
 }
 
@@ -220,13 +221,16 @@ export async function connectRedisDedupStore(
     keyPrefix: config.redis.keyPrefix,
     redisUrl: config.redis.url,
   });
+  /** A refusal no retry can change (credentials, ACLs, a Cluster) stops the start as it came. */
+  const throwIfForGood = (err: unknown) => {
+    if (!(err instanceof ServiceError) || err.retriable) return;
+    close();
+    throw err;
+  };
   try {
     await redis.connect();
   } catch (err) {
-    if (err instanceof ServiceError && !err.retriable) {
-      close();
-      throw err;
-    }
+    throwIfForGood(err);
     if (!options.failOpen) {
       close();
       throw new ServiceError(
@@ -239,10 +243,7 @@ export async function connectRedisDedupStore(
   try {
     await store.probe();
   } catch (err) {
-    if (err instanceof ServiceError && !err.retriable) {
-      close();
-      throw err;
-    }
+    throwIfForGood(err);
     // Anything else (out of memory, read-only during a failover, busy, loading) is an outage: the claims pause until it passes.
   }
   return { store, close };

@@ -1,7 +1,7 @@
 import type { SluiceConfig } from '../config';
-import { settingName } from '../config';
+import { redactedUrl, settingName } from '../config';
 import { ServiceError, SluiceError } from '../errors';
-import { createRedis, redactedRedisUrl, withLease } from '../redis';
+import { createRedis, withLease } from '../redis';
 import {
   createClickHouse,
   detectServerFeatures,
@@ -74,7 +74,7 @@ function leaseRedisError(config: SluiceConfig, err: unknown): unknown {
   if (err instanceof SluiceError) return err;
   return new ServiceError(
     'redis',
-    `Redis at ${redactedRedisUrl(config.redis.url)}, which holds the migration lease, failed (${(err as Error)?.message ?? String(err)}): start it with 'sluice stack up' or fix ${settingName('redis.url')}; 'sluice sink migrate --no-lease' migrates without it while no processor runs`,
+    `Redis at ${redactedUrl(config.redis.url)}, which holds the migration lease, failed (${(err as Error)?.message ?? String(err)}): start it with 'sluice stack up' or fix ${settingName('redis.url')}; 'sluice sink migrate --no-lease' migrates without it while no processor runs`,
     { retriable: true, cause: err },
   );
 }

@@ -5,11 +5,6 @@ import { ServiceError } from '../errors';
 
 type RedisSettings = SluiceConfig['redis'];
 
-/** The URL with its password replaced: what messages may show. */
-export function redactedRedisUrl(url: string): string {
-  return redactedUrl(url);
-}
-
 /** ioredis's `tls` option for a rediss:// URL, from `redis.tls` (certificate files are read here); none for redis://. */
 export function redisTlsOptions(redis: RedisSettings): ConnectionOptions | undefined {
   if (!redis.url.startsWith('rediss:')) return undefined;
@@ -27,7 +22,7 @@ export function redisTlsOptions(redis: RedisSettings): ConnectionOptions | undef
  */
 export function explainRedisError(redis: RedisSettings, err: unknown): unknown {
   const message = (err as Error | undefined)?.message ?? String(err);
-  const where = `Redis at ${redactedRedisUrl(redis.url)}`;
+  const where = `Redis at ${redactedUrl(redis.url)}`;
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(message)) {
     return new ServiceError(
       'redis',
@@ -100,7 +95,7 @@ export async function redisServerInfo(config: Pick<SluiceConfig, 'redis'>): Prom
     if (err instanceof ServiceError) throw err;
     throw new ServiceError(
       'redis',
-      `Redis at ${redactedRedisUrl(config.redis.url)} is unreachable or refused (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`,
+      `Redis at ${redactedUrl(config.redis.url)} is unreachable or refused (${(err as Error).message}): start it with 'sluice stack up' or fix SLUICE_REDIS_URL`,
       {
         retriable: true,
         cause: err,

@@ -1,2 +1,2 @@
-export { createRedis, redactedRedisUrl, redisServerInfo } from './client';
+export { createRedis, redisServerInfo } from './client';
 export { withLease, LeaseLostError, type LeaseOptions } from './lease';
